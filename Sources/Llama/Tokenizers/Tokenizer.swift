@@ -1,0 +1,70 @@
+import Foundation
+
+/// A token id. Vocabularies here are at most a few hundred thousand entries.
+public typealias TokenID = Int
+
+/// What every tokenizer offers: text to ids, ids to bytes, and the special tokens.
+///
+/// `encode` never adds BOS; callers that want one use `encode(_:addBOS:allowSpecial:)`.
+public protocol Tokenizer: Sendable {
+    /// Number of ids, special tokens included.
+    var vocabularySize: Int { get }
+    /// Beginning-of-sequence id, if the vocabulary has one.
+    var bosID: TokenID? { get }
+    /// End-of-sequence id, if the vocabulary has one.
+    var eosID: TokenID? { get }
+    /// Ids that end a generation (EOS, and end-of-turn ids such as `<|eot_id|>`).
+    var endOfGenerationIDs: Set<TokenID> { get }
+    /// Special tokens by name, as the loaded file names them.
+    var specialTokens: [String: TokenID] { get }
+
+    /// Encodes text. Special-token text becomes special ids only when `allowSpecial` is true;
+    /// otherwise it is tokenized as ordinary text.
+    func encode(_ text: String, allowSpecial: Bool) -> [TokenID]
+
+    /// The raw bytes of one id's piece as it appears in decoded text, or nil when out of range.
+    /// `atStart` is true for the first id of a decoded sequence (SentencePiece drops the
+    /// dummy-prefix space there).
+    func decodedBytes(of id: TokenID, atStart: Bool) -> [UInt8]?
+
+    /// A human-readable form of one id's piece (for `--pieces`), or nil when out of range.
+    func pieceDescription(of id: TokenID) -> String?
+}
+
+public enum TokenizerError: Error, CustomStringConvertible, Equatable {
+    case idOutOfRange(id: TokenID, vocabularySize: Int)
+
+    public var description: String {
+        switch self {
+        case let .idOutOfRange(id, size):
+            return "token id \(id) is outside the vocabulary (valid ids: 0..<\(size))"
+        }
+    }
+}
+
+extension Tokenizer {
+    /// Encodes text, with BOS first when asked and the vocabulary has one.
+    public func encode(_ text: String, addBOS: Bool, allowSpecial: Bool = false) -> [TokenID] {
+        var ids: [TokenID] = []
+        if addBOS, let bos = bosID { ids.append(bos) }
+        ids.append(contentsOf: encode(text, allowSpecial: allowSpecial))
+        return ids
+    }
+
+    /// Decodes ids into bytes; throws for an id outside the vocabulary.
+    public func decodeBytes(_ ids: [TokenID]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        for (i, id) in ids.enumerated() {
+            guard let bytes = decodedBytes(of: id, atStart: i == 0) else {
+                throw TokenizerError.idOutOfRange(id: id, vocabularySize: vocabularySize)
+            }
+            out.append(contentsOf: bytes)
+        }
+        return out
+    }
+
+    /// Decodes ids into text. Byte sequences that are not valid UTF-8 become U+FFFD.
+    public func decode(_ ids: [TokenID]) throws -> String {
+        String(decoding: try decodeBytes(ids), as: UTF8.self)
+    }
+}

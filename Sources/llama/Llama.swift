@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct LlamaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "llama",
+        abstract: "A LLaMA-family language-model engine: tokenize, run, inspect and train small LLMs on the CPU.",
+        subcommands: [Tokenize.self]
+    )
+}
