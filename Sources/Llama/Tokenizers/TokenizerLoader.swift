@@ -12,16 +12,36 @@ public enum TokenizerLoadError: Error, CustomStringConvertible {
     }
 }
 
-/// Opens any tokenizer file, detecting its kind from the content.
+/// Opens any tokenizer file, detecting its kind from the content, not the name.
 public enum TokenizerLoader {
     /// Loads a tiktoken `tokenizer.model`, a SentencePiece `tokenizer.model`, a GGUF file or
     /// a llama2.c `tokenizer.bin`.
     public static func load(path: String) throws -> any Tokenizer {
-        throw TokenizerLoadError.unrecognized(path: path, reason: "not implemented yet")
+        let file = try MappedFile(path: path)
+        let prefix = Array(file.bytes.prefix(64))
+        guard !prefix.isEmpty else {
+            throw TokenizerLoadError.unrecognized(path: path, reason: "the file is empty")
+        }
+        if GGUFFile.looksLikeGGUF(prefix) {
+            return try load(gguf: try GGUFFile(file: file))
+        }
+        if TiktokenFile.looksLikeTiktoken(prefix) {
+            return try TiktokenFile.parse(Data(file.bytes), path: path)
+        }
+        throw TokenizerLoadError.unrecognized(path: path, reason: "expected a tiktoken or SentencePiece tokenizer.model, a GGUF file or a llama2.c tokenizer.bin")
     }
 
     /// The vocabulary stored in a GGUF file's metadata.
     public static func load(gguf: GGUFFile) throws -> any Tokenizer {
-        throw TokenizerLoadError.unrecognized(path: gguf.path, reason: "not implemented yet")
+        guard gguf.metadata["tokenizer.ggml.model"] != nil else {
+            throw TokenizerLoadError.unrecognized(path: gguf.path, reason: "this GGUF file has no vocabulary (no tokenizer.ggml.model key)")
+        }
+        let model = try gguf.string("tokenizer.ggml.model")
+        switch model {
+        case "gpt2":
+            return try ByteLevelBPETokenizer.fromGGUF(gguf)
+        default:
+            throw TokenizerLoadError.unrecognized(path: gguf.path, reason: "tokenizer.ggml.model \"\(model)\" is not supported (expected gpt2 or llama)")
+        }
     }
 }

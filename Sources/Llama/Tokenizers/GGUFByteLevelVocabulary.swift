@@ -1,0 +1,134 @@
+// A GGUF vocabulary with `tokenizer.ggml.model` = "gpt2": byte-level BPE.
+//
+//   tokenizer.ggml.tokens      [string]  token text in GPT-2's byte-to-character mapping
+//                                        (printable bytes stand for themselves, the others
+//                                        for U+0100 onwards, so a space is "Ġ")
+//   tokenizer.ggml.token_type  [i32]     1 normal, 2 unknown, 3 control, 4 user-defined,
+//                                        5 unused, 6 byte
+//   tokenizer.ggml.merges      [string]  "left right" in the same mapping, highest priority first
+//   tokenizer.ggml.pre         string    pre-tokenizer name ("llama-bpe", "qwen2", …)
+//   tokenizer.ggml.bos_token_id / eos_token_id / eot_token_id   u32
+
+extension ByteLevelBPETokenizer {
+    /// GPT-2's byte → character mapping and its inverse.
+    static let byteToCharacter: [Unicode.Scalar] = {
+        var table = [Unicode.Scalar](repeating: "\0", count: 256)
+        var next: UInt32 = 256
+        for b in 0..<256 {
+            let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
+            if printable {
+                table[b] = Unicode.Scalar(UInt8(b))
+            } else {
+                table[b] = Unicode.Scalar(next) ?? "\0"
+                next += 1
+            }
+        }
+        return table
+    }()
+
+    static let characterToByte: [UInt32: UInt8] = {
+        var m: [UInt32: UInt8] = [:]
+        for (b, c) in byteToCharacter.enumerated() { m[c.value] = UInt8(b) }
+        return m
+    }()
+
+    /// Raw bytes of a token written in the byte-level mapping; nil if a character is outside it.
+    static func bytesFromMapped(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.unicodeScalars.count)
+        for s in text.unicodeScalars {
+            guard let b = characterToByte[s.value] else { return nil }
+            out.append(b)
+        }
+        return out
+    }
+
+    /// Pre-tokenizers known by their llama.cpp name.
+    static let preTokenizerNames: [String: PreTokenizer.Kind] = [
+        "llama-bpe": .llama3, "llama3": .llama3, "llama-v3": .llama3, "smaug-bpe": .llama3,
+        "qwen2": .qwen2, "deepseek-r1-qwen": .qwen2,
+    ]
+
+    /// Hugging Face's `ignore_merges`: Llama 3 emits a piece that is a token whole.
+    static let wholePieceFirst: Set<PreTokenizer.Kind> = [.llama3]
+
+    /// Builds the tokenizer from a GGUF file's `gpt2` vocabulary.
+    public static func fromGGUF(_ f: GGUFFile) throws -> ByteLevelBPETokenizer {
+        let path = f.path
+        let model = try f.string("tokenizer.ggml.model")
+        guard model == "gpt2" else {
+            throw TokenizerLoadError.malformed(path: path, reason: "tokenizer.ggml.model is \"\(model)\", expected \"gpt2\" for byte-level BPE")
+        }
+        let preName = (try? f.string("tokenizer.ggml.pre")) ?? "default"
+        guard let kind = preTokenizerNames[preName] else {
+            let known = preTokenizerNames.keys.sorted().joined(separator: ", ")
+            throw TokenizerLoadError.malformed(path: path, reason: "pre-tokenizer \"\(preName)\" (tokenizer.ggml.pre) is not supported; supported: \(known)")
+        }
+        let tokens = try f.stringArray("tokenizer.ggml.tokens")
+        let types = try f.optionalIntArray("tokenizer.ggml.token_type") ?? [Int](repeating: 1, count: tokens.count)
+        guard types.count == tokens.count else {
+            throw TokenizerLoadError.malformed(path: path, reason: "tokenizer.ggml.token_type has \(types.count) entries, tokenizer.ggml.tokens has \(tokens.count)")
+        }
+        let merges = (try? f.stringArray("tokenizer.ggml.merges")) ?? []
+        var pieces: [[UInt8]] = []
+        pieces.reserveCapacity(tokens.count)
+        var isSpecial = [Bool](repeating: false, count: tokens.count)
+        var table = ByteStringTable(capacity: tokens.count)
+        var idOfText: [String: Int32] = [:]
+        idOfText.reserveCapacity(tokens.count)
+        var specials: [SpecialToken] = []
+        for (id, text) in tokens.enumerated() {
+            let type = types[id]
+            if type == 3 || type == 4 {
+                // Control and user-defined tokens are literal text, not byte-mapped.
+                isSpecial[id] = true
+                pieces.append(Array(text.utf8))
+                if !text.isEmpty { specials.append(.init(text: text, id: id, alwaysMatched: type == 4)) }
+                continue
+            }
+            guard let bytes = bytesFromMapped(text) else {
+                throw TokenizerLoadError.malformed(path: path, reason: "token \(id) (\"\(text)\") uses characters outside the GPT-2 byte mapping")
+            }
+            pieces.append(bytes)
+            if idOfText[text] == nil { idOfText[text] = Int32(id) }
+            if !bytes.isEmpty { table.insert(bytes, value: Int32(id)) }
+        }
+        var byteIDs = [Int32](repeating: -1, count: 256)
+        for b in 0..<256 {
+            guard let id = table.lookupArray([UInt8(b)]) else {
+                throw TokenizerLoadError.malformed(path: path, reason: "no token for the single byte 0x\(String(b, radix: 16)); byte-level BPE needs all 256")
+            }
+            byteIDs[b] = id
+        }
+        var pairs = PairMergeTable(capacity: merges.count)
+        for (rank, line) in merges.enumerated() {
+            let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else {
+                throw TokenizerLoadError.malformed(path: path, reason: "tokenizer.ggml.merges[\(rank)] (\"\(line)\") is not two tokens separated by a space")
+            }
+            guard let l = idOfText[String(parts[0])], let r = idOfText[String(parts[1])],
+                  let m = idOfText[String(parts[0]) + String(parts[1])] else { continue }
+            pairs.insert(left: l, right: r, rank: UInt32(rank), merged: m)
+        }
+        func optionalID(_ key: String) throws -> TokenID? {
+            guard let v = try f.optionalInt(key) else { return nil }
+            guard v >= 0 && v < tokens.count else {
+                throw TokenizerLoadError.malformed(path: path, reason: "\(key) = \(v) is outside the vocabulary of \(tokens.count)")
+            }
+            return v
+        }
+        let bos = try optionalID("tokenizer.ggml.bos_token_id")
+        let eos = try optionalID("tokenizer.ggml.eos_token_id")
+        var ends = Set<TokenID>()
+        if let eos { ends.insert(eos) }
+        if let eot = try optionalID("tokenizer.ggml.eot_token_id") { ends.insert(eot) }
+        if let eom = try optionalID("tokenizer.ggml.eom_token_id") { ends.insert(eom) }
+        for name in ["<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|endoftext|>"] {
+            if let s = specials.first(where: { $0.text == name }) { ends.insert(s.id) }
+        }
+        return ByteLevelBPETokenizer(
+            pieces: pieces, isSpecial: isSpecial, table: table, mode: .byList(PairMergeTableBox(pairs)), byteIDs: byteIDs,
+            specials: specials, bosID: bos, eosID: eos, endOfGeneration: ends,
+            preTokenizer: PreTokenizer(kind), wholePieceShortcut: wholePieceFirst.contains(kind))
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+@testable import Llama
+
+/// The cases of `fixtures/tokenizer-cases.json`, produced by tiktoken and SentencePiece.
+struct TokenizerCase: Decodable {
+    let text: String
+    let llama3: [Int]
+    let llama3_plain: [Int]
+    let llama2: [Int]
+
+    static func load() throws -> [TokenizerCase] {
+        struct File: Decodable { let cases: [TokenizerCase] }
+        let data = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.shared("fixtures/tokenizer-cases.json")))
+        return try JSONDecoder().decode(File.self, from: data).cases
+    }
+}
+
+/// llama.cpp's tokenizer test vectors: inputs separated by `__ggml_vocab_test__` lines, one
+/// line of ids per input.
+struct VocabVectors {
+    let inputs: [String]
+    let outputs: [[Int]]
+
+    static func load(_ name: String) throws -> VocabVectors {
+        let inp = try String(contentsOfFile: try Fixtures.shared("vocab/\(name).inp"), encoding: .utf8)
+        let out = try String(contentsOfFile: try Fixtures.shared("vocab/\(name).out"), encoding: .utf8)
+        var inputs = inp.components(separatedBy: "\n__ggml_vocab_test__\n")
+        if let last = inputs.last, last.isEmpty { inputs.removeLast() }
+        let outputs = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { line in
+            line.split(separator: " ").compactMap { Int($0) }
+        }
+        return VocabVectors(inputs: inputs, outputs: Array(outputs))
+    }
+}
+
+enum SharedTokenizers {
+    static let llama3: ByteLevelBPETokenizer? = try? TiktokenFile.load(path: Fixtures.shared("tokenizers/llama3/tokenizer.model"))
+    static func requireLlama3() throws -> ByteLevelBPETokenizer {
+        if let t = llama3 { return t }
+        return try TiktokenFile.load(path: Fixtures.shared("tokenizers/llama3/tokenizer.model"))
+    }
+}
+
+@Suite struct TiktokenTests {
+    @Test func classicWalkthroughExample() throws {
+        let t = try SharedTokenizers.requireLlama3()
+        let ids = t.encode("the answer to the ultimate question of life, the universe, and everything is ", addBOS: true)
+        #expect(ids == [128000, 1820, 4320, 311, 279, 17139, 3488, 315, 2324, 11, 279, 15861, 11, 323, 4395, 374, 220])
+    }
+
+    @Test func fixtureCasesMatchTiktoken() throws {
+        let t = try SharedTokenizers.requireLlama3()
+        let cases = try TokenizerCase.load()
+        #expect(cases.count > 10)
+        for c in cases {
+            #expect(t.encode(c.text, allowSpecial: true) == c.llama3, "allowed specials: \(c.text.debugDescription)")
+            #expect(t.encode(c.text, allowSpecial: false) == c.llama3_plain, "plain: \(c.text.debugDescription)")
+            #expect(try t.decode(c.llama3) == c.text)
+            #expect(try t.decode(c.llama3_plain) == c.text)
+        }
+    }
+
+    @Test func specialTokensAreMetasCurrentNames() throws {
+        let t = try SharedTokenizers.requireLlama3()
+        #expect(t.vocabularySize == 128256)
+        #expect(t.specialTokens["<|finetune_right_pad_id|>"] == 128004)
+        #expect(t.specialTokens["<|image|>"] == 128011)
+        #expect(t.specialTokens["<|reserved_special_token_245|>"] == 128255)
+        #expect(t.bosID == 128000 && t.eosID == 128001)
+        #expect(t.endOfGenerationIDs.contains(128009))
+    }
+
+    @Test(arguments: ["ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf"])
+    func llamaCppVectors(name: String) throws {
+        let f = try GGUFFile(path: try Fixtures.shared("vocab/\(name)"))
+        let t = try ByteLevelBPETokenizer.fromGGUF(f)
+        let v = try VocabVectors.load(name)
+        #expect(v.inputs.count == v.outputs.count && v.inputs.count > 40)
+        for (text, expected) in zip(v.inputs, v.outputs) {
+            let ids = t.encode(text, allowSpecial: false)
+            #expect(ids == expected, "\(name): \(text.debugDescription)")
+            #expect(try t.decode(ids) == text)
+        }
+    }
+
+    @Test func longAndShortMergePathsAgree() throws {
+        let t = try SharedTokenizers.requireLlama3()
+        var rng = SplitMix(seed: 1)
+        let alphabet = Array("aab ab  ba\u{e9}\u{4e2d}1!")
+        for _ in 0..<200 {
+            let n = Int(rng.next() % 300) + 1
+            let s = String((0..<n).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+            var u = s
+            u.withUTF8 { buf in
+                let table = t.byteIDs
+                table.withUnsafeBufferPointer { byteIDs in
+                    var a: [TokenID] = [], b: [TokenID] = []
+                    let rule = ConcatenationMergeRule(table: t.table)
+                    BytePairMerge.encodeShort(buf.baseAddress!, count: buf.count, byteIDs: byteIDs.baseAddress!, rule: rule, into: &a)
+                    BytePairMerge.encodeLong(buf.baseAddress!, count: buf.count, byteIDs: byteIDs.baseAddress!, rule: rule, into: &b)
+                    #expect(a == b)
+                }
+            }
+        }
+    }
+
+    @Test func longRunOfOneCharacter() throws {
+        let t = try SharedTokenizers.requireLlama3()
+        let text = String(repeating: "a", count: 100_000)
+        let ids = t.encode(text, allowSpecial: false)
+        #expect(try t.decode(ids) == text)
+        #expect(ids.count < 100_000 / 4)
+    }
+}
+
+/// A tiny deterministic RNG for tests.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
