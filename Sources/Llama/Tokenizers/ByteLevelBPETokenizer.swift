@@ -27,6 +27,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     /// When true a piece that is itself a token is emitted whole, without merging (tiktoken,
     /// and Hugging Face's `ignore_merges`).
     public let wholePieceShortcut: Bool
+    public let addsBOSByDefault: Bool
 
     let pieces: [[UInt8]]          // decoded bytes of every id
     let isSpecial: [Bool]
@@ -39,7 +40,8 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
 
     init(pieces: [[UInt8]], isSpecial: [Bool], table: ByteStringTable, mode: MergeMode, byteIDs: [Int32],
          specials: [SpecialToken], bosID: TokenID?, eosID: TokenID?, endOfGeneration: Set<TokenID>,
-         preTokenizer: PreTokenizer, wholePieceShortcut: Bool) {
+         preTokenizer: PreTokenizer, wholePieceShortcut: Bool, addsBOS: Bool = true) {
+        self.addsBOSByDefault = addsBOS && bosID != nil
         self.pieces = pieces
         self.isSpecial = isSpecial
         self.table = table

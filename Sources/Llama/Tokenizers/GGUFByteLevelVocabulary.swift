@@ -129,6 +129,7 @@ extension ByteLevelBPETokenizer {
         return ByteLevelBPETokenizer(
             pieces: pieces, isSpecial: isSpecial, table: table, mode: .byList(PairMergeTableBox(pairs)), byteIDs: byteIDs,
             specials: specials, bosID: bos, eosID: eos, endOfGeneration: ends,
-            preTokenizer: PreTokenizer(kind), wholePieceShortcut: wholePieceFirst.contains(kind))
+            preTokenizer: PreTokenizer(kind), wholePieceShortcut: wholePieceFirst.contains(kind),
+            addsBOS: try f.optionalBool("tokenizer.ggml.add_bos_token") ?? (kind != .qwen2))
     }
 }

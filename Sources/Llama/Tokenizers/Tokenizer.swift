@@ -17,6 +17,8 @@ public protocol Tokenizer: Sendable {
     var endOfGenerationIDs: Set<TokenID> { get }
     /// Special tokens by name, as the loaded file names them.
     var specialTokens: [String: TokenID] { get }
+    /// Whether prompts start with BOS unless the user says otherwise (Qwen2 vocabularies don't).
+    var addsBOSByDefault: Bool { get }
 
     /// Encodes text. Special-token text becomes special ids only when `allowSpecial` is true;
     /// otherwise it is tokenized as ordinary text.
@@ -43,6 +45,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
 }
 
 extension Tokenizer {
+    public var addsBOSByDefault: Bool { bosID != nil }
+
     /// Encodes text, with BOS first when asked and the vocabulary has one.
     public func encode(_ text: String, addBOS: Bool, allowSpecial: Bool = false) -> [TokenID] {
         var ids: [TokenID] = []
