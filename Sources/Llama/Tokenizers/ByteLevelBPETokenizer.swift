@@ -35,6 +35,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     let mode: MergeMode
     let byteIDs: [Int32]
     let specials: [SpecialToken]
+    let anyAlwaysMatched: Bool
     /// Specials indexed by first byte, longest first.
     let specialsByFirstByte: [[Int]]
 
@@ -44,7 +45,10 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         self.addsBOSByDefault = addsBOS && bosID != nil
         self.pieces = pieces
         self.isSpecial = isSpecial
+        var table = table
+        table.freeze()
         self.table = table
+        self.anyAlwaysMatched = specials.contains { $0.alwaysMatched }
         self.mode = mode
         self.byteIDs = byteIDs
         self.specials = specials
@@ -73,8 +77,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         var t = text
         t.withUTF8 { buf in
             guard let base = buf.baseAddress else { return }
-            let anyAlways = specials.contains { $0.alwaysMatched }
-            guard allowSpecial || anyAlways else {
+            guard allowSpecial || anyAlwaysMatched else {
                 encodeOrdinary(base, 0, buf.count, into: &out)
                 return
             }

@@ -54,12 +54,13 @@ struct ByteStringTable: Sendable {
     /// Inserts a key; returns false when it was already present (the old value is kept).
     @discardableResult
     mutating func insert(_ key: [UInt8], value: Int32) -> Bool {
+        guard !key.isEmpty else { return false }
         if lookupArray(key) != nil { return false }
         if (entries.count + 1) * 2 > slots.count { grow() }
         let e = Entry(offset: UInt32(blob.count), length: UInt32(key.count), value: value)
         blob.append(contentsOf: key)
         entries.append(e)
-        place(Int32(entries.count - 1), hash: key.withUnsafeBytes { ByteStringTable.hash($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, key.count) })
+        place(Int32(entries.count - 1), hash: key.withUnsafeBytes { ByteStringTable.hash($0.baseAddress!, key.count) })
         return true
     }
 
@@ -81,30 +82,105 @@ struct ByteStringTable: Sendable {
 
     func lookupArray(_ key: [UInt8]) -> Int32? {
         key.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return lookup(UnsafeRawPointer(bitPattern: 1)!, 0) }
-            return lookup(base, raw.count)
+            guard let base = raw.baseAddress else { return nil }
+            return lookupUnfrozen(base, raw.count)
         }
     }
 
     /// The value stored for the `n` bytes at `p`, or nil.
     @inline(__always)
     func lookup(_ p: UnsafeRawPointer, _ n: Int) -> Int32? {
+        frozen.lookup(p, n)
+    }
+
+    /// Raw-pointer copy of the table for the hot path: no array access checks, no ARC.
+    private(set) var frozen = FrozenByteStringTable()
+
+    mutating func freeze() {
+        frozen = FrozenByteStringTable(blob: blob, entries: entries.map { ($0.offset, $0.length, $0.value) }, slots: slots)
+    }
+
+    /// Slow lookup usable before `freeze()`.
+    private func lookupUnfrozen(_ p: UnsafeRawPointer, _ n: Int) -> Int32? {
         let h = ByteStringTable.hash(p, n)
-        return slots.withUnsafeBufferPointer { slots in
-            entries.withUnsafeBufferPointer { entries in
-                blob.withUnsafeBytes { blob in
-                    var s = h & mask
-                    while true {
-                        let idx = slots[s]
-                        if idx < 0 { return nil }
-                        let e = entries[Int(idx)]
-                        if Int(e.length) == n, n == 0 || memcmp(blob.baseAddress! + Int(e.offset), p, n) == 0 {
-                            return e.value
-                        }
-                        s = (s + 1) & mask
-                    }
-                }
+        var s = h & mask
+        while true {
+            let idx = slots[s]
+            if idx < 0 { return nil }
+            let e = entries[Int(idx)]
+            if Int(e.length) == n, n == 0 || blob.withUnsafeBytes({ memcmp($0.baseAddress! + Int(e.offset), p, n) }) == 0 {
+                return e.value
             }
+            s = (s + 1) & mask
+        }
+    }
+}
+
+/// The read-only form of `ByteStringTable`, in memory it owns.
+final class FrozenByteStringTable: @unchecked Sendable {
+    private let blob: UnsafeMutablePointer<UInt8>
+    private let entries: UnsafeMutablePointer<UInt64>   // offset << 32 | length
+    private let values: UnsafeMutablePointer<Int32>
+    private let slots: UnsafeMutablePointer<Int32>
+    private let mask: Int
+
+    init() {
+        blob = .allocate(capacity: 1)
+        entries = .allocate(capacity: 1)
+        values = .allocate(capacity: 1)
+        slots = .allocate(capacity: 1)
+        slots[0] = -1
+        mask = 0
+    }
+
+    init(blob b: [UInt8], entries e: [(UInt32, UInt32, Int32)], slots s: [Int32]) {
+        blob = .allocate(capacity: max(b.count, 1))
+        blob.initialize(from: b, count: b.count)
+        entries = .allocate(capacity: max(e.count, 1))
+        values = .allocate(capacity: max(e.count, 1))
+        for (i, x) in e.enumerated() {
+            entries[i] = UInt64(x.0) << 32 | UInt64(x.1)
+            values[i] = x.2
+        }
+        slots = .allocate(capacity: s.count)
+        slots.initialize(from: s, count: s.count)
+        mask = s.count - 1
+    }
+
+    deinit {
+        blob.deallocate()
+        entries.deallocate()
+        values.deallocate()
+        slots.deallocate()
+    }
+
+    /// Byte equality of two short slices, a word at a time (keys are a few bytes long, so a
+    /// call into libc's memcmp costs more than the comparison).
+    @inline(__always)
+    static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+        var i = 0
+        while i + 8 <= n {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i += 8
+        }
+        while i < n {
+            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
+        return true
+    }
+
+    @inline(__always)
+    func lookup(_ p: UnsafeRawPointer, _ n: Int) -> Int32? {
+        var s = ByteStringTable.hash(p, n) & mask
+        while true {
+            let idx = slots[s]
+            if idx < 0 { return nil }
+            let e = entries[Int(idx)]
+            if Int(truncatingIfNeeded: e & 0xFFFF_FFFF) == n && FrozenByteStringTable.equal(UnsafeRawPointer(blob + Int(e >> 32)), p, n) {
+                return values[Int(idx)]
+            }
+            s = (s + 1) & mask
         }
     }
 }
