@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+@testable import Llama
+
+@Suite struct FormatsMetaTests {
+    @Test func devOddConfigMatchesTheFixtureReadme() throws {
+        let c = try MetaCheckpoint(path: Fixtures.shared("fixtures/dev-odd/meta"))
+        // hidden 160 comes from multiple_of 32 and ffn_dim_multiplier 0.76; Meta records no
+        // context, so a Llama-2-sized vocabulary gets 4096.
+        #expect(c.config == ModelConfig(dim: 64, layerCount: 3, headCount: 4, kvHeadCount: 1, hiddenDim: 160, vocabSize: 32000,
+                                        normEps: 1e-5, ropeTheta: 10000, ropeScaling: nil, maxContext: 4096,
+                                        tiedEmbeddings: false))
+    }
+
+    @Test func devLlama3ConfigMatchesTheFixtureReadme() throws {
+        let c = try MetaCheckpoint(path: Fixtures.shared("fixtures/dev-llama3/meta"))
+        // output.weight is stored but equals the embedding: tied.
+        #expect(c.config == ModelConfig(dim: 32, layerCount: 2, headCount: 4, kvHeadCount: 2, hiddenDim: 96, vocabSize: 128256,
+                                        normEps: 1e-6, ropeTheta: 500000, ropeScaling: .llama31, maxContext: 131072,
+                                        tiedEmbeddings: true))
+    }
+
+    /// Two model-parallel shards joined must equal the single GGUF.
+    @Test func devOddShardsJoinToTheGGUF() throws {
+        let c = try MetaCheckpoint(path: Fixtures.shared("fixtures/dev-odd/meta"))
+        try FormatTestSupport.expectSameTensors(c, gguf: Fixtures.shared("fixtures/dev-odd/model-bf16.gguf"))
+        #expect(try c.tensor(TensorName.wo(1)).owner is OwnedBuffer)
+        #expect(try c.tensor(TensorName.embedding).owner is OwnedBuffer)
+        #expect(try c.tensor(TensorName.ffnNorm(1)).owner is MappedFile)
+    }
+
+    @Test func devLlama3TensorsEqualTheGGUF() throws {
+        let c = try MetaCheckpoint(path: Fixtures.shared("fixtures/dev-llama3/meta"))
+        try FormatTestSupport.expectSameTensors(c, gguf: Fixtures.shared("fixtures/dev-llama3/model.gguf"))
+        #expect(try c.tensor(TensorName.wq(0)).owner is MappedFile)  // one shard: zero copy
+    }
+
+    @Test func shardReportsStorageLayout() throws {
+        let s = try MetaShard(path: Fixtures.shared("fixtures/dev-odd/meta/consolidated.01.pth"))
+        #expect(s.names.first == TensorName.embedding)
+        #expect(s.tensors[TensorName.embedding]?.shape == [32000, 32])
+        #expect(s.tensors[TensorName.wo(0)]?.shape == [64, 32])
+        #expect(s.tensors[TensorName.wq(0)]?.type == .bf16)
+    }
+
+    // MARK: bad input
+
+    @Test func truncatedShardNamesTheFile() throws {
+        let dir = try FormatTestSupport.tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let src = try Fixtures.shared("fixtures/dev-llama3/meta")
+        try FileManager.default.copyItem(atPath: src + "/params.json", toPath: dir + "/params.json")
+        let bytes = try FormatTestSupport.read(src + "/consolidated.00.pth")
+        let path = dir + "/consolidated.00.pth"
+        for cut in [10, bytes.count / 2, bytes.count - 30] {
+            try FormatTestSupport.write(Array(bytes.prefix(cut)), to: path)
+            let e = #expect(throws: (any Error).self) { try MetaCheckpoint(path: dir) }
+            #expect(e.map { "\($0)".contains(path) } == true, "\(String(describing: e))")
+        }
+    }
+
+    @Test func missingShardIsReported() throws {
+        let dir = try FormatTestSupport.tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let src = try Fixtures.shared("fixtures/dev-odd/meta")
+        try FileManager.default.copyItem(atPath: src + "/params.json", toPath: dir + "/params.json")
+        try FileManager.default.copyItem(atPath: src + "/consolidated.01.pth", toPath: dir + "/consolidated.01.pth")
+        let e = #expect(throws: MetaCheckpointError.self) { try MetaCheckpoint(path: dir) }
+        #expect(e?.description.contains("consolidated.00.pth") == true)
+    }
+
+    /// PROTO 2, GLOBAL 'os system', a string, TUPLE1, REDUCE, STOP: what an attack looks like.
+    static let hostilePickle: [UInt8] = [0x80, 0x02] + Array("cos\nsystem\n".utf8)
+        + [0x58, 2, 0, 0, 0] + Array("ls".utf8) + [0x85, 0x52, 0x2E]
+
+    @Test func unknownGlobalIsRefusedNotRun() throws {
+        let e = #expect(throws: PickleError.self) {
+            try Self.hostilePickle.withUnsafeBytes { try TorchPickle.loadStateDict($0, path: "/x/data.pkl") }
+        }
+        #expect(e == .forbiddenGlobal(path: "/x/data.pkl", offset: 2, module: "os", name: "system"))
+        #expect(e?.description.contains("os.system") == true)
+    }
+
+    @Test func hostilePickleInsideAShardNamesTheFile() throws {
+        let dir = try FormatTestSupport.tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/consolidated.00.pth"
+        try FormatTestSupport.write(FormatTestSupport.zip([("consolidated.00/data.pkl", Self.hostilePickle)]), to: path)
+        let e = #expect(throws: PickleError.self) { try MetaShard(path: path) }
+        #expect(e?.description.contains(path) == true)
+        #expect(e?.description.contains("os.system") == true)
+    }
+
+    @Test func unknownOpcodeIsRefused() throws {
+        // PROTO 2, then INST ('i'), which would import and call.
+        let bytes: [UInt8] = [0x80, 0x02, 0x69] + Array("os\nsystem\n".utf8) + [0x2E]
+        let e = #expect(throws: PickleError.self) { try bytes.withUnsafeBytes { try TorchPickle.loadStateDict($0, path: "/x/p") } }
+        #expect(e == .unsupportedOpcode(path: "/x/p", offset: 2, opcode: 0x69))
+    }
+
+    @Test func deepNestingIsRefused() throws {
+        let bytes: [UInt8] = [0x80, 0x02, 0x29] + [UInt8](repeating: 0x85, count: 100_000) + [0x2E]
+        #expect(throws: PickleError.self) { try bytes.withUnsafeBytes { try TorchPickle.loadStateDict($0, path: "/x/p") } }
+    }
+
+    @Test func compressedEntryIsRefused() throws {
+        let z = FormatTestSupport.zip([("a/data.pkl", [0x80, 0x02, 0x7D, 0x2E])], method: 8)
+        let e = #expect(throws: ZipError.self) { try z.withUnsafeBytes { try ZipArchive(bytes: $0, path: "/x/c.pth") } }
+        #expect(e?.description.contains("compressed") == true)
+        // Stored, the same bytes read as an empty state dict under any top folder.
+        let ok = FormatTestSupport.zip([("anything/data.pkl", [0x80, 0x02, 0x7D, 0x2E])])
+        let shard = try ok.withUnsafeBytes { try MetaShard(bytes: $0, owner: Keep(), path: "/x/ok.pth") }
+        #expect(shard.tensors.isEmpty)
+    }
+
+    @Test func paramsDefaults() throws {
+        let p = try MetaCheckpoint.parseParams(Data(#"{"dim": 4096, "n_layers": 32, "n_heads": 32, "vocab_size": -1, "norm_eps": 1e-06, "multiple_of": 256}"#.utf8), path: "/x/params.json")
+        #expect(p.kvHeads == 32 && p.vocabSize == nil && p.ropeTheta == 10000 && !p.useScaledRope && p.ffnDimMultiplier == nil)
+        #expect(ModelConfig.metaHiddenDim(dim: p.dim, multipleOf: p.multipleOf, ffnDimMultiplier: p.ffnDimMultiplier) == 11008)
+        let e = #expect(throws: MetaCheckpointError.self) {
+            try MetaCheckpoint.parseParams(Data(#"{"n_layers": 32, "n_heads": 32}"#.utf8), path: "/x/params.json")
+        }
+        #expect(e == .missingKey(path: "/x/params.json", key: "dim"))
+    }
+}
