@@ -82,11 +82,15 @@ enum FormatTestSupport {
     }
 
     /// A stored (uncompressed) zip archive of `entries`, as torch.save lays one out.
-    static func zip(_ entries: [(String, [UInt8])], method: UInt16 = 0) -> [UInt8] {
+    /// With `zip64`, every size and offset is written as all ones with the real values in
+    /// ZIP64 extra fields and end records, as writers do for archives over 4 GB.
+    static func zip(_ entries: [(String, [UInt8])], method: UInt16 = 0, zip64: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         var central: [UInt8] = []
         func u16(_ v: UInt16, _ a: inout [UInt8]) { a += [UInt8(v & 0xFF), UInt8(v >> 8)] }
         func u32(_ v: UInt32, _ a: inout [UInt8]) { for i in 0..<4 { a.append(UInt8((v >> (8 * UInt32(i))) & 0xFF)) } }
+        func u64(_ v: UInt64, _ a: inout [UInt8]) { for i in 0..<8 { a.append(UInt8((v >> (8 * UInt64(i))) & 0xFF)) } }
+        let ones: UInt32 = 0xFFFF_FFFF
         for (name, data) in entries {
             let offset = UInt32(out.count)
             let nameBytes = Array(name.utf8)
@@ -102,6 +106,16 @@ enum FormatTestSupport {
         }
         let cdOffset = UInt32(out.count)
         out += central
+        if zip64 {
+            let recordOffset = UInt64(out.count)
+            u32(0x0606_4b50, &out); u64(44, &out); u16(45, &out); u16(45, &out); u32(0, &out); u32(0, &out)
+            u64(UInt64(entries.count), &out); u64(UInt64(entries.count), &out)
+            u64(UInt64(central.count), &out); u64(UInt64(cdOffset), &out)
+            u32(0x0706_4b50, &out); u32(0, &out); u64(recordOffset, &out); u32(1, &out)
+            u32(0x0605_4b50, &out); u16(0, &out); u16(0, &out); u16(0xFFFF, &out); u16(0xFFFF, &out)
+            u32(ones, &out); u32(ones, &out); u16(0, &out)
+            return out
+        }
         u32(0x0605_4b50, &out); u16(0, &out); u16(0, &out); u16(UInt16(entries.count), &out); u16(UInt16(entries.count), &out)
         u32(UInt32(central.count), &out); u32(cdOffset, &out); u16(0, &out)
         return out

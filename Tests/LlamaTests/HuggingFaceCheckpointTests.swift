@@ -29,6 +29,17 @@ import Testing
         try FormatTestSupport.expectSameTensors(c, gguf: Fixtures.shared("fixtures/dev-llama3/model.gguf"))
     }
 
+    /// Control: the raw HF q/k rows differ from the GGUF's, so the equality above is not vacuous.
+    @Test func rawHFQueryRowsAreInRotateHalfOrder() throws {
+        let f = try SafetensorsFile(path: Fixtures.shared("fixtures/dev-llama3/hf/model.safetensors"))
+        let raw = FormatTestSupport.floats(try f.weight("model.layers.0.self_attn.q_proj.weight", as: "raw"))
+        let gguf = try GGUFFile(path: Fixtures.shared("fixtures/dev-llama3/model.gguf"))
+        let (_, meta) = try FormatTestSupport.ggufTensor(gguf, "blk.0.attn_q.weight")
+        #expect(raw.count == meta.count && raw != meta)
+        // Row h*hd + hd/2 (HF) is row h*hd + 1 (Meta): head 0, hd 8, 32 columns.
+        #expect(Array(raw[(4 * 32)..<(5 * 32)]) == Array(meta[32..<64]))
+    }
+
     @Test func unpermutedTensorsAreOwnedOthersAreMapped() throws {
         let c = try HuggingFaceCheckpoint(path: Fixtures.shared("fixtures/dev-odd/hf"))
         #expect(try c.tensor(TensorName.wq(0)).owner is OwnedBuffer)

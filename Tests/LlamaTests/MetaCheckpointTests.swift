@@ -113,6 +113,19 @@ import Testing
         #expect(shard.tensors.isEmpty)
     }
 
+    @Test func zip64RecordsAreRead() throws {
+        let entries: [(String, [UInt8])] = [("t/data.pkl", [0x80, 0x02, 0x7D, 0x2E]), ("t/data/0", [1, 2, 3, 4, 5])]
+        for zip64 in [false, true] {
+            let z = FormatTestSupport.zip(entries, zip64: zip64)
+            try z.withUnsafeBytes { raw in
+                let archive = try ZipArchive(bytes: raw, path: "/x/z.pth")
+                #expect(archive.entries.map(\.name) == ["t/data.pkl", "t/data/0"])
+                if let e = archive.entry("t/data/0") { #expect(Array(archive.data(of: e)) == [1, 2, 3, 4, 5]) }
+                else { Issue.record("entry missing (zip64: \(zip64))") }
+            }
+        }
+    }
+
     @Test func paramsDefaults() throws {
         let p = try MetaCheckpoint.parseParams(Data(#"{"dim": 4096, "n_layers": 32, "n_heads": 32, "vocab_size": -1, "norm_eps": 1e-06, "multiple_of": 256}"#.utf8), path: "/x/params.json")
         #expect(p.kvHeads == 32 && p.vocabSize == nil && p.ropeTheta == 10000 && !p.useScaledRope && p.ffnDimMultiplier == nil)
