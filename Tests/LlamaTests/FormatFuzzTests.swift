@@ -59,6 +59,20 @@ import Testing
         #expect(parsed > 0 && refused > 0)
     }
 
+    @Test func deeplyNestedJSONIsAnErrorNotACrash() throws {
+        let deep = String(repeating: "[", count: 200_000)
+        let st = FormatTestSupport.safetensors(header: "{\"a\":" + deep, data: [])
+        #expect(throws: SafetensorsError.self) {
+            try st.withUnsafeBytes { try SafetensorsFile(bytes: $0, owner: Keep(), path: "deep.safetensors") }
+        }
+        #expect(throws: HuggingFaceError.self) {
+            try HuggingFaceCheckpoint.parseConfig(Data(("{\"rope_scaling\":" + deep).utf8), path: "config.json")
+        }
+        #expect(throws: MetaCheckpointError.self) {
+            try MetaCheckpoint.parseParams(Data(("{\"dim\":" + deep).utf8), path: "params.json")
+        }
+    }
+
     @Test func pthSurvivesMutationAndTruncation() throws {
         var bytes = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/meta/consolidated.00.pth"))
         let regions = [0..<3000, (bytes.count - 5000)..<bytes.count]

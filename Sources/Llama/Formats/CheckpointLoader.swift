@@ -30,7 +30,7 @@ public enum CheckpointLoaderError: Error, CustomStringConvertible {
 }
 
 /// A checkpoint whose tokenizer was replaced by one the caller chose.
-public struct TokenizerOverride: Checkpoint {
+public struct TokenizerOverride: Checkpoint, TokenizerLoadReporting {
     public let base: any Checkpoint
     public let tokenizer: (any Tokenizer)?
 
@@ -39,6 +39,7 @@ public struct TokenizerOverride: Checkpoint {
         self.tokenizer = tokenizer
     }
 
+    public var tokenizerError: (any Error)? { nil }
     public var path: String { base.path }
     public var config: ModelConfig { base.config }
     public func tensor(_ name: String) throws -> WeightTensor { try base.tensor(name) }

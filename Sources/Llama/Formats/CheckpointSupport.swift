@@ -15,6 +15,14 @@ public final class OwnedBuffer: @unchecked Sendable {
     deinit { bytes.deallocate() }
 }
 
+/// A checkpoint that looked for a tokenizer beside its weights and can say why it could not
+/// load one (`(checkpoint as? TokenizerLoadReporting)?.tokenizerError`).
+public protocol TokenizerLoadReporting {
+    /// Why a tokenizer file found beside the weights could not be loaded; nil when none was
+    /// found or it loaded.
+    var tokenizerError: (any Error)? { get }
+}
+
 /// Why the tensors of a checkpoint do not fit its configuration.
 public enum CheckpointTensorError: Error, CustomStringConvertible, Equatable {
     case missing(path: String, tensor: String)

@@ -53,7 +53,7 @@ public enum HuggingFaceError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A Hugging Face Llama checkpoint directory (config.json + safetensors).
-public final class HuggingFaceCheckpoint: Checkpoint, @unchecked Sendable {
+public final class HuggingFaceCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
     public let tokenizer: (any Tokenizer)?
@@ -103,7 +103,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, @unchecked Sendable {
         config = c
 
         var out: [String: WeightTensor] = [:]
-        for (name, (file, info)) in hfTensors {
+        for (name, (file, _)) in hfTensors {
             guard let canonical = HuggingFaceCheckpoint.canonicalName(name, layerCount: c.layerCount) else {
                 if name.hasSuffix("rotary_emb.inv_freq") { continue }  // recomputed from rope_theta
                 throw HuggingFaceError.unknownTensor(path: file.path, tensor: name)

@@ -93,7 +93,7 @@ public struct Llama2cHeader: Sendable, Equatable {
 }
 
 /// A llama2.c `.bin` checkpoint, memory-mapped; every tensor is a slice of the map.
-public final class Llama2cCheckpoint: Checkpoint, @unchecked Sendable {
+public final class Llama2cCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
     public let tokenizer: (any Tokenizer)?

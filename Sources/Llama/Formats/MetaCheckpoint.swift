@@ -119,7 +119,7 @@ public struct MetaShard: @unchecked Sendable {
 }
 
 /// A Meta Llama checkpoint directory (params.json + consolidated.NN.pth).
-public final class MetaCheckpoint: Checkpoint, @unchecked Sendable {
+public final class MetaCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
     public let tokenizer: (any Tokenizer)?
