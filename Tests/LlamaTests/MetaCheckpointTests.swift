@@ -126,6 +126,46 @@ import Testing
         }
     }
 
+    /// A protocol-2 state-dict pickle as torch.save writes it, for one tensor.
+    static func tensorPickle(name: String, storage: String = "FloatStorage", key: String, count: Int, offset: Int,
+                             shape: [Int], stride: [Int]) -> [UInt8] {
+        func str(_ s: String) -> [UInt8] {
+            let b = Array(s.utf8)
+            return [0x58] + withUnsafeBytes(of: UInt32(b.count).littleEndian, Array.init) + b
+        }
+        func int(_ v: Int) -> [UInt8] { [0x4A] + withUnsafeBytes(of: Int32(v).littleEndian, Array.init) }
+        func tuple(_ items: [Int]) -> [UInt8] { [0x28] + items.flatMap(int) + [0x74] }
+        var p: [UInt8] = [0x80, 0x02, 0x7D, 0x28] + str(name)
+        p += Array("ctorch._utils\n_rebuild_tensor_v2\n".utf8)
+        p += [0x28, 0x28] + str("storage") + Array("ctorch\n\(storage)\n".utf8) + str(key) + str("cpu") + int(count) + [0x74, 0x51]
+        p += int(offset) + tuple(shape) + tuple(stride) + [0x89]
+        p += Array("ccollections\nOrderedDict\n".utf8) + [0x29, 0x52, 0x74, 0x52, 0x75, 0x2E]
+        return p
+    }
+
+    @Test func storageOffsetAndStridesAreRespected() throws {
+        let values: [Float] = (0..<10).map { Float($0) }
+        let storage = values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        func shard(offset: Int, shape: [Int], stride: [Int], count: Int = 10, type: String = "FloatStorage") throws -> MetaShard {
+            let pkl = Self.tensorPickle(name: "w", storage: type, key: "0", count: count, offset: offset, shape: shape, stride: stride)
+            let z = FormatTestSupport.zip([("arch/data.pkl", pkl), ("arch/data/0", storage)])
+            return try z.withUnsafeBytes { try MetaShard(bytes: $0, owner: Keep(), path: "/x/s.pth") }
+        }
+        // Elements 3...8 as a 2×3 matrix.
+        let s = try shard(offset: 3, shape: [2, 3], stride: [3, 1])
+        if let w = s.tensors["w"] {
+            #expect(w.shape == [2, 3] && FormatTestSupport.floats(w) == [3, 4, 5, 6, 7, 8])
+        } else { Issue.record("tensor w missing") }
+        // Transposed (column-major) strides, a view past the end, a storage size lie, a type lie.
+        for (offset, shape, stride, count, type) in [(0, [2, 3], [1, 2], 10, "FloatStorage"), (5, [2, 3], [3, 1], 10, "FloatStorage"),
+                                                     (0, [2, 3], [3, 1], 11, "FloatStorage"), (0, [2, 3], [3, 1], 10, "HalfStorage")] {
+            let e = #expect(throws: MetaCheckpointError.self) { try shard(offset: offset, shape: shape, stride: stride, count: count, type: type) }
+            #expect(e?.description.contains("/x/s.pth") == true && e?.description.contains("\"w\"") == true)
+        }
+        let e = #expect(throws: PickleError.self) { try shard(offset: 0, shape: [2, 3], stride: [3, 1], type: "LongStorage") }
+        #expect(e?.description.contains("torch.LongStorage") == true)
+    }
+
     @Test func paramsDefaults() throws {
         let p = try MetaCheckpoint.parseParams(Data(#"{"dim": 4096, "n_layers": 32, "n_heads": 32, "vocab_size": -1, "norm_eps": 1e-06, "multiple_of": 256}"#.utf8), path: "/x/params.json")
         #expect(p.kvHeads == 32 && p.vocabSize == nil && p.ropeTheta == 10000 && !p.useScaledRope && p.ffnDimMultiplier == nil)
