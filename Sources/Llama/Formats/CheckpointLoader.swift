@@ -31,9 +31,11 @@ public enum CheckpointLoaderError: Error, CustomStringConvertible {
 
 /// A checkpoint whose tokenizer was replaced by one the caller chose.
 public struct TokenizerOverride: Checkpoint, TokenizerLoadReporting {
+    /// The checkpoint whose weights and configuration are used.
     public let base: any Checkpoint
     public let tokenizer: (any Tokenizer)?
 
+    /// Wraps `base`, replacing its tokenizer with `tokenizer`.
     public init(base: any Checkpoint, tokenizer: any Tokenizer) {
         self.base = base
         self.tokenizer = tokenizer

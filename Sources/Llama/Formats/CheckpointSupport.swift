@@ -3,14 +3,16 @@ import Foundation
 /// Heap memory owned by a tensor (un-permuted or concatenated weights), freed when the last
 /// `WeightTensor` that holds it goes away.
 public final class OwnedBuffer: @unchecked Sendable {
+    /// The memory, 64-byte aligned; written once by the reader that fills it.
     public let bytes: UnsafeMutableRawBufferPointer
 
+    /// Allocates `byteCount` uninitialized bytes.
     public init(byteCount: Int) {
         bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
     }
 
-    public var readOnly: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[0..<count]) }
-    private var count: Int { bytes.count }
+    /// The same memory, read-only, as `WeightTensor.data` wants it.
+    public var readOnly: UnsafeRawBufferPointer { UnsafeRawBufferPointer(bytes) }
 
     deinit { bytes.deallocate() }
 }

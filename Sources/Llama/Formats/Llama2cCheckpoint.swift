@@ -44,12 +44,15 @@ public enum Llama2cError: Error, CustomStringConvertible, Equatable {
 
 /// The header of a llama2.c `.bin` and the byte layout it implies.
 public struct Llama2cHeader: Sendable, Equatable {
+    /// Header fields; `vocabSize` is the absolute value of the stored one.
     public let dim: Int, hiddenDim: Int, layerCount: Int, headCount: Int, kvHeadCount: Int
     public let vocabSize: Int, seqLen: Int
+    /// True when the stored vocabulary size is positive: the output projection is the embedding.
     public let sharedClassifier: Bool
     /// The exact file size the header implies.
     public let expectedFileSize: Int
 
+    /// Size of the header in bytes.
     public static let byteCount = 28
 
     /// Parses and checks a header (the first 28 bytes of `bytes`) against `fileSize`.

@@ -54,7 +54,9 @@ public enum MetaCheckpointError: Error, CustomStringConvertible, Equatable {
 
 /// One `consolidated.NN.pth` file: its tensors by their names in the file, zero-copy.
 public struct MetaShard: @unchecked Sendable {
+    /// The .pth file, for error messages.
     public let path: String
+    /// Tensors by their state-dict names, slices of the archive.
     public let tensors: [String: WeightTensor]
     /// Names in file order.
     public let names: [String]

@@ -45,18 +45,25 @@ public enum PickleError: Error, CustomStringConvertible, Equatable {
 
 /// A storage a tensor points into: `archive/data/<key>`, `count` elements of `type`.
 public struct TorchStorageRef: Sendable, Equatable {
+    /// Element type, from the storage class (`torch.BFloat16Storage` → `.bf16`).
     public let type: GGMLType
+    /// The storage's file name under `data/`.
     public let key: String
+    /// Device it was saved from (`cpu`, `cuda:0`); informational.
     public let location: String
+    /// Number of elements in the storage.
     public let count: Int
 }
 
 /// A tensor as `_rebuild_tensor_v2` would build it, without building it.
 public struct TorchTensorRef: Sendable, Equatable {
+    /// The storage the tensor views.
     public let storage: TorchStorageRef
     /// Offset into the storage, in elements.
     public let storageOffset: Int
+    /// Dimensions, PyTorch order.
     public let shape: [Int]
+    /// Element strides per dimension.
     public let stride: [Int]
 }
 

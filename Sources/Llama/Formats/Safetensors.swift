@@ -38,9 +38,11 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
 
 /// One tensor entry of a safetensors header.
 public struct SafetensorsTensorInfo: Sendable, Equatable {
+    /// The name as written in the header.
     public let name: String
     /// The dtype string as written (`F32`, `BF16`, `I64`, …).
     public let dtype: String
+    /// Dimensions, slowest-varying first (PyTorch order).
     public let shape: [Int]
     /// Byte range inside the file (already offset past the header).
     public let fileRange: Range<Int>
@@ -61,9 +63,11 @@ public final class SafetensorsFile: @unchecked Sendable {
     public let path: String
     /// Tensors in header order.
     public let tensors: [SafetensorsTensorInfo]
+    /// The `__metadata__` strings.
     public let metadata: [String: String]
     /// Keeps the mapped bytes alive (a `MappedFile`, or whatever owns the bytes given to `init(bytes:)`).
     public let owner: AnyObject
+    /// The whole file.
     public let bytes: UnsafeRawBufferPointer
     private let index: [String: Int]
 

@@ -41,11 +41,15 @@ public enum ZipError: Error, CustomStringConvertible, Equatable {
 public struct ZipArchive: @unchecked Sendable {
     /// One stored entry: its name and where its data lie in the archive bytes.
     public struct Entry: Sendable, Equatable {
+        /// The full name, folders included (`archive/data/0`).
         public let name: String
+        /// Where the stored bytes lie in the archive.
         public let dataRange: Range<Int>
     }
 
+    /// The archive's path, for error messages.
     public let path: String
+    /// The whole archive.
     public let bytes: UnsafeRawBufferPointer
     /// Entries in central-directory order.
     public let entries: [Entry]
