@@ -40,6 +40,11 @@ import Testing
             try bytes.withUnsafeBytes { try Llama2cHeader(bytes: $0, fileSize: 28, path: "/x/m.bin") }
         }
         #expect(e?.description.contains("n_heads") == true)
+        let v1: [UInt8] = Array("24ka".utf8) + [UInt8](repeating: 1, count: 252)
+        let e2 = #expect(throws: Llama2cError.self) {
+            try v1.withUnsafeBytes { try Llama2cHeader(bytes: $0, fileSize: 256, path: "/x/v1.bin") }
+        }
+        #expect(e2?.description.contains("ak42") == true)
     }
 }
 

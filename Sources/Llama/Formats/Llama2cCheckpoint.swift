@@ -60,6 +60,11 @@ public struct Llama2cHeader: Sendable, Equatable {
         guard bytes.count >= Llama2cHeader.byteCount else {
             throw Llama2cError.wrongSize(path: path, size: fileSize, expected: Llama2cHeader.byteCount)
         }
+        // llama2.c's newer exports (version 1: fp32, version 2: int8) start with the magic "ak42".
+        if bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self) == UInt32(0x616B_3432).littleEndian {
+            throw Llama2cError.badHeader(path: path, field: "magic",
+                                         message: "this is a llama2.c version 1/2 export (magic \"ak42\"); only the legacy version 0 layout is supported")
+        }
         let fields = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"]
         var v: [Int] = []
         for i in 0..<7 { v.append(Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))) }
