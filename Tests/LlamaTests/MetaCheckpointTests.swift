@@ -166,6 +166,77 @@ import Testing
         #expect(e?.description.contains("torch.LongStorage") == true)
     }
 
+    /// A state dict of contiguous fp32 tensors, one storage each, keys "0", "1", ….
+    static func stateDictPickle(_ tensors: [(String, [Int])]) -> [UInt8] {
+        func str(_ s: String) -> [UInt8] {
+            let b = Array(s.utf8)
+            return [0x58] + withUnsafeBytes(of: UInt32(b.count).littleEndian, Array.init) + b
+        }
+        func int(_ v: Int) -> [UInt8] { [0x4A] + withUnsafeBytes(of: Int32(v).littleEndian, Array.init) }
+        func tuple(_ items: [Int]) -> [UInt8] { [0x28] + items.flatMap(int) + [0x74] }
+        var p: [UInt8] = [0x80, 0x02, 0x7D, 0x28]
+        for (i, (name, shape)) in tensors.enumerated() {
+            let stride = shape.count == 2 ? [shape[1], 1] : [1]
+            p += str(name) + Array("ctorch._utils\n_rebuild_tensor_v2\n".utf8)
+            p += [0x28, 0x28] + str("storage") + Array("ctorch\nFloatStorage\n".utf8) + str(String(i)) + str("cpu")
+            p += int(shape.reduce(1, *)) + [0x74, 0x51] + int(0) + tuple(shape) + tuple(stride) + [0x89]
+            p += Array("ccollections\nOrderedDict\n".utf8) + [0x29, 0x52, 0x74, 0x52]
+        }
+        return p + [0x75, 0x2E]
+    }
+
+    /// A two-shard model written here, split as Meta's model-parallel code splits it, must
+    /// join back to the full tensors: embedding by rows (Llama 3) and by columns (Llama 2).
+    @Test(arguments: [false, true]) func syntheticShardsJoinBack(embeddingByColumns: Bool) throws {
+        let dim = 8, hidden = 24, vocab = 16
+        let config = ModelConfig(dim: dim, layerCount: 1, headCount: 2, kvHeadCount: 1, hiddenDim: hidden, vocabSize: vocab,
+                                 normEps: 1e-5, ropeTheta: 10000, ropeScaling: nil, maxContext: 4096, tiedEmbeddings: false)
+        var rng = SeededRandom(seed: 9)
+        var full: [String: ([Int], [Float])] = [:]
+        for (name, shape) in CheckpointSupport.expectedShapes(config) {
+            full[name] = (shape, (0..<shape.reduce(1, *)).map { _ in Float(Int.random(in: -1000...1000, using: &rng)) })
+        }
+        func slice(_ name: String, shard: Int) -> ([Int], [Float]) {
+            guard let (shape, v) = full[name] else { return ([], []) }
+            if shape.count == 1 { return (shape, v) }
+            let (rows, cols) = (shape[0], shape[1])
+            let byColumns = [TensorName.wo(0), TensorName.w2(0)].contains(name) || (name == TensorName.embedding && embeddingByColumns)
+            if byColumns {
+                let half = cols / 2
+                var out: [Float] = []
+                for r in 0..<rows {
+                    let start: Int = r * cols + shard * half
+                    out += v[start..<(start + half)]
+                }
+                return ([rows, half], out)
+            }
+            let half = rows / 2
+            let start: Int = shard * half * cols
+            return ([half, cols], Array(v[start..<(start + half * cols)]))
+        }
+        let dir = try FormatTestSupport.tempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(#"{"dim": 8, "n_layers": 1, "n_heads": 2, "n_kv_heads": 1, "vocab_size": 16, "multiple_of": 4, "norm_eps": 1e-05}"#.utf8)
+            .write(to: URL(fileURLWithPath: dir + "/params.json"))
+        let names = CheckpointSupport.expectedShapes(config).map(\.0)
+        for shard in 0..<2 {
+            let parts = names.map { slice($0, shard: shard) }
+            let described: [(String, [Int])] = zip(names, parts).map { ($0, $1.0) }
+            var entries: [(String, [UInt8])] = [("consolidated.0\(shard)/data.pkl", Self.stateDictPickle(described))]
+            for (i, part) in parts.enumerated() {
+                entries.append(("consolidated.0\(shard)/data/\(i)", part.1.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }))
+            }
+            try FormatTestSupport.write(FormatTestSupport.zip(entries), to: dir + "/consolidated.0\(shard).pth")
+        }
+        let c = try MetaCheckpoint(path: dir)
+        #expect(c.config == config)
+        for name in names {
+            let t = try c.tensor(name)
+            #expect(t.shape == full[name]?.0, "\(name)")
+            #expect(FormatTestSupport.floats(t) == full[name]?.1, "\(name)")
+        }
+    }
+
     @Test func paramsDefaults() throws {
         let p = try MetaCheckpoint.parseParams(Data(#"{"dim": 4096, "n_layers": 32, "n_heads": 32, "vocab_size": -1, "norm_eps": 1e-06, "multiple_of": 256}"#.utf8), path: "/x/params.json")
         #expect(p.kvHeads == 32 && p.vocabSize == nil && p.ropeTheta == 10000 && !p.useScaledRope && p.ffnDimMultiplier == nil)
