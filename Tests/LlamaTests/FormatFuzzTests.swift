@@ -120,6 +120,50 @@ import Testing
         #expect(refused > 0)
     }
 
+    @Test func zip64ArchiveSurvivesMutationAndTruncation() {
+        var bytes = FormatTestSupport.zip([("t/data.pkl", [0x80, 0x02, 0x7D, 0x2E]), ("t/data/0", [1, 2, 3, 4, 5, 6, 7, 8])], zip64: true)
+        var rng = SeededRandom(seed: 5)
+        var parsed = 0
+        bytes.withUnsafeMutableBytes { buf in
+            for i in 0..<3000 {
+                func attempt(_ b: UnsafeRawBufferPointer) {
+                    guard let z = try? ZipArchive(bytes: b, path: "fuzz.zip") else { return }
+                    parsed += 1
+                    for e in z.entries { _ = z.data(of: e).reduce(0) { $0 &+ Int($1) } }
+                    _ = try? MetaShard(bytes: b, owner: Keep(), path: "fuzz.zip")
+                }
+                if i % 4 == 0 {
+                    attempt(UnsafeRawBufferPointer(rebasing: buf[0..<Int.random(in: 0...buf.count, using: &rng)]))
+                } else {
+                    Self.mutate(buf, regions: [0..<buf.count], count: Int.random(in: 1...3, using: &rng), rng: &rng) {
+                        attempt(UnsafeRawBufferPointer(buf))
+                    }
+                }
+            }
+        }
+        #expect(parsed > 0)
+    }
+
+    @Test func configJSONSurvivesMutation() throws {
+        var hf = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-llama3/hf/config.json"))
+        var meta = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/meta/params.json"))
+        var rng = SeededRandom(seed: 6)
+        var refused = 0
+        for _ in 0..<1500 {
+            hf.withUnsafeMutableBytes { buf in
+                Self.mutate(buf, regions: [0..<buf.count], count: Int.random(in: 1...3, using: &rng), rng: &rng) {
+                    do { _ = try HuggingFaceCheckpoint.parseConfig(Data(buf), path: "config.json") } catch { refused += 1 }
+                }
+            }
+            meta.withUnsafeMutableBytes { buf in
+                Self.mutate(buf, regions: [0..<buf.count], count: Int.random(in: 1...3, using: &rng), rng: &rng) {
+                    do { _ = try MetaCheckpoint.parseParams(Data(buf), path: "params.json") } catch { refused += 1 }
+                }
+            }
+        }
+        #expect(refused > 0)
+    }
+
     @Test func llama2cHeaderSurvivesMutationAndTruncation() throws {
         var bytes = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/llama2c.bin"))
         var rng = SeededRandom(seed: 4)
