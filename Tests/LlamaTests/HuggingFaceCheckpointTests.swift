@@ -95,6 +95,13 @@ import Testing
                              "original_max_position_embeddings": 8192]
         #expect(try parse(d).ropeScaling == .llama31)
         d = Self.goodConfig
+        d["rope_parameters"] = ["rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192]
+        let c = try parse(d)
+        #expect(c.ropeTheta == 500000 && c.ropeScaling == .llama31)
+        d["rope_parameters"] = ["rope_type": "default", "rope_theta": 1000.0]
+        #expect(try parse(d).ropeTheta == 1000 && parse(d).ropeScaling == nil)
+        d = Self.goodConfig
         d["vocab_size"] = "many"
         #expect(throws: HuggingFaceError.self) { try parse(d) }
         d = Self.goodConfig

@@ -8,7 +8,8 @@ import Foundation
 //                                      max_position_embeddings, rope_theta (default 10000),
 //                                      rope_scaling (null, "default", or "llama3" with factor,
 //                                      low_freq_factor, high_freq_factor,
-//                                      original_max_position_embeddings), tie_word_embeddings
+//                                      original_max_position_embeddings; newer files put
+//                                      these and rope_theta in rope_parameters), tie_word_embeddings
 //                                      (default false), head_dim (optional; must be hidden/heads)
 //   model.safetensors                  all tensors, or
 //   model.safetensors.index.json       {"weight_map": {"<tensor>": "<shard file>"}} with the shards
@@ -191,7 +192,26 @@ public final class HuggingFaceCheckpoint: Checkpoint, TokenizerLoadReporting, @u
         let hidden = try int("intermediate_size")
         let vocab = try int("vocab_size")
         let eps = try number("rms_norm_eps")
-        let theta = try number("rope_theta", default: 10000)
+        var theta = try number("rope_theta", default: 10000)
+        // Newer transformers write rope_parameters {rope_type, rope_theta, factor, …} in place
+        // of rope_theta and rope_scaling.
+        var ropeKey = "rope_scaling"
+        var ropeDict = value("rope_scaling", in: json)
+        if let rp = value("rope_parameters", in: json) {
+            guard let d = rp as? [String: Any] else {
+                throw HuggingFaceError.badValue(path: path, key: "rope_parameters", message: "expected an object or null")
+            }
+            if value("rope_theta", in: d) != nil {
+                guard let t = value("rope_theta", in: d) as? Double, t.isFinite, t > 0 else {
+                    throw HuggingFaceError.badValue(path: path, key: "rope_parameters.rope_theta", message: "expected a positive number")
+                }
+                theta = t
+            }
+            if ropeDict == nil {
+                ropeKey = "rope_parameters"
+                ropeDict = d
+            }
+        }
         let context = try int("max_position_embeddings")
         var tie = false
         if let t = value("tie_word_embeddings", in: json) {
@@ -209,14 +229,14 @@ public final class HuggingFaceCheckpoint: Checkpoint, TokenizerLoadReporting, @u
         }
 
         var scaling: RopeScaling?
-        if let rs = value("rope_scaling", in: json) {
+        if let rs = ropeDict {
             guard let d = rs as? [String: Any] else {
-                throw HuggingFaceError.badValue(path: path, key: "rope_scaling", message: "expected an object or null")
+                throw HuggingFaceError.badValue(path: path, key: ropeKey, message: "expected an object or null")
             }
             let type = (value("rope_type", in: d) ?? value("type", in: d)) as? String
             switch type {
             case "llama3"?:
-                func sub(_ k: String) -> String { "rope_scaling.\(k)" }
+                func sub(_ k: String) -> String { "\(ropeKey).\(k)" }
                 func n(_ k: String) throws -> Double {
                     guard let v = value(k, in: d) else { throw HuggingFaceError.missingKey(path: path, key: sub(k)) }
                     guard let x = v as? Double, x.isFinite, x > 0 else {
@@ -238,9 +258,11 @@ public final class HuggingFaceCheckpoint: Checkpoint, TokenizerLoadReporting, @u
                                       originalContext: Int(original))
             case "default"?:
                 scaling = nil
+            case nil where ropeKey == "rope_parameters":  // theta only
+                scaling = nil
             default:
                 throw HuggingFaceError.unsupported(path: path,
-                    message: "rope_scaling type \(type.map { "\"\($0)\"" } ?? "(none)") is not supported; expected \"llama3\"")
+                    message: "\(ropeKey) type \(type.map { "\"\($0)\"" } ?? "(none)") is not supported; expected \"llama3\"")
             }
         }
 
