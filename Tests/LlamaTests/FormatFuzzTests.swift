@@ -14,7 +14,7 @@ import Testing
 
     /// Applies `mutations` random byte changes inside `regions` of `bytes`, runs `body`, then restores them.
     static func mutate(_ bytes: UnsafeMutableRawBufferPointer, regions: [Range<Int>], count: Int,
-                       rng: inout SeededRandom, _ body: () -> Void) {
+                       rng: inout FormatsRandom, _ body: () -> Void) {
         var saved: [(Int, UInt8)] = []
         for _ in 0..<count {
             let region = regions[Int.random(in: 0..<regions.count, using: &rng)]
@@ -36,13 +36,13 @@ import Testing
             #""n":{"dtype":"F32","shape":[8],"data_offsets":[64,96]},"e":{"dtype":"F16","shape":[2,3],"data_offsets":[96,108]}}"#
         var bytes = FormatTestSupport.safetensors(header: header, data: (0..<108).map { UInt8($0) })
         let headerEnd = 8 + header.utf8.count
-        var rng = SeededRandom(seed: 1)
+        var rng = FormatsRandom(seed: 1)
         var parsed = 0, refused = 0
         bytes.withUnsafeMutableBytes { buf in
             for i in 0..<3000 {
                 func attempt(_ b: UnsafeRawBufferPointer) {
                     do {
-                        let f = try SafetensorsFile(bytes: b, owner: Keep(), path: "fuzz.safetensors")
+                        let f = try SafetensorsFile(bytes: b, owner: FormatsKeepAlive(), path: "fuzz.safetensors")
                         _ = Self.touch(f.tensors.compactMap { try? f.weight($0.name, as: $0.name) })
                         parsed += 1
                     } catch { refused += 1 }
@@ -63,7 +63,7 @@ import Testing
         let deep = String(repeating: "[", count: 200_000)
         let st = FormatTestSupport.safetensors(header: "{\"a\":" + deep, data: [])
         #expect(throws: SafetensorsError.self) {
-            try st.withUnsafeBytes { try SafetensorsFile(bytes: $0, owner: Keep(), path: "deep.safetensors") }
+            try st.withUnsafeBytes { try SafetensorsFile(bytes: $0, owner: FormatsKeepAlive(), path: "deep.safetensors") }
         }
         #expect(throws: HuggingFaceError.self) {
             try HuggingFaceCheckpoint.parseConfig(Data(("{\"rope_scaling\":" + deep).utf8), path: "config.json")
@@ -76,13 +76,13 @@ import Testing
     @Test func pthSurvivesMutationAndTruncation() throws {
         var bytes = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/meta/consolidated.00.pth"))
         let regions = [0..<3000, (bytes.count - 5000)..<bytes.count]
-        var rng = SeededRandom(seed: 2)
+        var rng = FormatsRandom(seed: 2)
         var parsed = 0, refused = 0
         bytes.withUnsafeMutableBytes { buf in
             for i in 0..<2500 {
                 func attempt(_ b: UnsafeRawBufferPointer) {
                     do {
-                        let s = try MetaShard(bytes: b, owner: Keep(), path: "fuzz.pth")
+                        let s = try MetaShard(bytes: b, owner: FormatsKeepAlive(), path: "fuzz.pth")
                         _ = Self.touch(s.tensors.values)
                         parsed += 1
                     } catch { refused += 1 }
@@ -108,7 +108,7 @@ import Testing
             return
         }
         var pickle = [UInt8](zip.data(of: entry))
-        var rng = SeededRandom(seed: 3)
+        var rng = FormatsRandom(seed: 3)
         var refused = 0
         pickle.withUnsafeMutableBytes { buf in
             for _ in 0..<3000 {
@@ -122,7 +122,7 @@ import Testing
 
     @Test func zip64ArchiveSurvivesMutationAndTruncation() {
         var bytes = FormatTestSupport.zip([("t/data.pkl", [0x80, 0x02, 0x7D, 0x2E]), ("t/data/0", [1, 2, 3, 4, 5, 6, 7, 8])], zip64: true)
-        var rng = SeededRandom(seed: 5)
+        var rng = FormatsRandom(seed: 5)
         var parsed = 0
         bytes.withUnsafeMutableBytes { buf in
             for i in 0..<3000 {
@@ -130,7 +130,7 @@ import Testing
                     guard let z = try? ZipArchive(bytes: b, path: "fuzz.zip") else { return }
                     parsed += 1
                     for e in z.entries { _ = z.data(of: e).reduce(0) { $0 &+ Int($1) } }
-                    _ = try? MetaShard(bytes: b, owner: Keep(), path: "fuzz.zip")
+                    _ = try? MetaShard(bytes: b, owner: FormatsKeepAlive(), path: "fuzz.zip")
                 }
                 if i % 4 == 0 {
                     attempt(UnsafeRawBufferPointer(rebasing: buf[0..<Int.random(in: 0...buf.count, using: &rng)]))
@@ -147,7 +147,7 @@ import Testing
     @Test func configJSONSurvivesMutation() throws {
         var hf = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-llama3/hf/config.json"))
         var meta = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/meta/params.json"))
-        var rng = SeededRandom(seed: 6)
+        var rng = FormatsRandom(seed: 6)
         var refused = 0
         for _ in 0..<1500 {
             hf.withUnsafeMutableBytes { buf in
@@ -166,13 +166,13 @@ import Testing
 
     @Test func llama2cHeaderSurvivesMutationAndTruncation() throws {
         var bytes = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/llama2c.bin"))
-        var rng = SeededRandom(seed: 4)
+        var rng = FormatsRandom(seed: 4)
         var parsed = 0, refused = 0
         bytes.withUnsafeMutableBytes { buf in
             for i in 0..<3000 {
                 func attempt(_ b: UnsafeRawBufferPointer) {
                     do {
-                        let c = try Llama2cCheckpoint(bytes: b, owner: Keep(), path: "fuzz.bin")
+                        let c = try Llama2cCheckpoint(bytes: b, owner: FormatsKeepAlive(), path: "fuzz.bin")
                         _ = Self.touch(CheckpointSupport.expectedShapes(c.config).compactMap { try? c.tensor($0.0) })
                         parsed += 1
                     } catch { refused += 1 }

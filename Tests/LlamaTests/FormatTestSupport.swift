@@ -132,7 +132,7 @@ enum FormatTestSupport {
 }
 
 /// A deterministic generator for the fuzz tests (SplitMix64).
-struct SeededRandom: RandomNumberGenerator {
+struct FormatsRandom: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
@@ -144,4 +144,4 @@ struct SeededRandom: RandomNumberGenerator {
     }
 }
 
-final class Keep {}
+final class FormatsKeepAlive {}

@@ -130,7 +130,7 @@ import Testing
         let data = [UInt8](repeating: 0, count: 16)
         func open(_ header: String) throws -> SafetensorsFile {
             let bytes = FormatTestSupport.safetensors(header: header, data: data)
-            return try bytes.withUnsafeBytes { try SafetensorsFile(bytes: $0, owner: Keep(), path: "/x/lie.safetensors") }
+            return try bytes.withUnsafeBytes { try SafetensorsFile(bytes: $0, owner: FormatsKeepAlive(), path: "/x/lie.safetensors") }
         }
         let ok = try open(#"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#)
         #expect(ok.tensors.count == 1 && ok.info("a")?.shape == [2, 2])

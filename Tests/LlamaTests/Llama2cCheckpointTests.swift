@@ -20,7 +20,7 @@ import Testing
         let bytes = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/llama2c.bin"))
         for cut in [0, 27, 28, 1000, bytes.count - 4] {
             let e = #expect(throws: Llama2cError.self) {
-                try bytes.withUnsafeBytes { try Llama2cCheckpoint(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<cut]), owner: Keep(), path: "/x/m.bin") }
+                try bytes.withUnsafeBytes { try Llama2cCheckpoint(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<cut]), owner: FormatsKeepAlive(), path: "/x/m.bin") }
             }
             #expect(e?.description.contains("/x/m.bin") == true)
         }

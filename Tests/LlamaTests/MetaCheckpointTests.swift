@@ -109,7 +109,7 @@ import Testing
         #expect(e?.description.contains("compressed") == true)
         // Stored, the same bytes read as an empty state dict under any top folder.
         let ok = FormatTestSupport.zip([("anything/data.pkl", [0x80, 0x02, 0x7D, 0x2E])])
-        let shard = try ok.withUnsafeBytes { try MetaShard(bytes: $0, owner: Keep(), path: "/x/ok.pth") }
+        let shard = try ok.withUnsafeBytes { try MetaShard(bytes: $0, owner: FormatsKeepAlive(), path: "/x/ok.pth") }
         #expect(shard.tensors.isEmpty)
     }
 
@@ -149,7 +149,7 @@ import Testing
         func shard(offset: Int, shape: [Int], stride: [Int], count: Int = 10, type: String = "FloatStorage") throws -> MetaShard {
             let pkl = Self.tensorPickle(name: "w", storage: type, key: "0", count: count, offset: offset, shape: shape, stride: stride)
             let z = FormatTestSupport.zip([("arch/data.pkl", pkl), ("arch/data/0", storage)])
-            return try z.withUnsafeBytes { try MetaShard(bytes: $0, owner: Keep(), path: "/x/s.pth") }
+            return try z.withUnsafeBytes { try MetaShard(bytes: $0, owner: FormatsKeepAlive(), path: "/x/s.pth") }
         }
         // Elements 3...8 as a 2×3 matrix.
         let s = try shard(offset: 3, shape: [2, 3], stride: [3, 1])
@@ -191,7 +191,7 @@ import Testing
         let dim = 8, hidden = 24, vocab = 16
         let config = ModelConfig(dim: dim, layerCount: 1, headCount: 2, kvHeadCount: 1, hiddenDim: hidden, vocabSize: vocab,
                                  normEps: 1e-5, ropeTheta: 10000, ropeScaling: nil, maxContext: 4096, tiedEmbeddings: false)
-        var rng = SeededRandom(seed: 9)
+        var rng = FormatsRandom(seed: 9)
         var full: [String: ([Int], [Float])] = [:]
         for (name, shape) in CheckpointSupport.expectedShapes(config) {
             full[name] = (shape, (0..<shape.reduce(1, *)).map { _ in Float(Int.random(in: -1000...1000, using: &rng)) })
