@@ -1,0 +1,345 @@
+import Foundation
+
+// Hugging Face Llama directory, as this reader enforces it:
+//
+//   config.json                        LlamaConfig: hidden_size, num_hidden_layers,
+//                                      num_attention_heads, num_key_value_heads (default: heads),
+//                                      intermediate_size, vocab_size, rms_norm_eps,
+//                                      max_position_embeddings, rope_theta (default 10000),
+//                                      rope_scaling (null, "default", or "llama3" with factor,
+//                                      low_freq_factor, high_freq_factor,
+//                                      original_max_position_embeddings; newer files put
+//                                      these and rope_theta in rope_parameters), tie_word_embeddings
+//                                      (default false), head_dim (optional; must be hidden/heads)
+//   model.safetensors                  all tensors, or
+//   model.safetensors.index.json       {"weight_map": {"<tensor>": "<shard file>"}} with the shards
+//   tokenizer.model                    optional (SentencePiece or tiktoken), also original/tokenizer.model
+//
+// Tensor names and their Meta (canonical) names:
+//   model.embed_tokens.weight                       tok_embeddings.weight
+//   model.layers.N.input_layernorm.weight           layers.N.attention_norm.weight
+//   model.layers.N.self_attn.{q,k,v,o}_proj.weight  layers.N.attention.w{q,k,v,o}.weight
+//   model.layers.N.post_attention_layernorm.weight  layers.N.ffn_norm.weight
+//   model.layers.N.mlp.gate_proj.weight             layers.N.feed_forward.w1.weight
+//   model.layers.N.mlp.down_proj.weight             layers.N.feed_forward.w2.weight
+//   model.layers.N.mlp.up_proj.weight               layers.N.feed_forward.w3.weight
+//   model.norm.weight                               norm.weight
+//   lm_head.weight                                  output.weight (absent or ignored when tied)
+//
+// HF's conversion permutes q_proj/k_proj rows so that "rotate half" RoPE pairs dimension i
+// with i + headDim/2. Within each head, HF row i < headDim/2 is Meta row 2i and HF row
+// headDim/2 + i is Meta row 2i + 1; this reader undoes that into an owned buffer so every
+// format hands the model Meta's interleaved pairs. Everything else stays memory-mapped.
+
+/// Why a Hugging Face checkpoint directory could not be read.
+public enum HuggingFaceError: Error, CustomStringConvertible, Equatable {
+    case missingFile(path: String, expected: String)
+    case missingKey(path: String, key: String)
+    case badValue(path: String, key: String, message: String)
+    case unsupported(path: String, message: String)
+    case badIndex(path: String, message: String)
+    case unknownTensor(path: String, tensor: String)
+
+    public var description: String {
+        switch self {
+        case let .missingFile(path, expected): return "\(path): \(expected)"
+        case let .missingKey(path, key): return "\(path): required key \"\(key)\" is missing"
+        case let .badValue(path, key, message): return "\(path): key \"\(key)\": \(message)"
+        case let .unsupported(path, message): return "\(path): \(message)"
+        case let .badIndex(path, message): return "\(path): \(message)"
+        case let .unknownTensor(path, tensor):
+            return "\(path): tensor \"\(tensor)\" is not part of a Llama model (biases and other architectures are not supported)"
+        }
+    }
+}
+
+/// A Hugging Face Llama checkpoint directory (config.json + safetensors).
+public final class HuggingFaceCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
+    public let path: String
+    public let config: ModelConfig
+    public let tokenizer: (any Tokenizer)?
+    /// Why a `tokenizer.model` found beside the weights could not be loaded, if it could not.
+    public let tokenizerError: (any Error)?
+    private let tensors: [String: WeightTensor]
+
+    /// Reads `config.json` and maps the safetensors in directory `path`.
+    public init(path: String) throws {
+        self.path = path
+        let configPath = path + "/config.json"
+        guard FileManager.default.fileExists(atPath: configPath) else {
+            throw HuggingFaceError.missingFile(path: path, expected: "no config.json in this directory")
+        }
+        let configData: Data
+        do { configData = try Data(contentsOf: URL(fileURLWithPath: configPath)) } catch {
+            throw FileError.cannotOpen(path: configPath, reason: "\(error)")
+        }
+        let parsed = try HuggingFaceCheckpoint.parseConfig(configData, path: configPath)
+
+        // Shards: one file, or an index naming the file of each tensor.
+        var files: [SafetensorsFile] = []
+        let single = path + "/model.safetensors"
+        let indexPath = path + "/model.safetensors.index.json"
+        if FileManager.default.fileExists(atPath: single) {
+            files = [try SafetensorsFile(path: single)]
+        } else if FileManager.default.fileExists(atPath: indexPath) {
+            let shardNames = try HuggingFaceCheckpoint.shardNames(indexPath: indexPath)
+            for name in shardNames { files.append(try SafetensorsFile(path: path + "/" + name)) }
+        } else {
+            throw HuggingFaceError.missingFile(path: path, expected: "neither model.safetensors nor model.safetensors.index.json in this directory")
+        }
+
+        var hfTensors: [String: (SafetensorsFile, SafetensorsTensorInfo)] = [:]
+        for f in files {
+            for t in f.tensors {
+                if let previous = hfTensors[t.name] {
+                    throw HuggingFaceError.badIndex(path: f.path, message: "tensor \"\(t.name)\" is also in \(previous.0.path)")
+                }
+                hfTensors[t.name] = (f, t)
+            }
+        }
+
+        var c = parsed.config
+        c.tiedEmbeddings = parsed.tieWordEmbeddings || hfTensors["lm_head.weight"] == nil
+        try CheckpointSupport.checkConfig(c) { HuggingFaceError.unsupported(path: configPath, message: $0) }
+        config = c
+
+        var out: [String: WeightTensor] = [:]
+        for (name, (file, _)) in hfTensors {
+            guard let canonical = HuggingFaceCheckpoint.canonicalName(name, layerCount: c.layerCount) else {
+                if name.hasSuffix("rotary_emb.inv_freq") { continue }  // recomputed from rope_theta
+                throw HuggingFaceError.unknownTensor(path: file.path, tensor: name)
+            }
+            if canonical == TensorName.output && c.tiedEmbeddings { continue }
+            var w = try file.weight(name, as: canonical)
+            if canonical.hasSuffix("attention.wq.weight") {
+                w = try HuggingFaceCheckpoint.unpermute(w, heads: c.headCount, path: file.path, hfName: name)
+            } else if canonical.hasSuffix("attention.wk.weight") {
+                w = try HuggingFaceCheckpoint.unpermute(w, heads: c.kvHeadCount, path: file.path, hfName: name)
+            }
+            out[canonical] = w
+        }
+        try CheckpointSupport.validate(out, config: c, path: path)
+        tensors = out
+
+        let tok = CheckpointSupport.tokenizerBeside([path + "/tokenizer.model", path + "/original/tokenizer.model"])
+        tokenizer = tok.tokenizer
+        tokenizerError = tok.error
+    }
+
+    public func tensor(_ name: String) throws -> WeightTensor {
+        guard let t = tensors[name] else { throw CheckpointTensorError.missing(path: path, tensor: name) }
+        return t
+    }
+
+    public func ropeFrequencyFactors() throws -> [Float]? { nil }
+
+    // MARK: config.json
+
+    struct ParsedConfig {
+        var config: ModelConfig
+        var tieWordEmbeddings: Bool
+    }
+
+    /// Decodes and validates a config.json; `path` names the file in errors.
+    static func parseConfig(_ data: Data, path: String) throws -> ParsedConfig {
+        let any: Any
+        do { any = try JSONSerialization.jsonObject(with: data, options: []) } catch {
+            throw HuggingFaceError.unsupported(path: path, message: "not valid JSON")
+        }
+        guard let json = any as? [String: Any] else {
+            throw HuggingFaceError.unsupported(path: path, message: "not a JSON object")
+        }
+        func value(_ key: String, in dict: [String: Any]) -> Any? {
+            guard let v = dict[key], !(v is NSNull) else { return nil }
+            return v
+        }
+        func int(_ key: String, in dict: [String: Any] = json, default def: Int? = nil) throws -> Int {
+            guard let v = value(key, in: dict) else {
+                if let def { return def }
+                throw HuggingFaceError.missingKey(path: path, key: key)
+            }
+            guard let i = SafetensorsFile.jsonInt(v) else {
+                throw HuggingFaceError.badValue(path: path, key: key, message: "expected an integer, found \(v)")
+            }
+            guard i > 0 else { throw HuggingFaceError.badValue(path: path, key: key, message: "must be positive, found \(i)") }
+            return i
+        }
+        func number(_ key: String, in dict: [String: Any] = json, default def: Double? = nil) throws -> Double {
+            guard let v = value(key, in: dict) else {
+                if let def { return def }
+                throw HuggingFaceError.missingKey(path: path, key: key)
+            }
+            guard let d = v as? Double, d.isFinite else {
+                throw HuggingFaceError.badValue(path: path, key: key, message: "expected a number, found \(v)")
+            }
+            return d
+        }
+
+        if let arch = value("model_type", in: json) as? String, arch != "llama" {
+            throw HuggingFaceError.unsupported(path: path, message: "model_type is \"\(arch)\"; only \"llama\" is supported")
+        }
+        for key in ["attention_bias", "mlp_bias"] where (value(key, in: json) as? Bool) == true {
+            throw HuggingFaceError.unsupported(path: path, message: "\(key) is true; Llama models without biases are supported")
+        }
+        if let act = value("hidden_act", in: json) as? String, act != "silu" {
+            throw HuggingFaceError.unsupported(path: path, message: "hidden_act is \"\(act)\"; only \"silu\" is supported")
+        }
+
+        let dim = try int("hidden_size")
+        let layers = try int("num_hidden_layers")
+        let heads = try int("num_attention_heads")
+        let kvHeads = try int("num_key_value_heads", default: heads)
+        let hidden = try int("intermediate_size")
+        let vocab = try int("vocab_size")
+        let eps = try number("rms_norm_eps")
+        var theta = try number("rope_theta", default: 10000)
+        // Newer transformers write rope_parameters {rope_type, rope_theta, factor, …} in place
+        // of rope_theta and rope_scaling.
+        var ropeKey = "rope_scaling"
+        var ropeDict = value("rope_scaling", in: json)
+        if let rp = value("rope_parameters", in: json) {
+            guard let d = rp as? [String: Any] else {
+                throw HuggingFaceError.badValue(path: path, key: "rope_parameters", message: "expected an object or null")
+            }
+            if value("rope_theta", in: d) != nil {
+                guard let t = value("rope_theta", in: d) as? Double, t.isFinite, t > 0 else {
+                    throw HuggingFaceError.badValue(path: path, key: "rope_parameters.rope_theta", message: "expected a positive number")
+                }
+                theta = t
+            }
+            if ropeDict == nil {
+                ropeKey = "rope_parameters"
+                ropeDict = d
+            }
+        }
+        let context = try int("max_position_embeddings")
+        var tie = false
+        if let t = value("tie_word_embeddings", in: json) {
+            guard let b = t as? Bool else {
+                throw HuggingFaceError.badValue(path: path, key: "tie_word_embeddings", message: "expected true or false, found \(t)")
+            }
+            tie = b
+        }
+        if value("head_dim", in: json) != nil {
+            let hd = try int("head_dim")
+            guard dim % heads == 0, hd == dim / heads else {
+                throw HuggingFaceError.badValue(path: path, key: "head_dim",
+                                                message: "is \(hd), but hidden_size / num_attention_heads = \(dim) / \(heads); a separate head size is not supported")
+            }
+        }
+
+        var scaling: RopeScaling?
+        if let rs = ropeDict {
+            guard let d = rs as? [String: Any] else {
+                throw HuggingFaceError.badValue(path: path, key: ropeKey, message: "expected an object or null")
+            }
+            let type = (value("rope_type", in: d) ?? value("type", in: d)) as? String
+            switch type {
+            case "llama3"?:
+                func sub(_ k: String) -> String { "\(ropeKey).\(k)" }
+                func n(_ k: String) throws -> Double {
+                    guard let v = value(k, in: d) else { throw HuggingFaceError.missingKey(path: path, key: sub(k)) }
+                    guard let x = v as? Double, x.isFinite, x > 0 else {
+                        throw HuggingFaceError.badValue(path: path, key: sub(k), message: "expected a positive number, found \(v)")
+                    }
+                    return x
+                }
+                let factor = try n("factor")
+                let low = try n("low_freq_factor")
+                let high = try n("high_freq_factor")
+                let original = try n("original_max_position_embeddings")
+                guard original.rounded() == original, original < 1e9 else {
+                    throw HuggingFaceError.badValue(path: path, key: sub("original_max_position_embeddings"), message: "expected an integer")
+                }
+                guard high > low else {
+                    throw HuggingFaceError.badValue(path: path, key: sub("high_freq_factor"), message: "must exceed low_freq_factor (\(low))")
+                }
+                scaling = RopeScaling(factor: Float(factor), lowFreqFactor: Float(low), highFreqFactor: Float(high),
+                                      originalContext: Int(original))
+            case "default"?:
+                scaling = nil
+            case nil where ropeKey == "rope_parameters":  // theta only
+                scaling = nil
+            default:
+                throw HuggingFaceError.unsupported(path: path,
+                    message: "\(ropeKey) type \(type.map { "\"\($0)\"" } ?? "(none)") is not supported; expected \"llama3\"")
+            }
+        }
+
+        let config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
+                                 vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
+                                 maxContext: context, tiedEmbeddings: tie)
+        return ParsedConfig(config: config, tieWordEmbeddings: tie)
+    }
+
+    /// The distinct shard file names of a `model.safetensors.index.json`, in first-use order.
+    static func shardNames(indexPath: String) throws -> [String] {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
+            throw FileError.cannotOpen(path: indexPath, reason: "\(error)")
+        }
+        guard let json = (try? JSONSerialization.jsonObject(with: data, options: [])) as? [String: Any],
+              let map = json["weight_map"] as? [String: Any] else {
+            throw HuggingFaceError.badIndex(path: indexPath, message: "expected a JSON object with a \"weight_map\" object")
+        }
+        var names: [String] = []
+        for key in map.keys.sorted() {
+            guard let file = map[key] as? String else {
+                throw HuggingFaceError.badIndex(path: indexPath, message: "weight_map value for \"\(key)\" is not a file name")
+            }
+            guard !file.contains("/"), !file.hasPrefix("."), !file.isEmpty else {
+                throw HuggingFaceError.badIndex(path: indexPath, message: "shard name \"\(file)\" must be a plain file name in this directory")
+            }
+            if !names.contains(file) { names.append(file) }
+        }
+        guard !names.isEmpty else { throw HuggingFaceError.badIndex(path: indexPath, message: "weight_map is empty") }
+        return names.sorted()
+    }
+
+    /// Meta's name for a Hugging Face tensor name, or nil when it is not a Llama weight.
+    static func canonicalName(_ name: String, layerCount: Int) -> String? {
+        switch name {
+        case "model.embed_tokens.weight": return TensorName.embedding
+        case "model.norm.weight": return TensorName.finalNorm
+        case "lm_head.weight": return TensorName.output
+        default: break
+        }
+        let prefix = "model.layers."
+        guard name.hasPrefix(prefix) else { return nil }
+        let rest = name.dropFirst(prefix.count)
+        guard let dot = rest.firstIndex(of: "."), let l = Int(rest[..<dot]), l >= 0, l < layerCount,
+              String(l) == rest[..<dot] else { return nil }
+        switch rest[rest.index(after: dot)...] {
+        case "input_layernorm.weight": return TensorName.attentionNorm(l)
+        case "post_attention_layernorm.weight": return TensorName.ffnNorm(l)
+        case "self_attn.q_proj.weight": return TensorName.wq(l)
+        case "self_attn.k_proj.weight": return TensorName.wk(l)
+        case "self_attn.v_proj.weight": return TensorName.wv(l)
+        case "self_attn.o_proj.weight": return TensorName.wo(l)
+        case "mlp.gate_proj.weight": return TensorName.w1(l)
+        case "mlp.down_proj.weight": return TensorName.w2(l)
+        case "mlp.up_proj.weight": return TensorName.w3(l)
+        default: return nil
+        }
+    }
+
+    /// Undoes HF's rotate-half row permutation of a q or k projection with `heads` heads.
+    static func unpermute(_ w: WeightTensor, heads: Int, path: String, hfName: String) throws -> WeightTensor {
+        guard w.shape.count == 2, heads > 0, w.shape[0] % heads == 0, (w.shape[0] / heads) % 2 == 0 else {
+            throw SafetensorsError.badTensor(path: path, tensor: hfName,
+                                             message: "shape \(w.shape) cannot be split into \(heads) heads of even size")
+        }
+        let headDim = w.shape[0] / heads
+        let rowBytes = w.data.count / max(w.shape[0], 1)
+        let buffer = OwnedBuffer(byteCount: w.data.count)
+        guard let src = w.data.baseAddress, let dst = buffer.bytes.baseAddress else { return w }
+        for h in 0..<heads {
+            for i in 0..<headDim {
+                let hfRow = h * headDim + i
+                let metaRow = h * headDim + (i < headDim / 2 ? 2 * i : 2 * (i - headDim / 2) + 1)
+                (dst + metaRow * rowBytes).copyMemory(from: src + hfRow * rowBytes, byteCount: rowBytes)
+            }
+        }
+        return WeightTensor(name: w.name, type: w.type, shape: w.shape, data: buffer.readOnly, owner: buffer)
+    }
+}
