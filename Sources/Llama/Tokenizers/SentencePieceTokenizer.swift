@@ -373,7 +373,7 @@ public final class SentencePieceTokenizer: Tokenizer {
     func encodeFragment(_ text: UnsafeBufferPointer<UInt8>, into out: inout [TokenID]) {
         let normalized = normalize(text)
         guard !normalized.isEmpty else { return }
-        var pieces: [(start: Int32, count: Int32, id: Int32)] = []
+        var pieces: [Segment] = []
         normalized.withUnsafeBufferPointer { buf in
             bpe(buf, into: &pieces)
         }
@@ -384,7 +384,7 @@ public final class SentencePieceTokenizer: Tokenizer {
             let id = Int(p.id)
             if id == unk && entries[unk].type == .unknown || p.id < 0 {
                 if configuration.byteFallback {
-                    for k in Int(p.start)..<Int(p.start + p.count) {
+                    for k in p.start..<(p.start + p.count) {
                         let b = byteIDs[Int(normalized[k])]
                         out.append(b >= 0 ? Int(b) : unk)
                     }
@@ -402,10 +402,10 @@ public final class SentencePieceTokenizer: Tokenizer {
 
     struct Candidate {
         var score: Float
-        var left: Int32
-        var right: Int32
-        var size: Int32
         var id: Int32
+        var left: Int
+        var right: Int
+        var size: Int
 
         /// Higher score first; for equal scores the leftmost pair.
         @inline(__always) func precedes(_ o: Candidate) -> Bool {
@@ -413,11 +413,13 @@ public final class SentencePieceTokenizer: Tokenizer {
         }
     }
 
+    typealias Segment = (start: Int, count: Int, id: Int32)
+
     /// The BPE core. Emits (start, length, id) per final piece; id -1 means "not in the vocabulary".
-    func bpe(_ s: UnsafeBufferPointer<UInt8>, into pieces: inout [(start: Int32, count: Int32, id: Int32)]) {
+    func bpe(_ s: UnsafeBufferPointer<UInt8>, into pieces: inout [Segment]) {
         let n = s.count
-        var start: [Int32] = []
-        var len: [Int32] = []
+        var start: [Int] = []
+        var len: [Int] = []
         var frozen: [Bool] = []
         start.reserveCapacity(n)
         len.reserveCapacity(n)
@@ -442,65 +444,66 @@ public final class SentencePieceTokenizer: Tokenizer {
                 let l = b < 0x80 ? 1 : b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4
                 step = min(l, n - i)
             }
-            start.append(Int32(i))
-            len.append(Int32(step))
+            start.append(i)
+            len.append(step)
             frozen.append(matched > 0)
             i += step
         }
         let count = start.count
-        var prev = [Int32](repeating: 0, count: count)
-        var next = [Int32](repeating: 0, count: count)
+        var prev = [Int](repeating: 0, count: count)
+        var next = [Int](repeating: 0, count: count)
         for k in 0..<count {
-            prev[k] = Int32(k - 1)
-            next[k] = k + 1 < count ? Int32(k + 1) : -1
+            prev[k] = k - 1
+            next[k] = k + 1 < count ? k + 1 : -1
         }
 
         var heap = CandidateHeap()
         heap.storage.reserveCapacity(count)
         // UNUSED pieces formed by a merge remember the pair that formed them (the last one
         // proposed, as SentencePiece's `rev_merge` does) so they can be split back.
-        var revMerge: [Int32: (Int32, Int32, Int32, Int32)] = [:]
+        var revMerge: [Int32: (Int, Int, Int, Int)] = [:]
         let maxLen = maxPieceLength
 
-        func propose(_ l: Int32, _ r: Int32) {
-            guard l >= 0, r >= 0, !frozen[Int(l)], !frozen[Int(r)] else { return }
-            let size = Int(len[Int(l)]) + Int(len[Int(r)])
+        func propose(_ l: Int, _ r: Int) {
+            guard l >= 0, r >= 0, !frozen[l], !frozen[r] else { return }
+            let size = len[l] + len[r]
             guard size <= maxLen else { return }
-            let id = table.lookup(s.baseAddress.map { $0 + Int(start[Int(l)]) }, size)
+            let id = table.lookup(s.baseAddress.map { $0 + start[l] }, size)
             guard id >= 0 else { return }
             let e = entries[Int(id)]
             guard e.type.isMergeable else { return }
-            heap.push(Candidate(score: e.score, left: l, right: r, size: Int32(size), id: id))
+            heap.push(Candidate(score: e.score, id: id, left: l, right: r, size: size))
             if e.type == .unused {
-                revMerge[id] = (start[Int(l)], len[Int(l)], start[Int(r)], len[Int(r)])
+                revMerge[id] = (start[l], len[l], start[r], len[r])
             }
         }
 
-        for k in 1..<max(count, 1) { propose(Int32(k - 1), Int32(k)) }
+        if count > 1 {
+            for k in 1..<count { propose(k - 1, k) }
+        }
 
         while let top = heap.pop() {
-            let l = Int(top.left), r = Int(top.right)
+            let l = top.left, r = top.right
             // Stale candidates: one side was merged away or grew since it was proposed.
             guard len[l] > 0, len[r] > 0, len[l] + len[r] == top.size else { continue }
             len[l] += len[r]
             len[r] = 0
             next[l] = next[r]
-            if next[r] >= 0 { prev[Int(next[r])] = Int32(l) }
-            propose(prev[l], Int32(l))
-            propose(Int32(l), next[l])
+            if next[r] >= 0 { prev[next[r]] = l }
+            propose(prev[l], l)
+            propose(l, next[l])
         }
 
-        var k: Int32 = count > 0 ? 0 : -1
+        var k = count > 0 ? 0 : -1
         while k >= 0 {
-            resegment(s, start: start[Int(k)], count: len[Int(k)], revMerge: revMerge, depth: 0, into: &pieces)
-            k = next[Int(k)]
+            resegment(s, start: start[k], count: len[k], revMerge: revMerge, depth: 0, into: &pieces)
+            k = next[k]
         }
     }
 
-    func resegment(_ s: UnsafeBufferPointer<UInt8>, start: Int32, count: Int32,
-                   revMerge: [Int32: (Int32, Int32, Int32, Int32)], depth: Int,
-                   into pieces: inout [(start: Int32, count: Int32, id: Int32)]) {
-        let id = Int(count) <= maxPieceLength ? table.lookup(s.baseAddress.map { $0 + Int(start) }, Int(count)) : -1
+    func resegment(_ s: UnsafeBufferPointer<UInt8>, start: Int, count: Int,
+                   revMerge: [Int32: (Int, Int, Int, Int)], depth: Int, into pieces: inout [Segment]) {
+        let id = count <= maxPieceLength ? table.lookup(s.baseAddress.map { $0 + start }, count) : -1
         if id >= 0, entries[Int(id)].type == .unused, depth < 64, let split = revMerge[id] {
             resegment(s, start: split.0, count: split.1, revMerge: revMerge, depth: depth + 1, into: &pieces)
             resegment(s, start: split.2, count: split.3, revMerge: revMerge, depth: depth + 1, into: &pieces)
