@@ -136,3 +136,37 @@ import Testing
         #expect(throws: SentencePieceLoadError.self) { try SentencePieceTokenizer(entries: [], configuration: .init()) }
     }
 }
+
+/// Encoding splits text where no merge can cross and runs BPE per segment; this must give the
+/// ids of one BPE run over the whole text.
+@Suite struct SentencePieceSegmentationTests {
+    @Test func segmentedEqualsWholeText() throws {
+        let shakespeare = try String(contentsOfFile: Fixtures.shared("data/tinyshakespeare.txt"), encoding: .utf8)
+        var texts = [String(shakespeare.prefix(100_000))]
+        texts += try SentencePieceFixtures.tokenizerCases().map(\.text)
+        texts += try SentencePieceFixtures.llamaCppVectors("llama-spm").map(\.text)
+        for t in [try SentencePieceFixtures.model(), try SentencePieceFixtures.gguf("phi-3")] {
+            let whole = try SentencePieceTokenizer(entries: t.entries, configuration: t.configuration, source: "", splitsIntoSegments: false)
+            // Random concatenations of vocabulary pieces, spaces and odd characters: they make
+            // adjacent pairs that ordinary text rarely has.
+            var rng = SplitMix64(state: 42)
+            var random: [String] = []
+            for _ in 0..<300 {
+                var s = ""
+                for _ in 0..<rng.below(12) {
+                    switch rng.below(6) {
+                    case 0: s += " "
+                    case 1: s += ["\n", "\t", "é", "日本", "🦙", "  ", "▁"][rng.below(7)]
+                    default:
+                        let piece = t.pieceDescription(of: 259 + rng.below(t.vocabularySize - 259)) ?? ""
+                        s += piece.replacingOccurrences(of: "▁", with: " ")
+                    }
+                }
+                random.append(s)
+            }
+            for text in texts + random {
+                #expect(t.encode(text, allowSpecial: false) == whole.encode(text, allowSpecial: false), "\(text.prefix(80).debugDescription)")
+            }
+        }
+    }
+}

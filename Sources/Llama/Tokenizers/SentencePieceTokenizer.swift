@@ -128,6 +128,15 @@ public final class SentencePieceTokenizer: Tokenizer {
     let specialCandidates: [(id: Int32, always: Bool)]
     let hasAlwaysSpecial: Bool
     let maxPieceLength: Int
+    /// Scores and types apart from `entries`, so the merge loop touches no reference counts.
+    let scores: [Float]
+    let types: [SentencePieceType]
+    let hasUserDefinedPieces: Bool
+    let hasUnusedPieces: Bool
+    /// Every pair of adjacent characters inside some mergeable piece.
+    let adjacentPairs: CharacterPairSet
+    let splitsIntoSegments: Bool
+    var specialTextRule: SpecialTextRule { configuration.specialTextRule }
 
     public let endOfGenerationIDs: Set<TokenID>
     public let specialTokens: [String: TokenID]
@@ -138,7 +147,14 @@ public final class SentencePieceTokenizer: Tokenizer {
 
     /// Builds a tokenizer from its pieces (id = position). Throws for duplicate or empty pieces
     /// and for special ids outside the vocabulary; `source` names the file in errors.
-    public init(entries: [SentencePieceEntry], configuration: Configuration, source: String = "<memory>") throws {
+    public convenience init(entries: [SentencePieceEntry], configuration: Configuration, source: String = "<memory>") throws {
+        try self.init(entries: entries, configuration: configuration, source: source, splitsIntoSegments: true)
+    }
+
+    /// `splitsIntoSegments: false` runs BPE over whole fragments, the plain reference the
+    /// segmented run is tested against.
+    init(entries: [SentencePieceEntry], configuration: Configuration, source: String, splitsIntoSegments: Bool) throws {
+        self.splitsIntoSegments = splitsIntoSegments
         let n = entries.count
         guard n > 0 else { throw SentencePieceLoadError.invalidVocabulary(path: source, message: "the vocabulary is empty") }
         guard n < Int(Int32.max) else { throw SentencePieceLoadError.invalidVocabulary(path: source, message: "\(n) pieces is too many") }
@@ -165,6 +181,11 @@ public final class SentencePieceTokenizer: Tokenizer {
         self.entries = entries
         self.configuration = configuration
         maxPieceLength = maxLen
+        scores = entries.map(\.score)
+        types = entries.map(\.type)
+        hasUserDefinedPieces = entries.contains { $0.type == .userDefined }
+        hasUnusedPieces = entries.contains { $0.type == .unused }
+        adjacentPairs = CharacterPairSet(entries.lazy.filter { $0.type.isMergeable }.map(\.bytes))
 
         var bytes = [Int32](repeating: -1, count: 256)
         for (i, e) in entries.enumerated() where e.type == .byte {
@@ -370,19 +391,34 @@ public final class SentencePieceTokenizer: Tokenizer {
         return out
     }
 
+    /// Fragments longer than this are encoded in chunks cut at character boundaries, so symbol
+    /// indices fit in 32 bits. Only text over a gigabyte without special tokens is affected.
+    static let maxChunk = 1 << 30
+
     func encodeFragment(_ text: UnsafeBufferPointer<UInt8>, into out: inout [TokenID]) {
         let normalized = normalize(text)
         guard !normalized.isEmpty else { return }
         var pieces: [Segment] = []
+        pieces.reserveCapacity(normalized.count / 3 + 1)
         normalized.withUnsafeBufferPointer { buf in
-            bpe(buf, into: &pieces)
+            table.withView { view in
+                var chunkStart = 0
+                while chunkStart < buf.count {
+                    var chunkEnd = min(buf.count, chunkStart + SentencePieceTokenizer.maxChunk)
+                    while chunkEnd < buf.count && chunkEnd > chunkStart && buf[chunkEnd] & 0xC0 == 0x80 { chunkEnd -= 1 }
+                    if chunkEnd == chunkStart { chunkEnd = min(buf.count, chunkStart + SentencePieceTokenizer.maxChunk) }
+                    bpe(UnsafeBufferPointer(rebasing: buf[chunkStart..<chunkEnd]), offset: chunkStart, view: view, into: &pieces)
+                    chunkStart = chunkEnd
+                }
+            }
         }
         // Byte fallback, or SentencePiece's merging of consecutive unknown pieces.
         var prevUnknown = false
         let unk = configuration.unknownID
+        let unkIsUnknown = types[unk] == .unknown
         for p in pieces {
             let id = Int(p.id)
-            if id == unk && entries[unk].type == .unknown || p.id < 0 {
+            if p.id < 0 || (id == unk && unkIsUnknown) {
                 if configuration.byteFallback {
                     for k in p.start..<(p.start + p.count) {
                         let b = byteIDs[Int(normalized[k])]
@@ -402,10 +438,9 @@ public final class SentencePieceTokenizer: Tokenizer {
 
     struct Candidate {
         var score: Float
-        var id: Int32
-        var left: Int
-        var right: Int
-        var size: Int
+        var left: Int32
+        var right: Int32
+        var size: Int32
 
         /// Higher score first; for equal scores the leftmost pair.
         @inline(__always) func precedes(_ o: Candidate) -> Bool {
@@ -415,25 +450,34 @@ public final class SentencePieceTokenizer: Tokenizer {
 
     typealias Segment = (start: Int, count: Int, id: Int32)
 
-    /// The BPE core. Emits (start, length, id) per final piece; id -1 means "not in the vocabulary".
-    func bpe(_ s: UnsafeBufferPointer<UInt8>, into pieces: inout [Segment]) {
+    /// The BPE core over one chunk of normalized text (fewer than 2^31 bytes). Emits
+    /// (start + offset, length, id) per final piece; id -1 means "not in the vocabulary".
+    func bpe(_ s: UnsafeBufferPointer<UInt8>, offset: Int, view: PieceTable.View, into pieces: inout [Segment]) {
         let n = s.count
-        var start: [Int] = []
-        var len: [Int] = []
-        var frozen: [Bool] = []
-        start.reserveCapacity(n)
-        len.reserveCapacity(n)
-        frozen.reserveCapacity(n)
+        guard n > 0, let base = s.baseAddress else { return }
+        // Symbols as parallel arrays; a merged-away symbol has length 0.
+        let start = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        let len = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        let prev = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        let next = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        let frozen = UnsafeMutablePointer<Bool>.allocate(capacity: n)
+        defer {
+            start.deallocate(); len.deallocate(); prev.deallocate(); next.deallocate(); frozen.deallocate()
+        }
+        var count = 0
         var i = 0
+        let hasUserDefined = specialTextRule == .sentencePiece && hasUserDefinedPieces
         while i < n {
             let b = s[i]
             var matched = 0
-            for id in userDefinedByFirstByte[Int(b)] {
-                let p = entries[Int(id)].bytes
-                if p.count <= n - i {
-                    var k = 1
-                    while k < p.count && s[i + k] == p[k] { k += 1 }
-                    if k == p.count { matched = p.count; break }
+            if hasUserDefined {
+                for id in userDefinedByFirstByte[Int(b)] {
+                    let p = entries[Int(id)].bytes
+                    if p.count <= n - i {
+                        var k = 1
+                        while k < p.count && s[i + k] == p[k] { k += 1 }
+                        if k == p.count { matched = p.count; break }
+                    }
                 }
             }
             let step: Int
@@ -441,75 +485,110 @@ public final class SentencePieceTokenizer: Tokenizer {
                 step = matched
             } else {
                 // One UTF-8 character; a stray continuation byte counts as one symbol.
-                let l = b < 0x80 ? 1 : b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4
+                let l = b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4
                 step = min(l, n - i)
             }
-            start.append(i)
-            len.append(step)
-            frozen.append(matched > 0)
+            start[count] = Int32(i)
+            len[count] = Int32(step)
+            frozen[count] = matched > 0
+            prev[count] = Int32(count - 1)
+            next[count] = Int32(count + 1)
+            count += 1
             i += step
         }
-        let count = start.count
-        var prev = [Int](repeating: 0, count: count)
-        var next = [Int](repeating: 0, count: count)
-        for k in 0..<count {
-            prev[k] = k - 1
-            next[k] = k + 1 < count ? k + 1 : -1
-        }
+        next[count - 1] = -1
 
         var heap = CandidateHeap()
-        heap.storage.reserveCapacity(count)
         // UNUSED pieces formed by a merge remember the pair that formed them (the last one
         // proposed, as SentencePiece's `rev_merge` does) so they can be split back.
-        var revMerge: [Int32: (Int, Int, Int, Int)] = [:]
+        var revMerge: [Int32: (Int32, Int32, Int32, Int32)] = [:]
         let maxLen = maxPieceLength
+        let hasUnused = hasUnusedPieces
+        let segmented = splitsIntoSegments && !hasUnused
 
-        func propose(_ l: Int, _ r: Int) {
-            guard l >= 0, r >= 0, !frozen[l], !frozen[r] else { return }
-            let size = len[l] + len[r]
-            guard size <= maxLen else { return }
-            let id = table.lookup(s.baseAddress.map { $0 + start[l] }, size)
-            guard id >= 0 else { return }
-            let e = entries[Int(id)]
-            guard e.type.isMergeable else { return }
-            heap.push(Candidate(score: e.score, id: id, left: l, right: r, size: size))
-            if e.type == .unused {
-                revMerge[id] = (start[l], len[l], start[r], len[r])
+        @inline(__always) func charKey(_ k: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for j in 0..<Int(len[k]) { v = v << 8 | UInt64(base[Int(start[k]) + j]) }
+            return v
+        }
+
+        scores.withUnsafeBufferPointer { scores in
+            types.withUnsafeBufferPointer { types in
+                @inline(__always) func propose(_ l: Int32, _ r: Int32) {
+                    guard l >= 0, r >= 0, !frozen[Int(l)], !frozen[Int(r)] else { return }
+                    let size = Int(len[Int(l)]) + Int(len[Int(r)])
+                    guard size <= maxLen else { return }
+                    let id = view.lookup(base + Int(start[Int(l)]), size)
+                    guard id >= 0 else { return }
+                    let type = types[Int(id)]
+                    guard type.isMergeable else { return }
+                    heap.push(Candidate(score: scores[Int(id)], left: l, right: r, size: Int32(size)))
+                    if hasUnused && type == .unused {
+                        revMerge[id] = (start[Int(l)], len[Int(l)], start[Int(r)], len[Int(r)])
+                    }
+                }
+
+                // Segments: where no mergeable piece contains the two characters on either side
+                // of a boundary, no merge can ever cross it, and the merges on each side neither
+                // see nor affect the other. Encoding each segment alone (small heaps, in cache)
+                // then gives exactly the ids of the whole-text run. UNUSED pieces' split-back
+                // depends on the global order of proposals, so with them the text stays whole.
+                var segStart = 0
+                var prevKey = charKey(0)
+                var k = 1
+                while segStart < count {
+                    var segEnd = count
+                    if segmented {
+                        while k < count {
+                            let key = charKey(k)
+                            let cut = frozen[k - 1] || frozen[k] || !adjacentPairs.contains(prevKey, key)
+                            prevKey = key
+                            k += 1
+                            if cut { segEnd = k - 1; break }
+                        }
+                    }
+                    prev[segStart] = -1
+                    next[segEnd - 1] = -1
+                    if segEnd - segStart > 1 {
+                        for j in (segStart + 1)..<segEnd { propose(Int32(j - 1), Int32(j)) }
+                        while let top = heap.pop() {
+                            let l = Int(top.left), r = Int(top.right)
+                            // Stale candidates: one side was merged away or grew since it was proposed.
+                            guard len[l] > 0, len[r] > 0, len[l] + len[r] == top.size else { continue }
+                            len[l] += len[r]
+                            len[r] = 0
+                            next[l] = next[r]
+                            if next[r] >= 0 { prev[Int(next[r])] = Int32(l) }
+                            propose(prev[l], Int32(l))
+                            propose(Int32(l), next[l])
+                        }
+                    }
+                    var j = segStart
+                    while j >= 0 {
+                        let st = Int(start[j]), ln = Int(len[j])
+                        if hasUnused {
+                            resegment(base, start: st, count: ln, offset: offset, view: view, revMerge: revMerge, depth: 0, into: &pieces)
+                        } else {
+                            let id = ln <= maxLen ? view.lookup(base + st, ln) : -1
+                            pieces.append((st + offset, ln, id))
+                        }
+                        j = Int(next[j])
+                    }
+                    segStart = segEnd
+                }
             }
-        }
-
-        if count > 1 {
-            for k in 1..<count { propose(k - 1, k) }
-        }
-
-        while let top = heap.pop() {
-            let l = top.left, r = top.right
-            // Stale candidates: one side was merged away or grew since it was proposed.
-            guard len[l] > 0, len[r] > 0, len[l] + len[r] == top.size else { continue }
-            len[l] += len[r]
-            len[r] = 0
-            next[l] = next[r]
-            if next[r] >= 0 { prev[next[r]] = l }
-            propose(prev[l], l)
-            propose(l, next[l])
-        }
-
-        var k = count > 0 ? 0 : -1
-        while k >= 0 {
-            resegment(s, start: start[k], count: len[k], revMerge: revMerge, depth: 0, into: &pieces)
-            k = next[k]
         }
     }
 
-    func resegment(_ s: UnsafeBufferPointer<UInt8>, start: Int, count: Int,
-                   revMerge: [Int32: (Int, Int, Int, Int)], depth: Int, into pieces: inout [Segment]) {
-        let id = count <= maxPieceLength ? table.lookup(s.baseAddress.map { $0 + start }, count) : -1
-        if id >= 0, entries[Int(id)].type == .unused, depth < 64, let split = revMerge[id] {
-            resegment(s, start: split.0, count: split.1, revMerge: revMerge, depth: depth + 1, into: &pieces)
-            resegment(s, start: split.2, count: split.3, revMerge: revMerge, depth: depth + 1, into: &pieces)
+    func resegment(_ base: UnsafePointer<UInt8>, start: Int, count: Int, offset: Int, view: PieceTable.View,
+                   revMerge: [Int32: (Int32, Int32, Int32, Int32)], depth: Int, into pieces: inout [Segment]) {
+        let id = count <= maxPieceLength ? view.lookup(base + start, count) : -1
+        if id >= 0, types[Int(id)] == .unused, depth < 64, let split = revMerge[id] {
+            resegment(base, start: Int(split.0), count: Int(split.1), offset: offset, view: view, revMerge: revMerge, depth: depth + 1, into: &pieces)
+            resegment(base, start: Int(split.2), count: Int(split.3), offset: offset, view: view, revMerge: revMerge, depth: depth + 1, into: &pieces)
             return
         }
-        pieces.append((start, count, id))
+        pieces.append((start + offset, count, id))
     }
 
     // MARK: decoding
@@ -550,6 +629,54 @@ public final class SentencePieceTokenizer: Tokenizer {
     public func pieceDescription(of id: TokenID) -> String? {
         guard id >= 0, id < entries.count else { return nil }
         return String(decoding: entries[id].bytes, as: UTF8.self)
+    }
+}
+
+/// A set of (character, character) pairs, each character packed as its UTF-8 bytes.
+/// Characters are cut by the lead byte exactly as the encoder cuts its initial symbols.
+struct CharacterPairSet: Sendable {
+    var slots: [UInt64]
+    var mask: Int
+
+    init<S: Sequence>(_ pieces: S) where S.Element == [UInt8] {
+        var keys: [UInt64] = []
+        for p in pieces {
+            var i = 0
+            var prev: UInt64? = nil
+            while i < p.count {
+                let b = p[i]
+                let l = min(b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4, p.count - i)
+                var key: UInt64 = 0
+                for j in 0..<l { key = key << 8 | UInt64(p[i + j]) }
+                if let prev { keys.append(CharacterPairSet.combine(prev, key)) }
+                prev = key
+                i += l
+            }
+        }
+        var cap = 16
+        while cap < keys.count * 2 { cap <<= 1 }
+        mask = cap - 1
+        slots = [UInt64](repeating: 0, count: cap)
+        for k in keys {
+            var h = CharacterPairSet.hash(k) & mask
+            while slots[h] != 0 && slots[h] != k { h = (h + 1) & mask }
+            slots[h] = k
+        }
+    }
+
+    /// Two packed characters (at most 32 bits each); bit 63 marks an occupied slot.
+    @inline(__always) static func combine(_ a: UInt64, _ b: UInt64) -> UInt64 { (a << 32 | b) | 1 << 63 }
+    @inline(__always) static func hash(_ k: UInt64) -> Int { Int(truncatingIfNeeded: (k &* 0x9E37_79B9_7F4A_7C15) >> 20) }
+
+    @inline(__always) func contains(_ a: UInt64, _ b: UInt64) -> Bool {
+        let k = CharacterPairSet.combine(a, b)
+        var h = CharacterPairSet.hash(k) & mask
+        while true {
+            let v = slots[h]
+            if v == k { return true }
+            if v == 0 { return false }
+            h = (h + 1) & mask
+        }
     }
 }
 
@@ -646,24 +773,41 @@ struct PieceTable: Sendable {
         return Int(truncatingIfNeeded: h ^ (h >> 29))
     }
 
-    /// The id of the piece with exactly these bytes, or -1.
-    func lookup(_ p: UnsafePointer<UInt8>?, _ n: Int) -> Int32 {
-        var h = PieceTable.hash(p, n) & mask
-        return blob.withUnsafeBufferPointer { b -> Int32 in
-            offsets.withUnsafeBufferPointer { off -> Int32 in
-                slots.withUnsafeBufferPointer { sl -> Int32 in
-                    while true {
-                        let id = sl[h]
-                        if id < 0 { return -1 }
-                        let s = Int(off[Int(id)]), len = Int(off[Int(id) + 1]) - s
-                        if len == n {
-                            if n == 0 { return id }
-                            if let p, let base = b.baseAddress, memcmp(p, base + s, n) == 0 { return id }
-                        }
-                        h = (h + 1) & mask
-                    }
+    /// Raw pointers into the table, valid inside `withView`: lookups without any array overhead.
+    struct View {
+        let blob: UnsafePointer<UInt8>?
+        let offsets: UnsafeBufferPointer<Int32>
+        let slots: UnsafeBufferPointer<Int32>
+        let mask: Int
+
+        /// The id of the piece with exactly these bytes, or -1.
+        @inline(__always) func lookup(_ p: UnsafePointer<UInt8>?, _ n: Int) -> Int32 {
+            var h = PieceTable.hash(p, n) & mask
+            while true {
+                let id = slots[h]
+                if id < 0 { return -1 }
+                let s = Int(offsets[Int(id)]), len = Int(offsets[Int(id) + 1]) - s
+                if len == n {
+                    if n == 0 { return id }
+                    if let p, let blob, memcmp(p, blob + s, n) == 0 { return id }
+                }
+                h = (h + 1) & mask
+            }
+        }
+    }
+
+    func withView<R>(_ body: (View) -> R) -> R {
+        blob.withUnsafeBufferPointer { b in
+            offsets.withUnsafeBufferPointer { off in
+                slots.withUnsafeBufferPointer { sl in
+                    body(View(blob: b.baseAddress, offsets: off, slots: sl, mask: mask))
                 }
             }
         }
+    }
+
+    /// The id of the piece with exactly these bytes, or -1.
+    func lookup(_ p: UnsafePointer<UInt8>?, _ n: Int) -> Int32 {
+        withView { $0.lookup(p, n) }
     }
 }
