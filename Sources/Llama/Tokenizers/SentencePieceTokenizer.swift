@@ -46,6 +46,7 @@ public struct SentencePieceEntry: Sendable, Equatable {
         self.type = type
     }
 
+    /// An entry from the piece's text (use "▁" for spaces, as the model files do).
     public init(_ piece: String, score: Float, type: SentencePieceType = .normal) {
         self.init(bytes: Array(piece.utf8), score: score, type: type)
     }
@@ -97,8 +98,12 @@ public final class SentencePieceTokenizer: Tokenizer {
         public var escapeWhitespaces: Bool = true
         /// Characters outside the vocabulary become `<0xXX>` byte pieces instead of the unknown id.
         public var byteFallback: Bool = true
+        /// The id emitted for text outside the vocabulary when byte fallback is off or a byte
+        /// piece is missing.
         public var unknownID: TokenID = 0
+        /// Beginning-of-sequence id (SentencePiece `bos_id`, GGUF `tokenizer.ggml.bos_token_id`).
         public var bosID: TokenID? = 1
+        /// End-of-sequence id (SentencePiece `eos_id`, GGUF `tokenizer.ggml.eos_token_id`).
         public var eosID: TokenID? = 2
         /// End-of-turn ids (besides EOS) that also end a generation.
         public var extraEndOfGenerationIDs: Set<TokenID> = []
@@ -106,6 +111,7 @@ public final class SentencePieceTokenizer: Tokenizer {
         public var addBOS: Bool = true
         /// What the unknown id decodes to (SentencePiece `unk_surface`).
         public var unknownSurface: String = " \u{2047} "
+        /// How USER_DEFINED pieces in the text are handled.
         public var specialTextRule: SpecialTextRule = .sentencePiece
         /// Special pieces after which whitespace is swallowed (llama.cpp's RSTRIP attribute).
         public var rightStripIDs: Set<TokenID> = []
@@ -115,6 +121,7 @@ public final class SentencePieceTokenizer: Tokenizer {
         public init() {}
     }
 
+    /// The settings read from the model file.
     public let configuration: Configuration
     let entries: [SentencePieceEntry]
     let table: PieceTable
@@ -143,6 +150,7 @@ public final class SentencePieceTokenizer: Tokenizer {
     public var vocabularySize: Int { entries.count }
     public var bosID: TokenID? { configuration.bosID }
     public var eosID: TokenID? { configuration.eosID }
+    /// The id of unknown text.
     public var unknownID: TokenID { configuration.unknownID }
 
     /// Builds a tokenizer from its pieces (id = position). Throws for duplicate or empty pieces
