@@ -147,6 +147,23 @@ struct ProtoWriter {
         let bpe = try GGUFFile(path: Fixtures.shared("vocab/ggml-vocab-llama-bpe.gguf"))
         #expect(!SentencePieceTokenizer.isSentencePieceGGUF(bpe))
         #expect(throws: SentencePieceLoadError.self) { try SentencePieceTokenizer.fromGGUF(bpe) }
+        // A llama2.c model checkpoint is not a tokenizer.
+        let checkpoint = try Data(contentsOf: URL(fileURLWithPath: Fixtures.shared("fixtures/dev-odd/llama2c.bin")))
+        #expect(!SentencePieceTokenizer.looksLikeLlama2cTokenizer(checkpoint.prefix(64)))
+        #expect(!SentencePieceTokenizer.looksLikeSentencePieceModel(checkpoint.prefix(64)))
+    }
+
+    @Test func loadsAnyFormatByContent() throws {
+        let hello = [15043, 3186]
+        for p in ["tokenizers/llama2/tokenizer.model", "tokenizers/llama2/tokenizer.bin", "vocab/ggml-vocab-llama-spm.gguf",
+                  "fixtures/dev-odd/model-q8_0.gguf"] {
+            let t = try SentencePieceTokenizer.load(path: Fixtures.shared(p))
+            #expect(t.encode("Hello world", allowSpecial: false) == hello, "\(p)")
+        }
+        for p in ["tokenizers/llama3/tokenizer.model", "fixtures/dev-odd/llama2c.bin", "data/tinyshakespeare.txt"] {
+            #expect(throws: SentencePieceLoadError.self, "\(p)") { try SentencePieceTokenizer.load(path: Fixtures.shared(p)) }
+        }
+        #expect(throws: SentencePieceLoadError.self) { try SentencePieceTokenizer.load(path: Fixtures.shared("vocab/ggml-vocab-qwen2.gguf")) }
     }
 
     @Test func llama2cRejectsBadHeadersAndEntries() throws {

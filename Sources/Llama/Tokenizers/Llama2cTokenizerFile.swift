@@ -88,3 +88,23 @@ extension SentencePieceTokenizer {
         }
     }
 }
+
+extension SentencePieceTokenizer {
+    /// Loads any of the three SentencePiece vocabulary files, recognised by content: a GGUF file
+    /// with `tokenizer.ggml.model` = "llama", a SentencePiece `tokenizer.model`, or a llama2.c
+    /// `tokenizer.bin`.
+    public static func load(path: String) throws -> SentencePieceTokenizer {
+        let file = try MappedFile(path: path)
+        let prefix = file.bytes.prefix(64)
+        if GGUFFile.looksLikeGGUF(prefix) {
+            return try fromGGUF(try GGUFFile(file: file))
+        }
+        if looksLikeSentencePieceModel(prefix) {
+            return try fromModelProto(file.bytes, path: path)
+        }
+        if looksLikeLlama2cTokenizer(prefix) {
+            return try fromLlama2c(file.bytes, path: path)
+        }
+        throw SentencePieceLoadError.unsupported(path: path, message: "not a SentencePiece model, a GGUF file or a llama2.c tokenizer.bin")
+    }
+}
