@@ -270,11 +270,10 @@ public final class SentencePieceTokenizer: Tokenizer {
     // MARK: encoding
 
     public func encode(_ text: String, allowSpecial: Bool) -> [TokenID] {
-        var bytes = Array(text.utf8)
+        let bytes = Array(text.utf8)
         var out: [TokenID] = []
         out.reserveCapacity(bytes.count / 3 + 4)
-        bytes.withUnsafeMutableBufferPointer { buf in
-            let raw = UnsafeBufferPointer(buf)
+        bytes.withUnsafeBufferPointer { raw in
             if (allowSpecial && !specialCandidates.isEmpty) || hasAlwaysSpecial {
                 for fragment in partition(raw, allowSpecial: allowSpecial) {
                     switch fragment {
