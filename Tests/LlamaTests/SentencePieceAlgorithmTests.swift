@@ -119,8 +119,8 @@ import Testing
         let plain = t.encode("<|user|>\nHello<|end|>", allowSpecial: false)
         #expect(!plain.contains { $0 >= 32000 })
         // `atStart` is only true for the first id, here a control token, so the space of
-        // "▁Hello" stays (SentencePiece would drop it: it waits for the first visible piece).
-        #expect(try t.decode([32010, 15043, 32007]) == " Hello")
+        // As SentencePiece: the dummy-prefix space goes from the first non-control piece.
+        #expect(try t.decode([32010, 15043, 32007]) == "Hello")
     }
 
     @Test func literalSpaceSymbolDoesNotRoundTrip() throws {

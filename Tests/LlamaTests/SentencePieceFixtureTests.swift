@@ -143,7 +143,7 @@ enum SentencePieceFixtures {
 
     @Test func decodesSpecialAndByteTokens() throws {
         let t = try SentencePieceFixtures.model()
-        #expect(try t.decode([1, 15043, 2]) == " Hello", "the dummy-prefix space goes only for the first id")
+        #expect(try t.decode([1, 15043, 2]) == "Hello", "as SentencePiece: the dummy-prefix space goes from the first visible piece")
         #expect(try t.decode([15043, 3186]) == "Hello world")
         #expect(try t.decode([29871, 13]) == "\n")
         #expect(try t.decode([243, 162, 169, 156]) == "🦙")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Llama
 
-/// Ids from the real SentencePiece (see tools/make_spm_variant_vectors.py) for random texts,
+/// Ids from the real SentencePiece (see scripts/make_spm_variant_vectors.py) for random texts,
 /// with the Llama 2 model and variants that reach UNUSED resegmentation, USER_DEFINED pieces,
 /// removal of extra whitespace, collapsed unknown runs and a model without dummy prefix.
 @Suite struct SentencePieceVariantTests {

@@ -256,6 +256,10 @@ public final class SentencePieceTokenizer: Tokenizer {
     }
 
     /// The entry of an id, or nil when out of range.
+    public func isControl(_ id: TokenID) -> Bool {
+        id >= 0 && id < entries.count && entries[id].type == .control
+    }
+
     public func entry(of id: TokenID) -> SentencePieceEntry? {
         id >= 0 && id < entries.count ? entries[id] : nil
     }

@@ -16,7 +16,7 @@ public struct StreamingDecoder {
         guard let bytes = tokenizer.decodedBytes(of: id, atStart: atStart) else {
             throw TokenizerError.idOutOfRange(id: id, vocabularySize: tokenizer.vocabularySize)
         }
-        atStart = false
+        if !tokenizer.isControl(id) { atStart = false }
         pending.append(contentsOf: bytes)
         let complete = StreamingDecoder.completePrefixLength(pending)
         guard complete > 0 else { return "" }

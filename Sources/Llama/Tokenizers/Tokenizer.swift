@@ -31,6 +31,10 @@ public protocol Tokenizer: Sendable {
 
     /// A human-readable form of one id's piece (for `--pieces`), or nil when out of range.
     func pieceDescription(of id: TokenID) -> String?
+
+    /// True for control tokens (BOS, EOS, …) that produce no text; the start of a decoded
+    /// sequence lasts until the first id that is not one.
+    func isControl(_ id: TokenID) -> Bool
 }
 
 public enum TokenizerError: Error, CustomStringConvertible, Equatable {
@@ -46,6 +50,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
 
 extension Tokenizer {
     public var addsBOSByDefault: Bool { bosID != nil }
+    public func isControl(_ id: TokenID) -> Bool { false }
 
     /// Encodes text, with BOS first when asked and the vocabulary has one.
     public func encode(_ text: String, addBOS: Bool, allowSpecial: Bool = false) -> [TokenID] {
@@ -58,10 +63,14 @@ extension Tokenizer {
     /// Decodes ids into bytes; throws for an id outside the vocabulary.
     public func decodeBytes(_ ids: [TokenID]) throws -> [UInt8] {
         var out: [UInt8] = []
-        for (i, id) in ids.enumerated() {
-            guard let bytes = decodedBytes(of: id, atStart: i == 0) else {
+        var atStart = true
+        for id in ids {
+            // SentencePiece drops the dummy-prefix space of the first piece that is not a
+            // control token, so "start" lasts through a leading BOS.
+            guard let bytes = decodedBytes(of: id, atStart: atStart) else {
                 throw TokenizerError.idOutOfRange(id: id, vocabularySize: vocabularySize)
             }
+            if !isControl(id) { atStart = false }
             out.append(contentsOf: bytes)
         }
         return out

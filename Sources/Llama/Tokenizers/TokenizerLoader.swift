@@ -28,6 +28,12 @@ public enum TokenizerLoader {
         if TiktokenFile.looksLikeTiktoken(prefix) {
             return try TiktokenFile.parse(Data(file.bytes), path: path)
         }
+        if SentencePieceTokenizer.looksLikeSentencePieceModel(prefix) {
+            return try SentencePieceTokenizer.fromModelProto(file.bytes, path: path)
+        }
+        if SentencePieceTokenizer.looksLikeLlama2cTokenizer(prefix) {
+            return try SentencePieceTokenizer.fromLlama2c(file.bytes, path: path)
+        }
         throw TokenizerLoadError.unrecognized(path: path, reason: "expected a tiktoken or SentencePiece tokenizer.model, a GGUF file or a llama2.c tokenizer.bin")
     }
 
@@ -40,6 +46,8 @@ public enum TokenizerLoader {
         switch model {
         case "gpt2":
             return try ByteLevelBPETokenizer.fromGGUF(gguf)
+        case "llama":
+            return try SentencePieceTokenizer.fromGGUF(gguf)
         default:
             throw TokenizerLoadError.unrecognized(path: gguf.path, reason: "tokenizer.ggml.model \"\(model)\" is not supported (expected gpt2 or llama)")
         }
