@@ -118,7 +118,6 @@ import Testing
         // Not allowed: plain text, no special ids.
         let plain = t.encode("<|user|>\nHello<|end|>", allowSpecial: false)
         #expect(!plain.contains { $0 >= 32000 })
-        // `atStart` is only true for the first id, here a control token, so the space of
         // As SentencePiece: the dummy-prefix space goes from the first non-control piece.
         #expect(try t.decode([32010, 15043, 32007]) == "Hello")
     }
