@@ -173,17 +173,17 @@ public struct GGUFWriter {
 /// Writes bytes to `path` through a temporary file in the same directory and a rename.
 public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     let url = URL(fileURLWithPath: path)
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
     do {
-        try Data(bytes).write(to: tmp)
-        if FileManager.default.fileExists(atPath: path) {
-            _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
-        } else {
-            try FileManager.default.moveItem(at: tmp, to: url)
-        }
+        try Data(bytes).write(to: URL(fileURLWithPath: tmp))
     } catch {
-        try? FileManager.default.removeItem(at: tmp)
-        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: "\(error)")
+        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: error.localizedDescription)
+    }
+    // rename(2) replaces the destination in one step: readers see the old file or the new one.
+    guard rename(tmp, path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        unlink(tmp)
+        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: reason)
     }
 }
 
