@@ -103,8 +103,20 @@ public struct GGUFWriter {
         try addTensor(name: name, shape: shape, type: type, data: data)
     }
 
-    /// The whole file's bytes.
+    /// The whole file's bytes (for small files and tests; `write(to:)` streams instead).
     public func serialized() -> [UInt8] {
+        var out = header()
+        for t in tensors {
+            out.append(contentsOf: t.data)
+            out.append(contentsOf: [UInt8](repeating: 0, count: padding(t.data.count)))
+        }
+        return out
+    }
+
+    private func padding(_ n: Int) -> Int { (alignment - n % alignment) % alignment }
+
+    /// Everything before the data section: magic, counts, metadata, tensor infos, padding.
+    private func header() -> [UInt8] {
         var out: [UInt8] = []
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
@@ -133,7 +145,6 @@ public struct GGUFWriter {
             case let .float64(x): u64(x.bitPattern)
             }
         }
-        func pad() { while out.count % alignment != 0 { out.append(0) } }
 
         out.append(contentsOf: GGUFFile.magic)
         u32(3)
@@ -153,31 +164,39 @@ public struct GGUFWriter {
             for d in t.shape.reversed() { u64(UInt64(d)) }
             u32(t.type.rawValue)
             u64(UInt64(offset))
-            offset += (t.data.count + alignment - 1) / alignment * alignment
+            offset += t.data.count + padding(t.data.count)
         }
-        pad()
-        for t in tensors {
-            out.append(contentsOf: t.data)
-            pad()
-        }
+        out.append(contentsOf: [UInt8](repeating: 0, count: padding(out.count)))
         return out
     }
 
     /// Writes the file atomically: to a temporary file beside it, then renamed over `path`,
-    /// so a crash never leaves a half-written model.
+    /// so a crash never leaves a half-written model. Tensors are streamed, not concatenated.
     public func write(to path: String) throws {
-        try writeAtomically(serialized(), to: path)
+        try writeAtomically(to: path) { handle in
+            try handle.write(contentsOf: header())
+            for t in tensors {
+                try handle.write(contentsOf: t.data)
+                try handle.write(contentsOf: [UInt8](repeating: 0, count: padding(t.data.count)))
+            }
+        }
     }
 }
 
-/// Writes bytes to `path` through a temporary file in the same directory and a rename.
-public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+/// Writes a file through a temporary file in the same directory and a rename.
+public func writeAtomically(to path: String, _ body: (FileHandle) throws -> Void) throws {
     let url = URL(fileURLWithPath: path)
     let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+    guard FileManager.default.createFile(atPath: tmp, contents: nil), let handle = FileHandle(forWritingAtPath: tmp) else {
+        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: "cannot create \(tmp)")
+    }
     do {
-        try Data(bytes).write(to: URL(fileURLWithPath: tmp))
+        try body(handle)
+        try handle.close()
     } catch {
-        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: error.localizedDescription)
+        try? handle.close()
+        unlink(tmp)
+        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: "\(error)")
     }
     // rename(2) replaces the destination in one step: readers see the old file or the new one.
     guard rename(tmp, path) == 0 else {
@@ -185,6 +204,11 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         unlink(tmp)
         throw GGUFWriter.WriteError.cannotWrite(path: path, reason: reason)
     }
+}
+
+/// Writes bytes to `path` through a temporary file in the same directory and a rename.
+public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    try writeAtomically(to: path) { try $0.write(contentsOf: bytes) }
 }
 
 extension GGUFWriter.Value {
