@@ -56,7 +56,8 @@ extension GGMLType {
 public func dequantizeRow(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
     switch type {
     case .f32:
-        dst.update(from: src.assumingMemoryBound(to: Float.self), count: count)
+        // A byte copy: fp32 data in some formats (safetensors) need not be 4-byte aligned.
+        UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: 4 * count)
     case .f16:
         for i in 0..<count {
             dst[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))

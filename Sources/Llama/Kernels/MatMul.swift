@@ -64,8 +64,8 @@ public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ ou
             while r0 < range.upperBound {
                 let n = min(tile, range.upperBound - r0)
                 let tileBase: UnsafePointer<Float>
-                if w.type == .f32 {
-                    // fp32 weights are used in place: no copy.
+                if w.type == .f32 && Int(bitPattern: w.base) % MemoryLayout<Float>.alignment == 0 {
+                    // Aligned fp32 weights are used in place: no copy.
                     tileBase = (w.base + r0 * w.rowBytes).assumingMemoryBound(to: Float.self)
                 } else {
                     for k in 0..<n { w.dequantize(row: r0 + k, into: buf + k * cols) }

@@ -6,6 +6,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case promptTooLong(tokens: Int, context: Int)
     case tokenOutOfRange(id: TokenID, vocabularySize: Int)
     case invalidBatch(String)
+    case invalidConfig(path: String, message: String)
 
     public var description: String {
         switch self {
@@ -21,6 +22,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "token id \(id) is outside the model's vocabulary (valid ids: 0..<\(size))"
         case let .invalidBatch(message):
             return "invalid batch: \(message)"
+        case let .invalidConfig(path, message):
+            return "\(path): invalid model configuration: \(message)"
         }
     }
 }
@@ -70,6 +73,18 @@ public final class LlamaModel: @unchecked Sendable {
         let c = checkpoint.config
         config = c
         let path = checkpoint.path
+        guard c.dim > 0, c.layerCount > 0, c.headCount > 0, c.kvHeadCount > 0, c.hiddenDim > 0, c.vocabSize > 0 else {
+            throw ModelError.invalidConfig(path: path, message: "sizes must be positive (\(c))")
+        }
+        guard c.dim % c.headCount == 0, c.headDim % 2 == 0 else {
+            throw ModelError.invalidConfig(path: path, message: "\(c.headCount) heads do not split dim \(c.dim) into heads of even size")
+        }
+        guard c.headCount % c.kvHeadCount == 0 else {
+            throw ModelError.invalidConfig(path: path, message: "\(c.kvHeadCount) key/value heads do not divide \(c.headCount) heads")
+        }
+        guard c.maxContext > 0, c.normEps > 0, c.ropeTheta > 0 else {
+            throw ModelError.invalidConfig(path: path, message: "context, eps and rope theta must be positive")
+        }
 
         func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> MatrixView {
             let t = try checkpoint.tensor(name)
@@ -124,7 +139,13 @@ public final class LlamaModel: @unchecked Sendable {
         layers = ls
         finalNorm = try normVector(TensorName.finalNorm)
         output = c.tiedEmbeddings ? embedding : try matrix(TensorName.output, c.vocabSize, c.dim)
-        ropeFrequencies = LlamaModel.frequencies(config: c, divisors: try checkpoint.ropeFrequencyFactors())
+        let divisors = try checkpoint.ropeFrequencyFactors()
+        if let divisors {
+            guard divisors.count == c.headDim / 2, divisors.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+                throw ModelError.invalidConfig(path: path, message: "rope frequency factors: \(divisors.count) values, expected \(c.headDim / 2) positive numbers")
+            }
+        }
+        ropeFrequencies = LlamaModel.frequencies(config: c, divisors: divisors)
     }
 
     static func frequencies(config c: ModelConfig, divisors: [Float]?) -> [Float] {
