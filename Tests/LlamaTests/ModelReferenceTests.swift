@@ -99,3 +99,21 @@ func argmax(_ x: [Float]) -> Int {
     @Test func devOddQ4_0() throws { try check("fixtures/dev-odd", "model-q4_0.gguf", dequant: true, tolerance: 1e-3) }
     @Test func devLlama3F32() throws { try check("fixtures/dev-llama3", "model.gguf", dequant: false, tolerance: 1e-4) }
 }
+
+@Suite struct IntermediatePositionTests {
+    /// `first_logits_head` / `mid_logits_head`: the first 64 logits at position 0 and len/2.
+    @Test(arguments: [("fixtures/dev-odd", "model-f16.gguf"), ("fixtures/dev-llama3", "model.gguf")])
+    func logitsAtFirstAndMiddlePositions(_ fixture: String, _ file: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.shared(fixture + "/ref.json")))
+        let ref = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let ids = try #require(ref["ids"] as? [NSNumber]).map(\.intValue)
+        let first = try #require(ref["first_logits_head"] as? [NSNumber]).map(\.floatValue)
+        let mid = try #require(ref["mid_logits_head"] as? [NSNumber]).map(\.floatValue)
+        let model = try LlamaModel(checkpoint: GGUFCheckpoint(path: Fixtures.shared(fixture + "/" + file)))
+        let got = try model.logits(of: ids, at: [0, ids.count / 2, ids.count - 1], maxBatch: 7)
+        #expect(maxAbsDifference(Array(got[0].prefix(64)), first) < 1e-4)
+        #expect(maxAbsDifference(Array(got[1].prefix(64)), mid) < 1e-4)
+        let last = try ModelReference.load(fixture).lastLogits
+        #expect(maxAbsDifference(got[2], last) < 1e-4)
+    }
+}

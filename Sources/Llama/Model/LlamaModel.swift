@@ -282,4 +282,28 @@ public final class LlamaModel: @unchecked Sendable {
         }
         return Array(state.logits(row: 0))
     }
+
+    /// Logits at chosen positions of a sequence (evaluation, inspection): runs `tokens`
+    /// through a fresh cache in batches and keeps only the rows asked for.
+    public func logits(of tokens: [TokenID], at positions: [Int], maxBatch: Int = 512) throws -> [[Float]] {
+        guard !tokens.isEmpty else { throw ModelError.invalidBatch("empty sequence") }
+        guard positions.allSatisfy({ $0 >= 0 && $0 < tokens.count }) else {
+            throw ModelError.invalidBatch("positions \(positions) outside a sequence of \(tokens.count) tokens")
+        }
+        let cache = KVCache(config: config, capacity: tokens.count)
+        let rowsPerCall = max(1, min(maxBatch, tokens.count))
+        let state = RunState(config: config, maxRows: rowsPerCall, maxLogitRows: rowsPerCall)
+        let wanted = Set(positions)
+        var byPosition: [Int: [Float]] = [:]
+        var start = 0
+        while start < tokens.count {
+            let end = min(tokens.count, start + rowsPerCall)
+            let rows = (start..<end).map { BatchRow(token: tokens[$0], position: $0) }
+            let keep = (start..<end).filter { wanted.contains($0) }
+            try forward(rows, caches: [cache], state: state, logitRows: keep.map { $0 - start })
+            for (j, p) in keep.enumerated() { byPosition[p] = Array(state.logits(row: j)) }
+            start = end
+        }
+        return positions.map { byPosition[$0] ?? [] }
+    }
 }
