@@ -77,7 +77,7 @@ struct Generate: AsyncParsableCommand {
     @Flag(help: "Print the generated token ids instead of text.")
     var printIds = false
 
-    @Option(help: "Write the logits of the last prompt position to this file as a JSON array.")
+    @Option(help: "Write the logits of the last prompt position (of the first prompt) to this file as a JSON array of floats.")
     var logitsOut: String?
 
     @Flag(help: "Do not add the beginning-of-sequence token to a text prompt.")
