@@ -95,7 +95,7 @@ public final class LlamaModel: @unchecked Sendable {
                 throw ModelError.unsupportedType(path: path, tensor: name, type: t.type.name)
             }
             guard cols % t.type.blockLayout.elements == 0 else {
-                throw ModelError.wrongShape(path: path, tensor: name, expected: [rows, cols], actual: t.shape)
+                throw ModelError.invalidConfig(path: path, message: "tensor \(name): \(cols) columns are not a multiple of the \(t.type.name) block size \(t.type.blockLayout.elements)")
             }
             let needed = rows * t.type.rowBytes(columns: cols)
             guard t.data.count >= needed, let base = t.data.baseAddress else {
