@@ -111,7 +111,7 @@ struct Generate: AsyncParsableCommand {
             maxTokens: maxTokens, context: context,
             sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                          repeatPenalty: repeatPenalty, seed: chosenSeed),
-            stopIDs: tok?.endOfGenerationIDs ?? [], keepPromptLogits: logitsOut != nil)
+            stopIDs: endIDs(tokenizer: tok, checkpoint: checkpoint), keepPromptLogits: logitsOut != nil)
         options.prefillBatch = 512
         if verbose {
             let c = llama.config
@@ -157,6 +157,14 @@ struct Generate: AsyncParsableCommand {
             printError(String(format: "prompt: %d tokens in %.3f s, %.1f tokens/s", stats.promptTokens, stats.promptSeconds, stats.promptTokensPerSecond))
             printError(String(format: "generation: %d tokens in %.3f s, %.1f tokens/s", stats.generatedTokens, stats.generationSeconds, stats.generationTokensPerSecond))
         }
+    }
+
+    /// Ids that end generation: the tokenizer's, or without one, a GGUF's recorded EOS (so
+    /// `--ids` on a file whose vocabulary cannot be loaded still stops where it should).
+    func endIDs(tokenizer tok: (any Tokenizer)?, checkpoint: any Checkpoint) -> Set<TokenID> {
+        if let tok { return tok.endOfGenerationIDs }
+        if let gguf = checkpoint as? GGUFCheckpoint, let eos = try? gguf.file.int("tokenizer.ggml.eos_token_id") { return [eos] }
+        return []
     }
 
     /// The prompts as ids: `--ids` as given, or text encoded with BOS unless `--no-bos`.
