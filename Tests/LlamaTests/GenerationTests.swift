@@ -33,6 +33,11 @@ import Testing
             let alone = try gen.generate(prompts: [p], options: options) { _, _ in true }.results[0]
             #expect(batch[i].tokens == alone.tokens)
         }
+        // Prompt chunks that split prompts (and hold the ends of several) change nothing.
+        var small = options
+        small.prefillBatch = 10
+        let chunked = try gen.generate(prompts: prompts, options: small) { _, _ in true }.results
+        #expect(chunked.map(\.tokens) == batch.map(\.tokens))
         // The greedy batch reproduces the reference continuation of the first prompt.
         let greedy = try gen.generate(prompts: prompts, options: GenerationOptions(maxTokens: 8, sampling: .greedy)) { _, _ in true }.results
         #expect(greedy[0].tokens == ref.greedyNext)

@@ -49,9 +49,9 @@ public struct GenerationStats: Sendable {
 
 /// Runs prompts through a model and samples continuations.
 ///
-/// Several prompts form a real batch: each prompt is processed in its own batched pass
-/// (matrix-matrix), then every step feeds the last token of all unfinished sequences
-/// through one forward call, so they share the weight matmuls. Each sequence has its own
+/// Several prompts form a real batch: their prompt positions go through the model
+/// together in batched passes (matrix-matrix), then every step feeds the last token of all
+/// unfinished sequences through one forward call, so they share the weight matmuls. Each sequence has its own
 /// KV cache and its own sampler seeded with the same seed, so a prompt gives the same
 /// tokens in a batch as alone.
 public struct Generator {
@@ -78,8 +78,8 @@ public struct Generator {
         for p in prompts where p.isEmpty { throw ModelError.invalidBatch("a prompt has no tokens") }
         let capacities = try prompts.map { try cacheCapacity(promptLength: $0.count, options: options) }
         let caches = capacities.map { KVCache(config: config, capacity: $0) }
-        let longest = prompts.map(\.count).max() ?? 1
-        let state = RunState(config: config, maxRows: max(prompts.count, min(longest, max(1, options.prefillBatch))),
+        let total = prompts.reduce(0) { $0 + $1.count }
+        let state = RunState(config: config, maxRows: max(prompts.count, min(total, max(1, options.prefillBatch))),
                              maxLogitRows: prompts.count)
         var samplers = prompts.map { _ in Sampler(options.sampling) }
         var histories = prompts
@@ -87,13 +87,24 @@ public struct Generator {
         var stats = GenerationStats()
         let clock = ContinuousClock()
 
-        // Prompts, one batched pass each; the first token comes from the last position.
+        // Prompts: every prompt position of every prompt in forward calls of up to
+        // `maxRows` rows, so short prompts share the weight matmuls too. Only each prompt's
+        // last position gets logits: its first generated token comes from there.
         var pending: [TokenID?] = Array(repeating: nil, count: prompts.count)
         var start = clock.now
-        var firstLogits: [[Float]] = []
+        var firstLogits: [[Float]] = Array(repeating: [], count: prompts.count)
+        var allRows: [BatchRow] = []
         for (i, prompt) in prompts.enumerated() {
-            firstLogits.append(try model.prefill(prompt, cache: caches[i], state: state))
+            for (p, token) in prompt.enumerated() { allRows.append(BatchRow(token: token, position: p, sequence: i)) }
             stats.promptTokens += prompt.count
+        }
+        var chunkStart = 0
+        while chunkStart < allRows.count {
+            let chunk = Array(allRows[chunkStart..<min(allRows.count, chunkStart + state.maxRows)])
+            let lastRows = chunk.indices.filter { chunk[$0].position == prompts[chunk[$0].sequence].count - 1 }
+            try model.forward(chunk, caches: caches, state: state, logitRows: lastRows)
+            for (j, r) in lastRows.enumerated() { firstLogits[chunk[r].sequence] = Array(state.logits(row: j)) }
+            chunkStart += chunk.count
         }
         stats.promptSeconds = (clock.now - start).seconds
 
