@@ -117,3 +117,51 @@ func argmax(_ x: [Float]) -> Int {
         #expect(maxAbsDifference(got[2], last) < 1e-4)
     }
 }
+
+/// The dev-llama3 GGUF with its `rope_freqs` divisors hidden and the scaling given as
+/// config values instead, as the Hugging Face and Meta readers give it.
+final class ScalingFromConfig: Checkpoint, @unchecked Sendable {
+    let base: GGUFCheckpoint
+    let config: ModelConfig
+    init(_ base: GGUFCheckpoint, scaling: RopeScaling) {
+        self.base = base
+        var c = base.config
+        c.ropeScaling = scaling
+        config = c
+    }
+    var path: String { base.path }
+    var tokenizer: (any Tokenizer)? { nil }
+    func tensor(_ name: String) throws -> WeightTensor { try base.tensor(name) }
+    func ropeFrequencyFactors() throws -> [Float]? { nil }
+}
+
+@Suite struct RopeScalingTests {
+    @Test func llama31ScalingFromConfigMatchesTheReference() throws {
+        let ref = try ModelReference.load("fixtures/dev-llama3")
+        let gguf = try GGUFCheckpoint(path: Fixtures.shared("fixtures/dev-llama3/model.gguf"))
+        let model = try LlamaModel(checkpoint: ScalingFromConfig(gguf, scaling: .llama31))
+        let fromDivisors = try LlamaModel(checkpoint: gguf)
+        for (a, b) in zip(model.ropeFrequencies, fromDivisors.ropeFrequencies) {
+            #expect(abs(a - b) <= 1e-6 * b)
+        }
+        let long = try runGreedy(model, ids: ref.longIDs, count: ref.longGreedyNext.count)
+        let err = maxAbsDifference(long.logits, ref.longLastLogits)
+        print("dev-llama3 with scaling from config: long max abs error \(err)")
+        #expect(err <= 1e-4)
+        #expect(long.next == ref.longGreedyNext)
+        // Without scaling the long-context logits move (the test would catch a dropped scaling).
+        let plain = try LlamaModel(checkpoint: NoScaling(gguf))
+        let plainLong = try runGreedy(plain, ids: ref.longIDs, count: 1)
+        #expect(maxAbsDifference(plainLong.logits, ref.longLastLogits) > 1e-3)
+    }
+}
+
+final class NoScaling: Checkpoint, @unchecked Sendable {
+    let base: GGUFCheckpoint
+    init(_ base: GGUFCheckpoint) { self.base = base }
+    var path: String { base.path }
+    var config: ModelConfig { var c = base.config; c.ropeScaling = nil; return c }
+    var tokenizer: (any Tokenizer)? { nil }
+    func tensor(_ name: String) throws -> WeightTensor { try base.tensor(name) }
+    func ropeFrequencyFactors() throws -> [Float]? { nil }
+}
