@@ -80,3 +80,29 @@ import Testing
         for i in 0..<256 { #expect(abs(got[i] - expected[i]) <= 1e-6 * max(1, abs(expected[i])), "element \(i)") }
     }
 }
+
+@Suite struct LegacyQuantTests {
+    @Test(arguments: [GGMLType.q4_1, .q5_0, .q5_1])
+    func blocksOf32(_ type: GGMLType) {
+        var rng = Xoshiro256(seed: 31)
+        let five = type != .q4_1, hasMin = type != .q5_0
+        let dBits = floatToHalf(0.037), mBits = floatToHalf(-0.41)
+        let d = Float(Float16(bitPattern: dBits)), m = hasMin ? Float(Float16(bitPattern: mBits)) : 0
+        let quants = (0..<32).map { _ in Int(rng.next() % (five ? 32 : 16)) }
+        var bytes: [UInt8] = [UInt8(dBits & 0xFF), UInt8(dBits >> 8)]
+        if hasMin { bytes += [UInt8(mBits & 0xFF), UInt8(mBits >> 8)] }
+        if five {
+            var qh: UInt32 = 0
+            for (e, q) in quants.enumerated() where q >= 16 { qh |= 1 << UInt32(e) }
+            withUnsafeBytes(of: qh.littleEndian) { bytes += $0 }
+        }
+        for j in 0..<16 { bytes.append(UInt8(quants[j] & 0x0F) | UInt8(quants[j + 16] & 0x0F) << 4) }
+        #expect(bytes.count == type.blockLayout.bytes)
+        let expected = quants.map { d * Float($0 - (type == .q5_0 ? 16 : 0)) + m }
+        var out = [Float](repeating: .nan, count: 32)
+        bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { o in dequantizeRow(type, raw.baseAddress!, o.baseAddress!, count: 32) }
+        }
+        #expect(out == expected)
+    }
+}

@@ -7,6 +7,10 @@
 //   Q8_0  blocks of 32: d (f16 scale), then 32 × int8 q;        x = d·q
 //   Q4_0  blocks of 32: d (f16 scale), then 16 bytes of nibbles; byte j holds element j in
 //         its low nibble and element j+16 in its high nibble;    x = d·(nibble − 8)
+//   Q4_1  blocks of 32: d f16, m f16, 16 bytes of nibbles as Q4_0;   x = d·nibble + m
+//   Q5_0  blocks of 32: d f16, qh u32 (fifth bit of element j at bit j), 16 bytes of nibbles
+//         as Q4_0;                                                   x = d·(q − 16)
+//   Q5_1  blocks of 32: d f16, m f16, qh u32, nibbles;               x = d·q + m
 // K-quants: super-blocks of 256 elements in 8 (Q4_K, Q5_K) or 16 (Q6_K) sub-blocks, each
 // with its own scale (and min), themselves quantized against the super-block's d (dmin).
 //   Q4_K  144 bytes: d f16, dmin f16, scales[12] (6-bit scale and min of 8 sub-blocks,
@@ -47,7 +51,7 @@ extension GGMLType {
     /// True for the types the kernels can compute with.
     public var isSupportedByKernels: Bool {
         switch self {
-        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K: return true
+        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K: return true
         default: return false
         }
     }
@@ -92,6 +96,33 @@ public func dequantizeRow(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: Unsa
             for j in 0..<16 {
                 out[j] = d * Float(Int(q[j] & 0x0F) - 8)
                 out[j + 16] = d * Float(Int(q[j] >> 4) - 8)
+            }
+        }
+    case .q4_1, .q5_0, .q5_1:
+        let hasMin = type != .q5_0, hasHighBits = type != .q4_1
+        let blockBytes = type.blockLayout.bytes
+        for b in 0..<(count / 32) {
+            let block = src + blockBytes * b
+            let d = halfToFloat(block.loadUnaligned(as: UInt16.self))
+            let m = hasMin ? halfToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) : 0
+            var offset = hasMin ? 4 : 2
+            var qh: UInt32 = 0
+            if hasHighBits {
+                qh = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+                offset += 4
+            }
+            let q = (block + offset).assumingMemoryBound(to: UInt8.self)
+            let out = dst + 32 * b
+            // Q5_0 centres its 5-bit values on 16; Q4_1/Q5_1 add the block minimum instead.
+            let bias = type == .q5_0 ? 16 : 0
+            for j in 0..<16 {
+                var lo = Int(q[j] & 0x0F), hi = Int(q[j] >> 4)
+                if hasHighBits {
+                    lo |= Int((qh >> UInt32(j)) & 1) << 4
+                    hi |= Int((qh >> UInt32(j + 16)) & 1) << 4
+                }
+                out[j] = d * Float(lo - bias) + m
+                out[j + 16] = d * Float(hi - bias) + m
             }
         }
     case .q4_K, .q5_K:

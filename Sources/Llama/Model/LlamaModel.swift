@@ -13,7 +13,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .wrongShape(path, tensor, expected, actual):
             return "\(path): tensor \(tensor) has shape \(actual), expected \(expected)"
         case let .unsupportedType(path, tensor, type):
-            return "\(path): tensor \(tensor) is stored as \(type), which the kernels do not support yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)"
+            return "\(path): tensor \(tensor) is stored as \(type), which the kernels do not support yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)"
         case let .truncatedTensor(path, tensor, bytes, needed):
             return "\(path): tensor \(tensor) has \(bytes) bytes of data, needs \(needed)"
         case let .promptTooLong(tokens, context):
