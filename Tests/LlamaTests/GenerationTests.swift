@@ -153,3 +153,27 @@ import Testing
         #expect(r.results[0].tokens.count == 5)
     }
 }
+
+/// A checkpoint claiming an enormous context, to exercise the cache-size check.
+final class HugeContext: Checkpoint, @unchecked Sendable {
+    let base: GGUFCheckpoint
+    init(_ base: GGUFCheckpoint) { self.base = base }
+    var path: String { base.path }
+    var config: ModelConfig { var c = base.config; c.maxContext = 1 << 40; return c }
+    var tokenizer: (any Tokenizer)? { nil }
+    func tensor(_ name: String) throws -> WeightTensor { try base.tensor(name) }
+    func ropeFrequencyFactors() throws -> [Float]? { nil }
+}
+
+@Suite struct CacheSizeTests {
+    @Test func aCacheLargerThanMemoryIsAnErrorNotACrash() throws {
+        let model = try LlamaModel(checkpoint: HugeContext(GGUFCheckpoint(path: Fixtures.shared("fixtures/dev-odd/model-f16.gguf"))))
+        do {
+            _ = try Generator(model: model).generate(prompts: [[1, 2]], options: GenerationOptions(maxTokens: 1 << 38)) { _, _ in true }
+            Issue.record("expected an error")
+        } catch let e as ModelError {
+            guard case .cacheTooLarge = e else { Issue.record("unexpected \(e)"); return }
+            #expect("\(e)".contains("--context"))
+        }
+    }
+}

@@ -67,7 +67,8 @@ public struct Generator {
         var cap = model.config.maxContext
         if let c = options.context { cap = min(cap, max(1, c)) }
         guard promptLength <= cap else { throw ModelError.promptTooLong(tokens: promptLength, context: cap) }
-        return min(cap, promptLength + max(0, options.maxTokens))
+        let (wanted, overflow) = promptLength.addingReportingOverflow(max(0, options.maxTokens))
+        return overflow ? cap : min(cap, wanted)
     }
 
     /// Generates for every prompt. `onToken(promptIndex, id)` sees each generated id (end
@@ -77,6 +78,17 @@ public struct Generator {
         let config = model.config
         for p in prompts where p.isEmpty { throw ModelError.invalidBatch("a prompt has no tokens") }
         let capacities = try prompts.map { try cacheCapacity(promptLength: $0.count, options: options) }
+        // Refuse a cache that cannot fit in memory up front, rather than failing to allocate it.
+        let bytesPerPosition = config.layerCount * config.kvDim * 2 * MemoryLayout<Float>.size
+        let cacheBytes = capacities.reduce(0) { total, positions in
+            let (bytes, o1) = positions.multipliedReportingOverflow(by: bytesPerPosition)
+            let (sum, o2) = total.addingReportingOverflow(bytes)
+            return o1 || o2 ? Int.max : sum
+        }
+        let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        guard cacheBytes <= memory else {
+            throw ModelError.cacheTooLarge(positions: capacities.reduce(0, +), bytes: cacheBytes, available: memory)
+        }
         let caches = capacities.map { KVCache(config: config, capacity: $0) }
         let total = prompts.reduce(0) { $0 + $1.count }
         let state = RunState(config: config, maxRows: max(prompts.count, min(total, max(1, options.prefillBatch))),

@@ -7,6 +7,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case tokenOutOfRange(id: TokenID, vocabularySize: Int)
     case invalidBatch(String)
     case invalidConfig(path: String, message: String)
+    case cacheTooLarge(positions: Int, bytes: Int, available: Int)
 
     public var description: String {
         switch self {
@@ -22,6 +23,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "token id \(id) is outside the model's vocabulary (valid ids: 0..<\(size))"
         case let .invalidBatch(message):
             return "invalid batch: \(message)"
+        case let .cacheTooLarge(positions, bytes, available):
+            return "a KV cache of \(positions) positions needs \(bytes >> 20) MiB, more than the \(available >> 20) MiB of memory (lower --context or --max-tokens)"
         case let .invalidConfig(path, message):
             return "\(path): invalid model configuration: \(message)"
         }
