@@ -1,7 +1,207 @@
 import ArgumentParser
+import Foundation
 import Llama
 
+/// Errors of the generate command that are about its input, not the model.
+enum GenerateError: Error, CustomStringConvertible {
+    case noPrompt
+    case noTokenizer(model: String, reason: String)
+    case badIDs(String)
+    case emptyPromptsFile(String)
+    case cannotRead(path: String, reason: String)
+
+    var description: String {
+        switch self {
+        case .noPrompt: return "no prompt: give a prompt, --ids or --prompts-file"
+        case let .noTokenizer(model, reason):
+            return "\(model): no tokenizer to encode the prompt (\(reason)); give --tokenizer, or token ids with --ids"
+        case let .badIDs(s): return "--ids: \"\(s)\" is not a list of non-negative integers separated by spaces"
+        case let .emptyPromptsFile(p): return "\(p): no prompts (one prompt per non-empty line)"
+        case let .cannotRead(path, reason): return "\(path): cannot read: \(reason)"
+        }
+    }
+}
+
 struct Generate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate text from a model checkpoint.")
-    func run() async throws {}
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text from a model checkpoint.",
+        discussion: """
+        Examples:
+          llama generate --model models/tiny-random.gguf "Once upon a time"
+          llama generate --model M --temperature 0 --ids "1 15043 3186" --print-ids --max-tokens 8
+        Special-token text in the prompt (such as <|begin_of_text|>) becomes special ids.
+        """)
+
+    @Option(help: "Model checkpoint: a GGUF or llama2.c file, or a Hugging Face or Meta directory.")
+    var model: String
+
+    @Option(help: "Tokenizer file, overriding the one inside or beside the checkpoint.")
+    var tokenizer: String?
+
+    @Option(help: "Sampling temperature; 0 picks the most likely token every time.")
+    var temperature: Float = 0.8
+
+    @Option(help: "Sample from the k most likely tokens only (0 = all).")
+    var topK: Int = 40
+
+    @Option(help: "Sample from the smallest set of tokens whose probabilities reach p (1 = off).")
+    var topP: Float = 0.95
+
+    @Option(help: "Drop tokens less likely than min-p times the most likely one (0 = off).")
+    var minP: Float = 0.05
+
+    @Option(help: "Penalty for tokens among the last 64 (1 = off).")
+    var repeatPenalty: Float = 1.0
+
+    @Option(help: "Seed of the sampler's random generator (default: a random seed, shown with --verbose).")
+    var seed: UInt64?
+
+    @Option(help: "Maximum number of tokens to generate per prompt.")
+    var maxTokens: Int = 128
+
+    @Option(help: "Context size (prompt + generated tokens), at most the model's maximum.")
+    var context: Int?
+
+    @Option(help: "Stop when this text is generated (not printed). Repeatable.")
+    var stop: [String] = []
+
+    @Flag(help: "Print prompt and generation speed (tokens/s) on stderr.")
+    var verbose = false
+
+    @Option(help: "File with one prompt per line, generated as one batch.")
+    var promptsFile: String?
+
+    @Option(help: "Prompt as token ids separated by spaces, used exactly as given (no BOS added, no tokenizer needed).")
+    var ids: String?
+
+    @Flag(help: "Print the generated token ids instead of text.")
+    var printIds = false
+
+    @Option(help: "Write the logits of the last prompt position (of the first prompt) to this file as a JSON array of floats.")
+    var logitsOut: String?
+
+    @Flag(help: "Do not add the beginning-of-sequence token to a text prompt.")
+    var noBos = false
+
+    @Argument(help: "The prompt text.")
+    var prompt: String?
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must be 0 or more") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
+        guard repeatPenalty > 0 else { throw ValidationError("--repeat-penalty must be positive") }
+        if let context { guard context > 0 else { throw ValidationError("--context must be positive") } }
+        let sources = [prompt != nil, ids != nil, promptsFile != nil].filter { $0 }.count
+        guard sources <= 1 else { throw ValidationError("give only one of: a prompt, --ids, --prompts-file") }
+    }
+
+    func run() async throws {
+        let checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer)
+        var tok: (any Tokenizer)? = checkpoint.tokenizer
+        if let tokenizer { tok = try TokenizerLoader.load(path: tokenizer) }
+
+        let prompts = try promptIDs(tokenizer: tok, checkpoint: checkpoint)
+        let llama = try LlamaModel(checkpoint: checkpoint)
+
+        let chosenSeed = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        var options = GenerationOptions(
+            maxTokens: maxTokens, context: context,
+            sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                                         repeatPenalty: repeatPenalty, seed: chosenSeed),
+            stopIDs: endIDs(tokenizer: tok, checkpoint: checkpoint), keepPromptLogits: logitsOut != nil)
+        options.prefillBatch = 512
+        if verbose {
+            let c = llama.config
+            printError("model: \(checkpoint.path): dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads (\(c.kvHeadCount) kv), vocab \(c.vocabSize), seed \(chosenSeed)")
+        }
+
+        // One prompt streams; a batch prints each completion when it is done.
+        let streaming = prompts.count == 1
+        var decoders = prompts.map { _ in tok.map { StreamingDecoder(tokenizer: $0) } }
+        var matchers = prompts.map { _ in StopStringMatcher(stop) }
+        var outputs = prompts.map { _ in "" }
+        let stdout = FileHandle.standardOutput
+
+        let (results, stats) = try Generator(model: llama).generate(prompts: prompts, options: options) { i, id in
+            var text = ""
+            if decoders[i] != nil { text = try decoders[i]?.append(id) ?? "" }
+            let shown = matchers[i].feed(text)
+            if printIds {
+                if streaming { stdout.write(Data("\(id) ".utf8)) } else { outputs[i] += "\(id) " }
+            } else if streaming {
+                stdout.write(Data(shown.utf8))
+            } else {
+                outputs[i] += shown
+            }
+            return !matchers[i].stopped
+        }
+        for i in prompts.indices {
+            var tail = ""
+            if let rest = decoders[i]?.flush() { tail = matchers[i].feed(rest) }
+            tail += matchers[i].flush()
+            if printIds { tail = "" }
+            if streaming {
+                stdout.write(Data((tail + "\n").utf8))
+            } else {
+                stdout.write(Data("[\(i + 1)] \(outputs[i] + tail)\n".utf8))
+            }
+        }
+
+        if let logitsOut, let logits = results.first?.promptLogits {
+            try writeAtomically(Array(jsonArray(logits).utf8), to: logitsOut)
+        }
+        if verbose {
+            printError(String(format: "prompt: %d tokens in %.3f s, %.1f tokens/s", stats.promptTokens, stats.promptSeconds, stats.promptTokensPerSecond))
+            printError(String(format: "generation: %d tokens in %.3f s, %.1f tokens/s", stats.generatedTokens, stats.generationSeconds, stats.generationTokensPerSecond))
+        }
+    }
+
+    /// Ids that end generation: the tokenizer's, or without one, a GGUF's recorded EOS (so
+    /// `--ids` on a file whose vocabulary cannot be loaded still stops where it should).
+    func endIDs(tokenizer tok: (any Tokenizer)?, checkpoint: any Checkpoint) -> Set<TokenID> {
+        if let tok { return tok.endOfGenerationIDs }
+        if let gguf = checkpoint as? GGUFCheckpoint, let eos = try? gguf.file.int("tokenizer.ggml.eos_token_id") { return [eos] }
+        return []
+    }
+
+    /// The prompts as ids: `--ids` as given, or text encoded with BOS unless `--no-bos`.
+    func promptIDs(tokenizer tok: (any Tokenizer)?, checkpoint: any Checkpoint) throws -> [[TokenID]] {
+        if let ids {
+            let parts = ids.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == "\t" })
+            let parsed = parts.compactMap { Int($0) }
+            guard !parsed.isEmpty, parsed.count == parts.count, parsed.allSatisfy({ $0 >= 0 }) else { throw GenerateError.badIDs(ids) }
+            return [parsed]
+        }
+        var texts: [String]
+        if let promptsFile {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: promptsFile)) } catch {
+                throw GenerateError.cannotRead(path: promptsFile, reason: error.localizedDescription)
+            }
+            texts = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).map(String.init)
+                .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            guard !texts.isEmpty else { throw GenerateError.emptyPromptsFile(promptsFile) }
+        } else if let prompt {
+            texts = [prompt]
+        } else {
+            throw GenerateError.noPrompt
+        }
+        guard let tok else {
+            let reason = (checkpoint as? GGUFCheckpoint)?.tokenizerError.map { "\($0)" } ?? "none found"
+            throw GenerateError.noTokenizer(model: checkpoint.path, reason: reason)
+        }
+        return texts.map { tok.encode($0, addBOS: !noBos, allowSpecial: true) }
+    }
+}
+
+/// Floats as a JSON array; Swift prints the shortest text that reads back as the same Float.
+func jsonArray(_ values: [Float]) -> String {
+    "[" + values.map { $0.isFinite ? "\($0)" : "null" }.joined(separator: ",") + "]\n"
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

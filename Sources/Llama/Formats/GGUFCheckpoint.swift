@@ -1,16 +1,176 @@
+// A GGUF model file as a Checkpoint.
+//
+// Configuration comes from `<arch>.*` metadata (arch = `general.architecture`, "llama"):
+//   embedding_length, block_count, attention.head_count, attention.head_count_kv (default:
+//   head_count), feed_forward_length, attention.layer_norm_rms_epsilon, rope.freq_base
+//   (default 10000), context_length; the vocabulary size is token_embd's row count.
+// Tensor names map onto the canonical (Meta) names:
+//   token_embd.weight → tok_embeddings.weight     output_norm.weight → norm.weight
+//   output.weight     → output.weight (absent: tied to the embedding)
+//   blk.N.attn_norm / attn_q / attn_k / attn_v / attn_output / ffn_norm / ffn_gate /
+//   ffn_down / ffn_up .weight → layers.N.attention_norm / attention.wq / wk / wv / wo /
+//   ffn_norm / feed_forward.w1 / w2 / w3 .weight
+// GGUF dimensions are fastest-varying first, so [columns, rows] becomes shape [rows, columns].
+// llama.cpp's converter keeps q/k rows in Meta's interleaved RoPE layout: nothing to undo.
+// Llama 3.1 rope scaling travels as `rope_freqs.weight`, one divisor per frequency pair.
+
+/// Why a GGUF file cannot be used as a model.
+public enum GGUFCheckpointError: Error, CustomStringConvertible {
+    case unknownTensorType(path: String, tensor: String, typeID: UInt32)
+    case missingTensor(path: String, tensor: String)
+    case badValue(path: String, key: String, message: String)
+    case unsupportedArchitecture(path: String, architecture: String)
+
+    public var description: String {
+        switch self {
+        case let .unknownTensorType(path, tensor, id):
+            return "\(path): tensor \(tensor) has ggml type id \(id), which this reader does not know"
+        case let .missingTensor(path, tensor):
+            return "\(path): the model has no tensor \(tensor)"
+        case let .badValue(path, key, message):
+            return "\(path): \(key): \(message)"
+        case let .unsupportedArchitecture(path, arch):
+            return "\(path): general.architecture is \"\(arch)\"; only llama models are supported"
+        }
+    }
+}
+
 /// A GGUF model file as a `Checkpoint` (tensors memory-mapped, tokenizer from metadata).
 public final class GGUFCheckpoint: Checkpoint, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
     public let tokenizer: (any Tokenizer)?
+    /// Why the embedded tokenizer could not be loaded (the weights stay usable with ids).
+    public let tokenizerError: (any Error)?
+    public let file: GGUFFile
+    /// GGUF tensor infos by canonical name (plus `rope_freqs.weight` under its own name).
+    private let byCanonicalName: [String: GGUFTensorInfo]
 
-    public init(path: String) throws {
-        throw GGUFError.malformed(path: path, offset: 0, message: "GGUF checkpoints are not implemented yet")
+    static let ropeFreqsName = "rope_freqs.weight"
+
+    public convenience init(path: String) throws {
+        try self.init(file: GGUFFile(path: path))
+    }
+
+    public init(file: GGUFFile) throws {
+        self.file = file
+        let path = file.path
+        self.path = path
+
+        var map: [String: GGUFTensorInfo] = [:]
+        for info in file.tensors {
+            guard info.type != nil else {
+                throw GGUFCheckpointError.unknownTensorType(path: path, tensor: info.name, typeID: info.rawType)
+            }
+            map[GGUFCheckpoint.canonicalName(info.name) ?? info.name] = info
+        }
+        byCanonicalName = map
+
+        let arch = (try? file.string("general.architecture")) ?? "llama"
+        guard arch == "llama" else { throw GGUFCheckpointError.unsupportedArchitecture(path: path, architecture: arch) }
+        func key(_ k: String) -> String { "\(arch).\(k)" }
+        func positive(_ k: String) throws -> Int {
+            let v = try file.int(key(k))
+            guard v > 0, v <= 1 << 30 else { throw GGUFCheckpointError.badValue(path: path, key: key(k), message: "must be a positive integer, got \(v)") }
+            return v
+        }
+
+        let dim = try positive("embedding_length")
+        let layers = try positive("block_count")
+        let heads = try positive("attention.head_count")
+        let kvHeads = try file.optionalInt(key("attention.head_count_kv")) ?? heads
+        let hidden = try positive("feed_forward_length")
+        let eps = try file.double(key("attention.layer_norm_rms_epsilon"))
+        let theta = file.metadata[key("rope.freq_base")] != nil ? try file.double(key("rope.freq_base")) : 10000
+        let context = try file.optionalInt(key("context_length")) ?? 2048
+        guard dim % heads == 0, (dim / heads) % 2 == 0 else {
+            throw GGUFCheckpointError.badValue(path: path, key: key("attention.head_count"), message: "\(heads) heads do not divide embedding_length \(dim) into even-sized heads")
+        }
+        guard kvHeads > 0, heads % kvHeads == 0 else {
+            throw GGUFCheckpointError.badValue(path: path, key: key("attention.head_count_kv"), message: "\(kvHeads) must divide head_count \(heads)")
+        }
+        guard eps > 0, eps < 1 else {
+            throw GGUFCheckpointError.badValue(path: path, key: key("attention.layer_norm_rms_epsilon"), message: "\(eps) is not a small positive number")
+        }
+        guard let embd = map[TensorName.embedding] else {
+            throw GGUFCheckpointError.missingTensor(path: path, tensor: "token_embd.weight")
+        }
+        guard embd.dimensions.count == 2, embd.dimensions[0] == dim else {
+            throw GGUFCheckpointError.badValue(path: path, key: "token_embd.weight", message: "dimensions \(embd.dimensions) do not match embedding_length \(dim)")
+        }
+        let vocab = embd.dimensions[1]
+
+        // Scaling parameters, when a converter wrote them as metadata; the divisors in
+        // rope_freqs.weight (if any) take precedence when the model is built.
+        var scaling: RopeScaling? = nil
+        if let type = try? file.string(key("rope.scaling.type")), type == "llama3",
+           let f = try? file.double(key("rope.scaling.factor")) {
+            scaling = RopeScaling(
+                factor: Float(f),
+                lowFreqFactor: Float((try? file.double(key("rope.scaling.low_freq_factor"))) ?? 1),
+                highFreqFactor: Float((try? file.double(key("rope.scaling.high_freq_factor"))) ?? 4),
+                originalContext: (try? file.int(key("rope.scaling.original_context_length"))) ?? 8192)
+        }
+
+        config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
+                             vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
+                             maxContext: context, tiedEmbeddings: map[TensorName.output] == nil)
+
+        do {
+            tokenizer = try TokenizerLoader.load(gguf: file)
+            tokenizerError = nil
+        } catch {
+            tokenizer = nil
+            tokenizerError = error
+        }
+    }
+
+    /// The canonical name of a GGUF tensor name, or nil when it is not a Llama weight.
+    static func canonicalName(_ name: String) -> String? {
+        switch name {
+        case "token_embd.weight": return TensorName.embedding
+        case "output_norm.weight": return TensorName.finalNorm
+        case "output.weight": return TensorName.output
+        default: break
+        }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "blk", let l = Int(parts[1]), l >= 0, parts[3] == "weight" else { return nil }
+        switch parts[2] {
+        case "attn_norm": return TensorName.attentionNorm(l)
+        case "attn_q": return TensorName.wq(l)
+        case "attn_k": return TensorName.wk(l)
+        case "attn_v": return TensorName.wv(l)
+        case "attn_output": return TensorName.wo(l)
+        case "ffn_norm": return TensorName.ffnNorm(l)
+        case "ffn_gate": return TensorName.w1(l)
+        case "ffn_down": return TensorName.w2(l)
+        case "ffn_up": return TensorName.w3(l)
+        default: return nil
+        }
     }
 
     public func tensor(_ name: String) throws -> WeightTensor {
-        throw GGUFError.missingKey(path: path, key: name)
+        guard let info = byCanonicalName[name], let type = info.type else {
+            throw GGUFCheckpointError.missingTensor(path: path, tensor: name)
+        }
+        // GGUF lists dimensions fastest-first; PyTorch shapes are slowest-first.
+        return WeightTensor(name: name, type: type, shape: Array(info.dimensions.reversed()),
+                            data: file.data(of: info), owner: file)
     }
 
-    public func ropeFrequencyFactors() throws -> [Float]? { nil }
+    public func ropeFrequencyFactors() throws -> [Float]? {
+        guard let info = byCanonicalName[GGUFCheckpoint.ropeFreqsName], let type = info.type else { return nil }
+        guard type.isSupportedByKernels else {
+            throw GGUFCheckpointError.badValue(path: path, key: GGUFCheckpoint.ropeFreqsName, message: "type \(type.name) is not supported")
+        }
+        let n = info.elementCount
+        var out = [Float](repeating: 0, count: n)
+        let data = file.data(of: info)
+        if let base = data.baseAddress {
+            out.withUnsafeMutableBufferPointer { dst in
+                if let d = dst.baseAddress { dequantizeRow(type, base, d, count: n) }
+            }
+        }
+        return out
+    }
 }

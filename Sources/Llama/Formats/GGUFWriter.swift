@@ -1,0 +1,239 @@
+import Foundation
+
+/// Writes GGUF v3 files: the layout `GGUF.swift` describes, data section aligned to
+/// `general.alignment` (32), each tensor's data at a multiple of the alignment.
+///
+/// Metadata values carry their GGUF type explicitly, because readers such as llama.cpp
+/// check it (ids are u32, token types i32, scores f32).
+public struct GGUFWriter {
+    /// A metadata value with its GGUF type.
+    public indirect enum Value: Sendable, Equatable {
+        case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
+        case float32(Float), bool(Bool), string(String)
+        /// Elements must all have the type given by `elementType`'s tag.
+        case array(elementType: UInt32, [Value])
+        case uint64(UInt64), int64(Int64), float64(Double)
+
+        var typeTag: UInt32 {
+            switch self {
+            case .uint8: return 0
+            case .int8: return 1
+            case .uint16: return 2
+            case .int16: return 3
+            case .uint32: return 4
+            case .int32: return 5
+            case .float32: return 6
+            case .bool: return 7
+            case .string: return 8
+            case .array: return 9
+            case .uint64: return 10
+            case .int64: return 11
+            case .float64: return 12
+            }
+        }
+
+        public static func strings(_ items: [String]) -> Value { .array(elementType: 8, items.map { .string($0) }) }
+        public static func floats(_ items: [Float]) -> Value { .array(elementType: 6, items.map { .float32($0) }) }
+        public static func int32s(_ items: [Int32]) -> Value { .array(elementType: 5, items.map { .int32($0) }) }
+    }
+
+    public enum WriteError: Error, CustomStringConvertible {
+        case badTensor(name: String, message: String)
+        case cannotWrite(path: String, reason: String)
+
+        public var description: String {
+            switch self {
+            case let .badTensor(name, message): return "tensor \(name): \(message)"
+            case let .cannotWrite(path, reason): return "\(path): cannot write: \(reason)"
+            }
+        }
+    }
+
+    struct Tensor {
+        let name: String
+        /// PyTorch order (slowest first); written reversed.
+        let shape: [Int]
+        let type: GGMLType
+        let data: [UInt8]
+    }
+
+    public let alignment = 32
+    private(set) var metadata: [(String, Value)] = []
+    private var tensors: [Tensor] = []
+
+    public init() {}
+
+    /// Adds (or replaces) a metadata entry; entries are written in the order first added.
+    public mutating func set(_ key: String, _ value: Value) {
+        if let i = metadata.firstIndex(where: { $0.0 == key }) { metadata[i].1 = value } else { metadata.append((key, value)) }
+    }
+
+    /// Adds a tensor. `shape` is `[rows, columns]` (PyTorch order); `data` holds its bytes in `type`.
+    public mutating func addTensor(name: String, shape: [Int], type: GGMLType, data: [UInt8]) throws {
+        guard let cols = shape.last, !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) else {
+            throw WriteError.badTensor(name: name, message: "shape \(shape) is empty or has a zero dimension")
+        }
+        let (elems, bytes) = type.blockLayout
+        guard cols % elems == 0 else {
+            throw WriteError.badTensor(name: name, message: "\(cols) columns are not a multiple of the \(type.name) block size \(elems)")
+        }
+        let expected = shape.reduce(1, *) / elems * bytes
+        guard data.count == expected else {
+            throw WriteError.badTensor(name: name, message: "\(data.count) bytes of data, \(type.name) \(shape) needs \(expected)")
+        }
+        tensors.append(Tensor(name: name, shape: shape, type: type, data: data))
+    }
+
+    /// Adds an fp32 tensor stored as `type` (F32, F16 or BF16).
+    public mutating func addTensor(name: String, shape: [Int], values: [Float], as type: GGMLType) throws {
+        var data: [UInt8] = []
+        switch type {
+        case .f32:
+            data.reserveCapacity(values.count * 4)
+            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        case .f16, .bf16:
+            data.reserveCapacity(values.count * 2)
+            for v in values {
+                let bits = type == .f16 ? floatToHalf(v) : floatToBFloat16(v)
+                withUnsafeBytes(of: bits.littleEndian) { data.append(contentsOf: $0) }
+            }
+        default:
+            throw WriteError.badTensor(name: name, message: "writing \(type.name) from floats is not supported")
+        }
+        try addTensor(name: name, shape: shape, type: type, data: data)
+    }
+
+    /// The whole file's bytes (for small files and tests; `write(to:)` streams instead).
+    public func serialized() -> [UInt8] {
+        var out = header()
+        for t in tensors {
+            out.append(contentsOf: t.data)
+            out.append(contentsOf: [UInt8](repeating: 0, count: padding(t.data.count)))
+        }
+        return out
+    }
+
+    private func padding(_ n: Int) -> Int { (alignment - n % alignment) % alignment }
+
+    /// Everything before the data section: magic, counts, metadata, tensor infos, padding.
+    private func header() -> [UInt8] {
+        var out: [UInt8] = []
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        func string(_ s: String) {
+            let b = Array(s.utf8)
+            u64(UInt64(b.count))
+            out.append(contentsOf: b)
+        }
+        func payload(_ v: Value) {
+            switch v {
+            case let .uint8(x): out.append(x)
+            case let .int8(x): out.append(UInt8(bitPattern: x))
+            case let .uint16(x): withUnsafeBytes(of: x.littleEndian) { out.append(contentsOf: $0) }
+            case let .int16(x): withUnsafeBytes(of: x.littleEndian) { out.append(contentsOf: $0) }
+            case let .uint32(x): u32(x)
+            case let .int32(x): u32(UInt32(bitPattern: x))
+            case let .float32(x): u32(x.bitPattern)
+            case let .bool(x): out.append(x ? 1 : 0)
+            case let .string(x): string(x)
+            case let .array(t, items):
+                u32(t)
+                u64(UInt64(items.count))
+                for item in items { payload(item) }
+            case let .uint64(x): u64(x)
+            case let .int64(x): u64(UInt64(bitPattern: x))
+            case let .float64(x): u64(x.bitPattern)
+            }
+        }
+
+        out.append(contentsOf: GGUFFile.magic)
+        u32(3)
+        u64(UInt64(tensors.count))
+        var meta = metadata
+        if !meta.contains(where: { $0.0 == "general.alignment" }) { meta.append(("general.alignment", .uint32(UInt32(alignment)))) }
+        u64(UInt64(meta.count))
+        for (k, v) in meta {
+            string(k)
+            u32(v.typeTag)
+            payload(v)
+        }
+        var offset = 0
+        for t in tensors {
+            string(t.name)
+            u32(UInt32(t.shape.count))
+            for d in t.shape.reversed() { u64(UInt64(d)) }
+            u32(t.type.rawValue)
+            u64(UInt64(offset))
+            offset += t.data.count + padding(t.data.count)
+        }
+        out.append(contentsOf: [UInt8](repeating: 0, count: padding(out.count)))
+        return out
+    }
+
+    /// Writes the file atomically: to a temporary file beside it, then renamed over `path`,
+    /// so a crash never leaves a half-written model. Tensors are streamed, not concatenated.
+    public func write(to path: String) throws {
+        try writeAtomically(to: path) { handle in
+            try handle.write(contentsOf: header())
+            for t in tensors {
+                try handle.write(contentsOf: t.data)
+                try handle.write(contentsOf: [UInt8](repeating: 0, count: padding(t.data.count)))
+            }
+        }
+    }
+}
+
+/// Writes a file through a temporary file in the same directory and a rename.
+public func writeAtomically(to path: String, _ body: (FileHandle) throws -> Void) throws {
+    let url = URL(fileURLWithPath: path)
+    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+    guard FileManager.default.createFile(atPath: tmp, contents: nil), let handle = FileHandle(forWritingAtPath: tmp) else {
+        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: "cannot create \(tmp)")
+    }
+    do {
+        try body(handle)
+        try handle.close()
+    } catch {
+        try? handle.close()
+        unlink(tmp)
+        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: "\(error)")
+    }
+    // rename(2) replaces the destination in one step: readers see the old file or the new one.
+    guard rename(tmp, path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        unlink(tmp)
+        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: reason)
+    }
+}
+
+/// Writes bytes to `path` through a temporary file in the same directory and a rename.
+public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    try writeAtomically(to: path) { try $0.write(contentsOf: bytes) }
+}
+
+extension GGUFWriter.Value {
+    /// A value read by `GGUFFile`, typed for writing. GGUFFile keeps only the kind (unsigned,
+    /// signed, float), so the width is chosen as llama.cpp expects it for the key: ids and
+    /// counts u32, token types i32, scores and other floats f32, other integers by size.
+    public static func from(_ v: GGUFValue, key: String) -> GGUFWriter.Value {
+        switch v {
+        case let .unsigned(x): return x <= UInt64(UInt32.max) ? .uint32(UInt32(x)) : .uint64(x)
+        case let .signed(x):
+            return x >= Int64(Int32.min) && x <= Int64(Int32.max) ? .int32(Int32(x)) : .int64(x)
+        case let .float(x): return .float32(Float(x))
+        case let .bool(x): return .bool(x)
+        case let .string(x): return .string(x)
+        case let .array(items):
+            let converted = items.map { from($0, key: key) }
+            let tag: UInt32
+            if key.hasSuffix("token_type") {
+                return .array(elementType: 5, items.map { .int32(Int32(truncatingIfNeeded: $0.int ?? 0)) })
+            } else if let first = converted.first {
+                tag = first.typeTag
+            } else {
+                tag = 8
+            }
+            return .array(elementType: tag, converted)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// Every activation buffer of a forward pass, allocated once for up to `maxRows` tokens
+/// processed together (prompt positions, or one token of each sequence in a batch).
+///
+/// Names follow llama2.c: `x` the residual stream, `xb` its normalized copy, `hb`/`hb2`
+/// the feed-forward's gate and up projections. Each buffer is `rows × width`, row-major.
+public final class RunState: @unchecked Sendable {
+    public let maxRows: Int
+    /// Rows whose logits one forward call can return.
+    public let maxLogitRows: Int
+    let config: ModelConfig
+
+    let x: UnsafeMutablePointer<Float>      // rows × dim
+    let xb: UnsafeMutablePointer<Float>     // rows × dim
+    let xb2: UnsafeMutablePointer<Float>    // rows × dim (attention output before wo)
+    let q: UnsafeMutablePointer<Float>      // rows × dim
+    let k: UnsafeMutablePointer<Float>      // rows × kvDim
+    let v: UnsafeMutablePointer<Float>      // rows × kvDim
+    let hb: UnsafeMutablePointer<Float>     // rows × hidden
+    let hb2: UnsafeMutablePointer<Float>    // rows × hidden
+    let ropeCos: UnsafeMutablePointer<Float> // rows × headDim/2
+    let ropeSin: UnsafeMutablePointer<Float> // rows × headDim/2
+    /// `maxLogitRows × vocab`: the logits of the rows asked for, in the order asked.
+    public let logits: UnsafeMutablePointer<Float>
+    private var all: [UnsafeMutablePointer<Float>] = []
+
+    public init(config: ModelConfig, maxRows: Int, maxLogitRows: Int = 1) {
+        self.config = config
+        self.maxRows = max(1, maxRows)
+        self.maxLogitRows = max(1, min(maxLogitRows, self.maxRows))
+        let r = self.maxRows
+        var list: [UnsafeMutablePointer<Float>] = []
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
+            p.initialize(repeating: 0, count: max(1, n))
+            list.append(p)
+            return p
+        }
+        x = buffer(r * config.dim)
+        xb = buffer(r * config.dim)
+        xb2 = buffer(r * config.dim)
+        q = buffer(r * config.dim)
+        k = buffer(r * config.kvDim)
+        v = buffer(r * config.kvDim)
+        hb = buffer(r * config.hiddenDim)
+        hb2 = buffer(r * config.hiddenDim)
+        ropeCos = buffer(r * config.headDim / 2)
+        ropeSin = buffer(r * config.headDim / 2)
+        logits = buffer(self.maxLogitRows * config.vocabSize)
+        all = list
+    }
+
+    deinit {
+        for p in all { p.deallocate() }
+    }
+
+    /// The logits of the `i`-th row asked for in the last forward call.
+    public func logits(row i: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: logits + i * config.vocabSize, count: config.vocabSize)
+    }
+}
