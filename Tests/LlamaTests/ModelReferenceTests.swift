@@ -80,7 +80,8 @@ func argmax(_ x: [Float]) -> Int {
 @Suite struct ModelReferenceTests {
     func check(_ fixture: String, _ file: String, dequant: Bool, tolerance: Float) throws {
         let ref = try ModelReference.load(fixture, dequantFile: dequant ? file : nil)
-        let model = try LlamaModel(checkpoint: GGUFCheckpoint(path: Fixtures.shared(fixture + "/" + file)))
+        // Through the loader, so format detection is part of what is checked.
+        let model = try LlamaModel(checkpoint: CheckpointLoader.load(path: Fixtures.shared(fixture + "/" + file)))
         let short = try runGreedy(model, ids: ref.ids, count: ref.greedyNext.count)
         let shortErr = maxAbsDifference(short.logits, ref.lastLogits)
         print("\(fixture)/\(file): short max abs error \(shortErr)")
@@ -98,6 +99,11 @@ func argmax(_ x: [Float]) -> Int {
     @Test func devOddQ8_0() throws { try check("fixtures/dev-odd", "model-q8_0.gguf", dequant: true, tolerance: 1e-3) }
     @Test func devOddQ4_0() throws { try check("fixtures/dev-odd", "model-q4_0.gguf", dequant: true, tolerance: 1e-3) }
     @Test func devLlama3F32() throws { try check("fixtures/dev-llama3", "model.gguf", dequant: false, tolerance: 1e-4) }
+    @Test func devOddHuggingFaceShards() throws { try check("fixtures/dev-odd", "hf", dequant: false, tolerance: 1e-4) }
+    @Test func devOddMetaTwoShards() throws { try check("fixtures/dev-odd", "meta", dequant: false, tolerance: 1e-4) }
+    @Test func devOddLlama2c() throws { try check("fixtures/dev-odd", "llama2c.bin", dequant: false, tolerance: 1e-4) }
+    @Test func devLlama3HuggingFace() throws { try check("fixtures/dev-llama3", "hf", dequant: false, tolerance: 1e-4) }
+    @Test func devLlama3Meta() throws { try check("fixtures/dev-llama3", "meta", dequant: false, tolerance: 1e-4) }
 }
 
 @Suite struct IntermediatePositionTests {
@@ -109,7 +115,8 @@ func argmax(_ x: [Float]) -> Int {
         let ids = try #require(ref["ids"] as? [NSNumber]).map(\.intValue)
         let first = try #require(ref["first_logits_head"] as? [NSNumber]).map(\.floatValue)
         let mid = try #require(ref["mid_logits_head"] as? [NSNumber]).map(\.floatValue)
-        let model = try LlamaModel(checkpoint: GGUFCheckpoint(path: Fixtures.shared(fixture + "/" + file)))
+        // Through the loader, so format detection is part of what is checked.
+        let model = try LlamaModel(checkpoint: CheckpointLoader.load(path: Fixtures.shared(fixture + "/" + file)))
         let got = try model.logits(of: ids, at: [0, ids.count / 2, ids.count - 1], maxBatch: 7)
         #expect(maxAbsDifference(Array(got[0].prefix(64)), first) < 1e-4)
         #expect(maxAbsDifference(Array(got[1].prefix(64)), mid) < 1e-4)
