@@ -42,16 +42,20 @@ public final class GGUFCheckpoint: Checkpoint, @unchecked Sendable {
     public let tokenizer: (any Tokenizer)?
     /// Why the embedded tokenizer could not be loaded (the weights stay usable with ids).
     public let tokenizerError: (any Error)?
+    /// The parsed file (metadata and the memory map the tensors point into).
     public let file: GGUFFile
     /// GGUF tensor infos by canonical name (plus `rope_freqs.weight` under its own name).
     private let byCanonicalName: [String: GGUFTensorInfo]
 
     static let ropeFreqsName = "rope_freqs.weight"
 
+    /// Opens and memory-maps `path`; reads the configuration and the embedded vocabulary.
     public convenience init(path: String) throws {
         try self.init(file: GGUFFile(path: path))
     }
 
+    /// A checkpoint over an already parsed file. Throws for unknown tensor types and for
+    /// missing or inconsistent `llama.*` metadata.
     public init(file: GGUFFile) throws {
         self.file = file
         let path = file.path
@@ -149,6 +153,7 @@ public final class GGUFCheckpoint: Checkpoint, @unchecked Sendable {
         }
     }
 
+    /// A tensor by canonical name, pointing into the memory map (no copy).
     public func tensor(_ name: String) throws -> WeightTensor {
         guard let info = byCanonicalName[name], let type = info.type else {
             throw GGUFCheckpointError.missingTensor(path: path, tensor: name)
@@ -158,6 +163,7 @@ public final class GGUFCheckpoint: Checkpoint, @unchecked Sendable {
                             data: file.data(of: info), owner: file)
     }
 
+    /// The `rope_freqs.weight` divisors (Llama 3.1 scaling), if the file has them.
     public func ropeFrequencyFactors() throws -> [Float]? {
         guard let info = byCanonicalName[GGUFCheckpoint.ropeFreqsName], let type = info.type else { return nil }
         guard type.isSupportedByKernels else {

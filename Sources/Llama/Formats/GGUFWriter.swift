@@ -32,11 +32,15 @@ public struct GGUFWriter {
             }
         }
 
+        /// An array of strings (GGUF element type 8).
         public static func strings(_ items: [String]) -> Value { .array(elementType: 8, items.map { .string($0) }) }
+        /// An array of f32 (GGUF element type 6).
         public static func floats(_ items: [Float]) -> Value { .array(elementType: 6, items.map { .float32($0) }) }
+        /// An array of i32 (GGUF element type 5).
         public static func int32s(_ items: [Int32]) -> Value { .array(elementType: 5, items.map { .int32($0) }) }
     }
 
+    /// Why a tensor cannot be added or the file cannot be written.
     public enum WriteError: Error, CustomStringConvertible {
         case badTensor(name: String, message: String)
         case cannotWrite(path: String, reason: String)
@@ -57,6 +61,7 @@ public struct GGUFWriter {
         let data: [UInt8]
     }
 
+    /// Alignment of the data section and of every tensor in it (GGUF's default).
     public let alignment = 32
     private(set) var metadata: [(String, Value)] = []
     private var tensors: [Tensor] = []

@@ -57,6 +57,7 @@ public struct GenerationStats: Sendable {
 public struct Generator {
     public let model: LlamaModel
 
+    /// A generator over `model` (which it only reads: several generators may share it).
     public init(model: LlamaModel) {
         self.model = model
     }

@@ -3,6 +3,7 @@
 public struct Xoshiro256: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
+    /// A generator whose whole sequence is determined by `seed`.
     public init(seed: UInt64) {
         // SplitMix64 spreads any seed (even 0) over the 256-bit state, never all zeros.
         var z = seed

@@ -40,6 +40,7 @@ public struct Sampler: Sendable {
     /// Candidate buffer reused across calls (`(logit, id)`).
     private var candidates: [(logit: Float, id: Int)] = []
 
+    /// A sampler whose random generator starts from `parameters.seed`.
     public init(_ parameters: SamplingParameters) {
         self.parameters = parameters
         rng = Xoshiro256(seed: parameters.seed)

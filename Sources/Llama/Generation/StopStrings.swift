@@ -5,6 +5,7 @@ public struct StopStringMatcher: Sendable {
     private var pending = ""
     public private(set) var stopped = false
 
+    /// Watches for any of `stops` (empty strings are ignored).
     public init(_ stops: [String]) {
         self.stops = stops.filter { !$0.isEmpty }
     }

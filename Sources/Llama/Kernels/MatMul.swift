@@ -3,9 +3,11 @@ public struct MatrixView: @unchecked Sendable {
     public let type: GGMLType
     public let rows: Int
     public let columns: Int
+    /// First byte of row 0; rows follow each other `rowBytes` apart.
     public let base: UnsafeRawPointer
     public let rowBytes: Int
 
+    /// A view of `rows × columns` elements of `type` at `base` (the caller keeps them alive).
     public init(type: GGMLType, rows: Int, columns: Int, base: UnsafeRawPointer) {
         self.type = type
         self.rows = rows

@@ -9,6 +9,7 @@ public struct ParallelFor: Sendable {
     /// Number of ranges a loop is split into at most.
     public let workers: Int
 
+    /// Splits loops over `workers` threads (default: every core).
     public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.workers = max(1, workers)
     }
