@@ -100,8 +100,7 @@ struct Generate: AsyncParsableCommand {
 
     func run() async throws {
         let checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer)
-        var tok: (any Tokenizer)? = checkpoint.tokenizer
-        if let tokenizer { tok = try TokenizerLoader.load(path: tokenizer) }
+        let tok = checkpoint.tokenizer
 
         let prompts = try promptIDs(tokenizer: tok, checkpoint: checkpoint)
         let llama = try LlamaModel(checkpoint: checkpoint)
@@ -190,7 +189,7 @@ struct Generate: AsyncParsableCommand {
             throw GenerateError.noPrompt
         }
         guard let tok else {
-            let reason = (checkpoint as? GGUFCheckpoint)?.tokenizerError.map { "\($0)" } ?? "none found"
+            let reason = (checkpoint as? TokenizerLoadReporting)?.tokenizerError.map { "\($0)" } ?? "none found"
             throw GenerateError.noTokenizer(model: checkpoint.path, reason: reason)
         }
         return texts.map { tok.encode($0, addBOS: !noBos, allowSpecial: true) }

@@ -36,7 +36,7 @@ public enum GGUFCheckpointError: Error, CustomStringConvertible {
 }
 
 /// A GGUF model file as a `Checkpoint` (tensors memory-mapped, tokenizer from metadata).
-public final class GGUFCheckpoint: Checkpoint, @unchecked Sendable {
+public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
     public let tokenizer: (any Tokenizer)?
