@@ -14,7 +14,7 @@ import Testing
 
     /// Applies `mutations` random byte changes inside `regions` of `bytes`, runs `body`, then restores them.
     static func mutate(_ bytes: UnsafeMutableRawBufferPointer, regions: [Range<Int>], count: Int,
-                       rng: inout FormatsRandom, _ body: () -> Void) {
+                       rng: inout Xoshiro256, _ body: () -> Void) {
         var saved: [(Int, UInt8)] = []
         for _ in 0..<count {
             let region = regions[Int.random(in: 0..<regions.count, using: &rng)]
@@ -36,7 +36,7 @@ import Testing
             #""n":{"dtype":"F32","shape":[8],"data_offsets":[64,96]},"e":{"dtype":"F16","shape":[2,3],"data_offsets":[96,108]}}"#
         var bytes = FormatTestSupport.safetensors(header: header, data: (0..<108).map { UInt8($0) })
         let headerEnd = 8 + header.utf8.count
-        var rng = FormatsRandom(seed: 1)
+        var rng = Xoshiro256(seed: 1)
         var parsed = 0, refused = 0
         bytes.withUnsafeMutableBytes { buf in
             for i in 0..<3000 {
@@ -76,7 +76,7 @@ import Testing
     @Test func pthSurvivesMutationAndTruncation() throws {
         var bytes = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/meta/consolidated.00.pth"))
         let regions = [0..<3000, (bytes.count - 5000)..<bytes.count]
-        var rng = FormatsRandom(seed: 2)
+        var rng = Xoshiro256(seed: 2)
         var parsed = 0, refused = 0
         bytes.withUnsafeMutableBytes { buf in
             for i in 0..<2500 {
@@ -108,7 +108,7 @@ import Testing
             return
         }
         var pickle = [UInt8](zip.data(of: entry))
-        var rng = FormatsRandom(seed: 3)
+        var rng = Xoshiro256(seed: 3)
         var refused = 0
         pickle.withUnsafeMutableBytes { buf in
             for _ in 0..<3000 {
@@ -122,7 +122,7 @@ import Testing
 
     @Test func zip64ArchiveSurvivesMutationAndTruncation() {
         var bytes = FormatTestSupport.zip([("t/data.pkl", [0x80, 0x02, 0x7D, 0x2E]), ("t/data/0", [1, 2, 3, 4, 5, 6, 7, 8])], zip64: true)
-        var rng = FormatsRandom(seed: 5)
+        var rng = Xoshiro256(seed: 5)
         var parsed = 0
         bytes.withUnsafeMutableBytes { buf in
             for i in 0..<3000 {
@@ -147,7 +147,7 @@ import Testing
     @Test func configJSONSurvivesMutation() throws {
         var hf = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-llama3/hf/config.json"))
         var meta = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/meta/params.json"))
-        var rng = FormatsRandom(seed: 6)
+        var rng = Xoshiro256(seed: 6)
         var refused = 0
         for _ in 0..<1500 {
             hf.withUnsafeMutableBytes { buf in
@@ -166,7 +166,7 @@ import Testing
 
     @Test func llama2cHeaderSurvivesMutationAndTruncation() throws {
         var bytes = try FormatTestSupport.read(Fixtures.shared("fixtures/dev-odd/llama2c.bin"))
-        var rng = FormatsRandom(seed: 4)
+        var rng = Xoshiro256(seed: 4)
         var parsed = 0, refused = 0
         bytes.withUnsafeMutableBytes { buf in
             for i in 0..<3000 {

@@ -191,7 +191,7 @@ import Testing
         let dim = 8, hidden = 24, vocab = 16
         let config = ModelConfig(dim: dim, layerCount: 1, headCount: 2, kvHeadCount: 1, hiddenDim: hidden, vocabSize: vocab,
                                  normEps: 1e-5, ropeTheta: 10000, ropeScaling: nil, maxContext: 4096, tiedEmbeddings: false)
-        var rng = FormatsRandom(seed: 9)
+        var rng = Xoshiro256(seed: 9)
         var full: [String: ([Int], [Float])] = [:]
         for (name, shape) in CheckpointSupport.expectedShapes(config) {
             full[name] = (shape, (0..<shape.reduce(1, *)).map { _ in Float(Int.random(in: -1000...1000, using: &rng)) })

@@ -74,7 +74,7 @@ func withTempFile<T>(_ bytes: [UInt8], name: String = "fuzz.bin", _ body: (Strin
 
 /// Mutations of a file: truncations at many offsets and random byte changes.
 func fuzzVariants(of original: [UInt8], count: Int, seed: UInt64) -> [[UInt8]] {
-    var rng = SplitMix(seed: seed)
+    var rng = Xoshiro256(seed: seed)
     var out: [[UInt8]] = []
     for i in 0..<count {
         var b = original

@@ -157,7 +157,7 @@ import Testing
             let whole = try SentencePieceTokenizer(entries: t.entries, configuration: t.configuration, source: "", splitsIntoSegments: false)
             // Random concatenations of vocabulary pieces, spaces and odd characters: they make
             // adjacent pairs that ordinary text rarely has.
-            var rng = SplitMix64(state: 42)
+            var rng = Xoshiro256(seed: 42)
             var random: [String] = []
             for _ in 0..<300 {
                 var s = ""

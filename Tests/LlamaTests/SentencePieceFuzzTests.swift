@@ -2,18 +2,6 @@ import Foundation
 import Testing
 @testable import Llama
 
-/// A small deterministic generator (SplitMix64), so every run mutates the same bytes.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-}
 
 /// Truncated and mutated tokenizer files: each load either throws one of the documented error
 /// types or gives a tokenizer that encodes and decodes without crashing.
@@ -21,7 +9,7 @@ struct SplitMix64 {
     static let probes = ["Hello wörld 🦙 <s>x</s>", "  a\tb\n", "<unk><0x41>▁"]
 
     /// Mutations that tend to hit length fields: random bytes, extremes, small increments.
-    static func mutate(_ bytes: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
+    static func mutate(_ bytes: [UInt8], _ rng: inout Xoshiro256) -> [UInt8] {
         var b = bytes
         guard !b.isEmpty else { return b }
         for _ in 0...rng.below(4) {
@@ -74,7 +62,7 @@ struct SplitMix64 {
         let small = try Self.smallModel(pieces: 700)
         let base = try small.withUnsafeBytes { try SentencePieceTokenizer.fromModelProto($0, path: "small.model") }
         #expect(base.vocabularySize == 700)
-        var rng = SplitMix64(state: 0x5EED_0001)
+        var rng = Xoshiro256(seed: 0x5EED_0001)
         var loaded = 0, refused = 0
         func attempt(_ b: [UInt8]) {
             do {
@@ -106,7 +94,7 @@ struct SplitMix64 {
             n += 1
         }
         let small = Array(full.prefix(end))
-        var rng = SplitMix64(state: 0x5EED_0002)
+        var rng = Xoshiro256(seed: 0x5EED_0002)
         var loaded = 0, refused = 0
         func attempt(_ b: [UInt8]) {
             do {
@@ -171,7 +159,7 @@ struct SplitMix64 {
         #expect(base.vocabularySize == 700)
         #expect(try base.decode(base.encode("Hello there", allowSpecial: false)) == "Hello there")
 
-        var rng = SplitMix64(state: 0x5EED_0003)
+        var rng = Xoshiro256(seed: 0x5EED_0003)
         var loaded = 0, refused = 0
         func attempt(_ b: [UInt8]) throws {
             try write(b)

@@ -86,7 +86,7 @@ enum SharedTokenizers {
 
     @Test func longAndShortMergePathsAgree() throws {
         let t = try SharedTokenizers.requireLlama3()
-        var rng = SplitMix(seed: 1)
+        var rng = Xoshiro256(seed: 1)
         let alphabet = Array("aab ab  ba\u{e9}\u{4e2d}1!")
         for _ in 0..<200 {
             let n = Int(rng.next() % 300) + 1
@@ -114,15 +114,3 @@ enum SharedTokenizers {
     }
 }
 
-/// A tiny deterministic RNG for tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -123,3 +123,19 @@ enum CheckpointSupport {
 
     static func bytesPerElement(_ t: GGMLType) -> Int { t.blockLayout.bytes / t.blockLayout.elements }
 }
+
+/// A checkpoint whose tensors were all resolved at load into one table (Hugging Face, Meta,
+/// llama2.c): lookup by canonical name, and no stored rope divisors (their rope scaling, if
+/// any, is in the configuration).
+protocol TensorTableCheckpoint: Checkpoint {
+    var tensors: [String: WeightTensor] { get }
+}
+
+extension TensorTableCheckpoint {
+    public func tensor(_ name: String) throws -> WeightTensor {
+        guard let t = tensors[name] else { throw CheckpointTensorError.missing(path: path, tensor: name) }
+        return t
+    }
+
+    public func ropeFrequencyFactors() throws -> [Float]? { nil }
+}

@@ -54,13 +54,13 @@ public enum HuggingFaceError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A Hugging Face Llama checkpoint directory (config.json + safetensors).
-public final class HuggingFaceCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
+public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerLoadReporting, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
     public let tokenizer: (any Tokenizer)?
     /// Why a `tokenizer.model` found beside the weights could not be loaded, if it could not.
     public let tokenizerError: (any Error)?
-    private let tensors: [String: WeightTensor]
+    let tensors: [String: WeightTensor]
 
     /// Reads `config.json` and maps the safetensors in directory `path`.
     public init(path: String) throws {
@@ -126,12 +126,6 @@ public final class HuggingFaceCheckpoint: Checkpoint, TokenizerLoadReporting, @u
         tokenizerError = tok.error
     }
 
-    public func tensor(_ name: String) throws -> WeightTensor {
-        guard let t = tensors[name] else { throw CheckpointTensorError.missing(path: path, tensor: name) }
-        return t
-    }
-
-    public func ropeFrequencyFactors() throws -> [Float]? { nil }
 
     // MARK: config.json
 

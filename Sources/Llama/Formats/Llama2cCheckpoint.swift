@@ -101,13 +101,13 @@ public struct Llama2cHeader: Sendable, Equatable {
 }
 
 /// A llama2.c `.bin` checkpoint, memory-mapped; every tensor is a slice of the map.
-public final class Llama2cCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
+public final class Llama2cCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerLoadReporting, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
     public let tokenizer: (any Tokenizer)?
     /// Why a tokenizer found beside the checkpoint could not be loaded, if it could not.
     public let tokenizerError: (any Error)?
-    private let tensors: [String: WeightTensor]
+    let tensors: [String: WeightTensor]
 
     /// Maps and checks a `.bin` file; a `tokenizer.bin` or `tokenizer.model` beside it is loaded if present.
     public convenience init(path: String) throws {
@@ -155,10 +155,4 @@ public final class Llama2cCheckpoint: Checkpoint, TokenizerLoadReporting, @unche
         tokenizerError = tok.error
     }
 
-    public func tensor(_ name: String) throws -> WeightTensor {
-        guard let t = tensors[name] else { throw CheckpointTensorError.missing(path: path, tensor: name) }
-        return t
-    }
-
-    public func ropeFrequencyFactors() throws -> [Float]? { nil }
 }

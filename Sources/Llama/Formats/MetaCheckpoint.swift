@@ -121,13 +121,13 @@ public struct MetaShard: @unchecked Sendable {
 }
 
 /// A Meta Llama checkpoint directory (params.json + consolidated.NN.pth).
-public final class MetaCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
+public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerLoadReporting, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
     public let tokenizer: (any Tokenizer)?
     /// Why a `tokenizer.model` found beside the weights could not be loaded, if it could not.
     public let tokenizerError: (any Error)?
-    private let tensors: [String: WeightTensor]
+    let tensors: [String: WeightTensor]
 
     /// The `consolidated.NN.pth` files of a directory, in shard order (empty when none).
     public static func shardPaths(directory: String) -> [String] {
@@ -216,12 +216,6 @@ public final class MetaCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         tokenizerError = tok.error
     }
 
-    public func tensor(_ name: String) throws -> WeightTensor {
-        guard let t = tensors[name] else { throw CheckpointTensorError.missing(path: path, tensor: name) }
-        return t
-    }
-
-    public func ropeFrequencyFactors() throws -> [Float]? { nil }
 
     // MARK: params.json
 

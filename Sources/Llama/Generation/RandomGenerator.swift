@@ -35,4 +35,9 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
     public mutating func nextUnit() -> Double {
         Double(next() >> 11) * 0x1.0p-53
     }
+
+    /// Uniform in 0..<n (0 when n ≤ 0). The modulo bias is below 2⁻³² for n < 2³².
+    public mutating func below(_ n: Int) -> Int {
+        n <= 0 ? 0 : Int(next() % UInt64(n))
+    }
 }

@@ -106,7 +106,7 @@ enum BytePairMerge {
             next[i] = Int32(i + 1)
             prev[i] = Int32(i - 1)
         }
-        var heap = MinHeap()
+        var heap = MinHeap<UInt64>()
         heap.reserve(n)
         func end(_ i: Int) -> Int { let j = Int(next[i]); return j < n ? Int(next[j]) : n }
         for i in 0..<(n - 1) {
@@ -143,26 +143,26 @@ enum BytePairMerge {
     }
 }
 
-/// A binary min-heap of 64-bit keys.
-struct MinHeap {
-    private var items: [UInt64] = []
+/// A binary min-heap: `pop` returns the smallest element.
+struct MinHeap<Element: Comparable> {
+    private var items: [Element] = []
 
     mutating func reserve(_ n: Int) { items.reserveCapacity(n) }
     var isEmpty: Bool { items.isEmpty }
 
-    mutating func push(_ v: UInt64) {
+    mutating func push(_ v: Element) {
         items.append(v)
         var i = items.count - 1
         while i > 0 {
             let p = (i - 1) / 2
-            if items[p] <= v { break }
+            if !(v < items[p]) { break }
             items[i] = items[p]
             i = p
         }
         items[i] = v
     }
 
-    mutating func pop() -> UInt64? {
+    mutating func pop() -> Element? {
         guard let last = items.popLast() else { return nil }
         guard !items.isEmpty else { return last }
         let top = items[0]
@@ -172,7 +172,7 @@ struct MinHeap {
             var c = 2 * i + 1
             if c >= n { break }
             if c + 1 < n && items[c + 1] < items[c] { c += 1 }
-            if items[c] >= last { break }
+            if !(items[c] < last) { break }
             items[i] = items[c]
             i = c
         }

@@ -71,8 +71,8 @@ public struct BPETrainer {
                 whereFound[k, default: []].append(Int32(w))
             }
         }
-        var heap = PairHeap()
-        for (k, c) in counts where c > 0 { heap.push(count: c, pair: k) }
+        var heap = MinHeap<PairCandidate>()
+        for (k, c) in counts where c > 0 { heap.push(PairCandidate(count: c, pair: k)) }
 
         // 3. Merge until the vocabulary is full or no pair occurs twice... or at all.
         var visited = [Int](repeating: -1, count: words.count)
@@ -143,7 +143,7 @@ public struct BPETrainer {
             var last: UInt64? = nil
             for k in changed where k != last {
                 last = k
-                if let c = counts[k], c > 0 { heap.push(count: c, pair: k) }
+                if let c = counts[k], c > 0 { heap.push(PairCandidate(count: c, pair: k)) }
             }
         }
         return Result(tokens: tokens, distinctPieces: words.count)
@@ -161,43 +161,13 @@ public struct BPETrainer {
     }
 }
 
-/// A max-heap of (count, pair); equal counts pop the smaller pair key first, so training is
-/// deterministic.
-struct PairHeap {
-    private var items: [(count: Int, pair: UInt64)] = []
+/// A merge candidate in the trainer's queue: higher counts first, then the smaller pair key,
+/// so training is deterministic.
+struct PairCandidate: Comparable {
+    let count: Int
+    let pair: UInt64
 
-    @inline(__always) private static func before(_ x: (count: Int, pair: UInt64), _ y: (count: Int, pair: UInt64)) -> Bool {
+    static func < (x: PairCandidate, y: PairCandidate) -> Bool {
         x.count > y.count || (x.count == y.count && x.pair < y.pair)
-    }
-
-    mutating func push(count: Int, pair: UInt64) {
-        let v = (count: count, pair: pair)
-        items.append(v)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            if !PairHeap.before(v, items[p]) { break }
-            items[i] = items[p]
-            i = p
-        }
-        items[i] = v
-    }
-
-    mutating func pop() -> (count: Int, pair: UInt64)? {
-        guard let last = items.popLast() else { return nil }
-        guard !items.isEmpty else { return last }
-        let top = items[0]
-        var i = 0
-        let n = items.count
-        while true {
-            var c = 2 * i + 1
-            if c >= n { break }
-            if c + 1 < n && PairHeap.before(items[c + 1], items[c]) { c += 1 }
-            if !PairHeap.before(items[c], last) { break }
-            items[i] = items[c]
-            i = c
-        }
-        items[i] = last
-        return top
     }
 }
