@@ -246,4 +246,12 @@ import Testing
         }
         #expect(e == .missingKey(path: "/x/params.json", key: "dim"))
     }
+
+    @Test func scaledRopeFactor() throws {
+        let base = #"{"dim": 2048, "n_layers": 16, "n_heads": 32, "use_scaled_rope": true"#
+        let p31 = try MetaCheckpoint.parseParams(Data((base + "}").utf8), path: "params.json")
+        #expect(p31.ropeScaling == .llama31)
+        let p32 = try MetaCheckpoint.parseParams(Data((base + #", "rope_scaling_factor": 32}"#).utf8), path: "params.json")
+        #expect(p32.ropeScaling?.factor == 32 && p32.ropeScaling?.highFreqFactor == 4)
+    }
 }

@@ -6,7 +6,9 @@ import Foundation
 //                          vocab_size (absent or -1: taken from the embedding), multiple_of
 //                          (default 256), ffn_dim_multiplier (optional), norm_eps (default
 //                          1e-5), rope_theta (default 10000), use_scaled_rope (Llama 3.1:
-//                          factor 8, low 1, high 4, original context 8192)
+//                          factor 8, low 1, high 4, original context 8192; the factor is
+//                          rope_scaling_factor when params.json gives one, as Meta's newer
+//                          code reads it for Llama 3.2)
 //   consolidated.NN.pth    NN = 00, 01, … contiguous: model-parallel shards (torch.save zips)
 //   tokenizer.model        optional, here or in the parent directory
 //
@@ -204,7 +206,7 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
                             hiddenDim: ModelConfig.metaHiddenDim(dim: params.dim, multipleOf: params.multipleOf,
                                                                  ffnDimMultiplier: params.ffnDimMultiplier),
                             vocabSize: vocab, normEps: params.normEps, ropeTheta: params.ropeTheta,
-                            ropeScaling: params.useScaledRope ? .llama31 : nil, maxContext: context, tiedEmbeddings: tied)
+                            ropeScaling: params.ropeScaling, maxContext: context, tiedEmbeddings: tied)
         try CheckpointSupport.checkConfig(c) { MetaCheckpointError.badValue(path: paramsPath, key: "(configuration)", message: $0) }
         try CheckpointSupport.validate(merged, config: c, path: path)
         config = c
@@ -226,6 +228,14 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
         var ffnDimMultiplier: Double?
         var normEps: Float, ropeTheta: Float
         var useScaledRope: Bool
+        var ropeScalingFactor: Double?
+
+        var ropeScaling: RopeScaling? {
+            guard useScaledRope else { return nil }
+            var r = RopeScaling.llama31
+            if let f = ropeScalingFactor { r.factor = Float(f) }
+            return r
+        }
     }
 
     static func parseParams(_ data: Data, path: String) throws -> Params {
@@ -274,7 +284,8 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
         return Params(dim: dim, layers: try int("n_layers"), heads: heads, kvHeads: try int("n_kv_heads", default: heads),
                       vocabSize: vocab, multipleOf: try int("multiple_of", default: 256), ffnDimMultiplier: ffn,
                       normEps: Float(try number("norm_eps", default: 1e-5)),
-                      ropeTheta: Float(try number("rope_theta", default: 10000)), useScaledRope: scaled)
+                      ropeTheta: Float(try number("rope_theta", default: 10000)), useScaledRope: scaled,
+                      ropeScalingFactor: present("rope_scaling_factor") == nil ? nil : try number("rope_scaling_factor", default: 8))
     }
 
     // MARK: shards
