@@ -172,3 +172,25 @@ func fuzzVariants(of original: [UInt8], count: Int, seed: UInt64) -> [[UInt8]] {
         #expect(out == text)
     }
 }
+
+@Suite struct TiktokenFileErrorTests {
+    /// The 256 single bytes as tiktoken lines, ranks 0…255.
+    static func byteLines() -> String {
+        (0..<256).map { "\(Data([UInt8($0)]).base64EncodedString()) \($0)\n" }.joined()
+    }
+
+    @Test func gapsAndDuplicatesAreRefused() throws {
+        let gap = TiktokenFileErrorTests.byteLines() + "\(Data("ab".utf8).base64EncodedString()) 300\n"
+        #expect { try TiktokenFile.parse(Data(gap.utf8), path: "gap.model") } throws: { e in
+            "\(e)".contains("gap.model") && "\(e)".contains("rank 256 is missing")
+        }
+        let dup = TiktokenFileErrorTests.byteLines() + "\(Data("ab".utf8).base64EncodedString()) 255\n"
+        #expect { try TiktokenFile.parse(Data(dup.utf8), path: "dup.model") } throws: { e in
+            "\(e)".contains("rank 255 appears twice")
+        }
+        let notBase64 = TiktokenFileErrorTests.byteLines() + "!!! 256\n"
+        #expect { try TiktokenFile.parse(Data(notBase64.utf8), path: "b.model") } throws: { e in
+            "\(e)".contains("line 257") && "\(e)".contains("base64")
+        }
+    }
+}

@@ -11,6 +11,7 @@ public enum TiktokenFileError: Error, CustomStringConvertible {
     case duplicateToken(path: String, line: Int)
     case missingByte(path: String, byte: UInt8)
     case empty(path: String)
+    case rankGap(path: String, missing: Int, count: Int)
 
     public var description: String {
         switch self {
@@ -20,6 +21,7 @@ public enum TiktokenFileError: Error, CustomStringConvertible {
         case let .duplicateToken(path, line): return "\(path): line \(line): token bytes appear twice"
         case let .missingByte(path, byte): return "\(path): no token for the single byte 0x\(String(byte, radix: 16)); byte-level BPE needs all 256"
         case let .empty(path): return "\(path): no tokens"
+        case let .rankGap(path, missing, count): return "\(path): ranks must run from 0 to \(count - 1) without gaps; rank \(missing) is missing"
         }
     }
 }
@@ -100,6 +102,12 @@ public enum TiktokenFile {
         }
         guard !ranked.isEmpty else { throw TiktokenFileError.empty(path: path) }
         let baseCount = (ranked.map(\.rank).max() ?? 0) + 1
+        // Ranks are ids: a gap would be an id with no bytes. Real files are dense.
+        guard baseCount <= ranked.count else {
+            var seen = [Bool](repeating: false, count: baseCount)
+            for r in ranked { seen[r.rank] = true }
+            throw TiktokenFileError.rankGap(path: path, missing: seen.firstIndex(of: false) ?? 0, count: baseCount)
+        }
         var pieces = [[UInt8]](repeating: [], count: baseCount)
         var present = [Bool](repeating: false, count: baseCount)
         var table = ByteStringTable(capacity: ranked.count)
