@@ -27,9 +27,10 @@ public final class TrainingThreadPool: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
     private var threads: [Thread] = []
-    /// Spin iterations before a worker sleeps: roughly 50–200 µs, longer than the gap
-    /// between two kernels of one step, far shorter than anything a human notices.
-    private let spinLimit = 100_000
+    /// Polls before a worker sleeps: a short pure spin, then `sched_yield` polls (so a
+    /// waiting worker never keeps the core from the thread doing serial work), about a
+    /// millisecond in all: longer than the gap between two kernels of one step.
+    private let spinLimit = 3000
 
     /// Starts `threadCount - 1` workers (the caller is the last thread).
     public init(threadCount: Int) {
@@ -73,7 +74,13 @@ public final class TrainingThreadPool: @unchecked Sendable {
             pthread_cond_broadcast(&condition)
             pthread_mutex_unlock(&mutex)
             runTasks()
-            while busyWorkers.load(ordering: .sequentiallyConsistent) > 0 {}
+            // A worker still inside a task may have lost its core to another process:
+            // after a short spin, yield ours so it can finish.
+            var spins = 0
+            while busyWorkers.load(ordering: .sequentiallyConsistent) > 0 {
+                spins += 1
+                if spins > 2000 { sched_yield() }
+            }
             self.body = nil
         }
     }
@@ -94,6 +101,7 @@ public final class TrainingThreadPool: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .sequentiallyConsistent) == seen {
                 spins += 1
+                if spins > 2000 { sched_yield() }
                 if spins > spinLimit {
                     pthread_mutex_lock(&mutex)
                     while generation.load(ordering: .sequentiallyConsistent) == seen {

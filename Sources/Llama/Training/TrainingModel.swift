@@ -275,8 +275,11 @@ public final class TrainingModel {
         let D = c.dim, KV = c.kvDim, H = c.hidden, V = c.vocabSize
         let w = params
         // Token embedding.
-        for r in 0..<n {
-            (ws.x[0] + r * D).update(from: w + layout.embedding + Int(ws.tokens[r]) * D, count: D)
+        let x0 = ws.x[0], emb = w + layout.embedding
+        ws.tokens.withUnsafeBufferPointer { tokens in
+            TrainingKernels.parallelRows(n, pool) { r0, r1 in
+                for r in r0..<r1 { (x0 + r * D).update(from: emb + Int(tokens[r]) * D, count: D) }
+            }
         }
         for l in 0..<c.layers {
             let L = layout.layers[l]
@@ -296,7 +299,10 @@ public final class TrainingModel {
             TrainingKernels.rmsNorm(ws.xMid[l], w + L.ffnNorm, ws.h2[l], ws.rstd2[l], rows: n, dim: D, eps: c.normEps, pool: pool)
             gemm.linear(ws.h2[l], w + L.w1, ws.a1[l], rows: n, inDim: D, outDim: H)
             gemm.linear(ws.h2[l], w + L.w3, ws.a3[l], rows: n, inDim: D, outDim: H)
-            TrainingKernels.swiglu(ws.a1[l], ws.a3[l], ws.g[l], count: n * H)
+            let (a1, a3, g) = (ws.a1[l], ws.a3[l], ws.g[l])
+            TrainingKernels.parallelRows(n, pool) { r0, r1 in
+                TrainingKernels.swiglu(a1 + r0 * H, a3 + r0 * H, g + r0 * H, count: (r1 - r0) * H)
+            }
             gemm.linear(ws.g[l], w + L.w2, ws.tmp, rows: n, inDim: H, outDim: D)
             add(ws.xMid[l], ws.tmp, into: ws.x[l + 1], count: n * D)
         }
@@ -327,7 +333,11 @@ public final class TrainingModel {
             // Feed-forward: x' = xMid + w2·g.
             gemm.linearBackwardWeight(ws.dx, ws.g[l], dW + L.w2, rows: n, inDim: H, outDim: D)
             gemm.linearBackwardInput(ws.dx, w + L.w2, ws.dg, rows: n, inDim: H, outDim: D, accumulate: false)
-            TrainingKernels.swigluBackward(ws.dg, ws.a1[l], ws.a3[l], ws.da1, ws.da3, count: n * H)
+            let (a1, a3, dg, da1, da3) = (ws.a1[l], ws.a3[l], ws.dg, ws.da1, ws.da3)
+            TrainingKernels.parallelRows(n, pool) { r0, r1 in
+                let o = r0 * H
+                TrainingKernels.swigluBackward(dg + o, a1 + o, a3 + o, da1 + o, da3 + o, count: (r1 - r0) * H)
+            }
             gemm.linearBackwardWeight(ws.da1, ws.h2[l], dW + L.w1, rows: n, inDim: D, outDim: H)
             gemm.linearBackwardWeight(ws.da3, ws.h2[l], dW + L.w3, rows: n, inDim: D, outDim: H)
             gemm.linearBackwardInput(ws.da1, w + L.w1, ws.dh, rows: n, inDim: D, outDim: H, accumulate: false)
@@ -365,13 +375,18 @@ public final class TrainingModel {
         let c = config
         ropeCos.withUnsafeBufferPointer { cp in
             ropeSin.withUnsafeBufferPointer { sp in
-                TrainingKernels.rope(p, rows: rows, context: c.context, width: width, headDim: c.headDim,
-                                     cos: cp.baseAddress!, sin: sp.baseAddress!, inverse: inverse)
+                // One task per sequence, so positions restart at 0 at each task's start.
+                pool.parallelFor(rows / c.context) { b in
+                    TrainingKernels.rope(p + b * c.context * width, rows: c.context, context: c.context, width: width,
+                                         headDim: c.headDim, cos: cp.baseAddress!, sin: sp.baseAddress!, inverse: inverse)
+                }
             }
         }
     }
 
     private func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: FloatPointer, count: Int) {
-        for i in 0..<count { y[i] = a[i] + b[i] }
+        TrainingKernels.parallelRows(count, pool) { i0, i1 in
+            for i in i0..<i1 { y[i] = a[i] + b[i] }
+        }
     }
 }
