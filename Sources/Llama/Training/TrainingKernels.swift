@@ -47,7 +47,7 @@ public final class TrainingGEMM: @unchecked Sendable {
             if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
-        let nr = TrainingGEMM.nr, mr = TrainingGEMM.mr, kcMax = TrainingGEMM.kc
+        let nr = TrainingGEMM.nr, mr = TrainingGEMM.mr
         let panels = (n + nr - 1) / nr
         let need = panels * nr * k
         if need > packedBCapacity {
@@ -58,62 +58,90 @@ public final class TrainingGEMM: @unchecked Sendable {
         let pb = packedB
         // Pack B: panel j holds B(0..<k, 16j..<16j+16) as k rows of 16, zero-padded.
         pool.parallelFor(panels) { panel in
-            let j0 = panel * nr
-            let width = min(nr, n - j0)
-            let dst = pb + panel * nr * k
-            if width < nr { dst.update(repeating: 0, count: nr * k) }
-            if bCol == 1 {
-                for p in 0..<k {
-                    let src = b + p * bRow + j0
-                    let d = dst + p * nr
-                    for jj in 0..<width { d[jj] = src[jj] }
-                }
-            } else {
-                for jj in 0..<width {
-                    let src = b + (j0 + jj) * bCol
-                    var d = dst + jj
-                    var s = src
-                    for _ in 0..<k {
-                        d.pointee = s.pointee
-                        d += nr
-                        s += bRow
-                    }
-                }
-            }
+            TrainingGEMM.packPanel(panel, n: n, k: k, b: b, bRow: bRow, bCol: bCol, into: pb)
         }
         let strips = (m + mr - 1) / mr
         let tasks = min(strips, pool.threadCount * 4)
         pool.parallelFor(tasks) { task in
-            let s0 = strips * task / tasks, s1 = strips * (task + 1) / tasks
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: mr * kcMax) { packA in
-                let pa = packA.baseAddress!
-                var p0 = 0
-                while p0 < k {
-                    let kc = min(kcMax, k - p0)
-                    let add = accumulate || p0 > 0
-                    for strip in s0..<s1 {
-                        let i0 = strip * mr
-                        let rows = min(mr, m - i0)
-                        // Pack A(i0..<i0+6, p0..<p0+kc) as kc columns of 6, zero-padded.
-                        if rows < mr { pa.update(repeating: 0, count: mr * kc) }
-                        for r in 0..<rows {
-                            var src = a + (i0 + r) * aRow + p0 * aCol
-                            var d = pa + r
-                            for _ in 0..<kc {
-                                d.pointee = src.pointee
-                                d += mr
-                                src += aCol
-                            }
-                        }
-                        for panel in 0..<panels {
-                            let j0 = panel * nr
-                            TrainingGEMM.microKernel(kc: kc, a: pa, b: pb + panel * nr * k + p0 * nr,
-                                                     c: c + i0 * ldc + j0, ldc: ldc,
-                                                     rows: rows, cols: min(nr, n - j0), add: add)
+            TrainingGEMM.strips(strips * task / tasks, strips * (task + 1) / tasks, m: m, n: n, k: k,
+                                a: a, aRow: aRow, aCol: aCol, packedB: pb, c: c, ldc: ldc, accumulate: accumulate)
+        }
+    }
+
+    /// `multiply` on the calling thread only, for products inside an already parallel task
+    /// (attention heads). `packBuffer` needs `k × (n rounded up to 16)` floats.
+    public static func multiplySerial(m: Int, n: Int, k: Int,
+                                      a: UnsafePointer<Float>, aRow: Int, aCol: Int,
+                                      b: UnsafePointer<Float>, bRow: Int, bCol: Int,
+                                      c: FloatPointer, ldc: Int, accumulate: Bool, packBuffer: FloatPointer) {
+        let panels = (n + nr - 1) / nr
+        for panel in 0..<panels {
+            packPanel(panel, n: n, k: k, b: b, bRow: bRow, bCol: bCol, into: packBuffer)
+        }
+        strips(0, (m + mr - 1) / mr, m: m, n: n, k: k, a: a, aRow: aRow, aCol: aCol,
+               packedB: packBuffer, c: c, ldc: ldc, accumulate: accumulate)
+    }
+
+    /// Packs panel `panel` of B (k rows × 16 columns, zero-padded) at `dst + panel·16·k`.
+    @inline(__always)
+    static func packPanel(_ panel: Int, n: Int, k: Int, b: UnsafePointer<Float>, bRow: Int, bCol: Int,
+                          into packed: FloatPointer) {
+        let j0 = panel * nr
+        let width = min(nr, n - j0)
+        let dst = packed + panel * nr * k
+        if width < nr { dst.update(repeating: 0, count: nr * k) }
+        if bCol == 1 {
+            for p in 0..<k {
+                let src = b + p * bRow + j0
+                let d = dst + p * nr
+                for jj in 0..<width { d[jj] = src[jj] }
+            }
+        } else {
+            for jj in 0..<width {
+                var d = dst + jj
+                var s = b + (j0 + jj) * bCol
+                for _ in 0..<k {
+                    d.pointee = s.pointee
+                    d += nr
+                    s += bRow
+                }
+            }
+        }
+    }
+
+    /// Rows `6·s0 ..< 6·s1` of C against the packed B.
+    static func strips(_ s0: Int, _ s1: Int, m: Int, n: Int, k: Int,
+                       a: UnsafePointer<Float>, aRow: Int, aCol: Int, packedB pb: UnsafePointer<Float>,
+                       c: FloatPointer, ldc: Int, accumulate: Bool) {
+        let panels = (n + nr - 1) / nr
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: mr * kc) { packA in
+            let pa = packA.baseAddress!
+            var p0 = 0
+            while p0 < k {
+                let kcNow = min(kc, k - p0)
+                let add = accumulate || p0 > 0
+                for strip in s0..<s1 {
+                    let i0 = strip * mr
+                    let rows = min(mr, m - i0)
+                    // Pack A(i0..<i0+6, p0..<p0+kc) as kc columns of 6, zero-padded.
+                    if rows < mr { pa.update(repeating: 0, count: mr * kcNow) }
+                    for r in 0..<rows {
+                        var src = a + (i0 + r) * aRow + p0 * aCol
+                        var d = pa + r
+                        for _ in 0..<kcNow {
+                            d.pointee = src.pointee
+                            d += mr
+                            src += aCol
                         }
                     }
-                    p0 += kc
+                    for panel in 0..<panels {
+                        let j0 = panel * nr
+                        microKernel(kc: kcNow, a: pa, b: pb + panel * nr * k + p0 * nr,
+                                    c: c + i0 * ldc + j0, ldc: ldc,
+                                    rows: rows, cols: min(nr, n - j0), add: add)
+                    }
                 }
+                p0 += kcNow
             }
         }
     }
@@ -295,23 +323,30 @@ public enum TrainingKernels {
     /// Causal grouped-query attention forward for `batch` sequences of `context` positions.
     /// q: rows×(heads·hd), k, v: rows×(kvHeads·hd), out: rows×(heads·hd),
     /// probs: batch×heads×context×context (softmax weights, upper triangle zero).
+    ///
+    /// Per head, two small matrix products (S = Q·Kᵀ, O = P·V) on the GEMM micro-kernel;
+    /// computing the masked upper triangle too is cheaper than scalar dot products.
     public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                  out: FloatPointer, probs: FloatPointer,
                                  batch: Int, context T: Int, heads: Int, kvHeads: Int, headDim hd: Int,
                                  pool: TrainingThreadPool) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
+        let packCount = max(T, hd) * (max(T, hd) + 16)
         pool.parallelFor(batch * heads) { job in
             let b = job / heads, h = job % heads, kh = h / group
             let P = probs + (b * heads + h) * T * T
+            let qh = q + b * T * qw + h * hd, kh_ = k + b * T * kw + kh * hd, vh = v + b * T * kw + kh * hd
+            let pack = FloatPointer.allocate(capacity: packCount)
+            defer { pack.deallocate() }
+            TrainingGEMM.multiplySerial(m: T, n: T, k: hd, a: qh, aRow: qw, aCol: 1, b: kh_, bRow: 1, bCol: kw,
+                                        c: P, ldc: T, accumulate: false, packBuffer: pack)
             for t in 0..<T {
-                let qt = q + (b * T + t) * qw + h * hd
                 let pt = P + t * T
                 var mx = -Float.infinity
                 for s in 0...t {
-                    let sc = dot(qt, k + (b * T + s) * kw + kh * hd, hd) * scale
-                    pt[s] = sc
-                    mx = max(mx, sc)
+                    pt[s] *= scale
+                    mx = max(mx, pt[s])
                 }
                 var sum: Float = 0
                 for s in 0...t {
@@ -322,16 +357,15 @@ public enum TrainingKernels {
                 let inv = 1 / sum
                 for s in 0...t { pt[s] *= inv }
                 if t + 1 < T { (pt + t + 1).update(repeating: 0, count: T - t - 1) }
-                let ot = out + (b * T + t) * qw + h * hd
-                ot.update(repeating: 0, count: hd)
-                for s in 0...t { axpy(pt[s], v + (b * T + s) * kw + kh * hd, ot, hd) }
             }
+            TrainingGEMM.multiplySerial(m: T, n: hd, k: T, a: P, aRow: T, aCol: 1, b: vh, bRow: kw, bCol: 1,
+                                        c: out + b * T * qw + h * hd, ldc: qw, accumulate: false, packBuffer: pack)
         }
     }
 
     /// Backward of `attention`: writes dq, dk, dv (dk, dv summed over the heads sharing a
-    /// kv head inside one task, so no two tasks write the same element). `scratch` needs
-    /// `pool.threadCount * 4 * context` floats… it is indexed per task: batch×kvHeads×context.
+    /// kv head inside one task, so no two tasks write the same element). `scratch` is unused
+    /// beyond `batch × kvHeads × context` floats (kept for the workspace layout).
     public static func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                                          v: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                                          dq: FloatPointer, dk: FloatPointer, dv: FloatPointer, scratch: FloatPointer,
@@ -339,37 +373,35 @@ public enum TrainingKernels {
                                          pool: TrainingThreadPool) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
+        let packCount = max(T, hd) * (max(T, hd) + 16)
         pool.parallelFor(batch * kvHeads) { job in
             let b = job / kvHeads, kh = job % kvHeads
-            let dp = scratch + job * T
-            for s in 0..<T {
-                (dk + (b * T + s) * kw + kh * hd).update(repeating: 0, count: hd)
-                (dv + (b * T + s) * kw + kh * hd).update(repeating: 0, count: hd)
-            }
-            for h in (kh * group)..<((kh + 1) * group) {
+            let kb = k + b * T * kw + kh * hd, vb = v + b * T * kw + kh * hd
+            let dkb = dk + b * T * kw + kh * hd, dvb = dv + b * T * kw + kh * hd
+            let pack = FloatPointer.allocate(capacity: packCount + T * T)
+            defer { pack.deallocate() }
+            let dS = pack + packCount
+            for (i, h) in ((kh * group)..<((kh + 1) * group)).enumerated() {
                 let P = probs + (b * heads + h) * T * T
+                let dOh = dOut + b * T * qw + h * hd, qh = q + b * T * qw + h * hd
+                // dP = dO·Vᵀ ; dV (+)= Pᵀ·dO
+                TrainingGEMM.multiplySerial(m: T, n: T, k: hd, a: dOh, aRow: qw, aCol: 1, b: vb, bRow: 1, bCol: kw,
+                                            c: dS, ldc: T, accumulate: false, packBuffer: pack)
+                TrainingGEMM.multiplySerial(m: T, n: hd, k: T, a: P, aRow: 1, aCol: T, b: dOh, bRow: qw, bCol: 1,
+                                            c: dvb, ldc: kw, accumulate: i > 0, packBuffer: pack)
+                // dS = P ⊙ (dP − Σ_s P·dP) · scale (softmax backward, then the score scale)
                 for t in 0..<T {
-                    let pt = P + t * T
-                    let dot_ = dOut + (b * T + t) * qw + h * hd
-                    let qt = q + (b * T + t) * qw + h * hd
-                    // dP[s] = dOut_t · v_s ; dV_s += P[t,s] dOut_t
+                    let pt = P + t * T, st = dS + t * T
                     var rowDot: Float = 0
-                    for s in 0...t {
-                        let vs = v + (b * T + s) * kw + kh * hd
-                        let d = dot(dot_, vs, hd)
-                        dp[s] = d
-                        rowDot += pt[s] * d
-                        axpy(pt[s], dot_, dv + (b * T + s) * kw + kh * hd, hd)
-                    }
-                    // dS = P ⊙ (dP − Σ P dP); dq_t = scale Σ dS k_s; dk_s += scale dS q_t
-                    let dqt = dq + (b * T + t) * qw + h * hd
-                    dqt.update(repeating: 0, count: hd)
-                    for s in 0...t {
-                        let ds = pt[s] * (dp[s] - rowDot) * scale
-                        axpy(ds, k + (b * T + s) * kw + kh * hd, dqt, hd)
-                        axpy(ds, qt, dk + (b * T + s) * kw + kh * hd, hd)
-                    }
+                    for s in 0...t { rowDot += pt[s] * st[s] }
+                    for s in 0...t { st[s] = pt[s] * (st[s] - rowDot) * scale }
+                    if t + 1 < T { (st + t + 1).update(repeating: 0, count: T - t - 1) }
                 }
+                // dQ = dS·K ; dK (+)= dSᵀ·Q
+                TrainingGEMM.multiplySerial(m: T, n: hd, k: T, a: dS, aRow: T, aCol: 1, b: kb, bRow: kw, bCol: 1,
+                                            c: dq + b * T * qw + h * hd, ldc: qw, accumulate: false, packBuffer: pack)
+                TrainingGEMM.multiplySerial(m: T, n: hd, k: T, a: dS, aRow: 1, aCol: T, b: qh, bRow: qw, bCol: 1,
+                                            c: dkb, ldc: kw, accumulate: i > 0, packBuffer: pack)
             }
         }
     }
