@@ -67,7 +67,8 @@ struct Train: ParsableCommand {
             trainer = try Trainer(resuming: resume, data: dataset, threads: threads, steps: steps)
             printError("resuming \(resume) at step \(trainer.step)/\(trainer.hyper.steps)\n")
         } else {
-            let dataset = try TrainingData(directory: data!)
+            guard let data, let out else { throw ValidationError("--data and --out are required (or --resume RUN)") }
+            let dataset = try TrainingData(directory: data)
             var file: [String: Any] = [:]
             if let config {
                 guard let d = FileManager.default.contents(atPath: config),
@@ -79,10 +80,16 @@ struct Train: ParsableCommand {
             func setting<T>(_ flag: T?, _ key: String, _ fallback: T) throws -> T {
                 if let flag { return flag }
                 guard let v = file.removeValue(forKey: key) else { return fallback }
-                if T.self == Double.self, let n = v as? NSNumber { return n.doubleValue as! T }
-                if T.self == Int.self, let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded() { return n.intValue as! T }
-                if T.self == UInt64.self, let n = v as? NSNumber, n.int64Value >= 0 { return UInt64(n.int64Value) as! T }
-                if T.self == Bool.self, let b = v as? Bool { return b as! T }
+                // JSON numbers arrive as NSNumber; accept the ones that fit T exactly.
+                let converted: Any?
+                switch (T.self, v) {
+                case (is Double.Type, let n as NSNumber): converted = n.doubleValue
+                case (is Int.Type, let n as NSNumber) where n.doubleValue == n.doubleValue.rounded(): converted = n.intValue
+                case (is UInt64.Type, let n as NSNumber) where n.int64Value >= 0: converted = UInt64(n.int64Value)
+                case (is Bool.Type, let b as Bool): converted = b
+                default: converted = nil
+                }
+                if let value = converted as? T { return value }
                 throw ValidationError("\(config ?? ""): \"\(key)\" has the wrong type (expected \(T.self))")
             }
             let h = try setting(heads, "heads", 4)
@@ -108,7 +115,7 @@ struct Train: ParsableCommand {
             if let unknown = file.keys.sorted().first {
                 throw ValidationError("\(config ?? ""): unknown setting \"\(unknown)\"")
             }
-            trainer = try Trainer(config: model, hyper: hp, data: dataset, runDirectory: out!, threads: threads)
+            trainer = try Trainer(config: model, hyper: hp, data: dataset, runDirectory: out, threads: threads)
             printError("\(trainer.model.layout.count) parameters, \(dataset.train.count) train / \(dataset.val.count) val tokens\n")
         }
 
