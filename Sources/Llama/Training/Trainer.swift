@@ -77,9 +77,10 @@ public final class Trainer {
     public private(set) var rng: TrainingRNG
     private var trainSeconds = 0.0
     private let workspace: TrainingWorkspace
-    private lazy var evalWorkspace = TrainingWorkspace(config: model.config, batch: Trainer.evalBatch, backward: false)
-    /// Windows per evaluation forward pass: bigger matrices, better kernel efficiency.
-    static let evalBatch = 32
+    private lazy var evalWorkspace = TrainingWorkspace(config: model.config, batch: evalBatch, backward: false)
+    /// Windows per evaluation forward pass: about 2048 positions, so the products are large
+    /// enough for the kernels while the saved attention weights (context² per head) stay small.
+    private var evalBatch: Int { max(1, min(32, 2048 / model.config.context)) }
 
     public var checkpointPath: String { runDirectory + "/checkpoint.bin" }
     public var logPath: String { runDirectory + "/log.csv" }
@@ -164,7 +165,7 @@ public final class Trainer {
         var total = 0.0
         var w = 0
         while w < n {
-            let count = min(Trainer.evalBatch, n - w)
+            let count = min(evalBatch, n - w)
             for b in 0..<count {
                 let i = (w + b) * T
                 ws.setSequence(b, tokens: tokens[i..<(i + T)], targets: tokens[(i + 1)..<(i + 1 + T)])
