@@ -63,6 +63,29 @@ import Testing
         #expect(logA == logB, "log.csv losses differ after resume")
     }
 
+    /// Two micro-batches of 3 sequences accumulate to the gradient of one batch of 6 (the
+    /// RNG draws the same 6 windows either way), so one step lands on the same weights.
+    @Test func gradientAccumulationEqualsTheLargerBatch() throws {
+        var h1 = Self.hyper(steps: 3), h2 = Self.hyper(steps: 3)
+        h1.batch = 6; h1.gradAccum = 1
+        h2.batch = 3; h2.gradAccum = 2
+        h1.clip = 0; h2.clip = 0  // unclipped, so the gradients left after the step are the raw sums
+        let a = try Trainer(config: Self.config, hyper: h1, data: Self.tinyData(), runDirectory: "/tmp/unused", threads: 2)
+        let b = try Trainer(config: Self.config, hyper: h2, data: Self.tinyData(), runDirectory: "/tmp/unused", threads: 2)
+        let la = a.trainStep(), lb = b.trainStep()
+        #expect(abs(la - lb) < 1e-6, "loss \(la) vs \(lb)")
+        // Adam's first step is nearly scale-invariant, so compare the gradients themselves.
+        var worst: Float = 0, scale: Float = 0
+        for i in 0..<a.model.layout.count {
+            worst = max(worst, abs(a.model.grads[i] - b.model.grads[i]))
+            scale = max(scale, abs(a.model.grads[i]))
+        }
+        #expect(worst <= 1e-5 * scale, "gradients differ by \(worst) (largest \(scale))")
+        var paramDiff: Float = 0
+        for i in 0..<a.model.layout.count { paramDiff = max(paramDiff, abs(a.model.params[i] - b.model.params[i])) }
+        #expect(paramDiff < 1e-6, "parameters differ by \(paramDiff) after one step")
+    }
+
     @Test func checkpointRoundTripsAndRejectsDamage() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
