@@ -364,11 +364,10 @@ public enum TrainingKernels {
     }
 
     /// Backward of `attention`: writes dq, dk, dv (dk, dv summed over the heads sharing a
-    /// kv head inside one task, so no two tasks write the same element). `scratch` is unused
-    /// beyond `batch × kvHeads × context` floats (kept for the workspace layout).
+    /// kv head inside one task, so no two tasks write the same element).
     public static func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                                          v: UnsafePointer<Float>, probs: UnsafePointer<Float>,
-                                         dq: FloatPointer, dk: FloatPointer, dv: FloatPointer, scratch: FloatPointer,
+                                         dq: FloatPointer, dk: FloatPointer, dv: FloatPointer,
                                          batch: Int, context T: Int, heads: Int, kvHeads: Int, headDim hd: Int,
                                          pool: TrainingThreadPool) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads

@@ -164,7 +164,6 @@ public final class TrainingWorkspace {
     // Backward only.
     var dx: FloatPointer, dh: FloatPointer, dAtt: FloatPointer, dq: FloatPointer
     var dk: FloatPointer, dv: FloatPointer, dg: FloatPointer, da1: FloatPointer, da3: FloatPointer
-    var attScratch: FloatPointer
     var tokens: [Int32]
     var targets: [Int32]
 
@@ -176,7 +175,7 @@ public final class TrainingWorkspace {
         let n = rows
         let perLayer = n * (c.dim * 6 + c.kvDim * 2 + c.hidden * 3 + 2) + batch * c.heads * c.context * c.context
         let tail = n * (c.dim * 3 + c.vocabSize + 2)
-        let back = backward ? n * (c.dim * 4 + c.kvDim * 2 + c.hidden * 3) + batch * c.kvHeads * c.context : 0
+        let back = backward ? n * (c.dim * 4 + c.kvDim * 2 + c.hidden * 3) : 0
         storageCount = perLayer * c.layers + tail + back
         storage = .allocate(capacity: storageCount)
         storage.initialize(repeating: 0, count: storageCount)
@@ -196,10 +195,9 @@ public final class TrainingWorkspace {
             dx = take(n * c.dim); dh = take(n * c.dim); dAtt = take(n * c.dim); dq = take(n * c.dim)
             dk = take(n * c.kvDim); dv = take(n * c.kvDim)
             dg = take(n * c.hidden); da1 = take(n * c.hidden); da3 = take(n * c.hidden)
-            attScratch = take(batch * c.kvHeads * c.context)
         } else {
+            // Forward-only (evaluation): the gradient buffers are never touched.
             dx = tmp; dh = tmp; dAtt = tmp; dq = tmp; dk = tmp; dv = tmp; dg = tmp; da1 = tmp; da3 = tmp
-            attScratch = tmp
         }
         precondition(next == storage + storageCount, "workspace layout out of step with its size")
         tokens = [Int32](repeating: 0, count: n)
@@ -348,7 +346,7 @@ public final class TrainingModel {
             gemm.linearBackwardWeight(ws.dx, ws.att[l], dW + L.wo, rows: n, inDim: D, outDim: D)
             gemm.linearBackwardInput(ws.dx, w + L.wo, ws.dAtt, rows: n, inDim: D, outDim: D, accumulate: false)
             TrainingKernels.attentionBackward(dOut: ws.dAtt, q: ws.q[l], k: ws.k[l], v: ws.v[l], probs: ws.probs[l],
-                                              dq: ws.dq, dk: ws.dk, dv: ws.dv, scratch: ws.attScratch,
+                                              dq: ws.dq, dk: ws.dk, dv: ws.dv,
                                               batch: B, context: T, heads: c.heads, kvHeads: c.kvHeads,
                                               headDim: c.headDim, pool: pool)
             // The gradient reaches q and k after RoPE; rotating back gives it before.
