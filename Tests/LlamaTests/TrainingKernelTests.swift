@@ -49,3 +49,22 @@ import Testing
         }
     }
 }
+
+@Suite struct TrainingExpTests {
+    @Test func exp8MatchesExpf() {
+        var worst: Float = 0
+        var x: Float = -90
+        while x < 90 {
+            let v = SIMD8<Float>((0..<8).map { x + Float($0) * 0.0013 })
+            let e = TrainingKernels.exp8(v)
+            for i in 0..<8 {
+                let ref = expf(v[i])
+                if v[i] > 88 { #expect(e[i].isInfinite); continue }
+                if v[i] < -87 { #expect(e[i] == 0); continue }
+                worst = max(worst, abs(e[i] - ref) / ref)
+            }
+            x += 0.0107
+        }
+        #expect(worst < 3e-7, "worst relative error \(worst)")
+    }
+}
