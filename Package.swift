@@ -35,7 +35,12 @@ let package = Package(
             ],
             swiftSettings: cpuFlags
         ),
-        .testTarget(name: "LlamaTests", dependencies: ["Llama"], swiftSettings: cpuFlags),
+        .testTarget(
+            name: "LlamaTests",
+            dependencies: ["Llama"],
+            exclude: ["Fixtures"],  // read from their paths by the tests
+            swiftSettings: cpuFlags
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,292 @@
+import Foundation
+
+/// How to train (the JSON keys are the `llama train` flag names).
+public struct TrainingHyperparameters: Codable, Sendable, Equatable {
+    /// Sequences per micro-batch.
+    public var batch = 12
+    /// Micro-batches whose gradients are summed (averaged) per optimizer step.
+    public var gradAccum = 1
+    public var steps = 2000
+    public var lr = 1e-3
+    public var minLR = 1e-4
+    public var warmup = 100
+    public var weightDecay = 0.1
+    public var beta1 = 0.9
+    public var beta2 = 0.99
+    /// Largest global gradient norm (0: no clipping).
+    public var clip = 1.0
+    /// Evaluate the validation split every this many steps (0: only at the end).
+    public var evalEvery = 0
+    /// Periodic evaluations use at most this many batches of `batch` windows (0: all).
+    public var evalSteps = 0
+    /// Save a checkpoint every this many steps (0: only at the end).
+    public var saveEvery = 0
+    public var seed: UInt64 = 1337
+
+    enum CodingKeys: String, CodingKey {
+        case batch, gradAccum = "grad_accum", steps, lr, minLR = "min_lr", warmup, weightDecay = "weight_decay"
+        case beta1, beta2, clip, evalEvery = "eval_every", evalSteps = "eval_steps", saveEvery = "save_every", seed
+    }
+
+    public init() {}
+
+    public func validate() throws {
+        func check(_ ok: Bool, _ field: String, _ reason: String) throws {
+            if !ok { throw TrainingError.invalidConfig(field: field, reason: reason) }
+        }
+        try check(batch > 0, "batch", "must be positive")
+        try check(gradAccum > 0, "grad_accum", "must be positive")
+        try check(steps > 0, "steps", "must be positive")
+        try check(lr > 0 && lr.isFinite, "lr", "must be positive")
+        try check(minLR >= 0 && minLR <= lr, "min_lr", "must be in [0, lr]")
+        try check(warmup >= 0, "warmup", "must not be negative")
+        try check(weightDecay >= 0, "weight_decay", "must not be negative")
+        try check(beta1 >= 0 && beta1 < 1, "beta1", "must be in [0, 1)")
+        try check(beta2 >= 0 && beta2 < 1, "beta2", "must be in [0, 1)")
+        try check(clip >= 0, "clip", "must not be negative")
+        try check(evalEvery >= 0 && evalSteps >= 0 && saveEvery >= 0, "eval_every/eval_steps/save_every", "must not be negative")
+    }
+}
+
+/// What a finished (or interrupted) run reports.
+public struct TrainingSummary: Sendable {
+    public var step: Int
+    public var finished: Bool
+    /// Mean loss over every non-overlapping `context` window of each split (nats per token).
+    public var trainLoss: Double?
+    public var valLoss: Double?
+    /// Seconds spent in training steps (evaluation and checkpointing excluded, as the
+    /// PyTorch reference times it).
+    public var trainSeconds: Double
+    public var tokensPerSecond: Double
+    public var parameterCount: Int
+}
+
+/// One training run: model, optimizer, data and the run directory (checkpoint, log).
+///
+/// The loop (`run`) reads like nanoGPT's train.py: set the learning rate, sum the gradients
+/// of `gradAccum` sampled batches, clip, step AdamW, then log, evaluate and save.
+public final class Trainer {
+    public let model: TrainingModel
+    public let hyper: TrainingHyperparameters
+    public let data: TrainingData
+    public let runDirectory: String
+    public let optimizer: AdamW
+    public let schedule: LearningRateSchedule
+    public private(set) var step = 0
+    public private(set) var rng: TrainingRNG
+    private var trainSeconds = 0.0
+    private let workspace: TrainingWorkspace
+    private lazy var evalWorkspace = TrainingWorkspace(config: model.config, batch: evalBatch, backward: false)
+    /// Windows per evaluation forward pass: about 2048 positions, so the products are large
+    /// enough for the kernels while the saved attention weights (context² per head) stay small.
+    private var evalBatch: Int { max(1, min(32, 2048 / model.config.context)) }
+
+    public var checkpointPath: String { runDirectory + "/checkpoint.bin" }
+    public var logPath: String { runDirectory + "/log.csv" }
+
+    /// A new run from random initialisation.
+    public init(config: TrainingModelConfig, hyper: TrainingHyperparameters, data: TrainingData,
+                runDirectory: String, threads: Int) throws {
+        try config.validate()
+        try hyper.validate()
+        guard config.vocabSize >= data.vocabSize else {
+            throw TrainingError.invalidConfig(field: "vocab_size", reason: "\(config.vocabSize) is smaller than the data's vocabulary (\(data.vocabSize))")
+        }
+        guard data.train.count > config.context + 1 else {
+            throw TrainingError.badData(path: data.directory, reason: "the train split has \(data.train.count) tokens, not more than context + 1 (\(config.context + 1))")
+        }
+        self.hyper = hyper
+        self.data = data
+        self.runDirectory = runDirectory
+        model = try TrainingModel(config: config, pool: TrainingThreadPool(threadCount: threads))
+        optimizer = AdamW(layout: model.layout, beta1: Float(hyper.beta1), beta2: Float(hyper.beta2),
+                          weightDecay: Float(hyper.weightDecay))
+        schedule = LearningRateSchedule(peak: hyper.lr, minimum: hyper.minLR, warmup: hyper.warmup, steps: hyper.steps)
+        workspace = TrainingWorkspace(config: config, batch: hyper.batch, backward: true)
+        rng = TrainingRNG(seed: hyper.seed)
+        model.initialize(rng: &rng)
+    }
+
+    /// Continues the run saved in `runDirectory/checkpoint.bin`; `steps` may extend it.
+    public convenience init(resuming runDirectory: String, data: TrainingData, threads: Int, steps: Int? = nil) throws {
+        let path = runDirectory + "/checkpoint.bin"
+        let ck = try TrainingCheckpoint(path: path)
+        guard ck.header.dataVocabSize == data.vocabSize else {
+            throw TrainingError.badData(path: data.directory, reason: "vocabulary of \(data.vocabSize) tokens, but \(path) was trained on data with \(ck.header.dataVocabSize) (another tokenizer?)")
+        }
+        var hyper = ck.header.hyper
+        if let steps { hyper.steps = steps }
+        try self.init(config: ck.header.model, hyper: hyper, data: data, runDirectory: runDirectory, threads: threads)
+        ck.params.withUnsafeBufferPointer { model.params.update(from: $0.baseAddress!, count: $0.count) }
+        ck.m.withUnsafeBufferPointer { optimizer.m.update(from: $0.baseAddress!, count: $0.count) }
+        ck.v.withUnsafeBufferPointer { optimizer.v.update(from: $0.baseAddress!, count: $0.count) }
+        optimizer.step = ck.header.adamStep
+        step = ck.header.step
+        rng = TrainingRNG(state: ck.header.rng.compactMap { UInt64($0, radix: 16) })
+        trainSeconds = ck.header.trainSeconds
+    }
+
+    /// Fills the workspace with `batch` random windows of the train split (targets shifted
+    /// by one), positions drawn as the reference draws them: uniform in [0, n − context − 1).
+    func sampleBatch() {
+        let T = model.config.context
+        for b in 0..<hyper.batch {
+            let i = rng.nextInt(below: data.train.count - T - 1)
+            workspace.setSequence(b, tokens: data.train[i..<(i + T)], targets: data.train[(i + 1)..<(i + 1 + T)])
+        }
+    }
+
+    /// One optimizer step; returns the mean training loss of its batches.
+    public func trainStep() -> Double {
+        let lr = schedule(step)
+        model.zeroGradients()
+        var loss = 0.0
+        let tokens = Double(hyper.batch * model.config.context)
+        for _ in 0..<hyper.gradAccum {
+            sampleBatch()
+            loss += model.forward(workspace, gradScale: 1 / Float(hyper.gradAccum)) / tokens / Double(hyper.gradAccum)
+            model.backward(workspace)
+        }
+        clipGradientNorm(model.grads, count: model.layout.count, maxNorm: hyper.clip)
+        optimizer.update(params: model.params, grads: model.grads, lr: lr, pool: model.pool)
+        step += 1
+        return loss
+    }
+
+    /// Mean loss over the non-overlapping `context` windows of `tokens` (the first
+    /// `maxWindows` of them when given), exactly as the reference's `evaluate`.
+    public func evaluate(_ tokens: [Int32], maxWindows: Int? = nil) -> Double? {
+        let T = model.config.context
+        var n = (tokens.count - 1) / T
+        if let maxWindows, maxWindows > 0 { n = min(n, maxWindows) }
+        guard n > 0 else { return nil }
+        let ws = evalWorkspace
+        var total = 0.0
+        var w = 0
+        while w < n {
+            let count = min(evalBatch, n - w)
+            for b in 0..<count {
+                let i = (w + b) * T
+                ws.setSequence(b, tokens: tokens[i..<(i + T)], targets: tokens[(i + 1)..<(i + 1 + T)])
+            }
+            total += model.forward(ws, sequences: count)
+            w += count
+        }
+        return total / Double(n * T)
+    }
+
+    /// Saves model, optimizer, RNG and step atomically to `checkpointPath`.
+    public func saveCheckpoint() throws {
+        let n = model.layout.count
+        let header = TrainingCheckpoint.Header(
+            model: model.config, hyper: hyper, step: step, rng: rng.stateWords.map { String($0, radix: 16) },
+            adamStep: optimizer.step, trainSeconds: trainSeconds, dataDirectory: data.directory,
+            dataVocabSize: data.vocabSize, paramCount: n,
+            tensors: model.layout.tensors.map { .init(name: $0.name, shape: $0.shape, offset: $0.offset) })
+        let ck = TrainingCheckpoint(header: header,
+                                    params: Array(UnsafeBufferPointer(start: model.params, count: n)),
+                                    m: Array(UnsafeBufferPointer(start: optimizer.m, count: n)),
+                                    v: Array(UnsafeBufferPointer(start: optimizer.v, count: n)))
+        try ck.write(to: checkpointPath)
+    }
+
+    /// Trains until `hyper.steps` or until `shouldStop` returns true (checked after every
+    /// step; the run is then saved so `--resume` continues it). `progress` receives each
+    /// step's line for the terminal. Final losses are evaluated only when the run finished.
+    public func run(shouldStop: () -> Bool = { false }, progress: (TrainingProgress) -> Void = { _ in }) throws -> TrainingSummary {
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        let log = try TrainingLog(path: logPath, resumingAt: step)
+        let tokensPerStep = Double(hyper.batch * hyper.gradAccum * model.config.context)
+        let segmentStart = step, segmentSeconds = trainSeconds
+        var interrupted = false
+        while step < hyper.steps {
+            let lr = schedule(step)
+            let t0 = Date()
+            let loss = trainStep()
+            trainSeconds += Date().timeIntervalSince(t0)
+
+            var valLoss: Double?
+            if hyper.evalEvery > 0 && step % hyper.evalEvery == 0 && step < hyper.steps {
+                valLoss = evaluate(data.val, maxWindows: hyper.evalSteps * hyper.batch)
+            }
+            let rate = Double(step - segmentStart) * tokensPerStep / max(trainSeconds - segmentSeconds, 1e-9)
+            log.append(step: step, trainLoss: loss, valLoss: valLoss, lr: lr, tokensPerSecond: rate, seconds: trainSeconds)
+            progress(TrainingProgress(step: step, steps: hyper.steps, loss: loss, valLoss: valLoss, lr: lr,
+                                      tokensPerSecond: rate,
+                                      secondsLeft: Double(hyper.steps - step) * tokensPerStep / max(rate, 1e-9)))
+            if hyper.saveEvery > 0 && step % hyper.saveEvery == 0 && step < hyper.steps {
+                try log.flush()
+                try saveCheckpoint()
+            }
+            if shouldStop() && step < hyper.steps {
+                interrupted = true
+                break
+            }
+        }
+        try log.flush()
+        try saveCheckpoint()
+        var summary = TrainingSummary(step: step, finished: !interrupted, trainLoss: nil, valLoss: nil,
+                                      trainSeconds: trainSeconds,
+                                      tokensPerSecond: Double(step) * tokensPerStep / max(trainSeconds, 1e-9),
+                                      parameterCount: model.layout.count)
+        if !interrupted {
+            summary.trainLoss = evaluate(data.train)
+            summary.valLoss = evaluate(data.val)
+            log.append(step: step, trainLoss: summary.trainLoss ?? .nan, valLoss: summary.valLoss, lr: schedule(step - 1),
+                       tokensPerSecond: summary.tokensPerSecond, seconds: trainSeconds, final: true)
+            try log.flush()
+        }
+        return summary
+    }
+}
+
+/// One line of progress, for the terminal.
+public struct TrainingProgress: Sendable {
+    public var step: Int
+    public var steps: Int
+    public var loss: Double
+    public var valLoss: Double?
+    public var lr: Double
+    public var tokensPerSecond: Double
+    public var secondsLeft: Double
+}
+
+/// RUN/log.csv: `step,train_loss,val_loss,lr,tokens_per_s,train_s,kind`, one row per step
+/// (`kind` = step), plus a `final` row whose losses are full-split evaluations. On resume,
+/// rows after the checkpoint's step are dropped, so the log matches an uninterrupted run.
+final class TrainingLog {
+    let path: String
+    private var pending = ""
+    static let header = "step,train_loss,val_loss,lr,tokens_per_s,train_s,kind\n"
+
+    init(path: String, resumingAt step: Int) throws {
+        self.path = path
+        var kept = TrainingLog.header
+        if step > 0, let old = try? String(contentsOfFile: path, encoding: .utf8) {
+            for line in old.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+                if let s = Int(fields.first ?? ""), s <= step, fields.last == "step" { kept += line + "\n" }
+            }
+        }
+        try AtomicFile.write(Data(kept.utf8), to: path)
+    }
+
+    func append(step: Int, trainLoss: Double, valLoss: Double?, lr: Double, tokensPerSecond: Double, seconds: Double,
+                final: Bool = false) {
+        let val = valLoss.map { String(format: "%.6f", $0) } ?? ""
+        pending += "\(step),\(String(format: "%.6f", trainLoss)),\(val),\(String(format: "%.6e", lr)),"
+            + "\(String(format: "%.1f", tokensPerSecond)),\(String(format: "%.3f", seconds)),\(final ? "final" : "step")\n"
+    }
+
+    func flush() throws {
+        guard !pending.isEmpty else { return }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw TrainingError.badData(path: path, reason: "cannot open the log for appending")
+        }
+        defer { try? h.close() }
+        try h.seekToEnd()
+        try h.write(contentsOf: Data(pending.utf8))
+        pending = ""
+    }
+}
