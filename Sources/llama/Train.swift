@@ -65,7 +65,7 @@ struct Train: ParsableCommand {
             let header = try TrainingCheckpoint(path: resume + "/checkpoint.bin").header
             let dataset = try TrainingData(directory: data ?? header.dataDirectory)
             trainer = try Trainer(resuming: resume, data: dataset, threads: threads, steps: steps)
-            printError("resuming \(resume) at step \(trainer.step)/\(trainer.hyper.steps)\n")
+            writeStderr("resuming \(resume) at step \(trainer.step)/\(trainer.hyper.steps)\n")
         } else {
             guard let data, let out else { throw ValidationError("--data and --out are required (or --resume RUN)") }
             let dataset = try TrainingData(directory: data)
@@ -116,7 +116,7 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(config ?? ""): unknown setting \"\(unknown)\"")
             }
             trainer = try Trainer(config: model, hyper: hp, data: dataset, runDirectory: out, threads: threads)
-            printError("\(trainer.model.layout.count) parameters, \(dataset.train.count) train / \(dataset.val.count) val tokens\n")
+            writeStderr("\(trainer.model.layout.count) parameters, \(dataset.train.count) train / \(dataset.val.count) val tokens\n")
         }
 
         // First Ctrl-C: finish the step, save, exit. A second one kills at once.
@@ -133,11 +133,11 @@ struct Train: ParsableCommand {
             var line = String(format: "\rstep %d/%d  loss %.4f  lr %.2e  %.0f tok/s  %dm%02ds left ",
                               p.step, p.steps, p.loss, p.lr, p.tokensPerSecond, left / 60, left % 60)
             if let v = p.valLoss { line += String(format: " val %.4f\n", v) }
-            printError(line)
+            writeStderr(line)
         }
-        printError("\n")
+        writeStderr("\n")
         if !summary.finished {
-            printError("interrupted at step \(summary.step): saved \(trainer.checkpointPath); continue with --resume \(trainer.runDirectory)\n")
+            writeStderr("interrupted at step \(summary.step): saved \(trainer.checkpointPath); continue with --resume \(trainer.runDirectory)\n")
             throw ExitCode(130)
         }
         let result: [String: Any] = [
@@ -163,6 +163,7 @@ struct Train: ParsableCommand {
 }
 
 /// Progress and notices go to stderr, so stdout stays clean for --json.
-private func printError(_ s: String) {
+/// Writes to stderr as is (the progress line rewrites itself with "\r").
+private func writeStderr(_ s: String) {
     FileHandle.standardError.write(Data(s.utf8))
 }
