@@ -52,7 +52,7 @@ public struct TokenizerOverride: Checkpoint, TokenizerLoadReporting {
 public enum CheckpointLoader {
     /// The formats `load` recognizes.
     public enum Format: String, Sendable, Equatable {
-        case huggingFace, meta, gguf, llama2c
+        case huggingFace, meta, gguf, llama2c, trainingRun
     }
 
     /// The format of the file or directory at `path`, or a descriptive error.
@@ -62,6 +62,7 @@ public enum CheckpointLoader {
             throw CheckpointLoaderError.notFound(path: path)
         }
         let fm = FileManager.default
+        if TrainingRunCheckpoint.looksLikeRun(path) { return .trainingRun }
         if isDirectory.boolValue {
             if fm.fileExists(atPath: path + "/config.json"),
                fm.fileExists(atPath: path + "/model.safetensors") || fm.fileExists(atPath: path + "/model.safetensors.index.json") {
@@ -99,6 +100,7 @@ public enum CheckpointLoader {
         case .meta: checkpoint = try MetaCheckpoint(path: path)
         case .gguf: checkpoint = try GGUFCheckpoint(path: path)
         case .llama2c: checkpoint = try Llama2cCheckpoint(path: path)
+        case .trainingRun: checkpoint = try TrainingRunCheckpoint(path: path)
         }
         guard let tokenizerPath else { return checkpoint }
         let tokenizer: any Tokenizer

@@ -196,6 +196,14 @@ public final class Trainer {
     /// step's line for the terminal. Final losses are evaluated only when the run finished.
     public func run(shouldStop: () -> Bool = { false }, progress: (TrainingProgress) -> Void = { _ in }) throws -> TrainingSummary {
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        // The run keeps its tokenizer, so `llama generate RUN` and `llama export RUN` need
+        // nothing else.
+        if let tok = data.tokenizerFile {
+            let target = runDirectory + "/" + (tok as NSString).lastPathComponent
+            if !FileManager.default.fileExists(atPath: target), let bytes = FileManager.default.contents(atPath: tok) {
+                try AtomicFile.write(bytes, to: target)
+            }
+        }
         let log = try TrainingLog(path: logPath, resumingAt: step)
         let tokensPerStep = Double(hyper.batch * hyper.gradAccum * model.config.context)
         let segmentStart = step, segmentSeconds = trainSeconds

@@ -4,12 +4,15 @@ import Foundation
 /// validation shards; each split is the concatenation of its shards, in order.
 public struct TrainingData: Sendable {
     public let directory: String
+    /// The tokenizer `llama prepare` copied beside the shards, if any.
+    public let tokenizerFile: String?
     public let vocabSize: Int
     public let train: [Int32]
     public let val: [Int32]
 
     public init(directory: String) throws {
-        self.directory = directory
+        // Absolute, so a checkpoint that records it still finds the data from elsewhere.
+        self.directory = URL(fileURLWithPath: directory).standardizedFileURL.path
         let metaPath = directory + "/meta.json"
         guard let data = FileManager.default.contents(atPath: metaPath) else {
             throw TrainingError.badData(path: metaPath, reason: "cannot read (is \(directory) a `llama prepare` output directory?)")
@@ -21,6 +24,11 @@ public struct TrainingData: Sendable {
             throw TrainingError.badData(path: metaPath, reason: "missing or invalid \"vocab_size\"")
         }
         vocabSize = vocab
+        if let name = meta["tokenizer"] as? String, !name.contains("/") {
+            tokenizerFile = self.directory + "/" + name
+        } else {
+            tokenizerFile = nil
+        }
         func split(_ key: String) throws -> [Int32] {
             guard let files = meta[key] as? [String] else {
                 throw TrainingError.badData(path: metaPath, reason: "missing \"\(key)\" (list of shard files)")
@@ -53,5 +61,6 @@ public struct TrainingData: Sendable {
         self.val = val
         self.vocabSize = vocabSize
         self.directory = directory
+        tokenizerFile = nil
     }
 }

@@ -1,0 +1,134 @@
+import Foundation
+
+/// Writes any checkpoint as a Hugging Face directory that `LlamaForCausalLM.from_pretrained`
+/// loads: `config.json` and one `model.safetensors` (F32, F16 or BF16).
+///
+/// q/k rows go back to HF's rotate-half order (the inverse of what the reader undoes): within
+/// each head, HF row i < headDim/2 is Meta row 2i and HF row headDim/2 + i is Meta row 2i + 1.
+public enum HuggingFaceExport {
+    public enum ExportError: Error, CustomStringConvertible {
+        case unsupportedType(GGMLType)
+        public var description: String {
+            switch self {
+            case let .unsupportedType(t): return "Hugging Face export writes F32, F16 or BF16, not \(t.name)"
+            }
+        }
+    }
+
+    public static func write(_ checkpoint: any Checkpoint, to directory: String, type: GGMLType = .f32) throws {
+        let dtype: String
+        switch type {
+        case .f32: dtype = "F32"
+        case .f16: dtype = "F16"
+        case .bf16: dtype = "BF16"
+        default: throw ExportError.unsupportedType(type)
+        }
+        let c = checkpoint.config
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+
+        // Tensors, in HF names, converted to `type`.
+        var names: [(hf: String, canonical: String, permuteHeads: Int?)] = [("model.embed_tokens.weight", TensorName.embedding, nil)]
+        for l in 0..<c.layerCount {
+            let p = "model.layers.\(l)."
+            names += [
+                (p + "input_layernorm.weight", TensorName.attentionNorm(l), nil),
+                (p + "self_attn.q_proj.weight", TensorName.wq(l), c.headCount),
+                (p + "self_attn.k_proj.weight", TensorName.wk(l), c.kvHeadCount),
+                (p + "self_attn.v_proj.weight", TensorName.wv(l), nil),
+                (p + "self_attn.o_proj.weight", TensorName.wo(l), nil),
+                (p + "post_attention_layernorm.weight", TensorName.ffnNorm(l), nil),
+                (p + "mlp.gate_proj.weight", TensorName.w1(l), nil),
+                (p + "mlp.down_proj.weight", TensorName.w2(l), nil),
+                (p + "mlp.up_proj.weight", TensorName.w3(l), nil),
+            ]
+        }
+        names.append(("model.norm.weight", TensorName.finalNorm, nil))
+        if !c.tiedEmbeddings { names.append(("lm_head.weight", TensorName.output, nil)) }
+
+        var header: [String: Any] = ["__metadata__": ["format": "pt"]]
+        var blobs: [[UInt8]] = []
+        var offset = 0
+        for n in names {
+            let t = try checkpoint.tensor(n.canonical)
+            var values = dequantized(t)
+            if let heads = n.permuteHeads, t.shape.count == 2 {
+                values = toRotateHalf(values, rows: t.shape[0], columns: t.shape[1], heads: heads)
+            }
+            let bytes = encode(values, as: type)
+            header[n.hf] = ["dtype": dtype, "shape": t.shape, "data_offsets": [offset, offset + bytes.count]]
+            offset += bytes.count
+            blobs.append(bytes)
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }  // the format pads the header with spaces
+        var file = Data()
+        file.reserveCapacity(8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(json)
+        for b in blobs { file.append(contentsOf: b) }
+        try AtomicFile.write(file, to: directory + "/model.safetensors")
+
+        var config: [String: Any] = [
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+            "hidden_size": c.dim, "intermediate_size": c.hiddenDim, "num_hidden_layers": c.layerCount,
+            "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDim,
+            "vocab_size": c.vocabSize, "rms_norm_eps": Double(c.normEps), "rope_theta": Double(c.ropeTheta),
+            "max_position_embeddings": c.maxContext, "tie_word_embeddings": c.tiedEmbeddings,
+            "attention_bias": false, "mlp_bias": false, "torch_dtype": ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype] ?? "float32",
+        ]
+        if let r = c.ropeScaling {
+            config["rope_scaling"] = ["rope_type": "llama3", "factor": Double(r.factor), "low_freq_factor": Double(r.lowFreqFactor),
+                                      "high_freq_factor": Double(r.highFreqFactor), "original_max_position_embeddings": r.originalContext]
+        }
+        if let tok = checkpoint.tokenizer {
+            if let b = tok.bosID { config["bos_token_id"] = b }
+            if let e = tok.eosID { config["eos_token_id"] = e }
+        }
+        let configData = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(configData, to: directory + "/config.json")
+    }
+
+    static func dequantized(_ t: WeightTensor) -> [Float] {
+        let columns = t.shape.last ?? 0
+        let rows = columns == 0 ? 0 : t.elementCount / columns
+        let rowBytes = columns / t.type.blockLayout.elements * t.type.blockLayout.bytes
+        var out = [Float](repeating: 0, count: t.elementCount)
+        out.withUnsafeMutableBufferPointer { dst in
+            for r in 0..<rows {
+                // A tensor's rows are whole blocks, so each row dequantizes alone.
+                dequantizeRow(t.type, t.data.baseAddress! + r * rowBytes, dst.baseAddress! + r * columns, count: columns)
+            }
+        }
+        return out
+    }
+
+    /// Meta's interleaved-pair rows → HF's rotate-half rows, head by head.
+    static func toRotateHalf(_ w: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
+        let headDim = rows / heads
+        var out = w
+        for h in 0..<heads {
+            for i in 0..<(headDim / 2) {
+                for (hfRow, metaRow) in [(h * headDim + i, h * headDim + 2 * i), (h * headDim + headDim / 2 + i, h * headDim + 2 * i + 1)] {
+                    for c in 0..<columns { out[hfRow * columns + c] = w[metaRow * columns + c] }
+                }
+            }
+        }
+        return out
+    }
+
+    static func encode(_ values: [Float], as type: GGMLType) -> [UInt8] {
+        var out: [UInt8] = []
+        switch type {
+        case .f16:
+            out.reserveCapacity(values.count * 2)
+            for v in values { withUnsafeBytes(of: floatToHalf(v).littleEndian) { out.append(contentsOf: $0) } }
+        case .bf16:
+            out.reserveCapacity(values.count * 2)
+            for v in values { withUnsafeBytes(of: floatToBFloat16(v).littleEndian) { out.append(contentsOf: $0) } }
+        default:
+            out.reserveCapacity(values.count * 4)
+            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        }
+        return out
+    }
+}
