@@ -49,6 +49,14 @@ public enum GGUFVocabularyWriter {
         for (key, value) in try metadata(for: tokenizer) { writer.set(key, value) }
     }
 
+    /// A token id as GGUF's u32 (llama.cpp reads ids with that type).
+    static func idValue(_ id: TokenID, _ what: String) throws -> GGUFWriter.Value {
+        guard let v = UInt32(exactly: id) else {
+            throw ExportError.notRepresentable(reason: "\(what) id \(id) does not fit GGUF's u32")
+        }
+        return .uint32(v)
+    }
+
     // MARK: byte-level BPE
 
     /// A token's bytes in GPT-2's byte → character mapping (the form "gpt2" tokens and merges use).
@@ -153,8 +161,8 @@ public enum GGUFVocabularyWriter {
             ("tokenizer.ggml.token_type", .int32s(types)),
             ("tokenizer.ggml.merges", .strings(merges)),
         ]
-        if let bos = t.bosID { out.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(bos)))) }
-        if let eos = t.eosID { out.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(eos)))) }
+        if let bos = t.bosID { out.append(("tokenizer.ggml.bos_token_id", try idValue(bos, "BOS"))) }
+        if let eos = t.eosID { out.append(("tokenizer.ggml.eos_token_id", try idValue(eos, "EOS"))) }
         out.append(("tokenizer.ggml.add_bos_token", .bool(t.addsBOSByDefault)))
         return out
     }
@@ -200,9 +208,9 @@ public enum GGUFVocabularyWriter {
             ("tokenizer.ggml.token_type", .int32s(types)),
         ]
         // Absent ids would read back as llama.cpp's defaults (1, 2), so only real ones are written.
-        if let bos = cfg.bosID { out.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(bos)))) }
-        if let eos = cfg.eosID { out.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(eos)))) }
-        out.append(("tokenizer.ggml.unknown_token_id", .uint32(UInt32(cfg.unknownID))))
+        if let bos = cfg.bosID { out.append(("tokenizer.ggml.bos_token_id", try idValue(bos, "BOS"))) }
+        if let eos = cfg.eosID { out.append(("tokenizer.ggml.eos_token_id", try idValue(eos, "EOS"))) }
+        out.append(("tokenizer.ggml.unknown_token_id", try idValue(cfg.unknownID, "unknown")))
         out.append(("tokenizer.ggml.add_space_prefix", .bool(cfg.addDummyPrefix)))
         out.append(("tokenizer.ggml.add_bos_token", .bool(cfg.addBOS)))
         return out
