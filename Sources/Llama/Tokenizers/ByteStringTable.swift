@@ -222,6 +222,18 @@ struct PairMergeTable: Sendable {
         count += 1
     }
 
+    /// Every merge in the table, lowest rank first (for writing the list back out).
+    func mergesByRank() -> [(left: Int32, right: Int32, rank: UInt32, merged: Int32)] {
+        var out: [(left: Int32, right: Int32, rank: UInt32, merged: Int32)] = []
+        out.reserveCapacity(count)
+        for (k, v) in zip(keys, values) where k != PairMergeTable.empty {
+            out.append((Int32(bitPattern: UInt32(truncatingIfNeeded: k >> 32)), Int32(bitPattern: UInt32(truncatingIfNeeded: k)),
+                        UInt32(truncatingIfNeeded: v >> 32), Int32(bitPattern: UInt32(truncatingIfNeeded: v))))
+        }
+        out.sort { $0.rank < $1.rank }
+        return out
+    }
+
     /// (rank, merged id) of a pair, or nil when the pair never merges.
     @inline(__always)
     func lookup(left: Int32, right: Int32) -> (rank: UInt32, merged: Int32)? {
