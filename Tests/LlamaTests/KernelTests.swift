@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Llama
+import CKernels
 
 /// Kernels against plain loops, on sizes that are not multiples of the SIMD width or
 /// the parallel split.
@@ -154,16 +155,21 @@ import Testing
             for c in 0..<cols { expected += Double(w[c]) * Double(xs[c]) }
             var q = [Int8](repeating: 0, count: cols)
             var d = [Float](repeating: 0, count: blocks)
-            let got: Float = q.withUnsafeMutableBufferPointer { qp in
+            // The Swift reference kernels and the C intrinsics the matmul uses.
+            let (swift, c): (Float, Float) = q.withUnsafeMutableBufferPointer { qp in
                 d.withUnsafeMutableBufferPointer { dp in
                     let qa = QuantizedActivations(values: qp.baseAddress!, scales: dp.baseAddress!, blocks: blocks)
                     quantizeActivations(x, into: qa)
                     return bytes.withUnsafeBytes { raw in
-                        type == .q8_0 ? dotQ8_0(raw.baseAddress!, qa) : dotQ4_0(raw.baseAddress!, qa)
+                        let w = raw.baseAddress!
+                        return type == .q8_0
+                            ? (dotQ8_0(w, qa), swiftllama_dot_q8_0(w, qa.values, qa.scales, Int32(blocks)))
+                            : (dotQ4_0(w, qa), swiftllama_dot_q4_0(w, qa.values, qa.scales, Int32(blocks)))
                     }
                 }
             }
-            #expect(abs(Double(got) - expected) < 1e-4 * max(1, abs(expected)))
+            #expect(abs(Double(swift) - expected) < 1e-4 * max(1, abs(expected)))
+            #expect(abs(Double(c) - expected) < 1e-4 * max(1, abs(expected)))
         }
     }
 

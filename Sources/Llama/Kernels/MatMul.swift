@@ -1,3 +1,5 @@
+import CKernels
+
 /// A weight matrix as the kernels see it: `rows × columns`, each row contiguous in `type`.
 public struct MatrixView: @unchecked Sendable {
     public let type: GGMLType
@@ -179,7 +181,8 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                         let o = out + t * rows
                         for r in range {
                             let row = w.base + r * w.rowBytes
-                            o[r] = isQ8 ? dotQ8_0(row, q) : dotQ4_0(row, q)
+                            o[r] = isQ8 ? swiftllama_dot_q8_0(row, q.values, q.scales, Int32(blocks))
+                                        : swiftllama_dot_q4_0(row, q.values, q.scales, Int32(blocks))
                         }
                     }
                 }
