@@ -4,7 +4,8 @@
 #   bench/llamacpp.sh [--build] [--dir DIR] [-t THREADS] [-p 512] [-n 128] [-r 3] MODEL.gguf...
 #
 # --build fetches llama.cpp's source as the PyPI sdist of llama-cpp-python 0.3.36 (which
-# vendors it under vendor/llama.cpp) into DIR, outside this repository, and builds only
+# vendors it under vendor/llama.cpp) into DIR (default ~/.cache/swiftllama-llamacpp, never
+# inside this repository), gets CMake from PyPI if the system has none, and builds only
 # llama-bench and llama-quantize with CMake (-DGGML_NATIVE=ON: tuned for this CPU, as a
 # user building it would). Without --build, DIR must already hold that build.
 # Each model is measured by both engines in turn (llama.cpp first, then ours), so the
@@ -42,8 +43,16 @@ src="$dir/llama_cpp_python-$version/vendor/llama.cpp"
 bin="$dir/build/bin"
 if [ "$build" = 1 ]; then
     if [ ! -d "$src" ]; then
-        python3 -m pip download --no-deps --no-binary :all: "llama-cpp-python==$version" -d "$dir"
+        # Source only for llama-cpp-python itself: `--no-binary :all:` would also build pip's
+        # build dependencies (CMake included) from source just to read the sdist's metadata.
+        python3 -m pip download --no-deps --no-binary llama-cpp-python "llama-cpp-python==$version" -d "$dir"
         tar -xzf "$dir/llama_cpp_python-$version.tar.gz" -C "$dir"
+    fi
+    if ! command -v cmake >/dev/null; then
+        # No system CMake: PyPI's cmake wheel, in a virtual environment beside the build.
+        python3 -m venv "$dir/venv"
+        "$dir/venv/bin/pip" install cmake
+        PATH="$dir/venv/bin:$PATH"
     fi
     cmake -S "$src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF
