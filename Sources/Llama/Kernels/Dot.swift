@@ -71,6 +71,7 @@ public struct QuantizedActivations {
     public let scales: UnsafeMutablePointer<Float>
     public let blocks: Int
 
+    /// A view of caller-owned storage for `blocks` blocks (`32 × blocks` values, `blocks` scales).
     public init(values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>, blocks: Int) {
         self.values = values
         self.scales = scales
