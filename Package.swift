@@ -6,8 +6,10 @@ import PackageDescription
 // machine of the last decade; it will not run on older or non-AVX2 CPUs.
 #if arch(x86_64)
 let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let cCpuFlags: [CSetting] = [.unsafeFlags(["-march=haswell", "-O3"])]
 #else
 let cpuFlags: [SwiftSetting] = []
+let cCpuFlags: [CSetting] = [.unsafeFlags(["-O3"])]
 #endif
 
 let package = Package(
@@ -21,8 +23,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
+        // The int8 dot products Swift SIMD cannot express well (see CKernels.h).
+        .target(name: "CKernels", cSettings: cCpuFlags),
         .target(
             name: "Llama",
+            dependencies: ["CKernels"],
             // Hot loops touch class-owned buffers; dynamic exclusivity checks there cost
             // measurable time and guard nothing the static checks don't.
             swiftSettings: cpuFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]

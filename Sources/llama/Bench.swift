@@ -4,8 +4,9 @@ import Llama
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure speed: tokenizer throughput (and, later, prompt processing and generation).",
-        subcommands: [BenchTokenizer.self])
+        abstract: "Measure speed: prompt processing and generation (default), or tokenizer throughput.",
+        subcommands: [BenchModel.self, BenchTokenizer.self],
+        defaultSubcommand: BenchModel.self)
 }
 
 struct BenchTokenizer: ParsableCommand {
@@ -55,5 +56,176 @@ struct BenchTokenizer: ParsableCommand {
             print("| --- | --- | ---: | ---: | ---: | ---: |")
             print("| \(tokenizer) | \(file) | \(bytes) | \(tokens) | \(String(format: "%.4f", best)) | \(String(format: "%.2f", mbps)) |")
         }
+    }
+}
+
+/// `llama bench --model M`: the two tests of llama.cpp's llama-bench, so the numbers compare.
+/// ppN runs N prompt tokens in one batch and computes logits only for the last; tgN
+/// generates N tokens one forward call at a time from an empty cache. Each test gets a
+/// fresh cache, one untimed warm-up run, then `reps` timed runs.
+struct BenchModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Prompt processing (ppN) and generation (tgN) speed in tokens/s, like llama-bench.",
+        discussion: "Example: llama bench --model model-q8_0.gguf -p 512 -n 128 -t 2 -r 5 --json")
+
+    @Option(name: [.short, .long], help: "Model file (GGUF or any format `generate` reads).")
+    var model: String
+
+    @Option(name: .short, help: "Prompt tokens for the pp test (0 skips it).")
+    var p = 512
+
+    @Option(name: .short, help: "Generated tokens for the tg test (0 skips it).")
+    var n = 128
+
+    @Option(name: .short, help: "Threads (default: every core).")
+    var t: Int?
+
+    @Option(name: .short, help: "Timed repetitions per test.")
+    var r = 5
+
+    @Flag(name: .long, help: "Print a JSON array, one object per test.")
+    var json = false
+
+    func validate() throws {
+        guard p >= 0, n >= 0 else { throw ValidationError("-p and -n must not be negative") }
+        guard p + n > 0 else { throw ValidationError("-p and -n are both 0: nothing to measure") }
+        guard r >= 1 else { throw ValidationError("-r must be at least 1") }
+        if let t { guard t >= 1 else { throw ValidationError("-t must be at least 1") } }
+    }
+
+    func run() throws {
+        let threads = t ?? ProcessInfo.processInfo.activeProcessorCount
+        let checkpoint = try CheckpointLoader.load(path: model)
+        let llama = try LlamaModel(checkpoint: checkpoint, parallel: ParallelFor(workers: threads))
+        let c = llama.config
+        guard max(p, n) <= c.maxContext else {
+            throw ValidationError("\(max(p, n)) tokens exceed the model's context of \(c.maxContext)")
+        }
+        // Token ids are arbitrary: speed does not depend on them. A fixed pattern keeps runs comparable.
+        func tokens(_ count: Int) -> [TokenID] { (0..<count).map { TokenID((7919 * $0 + 13) % c.vocabSize) } }
+
+        var results: [BenchResult] = []
+        if p > 0 {
+            let prompt = tokens(p)
+            let state = RunState(config: c, maxRows: p, maxLogitRows: 1)
+            let cache = KVCache(config: c, capacity: p)
+            let rows = prompt.enumerated().map { BatchRow(token: $1, position: $0) }
+            let times = try measure {
+                cache.reset()
+                try llama.forward(rows, caches: [cache], state: state, logitRows: [p - 1])
+            }
+            results.append(BenchResult(test: "pp\(p)", tokens: p, seconds: times))
+        }
+        if n > 0 {
+            let ids = tokens(n)
+            let state = RunState(config: c, maxRows: 1, maxLogitRows: 1)
+            let cache = KVCache(config: c, capacity: n)
+            let rows = ids.enumerated().map { [BatchRow(token: $1, position: $0)] }
+            let times = try measure {
+                cache.reset()
+                for row in rows { try llama.forward(row, caches: [cache], state: state, logitRows: [0]) }
+            }
+            results.append(BenchResult(test: "tg\(n)", tokens: n, seconds: times))
+        }
+        let rss = peakResidentBytes()
+        let size = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
+        let types = weightTypeSummary(checkpoint)
+        if json {
+            let objects = results.map { r in
+                "  {\"model\": \(jsonString(model)), \"type\": \(jsonString(types)), \"size_bytes\": \(size), " +
+                "\"params\": \(c.parameterEstimate), \"threads\": \(threads), \"test\": \"\(r.test)\", " +
+                "\"reps\": \(r.seconds.count), \"tokens_per_s\": \(r.mean), \"stddev\": \(r.stddev), " +
+                "\"samples_s\": [\(r.seconds.map { String($0) }.joined(separator: ", "))], \"peak_rss_bytes\": \(rss)}"
+            }
+            print("[\n" + objects.joined(separator: ",\n") + "\n]")
+        } else {
+            print("| model | type | size | params | threads | test | t/s |")
+            print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+            for r in results {
+                let name = (model as NSString).lastPathComponent
+                print("| \(name) | \(types) | \(String(format: "%.2f GiB", Double(size) / 1073741824)) | " +
+                      "\(String(format: "%.2f B", Double(c.parameterEstimate) / 1e9)) | \(threads) | \(r.test) | " +
+                      "\(String(format: "%.2f ± %.2f", r.mean, r.stddev)) |")
+            }
+            print("peak RSS: \(String(format: "%.1f MiB", Double(rss) / 1048576))")
+        }
+    }
+
+    /// One warm-up call (page-in of the mapped weights, lazy setup), then `r` timed calls.
+    func measure(_ body: () throws -> Void) throws -> [Double] {
+        try body()
+        var times: [Double] = []
+        for _ in 0..<r {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return times
+    }
+}
+
+/// The timings of one bench test; speeds are averaged per run, as llama-bench does.
+struct BenchResult {
+    let test: String
+    let tokens: Int
+    let seconds: [Double]
+    var speeds: [Double] { seconds.map { Double(tokens) / $0 } }
+    var mean: Double { speeds.reduce(0, +) / Double(speeds.count) }
+    /// Sample standard deviation (0 for one run).
+    var stddev: Double {
+        guard speeds.count > 1 else { return 0 }
+        let m = mean
+        return (speeds.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(speeds.count - 1)).squareRoot()
+    }
+}
+
+#if os(Linux)
+// Glibc imports RUSAGE_SELF as an enum case; getrusage wants its raw Int32.
+private let RUSAGE_SELF_WHO = __rusage_who_t(RUSAGE_SELF.rawValue)
+#else
+private let RUSAGE_SELF_WHO = RUSAGE_SELF
+#endif
+
+/// Peak resident set size of this process, from getrusage (Linux reports KiB).
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    guard getrusage(RUSAGE_SELF_WHO, &usage) == 0 else { return 0 }
+    #if os(Linux)
+    return Int(usage.ru_maxrss) * 1024
+    #else
+    return Int(usage.ru_maxrss)
+    #endif
+}
+
+/// The weight types of a checkpoint's layer matrices, e.g. "Q8_0" or "Q4_K+Q6_K".
+func weightTypeSummary(_ checkpoint: any Checkpoint) -> String {
+    var seen: [String] = []
+    for name in [TensorName.wq(0), TensorName.wk(0), TensorName.wv(0), TensorName.wo(0),
+                 TensorName.w1(0), TensorName.w2(0), TensorName.w3(0)] {
+        if let t = try? checkpoint.tensor(name), !seen.contains(t.type.name) { seen.append(t.type.name) }
+    }
+    return seen.joined(separator: "+")
+}
+
+/// A JSON string literal.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out + "\""
+}
+
+extension ModelConfig {
+    /// Parameters of a Llama with this shape (embedding, layers, final norm, untied output).
+    var parameterEstimate: Int {
+        let perLayer = 2 * dim * dim + 2 * dim * kvDim + 3 * dim * hiddenDim + 2 * dim
+        return vocabSize * dim * (tiedEmbeddings ? 1 : 2) + layerCount * perLayer + dim
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Llama
+import CKernels
 
 /// Kernels against plain loops, on sizes that are not multiples of the SIMD width or
 /// the parallel split.
@@ -83,13 +84,17 @@ import Testing
     func matmulMatchesNaive(_ type: GGMLType, _ cols: Int) {
         let rows = 29
         let (bytes, w) = encoded(type, rows: rows, cols: cols, seed: 9)
-        for tokens in [1, 3] {
+        for tokens in [1, 3, 6] {
             let x = values(tokens * cols, seed: 11)
+            // Few tokens against Q8_0/Q4_0 go through 8-bit activations: the reference
+            // rounds x the same way, so the comparison stays exact up to fp32 summation.
+            let quantized = tokens <= matvecMaxTokens && (type == .q8_0 || type == .q4_0)
+            let xs = quantized ? referenceQuantized(x) : x
             var expected = [Float](repeating: 0, count: tokens * rows)
             for t in 0..<tokens {
                 for r in 0..<rows {
                     var s: Double = 0
-                    for c in 0..<cols { s += Double(w[r * cols + c]) * Double(x[t * cols + c]) }
+                    for c in 0..<cols { s += Double(w[r * cols + c]) * Double(xs[t * cols + c]) }
                     expected[t * rows + r] = Float(s)
                 }
             }
@@ -105,6 +110,102 @@ import Testing
                 }
                 #expect(maxAbsDifference(out, expected) < 1e-5)
             }
+        }
+    }
+
+    /// llama.cpp's Q8_0 rounding of activations, written plainly: per 32, d = max|x|/127.
+    func referenceQuantized(_ x: [Float]) -> [Float] {
+        var out = x
+        for b in 0..<(x.count / 32) {
+            let block = x[(32 * b)..<(32 * b + 32)]
+            let m = block.map { abs($0) }.max() ?? 0
+            let d = m / 127
+            for i in block.indices {
+                out[i] = m > 0 ? d * (x[i] * (127 / m)).rounded(.toNearestOrAwayFromZero) : 0
+            }
+        }
+        return out
+    }
+
+    @Test func quantizedActivationsFollowQ8_0Rounding() {
+        for blocks in [1, 3, 5] {
+            var x = values(32 * blocks, seed: 21)
+            x[7] = 0  // exact zeros and a block of zeros must not produce NaN scales
+            if blocks == 5 { for i in 128..<160 { x[i] = 0 } }
+            var q = [Int8](repeating: 0, count: 32 * blocks)
+            var d = [Float](repeating: .nan, count: blocks)
+            q.withUnsafeMutableBufferPointer { qp in
+                d.withUnsafeMutableBufferPointer { dp in
+                    quantizeActivations(x, into: QuantizedActivations(values: qp.baseAddress!, scales: dp.baseAddress!, blocks: blocks))
+                }
+            }
+            let back = (0..<(32 * blocks)).map { d[$0 / 32] * Float(q[$0]) }
+            #expect(maxAbsDifference(back, referenceQuantized(x)) < 1e-6)
+        }
+    }
+
+    @Test(arguments: [GGMLType.q8_0, .q4_0])
+    func int8DotsMatchPlainSums(_ type: GGMLType) {
+        for blocks in [1, 2, 3, 7] {
+            let cols = 32 * blocks
+            let (bytes, w) = encoded(type, rows: 1, cols: cols, seed: 31)
+            let x = values(cols, seed: 33)
+            let xs = referenceQuantized(x)
+            var expected: Double = 0
+            for c in 0..<cols { expected += Double(w[c]) * Double(xs[c]) }
+            var q = [Int8](repeating: 0, count: cols)
+            var d = [Float](repeating: 0, count: blocks)
+            // The Swift reference kernels and the C intrinsics the matmul uses.
+            let (swift, c): (Float, Float) = q.withUnsafeMutableBufferPointer { qp in
+                d.withUnsafeMutableBufferPointer { dp in
+                    let qa = QuantizedActivations(values: qp.baseAddress!, scales: dp.baseAddress!, blocks: blocks)
+                    quantizeActivations(x, into: qa)
+                    return bytes.withUnsafeBytes { raw in
+                        let w = raw.baseAddress!
+                        return type == .q8_0
+                            ? (dotQ8_0(w, qa), swiftllama_dot_q8_0(w, qa.values, qa.scales, Int32(blocks)))
+                            : (dotQ4_0(w, qa), swiftllama_dot_q4_0(w, qa.values, qa.scales, Int32(blocks)))
+                    }
+                }
+            }
+            #expect(abs(Double(swift) - expected) < 1e-4 * max(1, abs(expected)))
+            #expect(abs(Double(c) - expected) < 1e-4 * max(1, abs(expected)))
+        }
+    }
+
+    @Test(arguments: [GGMLType.f16, .bf16])
+    func halfDotsHandleTails(_ type: GGMLType) {
+        for n in [1, 7, 8, 9, 31, 32, 33, 67, 100] {
+            let (bytes, w) = encoded(type, rows: 1, cols: n, seed: 41)
+            let x = values(n, seed: 43)
+            var expected: Double = 0
+            for i in 0..<n { expected += Double(w[i]) * Double(x[i]) }
+            let got = bytes.withUnsafeBytes { raw in
+                type == .f16 ? dotF16(raw.baseAddress!, x, n) : dotBF16(raw.baseAddress!, x, n)
+            }
+            #expect(abs(Double(got) - expected) < 1e-5)
+        }
+    }
+
+    @Test func workerPoolRunsEveryRangeOnceUnderConcurrentCallers() async {
+        let parallel = ParallelFor(workers: 3)
+        await withTaskGroup(of: Bool.self) { group in
+            for caller in 0..<4 {
+                group.addTask {
+                    var ok = true
+                    for round in 0..<200 {
+                        let count = 1 + (caller * 37 + round * 13) % 300
+                        var hits = [Int](repeating: 0, count: count)
+                        hits.withUnsafeMutableBufferPointer { h in
+                            let p = h.baseAddress!
+                            parallel.run(count) { _, range in for i in range { p[i] += 1 } }
+                        }
+                        ok = ok && hits.allSatisfy { $0 == 1 }
+                    }
+                    return ok
+                }
+            }
+            for await ok in group { #expect(ok) }
         }
     }
 

@@ -71,6 +71,25 @@ func runGreedy(_ model: LlamaModel, ids: [Int], count: Int) throws -> (logits: [
     return (logits, next)
 }
 
+/// Max abs logit error allowed where activations are quantized to 8 bits.
+let quantizedActivationTolerance: Float = 0.01
+
+/// Greedy ids against the reference's. With exact math every id must match. With
+/// quantized activations the random fixtures' logits are nearly flat, so later ids can
+/// legitimately flip on near-ties; only the first id is checked, and only where the
+/// reference's top-two margin exceeds twice the tolerance (a flip would then be a bug).
+func expectGreedy(_ got: [Int], _ expected: [Int], referenceLogits: [Float], exact: Bool, tolerance: Float,
+                  sourceLocation: SourceLocation = #_sourceLocation) {
+    if exact {
+        #expect(got == expected, sourceLocation: sourceLocation)
+        return
+    }
+    let sorted = referenceLogits.sorted(by: >)
+    if sorted.count > 1, sorted[0] - sorted[1] > 2 * tolerance {
+        #expect(got.first == expected.first, sourceLocation: sourceLocation)
+    }
+}
+
 func argmax(_ x: [Float]) -> Int {
     var best = 0
     for i in 1..<x.count where x[i] > x[best] { best = i }
@@ -86,18 +105,20 @@ func argmax(_ x: [Float]) -> Int {
         let shortErr = maxAbsDifference(short.logits, ref.lastLogits)
         print("\(fixture)/\(file): short max abs error \(shortErr)")
         #expect(shortErr <= tolerance)
-        #expect(short.next == ref.greedyNext)
+        expectGreedy(short.next, ref.greedyNext, referenceLogits: ref.lastLogits, exact: !dequant, tolerance: tolerance)
         let long = try runGreedy(model, ids: ref.longIDs, count: ref.longGreedyNext.count)
         let longErr = maxAbsDifference(long.logits, ref.longLastLogits)
         print("\(fixture)/\(file): long max abs error \(longErr)")
         #expect(longErr <= tolerance)
-        #expect(long.next == ref.longGreedyNext)
+        expectGreedy(long.next, ref.longGreedyNext, referenceLogits: ref.longLastLogits, exact: !dequant, tolerance: tolerance)
     }
 
     @Test func devOddF16() throws { try check("fixtures/dev-odd", "model-f16.gguf", dequant: false, tolerance: 1e-4) }
     @Test func devOddBF16() throws { try check("fixtures/dev-odd", "model-bf16.gguf", dequant: false, tolerance: 1e-4) }
-    @Test func devOddQ8_0() throws { try check("fixtures/dev-odd", "model-q8_0.gguf", dequant: true, tolerance: 1e-3) }
-    @Test func devOddQ4_0() throws { try check("fixtures/dev-odd", "model-q4_0.gguf", dequant: true, tolerance: 1e-3) }
+    // Q8_0/Q4_0 generation quantizes activations to 8 bits (as llama.cpp does): the issue's
+    // bar is 0.05; we hold 0.01 (measured about 0.004).
+    @Test func devOddQ8_0() throws { try check("fixtures/dev-odd", "model-q8_0.gguf", dequant: true, tolerance: quantizedActivationTolerance) }
+    @Test func devOddQ4_0() throws { try check("fixtures/dev-odd", "model-q4_0.gguf", dequant: true, tolerance: quantizedActivationTolerance) }
     @Test func devLlama3F32() throws { try check("fixtures/dev-llama3", "model.gguf", dequant: false, tolerance: 1e-4) }
     @Test func devOddHuggingFaceShards() throws { try check("fixtures/dev-odd", "hf", dequant: false, tolerance: 1e-4) }
     @Test func devOddMetaTwoShards() throws { try check("fixtures/dev-odd", "meta", dequant: false, tolerance: 1e-4) }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// A weight matrix as the kernels see it: `rows × columns`, each row contiguous in `type`.
 public struct MatrixView: @unchecked Sendable {
     public let type: GGMLType
@@ -65,13 +67,13 @@ func dot4x2(_ w: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ x1: UnsafeP
         let v0 = r0.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
         let v1 = r1.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
         var wv = rw.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-        a00 += wv * v0; a01 += wv * v1
+        a00.addProduct(wv, v0); a01.addProduct(wv, v1)
         wv = rw.loadUnaligned(fromByteOffset: o + stride, as: SIMD8<Float>.self)
-        a10 += wv * v0; a11 += wv * v1
+        a10.addProduct(wv, v0); a11.addProduct(wv, v1)
         wv = rw.loadUnaligned(fromByteOffset: o + 2 * stride, as: SIMD8<Float>.self)
-        a20 += wv * v0; a21 += wv * v1
+        a20.addProduct(wv, v0); a21.addProduct(wv, v1)
         wv = rw.loadUnaligned(fromByteOffset: o + 3 * stride, as: SIMD8<Float>.self)
-        a30 += wv * v0; a31 += wv * v1
+        a30.addProduct(wv, v0); a31.addProduct(wv, v1)
         i += 8
     }
     var t0 = SIMD4<Float>(a00.sum(), a10.sum(), a20.sum(), a30.sum())
@@ -94,6 +96,10 @@ func dot4x2(_ w: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ x1: UnsafeP
 /// the matrix-vector product of generation.
 public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
                    parallel: ParallelFor) {
+    if tokens <= matvecMaxTokens, hasDirectDot(w.type) {
+        matvec(w, x, tokens: tokens, out, parallel: parallel)
+        return
+    }
     let cols = w.columns, rows = w.rows
     let tile = 16
     parallel.run(rows, minimumPerWorker: 16) { _, range in
@@ -133,6 +139,64 @@ public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ ou
                     for k in 0..<n { ot[k] = dot(tileBase + k * cols, xt, cols) }
                 }
                 r0 += n
+            }
+        }
+    }
+}
+
+/// Up to this many tokens, a product reads each weight row once and dots it straight from
+/// its stored format with every token (generation); beyond, rows are converted to fp32
+/// once per tile and shared by the batch (prompt processing).
+let matvecMaxTokens = 4
+
+/// Types with a dot product straight from the stored row.
+@inline(__always)
+func hasDirectDot(_ type: GGMLType) -> Bool {
+    switch type {
+    case .f16, .bf16, .q8_0, .q4_0: return true
+    default: return false
+    }
+}
+
+/// `out[t, r] = W[r] · x[t]` for a few tokens, each weight row read once from its stored
+/// format. Q8_0 and Q4_0 rows meet activations quantized to 8-bit blocks (int8 × int8
+/// products, as llama.cpp computes them); float formats meet the fp32 activations.
+func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
+            parallel: ParallelFor) {
+    let cols = w.columns, rows = w.rows
+    switch w.type {
+    case .q8_0, .q4_0:
+        let blocks = cols / 32
+        withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
+                guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress else { return }
+                for t in 0..<tokens {
+                    quantizeActivations(x + t * cols, into: QuantizedActivations(
+                        values: values + t * cols, scales: scales + t * blocks, blocks: blocks))
+                }
+                let isQ8 = w.type == .q8_0
+                parallel.run(rows, minimumPerWorker: 16) { _, range in
+                    for t in 0..<tokens {
+                        let q = QuantizedActivations(values: values + t * cols, scales: scales + t * blocks, blocks: blocks)
+                        let o = out + t * rows
+                        for r in range {
+                            let row = w.base + r * w.rowBytes
+                            o[r] = isQ8 ? swiftllama_dot_q8_0(row, q.values, q.scales, Int32(blocks))
+                                        : swiftllama_dot_q4_0(row, q.values, q.scales, Int32(blocks))
+                        }
+                    }
+                }
+            }
+        }
+    default:
+        let isF16 = w.type == .f16
+        parallel.run(rows, minimumPerWorker: 16) { _, range in
+            for t in 0..<tokens {
+                let xt = x + t * cols, o = out + t * rows
+                for r in range {
+                    let row = w.base + r * w.rowBytes
+                    o[r] = isF16 ? dotF16(row, xt, cols) : dotBF16(row, xt, cols)
+                }
             }
         }
     }

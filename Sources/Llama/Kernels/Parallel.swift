@@ -1,24 +1,30 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Splits `0..<count` into contiguous ranges, one per worker, and runs them on all cores.
 ///
 /// Contiguous ranges (rather than one task per item) keep each core on its own rows of a
 /// weight matrix, and the worker index lets a caller give each worker its own scratch.
+/// Loops run on a `WorkerPool` of threads that stay alive between loops: a token of
+/// generation is a few hundred small matrix-vector products, and waking threads through
+/// Dispatch for each one costs more than the product itself on small models.
 public struct ParallelFor: Sendable {
     /// Number of ranges a loop is split into at most.
     public let workers: Int
+    let pool: WorkerPool?
 
     /// Splits loops over `workers` threads (default: every core).
     public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.workers = max(1, workers)
+        pool = self.workers > 1 ? WorkerPool.shared(size: self.workers) : nil
     }
 
     /// A single-threaded runner, for tests and for callers that are already parallel.
     public static let serial = ParallelFor(workers: 1)
 
     /// Calls `body(worker, range)` for disjoint ranges covering `0..<count`.
-    /// `minimumPerWorker` keeps tiny loops on one thread, where dispatch would cost more than it saves.
+    /// `minimumPerWorker` keeps tiny loops on one thread, where waking workers would cost more than it saves.
     public func run(_ count: Int, minimumPerWorker: Int = 1, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
         guard count > 0 else { return }
         let n = min(workers, max(1, count / max(1, minimumPerWorker)))
@@ -26,17 +32,114 @@ public struct ParallelFor: Sendable {
             body(0, 0..<count)
             return
         }
-        // concurrentPerform returns only when every iteration has finished, so the closure
-        // never outlives this call; the workers touch disjoint ranges by construction. The
-        // box states that to the compiler, which cannot see that buffers captured by `body`
-        // are written at disjoint places.
-        withoutActuallyEscaping(body) { escapable in
+        let part: (Int) -> Void = { w in
+            guard w < n else { return }
+            let start = count * w / n
+            let end = count * (w + 1) / n
+            if start < end { body(w, start..<end) }
+        }
+        if let pool, pool.run(part) { return }
+        // The pool is busy with another caller's loop (several models or requests at
+        // once): fall back to Dispatch rather than wait. concurrentPerform returns only when
+        // every iteration has finished, so the closure never outlives this call; the box
+        // states that to the compiler, which cannot see that the writes are disjoint.
+        withoutActuallyEscaping(part) { escapable in
             let box = UncheckedSendable(escapable)
-            DispatchQueue.concurrentPerform(iterations: n) { w in
-                let start = count * w / n
-                let end = count * (w + 1) / n
-                if start < end { box.value(w, start..<end) }
+            DispatchQueue.concurrentPerform(iterations: n) { w in box.value(w) }
+        }
+    }
+}
+
+/// `size − 1` threads that, with the calling thread, run one job at a time.
+///
+/// Handing out a job bumps `generation`; workers spin on it for a short while after each
+/// job (the next matmul of a token usually follows within microseconds) and then park on
+/// a condition variable, so an idle process does not burn its cores.
+final class WorkerPool: @unchecked Sendable {
+    let size: Int
+    private let generation = Atomic<Int>(0)
+    private let remaining = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let sleepers = Atomic<Int>(0)
+    private let condition = NSCondition()
+    /// The job of the current generation; written only while `busy` is held and before the
+    /// generation is published, read by workers only after they saw it.
+    private var job: ((Int) -> Void)?
+    /// Spins (atomic loads) before a worker parks: roughly 50–100 µs.
+    private static let spinLimit = 100_000
+
+    private static let pools = Mutex<[Int: WorkerPool]>([:])
+
+    /// The process-wide pool of `size` threads (created on first use, never torn down).
+    static func shared(size: Int) -> WorkerPool {
+        pools.withLock { pools in
+            if let p = pools[size] { return p }
+            let p = WorkerPool(size: size)
+            pools[size] = p
+            return p
+        }
+    }
+
+    private init(size: Int) {
+        self.size = size
+        for w in 1..<size {
+            let thread = Thread { [self] in self.workerLoop(w) }
+            thread.name = "llama-worker-\(w)"
+            thread.start()
+        }
+    }
+
+    /// Runs `body(w)` for every `w < size`, on the caller (w = 0) and the workers; returns
+    /// false without running anything if another caller holds the pool.
+    func run(_ body: (Int) -> Void) -> Bool {
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        withoutActuallyEscaping(body) { escapable in
+            job = escapable
+            remaining.store(size - 1, ordering: .relaxed)
+            // Sequentially consistent on both sides (here and in workerLoop), so either we
+            // see a sleeper and signal it, or it sees the new generation before waiting.
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                condition.lock()
+                generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                condition.broadcast()
+                condition.unlock()
+            } else {
+                generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
             }
+            escapable(0)
+            while remaining.load(ordering: .acquiring) > 0 {}
+            job = nil
+        }
+        busy.store(false, ordering: .releasing)
+        return true
+    }
+
+    private func workerLoop(_ w: Int) {
+        // Generation 0 is the pool's initial state; a worker that starts after the first
+        // job was handed out must still run it, so it must not read `seen` from the counter.
+        var seen = 0
+        while true {
+            var g = generation.load(ordering: .acquiring)
+            var spins = 0
+            while g == seen {
+                spins += 1
+                if spins < WorkerPool.spinLimit {
+                    g = generation.load(ordering: .acquiring)
+                    continue
+                }
+                condition.lock()
+                sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                g = generation.load(ordering: .sequentiallyConsistent)
+                while g == seen {
+                    condition.wait()
+                    g = generation.load(ordering: .sequentiallyConsistent)
+                }
+                sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                condition.unlock()
+            }
+            seen = g
+            job?(w)
+            remaining.wrappingSubtract(1, ordering: .releasing)
         }
     }
 }

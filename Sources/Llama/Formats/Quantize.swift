@@ -1,0 +1,183 @@
+import Foundation
+
+// `llama quantize`: any readable checkpoint to a GGUF whose 2-D weight matrices are stored
+// as one type (F16, BF16, Q8_0 or Q4_0) and whose 1-D tensors (norms, rope divisors) stay
+// F32, as llama.cpp's quantizer does with --pure. Row rounding follows llama.cpp's
+// reference quantizers (ggml-quants.c, quantize_row_*_ref) so that the same fp32 input
+// gives the same blocks:
+//   Q8_0  d = max|x| / 127, q = round-half-away(x · (1/d)), d stored as f16
+//   Q4_0  m = the element of largest magnitude (with its sign), d = m / −8,
+//         q = min(15, trunc(x · (1/d) + 8.5)); element j and j+16 share byte j
+
+/// Why a checkpoint cannot be quantized.
+public enum QuantizeError: Error, CustomStringConvertible {
+    case unsupportedTarget(String)
+    case badTensor(path: String, tensor: String, message: String)
+
+    public var description: String {
+        switch self {
+        case let .unsupportedTarget(t): return "cannot quantize to \(t) (supported: q8_0, q4_0, f16, bf16)"
+        case let .badTensor(path, tensor, message): return "\(path): tensor \(tensor): \(message)"
+        }
+    }
+}
+
+/// Builds quantized GGUF files from checkpoints.
+public enum Quantizer {
+    /// Target types `llama quantize --type` accepts, by their lower-case name.
+    public static let targets: [String: GGMLType] = ["q8_0": .q8_0, "q4_0": .q4_0, "f16": .f16, "bf16": .bf16]
+
+    /// The GGUF of `checkpoint` with its weight matrices stored as `type`. Metadata (the
+    /// tokenizer included) is copied from `source` when the input was a GGUF; otherwise the
+    /// hyperparameters are written from the checkpoint's configuration.
+    public static func gguf(_ checkpoint: any Checkpoint, as type: GGMLType, source: GGUFFile?,
+                            parallel: ParallelFor = ParallelFor()) throws -> GGUFWriter {
+        guard targets.values.contains(type) else { throw QuantizeError.unsupportedTarget(type.name) }
+        let c = checkpoint.config
+        var w = GGUFWriter()
+        if let source {
+            for key in source.metadataKeys where key != "general.file_type" && key != "general.quantization_version" {
+                if let v = source.metadata[key] { w.set(key, .from(v, key: key)) }
+            }
+        } else {
+            w.set("general.architecture", .string("llama"))
+            w.set("general.name", .string((checkpoint.path as NSString).lastPathComponent))
+            w.set("llama.context_length", .uint32(UInt32(c.maxContext)))
+            w.set("llama.embedding_length", .uint32(UInt32(c.dim)))
+            w.set("llama.block_count", .uint32(UInt32(c.layerCount)))
+            w.set("llama.feed_forward_length", .uint32(UInt32(c.hiddenDim)))
+            w.set("llama.attention.head_count", .uint32(UInt32(c.headCount)))
+            w.set("llama.attention.head_count_kv", .uint32(UInt32(c.kvHeadCount)))
+            w.set("llama.attention.layer_norm_rms_epsilon", .float32(c.normEps))
+            w.set("llama.rope.freq_base", .float32(c.ropeTheta))
+            w.set("llama.rope.dimension_count", .uint32(UInt32(c.headDim)))
+            w.set("llama.vocab_size", .uint32(UInt32(c.vocabSize)))
+        }
+        // llama.cpp's llama_ftype numbers, which readers show as the file's type.
+        let fileType: UInt32 = switch type { case .f16: 1; case .q4_0: 2; case .q8_0: 7; default: 32 }
+        w.set("general.file_type", .uint32(fileType))
+        w.set("general.quantization_version", .uint32(2))
+
+        var names: [(canonical: String, gguf: String)] = [(TensorName.embedding, "token_embd.weight")]
+        for l in 0..<c.layerCount {
+            names += [(TensorName.attentionNorm(l), "blk.\(l).attn_norm.weight"), (TensorName.wq(l), "blk.\(l).attn_q.weight"),
+                      (TensorName.wk(l), "blk.\(l).attn_k.weight"), (TensorName.wv(l), "blk.\(l).attn_v.weight"),
+                      (TensorName.wo(l), "blk.\(l).attn_output.weight"), (TensorName.ffnNorm(l), "blk.\(l).ffn_norm.weight"),
+                      (TensorName.w1(l), "blk.\(l).ffn_gate.weight"), (TensorName.w2(l), "blk.\(l).ffn_down.weight"),
+                      (TensorName.w3(l), "blk.\(l).ffn_up.weight")]
+        }
+        names.append((TensorName.finalNorm, "output_norm.weight"))
+        if !c.tiedEmbeddings { names.append((TensorName.output, "output.weight")) }
+        for (canonical, ggufName) in names {
+            let t = try checkpoint.tensor(canonical)
+            try add(t, as: ggufName, to: &w, type: t.shape.count == 2 ? type : .f32, path: checkpoint.path, parallel: parallel)
+        }
+        if let divisors = try ropeDivisors(checkpoint) {
+            try w.addTensor(name: "rope_freqs.weight", shape: [divisors.count], values: divisors, as: .f32)
+        }
+        return w
+    }
+
+    /// Llama 3.1 scaling as llama.cpp carries it: one divisor per frequency pair.
+    static func ropeDivisors(_ checkpoint: any Checkpoint) throws -> [Float]? {
+        if let d = try checkpoint.ropeFrequencyFactors() { return d }
+        let c = checkpoint.config
+        guard let scaling = c.ropeScaling else { return nil }
+        let plain = ropeFrequencies(headDim: c.headDim, theta: c.ropeTheta, scaling: nil, divisors: nil)
+        let scaled = ropeFrequencies(headDim: c.headDim, theta: c.ropeTheta, scaling: scaling, divisors: nil)
+        return zip(plain, scaled).map { $0 / $1 }
+    }
+
+    /// Adds one tensor converted row by row to `type` (stored bytes copied when the type
+    /// already matches, so F16 → F16 and Q8_0 → Q8_0 are exact).
+    static func add(_ t: WeightTensor, as name: String, to w: inout GGUFWriter, type: GGMLType, path: String,
+                    parallel: ParallelFor) throws {
+        guard let cols = t.shape.last, cols > 0, t.elementCount > 0 else {
+            throw QuantizeError.badTensor(path: path, tensor: t.name, message: "empty shape \(t.shape)")
+        }
+        let rows = t.elementCount / cols
+        guard t.type.isSupportedByKernels, cols % t.type.blockLayout.elements == 0 else {
+            throw QuantizeError.badTensor(path: path, tensor: t.name, message: "stored as \(t.type.name), which cannot be read row by row")
+        }
+        guard cols % type.blockLayout.elements == 0 else {
+            throw QuantizeError.badTensor(path: path, tensor: t.name,
+                                          message: "\(cols) columns are not a multiple of the \(type.name) block size \(type.blockLayout.elements)")
+        }
+        let inRow = t.type.rowBytes(columns: cols), outRow = type.rowBytes(columns: cols)
+        guard let src = t.data.baseAddress, t.data.count >= rows * inRow else {
+            throw QuantizeError.badTensor(path: path, tensor: t.name, message: "\(t.data.count) bytes of data, needs \(rows * inRow)")
+        }
+        var out = [UInt8](repeating: 0, count: rows * outRow)
+        if t.type == type {
+            out.withUnsafeMutableBytes { $0.baseAddress?.copyMemory(from: src, byteCount: rows * outRow) }
+        } else {
+            out.withUnsafeMutableBytes { raw in
+                guard let dst = raw.baseAddress else { return }
+                parallel.run(rows, minimumPerWorker: 4) { _, range in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { scratch in
+                        guard let row = scratch.baseAddress else { return }
+                        for r in range {
+                            dequantizeRow(t.type, src + r * inRow, row, count: cols)
+                            quantizeRow(row, count: cols, as: type, into: dst + r * outRow)
+                        }
+                    }
+                }
+            }
+        }
+        try w.addTensor(name: name, shape: t.shape, type: type, data: out)
+    }
+}
+
+/// Stores `count` floats as `type` (F32, F16, BF16, Q8_0 or Q4_0) at `dst`;
+/// `count` is a multiple of the type's block size.
+public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, as type: GGMLType, into dst: UnsafeMutableRawPointer) {
+    switch type {
+    case .f32:
+        dst.copyMemory(from: x, byteCount: 4 * count)
+    case .f16:
+        for i in 0..<count { dst.storeBytes(of: floatToHalf(x[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+    case .bf16:
+        for i in 0..<count { dst.storeBytes(of: floatToBFloat16(x[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+    case .q8_0:
+        for b in 0..<(count / 32) {
+            let v = x + 32 * b, block = dst + 34 * b
+            var amax: Float = 0
+            for j in 0..<32 { amax = max(amax, abs(v[j])) }
+            let d = amax / 127
+            let id: Float = d != 0 ? 1 / d : 0
+            block.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+            for j in 0..<32 {
+                block.storeBytes(of: Int8(clampedInt((v[j] * id).rounded(.toNearestOrAwayFromZero), -127, 127)),
+                                 toByteOffset: 2 + j, as: Int8.self)
+            }
+        }
+    case .q4_0:
+        for b in 0..<(count / 32) {
+            let v = x + 32 * b, block = dst + 18 * b
+            var amax: Float = 0, m: Float = 0
+            for j in 0..<32 where abs(v[j]) > amax {
+                amax = abs(v[j])
+                m = v[j]
+            }
+            let d = m / -8
+            let id: Float = d != 0 ? 1 / d : 0
+            block.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+            for j in 0..<16 {
+                // Truncation toward zero after +8.5 is llama.cpp's rounding; min keeps +8 in range.
+                let lo = clampedInt(v[j] * id + 8.5, 0, 15)
+                let hi = clampedInt(v[j + 16] * id + 8.5, 0, 15)
+                block.storeBytes(of: UInt8(lo | (hi << 4)), toByteOffset: 2 + j, as: UInt8.self)
+            }
+        }
+    default:
+        dst.initializeMemory(as: UInt8.self, repeating: 0, count: type.rowBytes(columns: count))
+    }
+}
+
+/// `x` truncated toward zero and clamped to `lo...hi`; NaN (a corrupt input row) gives
+/// the middle of the range instead of trapping.
+@inline(__always)
+func clampedInt(_ x: Float, _ lo: Int, _ hi: Int) -> Int {
+    guard x.isFinite else { return x.isNaN ? (lo + hi) / 2 : (x > 0 ? hi : lo) }
+    return min(hi, max(lo, Int(x.rounded(.towardZero))))
+}

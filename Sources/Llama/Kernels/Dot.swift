@@ -1,0 +1,168 @@
+// Dot products of one stored weight row with fp32 (or 8-bit quantized) activations,
+// straight from the stored format: the matrix-vector products of generation read every
+// weight once, so converting a row to fp32 in memory first would double the traffic.
+
+/// Σ w[i]·x[i] for `n` IEEE-half weights at `w`; four independent SIMD8 accumulators
+/// keep the FMA pipes busy, and the half→float conversion is one vcvtph2ps per 8.
+@inline(__always)
+func dotF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    let rx = UnsafeRawPointer(x)
+    var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+    var i = 0
+    while i + 32 <= n {
+        s0.addProduct(SIMD8<Float>(w.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<Float16>.self)),
+                      rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+        s1.addProduct(SIMD8<Float>(w.loadUnaligned(fromByteOffset: 2 * i + 16, as: SIMD8<Float16>.self)),
+                      rx.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self))
+        s2.addProduct(SIMD8<Float>(w.loadUnaligned(fromByteOffset: 2 * i + 32, as: SIMD8<Float16>.self)),
+                      rx.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD8<Float>.self))
+        s3.addProduct(SIMD8<Float>(w.loadUnaligned(fromByteOffset: 2 * i + 48, as: SIMD8<Float16>.self)),
+                      rx.loadUnaligned(fromByteOffset: 4 * i + 96, as: SIMD8<Float>.self))
+        i += 32
+    }
+    while i + 8 <= n {
+        s0.addProduct(SIMD8<Float>(w.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<Float16>.self)),
+                      rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+        i += 8
+    }
+    var tail: Float = 0
+    while i < n {
+        tail += Float(w.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) * x[i]
+        i += 1
+    }
+    return ((s0 + s1) + (s2 + s3)).sum() + tail
+}
+
+/// bf16 → fp32 of 8 values: bf16 is the top half of an fp32, so a shift is exact.
+@inline(__always)
+func bf16x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD8<Float> {
+    let bits = SIMD8<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt16>.self)) &<< 16
+    return unsafeBitCast(bits, to: SIMD8<Float>.self)
+}
+
+/// Σ w[i]·x[i] for `n` bfloat16 weights at `w`.
+@inline(__always)
+func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    let rx = UnsafeRawPointer(x)
+    var s0 = SIMD8<Float>(), s1 = SIMD8<Float>()
+    var i = 0
+    while i + 16 <= n {
+        s0.addProduct(bf16x8(w, 2 * i), rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+        s1.addProduct(bf16x8(w, 2 * i + 16), rx.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self))
+        i += 16
+    }
+    while i + 8 <= n {
+        s0.addProduct(bf16x8(w, 2 * i), rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+        i += 8
+    }
+    var tail: Float = 0
+    while i < n {
+        tail += bfloat16ToFloat(w.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) * x[i]
+        i += 1
+    }
+    return (s0 + s1).sum() + tail
+}
+
+/// Activations quantized like a Q8_0 row: blocks of 32 int8 values with one fp32 scale
+/// each (llama.cpp's Q8_0 scale is f16; fp32 here loses nothing and costs nothing).
+/// `values` holds `blocks × 32` int8s, `scales` one Float per block.
+public struct QuantizedActivations {
+    public let values: UnsafeMutablePointer<Int8>
+    public let scales: UnsafeMutablePointer<Float>
+    public let blocks: Int
+
+    /// A view of caller-owned storage for `blocks` blocks (`32 × blocks` values, `blocks` scales).
+    public init(values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>, blocks: Int) {
+        self.values = values
+        self.scales = scales
+        self.blocks = blocks
+    }
+}
+
+/// Quantizes `32 × q.blocks` floats of `x` into `q`: per block, d = max|x|/127 and
+/// q = round(x/d), as llama.cpp's quantize_row_q8_0 does (so int8 dot products against
+/// Q8_0/Q4_0 weights match its arithmetic).
+public func quantizeActivations(_ x: UnsafePointer<Float>, into q: QuantizedActivations) {
+    let rx = UnsafeRawPointer(x)
+    for b in 0..<q.blocks {
+        var amax = SIMD8<Float>()
+        for k in 0..<4 {
+            let v = rx.loadUnaligned(fromByteOffset: 128 * b + 32 * k, as: SIMD8<Float>.self)
+            amax = pointwiseMax(amax, pointwiseMax(v, -v))
+        }
+        let m = amax.max()
+        let d = m / 127
+        let inv: Float = m > 0 ? 127 / m : 0
+        q.scales[b] = d
+        let out = UnsafeMutableRawPointer(q.values + 32 * b)
+        for k in 0..<4 {
+            let v = rx.loadUnaligned(fromByteOffset: 128 * b + 32 * k, as: SIMD8<Float>.self) * inv
+            let r = SIMD8<Int32>(v.rounded(.toNearestOrAwayFromZero))
+            out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: r), toByteOffset: 8 * k, as: SIMD8<Int8>.self)
+        }
+    }
+}
+
+/// Σ a[i]·b[i] over 32 int8 pairs, as 8 int32 partial sums (each ≤ 4·128·128, no overflow).
+@inline(__always)
+func int8Dot32(_ a: SIMD32<Int8>, _ b: SIMD32<Int8>) -> SIMD8<Int32> {
+    let lo = SIMD16<Int16>(truncatingIfNeeded: a.lowHalf) &* SIMD16<Int16>(truncatingIfNeeded: b.lowHalf)
+    let hi = SIMD16<Int16>(truncatingIfNeeded: a.highHalf) &* SIMD16<Int16>(truncatingIfNeeded: b.highHalf)
+    let s = SIMD16<Int32>(truncatingIfNeeded: lo) &+ SIMD16<Int32>(truncatingIfNeeded: hi)
+    return s.lowHalf &+ s.highHalf
+}
+
+/// Dot of a Q8_0 row (`q.blocks` blocks of 34 bytes) with quantized activations.
+@inline(__always)
+func dotQ8_0(_ w: UnsafeRawPointer, _ q: QuantizedActivations) -> Float {
+    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+    var b = 0
+    while b + 2 <= q.blocks {
+        let w0 = w + 34 * b, w1 = w0 + 34
+        let p0 = int8Dot32(w0.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self),
+                           UnsafeRawPointer(q.values + 32 * b).loadUnaligned(as: SIMD32<Int8>.self))
+        let p1 = int8Dot32(w1.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self),
+                           UnsafeRawPointer(q.values + 32 * b + 32).loadUnaligned(as: SIMD32<Int8>.self))
+        acc0.addProduct(SIMD8<Float>(p0), SIMD8(repeating: Float(w0.loadUnaligned(as: Float16.self)) * q.scales[b]))
+        acc1.addProduct(SIMD8<Float>(p1), SIMD8(repeating: Float(w1.loadUnaligned(as: Float16.self)) * q.scales[b + 1]))
+        b += 2
+    }
+    if b < q.blocks {
+        let w0 = w + 34 * b
+        let p0 = int8Dot32(w0.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self),
+                           UnsafeRawPointer(q.values + 32 * b).loadUnaligned(as: SIMD32<Int8>.self))
+        acc0.addProduct(SIMD8<Float>(p0), SIMD8(repeating: Float(w0.loadUnaligned(as: Float16.self)) * q.scales[b]))
+    }
+    return (acc0 + acc1).sum()
+}
+
+/// The 32 weights of a Q4_0 block as int8 in −8…7: byte j holds element j (low nibble)
+/// and element j+16 (high nibble).
+@inline(__always)
+func q4_0Values(_ block: UnsafeRawPointer) -> SIMD32<Int8> {
+    let bytes = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+    let lo = bytes & 0x0F, hi = bytes &>> 4
+    let all = SIMD32<UInt8>(lowHalf: lo, highHalf: hi)
+    return SIMD32<Int8>(truncatingIfNeeded: all) &- 8
+}
+
+/// Dot of a Q4_0 row (`q.blocks` blocks of 18 bytes) with quantized activations.
+@inline(__always)
+func dotQ4_0(_ w: UnsafeRawPointer, _ q: QuantizedActivations) -> Float {
+    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+    var b = 0
+    while b + 2 <= q.blocks {
+        let w0 = w + 18 * b, w1 = w0 + 18
+        let p0 = int8Dot32(q4_0Values(w0), UnsafeRawPointer(q.values + 32 * b).loadUnaligned(as: SIMD32<Int8>.self))
+        let p1 = int8Dot32(q4_0Values(w1), UnsafeRawPointer(q.values + 32 * b + 32).loadUnaligned(as: SIMD32<Int8>.self))
+        acc0.addProduct(SIMD8<Float>(p0), SIMD8(repeating: Float(w0.loadUnaligned(as: Float16.self)) * q.scales[b]))
+        acc1.addProduct(SIMD8<Float>(p1), SIMD8(repeating: Float(w1.loadUnaligned(as: Float16.self)) * q.scales[b + 1]))
+        b += 2
+    }
+    if b < q.blocks {
+        let w0 = w + 18 * b
+        let p0 = int8Dot32(q4_0Values(w0), UnsafeRawPointer(q.values + 32 * b).loadUnaligned(as: SIMD32<Int8>.self))
+        acc0.addProduct(SIMD8<Float>(p0), SIMD8(repeating: Float(w0.loadUnaligned(as: Float16.self)) * q.scales[b]))
+    }
+    return (acc0 + acc1).sum()
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Side-by-side speed of SwiftLlama and llama.cpp on the same GGUF files, same threads.
+#
+#   bench/llamacpp.sh [--build] [--dir DIR] [-t THREADS] [-p 512] [-n 128] [-r 3] MODEL.gguf...
+#
+# --build fetches llama.cpp's source as the PyPI sdist of llama-cpp-python 0.3.36 (which
+# vendors it under vendor/llama.cpp) into DIR (default ~/.cache/swiftllama-llamacpp, never
+# inside this repository), gets CMake from PyPI if the system has none, and builds only
+# llama-bench and llama-quantize with CMake (-DGGML_NATIVE=ON: tuned for this CPU, as a
+# user building it would). Without --build, DIR must already hold that build.
+# Each model is measured by both engines in turn (llama.cpp first, then ours), so the
+# ratio compares runs made moments apart on the same machine state.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+dir="${LLAMACPP_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftllama-llamacpp}"
+threads="$(nproc)"
+p=512 n=128 reps=3 build=0
+models=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build) build=1 ;;
+        --dir) dir="$2"; shift ;;
+        -t) threads="$2"; shift ;;
+        -p) p="$2"; shift ;;
+        -n) n="$2"; shift ;;
+        -r) reps="$2"; shift ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -*) echo "unknown option $1" >&2; exit 2 ;;
+        *) models+=("$1") ;;
+    esac
+    shift
+done
+
+dir="$(realpath -m "$dir")"
+case "$dir/" in
+    "$repo"/*) echo "--dir $dir is inside the repository; llama.cpp must never be committed" >&2; exit 2 ;;
+esac
+mkdir -p "$dir"
+
+version=0.3.36
+src="$dir/llama_cpp_python-$version/vendor/llama.cpp"
+bin="$dir/build/bin"
+if [ "$build" = 1 ]; then
+    if [ ! -d "$src" ]; then
+        # Source only for llama-cpp-python itself: `--no-binary :all:` would also build pip's
+        # build dependencies (CMake included) from source just to read the sdist's metadata.
+        python3 -m pip download --no-deps --no-binary llama-cpp-python "llama-cpp-python==$version" -d "$dir"
+        tar -xzf "$dir/llama_cpp_python-$version.tar.gz" -C "$dir"
+    fi
+    if ! command -v cmake >/dev/null; then
+        # No system CMake: PyPI's cmake wheel, in a virtual environment beside the build.
+        python3 -m venv "$dir/venv"
+        "$dir/venv/bin/pip" install cmake
+        PATH="$dir/venv/bin:$PATH"
+    fi
+    cmake -S "$src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF
+    cmake --build "$dir/build" --target llama-bench llama-quantize -j "$threads"
+fi
+if [ ! -x "$bin/llama-bench" ]; then
+    echo "no llama-bench in $bin: run with --build (or --dir pointing at a build)" >&2
+    exit 2
+fi
+[ ${#models[@]} -gt 0 ] || { echo "no model files given" >&2; exit 2; }
+
+(cd "$repo" && swift build -c release >&2)
+ours="$repo/.build/release/llama"
+
+printf '| model | test | llama.cpp t/s | SwiftLlama t/s | ratio |\n| --- | --- | ---: | ---: | ---: |\n'
+for m in "${models[@]}"; do
+    theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -o json)"
+    ours_json="$("$ours" bench --model "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" --json)"
+    THEIRS="$theirs_json" OURS="$ours_json" MODEL="$(basename "$m")" python3 - <<'PY'
+import json, os
+theirs = {}
+for r in json.loads(os.environ["THEIRS"]):
+    test = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
+    theirs[test] = (r["avg_ts"], r["stddev_ts"])
+for r in json.loads(os.environ["OURS"]):
+    t = theirs.get(r["test"])
+    if t is None:
+        continue
+    ratio = r["tokens_per_s"] / t[0] if t[0] else float("nan")
+    print(f"| {os.environ['MODEL']} | {r['test']} | {t[0]:.2f} ± {t[1]:.2f} | "
+          f"{r['tokens_per_s']:.2f} ± {r['stddev']:.2f} | {ratio:.2f} |")
+PY
+done
