@@ -1,12 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Kernels need AVX2/FMA/F16C, which Swift emits only when told the target CPU.
-// `haswell` (2013+ Intel, 2015+ AMD) keeps the binary portable to any x86-64
-// machine of the last decade; it will not run on older or non-AVX2 CPUs.
+// Kernels need SIMD instructions (AVX2/FMA/F16C at least, AVX-512 and VNNI where the CPU
+// has them), which Swift and clang emit only when told the target CPU. `native` tunes the
+// build for the machine that compiles it, as llama.cpp's default GGML_NATIVE does: the
+// binary is fast here and may not run on an older CPU. For a portable x86-64 binary (any
+// AVX2 CPU) replace "native" by "haswell" in both lines.
 #if arch(x86_64)
-let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
-let cCpuFlags: [CSetting] = [.unsafeFlags(["-march=haswell", "-O3"])]
+let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "native"])]
+let cCpuFlags: [CSetting] = [.unsafeFlags(["-march=native", "-O3"])]
 #else
 let cpuFlags: [SwiftSetting] = []
 let cCpuFlags: [CSetting] = [.unsafeFlags(["-O3"])]

@@ -1,5 +1,21 @@
 #include "CKernels.h"
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// Scale and min of sub-block j of a Q4_K super-block (6 bits each, packed in 12 bytes):
+// sub-blocks 0–3 use the low 6 bits of bytes j and j+4; 4–7 take their low 4 bits from
+// byte j+4 and their top 2 bits from the spare bits of bytes j−4 / j.
+static inline void q4_K_scale_min(int j, const uint8_t *q, int *scale, int *min) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *min = q[j + 4] & 63;
+    } else {
+        *scale = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -10,15 +26,26 @@ static inline float half_to_float(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
-// 32 signed byte products summed to 8 int32 lanes, as floats. vpmaddubsw multiplies
-// unsigned by signed bytes, so |x| carries the magnitude and w takes x's sign.
+// Σ of 4 adjacent u8·s8 products added to each int32 lane of acc: one vpdpbusd where the
+// CPU has VNNI, else vpmaddubsw + vpmaddwd (no saturation for the ranges used here: the
+// unsigned side is at most 127, so a pair sum stays below 2·127·127 < 32768).
+static inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(acc, u, s);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// 32 signed byte products summed to 8 int32 lanes, as floats. The u8·s8 instructions
+// multiply unsigned by signed bytes, so |x| carries the magnitude and w takes x's sign.
 static inline __m256 products(__m256i w, __m256i x) {
     const __m256i ax = _mm256_sign_epi8(x, x);
     const __m256i sw = _mm256_sign_epi8(w, x);
-    const __m256i pairs = _mm256_maddubs_epi16(ax, sw);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+    return _mm256_cvtepi32_ps(dot_u8s8(_mm256_setzero_si256(), ax, sw));
 }
-
 static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -45,13 +72,22 @@ float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int 
     return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-// The 32 values of a Q4_0 block as signed bytes −8…7, elements 0–15 in the low lane.
-static inline __m256i q4_0_values(const uint8_t *block) {
+// The 32 nibbles of a Q4_0 block as unsigned bytes 0…15, elements 0–15 in the low lane.
+static inline __m256i q4_0_nibbles(const uint8_t *block) {
     const __m128i bytes = _mm_loadu_si128((const __m128i *)(block + 2));
     const __m128i mask = _mm_set1_epi8(0x0F);
     const __m128i lo = _mm_and_si128(bytes, mask);
     const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
-    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    return _mm256_set_m128i(hi, lo);
+}
+
+// Σ (nibble − 8)·x as 8 float lanes: the nibbles go in unsigned as they are, and the
+// offset costs one more u8·s8 product (8s with x) instead of sign fix-ups.
+static inline __m256 q4_0_products(const uint8_t *block, const int8_t *x) {
+    const __m256i xv = _mm256_loadu_si256((const __m256i *)x);
+    const __m256i dot = dot_u8s8(_mm256_setzero_si256(), q4_0_nibbles(block), xv);
+    const __m256i off = dot_u8s8(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv);
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(dot, off));
 }
 
 float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks) {
@@ -60,17 +96,89 @@ float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int 
     int b = 0;
     for (; b + 2 <= blocks; b += 2) {
         const uint8_t *p0 = p + 18 * b, *p1 = p0 + 18;
-        __m256 s0 = products(q4_0_values(p0), _mm256_loadu_si256((const __m256i *)(xq + 32 * b)));
-        __m256 s1 = products(q4_0_values(p1), _mm256_loadu_si256((const __m256i *)(xq + 32 * b + 32)));
-        acc0 = _mm256_fmadd_ps(s0, _mm256_set1_ps(half_to_float(p0) * xd[b]), acc0);
-        acc1 = _mm256_fmadd_ps(s1, _mm256_set1_ps(half_to_float(p1) * xd[b + 1]), acc1);
+        acc0 = _mm256_fmadd_ps(q4_0_products(p0, xq + 32 * b), _mm256_set1_ps(half_to_float(p0) * xd[b]), acc0);
+        acc1 = _mm256_fmadd_ps(q4_0_products(p1, xq + 32 * b + 32), _mm256_set1_ps(half_to_float(p1) * xd[b + 1]), acc1);
     }
     if (b < blocks) {
         const uint8_t *p0 = p + 18 * b;
-        __m256 s0 = products(q4_0_values(p0), _mm256_loadu_si256((const __m256i *)(xq + 32 * b)));
-        acc0 = _mm256_fmadd_ps(s0, _mm256_set1_ps(half_to_float(p0) * xd[b]), acc0);
+        acc0 = _mm256_fmadd_ps(q4_0_products(p0, xq + 32 * b), _mm256_set1_ps(half_to_float(p0) * xd[b]), acc0);
     }
     return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int b = 0; b < superblocks; b++, p += 144) {
+        const float d = half_to_float(p) * xd[b], dmin = half_to_float(p + 2) * xd[b];
+        const uint8_t *qs = p + 16;
+        const int8_t *x = xq + 256 * b;
+        const int16_t *bs = xsums + 16 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        int summ = 0;
+        for (int g = 0; g < 4; g++) {
+            int sc0, m0, sc1, m1;
+            q4_K_scale_min(2 * g, p + 4, &sc0, &m0);
+            q4_K_scale_min(2 * g + 1, p + 4, &sc1, &m1);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+            const __m256i lo = _mm256_and_si256(q, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i plo = dot_u8s8(_mm256_setzero_si256(), lo, _mm256_loadu_si256((const __m256i *)(x + 64 * g)));
+            const __m256i phi = dot_u8s8(_mm256_setzero_si256(), hi, _mm256_loadu_si256((const __m256i *)(x + 64 * g + 32)));
+            // Each lane is below 4·15·127 in magnitude, so vpmaddwd of its low half with the
+            // scale (high half 0) is the exact product.
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi32(sc0)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi32(sc1)));
+            summ += m0 * (bs[4 * g] + bs[4 * g + 1]) + m1 * (bs[4 * g + 2] + bs[4 * g + 3]);
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        mins += dmin * (float)summ;
+    }
+    return hsum(acc) - mins;
+}
+
+float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < superblocks; b++, p += 210) {
+        const uint8_t *ql = p, *qh = p + 128;
+        const int8_t *sc = (const int8_t *)(p + 192);
+        const float d = half_to_float(p + 208) * xd[b];
+        const int8_t *x = xq + 256 * b;
+        const int16_t *bs = xsums + 16 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            for (int j = 0; j < 4; j++) {
+                // q is 0…63 here (the −32 comes below, through the block sums); lanes 0–3
+                // hold elements 0–15 of these 32 (scale sc[2j]), lanes 4–7 elements 16–31.
+                const __m256i prod = dot_u8s8(_mm256_setzero_si256(), q[j],
+                                              _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * j)));
+                const __m256i scales = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(sc[8 * h + 2 * j])),
+                                                               _mm_set1_epi32(sc[8 * h + 2 * j + 1]), 1);
+                sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(prod, scales));
+            }
+            ql += 64;
+            qh += 32;
+        }
+        int offset = 0;
+        for (int g = 0; g < 16; g++) offset += sc[g] * bs[g];
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_sub_ps(acc, _mm256_setr_ps(d * 32.0f * (float)offset, 0, 0, 0, 0, 0, 0, 0));
+    }
+    return hsum(acc);
 }
 
 #else
@@ -118,5 +226,199 @@ float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int 
         sum += half_to_float(p + 18 * b) * xd[b] * (float)s;
     }
     return sum;
+}
+
+float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    float sum = 0;
+    (void)xsums;
+    for (int b = 0; b < superblocks; b++, p += 144) {
+        const float d = half_to_float(p), dmin = half_to_float(p + 2);
+        const int8_t *x = xq + 256 * b;
+        int dots = 0, mins = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            q4_K_scale_min(j, p + 4, &sc, &m);
+            const uint8_t *qs = p + 16 + 32 * (j / 2);
+            int s = 0, sx = 0;
+            for (int l = 0; l < 32; l++) {
+                const int q = (j % 2) ? (qs[l] >> 4) : (qs[l] & 0x0F);
+                s += q * x[32 * j + l];
+                sx += x[32 * j + l];
+            }
+            dots += sc * s;
+            mins += m * sx;
+        }
+        sum += xd[b] * (d * (float)dots - dmin * (float)mins);
+    }
+    return sum;
+}
+
+float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    float sum = 0;
+    (void)xsums;
+    for (int b = 0; b < superblocks; b++, p += 210) {
+        const uint8_t *ql = p, *qh = p + 128;
+        const int8_t *sc = (const int8_t *)(p + 192);
+        const int8_t *x = xq + 256 * b;
+        int total = 0;
+        for (int h = 0; h < 2; h++) {
+            for (int l = 0; l < 32; l++) {
+                const int q1 = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) - 32;
+                const int q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                const int s = l / 16;
+                total += sc[s] * q1 * x[128 * h + l] + sc[s + 2] * q2 * x[128 * h + l + 32]
+                       + sc[s + 4] * q3 * x[128 * h + l + 64] + sc[s + 6] * q4 * x[128 * h + l + 96];
+            }
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
+        sum += half_to_float(p + 208) * xd[b] * (float)total;
+    }
+    return sum;
+}
+#endif
+
+// ---------------------------------------------------------------------------------------
+// Int8 matrix-matrix product for prompt processing (AVX-512 VNNI).
+//
+// A tile of 16 weight rows is packed so that one 64-byte vector holds, for 4 consecutive
+// columns, the 16 rows' weights as unsigned bytes: vpdpbusd then multiplies it with 4
+// activation bytes of one token broadcast to every lane and adds each row's 4 products to
+// its own int32 lane, so no horizontal sums are needed. Each weight is scale·u − bias per
+// block of 32 (Q8_0: u = q + 128, bias = 128·d; Q4_0: u = nibble, bias = 8·d; Q4_K: u =
+// nibble, scale = d·sc, bias = dmin·m), so per block and token
+//   Σ_i w_i·x_i = xd·(scale·Σ u_i·q_i − bias·Σ q_i),
+// with Σ q_i (times xd) precomputed per activation block. Eight tokens share each weight
+// load; their int32 sums are turned into floats once per block.
+
+static inline float half_bits_to_float(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
+    if (exp == 0) {
+        float f = (float)mant / 16777216.0f;
+        return sign ? -f : f;
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 112) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+// The 32 unsigned values, scale and bias of block b of one row.
+static void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias) {
+    if (type == 8) {  // Q8_0
+        const uint8_t *p = row + 34 * b;
+        const float d = half_bits_to_float(p);
+        for (int i = 0; i < 32; i++) u[i] = (uint8_t)(p[2 + i] ^ 0x80);
+        *scale = d;
+        *bias = 128.0f * d;
+    } else if (type == 2) {  // Q4_0
+        const uint8_t *p = row + 18 * b;
+        const float d = half_bits_to_float(p);
+        for (int i = 0; i < 16; i++) {
+            u[i] = p[2 + i] & 0x0F;
+            u[i + 16] = p[2 + i] >> 4;
+        }
+        *scale = d;
+        *bias = 8.0f * d;
+    } else {  // Q4_K: block b is sub-block b % 8 of super-block b / 8
+        const uint8_t *p = row + 144 * (b / 8);
+        const int j = b % 8;
+        int sc, m;
+        q4_K_scale_min(j, p + 4, &sc, &m);
+        const uint8_t *qs = p + 16 + 32 * (j / 2);
+        for (int i = 0; i < 32; i++) u[i] = (j % 2) ? (qs[i] >> 4) : (qs[i] & 0x0F);
+        *scale = half_bits_to_float(p) * (float)sc;
+        *bias = half_bits_to_float(p + 2) * (float)m;
+    }
+}
+
+void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, int blocks,
+                          uint8_t *packed, float *scales, float *biases) {
+    memset(packed, 0, (size_t)blocks * 512);
+    memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
+    memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    uint8_t u[32];
+    for (int r = 0; r < nrows; r++) {
+        const uint8_t *row = (const uint8_t *)rows + (long)r * rowBytes;
+        for (int b = 0; b < blocks; b++) {
+            int8_block(type, row, b, u, &scales[16 * b + r], &biases[16 * b + r]);
+            uint8_t *dst = packed + 512 * b + 4 * r;
+            for (int m = 0; m < 8; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
+        }
+    }
+}
+
+#if defined(__AVX512F__) && defined(__AVX512VNNI__)
+int swiftllama_has_int8_gemm(void) { return 1; }
+
+void swiftllama_gemm_int8(const uint8_t *packed, const float *scales, const float *biases, int blocks,
+                          const int8_t *xq, const float *xd, const float *xds, int tokens,
+                          float *out, long ldo, int nrows) {
+    const long ldx = 32L * blocks;
+    const __mmask16 rowMask = (__mmask16)((1u << nrows) - 1);
+    for (int t0 = 0; t0 < tokens; t0 += 8) {
+        // A short last group repeats its last token (valid memory) and stores only the real ones.
+        int tk[8];
+        for (int i = 0; i < 8; i++) tk[i] = t0 + i < tokens ? t0 + i : tokens - 1;
+        __m512 af[8];
+        for (int i = 0; i < 8; i++) af[i] = _mm512_setzero_ps();
+        for (int b = 0; b < blocks; b++) {
+            __m512i ai[8];
+            for (int i = 0; i < 8; i++) ai[i] = _mm512_setzero_si512();
+            const uint8_t *pb = packed + 512L * b;
+            for (int m = 0; m < 8; m++) {
+                const __m512i w = _mm512_loadu_si512((const void *)(pb + 64 * m));
+                for (int i = 0; i < 8; i++) {
+                    int32_t x4;
+                    memcpy(&x4, xq + tk[i] * ldx + 32L * b + 4 * m, 4);
+                    ai[i] = _mm512_dpbusd_epi32(ai[i], w, _mm512_set1_epi32(x4));
+                }
+            }
+            const __m512 sc = _mm512_loadu_ps(scales + 16 * b);
+            const __m512 bi = _mm512_loadu_ps(biases + 16 * b);
+            for (int i = 0; i < 8; i++) {
+                const long o = (long)tk[i] * blocks + b;
+                af[i] = _mm512_fmadd_ps(_mm512_mul_ps(sc, _mm512_cvtepi32_ps(ai[i])), _mm512_set1_ps(xd[o]), af[i]);
+                af[i] = _mm512_fnmadd_ps(bi, _mm512_set1_ps(xds[o]), af[i]);
+            }
+        }
+        for (int i = 0; i < 8 && t0 + i < tokens; i++) {
+            _mm512_mask_storeu_ps(out + (long)(t0 + i) * ldo, rowMask, af[i]);
+        }
+    }
+}
+#else
+int swiftllama_has_int8_gemm(void) { return 0; }
+
+void swiftllama_gemm_int8(const uint8_t *packed, const float *scales, const float *biases, int blocks,
+                          const int8_t *xq, const float *xd, const float *xds, int tokens,
+                          float *out, long ldo, int nrows) {
+    // Plain loops over the packed layout, for CPUs without AVX-512 VNNI (callers normally
+    // take the fp32 path there; this keeps the function correct everywhere).
+    const long ldx = 32L * blocks;
+    for (int t = 0; t < tokens; t++) {
+        for (int j = 0; j < nrows; j++) {
+            float s = 0;
+            for (int b = 0; b < blocks; b++) {
+                int acc = 0;
+                for (int m = 0; m < 8; m++)
+                    for (int k = 0; k < 4; k++)
+                        acc += packed[512L * b + 64 * m + 4 * j + k] * xq[t * ldx + 32L * b + 4 * m + k];
+                const long o = (long)t * blocks + b;
+                s += scales[16 * b + j] * (float)acc * xd[o] - biases[16 * b + j] * xds[o];
+            }
+            out[(long)t * ldo + j] = s;
+        }
+    }
 }
 #endif

@@ -86,9 +86,10 @@ import CKernels
         let (bytes, w) = encoded(type, rows: rows, cols: cols, seed: 9)
         for tokens in [1, 3, 6] {
             let x = values(tokens * cols, seed: 11)
-            // Few tokens against Q8_0/Q4_0 go through 8-bit activations: the reference
-            // rounds x the same way, so the comparison stays exact up to fp32 summation.
-            let quantized = tokens <= matvecMaxTokens && (type == .q8_0 || type == .q4_0)
+            // Q8_0/Q4_0 against few tokens (and against many where the int8 matrix-matrix
+            // path runs) go through 8-bit activations: the reference rounds x the same way,
+            // so the comparison stays exact up to fp32 summation.
+            let quantized = (tokens <= matvecMaxTokens || hasInt8GEMM) && (type == .q8_0 || type == .q4_0)
             let xs = quantized ? referenceQuantized(x) : x
             var expected = [Float](repeating: 0, count: tokens * rows)
             for t in 0..<tokens {

@@ -71,8 +71,12 @@ func runGreedy(_ model: LlamaModel, ids: [Int], count: Int) throws -> (logits: [
     return (logits, next)
 }
 
-/// Max abs logit error allowed where activations are quantized to 8 bits.
-let quantizedActivationTolerance: Float = 0.01
+/// Q8_0/Q4_0 models quantize activations to 8 bits per 32 (as llama.cpp does), in
+/// generation and, with the int8 matrix-matrix path, in prompt processing too. The bar of
+/// product.md for quantized activations is 0.05 against exact math on the dequantized
+/// weights. Measured on dev-odd: Q8_0 0.026 (short) / 0.021 (long), Q4_0 0.022 / 0.018;
+/// llama.cpp on the same files (ref-llamacpp.json): 0.026 / 0.015 and 0.022 / 0.017.
+let quantizedActivationTolerance: Float = 0.05
 
 /// Greedy ids against the reference's. With exact math every id must match. With
 /// quantized activations the random fixtures' logits are nearly flat, so later ids can
@@ -115,8 +119,6 @@ func argmax(_ x: [Float]) -> Int {
 
     @Test func devOddF16() throws { try check("fixtures/dev-odd", "model-f16.gguf", dequant: false, tolerance: 1e-4) }
     @Test func devOddBF16() throws { try check("fixtures/dev-odd", "model-bf16.gguf", dequant: false, tolerance: 1e-4) }
-    // Q8_0/Q4_0 generation quantizes activations to 8 bits (as llama.cpp does): the issue's
-    // bar is 0.05; we hold 0.01 (measured about 0.004).
     @Test func devOddQ8_0() throws { try check("fixtures/dev-odd", "model-q8_0.gguf", dequant: true, tolerance: quantizedActivationTolerance) }
     @Test func devOddQ4_0() throws { try check("fixtures/dev-odd", "model-q4_0.gguf", dequant: true, tolerance: quantizedActivationTolerance) }
     @Test func devLlama3F32() throws { try check("fixtures/dev-llama3", "model.gguf", dequant: false, tolerance: 1e-4) }

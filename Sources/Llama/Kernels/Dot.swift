@@ -97,10 +97,40 @@ public func quantizeActivations(_ x: UnsafePointer<Float>, into q: QuantizedActi
         let out = UnsafeMutableRawPointer(q.values + 32 * b)
         for k in 0..<4 {
             let v = rx.loadUnaligned(fromByteOffset: 128 * b + 32 * k, as: SIMD8<Float>.self) * inv
-            let r = SIMD8<Int32>(v.rounded(.toNearestOrAwayFromZero))
+            let r = roundHalfAway(v)
             out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: r), toByteOffset: 8 * k, as: SIMD8<Int8>.self)
         }
     }
+}
+
+/// `v` rounded to the nearest integer, ties away from zero (C's `roundf`, which llama.cpp's
+/// activation quantizers use), for |v| < 2²². The SIMD types' own `rounded` and Int32
+/// conversion run element by element through generic code; this stays in vector registers:
+/// adding 1.5·2²³ rounds to nearest-even in the low mantissa bits, and the only difference
+/// from ties-away is at exact halves, fixed up by comparing with the rounded value.
+@inline(__always)
+func roundHalfAway(_ v: SIMD8<Float>) -> SIMD8<Int32> {
+    let shifter = SIMD8<Float>(repeating: 12_582_912)
+    let t = v + shifter
+    let n = t - shifter
+    var r = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let diff = v - n
+    r.replace(with: r &+ 1, where: (diff .== 0.5) .& (v .> 0))
+    r.replace(with: r &- 1, where: (diff .== -0.5) .& (v .< 0))
+    return r
+}
+
+/// `roundHalfAway` for 16 lanes.
+@inline(__always)
+func roundHalfAway(_ v: SIMD16<Float>) -> SIMD16<Int32> {
+    let shifter = SIMD16<Float>(repeating: 12_582_912)
+    let t = v + shifter
+    let n = t - shifter
+    var r = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    let diff = v - n
+    r.replace(with: r &+ 1, where: (diff .== 0.5) .& (v .> 0))
+    r.replace(with: r &- 1, where: (diff .== -0.5) .& (v .< 0))
+    return r
 }
 
 /// Σ a[i]·b[i] over 32 int8 pairs, as 8 int32 partial sums (each ≤ 4·128·128, no overflow).
@@ -165,4 +195,47 @@ func dotQ4_0(_ w: UnsafeRawPointer, _ q: QuantizedActivations) -> Float {
         acc0.addProduct(SIMD8<Float>(p0), SIMD8(repeating: Float(w0.loadUnaligned(as: Float16.self)) * q.scales[b]))
     }
     return (acc0 + acc1).sum()
+}
+
+/// Activations quantized per super-block of 256 for K-quant rows (llama.cpp's Q8_K): one
+/// fp32 scale per 256 values, and the sum of every 16 quantized values, which the K-quants'
+/// sub-block mins and offsets multiply. `values` holds `256 × superblocks` int8s, `scales`
+/// one Float per super-block, `sums` 16 Int16s per super-block.
+public struct SuperBlockActivations {
+    public let values: UnsafeMutablePointer<Int8>
+    public let scales: UnsafeMutablePointer<Float>
+    public let sums: UnsafeMutablePointer<Int16>
+    public let superblocks: Int
+
+    /// A view of caller-owned storage for `superblocks` super-blocks.
+    public init(values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
+                sums: UnsafeMutablePointer<Int16>, superblocks: Int) {
+        self.values = values
+        self.scales = scales
+        self.sums = sums
+        self.superblocks = superblocks
+    }
+}
+
+/// Quantizes `256 × q.superblocks` floats of `x` into `q`: per super-block d = max|x|/127,
+/// q = round(x/d), and the sums of each 16 (at most 16·127, so they fit Int16).
+public func quantizeActivations(_ x: UnsafePointer<Float>, into q: SuperBlockActivations) {
+    let rx = UnsafeRawPointer(x)
+    for b in 0..<q.superblocks {
+        var amax = SIMD16<Float>()
+        for k in 0..<16 {
+            let v = rx.loadUnaligned(fromByteOffset: 1024 * b + 64 * k, as: SIMD16<Float>.self)
+            amax = pointwiseMax(amax, pointwiseMax(v, -v))
+        }
+        let m = amax.max()
+        let inv: Float = m > 0 ? 127 / m : 0
+        q.scales[b] = m / 127
+        let out = UnsafeMutableRawPointer(q.values + 256 * b)
+        for k in 0..<16 {
+            let v = rx.loadUnaligned(fromByteOffset: 1024 * b + 64 * k, as: SIMD16<Float>.self) * inv
+            let r = roundHalfAway(v)
+            out.storeBytes(of: SIMD16<Int8>(truncatingIfNeeded: r), toByteOffset: 16 * k, as: SIMD16<Int8>.self)
+            q.sums[16 * b + k] = Int16(r.wrappedSum())
+        }
+    }
 }

@@ -50,6 +50,36 @@ public struct ParallelFor: Sendable {
     }
 }
 
+extension ParallelFor {
+    /// Calls `body(worker, range)` for chunks of at most `chunk` items that together cover
+    /// `0..<count`, handed out in order from a shared counter: a core that runs ahead (the
+    /// other one was interrupted, or its rows were in cache) takes more chunks instead of
+    /// waiting at the end. Each item is still computed by one call, so results do not
+    /// depend on the thread count or timing.
+    public func runChunked(_ count: Int, chunk: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunk = max(1, chunk)
+        let chunks = (count + chunk - 1) / chunk
+        if chunks == 1 || workers == 1 {
+            body(0, 0..<count)
+            return
+        }
+        let next = ChunkCounter()
+        run(min(workers, chunks)) { worker, _ in
+            while true {
+                let c = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard c < chunks else { return }
+                body(worker, (c * chunk)..<min(count, (c + 1) * chunk))
+            }
+        }
+    }
+}
+
+/// The shared chunk index of one `runChunked` loop.
+final class ChunkCounter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
 /// `size − 1` threads that, with the calling thread, run one job at a time.
 ///
 /// Handing out a job bumps `generation`; workers spin on it for a short while after each
@@ -96,15 +126,17 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escapable in
             job = escapable
             remaining.store(size - 1, ordering: .relaxed)
-            // Sequentially consistent on both sides (here and in workerLoop), so either we
-            // see a sleeper and signal it, or it sees the new generation before waiting.
+            // Publish first, then look for sleepers; a worker announces itself as a sleeper
+            // first, then reads the generation (both sequentially consistent). So either it
+            // sees the new generation and does not wait, or we see it as a sleeper and wake
+            // it: taking the lock waits until it is inside `wait`, so the broadcast reaches it.
+            // (Looking first and publishing second loses the wake-up when the worker parks
+            // between the two: a hang, seen in `llama bench` on a 1B model.)
+            generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 condition.lock()
-                generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
                 condition.broadcast()
                 condition.unlock()
-            } else {
-                generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
             }
             escapable(0)
             while remaining.load(ordering: .acquiring) > 0 {}

@@ -1,0 +1,206 @@
+import CKernels
+
+// Matrix-matrix product for prompt processing: `out[t, r] = Σ_c W[r, c] · x[t, c]` for a
+// batch of tokens, with W in any stored type.
+//
+// The usual blocked method. W is cut into blocks of `blockRows` rows × `kc` columns; each
+// block is converted to fp32 once (dequantized from its stored type) and packed as panels of
+// 32 rows, column-major within the panel (`panel[k·32 + j] = W[r0 + j, k0 + k]`), so the
+// micro-kernel reads 32 consecutive rows of one column with two 16-float loads. Tokens come
+// 6 at a time straight from `x` as broadcasts. A 6×32 tile keeps its twelve 16-float
+// accumulators in registers over the `kc` steps, then adds them to `out`, where 32 rows of
+// one token are contiguous. The conversion of a block is shared by every token of the batch,
+// and a block (128 × 256 floats, 128 KiB) and 6 tokens' columns stay in L2 / L1 while used.
+
+/// Rows of W per panel: two 16-float vectors.
+let gemmPanelRows = 32
+/// Tokens per micro-kernel call.
+let gemmTokens = 6
+/// Columns of W per block: a multiple of 256, so block boundaries fall on K-quant
+/// super-block (and 32-element block) boundaries.
+let gemmKc = 256
+/// Rows of W per block.
+let gemmBlockRows = 128
+
+/// `out[t, r] = Σ_c W[r, c] · x[t, c]` for `t < tokens`: `x` is `tokens × columns`, `out` is
+/// `tokens × rows`, both row-major fp32. Rows of W are split across cores in whole panels.
+func gemm(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
+          parallel: ParallelFor) {
+    if hasInt8GEMM, int8GEMMTypes.contains(w.type) {
+        gemmInt8(w, x, tokens: tokens, out, parallel: parallel)
+        return
+    }
+    let rows = w.rows, cols = w.columns
+    let panels = (rows + gemmPanelRows - 1) / gemmPanelRows
+    // Chunks of whole row blocks, so each chunk converts its weights once.
+    let panelsPerBlock = gemmBlockRows / gemmPanelRows
+    parallel.runChunked(panels, chunk: panelsPerBlock) { _, panelRange in
+        let packedCount = gemmBlockRows * gemmKc
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: packedCount + gemmKc) { scratch in
+            guard let packed = scratch.baseAddress else { return }
+            let rowBuffer = packed + packedCount
+            let rStart = panelRange.lowerBound * gemmPanelRows
+            let rEnd = min(rows, panelRange.upperBound * gemmPanelRows)
+            var r0 = rStart
+            while r0 < rEnd {
+                let blockRows = min(gemmBlockRows, rEnd - r0)
+                let blockPanels = (blockRows + gemmPanelRows - 1) / gemmPanelRows
+                var k0 = 0
+                while k0 < cols {
+                    let kc = min(gemmKc, cols - k0)
+                    packBlock(w, rowStart: r0, rowCount: blockRows, k0: k0, kc: kc, into: packed, rowBuffer: rowBuffer)
+                    let accumulate = k0 > 0
+                    var t0 = 0
+                    while t0 < tokens {
+                        let nt = min(gemmTokens, tokens - t0)
+                        for p in 0..<blockPanels {
+                            let pr = r0 + p * gemmPanelRows
+                            let validRows = min(gemmPanelRows, r0 + blockRows - pr)
+                            gemmTile(packed + p * gemmPanelRows * kc, x + t0 * cols + k0, ldx: cols,
+                                     out + t0 * rows + pr, ldo: rows, kc: kc, tokens: nt, rows: validRows,
+                                     accumulate: accumulate)
+                        }
+                        t0 += nt
+                    }
+                    k0 += kc
+                }
+                r0 += blockRows
+            }
+        }
+    }
+}
+
+/// Packs W[rowStart ..< rowStart+rowCount, k0 ..< k0+kc] as fp32 panels of 32 rows
+/// (zero rows pad the last panel), each `kc × 32` column-major.
+@inline(__always)
+func packBlock(_ w: MatrixView, rowStart: Int, rowCount: Int, k0: Int, kc: Int,
+               into packed: UnsafeMutablePointer<Float>, rowBuffer: UnsafeMutablePointer<Float>) {
+    let byteOffset = w.type.rowBytes(columns: k0)
+    let panelCount = (rowCount + gemmPanelRows - 1) / gemmPanelRows
+    let padded = panelCount * gemmPanelRows
+    for i in 0..<padded {
+        let panel = packed + (i / gemmPanelRows) * gemmPanelRows * kc + (i % gemmPanelRows)
+        if i >= rowCount {
+            for k in 0..<kc { panel[k * gemmPanelRows] = 0 }
+            continue
+        }
+        let src = w.base + (rowStart + i) * w.rowBytes + byteOffset
+        dequantizeRow(w.type, src, rowBuffer, count: kc)
+        for k in 0..<kc { panel[k * gemmPanelRows] = rowBuffer[k] }
+    }
+}
+
+/// `out[t, j] (+)= Σ_k panel[k, j] · x[t, k]` for `t < tokens` (≤ 6) and `j < rows` (≤ 32).
+@inline(__always)
+func gemmTile(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int,
+              _ out: UnsafeMutablePointer<Float>, ldo: Int, kc: Int, tokens: Int, rows: Int, accumulate: Bool) {
+    typealias V = SIMD16<Float>
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+    var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+    let p = UnsafeRawPointer(panel)
+    if tokens == gemmTokens {
+        let x0 = x, x1 = x + ldx, x2 = x1 + ldx, x3 = x2 + ldx, x4 = x3 + ldx, x5 = x4 + ldx
+        for k in 0..<kc {
+            let b0 = p.loadUnaligned(fromByteOffset: 128 * k, as: V.self)
+            let b1 = p.loadUnaligned(fromByteOffset: 128 * k + 64, as: V.self)
+            var a = V(repeating: x0[k])
+            c00.addProduct(a, b0); c01.addProduct(a, b1)
+            a = V(repeating: x1[k])
+            c10.addProduct(a, b0); c11.addProduct(a, b1)
+            a = V(repeating: x2[k])
+            c20.addProduct(a, b0); c21.addProduct(a, b1)
+            a = V(repeating: x3[k])
+            c30.addProduct(a, b0); c31.addProduct(a, b1)
+            a = V(repeating: x4[k])
+            c40.addProduct(a, b0); c41.addProduct(a, b1)
+            a = V(repeating: x5[k])
+            c50.addProduct(a, b0); c51.addProduct(a, b1)
+        }
+    } else {
+        // Fewer than 6 tokens (the end of a batch): one token at a time.
+        for t in 0..<tokens {
+            var s0 = V(), s1 = V()
+            let xt = x + t * ldx
+            for k in 0..<kc {
+                let a = V(repeating: xt[k])
+                s0.addProduct(a, p.loadUnaligned(fromByteOffset: 128 * k, as: V.self))
+                s1.addProduct(a, p.loadUnaligned(fromByteOffset: 128 * k + 64, as: V.self))
+            }
+            switch t {
+            case 0: c00 = s0; c01 = s1
+            case 1: c10 = s0; c11 = s1
+            case 2: c20 = s0; c21 = s1
+            case 3: c30 = s0; c31 = s1
+            default: c40 = s0; c41 = s1
+            }
+        }
+    }
+    @inline(__always) func store(_ t: Int, _ v0: V, _ v1: V) {
+        guard t < tokens else { return }
+        let o = out + t * ldo
+        if rows == gemmPanelRows {
+            let r = UnsafeMutableRawPointer(o)
+            if accumulate {
+                r.storeBytes(of: r.loadUnaligned(as: V.self) + v0, as: V.self)
+                r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
+            } else {
+                r.storeBytes(of: v0, as: V.self)
+                r.storeBytes(of: v1, toByteOffset: 64, as: V.self)
+            }
+        } else {
+            for j in 0..<rows {
+                let v = j < 16 ? v0[j] : v1[j - 16]
+                o[j] = accumulate ? o[j] + v : v
+            }
+        }
+    }
+    store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
+    store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+}
+
+// Int8 path: weights whose blocks are int8 or nibbles with one scale (and min) per 32
+// multiply 8-bit activations with VNNI instructions (CKernels), four times the lanes of
+// fp32 FMA. Exact in the weights (they are only repacked); the activations are quantized
+// per 32 as in generation, as llama.cpp does for these types.
+
+/// Whether the C target was built with AVX-512 VNNI.
+let hasInt8GEMM = swiftllama_has_int8_gemm() != 0
+/// Types the int8 packer reads: blocks of 32 (or Q4_K's sub-blocks of 32) with a scale.
+let int8GEMMTypes: Set<GGMLType> = [.q8_0, .q4_0, .q4_K]
+/// Weight rows per int8 tile (one 16-lane vector).
+let int8TileRows = 16
+
+func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
+              parallel: ParallelFor) {
+    let rows = w.rows, cols = w.columns, blocks = cols / 32
+    let xq = UnsafeMutablePointer<Int8>.allocate(capacity: tokens * cols)
+    let xd = UnsafeMutablePointer<Float>.allocate(capacity: tokens * blocks)
+    let xds = UnsafeMutablePointer<Float>.allocate(capacity: tokens * blocks)
+    defer { xq.deallocate(); xd.deallocate(); xds.deallocate() }
+    parallel.runChunked(tokens, chunk: 16) { _, range in
+        for t in range {
+            let q = QuantizedActivations(values: xq + t * cols, scales: xd + t * blocks, blocks: blocks)
+            quantizeActivations(x + t * cols, into: q)
+            for b in 0..<blocks {
+                var sum: Int32 = 0
+                let v = UnsafeRawPointer(q.values + 32 * b)
+                sum = SIMD32<Int32>(truncatingIfNeeded: v.loadUnaligned(as: SIMD32<Int8>.self)).wrappedSum()
+                xds[t * blocks + b] = q.scales[b] * Float(sum)
+            }
+        }
+    }
+    let tiles = (rows + int8TileRows - 1) / int8TileRows
+    let typeID = Int32(w.type.rawValue)
+    parallel.runChunked(tiles, chunk: 2) { _, range in
+        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: blocks * 512)
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
+        let biases = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
+        defer { packed.deallocate(); scales.deallocate(); biases.deallocate() }
+        for tile in range {
+            let r0 = tile * int8TileRows
+            let n = min(int8TileRows, rows - r0)
+            swiftllama_pack_int8(typeID, w.base + r0 * w.rowBytes, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
+            swiftllama_gemm_int8(packed, scales, biases, Int32(blocks), xq, xd, xds, Int32(tokens), out + r0, rows, Int32(n))
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+@testable import Llama
+import CKernels
+
+/// The blocked prompt-processing product and the K-quant dot products against plain sums,
+/// on sizes that cross every block boundary (panel rows, row blocks, kc columns, token tiles).
+@Suite struct BlockedKernelTests {
+    func values(_ n: Int, seed: UInt64) -> [Float] {
+        var rng = Xoshiro256(seed: seed)
+        return (0..<n).map { _ in Float(rng.nextUnit() * 2 - 1) }
+    }
+
+    /// Random rows of `type`: random bytes with the scale fields set to small halves (any
+    /// other byte pattern is a valid block), and what they mean in fp32 by `dequantizeRow`
+    /// (itself checked against hand-packed blocks in `KQuantTests` and `KernelTests`).
+    func randomRows(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) -> (bytes: [UInt8], values: [Float]) {
+        var rng = Xoshiro256(seed: seed)
+        let rowBytes = type.rowBytes(columns: cols)
+        var bytes = (0..<(rows * rowBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        func setHalf(_ offset: Int, _ v: Float) {
+            let bits = floatToHalf(v)
+            bytes[offset] = UInt8(bits & 0xFF)
+            bytes[offset + 1] = UInt8(bits >> 8)
+        }
+        let (elements, blockBytes) = type.blockLayout
+        for block in 0..<(rows * cols / elements) {
+            let b = block * blockBytes
+            switch type {
+            case .f16:
+                for i in 0..<elements { setHalf(b + 2 * i, Float(rng.nextUnit() * 2 - 1)) }
+            case .f32:
+                let v = Float(rng.nextUnit() * 2 - 1)
+                withUnsafeBytes(of: v.bitPattern.littleEndian) { for i in 0..<4 { bytes[b + i] = $0[i] } }
+            case .q8_0, .q4_0:
+                setHalf(b, Float(rng.nextUnit()) * 0.02 + 0.001)
+            case .q4_K:
+                setHalf(b, Float(rng.nextUnit()) * 0.002 + 0.0005)
+                setHalf(b + 2, Float(rng.nextUnit()) * 0.002)
+            case .q6_K:
+                setHalf(b + 208, Float(rng.nextUnit()) * 0.0005 + 0.0001)
+            default:
+                break
+            }
+        }
+        var vals = [Float](repeating: 0, count: rows * cols)
+        bytes.withUnsafeBytes { raw in
+            vals.withUnsafeMutableBufferPointer { o in
+                for r in 0..<rows {
+                    dequantizeRow(type, raw.baseAddress! + r * rowBytes, o.baseAddress! + r * cols, count: cols)
+                }
+            }
+        }
+        return (bytes, vals)
+    }
+
+    func naive(_ w: [Float], _ x: [Float], rows: Int, cols: Int, tokens: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: tokens * rows)
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                var s: Double = 0
+                for c in 0..<cols { s += Double(w[r * cols + c]) * Double(x[t * cols + c]) }
+                out[t * rows + r] = Float(s)
+            }
+        }
+        return out
+    }
+
+    /// 150 rows = 4 full panels + a partial one, across two row blocks; 768 columns = three
+    /// kc blocks; 13 tokens = two tiles of 6 and a tail of 1.
+    @Test(arguments: [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_K, .q6_K])
+    func gemmMatchesNaive(_ type: GGMLType) {
+        let rows = 150, cols = 768, tokens = 13
+        let (bytes, w) = randomRows(type, rows: rows, cols: cols, seed: 3)
+        let x = values(tokens * cols, seed: 4)
+        // Where the int8 path runs, the activations are quantized per 32 first: the
+        // reference rounds them the same way, so only summation order differs.
+        let int8 = hasInt8GEMM && int8GEMMTypes.contains(type)
+        let expected = naive(w, int8 ? referenceQuantized(x, block: 32) : x, rows: rows, cols: cols, tokens: tokens)
+        let scale = expected.map { abs($0) }.max() ?? 1
+        for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
+            var out = [Float](repeating: .nan, count: tokens * rows)
+            bytes.withUnsafeBytes { raw in
+                let m = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
+                out.withUnsafeMutableBufferPointer { o in gemm(m, x, tokens: tokens, o.baseAddress!, parallel: parallel) }
+            }
+            #expect(maxAbsDifference(out, expected) <= 1e-5 * max(1, scale), "\(type)")
+        }
+    }
+
+    /// Per-block activation quantization, written plainly: d = max|x|/127, round half away.
+    func referenceQuantized(_ x: [Float], block size: Int) -> [Float] {
+        var out = x
+        for b in 0..<(x.count / size) {
+            let block = x[(size * b)..<(size * b + size)]
+            let m = block.map { abs($0) }.max() ?? 0
+            for i in block.indices {
+                out[i] = m > 0 ? m / 127 * (x[i] * (127 / m)).rounded(.toNearestOrAwayFromZero) : 0
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [GGMLType.q4_K, .q6_K])
+    func kQuantDotsMatchPlainSums(_ type: GGMLType) {
+        for superblocks in [1, 2, 3] {
+            let cols = 256 * superblocks
+            let (bytes, w) = randomRows(type, rows: 1, cols: cols, seed: 51 + UInt64(superblocks))
+            var x = values(cols, seed: 53)
+            if superblocks == 3 { for i in 256..<512 { x[i] = 0 } }  // a zero block: scale 0, no NaN
+            let xs = referenceQuantized(x, block: 256)
+            var expected: Double = 0
+            for c in 0..<cols { expected += Double(w[c]) * Double(xs[c]) }
+            var q = [Int8](repeating: 0, count: cols)
+            var d = [Float](repeating: .nan, count: superblocks)
+            var sums = [Int16](repeating: 0, count: cols / 16)
+            let got: Float = q.withUnsafeMutableBufferPointer { qp in
+                d.withUnsafeMutableBufferPointer { dp in
+                    sums.withUnsafeMutableBufferPointer { sp in
+                        let a = SuperBlockActivations(values: qp.baseAddress!, scales: dp.baseAddress!,
+                                                      sums: sp.baseAddress!, superblocks: superblocks)
+                        quantizeActivations(x, into: a)
+                        return bytes.withUnsafeBytes { raw in
+                            type == .q4_K
+                                ? swiftllama_dot_q4_K(raw.baseAddress!, a.values, a.scales, a.sums, Int32(superblocks))
+                                : swiftllama_dot_q6_K(raw.baseAddress!, a.values, a.scales, a.sums, Int32(superblocks))
+                        }
+                    }
+                }
+            }
+            // The sums of 16 are what the kernels use for mins and offsets: check them too.
+            for g in 0..<(cols / 16) {
+                #expect(Int(sums[g]) == (0..<16).reduce(0) { $0 + Int(q[16 * g + $1]) })
+            }
+            #expect(abs(Double(got) - expected) < 1e-4 * max(1, abs(expected)), "\(type) × \(superblocks)")
+        }
+    }
+
+    /// Generation's path (tokens ≤ 4) for K-quant rows: activations quantized per 256.
+    @Test(arguments: [GGMLType.q4_K, .q6_K])
+    func kQuantMatvecMatchesNaive(_ type: GGMLType) {
+        let rows = 37, cols = 512
+        let (bytes, w) = randomRows(type, rows: rows, cols: cols, seed: 61)
+        for tokens in [1, 3] {
+            let x = values(tokens * cols, seed: 62)
+            let expected = naive(w, referenceQuantized(x, block: 256), rows: rows, cols: cols, tokens: tokens)
+            let scale = expected.map { abs($0) }.max() ?? 1
+            var out = [Float](repeating: .nan, count: tokens * rows)
+            bytes.withUnsafeBytes { raw in
+                let m = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
+                out.withUnsafeMutableBufferPointer { o in
+                    matmul(m, x, tokens: tokens, o.baseAddress!, parallel: ParallelFor(workers: 2))
+                }
+            }
+            #expect(maxAbsDifference(out, expected) <= 1e-5 * max(1, scale), "\(type), \(tokens) tokens")
+        }
+    }
+}
