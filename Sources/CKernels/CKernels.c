@@ -106,6 +106,40 @@ float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int 
     return hsum(_mm256_add_ps(acc0, acc1));
 }
 
+// Two rows at a time: two weight streams in flight per core, and the activation loads and
+// Q4_0's offset products shared by both rows.
+void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+        const __m256i ax = _mm256_sign_epi8(x, x);
+        const uint8_t *pb = p + 34 * b, *qb = q + 34 * b;
+        const __m256i s0 = dot_u8s8(_mm256_setzero_si256(), ax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(pb + 2)), x));
+        const __m256i s1 = dot_u8s8(_mm256_setzero_si256(), ax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(qb + 2)), x));
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(half_to_float(pb) * xd[b]), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_set1_ps(half_to_float(qb) * xd[b]), a1);
+    }
+    out[0] = hsum(a0);
+    out[1] = hsum(a1);
+}
+
+void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+        const __m256i off = dot_u8s8(_mm256_setzero_si256(), _mm256_set1_epi8(8), x);
+        const uint8_t *pb = p + 18 * b, *qb = q + 18 * b;
+        const __m256i s0 = _mm256_sub_epi32(dot_u8s8(_mm256_setzero_si256(), q4_0_nibbles(pb), x), off);
+        const __m256i s1 = _mm256_sub_epi32(dot_u8s8(_mm256_setzero_si256(), q4_0_nibbles(qb), x), off);
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(half_to_float(pb) * xd[b]), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_set1_ps(half_to_float(qb) * xd[b]), a1);
+    }
+    out[0] = hsum(a0);
+    out[1] = hsum(a1);
+}
+
 float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
     const uint8_t *p = (const uint8_t *)w;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -161,14 +195,20 @@ float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, cons
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            // The 8 scales of this half as int16, in both 128-bit lanes.
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(sc + 8 * h))));
             for (int j = 0; j < 4; j++) {
-                // q is 0…63 here (the −32 comes below, through the block sums); lanes 0–3
-                // hold elements 0–15 of these 32 (scale sc[2j]), lanes 4–7 elements 16–31.
-                const __m256i prod = dot_u8s8(_mm256_setzero_si256(), q[j],
-                                              _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * j)));
-                const __m256i scales = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(sc[8 * h + 2 * j])),
-                                                               _mm_set1_epi32(sc[8 * h + 2 * j + 1]), 1);
-                sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(prod, scales));
+                // q is 0…63 here (the −32 comes below, through the block sums). vpmaddubsw
+                // gives 16 int16 pair sums (at most 2·63·127): lanes 0–7 cover elements
+                // 0–15 of these 32 (scale sc[2j]), lanes 8–15 elements 16–31 (sc[2j+1]);
+                // vpmaddwd with those scales adds adjacent pairs into int32.
+                const __m256i pairs = _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * j)));
+                const __m256i pick = _mm256_setr_epi8(4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1,
+                                                      4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1,
+                                                      4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3,
+                                                      4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3);
+                const __m256i scales = _mm256_shuffle_epi8(sc16, pick);
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, scales));
             }
             ql += 64;
             qh += 32;
@@ -280,6 +320,15 @@ float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, cons
         sum += half_to_float(p + 208) * xd[b] * (float)total;
     }
     return sum;
+}
+void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q8_0(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q8_0(w1, xq, xd, blocks);
+}
+
+void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q4_0(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q4_0(w1, xq, xd, blocks);
 }
 #endif
 

@@ -20,6 +20,10 @@ float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int 
 /// holds element j low and element j+16 high; value = nibble − 8).
 float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks);
 
+/// `swiftllama_dot_q8_0` / `_q4_0` of two rows with the same activations, into out[0], out[1].
+void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
+void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
+
 /// Σ over `superblocks` super-blocks of 256 for Q4_K weights (144 bytes: d, dmin, 12 bytes
 /// of 6-bit sub-block scales and mins, 128 bytes of nibbles) against activations quantized
 /// per 256 (`xq` int8, one float scale `xd` per 256, `xsums` the int16 sum of each 16).

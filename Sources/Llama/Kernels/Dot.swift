@@ -33,6 +33,33 @@ func dotF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float
     return ((s0 + s1) + (s2 + s3)).sum() + tail
 }
 
+/// `dotF16` of two rows with the same `x`: two weight streams in flight per core (the
+/// memory system keeps more requests open) and each activation load serves both rows.
+@inline(__always)
+func dotF16x2(_ w0: UnsafeRawPointer, _ w1: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> (Float, Float) {
+    typealias V = SIMD8<Float>
+    typealias H = SIMD8<Float16>
+    let rx = UnsafeRawPointer(x)
+    var a0 = V(), a1 = V(), b0 = V(), b1 = V()
+    var i = 0
+    while i + 16 <= n {
+        let x0 = rx.loadUnaligned(fromByteOffset: 4 * i, as: V.self)
+        let x1 = rx.loadUnaligned(fromByteOffset: 4 * i + 32, as: V.self)
+        a0.addProduct(V(w0.loadUnaligned(fromByteOffset: 2 * i, as: H.self)), x0)
+        b0.addProduct(V(w1.loadUnaligned(fromByteOffset: 2 * i, as: H.self)), x0)
+        a1.addProduct(V(w0.loadUnaligned(fromByteOffset: 2 * i + 16, as: H.self)), x1)
+        b1.addProduct(V(w1.loadUnaligned(fromByteOffset: 2 * i + 16, as: H.self)), x1)
+        i += 16
+    }
+    var ta: Float = 0, tb: Float = 0
+    while i < n {
+        ta += Float(w0.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) * x[i]
+        tb += Float(w1.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) * x[i]
+        i += 1
+    }
+    return ((a0 + a1).sum() + ta, (b0 + b1).sum() + tb)
+}
+
 /// bf16 → fp32 of 8 values: bf16 is the top half of an fp32, so a shift is exact.
 @inline(__always)
 func bf16x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD8<Float> {

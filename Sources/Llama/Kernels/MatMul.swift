@@ -104,7 +104,25 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                 }
                 let isQ8 = w.type == .q8_0
                 parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
-                    for r in range {
+                    var r = range.lowerBound
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { pair in
+                        guard let two = pair.baseAddress else { return }
+                        while r + 2 <= range.upperBound {
+                            let row = w.base + r * w.rowBytes
+                            for t in 0..<tokens {
+                                let xq = values + t * cols, xd = scales + t * blocks
+                                if isQ8 {
+                                    swiftllama_dot2_q8_0(row, row + w.rowBytes, xq, xd, Int32(blocks), two)
+                                } else {
+                                    swiftllama_dot2_q4_0(row, row + w.rowBytes, xq, xd, Int32(blocks), two)
+                                }
+                                out[t * rows + r] = two[0]
+                                out[t * rows + r + 1] = two[1]
+                            }
+                            r += 2
+                        }
+                    }
+                    for r in r..<range.upperBound {
                         let row = w.base + r * w.rowBytes
                         for t in 0..<tokens {
                             let xq = values + t * cols, xd = scales + t * blocks
@@ -144,7 +162,19 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
     default:
         let type = w.type
         parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
-            for r in range {
+            var r = range.lowerBound
+            if type == .f16 {
+                while r + 2 <= range.upperBound {
+                    let row = w.base + r * w.rowBytes
+                    for t in 0..<tokens {
+                        let (d0, d1) = dotF16x2(row, row + w.rowBytes, x + t * cols, cols)
+                        out[t * rows + r] = d0
+                        out[t * rows + r + 1] = d1
+                    }
+                    r += 2
+                }
+            }
+            for r in r..<range.upperBound {
                 let row = w.base + r * w.rowBytes
                 for t in 0..<tokens {
                     let xt = x + t * cols
