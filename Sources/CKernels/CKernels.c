@@ -17,7 +17,20 @@ static inline void q4_K_scale_min(int j, const uint8_t *q, int *scale, int *min)
     }
 }
 
+void swiftllama_prefetch(const void *p, long bytes) {
+#if defined(__x86_64__)
+    for (long i = 0; i < bytes; i += 64) _mm_prefetch((const char *)p + i, _MM_HINT_T0);
+#else
+    for (long i = 0; i < bytes; i += 64) __builtin_prefetch((const char *)p + i);
+#endif
+}
+
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+// Generation streams each weight row once from memory; the hardware prefetcher restarts at
+// every 4 KiB page and rows are short (about 1 KiB for a 2048-column Q4_0 row), so the
+// kernels ask for the bytes this far ahead of what they read.
+#define PREFETCH_AHEAD 2048
+
 #include <immintrin.h>
 
 static inline float half_to_float(const uint8_t *p) {
@@ -108,6 +121,49 @@ float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int 
 
 // Two rows at a time: two weight streams in flight per core, and the activation loads and
 // Q4_0's offset products shared by both rows.
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// 16 lanes: a in the low 8, b in the high 8.
+static inline __m512 halves(float a, float b) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(a)), _mm256_set1_ps(b), 1);
+}
+
+// Two Q8_0 blocks of one row as unsigned bytes (q + 128), block b in the low 32 bytes.
+static inline __m512i q8_0_pair(const uint8_t *p) {
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 2))),
+                                         _mm256_loadu_si256((const __m256i *)(p + 36)), 1);
+    return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+}
+
+// AVX-512: two blocks per instruction. Weights go in as q + 128 (unsigned), so
+// Σ q·x = Σ (q+128)·x − 128·Σ x, and 128·Σ x per lane is one product shared by both rows.
+void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const __m512i x = _mm512_loadu_si512((const void *)(xq + 32 * b));
+        const __m512i off = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, x);
+        const uint8_t *pb = p + 34 * b, *qb = q + 34 * b;
+        _mm_prefetch((const char *)pb + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)pb + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)qb + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)qb + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        const __m512i s0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q8_0_pair(pb), x), off);
+        const __m512i s1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q8_0_pair(qb), x), off);
+        const float x0 = xd[b], x1 = xd[b + 1];
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), halves(half_to_float(pb) * x0, half_to_float(pb + 34) * x1), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), halves(half_to_float(qb) * x0, half_to_float(qb + 34) * x1), a1);
+    }
+    float r0 = _mm512_reduce_add_ps(a0), r1 = _mm512_reduce_add_ps(a1);
+    if (b < blocks) {
+        r0 += swiftllama_dot_q8_0(p + 34 * b, xq + 32 * b, xd + b, 1);
+        r1 += swiftllama_dot_q8_0(q + 34 * b, xq + 32 * b, xd + b, 1);
+    }
+    out[0] = r0;
+    out[1] = r1;
+}
+#else
 void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
     const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -124,6 +180,52 @@ void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, cons
     out[1] = hsum(a1);
 }
 
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// Two Q4_0 blocks' nibbles as 64 unsigned bytes in 128-bit lanes [b low, b+1 low, b high,
+// b+1 high] (16 values each).
+static inline __m512i q4_0_pair(const uint8_t *p) {
+    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2))),
+                                              _mm_loadu_si128((const __m128i *)(p + 20)), 1);
+    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    return _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
+}
+
+// 16 lanes [a ×4, b ×4, a ×4, b ×4], matching q4_0_pair's lane order.
+static inline __m512 quads(float a, float b) {
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_setr_ps(a, b, 0, 0)));
+}
+
+// AVX-512: two blocks per instruction; the activations are permuted once into the
+// nibbles' lane order and shared by both rows, with the 8·Σx offsets.
+void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const __m512i xr = _mm512_loadu_si512((const void *)(xq + 32 * b));
+        const __m512i x = _mm512_shuffle_i64x2(xr, xr, _MM_SHUFFLE(3, 1, 2, 0));
+        const __m512i off = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), x);
+        const uint8_t *pb = p + 18 * b, *qb = q + 18 * b;
+        _mm_prefetch((const char *)pb + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)qb + PREFETCH_AHEAD, _MM_HINT_T0);
+        const __m512i s0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(pb), x), off);
+        const __m512i s1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(qb), x), off);
+        const float x0 = xd[b], x1 = xd[b + 1];
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), quads(half_to_float(pb) * x0, half_to_float(pb + 18) * x1), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), quads(half_to_float(qb) * x0, half_to_float(qb + 18) * x1), a1);
+    }
+    float r0 = _mm512_reduce_add_ps(a0), r1 = _mm512_reduce_add_ps(a1);
+    if (b < blocks) {
+        r0 += swiftllama_dot_q4_0(p + 18 * b, xq + 32 * b, xd + b, 1);
+        r1 += swiftllama_dot_q4_0(q + 18 * b, xq + 32 * b, xd + b, 1);
+    }
+    out[0] = r0;
+    out[1] = r1;
+}
+#else
 void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
     const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -140,22 +242,45 @@ void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, cons
     out[1] = hsum(a1);
 }
 
+#endif
+
+// The 8 scales and 8 mins of a Q4_K super-block from its 12 packed bytes, as two 64-bit
+// words of bytes, with 32-bit word operations (the layout of q4_K_scale_min, four at once).
+static inline void q4_K_scales_mins(const uint8_t *q, uint64_t *scales, uint64_t *mins) {
+    uint32_t w0, w1, w2;
+    memcpy(&w0, q, 4);
+    memcpy(&w1, q + 4, 4);
+    memcpy(&w2, q + 8, 4);
+    const uint32_t s_lo = w0 & 0x3F3F3F3Fu, m_lo = w1 & 0x3F3F3F3Fu;
+    const uint32_t s_hi = (w2 & 0x0F0F0F0Fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    const uint32_t m_hi = ((w2 >> 4) & 0x0F0F0F0Fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    *scales = (uint64_t)s_lo | ((uint64_t)s_hi << 32);
+    *mins = (uint64_t)m_lo | ((uint64_t)m_hi << 32);
+}
+
 float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
     const uint8_t *p = (const uint8_t *)w;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
+    __m128 accm = _mm_setzero_ps();
     for (int b = 0; b < superblocks; b++, p += 144) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 128, _MM_HINT_T0);
         const float d = half_to_float(p) * xd[b], dmin = half_to_float(p + 2) * xd[b];
+        uint64_t sc8, mn8;
+        q4_K_scales_mins(p + 4, &sc8, &mn8);
+        // Scales as zero-extended int32 lanes (vpmaddwd below reads (scale, 0) pairs).
+        const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc8));
+        // Σ_j min_j · (sum of block j's 32 quantized activations), 4 int32 lanes.
+        const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xsums + 16 * b)),
+                                          _mm_loadu_si128((const __m128i *)(xsums + 16 * b + 8)));
+        const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn8));
+        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_madd_epi16(bs, mn16)), _mm_set1_ps(dmin), accm);
         const uint8_t *qs = p + 16;
         const int8_t *x = xq + 256 * b;
-        const int16_t *bs = xsums + 16 * b;
         __m256i sumi = _mm256_setzero_si256();
-        int summ = 0;
         for (int g = 0; g < 4; g++) {
-            int sc0, m0, sc1, m1;
-            q4_K_scale_min(2 * g, p + 4, &sc0, &m0);
-            q4_K_scale_min(2 * g + 1, p + 4, &sc1, &m1);
             const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
             const __m256i lo = _mm256_and_si256(q, m4);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -163,14 +288,14 @@ float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, cons
             const __m256i phi = dot_u8s8(_mm256_setzero_si256(), hi, _mm256_loadu_si256((const __m256i *)(x + 64 * g + 32)));
             // Each lane is below 4·15·127 in magnitude, so vpmaddwd of its low half with the
             // scale (high half 0) is the exact product.
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi32(sc0)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi32(sc1)));
-            summ += m0 * (bs[4 * g] + bs[4 * g + 1]) + m1 * (bs[4 * g + 2] + bs[4 * g + 3]);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_permutevar8x32_epi32(sc32, _mm256_set1_epi32(2 * g))));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_permutevar8x32_epi32(sc32, _mm256_set1_epi32(2 * g + 1))));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        mins += dmin * (float)summ;
     }
-    return hsum(acc) - mins;
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum(acc) - _mm_cvtss_f32(m);
 }
 
 float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
@@ -178,6 +303,7 @@ float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, cons
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < superblocks; b++, p += 210) {
+        for (int line = 0; line < 256; line += 64) _mm_prefetch((const char *)p + PREFETCH_AHEAD + line, _MM_HINT_T0);
         const uint8_t *ql = p, *qh = p + 128;
         const int8_t *sc = (const int8_t *)(p + 192);
         const float d = half_to_float(p + 208) * xd[b];

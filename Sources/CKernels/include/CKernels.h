@@ -33,6 +33,11 @@ float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, cons
 /// pairs, 16 int8 sub-block scales, f16 d; value = d·scale·(q − 32)).
 float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks);
 
+/// Asks for `bytes` at `p` to be brought into cache (one prefetch per 64-byte line): Swift
+/// has no spelling for a prefetch, and generation's matrix-vector products read each row
+/// once, so they request the next rows while computing the current ones.
+void swiftllama_prefetch(const void *p, long bytes);
+
 /// 1 when the int8 matrix-matrix kernels below were compiled (AVX-512 with VNNI); 0 when
 /// they are stubs and callers must use the fp32 path.
 int swiftllama_has_int8_gemm(void);

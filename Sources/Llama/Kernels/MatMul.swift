@@ -166,6 +166,7 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
             if type == .f16 {
                 while r + 2 <= range.upperBound {
                     let row = w.base + r * w.rowBytes
+                    if r + 4 <= range.upperBound { swiftllama_prefetch(row + 2 * w.rowBytes, 2 * w.rowBytes) }
                     for t in 0..<tokens {
                         let (d0, d1) = dotF16x2(row, row + w.rowBytes, x + t * cols, cols)
                         out[t * rows + r] = d0

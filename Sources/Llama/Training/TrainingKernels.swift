@@ -16,12 +16,13 @@ public typealias FloatPointer = UnsafeMutablePointer<Float>
 /// strides, so the three products of a linear layer need no transposed copies:
 /// forward `Y = X·Wᵀ`, backward `dX = dY·W` and `dW += dYᵀ·X`.
 ///
-/// The method is the usual one: B is packed once into 16-column panels, each task packs a
-/// 6-row strip of A for a block of `kc` steps of k, and a 6×16 micro-kernel keeps its
-/// twelve 8-float accumulators in AVX registers while streaming both packed operands.
+/// The method is the usual one: B is packed once into 32-column panels, each task packs a
+/// 6-row strip of A for a block of `kc` steps of k, and a 6×32 micro-kernel keeps its
+/// twelve 16-float accumulators in registers while streaming both packed operands (one
+/// AVX-512 register each where the CPU has them, two AVX registers elsewhere).
 public final class TrainingGEMM: @unchecked Sendable {
     static let mr = 6
-    static let nr = 16
+    static let nr = 32
     static let kc = 256
 
     let pool: TrainingThreadPool
@@ -56,7 +57,7 @@ public final class TrainingGEMM: @unchecked Sendable {
             packedB = .allocate(capacity: need)
         }
         let pb = packedB
-        // Pack B: panel j holds B(0..<k, 16j..<16j+16) as k rows of 16, zero-padded.
+        // Pack B: panel j holds B(0..<k, 32j..<32j+32) as k rows of 32, zero-padded.
         pool.parallelFor(panels) { panel in
             TrainingGEMM.packPanel(panel, n: n, k: k, b: b, bRow: bRow, bCol: bCol, into: pb)
         }
@@ -69,7 +70,7 @@ public final class TrainingGEMM: @unchecked Sendable {
     }
 
     /// `multiply` on the calling thread only, for products inside an already parallel task
-    /// (attention heads). `packBuffer` needs `k × (n rounded up to 16)` floats.
+    /// (attention heads). `packBuffer` needs `k × (n rounded up to 32)` floats.
     public static func multiplySerial(m: Int, n: Int, k: Int,
                                       a: UnsafePointer<Float>, aRow: Int, aCol: Int,
                                       b: UnsafePointer<Float>, bRow: Int, bCol: Int,
@@ -82,7 +83,7 @@ public final class TrainingGEMM: @unchecked Sendable {
                packedB: packBuffer, c: c, ldc: ldc, accumulate: accumulate)
     }
 
-    /// Packs panel `panel` of B (k rows × 16 columns, zero-padded) at `dst + panel·16·k`.
+    /// Packs panel `panel` of B (k rows × 32 columns, zero-padded) at `dst + panel·32·k`.
     @inline(__always)
     static func packPanel(_ panel: Int, n: Int, k: Int, b: UnsafePointer<Float>, bRow: Int, bCol: Int,
                           into packed: FloatPointer) {
@@ -146,18 +147,18 @@ public final class TrainingGEMM: @unchecked Sendable {
         }
     }
 
-    /// The 6×16 tile `C (+)= Apacked·Bpacked` over `kc` steps; only `rows`×`cols` of it stored.
+    /// The 6×32 tile `C (+)= Apacked·Bpacked` over `kc` steps; only `rows`×`cols` of it stored.
     @inline(__always)
     static func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                             c: FloatPointer, ldc: Int, rows: Int, cols: Int, add: Bool) {
-        typealias V = SIMD8<Float>
+        typealias V = SIMD16<Float>
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         var ap = UnsafeRawPointer(a)
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
             let b0 = bp.loadUnaligned(as: V.self)
-            let b1 = bp.loadUnaligned(fromByteOffset: 32, as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             var x = V(repeating: ap.load(as: Float.self))
             c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1)
             x = V(repeating: ap.load(fromByteOffset: 4, as: Float.self))
@@ -171,17 +172,17 @@ public final class TrainingGEMM: @unchecked Sendable {
             x = V(repeating: ap.load(fromByteOffset: 20, as: Float.self))
             c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
             ap += 24
-            bp += 64
+            bp += 128
         }
         if rows == mr && cols == nr {
             @inline(__always) func store(_ row: FloatPointer, _ v0: V, _ v1: V) {
                 let r = UnsafeMutableRawPointer(row)
                 if add {
                     r.storeBytes(of: r.loadUnaligned(as: V.self) + v0, as: V.self)
-                    r.storeBytes(of: r.loadUnaligned(fromByteOffset: 32, as: V.self) + v1, toByteOffset: 32, as: V.self)
+                    r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
                 } else {
                     r.storeBytes(of: v0, as: V.self)
-                    r.storeBytes(of: v1, toByteOffset: 32, as: V.self)
+                    r.storeBytes(of: v1, toByteOffset: 64, as: V.self)
                 }
             }
             store(c, c00, c01); store(c + ldc, c10, c11); store(c + 2 * ldc, c20, c21)
@@ -192,7 +193,7 @@ public final class TrainingGEMM: @unchecked Sendable {
         for r in 0..<rows {
             let row = c + r * ldc
             for j in 0..<cols {
-                let v = j < 8 ? tile[r].0[j] : tile[r].1[j - 8]
+                let v = j < 16 ? tile[r].0[j] : tile[r].1[j - 16]
                 row[j] = add ? row[j] + v : v
             }
         }
@@ -391,7 +392,7 @@ public enum TrainingKernels {
                                  pool: TrainingThreadPool) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
-        let packCount = max(T, hd) * (max(T, hd) + 16)
+        let packCount = max(T, hd) * (max(T, hd) + TrainingGEMM.nr)
         pool.parallelFor(batch * heads) { job in
             let b = job / heads, h = job % heads, kh = h / group
             let P = probs + (b * heads + h) * T * T
@@ -431,7 +432,7 @@ public enum TrainingKernels {
                                          pool: TrainingThreadPool) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
-        let packCount = max(T, hd) * (max(T, hd) + 16)
+        let packCount = max(T, hd) * (max(T, hd) + TrainingGEMM.nr)
         pool.parallelFor(batch * kvHeads) { job in
             let b = job / kvHeads, kh = job % kvHeads
             let kb = k + b * T * kw + kh * hd, vb = v + b * T * kw + kh * hd
