@@ -466,7 +466,8 @@ void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, cons
 // activation bytes of one token broadcast to every lane and adds each row's 4 products to
 // its own int32 lane, so no horizontal sums are needed. Each weight is scale·u − bias per
 // block of 32 (Q8_0: u = q + 128, bias = 128·d; Q4_0: u = nibble, bias = 8·d; Q4_K: u =
-// nibble, scale = d·sc, bias = dmin·m), so per block and token
+// nibble, scale = d·sc, bias = dmin·m) or of 16 (Q6_K: u = q, scale = d·sc, bias = 32·d·sc),
+// so per block and token
 //   Σ_i w_i·x_i = xd·(scale·Σ u_i·q_i − bias·Σ q_i),
 // with Σ q_i (times xd) precomputed per activation block. Eight tokens share each weight
 // load; their int32 sums are turned into floats once per block.
@@ -488,7 +489,10 @@ static inline float half_bits_to_float(const uint8_t *p) {
     return f;
 }
 
-// The 32 unsigned values, scale and bias of block b of one row.
+// Elements per packed block of each type: 32, or 16 for Q6_K, whose scales are per 16.
+static inline int int8_block_size(int type) { return type == 14 ? 16 : 32; }
+
+// The unsigned values (32, or 16 for Q6_K), scale and bias of block b of one row.
 static void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias) {
     if (type == 8) {  // Q8_0
         const uint8_t *p = row + 34 * b;
@@ -505,7 +509,7 @@ static void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float
         }
         *scale = d;
         *bias = 8.0f * d;
-    } else {  // Q4_K: block b is sub-block b % 8 of super-block b / 8
+    } else if (type == 12) {  // Q4_K: block b is sub-block b % 8 of super-block b / 8
         const uint8_t *p = row + 144 * (b / 8);
         const int j = b % 8;
         int sc, m;
@@ -514,12 +518,28 @@ static void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float
         for (int i = 0; i < 32; i++) u[i] = (j % 2) ? (qs[i] >> 4) : (qs[i] & 0x0F);
         *scale = half_bits_to_float(p) * (float)sc;
         *bias = half_bits_to_float(p + 2) * (float)m;
+    } else {  // Q6_K: block b is the 16 elements of scale j = b % 16 in super-block b / 16
+        const uint8_t *p = row + 210 * (b / 16);
+        const int j = b % 16;
+        // Elements 16j…16j+15: half h = j/8 (128 elements), quarter k of it (32 elements),
+        // the low or high 16 of that quarter.
+        const int h = j / 8, k = (j % 8) / 2, l0 = 16 * (j % 2);
+        const uint8_t *ql = p + 64 * h + (k % 2) * 32, *qh = p + 128 + 32 * h;
+        for (int i = 0; i < 16; i++) {
+            const int l = l0 + i;
+            const int low = k < 2 ? (ql[l] & 0x0F) : (ql[l] >> 4);
+            u[i] = (uint8_t)(low | (((qh[l] >> (2 * k)) & 3) << 4));
+        }
+        const float ds = half_bits_to_float(p + 208) * (float)(int8_t)p[192 + j];
+        *scale = ds;
+        *bias = 32.0f * ds;
     }
 }
 
 void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, int blocks,
                           uint8_t *packed, float *scales, float *biases) {
-    memset(packed, 0, (size_t)blocks * 512);
+    const int size = int8_block_size(type), groups = size / 4;
+    memset(packed, 0, (size_t)blocks * 16 * size);
     memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
     memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
     uint8_t u[32];
@@ -527,19 +547,24 @@ void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, 
         const uint8_t *row = (const uint8_t *)rows + (long)r * rowBytes;
         for (int b = 0; b < blocks; b++) {
             int8_block(type, row, b, u, &scales[16 * b + r], &biases[16 * b + r]);
-            uint8_t *dst = packed + 512 * b + 4 * r;
-            for (int m = 0; m < 8; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
+            uint8_t *dst = packed + (long)16 * size * b + 4 * r;
+            for (int m = 0; m < groups; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
         }
     }
 }
 
+int swiftllama_int8_block_size(int type) { return int8_block_size(type); }
+
 #if defined(__AVX512F__) && defined(__AVX512VNNI__)
 int swiftllama_has_int8_gemm(void) { return 1; }
 
-void swiftllama_gemm_int8(const uint8_t *packed, const float *scales, const float *biases, int blocks,
-                          const int8_t *xq, const float *xd, const float *xds, int tokens,
-                          float *out, long ldo, int nrows) {
-    const long ldx = 32L * blocks;
+// The kernel for blocks of 4·groups elements; inlined with a constant so the group loop
+// unrolls and the accumulators stay in registers.
+static inline __attribute__((always_inline)) void gemm_int8_impl(
+    const int groups, const uint8_t *packed, const float *scales, const float *biases, int blocks,
+    const int8_t *xq, const float *xd, const float *xds, int tokens, float *out, long ldo, int nrows) {
+    const int size = 4 * groups;
+    const long ldx = (long)size * blocks;
     const __mmask16 rowMask = (__mmask16)((1u << nrows) - 1);
     for (int t0 = 0; t0 < tokens; t0 += 8) {
         // A short last group repeats its last token (valid memory) and stores only the real ones.
@@ -550,12 +575,12 @@ void swiftllama_gemm_int8(const uint8_t *packed, const float *scales, const floa
         for (int b = 0; b < blocks; b++) {
             __m512i ai[8];
             for (int i = 0; i < 8; i++) ai[i] = _mm512_setzero_si512();
-            const uint8_t *pb = packed + 512L * b;
-            for (int m = 0; m < 8; m++) {
+            const uint8_t *pb = packed + 64L * groups * b;
+            for (int m = 0; m < groups; m++) {
                 const __m512i w = _mm512_loadu_si512((const void *)(pb + 64 * m));
                 for (int i = 0; i < 8; i++) {
                     int32_t x4;
-                    memcpy(&x4, xq + tk[i] * ldx + 32L * b + 4 * m, 4);
+                    memcpy(&x4, xq + tk[i] * ldx + (long)size * b + 4 * m, 4);
                     ai[i] = _mm512_dpbusd_epi32(ai[i], w, _mm512_set1_epi32(x4));
                 }
             }
@@ -572,23 +597,34 @@ void swiftllama_gemm_int8(const uint8_t *packed, const float *scales, const floa
         }
     }
 }
+
+void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
+                          const int8_t *xq, const float *xd, const float *xds, int tokens,
+                          float *out, long ldo, int nrows) {
+    if (blockSize == 16) {
+        gemm_int8_impl(4, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
+    } else {
+        gemm_int8_impl(8, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
+    }
+}
 #else
 int swiftllama_has_int8_gemm(void) { return 0; }
 
-void swiftllama_gemm_int8(const uint8_t *packed, const float *scales, const float *biases, int blocks,
+void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
                           const int8_t *xq, const float *xd, const float *xds, int tokens,
                           float *out, long ldo, int nrows) {
     // Plain loops over the packed layout, for CPUs without AVX-512 VNNI (callers normally
     // take the fp32 path there; this keeps the function correct everywhere).
-    const long ldx = 32L * blocks;
+    const int groups = blockSize / 4;
+    const long ldx = (long)blockSize * blocks;
     for (int t = 0; t < tokens; t++) {
         for (int j = 0; j < nrows; j++) {
             float s = 0;
             for (int b = 0; b < blocks; b++) {
                 int acc = 0;
-                for (int m = 0; m < 8; m++)
+                for (int m = 0; m < groups; m++)
                     for (int k = 0; k < 4; k++)
-                        acc += packed[512L * b + 64 * m + 4 * j + k] * xq[t * ldx + 32L * b + 4 * m + k];
+                        acc += packed[64L * groups * b + 64 * m + 4 * j + k] * xq[t * ldx + (long)blockSize * b + 4 * m + k];
                 const long o = (long)t * blocks + b;
                 s += scales[16 * b + j] * (float)acc * xd[o] - biases[16 * b + j] * xds[o];
             }

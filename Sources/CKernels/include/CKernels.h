@@ -42,19 +42,22 @@ void swiftllama_prefetch(const void *p, long bytes);
 /// they are stubs and callers must use the fp32 path.
 int swiftllama_has_int8_gemm(void);
 
-/// Packs `nrows` (≤ 16) rows of Q8_0, Q4_0 or Q4_K weights (`type`: 8, 2 or 12, the GGML
-/// type ids) of `blocks` blocks of 32 for `swiftllama_gemm_int8`: per block, 8 groups of
-/// 16 rows × 4 unsigned bytes (512 bytes at `packed + 512·b`), the 16 rows' scales at
-/// `scales + 16·b` and biases at `biases + 16·b`, where weight = scale·u − bias. Rows past
-/// `nrows` are zero.
+/// Elements per packed block for `type`: 32 (Q8_0, Q4_0, Q4_K) or 16 (Q6_K).
+int swiftllama_int8_block_size(int type);
+
+/// Packs `nrows` (≤ 16) rows of Q8_0, Q4_0, Q4_K or Q6_K weights (`type`: 8, 2, 12 or 14,
+/// the GGML type ids) of `blocks` blocks of `swiftllama_int8_block_size(type)` elements for
+/// `swiftllama_gemm_int8`: per block, size/4 groups of 16 rows × 4 unsigned bytes (at
+/// `packed + 16·size·b`), the 16 rows' scales at `scales + 16·b` and biases at
+/// `biases + 16·b`, where weight = scale·u − bias. Rows past `nrows` are zero.
 void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, int blocks,
                           uint8_t *packed, float *scales, float *biases);
 
-/// out[t·ldo + j] = Σ_b Σ_i W[j, 32b+i]·x[t, 32b+i] for t < tokens, j < nrows (≤ 16), from
-/// a tile packed by `swiftllama_pack_int8` and activations quantized per 32: `xq` (tokens ×
-/// 32·blocks int8), `xd` (tokens × blocks scales) and `xds` (tokens × blocks: scale times
-/// the block's sum of quantized values).
-void swiftllama_gemm_int8(const uint8_t *packed, const float *scales, const float *biases, int blocks,
+/// out[t·ldo + j] = Σ_b Σ_i W[j, size·b+i]·x[t, size·b+i] for t < tokens, j < nrows (≤ 16),
+/// from a tile packed by `swiftllama_pack_int8` (blocks of `blockSize` = 32 or 16) and
+/// activations quantized to int8: `xq` (tokens × size·blocks), and per token and block
+/// `xd` (the scale) and `xds` (the scale times the block's sum of quantized values).
+void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
                           const int8_t *xq, const float *xd, const float *xds, int tokens,
                           float *out, long ldo, int nrows);
 

@@ -158,41 +158,49 @@ func gemmTile(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int
     store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
 }
 
-// Int8 path: weights whose blocks are int8 or nibbles with one scale (and min) per 32
-// multiply 8-bit activations with VNNI instructions (CKernels), four times the lanes of
-// fp32 FMA. Exact in the weights (they are only repacked); the activations are quantized
-// per 32 as in generation, as llama.cpp does for these types.
+// Int8 path: weights whose blocks are int8 or small unsigned integers with one scale (and
+// min) per 32 or 16 elements multiply 8-bit activations with VNNI instructions (CKernels),
+// four times the lanes of fp32 FMA. Exact in the weights (they are only repacked); the
+// activations are quantized per 32 as in generation, as llama.cpp does for these types.
 
 /// Whether the C target was built with AVX-512 VNNI.
 let hasInt8GEMM = swiftllama_has_int8_gemm() != 0
-/// Types the int8 packer reads: blocks of 32 (or Q4_K's sub-blocks of 32) with a scale.
-let int8GEMMTypes: Set<GGMLType> = [.q8_0, .q4_0, .q4_K]
+/// Types the int8 packer reads: blocks of 32 (Q4_K's sub-blocks of 32, Q6_K's of 16) with
+/// a scale.
+let int8GEMMTypes: Set<GGMLType> = [.q8_0, .q4_0, .q4_K, .q6_K]
 /// Weight rows per int8 tile (one 16-lane vector).
 let int8TileRows = 16
 
 func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
               parallel: ParallelFor) {
-    let rows = w.rows, cols = w.columns, blocks = cols / 32
+    let rows = w.rows, cols = w.columns, blocks32 = cols / 32
+    let typeID = Int32(w.type.rawValue)
+    let size = Int(swiftllama_int8_block_size(typeID))
+    let blocks = cols / size
     let xq = UnsafeMutablePointer<Int8>.allocate(capacity: tokens * cols)
+    let xd32 = UnsafeMutablePointer<Float>.allocate(capacity: tokens * blocks32)
     let xd = UnsafeMutablePointer<Float>.allocate(capacity: tokens * blocks)
     let xds = UnsafeMutablePointer<Float>.allocate(capacity: tokens * blocks)
-    defer { xq.deallocate(); xd.deallocate(); xds.deallocate() }
+    defer { xq.deallocate(); xd32.deallocate(); xd.deallocate(); xds.deallocate() }
+    // Activations per 32, then each kernel block's scale and scaled sum.
     parallel.runChunked(tokens, chunk: 16) { _, range in
         for t in range {
-            let q = QuantizedActivations(values: xq + t * cols, scales: xd + t * blocks, blocks: blocks)
+            let q = QuantizedActivations(values: xq + t * cols, scales: xd32 + t * blocks32, blocks: blocks32)
             quantizeActivations(x + t * cols, into: q)
             for b in 0..<blocks {
-                var sum: Int32 = 0
-                let v = UnsafeRawPointer(q.values + 32 * b)
-                sum = SIMD32<Int32>(truncatingIfNeeded: v.loadUnaligned(as: SIMD32<Int8>.self)).wrappedSum()
-                xds[t * blocks + b] = q.scales[b] * Float(sum)
+                let v = UnsafeRawPointer(xq + t * cols + size * b)
+                let sum = size == 16
+                    ? SIMD16<Int32>(truncatingIfNeeded: v.loadUnaligned(as: SIMD16<Int8>.self)).wrappedSum()
+                    : SIMD32<Int32>(truncatingIfNeeded: v.loadUnaligned(as: SIMD32<Int8>.self)).wrappedSum()
+                let scale = q.scales[b * size / 32]
+                xd[t * blocks + b] = scale
+                xds[t * blocks + b] = scale * Float(sum)
             }
         }
     }
     let tiles = (rows + int8TileRows - 1) / int8TileRows
-    let typeID = Int32(w.type.rawValue)
     parallel.runChunked(tiles, chunk: 2) { _, range in
-        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: blocks * 512)
+        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: blocks * 16 * size)
         let scales = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
         let biases = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
         defer { packed.deallocate(); scales.deallocate(); biases.deallocate() }
@@ -200,7 +208,8 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
             let r0 = tile * int8TileRows
             let n = min(int8TileRows, rows - r0)
             swiftllama_pack_int8(typeID, w.base + r0 * w.rowBytes, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
-            swiftllama_gemm_int8(packed, scales, biases, Int32(blocks), xq, xd, xds, Int32(tokens), out + r0, rows, Int32(n))
+            swiftllama_gemm_int8(Int32(size), packed, scales, biases, Int32(blocks), xq, xd, xds, Int32(tokens),
+                                 out + r0, rows, Int32(n))
         }
     }
 }
