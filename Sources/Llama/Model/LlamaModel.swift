@@ -211,7 +211,13 @@ public final class LlamaModel: @unchecked Sendable {
             normRows(x, w.ffnNorm, xb, rows: Array(0..<n))
             matmul(w.w1, xb, tokens: n, state.hb, parallel: parallel)
             matmul(w.w3, xb, tokens: n, state.hb2, parallel: parallel)
-            siluMultiply(state.hb, state.hb2, count: n * hidden)
+            // SwiGLU's gate in place, vectorized (8-lane exp) and split across cores: at a
+            // 512-token prompt of a 1B model this is 4 M exponentials per layer.
+            let hb = state.hb, hb2 = state.hb2
+            parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
+                let o = range.lowerBound
+                TrainingKernels.swiglu(hb + o, hb2 + o, hb + o, count: range.count)
+            }
             matmul(w.w2, state.hb, tokens: n, xb, parallel: parallel)
             addInPlace(x, xb, count: n * dim)
         }
