@@ -88,14 +88,14 @@ import CKernels
         }
     }
 
-    /// Per-block activation quantization, written plainly: d = max|x|/127, round half away.
+    /// Per-block activation quantization, written plainly: d = max|x|/127, round half to even.
     func referenceQuantized(_ x: [Float], block size: Int) -> [Float] {
         var out = x
         for b in 0..<(x.count / size) {
             let block = x[(size * b)..<(size * b + size)]
             let m = block.map { abs($0) }.max() ?? 0
             for i in block.indices {
-                out[i] = m > 0 ? m / 127 * (x[i] * (127 / m)).rounded(.toNearestOrAwayFromZero) : 0
+                out[i] = m > 0 ? m / 127 * (x[i] * (127 / m)).rounded(.toNearestOrEven) : 0
             }
         }
         return out

@@ -56,7 +56,7 @@ import Testing
     /// in the int8 prompt path). product.md's bar of 0.05 is for logits of magnitude about
     /// 1 (dev-odd's are at most 0.7, where Q8_0/Q4_0 land at 0.02–0.03, as llama.cpp does);
     /// the error of 8-bit activations grows with the logits, which reach 5 here, so the bar
-    /// scales with them. Measured: 0.175 (20 ids) and 0.163 (300 ids) against a bar of 0.26.
+    /// scales with them. Measured: 0.175 (20 ids) and 0.180 (300 ids) against bars of 0.26, 0.27.
     @Test func quantizedKernelsStayNearTheReference() throws {
         guard let ref = try reference() else { return }
         let model = try LlamaModel(checkpoint: try checkpoint())

@@ -114,7 +114,7 @@ import CKernels
         }
     }
 
-    /// llama.cpp's Q8_0 rounding of activations, written plainly: per 32, d = max|x|/127.
+    /// llama.cpp's Q8_0 rounding of activations (its AVX path: ties to even), written plainly: per 32, d = max|x|/127.
     func referenceQuantized(_ x: [Float]) -> [Float] {
         var out = x
         for b in 0..<(x.count / 32) {
@@ -122,7 +122,7 @@ import CKernels
             let m = block.map { abs($0) }.max() ?? 0
             let d = m / 127
             for i in block.indices {
-                out[i] = m > 0 ? d * (x[i] * (127 / m)).rounded(.toNearestOrAwayFromZero) : 0
+                out[i] = m > 0 ? d * (x[i] * (127 / m)).rounded(.toNearestOrEven) : 0
             }
         }
         return out

@@ -33,6 +33,14 @@ float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, cons
 /// pairs, 16 int8 sub-block scales, f16 d; value = d·scale·(q − 32)).
 float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks);
 
+/// Quantizes `32 × blocks` floats to int8 per block of 32: d[b] = max|x|/127, q = round(x/d),
+/// ties to even.
+void swiftllama_quantize_q8(const float *x, int8_t *q, float *d, int blocks);
+
+/// The same per super-block of 256 (one scale each), with the sum of every 16 quantized
+/// values in `sums` (16 per super-block).
+void swiftllama_quantize_q8_K(const float *x, int8_t *q, float *d, int16_t *sums, int superblocks);
+
 /// Asks for `bytes` at `p` to be brought into cache (one prefetch per 64-byte line): Swift
 /// has no spelling for a prefetch, and generation's matrix-vector products read each row
 /// once, so they request the next rows while computing the current ones.

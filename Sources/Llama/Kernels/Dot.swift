@@ -1,3 +1,5 @@
+import CKernels
+
 // Dot products of one stored weight row with fp32 (or 8-bit quantized) activations,
 // straight from the stored format: the matrix-vector products of generation read every
 // weight once, so converting a row to fp32 in memory first would double the traffic.
@@ -107,57 +109,11 @@ public struct QuantizedActivations {
 }
 
 /// Quantizes `32 × q.blocks` floats of `x` into `q`: per block, d = max|x|/127 and
-/// q = round(x/d), as llama.cpp's quantize_row_q8_0 does (so int8 dot products against
-/// Q8_0/Q4_0 weights match its arithmetic).
+/// q = round(x/d) (ties to even), as llama.cpp's AVX quantize_row_q8_0 does (so int8 dot
+/// products against Q8_0/Q4_0 weights match its arithmetic). In C (CKernels): Swift's SIMD
+/// max, select and narrowing conversions run lane by lane.
 public func quantizeActivations(_ x: UnsafePointer<Float>, into q: QuantizedActivations) {
-    let rx = UnsafeRawPointer(x)
-    for b in 0..<q.blocks {
-        var amax = SIMD8<Float>()
-        for k in 0..<4 {
-            let v = rx.loadUnaligned(fromByteOffset: 128 * b + 32 * k, as: SIMD8<Float>.self)
-            amax = pointwiseMax(amax, pointwiseMax(v, -v))
-        }
-        let m = amax.max()
-        let d = m / 127
-        let inv: Float = m > 0 ? 127 / m : 0
-        q.scales[b] = d
-        let out = UnsafeMutableRawPointer(q.values + 32 * b)
-        for k in 0..<4 {
-            let v = rx.loadUnaligned(fromByteOffset: 128 * b + 32 * k, as: SIMD8<Float>.self) * inv
-            let r = roundHalfAway(v)
-            out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: r), toByteOffset: 8 * k, as: SIMD8<Int8>.self)
-        }
-    }
-}
-
-/// `v` rounded to the nearest integer, ties away from zero (C's `roundf`, which llama.cpp's
-/// activation quantizers use), for |v| < 2²². The SIMD types' own `rounded` and Int32
-/// conversion run element by element through generic code; this stays in vector registers:
-/// adding 1.5·2²³ rounds to nearest-even in the low mantissa bits, and the only difference
-/// from ties-away is at exact halves, fixed up by comparing with the rounded value.
-@inline(__always)
-func roundHalfAway(_ v: SIMD8<Float>) -> SIMD8<Int32> {
-    let shifter = SIMD8<Float>(repeating: 12_582_912)
-    let t = v + shifter
-    let n = t - shifter
-    var r = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
-    let diff = v - n
-    r.replace(with: r &+ 1, where: (diff .== 0.5) .& (v .> 0))
-    r.replace(with: r &- 1, where: (diff .== -0.5) .& (v .< 0))
-    return r
-}
-
-/// `roundHalfAway` for 16 lanes.
-@inline(__always)
-func roundHalfAway(_ v: SIMD16<Float>) -> SIMD16<Int32> {
-    let shifter = SIMD16<Float>(repeating: 12_582_912)
-    let t = v + shifter
-    let n = t - shifter
-    var r = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
-    let diff = v - n
-    r.replace(with: r &+ 1, where: (diff .== 0.5) .& (v .> 0))
-    r.replace(with: r &- 1, where: (diff .== -0.5) .& (v .< 0))
-    return r
+    swiftllama_quantize_q8(x, q.values, q.scales, Int32(q.blocks))
 }
 
 /// Σ a[i]·b[i] over 32 int8 pairs, as 8 int32 partial sums (each ≤ 4·128·128, no overflow).
@@ -245,24 +201,7 @@ public struct SuperBlockActivations {
 }
 
 /// Quantizes `256 × q.superblocks` floats of `x` into `q`: per super-block d = max|x|/127,
-/// q = round(x/d), and the sums of each 16 (at most 16·127, so they fit Int16).
+/// q = round(x/d) (ties to even), and the sums of each 16 (at most 16·127, so they fit Int16).
 public func quantizeActivations(_ x: UnsafePointer<Float>, into q: SuperBlockActivations) {
-    let rx = UnsafeRawPointer(x)
-    for b in 0..<q.superblocks {
-        var amax = SIMD16<Float>()
-        for k in 0..<16 {
-            let v = rx.loadUnaligned(fromByteOffset: 1024 * b + 64 * k, as: SIMD16<Float>.self)
-            amax = pointwiseMax(amax, pointwiseMax(v, -v))
-        }
-        let m = amax.max()
-        let inv: Float = m > 0 ? 127 / m : 0
-        q.scales[b] = m / 127
-        let out = UnsafeMutableRawPointer(q.values + 256 * b)
-        for k in 0..<16 {
-            let v = rx.loadUnaligned(fromByteOffset: 1024 * b + 64 * k, as: SIMD16<Float>.self) * inv
-            let r = roundHalfAway(v)
-            out.storeBytes(of: SIMD16<Int8>(truncatingIfNeeded: r), toByteOffset: 16 * k, as: SIMD16<Int8>.self)
-            q.sums[16 * b + k] = Int16(r.wrappedSum())
-        }
-    }
+    swiftllama_quantize_q8_K(x, q.values, q.scales, q.sums, Int32(q.superblocks))
 }

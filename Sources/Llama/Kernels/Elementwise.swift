@@ -19,20 +19,11 @@ public func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     guard n > 0 else { return }
     typealias V = SIMD8<Float>
     let raw = UnsafeMutableRawPointer(x)
-    var i = 0
-    var mv = V(repeating: -.infinity)
-    while i + 8 <= n {
-        mv = pointwiseMax(mv, raw.loadUnaligned(fromByteOffset: 4 * i, as: V.self))
-        i += 8
-    }
-    var m = mv.max()
-    while i < n {
-        m = max(m, x[i])
-        i += 1
-    }
+    var m = x[0]
+    for i in 1..<max(1, n) where x[i] > m { m = x[i] }
     var acc = V()
     var tail: Float = 0
-    i = 0
+    var i = 0
     while i + 8 <= n {
         let e = TrainingKernels.exp8(raw.loadUnaligned(fromByteOffset: 4 * i, as: V.self) - V(repeating: m))
         raw.storeBytes(of: e, toByteOffset: 4 * i, as: V.self)
@@ -58,4 +49,32 @@ public func silu(_ x: Float) -> Float {
 /// `x[i] += y[i]` (the residual connection).
 public func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count n: Int) {
     for i in 0..<n { x[i] += y[i] }
+}
+
+/// `out[d] = Σ_t weight[t] · values[t·stride + d]` for `d < width`: attention's weighted sum
+/// of value vectors. Sixteen output lanes at a time stay in registers over all positions,
+/// instead of a read-modify-write of the output per position.
+public func weightedSum(_ weight: UnsafePointer<Float>, count n: Int, values: UnsafePointer<Float>, stride: Int,
+                        width: Int, into out: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let raw = UnsafeRawPointer(values)
+    var d = 0
+    while d + 32 <= width {
+        var a0 = V(), a1 = V()
+        for t in 0..<n {
+            let w = V(repeating: weight[t])
+            let o = 4 * (t * stride + d)
+            a0.addProduct(w, raw.loadUnaligned(fromByteOffset: o, as: V.self))
+            a1.addProduct(w, raw.loadUnaligned(fromByteOffset: o + 64, as: V.self))
+        }
+        UnsafeMutableRawPointer(out + d).storeBytes(of: a0, as: V.self)
+        UnsafeMutableRawPointer(out + d).storeBytes(of: a1, toByteOffset: 64, as: V.self)
+        d += 32
+    }
+    while d < width {
+        var s: Float = 0
+        for t in 0..<n { s += weight[t] * values[t * stride + d] }
+        out[d] = s
+        d += 1
+    }
 }

@@ -188,10 +188,9 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
             let q = QuantizedActivations(values: xq + t * cols, scales: xd32 + t * blocks32, blocks: blocks32)
             quantizeActivations(x + t * cols, into: q)
             for b in 0..<blocks {
-                let v = UnsafeRawPointer(xq + t * cols + size * b)
-                let sum = size == 16
-                    ? SIMD16<Int32>(truncatingIfNeeded: v.loadUnaligned(as: SIMD16<Int8>.self)).wrappedSum()
-                    : SIMD32<Int32>(truncatingIfNeeded: v.loadUnaligned(as: SIMD32<Int8>.self)).wrappedSum()
+                let v = xq + t * cols + size * b
+                var sum: Int32 = 0
+                for i in 0..<size { sum &+= Int32(v[i]) }
                 let scale = q.scales[b * size / 32]
                 xd[t * blocks + b] = scale
                 xds[t * blocks + b] = scale * Float(sum)

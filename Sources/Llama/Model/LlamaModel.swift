@@ -248,7 +248,10 @@ public final class LlamaModel: @unchecked Sendable {
         let scale = 1 / Float(headDim).squareRoot()
         let maxLength = (rows.map(\.position).max() ?? 0) + 1
         let q = state.q, out = state.xb2
-        parallel.run(rows.count * c.headCount) { _, range in
+        // Chunks of a few (row, head) items from a shared counter: under the causal mask
+        // later rows attend to more positions, so equal static halves would leave one core
+        // waiting.
+        parallel.runChunked(rows.count * c.headCount, chunk: 4) { _, range in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: maxLength) { scratch in
                 guard let att = scratch.baseAddress else { return }
                 for item in range {
@@ -263,12 +266,8 @@ public final class LlamaModel: @unchecked Sendable {
                     }
                     softmax(att, count: length)
                     let oh = out + i * dim + h * headDim
-                    oh.update(repeating: 0, count: headDim)
-                    for t in 0..<length {
-                        let a = att[t]
-                        let vt = cache.value(layer: l, position: t) + kvOffset
-                        for d in 0..<headDim { oh[d] += a * vt[d] }
-                    }
+                    weightedSum(att, count: length, values: cache.value(layer: l, position: 0) + kvOffset,
+                                stride: c.kvDim, width: headDim, into: oh)
                 }
             }
         }
