@@ -1,3 +1,4 @@
+import Foundation
 // A GGUF model file as a Checkpoint.
 //
 // Configuration comes from `<arch>.*` metadata (arch = `general.architecture`, "llama"):
@@ -39,9 +40,13 @@ public enum GGUFCheckpointError: Error, CustomStringConvertible {
 public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
-    public let tokenizer: (any Tokenizer)?
+    /// The embedded vocabulary, built on first use: a 128k-token vocabulary costs tens of
+    /// MB while it is parsed, which a run on token ids (or `llama bench`) never needs.
+    public var tokenizer: (any Tokenizer)? { loadTokenizer().tokenizer }
     /// Why the embedded tokenizer could not be loaded (the weights stay usable with ids).
-    public let tokenizerError: (any Error)?
+    public var tokenizerError: (any Error)? { loadTokenizer().error }
+    private let tokenizerLock = NSLock()
+    private var tokenizerLoaded: (tokenizer: (any Tokenizer)?, error: (any Error)?)?
     /// The parsed file (metadata and the memory map the tensors point into).
     public let file: GGUFFile
     /// GGUF tensor infos by canonical name (plus `rope_freqs.weight` under its own name).
@@ -119,14 +124,20 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                              vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
                              maxContext: context, tiedEmbeddings: map[TensorName.output] == nil)
+    }
 
+    private func loadTokenizer() -> (tokenizer: (any Tokenizer)?, error: (any Error)?) {
+        tokenizerLock.lock()
+        defer { tokenizerLock.unlock() }
+        if let done = tokenizerLoaded { return done }
+        let result: (tokenizer: (any Tokenizer)?, error: (any Error)?)
         do {
-            tokenizer = try TokenizerLoader.load(gguf: file)
-            tokenizerError = nil
+            result = (try TokenizerLoader.load(gguf: file), nil)
         } catch {
-            tokenizer = nil
-            tokenizerError = error
+            result = (nil, error)
         }
+        tokenizerLoaded = result
+        return result
     }
 
     /// The canonical name of a GGUF tensor name, or nil when it is not a Llama weight.
