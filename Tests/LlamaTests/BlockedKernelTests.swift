@@ -6,10 +6,8 @@ import CKernels
 /// The blocked prompt-processing product and the K-quant dot products against plain sums,
 /// on sizes that cross every block boundary (panel rows, row blocks, kc columns, token tiles).
 @Suite struct BlockedKernelTests {
-    func values(_ n: Int, seed: UInt64) -> [Float] {
-        var rng = Xoshiro256(seed: seed)
-        return (0..<n).map { _ in Float(rng.nextUnit() * 2 - 1) }
-    }
+    /// The same deterministic inputs as `KernelTests`.
+    func values(_ n: Int, seed: UInt64) -> [Float] { KernelTests().values(n, seed: seed) }
 
     /// Random rows of `type`: random bytes with the scale fields set to small halves (any
     /// other byte pattern is a valid block), and what they mean in fp32 by `dequantizeRow`

@@ -1,12 +1,16 @@
-// Int8 dot products of quantized weight blocks with 8-bit quantized activations.
-// Built with -march=native: one vpdpbusd per 32 byte products where the CPU has VNNI.
+// The few kernels Swift cannot express well: int8 dot products of quantized weight blocks
+// with 8-bit activations (matrix-vector and, with AVX-512 VNNI, matrix-matrix), the
+// activation quantizers, and a prefetch. Built with -march=native: one vpdpbusd per 32 byte
+// products where the CPU has VNNI.
 //
 // Why C: the same kernels written with Swift SIMD types (Sources/Llama/Kernels/Dot.swift,
 // kept as the portable reference) compile to sign-extensions, vpmullw and 32-bit adds, and
 // the Q4_0 nibble unpacking to vpinsrb/vpextrb element moves: no vpmaddubsw/vpmaddwd.
 // Measured on the 1.24B model (2 threads): tg 5.8 tok/s for Q8_0 and 0.11 for Q4_0 with
 // the Swift versions. Swift has no spelling for a pairwise multiply-add of bytes, so
-// these four functions are intrinsics; everything around them stays Swift.
+// the dot products are intrinsics; the quantizers are too because Swift's SIMD max, select
+// and narrowing conversions compile lane by lane (10-14% of a 512-token prompt), and Swift
+// has no prefetch. Everything around them stays Swift.
 #ifndef SWIFTLLAMA_CKERNELS_H
 #define SWIFTLLAMA_CKERNELS_H
 
