@@ -6,11 +6,14 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a checkpoint (a training run or any readable model) as GGUF or as a Hugging Face directory.",
         discussion: """
-        GGUF output carries the tokenizer, so llama.cpp runs it as is; Hugging Face output is \
-        config.json + model.safetensors, which transformers' LlamaForCausalLM loads.
+        GGUF output carries the tokenizer and the chat template (a GGUF input keeps all its \
+        metadata), so llama.cpp runs it as is. Hugging Face output is config.json + \
+        model.safetensors, which transformers' LlamaForCausalLM loads, plus tokenizer.model, \
+        tokenizer_config.json and generation_config.json, which `llama generate --model DIR` reads.
 
         Examples:
           llama export runs/shakespeare --to shakespeare.gguf --type f16
+          llama export model.gguf --to model-q8_0.gguf --type q8_0
           llama export runs/shakespeare --to shakespeare-hf --format hf
         """)
 
@@ -27,22 +30,36 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "gguf or hf (default: gguf).")
     var format: Format = .gguf
 
-    @Option(name: .long, help: "Weight type: f32, f16 or bf16 (default f32).")
+    @Option(name: .long, help: "Weight type: \(Quantizer.targetNames.joined(separator: ", ")) (Hugging Face: f32, f16 or bf16).")
     var type: String = "f32"
 
-    func run() throws {
-        let types: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16]
-        guard let t = types[type.lowercased()] else {
-            throw ValidationError("--type must be f32, f16 or bf16, not \(type)")
+    @Option(name: .long, help: "Tokenizer to write with the model instead of the checkpoint's own.")
+    var tokenizer: String?
+
+    func validate() throws {
+        guard let t = Quantizer.targets[type.lowercased()] else {
+            throw ValidationError("--type must be one of \(Quantizer.targetNames.joined(separator: ", ")), not \(type)")
         }
-        let checkpoint = try CheckpointLoader.load(path: model)
+        if format == .hf && ![GGMLType.f32, .f16, .bf16].contains(t) {
+            throw ValidationError("--format hf writes f32, f16 or bf16 safetensors, not \(type); quantized types need --format gguf")
+        }
+    }
+
+    func run() throws {
+        guard let t = Quantizer.targets[type.lowercased()] else { throw QuantizeError.unsupportedTarget(type) }
+        let checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer)
         switch format {
         case .hf:
-            try HuggingFaceExport.write(checkpoint, to: to, type: t)
-            print("wrote \(to)/config.json and \(to)/model.safetensors (\(t.name))")
+            let notes = try HuggingFaceExport.write(checkpoint, to: to, type: t)
+            for n in notes { printError("note: \(n)") }
+            print("wrote \(to) (\(t.name) safetensors\(checkpoint.tokenizer == nil ? ", no tokenizer" : " with its tokenizer"))")
         case .gguf:
+            if checkpoint.tokenizer == nil && !(checkpoint is GGUFCheckpoint) {
+                let why = (checkpoint as? TokenizerLoadReporting)?.tokenizerError.map { ": \($0)" } ?? ""
+                printError("note: no tokenizer written: the checkpoint has none that this engine can read\(why)")
+            }
             try GGUFExport.write(checkpoint, to: to, type: t)
-            print("wrote \(to) (\(t.name), tokenizer \(checkpoint.tokenizer == nil ? "absent" : "included"))")
+            print("wrote \(to) (\(t.name))")
         }
     }
 }

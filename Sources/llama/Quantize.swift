@@ -17,22 +17,19 @@ struct Quantize: ParsableCommand {
     @Argument(help: "Output GGUF file.")
     var output: String
 
-    @Option(name: .long, help: "Weight type: q8_0, q4_0, f16 or bf16.")
+    @Option(name: .long, help: "Weight type: \(Quantizer.targetNames.joined(separator: ", ")).")
     var type: String
 
     func validate() throws {
         guard Quantizer.targets[type.lowercased()] != nil else {
-            throw ValidationError("--type \(type): expected one of q8_0, q4_0, f16, bf16")
+            throw ValidationError("--type \(type): expected one of \(Quantizer.targetNames.joined(separator: ", "))")
         }
     }
 
     func run() throws {
         guard let target = Quantizer.targets[type.lowercased()] else { throw QuantizeError.unsupportedTarget(type) }
         let checkpoint = try CheckpointLoader.load(path: input)
-        let source = (checkpoint as? GGUFCheckpoint)?.file
-            ?? ((checkpoint as? TokenizerOverride)?.base as? GGUFCheckpoint)?.file
-        let writer = try Quantizer.gguf(checkpoint, as: target, source: source)
-        try writer.write(to: output)
+        try GGUFExport.write(checkpoint, to: output, type: target)
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         printError("wrote \(output): \(target.name), \(String(format: "%.1f MiB", Double(size) / 1048576))")
     }

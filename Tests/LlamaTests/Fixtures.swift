@@ -21,4 +21,12 @@ enum Fixtures {
         guard FileManager.default.fileExists(atPath: p) else { throw Missing(path: p) }
         return p
     }
+
+    /// The absolute path of a file the repository ships (such as `models/shakespeare.gguf`).
+    static func repository(_ relative: String) throws -> String {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let p = repo.appendingPathComponent(relative).path
+        guard FileManager.default.fileExists(atPath: p) else { throw Missing(path: p) }
+        return p
+    }
 }

@@ -47,6 +47,8 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
     public var tokenizerError: (any Error)? { loadTokenizer().error }
     private let tokenizerLock = NSLock()
     private var tokenizerLoaded: (tokenizer: (any Tokenizer)?, error: (any Error)?)?
+    /// `tokenizer.chat_template`, when the file has one.
+    public var chatTemplate: String? { file.metadata["tokenizer.chat_template"]?.string }
     /// The parsed file (metadata and the memory map the tensors point into).
     public let file: GGUFFile
     /// GGUF tensor infos by canonical name (plus `rope_freqs.weight` under its own name).

@@ -1,12 +1,33 @@
-/// Writes any checkpoint as a GGUF file that llama.cpp runs: the weights in F32, F16 or BF16
-/// (norms stay F32, as llama.cpp does) and, when the checkpoint has one, its tokenizer as GGUF
-/// vocabulary metadata (`GGUFVocabularyWriter`).
+/// Writes any checkpoint as a GGUF file that llama.cpp runs: the weight matrices as one type
+/// (F32, F16, BF16, Q8_0 or Q4_0; norms stay F32, as llama.cpp does), plus everything the model
+/// needs around them.
+///
+/// A GGUF input keeps its metadata as it was, tokenizer included (vocabulary, merges, token
+/// types, BOS/EOS/pad ids, `add_bos_token`, the pre-tokenizer name, `tokenizer.chat_template`),
+/// even when this engine cannot load that tokenizer itself. Any other input with a tokenizer
+/// gets it written as GGUF vocabulary metadata (`GGUFVocabularyWriter`), and its chat template
+/// when it has one. `llama quantize` and `llama export --to X.gguf` are this one function.
 public enum GGUFExport {
     public static func write(_ checkpoint: any Checkpoint, to path: String, type: GGMLType) throws {
-        var w = try Quantizer.gguf(checkpoint, as: type, source: nil)
-        if let tok = checkpoint.tokenizer {
-            try GGUFVocabularyWriter.write(tok, into: &w)
+        try writer(checkpoint, type: type).write(to: path)
+    }
+
+    /// The GGUF file `write` would produce, not yet written.
+    public static func writer(_ checkpoint: any Checkpoint, type: GGMLType) throws -> GGUFWriter {
+        // An overridden tokenizer replaces the source file's: copy its metadata, then rewrite
+        // the tokenizer part.
+        let overridden = checkpoint is TokenizerOverride
+        let base = (checkpoint as? TokenizerOverride)?.base ?? checkpoint
+        let source = (base as? GGUFCheckpoint)?.file
+        var w = try Quantizer.gguf(checkpoint, as: type, source: source)
+        if source == nil || overridden {
+            let template = checkpoint.chatTemplate
+            if overridden { w.removeAll(prefix: "tokenizer.") }
+            if let tok = checkpoint.tokenizer {
+                try GGUFVocabularyWriter.write(tok, into: &w)
+            }
+            if let template { w.set("tokenizer.chat_template", .string(template)) }
         }
-        try w.write(to: path)
+        return w
     }
 }

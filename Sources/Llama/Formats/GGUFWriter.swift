@@ -73,6 +73,11 @@ public struct GGUFWriter {
         if let i = metadata.firstIndex(where: { $0.0 == key }) { metadata[i].1 = value } else { metadata.append((key, value)) }
     }
 
+    /// Removes every metadata entry whose key starts with `prefix` (for example "tokenizer.").
+    public mutating func removeAll(prefix: String) {
+        metadata.removeAll { $0.0.hasPrefix(prefix) }
+    }
+
     /// Adds a tensor. `shape` is `[rows, columns]` (PyTorch order); `data` holds its bytes in `type`.
     public mutating func addTensor(name: String, shape: [Int], type: GGMLType, data: [UInt8]) throws {
         guard let cols = shape.last, !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) else {

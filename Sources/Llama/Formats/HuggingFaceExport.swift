@@ -1,7 +1,10 @@
 import Foundation
 
 /// Writes any checkpoint as a Hugging Face directory that `LlamaForCausalLM.from_pretrained`
-/// loads: `config.json` and one `model.safetensors` (F32, F16 or BF16).
+/// loads: `config.json` and one `model.safetensors` (F32, F16 or BF16), and around them what
+/// the model needs to be used: `tokenizer.model` (tiktoken or SentencePiece, see
+/// `TokenizerFileWriter`), `tokenizer_config.json` (special tokens, `add_bos_token`, the chat
+/// template) and `generation_config.json` (BOS and every end-of-generation id).
 ///
 /// q/k rows go back to HF's rotate-half order (the inverse of what the reader undoes): within
 /// each head, HF row i < headDim/2 is Meta row 2i and HF row headDim/2 + i is Meta row 2i + 1.
@@ -15,7 +18,10 @@ public enum HuggingFaceExport {
         }
     }
 
-    public static func write(_ checkpoint: any Checkpoint, to directory: String, type: GGMLType = .f32) throws {
+    /// Writes the directory (created if needed; files in it are replaced atomically). Returns
+    /// notes for the user: what of the tokenizer could not be written, and why.
+    @discardableResult
+    public static func write(_ checkpoint: any Checkpoint, to directory: String, type: GGMLType = .f32) throws -> [String] {
         let dtype: String
         switch type {
         case .f32: dtype = "F32"
@@ -84,8 +90,47 @@ public enum HuggingFaceExport {
             if let b = tok.bosID { config["bos_token_id"] = b }
             if let e = tok.eosID { config["eos_token_id"] = e }
         }
-        let configData = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        let configData = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try AtomicFile.write(configData, to: directory + "/config.json")
+        return try writeTokenizer(checkpoint, to: directory)
+    }
+
+    /// `tokenizer.model`, `tokenizer_config.json` and `generation_config.json`.
+    static func writeTokenizer(_ checkpoint: any Checkpoint, to directory: String) throws -> [String] {
+        guard let tok = checkpoint.tokenizer else {
+            let why = (checkpoint as? TokenizerLoadReporting)?.tokenizerError.map { ": \($0)" } ?? ""
+            return ["no tokenizer written: the checkpoint has none that this engine can read\(why)"]
+        }
+        var notes: [String] = []
+        do {
+            let (bytes, caveats) = try TokenizerFileWriter.tokenizerModel(tok)
+            try AtomicFile.write(bytes, to: directory + "/tokenizer.model")
+            notes += caveats
+        } catch let e as TokenizerFileWriter.WriteError {
+            notes.append("no tokenizer.model written (\(e)); pass the source's tokenizer with --tokenizer when using this directory")
+        }
+        // Control tokens decode to nothing; their text is their name.
+        func text(_ id: TokenID?) -> String? {
+            guard let id else { return nil }
+            return tok.specialTokens.filter { $0.value == id }.map(\.key).min()
+        }
+        var tokenizerConfig: [String: Any] = ["add_bos_token": tok.addsBOSByDefault, "add_eos_token": false,
+                                              "model_max_length": checkpoint.config.maxContext]
+        if let b = text(tok.bosID) { tokenizerConfig["bos_token"] = b }
+        if let e = text(tok.eosID) { tokenizerConfig["eos_token"] = e }
+        if let template = checkpoint.chatTemplate { tokenizerConfig["chat_template"] = template }
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: tokenizerConfig, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+                             to: directory + "/tokenizer_config.json")
+
+        var generation: [String: Any] = [:]
+        if let b = tok.bosID { generation["bos_token_id"] = b }
+        // EOS first, then the other ids that end a turn, as transformers lists them.
+        var ends = tok.endOfGenerationIDs.sorted()
+        if let e = tok.eosID { ends.removeAll { $0 == e }; ends.insert(e, at: 0) }
+        if ends.count == 1 { generation["eos_token_id"] = ends[0] } else if !ends.isEmpty { generation["eos_token_id"] = ends }
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: generation, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+                             to: directory + "/generation_config.json")
+        return notes
     }
 
     static func dequantized(_ t: WeightTensor) -> [Float] {

@@ -16,7 +16,7 @@ public enum QuantizeError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .unsupportedTarget(t): return "cannot quantize to \(t) (supported: q8_0, q4_0, f16, bf16)"
+        case let .unsupportedTarget(t): return "cannot quantize to \(t) (supported: \(Quantizer.targetNames.joined(separator: ", ")))"
         case let .badTensor(path, tensor, message): return "\(path): tensor \(tensor): \(message)"
         }
     }
@@ -25,7 +25,9 @@ public enum QuantizeError: Error, CustomStringConvertible {
 /// Builds quantized GGUF files from checkpoints.
 public enum Quantizer {
     /// Target types `llama quantize --type` accepts, by their lower-case name.
-    public static let targets: [String: GGMLType] = ["q8_0": .q8_0, "q4_0": .q4_0, "f16": .f16, "bf16": .bf16]
+    public static let targets: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q4_0": .q4_0]
+    /// The names of `targets`, in the order help texts list them.
+    public static let targetNames = ["f32", "f16", "bf16", "q8_0", "q4_0"]
 
     /// The GGUF of `checkpoint` with its weight matrices stored as `type`. Metadata (the
     /// tokenizer included) is copied from `source` when the input was a GGUF; otherwise the
@@ -54,7 +56,7 @@ public enum Quantizer {
             w.set("llama.vocab_size", .uint32(UInt32(c.vocabSize)))
         }
         // llama.cpp's llama_ftype numbers, which readers show as the file's type.
-        let fileType: UInt32 = switch type { case .f16: 1; case .q4_0: 2; case .q8_0: 7; default: 32 }
+        let fileType: UInt32 = switch type { case .f32: 0; case .f16: 1; case .q4_0: 2; case .q8_0: 7; default: 32 }
         w.set("general.file_type", .uint32(fileType))
         w.set("general.quantization_version", .uint32(2))
 
