@@ -721,3 +721,37 @@ void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *sca
     }
 }
 #endif
+
+// The instruction-set extensions this file was compiled for (the compiler's predefined
+// macros under -march=native), for `llama --version`.
+const char *swiftllama_compiled_features(void) {
+    return ""
+#if defined(__AVX2__)
+        " AVX2"
+#endif
+#if defined(__FMA__)
+        " FMA"
+#endif
+#if defined(__F16C__)
+        " F16C"
+#endif
+#if defined(__AVX512F__)
+        " AVX512F"
+#endif
+#if defined(__AVX512BW__)
+        " AVX512BW"
+#endif
+#if defined(__AVX512VL__)
+        " AVX512VL"
+#endif
+#if defined(__AVX512VNNI__)
+        " AVX512_VNNI"
+#endif
+#if defined(__AVX512BF16__)
+        " AVX512_BF16"
+#endif
+#if defined(__AVXVNNI__)
+        " AVX_VNNI"
+#endif
+        "";
+}

@@ -21,7 +21,7 @@ struct BenchTokenizer: ParsableCommand {
     @Option(name: .long, help: "Text file to encode (UTF-8).")
     var file: String
 
-    @Option(name: [.short, .long], help: "Number of timed runs; the best is reported.")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Number of timed runs; the best is reported.")
     var runs = 5
 
     @Flag(name: .long, help: "Let special-token text become special ids.")
@@ -72,16 +72,16 @@ struct BenchModel: ParsableCommand {
     @Option(name: [.short, .long], help: "Model file (GGUF or any format `generate` reads).")
     var model: String
 
-    @Option(name: .short, help: "Prompt tokens for the pp test (0 skips it).")
+    @Option(name: .short, parsing: .unconditional, help: "Prompt tokens for the pp test (0 skips it; skipped with a notice when longer than the model's context).")
     var p = 512
 
-    @Option(name: .short, help: "Generated tokens for the tg test (0 skips it).")
+    @Option(name: .short, parsing: .unconditional, help: "Generated tokens for the tg test (0 skips it; skipped with a notice when longer than the model's context).")
     var n = 128
 
-    @Option(name: .short, help: "Threads (default: every core).")
+    @Option(name: .short, parsing: .unconditional, help: "Threads (default: every core; more than the cores available are clamped).")
     var t: Int?
 
-    @Option(name: .short, help: "Timed repetitions per test.")
+    @Option(name: .short, parsing: .unconditional, help: "Timed repetitions per test.")
     var r = 5
 
     @Flag(name: .long, help: "Print a JSON array, one object per test.")
@@ -95,12 +95,15 @@ struct BenchModel: ParsableCommand {
     }
 
     func run() throws {
-        let threads = t ?? ProcessInfo.processInfo.activeProcessorCount
+        let threads = clampedThreads(t, flag: "-t")
         let checkpoint = try CheckpointLoader.load(path: model)
         let llama = try LlamaModel(checkpoint: checkpoint, parallel: ParallelFor(workers: threads))
         let c = llama.config
-        guard max(p, n) <= c.maxContext else {
-            throw ValidationError("\(max(p, n)) tokens exceed the model's context of \(c.maxContext)")
+        // A test longer than the context cannot run: skip it, as llama-bench does with -p 0.
+        var p = p, n = n
+        for (name, value, flag) in [("pp", p, "-p"), ("tg", n, "-n")] where value > c.maxContext {
+            printError("\(name)\(value) skipped: the model's context is \(c.maxContext); use \(flag) \(c.maxContext)")
+            if name == "pp" { p = 0 } else { n = 0 }
         }
         // Token ids are arbitrary: speed does not depend on them. A fixed pattern keeps runs comparable.
         func tokens(_ count: Int) -> [TokenID] { (0..<count).map { TokenID((7919 * $0 + 13) % c.vocabSize) } }
@@ -144,8 +147,7 @@ struct BenchModel: ParsableCommand {
             print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
             for r in results {
                 let name = (model as NSString).lastPathComponent
-                print("| \(name) | \(types) | \(String(format: "%.2f GiB", Double(size) / 1073741824)) | " +
-                      "\(String(format: "%.2f B", Double(c.parameterEstimate) / 1e9)) | \(threads) | \(r.test) | " +
+                print("| \(name) | \(types) | \(byteSize(size)) | \(parameterCount(c.parameterEstimate)) | \(threads) | \(r.test) | " +
                       "\(String(format: "%.2f ± %.2f", r.mean, r.stddev)) |")
             }
             print("peak RSS: \(String(format: "%.1f MiB", Double(rss) / 1048576))")
@@ -206,6 +208,22 @@ func weightTypeSummary(_ checkpoint: any Checkpoint) -> String {
         if let t = try? checkpoint.tensor(name), !seen.contains(t.type.name) { seen.append(t.type.name) }
     }
     return seen.joined(separator: "+")
+}
+
+/// A file size as llama-bench shows it (GiB), in MiB or KiB for files under a GiB or MiB.
+func byteSize(_ bytes: Int) -> String {
+    let b = Double(bytes)
+    if bytes >= 1 << 30 { return String(format: "%.2f GiB", b / 1073741824) }
+    if bytes >= 1 << 20 { return String(format: "%.2f MiB", b / 1048576) }
+    return String(format: "%.2f KiB", b / 1024)
+}
+
+/// A parameter count in B (billions, as llama-bench), M or K.
+func parameterCount(_ n: Int) -> String {
+    let x = Double(n)
+    if x >= 1e9 { return String(format: "%.2f B", x / 1e9) }
+    if x >= 1e6 { return String(format: "%.2f M", x / 1e6) }
+    return String(format: "%.2f K", x / 1e3)
 }
 
 /// A JSON string literal.

@@ -9,6 +9,7 @@ enum GenerateError: Error, CustomStringConvertible {
     case badIDs(String)
     case emptyPromptsFile(String)
     case cannotRead(path: String, reason: String)
+    case promptTooLong(tokens: Int, context: Int, maximum: Int)
 
     var description: String {
         switch self {
@@ -18,6 +19,11 @@ enum GenerateError: Error, CustomStringConvertible {
         case let .badIDs(s): return "--ids: \"\(s)\" is not a list of non-negative integers separated by spaces"
         case let .emptyPromptsFile(p): return "\(p): no prompts (one prompt per non-empty line)"
         case let .cannotRead(path, reason): return "\(path): cannot read: \(reason)"
+        case let .promptTooLong(tokens, context, maximum):
+            if context >= maximum {
+                return "the prompt has \(tokens) tokens, more than the model's maximum context of \(maximum) tokens"
+            }
+            return "the prompt has \(tokens) tokens, more than the context of \(context) tokens (raise --context, up to the model's maximum of \(maximum))"
         }
     }
 }
@@ -29,7 +35,9 @@ struct Generate: AsyncParsableCommand {
         Examples:
           llama generate --model models/tiny-random.gguf "Once upon a time"
           llama generate --model M --temperature 0 --ids "1 15043 3186" --print-ids --max-tokens 8
-        Special-token text in the prompt (such as <|begin_of_text|>) becomes special ids.
+        Special-token text in the prompt (such as <|begin_of_text|>) becomes special ids. \
+        Generation stops at an end-of-generation token, a --stop text, --max-tokens, or when the \
+        context is full (said on stderr).
         """)
 
     @Option(help: "Model checkpoint: a GGUF or llama2.c file, or a Hugging Face or Meta directory.")
@@ -38,28 +46,31 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Tokenizer file, overriding the one inside or beside the checkpoint.")
     var tokenizer: String?
 
-    @Option(help: "Sampling temperature; 0 picks the most likely token every time.")
+    @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads (default: every core; more than the cores available are clamped).")
+    var threads: Int?
+
+    @Option(parsing: .unconditional, help: "Sampling temperature; 0 picks the most likely token every time.")
     var temperature: Float = 0.8
 
-    @Option(help: "Sample from the k most likely tokens only (0 = all).")
+    @Option(parsing: .unconditional, help: "Sample from the k most likely tokens only (0 = all).")
     var topK: Int = 40
 
-    @Option(help: "Sample from the smallest set of tokens whose probabilities reach p (1 = off).")
+    @Option(parsing: .unconditional, help: "Sample from the smallest set of tokens whose probabilities reach p (1 = off).")
     var topP: Float = 0.95
 
-    @Option(help: "Drop tokens less likely than min-p times the most likely one (0 = off).")
+    @Option(parsing: .unconditional, help: "Drop tokens less likely than min-p times the most likely one (0 = off).")
     var minP: Float = 0.05
 
-    @Option(help: "Penalty for tokens among the last 64 (1 = off).")
+    @Option(parsing: .unconditional, help: "Penalty for tokens among the last 64 (1 = off).")
     var repeatPenalty: Float = 1.0
 
-    @Option(help: "Seed of the sampler's random generator (default: a random seed, shown with --verbose).")
+    @Option(parsing: .unconditional, help: "Seed of the sampler's random generator (default: a random seed, shown with --verbose).")
     var seed: UInt64?
 
-    @Option(help: "Maximum number of tokens to generate per prompt.")
+    @Option(parsing: .unconditional, help: "Maximum number of tokens to generate per prompt.")
     var maxTokens: Int = 128
 
-    @Option(help: "Context size (prompt + generated tokens), at most the model's maximum.")
+    @Option(parsing: .unconditional, help: "Context size (prompt + generated tokens), at most the model's maximum.")
     var context: Int?
 
     @Option(help: "Stop when this text is generated (not printed). Repeatable.")
@@ -94,6 +105,7 @@ struct Generate: AsyncParsableCommand {
         guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
         guard repeatPenalty > 0 else { throw ValidationError("--repeat-penalty must be positive") }
         if let context { guard context > 0 else { throw ValidationError("--context must be positive") } }
+        if let threads { guard threads >= 1 else { throw ValidationError("--threads must be at least 1") } }
         let sources = [prompt != nil, ids != nil, promptsFile != nil].filter { $0 }.count
         guard sources <= 1 else { throw ValidationError("give only one of: a prompt, --ids, --prompts-file") }
     }
@@ -103,7 +115,19 @@ struct Generate: AsyncParsableCommand {
         let tok = checkpoint.tokenizer
 
         let prompts = try promptIDs(tokenizer: tok, checkpoint: checkpoint)
-        let llama = try LlamaModel(checkpoint: checkpoint)
+        let workers = clampedThreads(threads, flag: "--threads")
+        let llama = try LlamaModel(checkpoint: checkpoint, parallel: ParallelFor(workers: workers))
+        let maximum = llama.config.maxContext
+        if let context, context > maximum {
+            printError("note: --context \(context) is more than the model's maximum of \(maximum) tokens; using \(maximum)")
+        }
+        let contextUsed = min(context ?? maximum, maximum)
+        // Without a tokenizer there is no text to show: say so, and show the ids.
+        let showIDs = printIds || tok == nil
+        if tok == nil && !printIds {
+            let reason = (checkpoint as? TokenizerLoadReporting)?.tokenizerError.map { "\($0)" } ?? "none found"
+            printError("note: no tokenizer (\(reason)): printing token ids instead of text")
+        }
 
         let chosenSeed = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         var options = GenerationOptions(
@@ -124,29 +148,41 @@ struct Generate: AsyncParsableCommand {
         var outputs = prompts.map { _ in "" }
         let stdout = FileHandle.standardOutput
 
-        let (results, stats) = try Generator(model: llama).generate(prompts: prompts, options: options) { i, id in
+        let generated: (results: [GenerationResult], stats: GenerationStats)
+        do {
+            generated = try Generator(model: llama).generate(prompts: prompts, options: options) { i, id in
             var text = ""
             if decoders[i] != nil { text = try decoders[i]?.append(id) ?? "" }
-            let shown = matchers[i].feed(text)
-            if printIds {
-                if streaming { stdout.write(Data("\(id) ".utf8)) } else { outputs[i] += "\(id) " }
-            } else if streaming {
-                stdout.write(Data(shown.utf8))
-            } else {
-                outputs[i] += shown
+                let shown = matchers[i].feed(text)
+                if showIDs {
+                    if streaming { stdout.write(Data("\(id) ".utf8)) } else { outputs[i] += "\(id) " }
+                } else if streaming {
+                    stdout.write(Data(shown.utf8))
+                } else {
+                    outputs[i] += shown
+                }
+                return !matchers[i].stopped
             }
-            return !matchers[i].stopped
+        } catch let ModelError.promptTooLong(tokens, context) {
+            throw GenerateError.promptTooLong(tokens: tokens, context: context, maximum: maximum)
         }
+        let (results, stats) = generated
         for i in prompts.indices {
             var tail = ""
             if let rest = decoders[i]?.flush() { tail = matchers[i].feed(rest) }
             tail += matchers[i].flush()
-            if printIds { tail = "" }
+            if showIDs { tail = "" }
             if streaming {
                 stdout.write(Data((tail + "\n").utf8))
             } else {
                 stdout.write(Data("[\(i + 1)] \(outputs[i] + tail)\n".utf8))
             }
+        }
+
+        for (i, r) in results.enumerated() where r.finishReason == .contextFull {
+            let which = prompts.count > 1 ? "prompt \(i + 1): " : ""
+            let limit = contextUsed < maximum ? "raise --context, up to the model's maximum of \(maximum)" : "that is the model's maximum"
+            printError("note: \(which)stopped after \(r.tokens.count) of --max-tokens \(maxTokens) tokens: the context of \(contextUsed) tokens is full (prompt: \(prompts[i].count) tokens); \(limit)")
         }
 
         if let logitsOut, let logits = results.first?.promptLogits {
@@ -201,6 +237,3 @@ func jsonArray(_ values: [Float]) -> String {
     "[" + values.map { $0.isFinite ? "\($0)" : "null" }.joined(separator: ",") + "]\n"
 }
 
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}

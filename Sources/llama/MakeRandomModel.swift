@@ -14,12 +14,12 @@ struct MakeRandomModel: ParsableCommand {
     @Option(help: "Output GGUF path.")
     var out: String
 
-    @Option(help: "Embedding size.") var dim = 48
-    @Option(help: "Decoder layers.") var layers = 2
-    @Option(help: "Attention heads.") var heads = 4
-    @Option(help: "Key/value heads.") var kvHeads = 2
-    @Option(help: "Feed-forward size.") var hidden = 128
-    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Embedding size.") var dim = 48
+    @Option(parsing: .unconditional, help: "Decoder layers.") var layers = 2
+    @Option(parsing: .unconditional, help: "Attention heads.") var heads = 4
+    @Option(parsing: .unconditional, help: "Key/value heads.") var kvHeads = 2
+    @Option(parsing: .unconditional, help: "Feed-forward size.") var hidden = 128
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 1
 
     func run() throws {
         var spec = RandomModelSpec()

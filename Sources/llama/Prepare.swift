@@ -22,10 +22,10 @@ struct Prepare: ParsableCommand {
     @Option(name: .long, help: "Output directory.")
     var out: String
 
-    @Option(name: .long, help: "Fraction of the tokens, at the end, kept for validation.")
+    @Option(name: .long, parsing: .unconditional, help: "Fraction of the tokens, at the end, kept for validation.")
     var valFraction: Double = 0.1
 
-    @Option(name: .long, help: "Most tokens per shard file.")
+    @Option(name: .long, parsing: .unconditional, help: "Most tokens per shard file.")
     var shardTokens: Int = 50_000_000
 
     @Flag(name: .long, help: "Replace invalid UTF-8 in the corpus with U+FFFD instead of failing.")

@@ -44,8 +44,11 @@ struct Tokenize: ParsableCommand {
             guard file == nil else { throw ValidationError("--decode takes ids as arguments, not --file") }
             guard !input.isEmpty else { throw ValidationError("--decode needs at least one token id") }
         } else {
-            guard (file == nil) != input.isEmpty else {
+            if file != nil && !input.isEmpty {
                 throw ValidationError("give the text as one argument or with --file, not both")
+            }
+            if file == nil && input.isEmpty {
+                throw ValidationError("no text: give the text as an argument, or a file with --file")
             }
         }
     }

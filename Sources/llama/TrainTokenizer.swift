@@ -18,7 +18,7 @@ struct TrainTokenizer: ParsableCommand {
     @Argument(help: "Text corpus (UTF-8).")
     var corpus: String
 
-    @Option(name: .long, help: "Vocabulary size: 256 byte tokens plus merges (BOS/EOS not counted).")
+    @Option(name: .long, parsing: .unconditional, help: "Vocabulary size: 256 byte tokens plus merges (BOS/EOS not counted).")
     var vocabSize: Int
 
     @Option(name: .long, help: "Output tokenizer file (tiktoken format), written atomically.")

@@ -73,4 +73,8 @@ void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *sca
                           const int8_t *xq, const float *xd, const float *xds, int tokens,
                           float *out, long ldo, int nrows);
 
+/// The instruction-set extensions the kernels were compiled for, space-separated
+/// (" AVX2 FMA F16C AVX512F …"), for `llama --version`.
+const char *swiftllama_compiled_features(void);
+
 #endif
