@@ -20,9 +20,9 @@ import Testing
     }
 
     /// Runs the command; returns exit status, stdout and stderr.
-    func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    func run(_ arguments: [String], executable: String? = nil) throws -> (status: Int32, out: String, err: String) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try GenerateCommandTests.executable())
+        p.executableURL = URL(fileURLWithPath: try executable ?? GenerateCommandTests.executable())
         p.arguments = arguments
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

@@ -54,9 +54,9 @@ enum TestGGUF {
             ("general.architecture", .string("llama")),
             ("tokenizer.ggml.model", .string("gpt2")),
             ("tokenizer.ggml.pre", .string("llama-bpe")),
-            ("tokenizer.ggml.tokens", .array(tokens.map { .string($0) })),
-            ("tokenizer.ggml.token_type", .array(types.map { .signed(Int64($0)) })),
-            ("tokenizer.ggml.merges", .array(merges.map { .string($0) })),
+            ("tokenizer.ggml.tokens", .array(GGUFArray(tokens.map { .string($0) }))),
+            ("tokenizer.ggml.token_type", .array(GGUFArray(types.map { .signed(Int64($0)) }))),
+            ("tokenizer.ggml.merges", .array(GGUFArray(merges.map { .string($0) }))),
             ("tokenizer.ggml.bos_token_id", .unsigned(UInt64(tokens.count - 2))),
             ("tokenizer.ggml.eos_token_id", .unsigned(UInt64(tokens.count - 1))),
         ])

@@ -13,13 +13,13 @@
 //                9 array (element type u32, count u64, elements), 10 u64, 11 i64, 12 f64
 
 /// One metadata value.
-public indirect enum GGUFValue: Sendable, Equatable {
+public enum GGUFValue: Sendable, Equatable {
     case unsigned(UInt64)
     case signed(Int64)
     case float(Double)
     case bool(Bool)
     case string(String)
-    case array([GGUFValue])
+    case array(GGUFArray)
 
     public var int: Int? {
         switch self {
@@ -38,7 +38,112 @@ public indirect enum GGUFValue: Sendable, Equatable {
     }
     public var string: String? { if case let .string(s) = self { return s } else { return nil } }
     public var bool: Bool? { if case let .bool(b) = self { return b } else { return nil } }
-    public var array: [GGUFValue]? { if case let .array(a) = self { return a } else { return nil } }
+    /// The elements of an array value (decoded one by one: for large arrays prefer the typed
+    /// accessors of ``GGUFArray``).
+    public var array: [GGUFValue]? { if case let .array(a) = self { return Array(a) } else { return nil } }
+}
+
+/// A metadata array, stored compactly: a hostile file can declare millions of elements, and
+/// one Swift value per element would cost 30–40 times the file's bytes. Numbers keep their
+/// little-endian bytes as in the file; strings are one byte buffer plus offsets; only
+/// arrays of arrays hold values. Elements are decoded when read.
+public struct GGUFArray: Sendable, Equatable, RandomAccessCollection {
+    /// GGUF value type of the elements (0 u8 … 12 f64, as in the file).
+    public let elementType: UInt32
+    public let count: Int
+    /// Numbers: `count × width` bytes. Strings: their bytes, back to back.
+    let raw: [UInt8]
+    /// Strings: `count + 1` offsets into `raw`.
+    let offsets: [Int]
+    /// Arrays of arrays.
+    let nested: [GGUFArray]
+
+    /// Bytes per element for the fixed-width types, nil for strings (8) and arrays (9).
+    static func width(of type: UInt32) -> Int? {
+        switch type {
+        case 0, 1, 7: return 1
+        case 2, 3: return 2
+        case 4, 5, 6: return 4
+        case 10, 11, 12: return 8
+        default: return nil
+        }
+    }
+
+    init(elementType: UInt32, count: Int, raw: [UInt8], offsets: [Int], nested: [GGUFArray]) {
+        self.elementType = elementType
+        self.count = count
+        self.raw = raw
+        self.offsets = offsets
+        self.nested = nested
+    }
+
+    /// An array of `values`, typed as u32/i32/f32/bool/string/array from the first element
+    /// (for building metadata in tests and tools; the reader keeps the file's own types).
+    public init(_ values: [GGUFValue]) {
+        var type: UInt32 = 8
+        switch values.first {
+        case .unsigned?: type = 4
+        case .signed?: type = 5
+        case .float?: type = 6
+        case .bool?: type = 7
+        case .array?: type = 9
+        default: type = 8
+        }
+        var raw: [UInt8] = [], offsets: [Int] = [], nested: [GGUFArray] = []
+        if type == 8 { offsets.append(0) }
+        for v in values {
+            switch v {
+            case let .unsigned(x): withUnsafeBytes(of: UInt32(truncatingIfNeeded: x).littleEndian) { raw.append(contentsOf: $0) }
+            case let .signed(x): withUnsafeBytes(of: Int32(truncatingIfNeeded: x).littleEndian) { raw.append(contentsOf: $0) }
+            case let .float(x): withUnsafeBytes(of: Float(x).bitPattern.littleEndian) { raw.append(contentsOf: $0) }
+            case let .bool(b): raw.append(b ? 1 : 0)
+            case let .string(s):
+                raw.append(contentsOf: s.utf8)
+                offsets.append(raw.count)
+            case let .array(a): nested.append(a)
+            }
+        }
+        self.init(elementType: type, count: values.count, raw: raw, offsets: offsets, nested: nested)
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+
+    public subscript(i: Int) -> GGUFValue {
+        precondition(i >= 0 && i < count, "GGUFArray index \(i) out of range 0..<\(count)")
+        switch elementType {
+        case 8: return .string(String(decoding: raw[offsets[i]..<offsets[i + 1]], as: UTF8.self))
+        case 9: return .array(nested[i])
+        default: return GGUFArray.number(raw, at: i, type: elementType)
+        }
+    }
+
+    static func number(_ raw: [UInt8], at i: Int, type: UInt32) -> GGUFValue {
+        raw.withUnsafeBytes { b in
+            switch type {
+            case 0: return .unsigned(UInt64(b[i]))
+            case 1: return .signed(Int64(Int8(bitPattern: b[i])))
+            case 2: return .unsigned(UInt64(UInt16(littleEndian: b.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+            case 3: return .signed(Int64(Int16(littleEndian: b.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))))
+            case 4: return .unsigned(UInt64(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+            case 5: return .signed(Int64(Int32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))))
+            case 6: return .float(Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))))
+            case 7: return .bool(b[i] != 0)
+            case 10: return .unsigned(UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
+            case 11: return .signed(Int64(littleEndian: b.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+            default: return .float(Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+            }
+        }
+    }
+
+    /// The elements as strings, or nil when they are not strings.
+    public var strings: [String]? {
+        guard elementType == 8 else { return nil }
+        var out: [String] = []
+        out.reserveCapacity(count)
+        for i in 0..<count { out.append(String(decoding: raw[offsets[i]..<offsets[i + 1]], as: UTF8.self)) }
+        return out
+    }
 }
 
 /// ggml tensor types, with their block layout.
@@ -260,17 +365,67 @@ public final class GGUFFile: @unchecked Sendable {
             guard count <= UInt64(r.remaining) else {
                 throw ByteReaderError(offset: r.offset - 8, message: "\(what): array of \(count) elements cannot fit in the \(r.remaining) bytes left")
             }
-            var items: [GGUFValue] = []
-            items.reserveCapacity(Int(count))
-            for _ in 0..<Int(count) {
-                items.append(try readValue(&r, type: elementType, what: what, depth: depth + 1))
-            }
-            return .array(items)
+            return .array(try readArray(&r, elementType: elementType, count: Int(count), what: what, depth: depth))
         case 10: return .unsigned(try r.read(UInt64.self, what))
         case 11: return .signed(try r.read(Int64.self, what))
         case 12: return .float(try r.readFloat64(what))
         default:
             throw ByteReaderError(offset: r.offset - 4, message: "\(what): unknown metadata value type \(type)")
+        }
+    }
+
+    /// An array's elements, compactly (see ``GGUFArray``): what it allocates is bounded by
+    /// the bytes it reads (numbers 1×, strings at most 2×, nested arrays a small multiple of
+    /// their 12-byte headers).
+    static func readArray(_ r: inout ByteReader, elementType: UInt32, count: Int, what: String, depth: Int) throws -> GGUFArray {
+        if let width = GGUFArray.width(of: elementType) {
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: width)
+            guard !overflow, bytes <= r.remaining else {
+                throw ByteReaderError(offset: r.offset, message: "\(what): array of \(count) elements of \(width) bytes cannot fit in the \(r.remaining) bytes left")
+            }
+            let start = r.offset
+            let raw = Array(try r.readBytes(bytes, what))
+            if elementType == 7, let bad = raw.firstIndex(where: { $0 > 1 }) {
+                throw ByteReaderError(offset: start + bad, message: "\(what): bool value \(raw[bad]) is neither 0 nor 1")
+            }
+            return GGUFArray(elementType: elementType, count: count, raw: raw, offsets: [], nested: [])
+        }
+        switch elementType {
+        case 8:
+            // Each string takes at least its 8-byte length.
+            guard count <= r.remaining / 8 else {
+                throw ByteReaderError(offset: r.offset, message: "\(what): array of \(count) strings cannot fit in the \(r.remaining) bytes left")
+            }
+            var raw: [UInt8] = []
+            var offsets: [Int] = [0]
+            offsets.reserveCapacity(count + 1)
+            for i in 0..<count {
+                let n = try r.read(UInt64.self, "\(what) string #\(i) length")
+                guard n <= UInt64(r.remaining) else {
+                    throw ByteReaderError(offset: r.offset - 8, message: "\(what) string #\(i) claims \(n) bytes, only \(r.remaining) left in the file")
+                }
+                raw.append(contentsOf: try r.readBytes(Int(n), "\(what) string #\(i)"))
+                offsets.append(raw.count)
+            }
+            return GGUFArray(elementType: 8, count: count, raw: raw, offsets: offsets, nested: [])
+        case 9:
+            guard depth < 4 else { throw ByteReaderError(offset: r.offset, message: "\(what): arrays nested too deeply") }
+            guard count <= r.remaining / 12 else {
+                throw ByteReaderError(offset: r.offset, message: "\(what): array of \(count) arrays cannot fit in the \(r.remaining) bytes left")
+            }
+            var nested: [GGUFArray] = []
+            nested.reserveCapacity(count)
+            for _ in 0..<count {
+                let t = try r.read(UInt32.self, "\(what) element type")
+                let n = try r.read(UInt64.self, "\(what) element count")
+                guard n <= UInt64(r.remaining) else {
+                    throw ByteReaderError(offset: r.offset - 8, message: "\(what): array of \(n) elements cannot fit in the \(r.remaining) bytes left")
+                }
+                nested.append(try readArray(&r, elementType: t, count: Int(n), what: what, depth: depth + 1))
+            }
+            return GGUFArray(elementType: 9, count: count, raw: [], offsets: [], nested: nested)
+        default:
+            throw ByteReaderError(offset: r.offset - 12, message: "\(what): unknown array element type \(elementType)")
         }
     }
 
@@ -307,19 +462,15 @@ public final class GGUFFile: @unchecked Sendable {
 
     public func stringArray(_ key: String) throws -> [String] {
         guard let v = metadata[key] else { throw GGUFError.missingKey(path: path, key: key) }
-        guard let a = v.array else { throw GGUFError.wrongType(path: path, key: key, expected: "an array of strings") }
-        var out: [String] = []
-        out.reserveCapacity(a.count)
-        for item in a {
-            guard let s = item.string else { throw GGUFError.wrongType(path: path, key: key, expected: "an array of strings") }
-            out.append(s)
+        guard case let .array(a) = v, let strings = a.strings ?? (a.isEmpty ? [] : nil) else {
+            throw GGUFError.wrongType(path: path, key: key, expected: "an array of strings")
         }
-        return out
+        return strings
     }
 
     public func optionalFloatArray(_ key: String) throws -> [Float]? {
         guard let v = metadata[key] else { return nil }
-        guard let a = v.array else { throw GGUFError.wrongType(path: path, key: key, expected: "an array of numbers") }
+        guard case let .array(a) = v else { throw GGUFError.wrongType(path: path, key: key, expected: "an array of numbers") }
         var out: [Float] = []
         out.reserveCapacity(a.count)
         for item in a {
@@ -331,7 +482,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     public func optionalIntArray(_ key: String) throws -> [Int]? {
         guard let v = metadata[key] else { return nil }
-        guard let a = v.array else { throw GGUFError.wrongType(path: path, key: key, expected: "an array of integers") }
+        guard case let .array(a) = v else { throw GGUFError.wrongType(path: path, key: key, expected: "an array of integers") }
         var out: [Int] = []
         out.reserveCapacity(a.count)
         for item in a {

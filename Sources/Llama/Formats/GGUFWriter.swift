@@ -234,16 +234,28 @@ extension GGUFWriter.Value {
         case let .bool(x): return .bool(x)
         case let .string(x): return .string(x)
         case let .array(items):
-            let converted = items.map { from($0, key: key) }
-            let tag: UInt32
+            // The file's own element type is kept, except token types, which llama.cpp reads as i32.
             if key.hasSuffix("token_type") {
                 return .array(elementType: 5, items.map { .int32(Int32(truncatingIfNeeded: $0.int ?? 0)) })
-            } else if let first = converted.first {
-                tag = first.typeTag
-            } else {
-                tag = 8
             }
-            return .array(elementType: tag, converted)
+            return .array(elementType: items.elementType, items.map { element(items.elementType, $0, key: key) })
+        }
+    }
+
+    /// One array element with its file type.
+    static func element(_ type: UInt32, _ v: GGUFValue, key: String) -> GGUFWriter.Value {
+        switch (type, v) {
+        case let (0, .unsigned(x)): return .uint8(UInt8(truncatingIfNeeded: x))
+        case let (1, .signed(x)): return .int8(Int8(truncatingIfNeeded: x))
+        case let (2, .unsigned(x)): return .uint16(UInt16(truncatingIfNeeded: x))
+        case let (3, .signed(x)): return .int16(Int16(truncatingIfNeeded: x))
+        case let (4, .unsigned(x)): return .uint32(UInt32(truncatingIfNeeded: x))
+        case let (5, .signed(x)): return .int32(Int32(truncatingIfNeeded: x))
+        case let (6, .float(x)): return .float32(Float(x))
+        case let (10, .unsigned(x)): return .uint64(x)
+        case let (11, .signed(x)): return .int64(x)
+        case let (12, .float(x)): return .float64(x)
+        default: return from(v, key: key)
         }
     }
 }

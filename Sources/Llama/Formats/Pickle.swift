@@ -169,6 +169,17 @@ public enum TorchPickle {
         var opOffset = 0
 
         func fail(_ message: String) -> PickleError { .malformed(path: path, offset: opOffset, message: message) }
+        // What the machine may allocate, counted cumulatively (values pushed, list and dict
+        // slots, memo entries, in rough bytes): a state dict's pickle builds a few times its
+        // own size, while one of `EMPTY_TUPLE APPEND` pairs would build ~40× (2 bytes each).
+        let limit = (16 << 20) + 8 * bytes.count
+        var budget = limit
+        func charge(_ n: Int) throws {
+            budget -= n
+            guard budget >= 0 else {
+                throw fail("the pickle builds more than \(limit >> 20) MiB of objects from a \(bytes.count)-byte file, far more than a state dict needs; refused")
+            }
+        }
         func pop() throws -> PickleValue {
             guard let v = stack.popLast() else { throw fail("stack underflow") }
             return v
@@ -182,6 +193,12 @@ public enum TorchPickle {
         }
         func push(_ v: PickleValue) throws {
             guard v.depth <= maxDepth else { throw fail("values nested more than \(maxDepth) deep") }
+            switch v {
+            case let .tuple(t): try charge(72 + 16 * t.items.count)
+            case let .string(s): try charge(40 + s.utf8.count)
+            case .list, .dict, .storage, .tensor: try charge(88)
+            default: try charge(24)
+            }
             guard stack.count < 1 << 20 else { throw fail("stack grows beyond 2^20 entries") }
             stack.append(v)
         }
@@ -221,6 +238,7 @@ public enum TorchPickle {
             var i = 0
             while i < items.count {
                 try checkInsert(items[i + 1])
+                try charge(32)
                 if case .string = items[i] {} else { throw fail("dict key is a \(items[i].kind), expected a string") }
                 d.keys.append(items[i])
                 d.values.append(items[i + 1])
@@ -269,13 +287,16 @@ public enum TorchPickle {
                 case 0x71:  // BINPUT
                     let i = Int(try r.read(UInt8.self, "memo index"))
                     guard let top = stack.last else { throw fail("BINPUT on an empty stack") }
+                    try charge(64)
                     memo[i] = top
                 case 0x72:  // LONG_BINPUT
                     let i = Int(try r.read(UInt32.self, "memo index"))
                     guard let top = stack.last else { throw fail("LONG_BINPUT on an empty stack") }
+                    try charge(64)
                     memo[i] = top
                 case 0x94:  // MEMOIZE
                     guard let top = stack.last else { throw fail("MEMOIZE on an empty stack") }
+                    try charge(64)
                     memo[memo.count] = top
                 case 0x68, 0x6A:  // BINGET, LONG_BINGET
                     let i = op == 0x68 ? Int(try r.read(UInt8.self, "memo index")) : Int(try r.read(UInt32.self, "memo index"))
@@ -364,6 +385,7 @@ public enum TorchPickle {
                     guard let target = stack.last, case let .list(l) = target else { throw fail("APPEND(S) target is not a list") }
                     for item in items {
                         try checkInsert(item)
+                        try charge(16)
                         l.items.append(item)
                         l.depth = max(l.depth, 1 + item.depth)
                     }
