@@ -35,13 +35,18 @@ import Glibc
 
     func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
 
-    @Test func newRunRefusesAnExistingRunAndDataDirectories() throws {
+    /// A temporary directory with data (`DIR/data`) and a run of `steps` steps (`DIR/run`).
+    func trainedRun(steps: Int) throws -> (dir: String, data: String, run: String) {
         let dir = try tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try makeData(in: dir)
-        let run = dir + "/run"
-        let first = try llama(["train", "--data", data, "--out", run, "--steps", "3"] + Self.tiny)
-        try #require(first.status == 0, "\(first.err)")
+        let r = try llama(["train", "--data", data, "--out", dir + "/run", "--steps", "\(steps)"] + Self.tiny)
+        try #require(r.status == 0, "\(r.err)")
+        return (dir, data, dir + "/run")
+    }
+
+    @Test func newRunRefusesAnExistingRunAndDataDirectories() throws {
+        let (dir, data, run) = try trainedRun(steps: 3)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let checkpoint = try #require(bytes(run + "/checkpoint.bin"))
         let log = try #require(bytes(run + "/log.csv"))
         try Data("old plot".utf8).write(to: URL(fileURLWithPath: run + "/loss.png"))
@@ -137,12 +142,8 @@ import Glibc
     }
 
     @Test func resumeRefusesFlagsThatContradictTheRunAndReportsChanges() throws {
-        let dir = try tempDir()
+        let (dir, _, run) = try trainedRun(steps: 3)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let data = try makeData(in: dir)
-        let run = dir + "/run"
-        let first = try llama(["train", "--data", data, "--out", run, "--steps", "3"] + Self.tiny)
-        try #require(first.status == 0, "\(first.err)")
         let saved = try #require(bytes(run + "/checkpoint.bin"))
         try Data(#"{"hidden": 64}"#.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
 

@@ -141,13 +141,9 @@ public struct TrainingSettings: Sendable, Equatable {
             }
         }
         let m = header.model
-        try keep(dim, m.dim, "--dim")
-        try keep(layers, m.layers, "--layers")
-        try keep(heads, m.heads, "--heads")
-        try keep(kvHeads, m.kvHeads, "--kv-heads")
-        try keep(hidden, m.hidden, "--hidden")
-        try keep(context, m.context, "--context")
-        try keep(tied, m.tiedEmbeddings, "--tied")
+        try keep(dim, m.dim, "--dim"); try keep(layers, m.layers, "--layers"); try keep(hidden, m.hidden, "--hidden")
+        try keep(heads, m.heads, "--heads"); try keep(kvHeads, m.kvHeads, "--kv-heads")
+        try keep(context, m.context, "--context"); try keep(tied, m.tiedEmbeddings, "--tied")
         try keep(seed, header.hyper.seed, "--seed")
         if let steps, steps < header.step {
             throw TrainingError.contradictsRun(path: checkpoint, flag: "--steps", given: "\(steps)",
@@ -166,19 +162,12 @@ public struct TrainingSettings: Sendable, Equatable {
             applied.append("\(flag) \(given) (was \(value))")
             value = given
         }
-        set(batch, &hp.batch, "--batch")
-        set(gradAccum, &hp.gradAccum, "--grad-accum")
-        set(steps, &hp.steps, "--steps")
-        set(lr, &hp.lr, "--lr")
-        set(minLR, &hp.minLR, "--min-lr")
-        set(warmup, &hp.warmup, "--warmup")
-        set(weightDecay, &hp.weightDecay, "--weight-decay")
-        set(beta1, &hp.beta1, "--beta1")
-        set(beta2, &hp.beta2, "--beta2")
+        // Length and batch; the learning-rate schedule; AdamW and clipping; cadence.
+        set(steps, &hp.steps, "--steps"); set(batch, &hp.batch, "--batch"); set(gradAccum, &hp.gradAccum, "--grad-accum")
+        set(lr, &hp.lr, "--lr"); set(minLR, &hp.minLR, "--min-lr"); set(warmup, &hp.warmup, "--warmup")
+        set(weightDecay, &hp.weightDecay, "--weight-decay"); set(beta1, &hp.beta1, "--beta1"); set(beta2, &hp.beta2, "--beta2")
         set(clip, &hp.clip, "--clip")
-        set(evalEvery, &hp.evalEvery, "--eval-every")
-        set(evalSteps, &hp.evalSteps, "--eval-steps")
-        set(saveEvery, &hp.saveEvery, "--save-every")
+        set(evalEvery, &hp.evalEvery, "--eval-every"); set(evalSteps, &hp.evalSteps, "--eval-steps"); set(saveEvery, &hp.saveEvery, "--save-every")
         return applied
     }
 }
