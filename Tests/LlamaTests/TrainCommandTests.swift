@@ -21,12 +21,12 @@ import Glibc
         return d
     }
 
-    /// `llama train-tokenizer` and `llama prepare` on the first 20 KB of tinyshakespeare:
-    /// a data directory as a user makes one.
-    func makeData(in dir: String) throws -> String {
-        let text = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.shared("data/tinyshakespeare.txt"))).prefix(20_000)
+    /// `llama train-tokenizer` and `llama prepare` on the start of tinyshakespeare: a data
+    /// directory as a user makes one.
+    func makeData(in dir: String, corpusBytes: Int = 20_000, vocabSize: Int = 300) throws -> String {
+        let text = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.shared("data/tinyshakespeare.txt"))).prefix(corpusBytes)
         try text.write(to: URL(fileURLWithPath: dir + "/corpus.txt"))
-        let tok = try llama(["train-tokenizer", dir + "/corpus.txt", "--vocab-size", "300", "--out", dir + "/t.tiktoken"])
+        let tok = try llama(["train-tokenizer", dir + "/corpus.txt", "--vocab-size", "\(vocabSize)", "--out", dir + "/t.tiktoken"])
         try #require(tok.status == 0, "\(tok.err)")
         let prep = try llama(["prepare", dir + "/corpus.txt", "--tokenizer", dir + "/t.tiktoken", "--out", dir + "/data"])
         try #require(prep.status == 0, "\(prep.err)")
@@ -133,7 +133,9 @@ import Glibc
     @Test func trainingRefusesAContextThatCannotFitInMemory() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let data = try makeData(in: dir)
+        // Bytes, so the train split (180 000 tokens) is longer than the context: the old code
+        // went on to allocate 7.7 TB and died.
+        let data = try makeData(in: dir, corpusBytes: 200_000, vocabSize: 256)
         let r = try llama(["train", "--data", data, "--out", dir + "/run", "--context", "100000"])
         #expect(r.status == 1, "\(r.err)")
         #expect(r.err.contains("GiB") && r.err.contains("--context (100000)") && !r.err.contains("Fatal error"), "\(r.err)")

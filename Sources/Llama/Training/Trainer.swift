@@ -205,8 +205,8 @@ public final class Trainer {
     /// Windows per loss estimate (`evalSteps` batches; nil: all).
     private var estimateWindows: Int? { hyper.evalSteps > 0 ? hyper.evalSteps * hyper.batch : nil }
 
-    /// Files of a run that a new run started with `replacing` removes: what the old run wrote
-    /// and the new one may not rewrite (its plot, the tokenizer copy of other data).
+    /// Files of a run that a new run started over it with `replacing` removes: what the old
+    /// run wrote and the new one may not rewrite (its plot, its copy of another tokenizer).
     public static let runFiles = ["checkpoint.bin", "log.csv", "loss.png", "tokenizer.tiktoken", "tokenizer.model", "tokenizer.bin"]
 
     /// Makes the run directory ready and takes its lock (`TrainingRunLock`, held until `run`
@@ -224,20 +224,22 @@ public final class Trainer {
         }
         try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         let lock = try TrainingRunLock(directory: runDirectory)
-        if !resumed {
-            if !replacing {
-                for name in ["checkpoint.bin", "log.csv"] where fm.fileExists(atPath: runDirectory + "/" + name) {
-                    let step = try? TrainingCheckpoint.readHeader(path: checkpointPath).step
-                    throw TrainingError.runExists(directory: runDirectory, file: runDirectory + "/" + name, step: step)
-                }
+        if !resumed, let existing = [checkpointPath, logPath].first(where: { fm.fileExists(atPath: $0) }) {
+            guard replacing else {
+                throw TrainingError.runExists(directory: runDirectory, file: existing,
+                                              step: try? TrainingCheckpoint.readHeader(path: checkpointPath).step)
             }
             for name in Trainer.runFiles { unlink(runDirectory + "/" + name) }
         }
         // The run keeps its tokenizer, so `llama generate RUN` and `llama export RUN` need
-        // nothing else.
-        if let tok = data.tokenizerFile {
+        // nothing else. A new run never takes a file of that name it did not write for one.
+        if let tok = data.tokenizerFile, let bytes = fm.contents(atPath: tok) {
             let target = runDirectory + "/" + (tok as NSString).lastPathComponent
-            if !fm.fileExists(atPath: target), let bytes = fm.contents(atPath: tok) {
+            if let present = fm.contents(atPath: target) {
+                if !resumed && present != bytes {
+                    throw TrainingError.badData(path: target, reason: "exists and is not the tokenizer of \(data.directory); write the run to another directory")
+                }
+            } else {
                 try AtomicFile.write(bytes, to: target)
             }
         }
