@@ -207,7 +207,7 @@ public final class Trainer {
 
     /// Files of a run that a new run started over it with `replacing` removes: what the old
     /// run wrote and the new one may not rewrite (its plot, its copy of another tokenizer).
-    public static let runFiles = ["checkpoint.bin", "log.csv", "loss.png", "tokenizer.tiktoken", "tokenizer.model", "tokenizer.bin"]
+    private static let runFiles = ["checkpoint.bin", "log.csv", "loss.png", "tokenizer.tiktoken", "tokenizer.model", "tokenizer.bin"]
 
     /// Makes the run directory ready and takes its lock (`TrainingRunLock`, held until `run`
     /// ends); `run` does this itself when it was not done. A new run refuses a data
