@@ -23,10 +23,11 @@ $LLAMA train-tokenizer "$CORPUS" --vocab-size 256 --out "$WORK/bytes.tiktoken" >
 $LLAMA prepare "$CORPUS" --tokenizer "$WORK/bytes.tiktoken" --out "$WORK/data" >/dev/null
 
 echo "SwiftLlama ($THREADS threads, $STEPS steps)..." >&2
+# --eval-steps 0: final losses over whole splits, as the reference computes them.
 OURS=$($LLAMA train --data "$WORK/data" --out "$WORK/run" --steps "$STEPS" --threads "$THREADS" \
   --dim 128 --layers 4 --heads 4 --kv-heads 4 --hidden 352 --context 64 --batch 12 \
   --lr 1e-3 --min-lr 1e-4 --warmup 100 --weight-decay 0.1 --beta1 0.9 --beta2 0.99 --clip 1.0 \
-  --seed 1337 --json 2>/dev/null)
+  --seed 1337 --eval-steps 0 --json 2>/dev/null)
 echo "PyTorch ($THREADS threads, $STEPS steps)..." >&2
 THEIRS=$("$PY" "$SHARED/tools/torch_train_ref.py" "$CORPUS" --iters "$STEPS" --threads "$THREADS" 2>/dev/null | tail -1)
 

@@ -11,7 +11,7 @@ swift build -c release --product llama
 L=.build/release/llama
 $L train-tokenizer "$SHARED/data/tinyshakespeare.txt" --vocab-size 1024 --out "$WORK/shakespeare.tiktoken"
 $L prepare "$SHARED/data/tinyshakespeare.txt" --tokenizer "$WORK/shakespeare.tiktoken" --out "$WORK/data"
-$L train --data "$WORK/data" --out "$WORK/run" \
+$L train --data "$WORK/data" --out "$WORK/run" --force \
   --dim 128 --layers 4 --heads 4 --kv-heads 2 --hidden 352 --context 128 --tied \
   --batch 16 --steps 2000 --lr 2e-3 --min-lr 1e-4 --warmup 100 --weight-decay 0.1 \
   --eval-every 250 --eval-steps 8 --save-every 250 --seed 1337 --json

@@ -7,7 +7,8 @@ struct Quantize: ParsableCommand {
         abstract: "Convert a checkpoint (any readable format) to GGUF with quantized weight matrices.",
         discussion: """
         2-D weight matrices become --type; norms stay F32, as llama.cpp's quantizer keeps them. \
-        A GGUF input keeps its metadata and tokenizer. The output is written atomically.
+        A GGUF input keeps its metadata and tokenizer. The output is written atomically, \
+        and never over the input (however either path is spelled).
         Example: llama quantize model-f16.gguf model-q8_0.gguf --type q8_0
         """)
 
@@ -28,6 +29,7 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         guard let target = Quantizer.targets[type.lowercased()] else { throw QuantizeError.unsupportedTarget(type) }
+        try FileIdentity.checkOutput(output, isNotAnyOf: [input])
         let checkpoint = try CheckpointLoader.load(path: input)
         try GGUFExport.write(checkpoint, to: output, type: target)
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0

@@ -16,7 +16,9 @@ struct Train: ParsableCommand {
         Settings come from defaults (the PyTorch reference recipe), then --config FILE (a JSON \
         object whose keys are the flag names, e.g. {"dim": 128, "kv_heads": 4, "min_lr": 1e-4}), \
         then flags. Writes RUN/checkpoint.bin (every --save-every steps, at the end, and on \
-        Ctrl-C) and RUN/log.csv. --resume RUN continues a run exactly where it stopped.
+        Ctrl-C) and RUN/log.csv. --resume RUN continues a run exactly where it stopped. --out \
+        refuses a directory that holds a run (use --resume, or --force to start over) or data; \
+        RUN/train.lock keeps a second trainer out of a run in progress.
 
         Example: llama train --data data/shakespeare --out runs/shakespeare --steps 2000
         """)
@@ -27,7 +29,7 @@ struct Train: ParsableCommand {
     var out: String?
     @Option(name: .long, help: "JSON file of settings (keys: the flag names).")
     var config: String?
-    @Option(name: .long, help: "Continue the run in this directory.")
+    @Option(name: .long, help: "Continue the run in this directory. Shape flags must match the run; length, learning rate, batch, optimizer and cadence flags change it.")
     var resume: String?
 
     @Option(name: .long, help: "Model width (default 128).") var dim: Int?
@@ -48,75 +50,59 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "AdamW beta2 (default 0.99).") var beta2: Double?
     @Option(name: .long, help: "Clip the global gradient norm to this (0: off; default 1.0).") var clip: Double?
     @Option(name: .customLong("eval-every"), help: "Validation loss every N steps (0: only at the end; default 0).") var evalEvery: Int?
-    @Option(name: .customLong("eval-steps"), help: "Batches of windows per periodic evaluation (0: whole split).") var evalSteps: Int?
+    @Option(name: .customLong("eval-steps"), help: """
+        Batches of --batch windows, spread over the split, per loss estimate: periodic validation and the final \
+        train loss (default 20; 0: whole splits, exact but slow). The final validation loss always uses the whole split.
+        """) var evalSteps: Int?
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0: only at the end).") var saveEvery: Int?
     @Option(name: .long, help: "Random seed (initialisation and batch sampling; default 1337).") var seed: UInt64?
     @Option(name: .long, help: "Threads (default 2). Results are identical for any count.") var threads: Int = 2
     @Flag(name: .long, help: "Print one final JSON summary line on stdout.") var json = false
+    @Flag(name: .long, help: "Start a new run in --out even if it holds one (replaces its checkpoint and log, removes loss.png).")
+    var force = false
 
     func validate() throws {
         if resume == nil && (data == nil || out == nil) { throw ValidationError("--data and --out are required (or --resume RUN)") }
+        if resume != nil && force { throw ValidationError("--force starts a new run; it cannot be combined with --resume") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
+    /// The settings given as flags (nil: not given).
+    private var flags: TrainingSettings {
+        var s = TrainingSettings()
+        s.dim = dim; s.layers = layers; s.heads = heads; s.kvHeads = kvHeads; s.hidden = hidden
+        s.context = context; s.tied = tied ? true : nil
+        s.batch = batch; s.gradAccum = gradAccum; s.steps = steps; s.lr = lr; s.minLR = minLR; s.warmup = warmup
+        s.weightDecay = weightDecay; s.beta1 = beta1; s.beta2 = beta2; s.clip = clip
+        s.evalEvery = evalEvery; s.evalSteps = evalSteps; s.saveEvery = saveEvery; s.seed = seed
+        return s
+    }
+
     func run() throws {
+        let settings = try (config.map(TrainingSettings.init(configFile:)) ?? TrainingSettings()).overriding(with: flags)
         let trainer: Trainer
         if let resume {
-            let header = try TrainingCheckpoint(path: resume + "/checkpoint.bin").header
+            if let out, !FileIdentity.same(out, resume) {
+                throw CLIError("--out \(out) contradicts --resume \(resume): a resumed run stays in its own directory; drop --out")
+            }
+            let header = try TrainingCheckpoint.readHeader(path: resume + "/checkpoint.bin")
             let dataset = try TrainingData(directory: data ?? header.dataDirectory)
-            trainer = try Trainer(resuming: resume, data: dataset, threads: threads, steps: steps)
-            writeStderr("resuming \(resume) at step \(trainer.step)/\(trainer.hyper.steps)\n")
+            trainer = try Trainer(resuming: resume, data: dataset, threads: threads, changes: settings)
+            var applied = trainer.appliedChanges
+            if dataset.directory != header.dataDirectory { applied.append("--data \(dataset.directory) (was \(header.dataDirectory))") }
+            writeStderr("resuming \(resume) at step \(trainer.step)/\(trainer.hyper.steps)"
+                        + (applied.isEmpty ? "" : "; applied " + applied.joined(separator: ", ")) + "\n")
         } else {
             guard let data, let out else { throw ValidationError("--data and --out are required (or --resume RUN)") }
             let dataset = try TrainingData(directory: data)
-            var file: [String: Any] = [:]
-            if let config {
-                guard let d = FileManager.default.contents(atPath: config),
-                      let obj = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] else {
-                    throw ValidationError("\(config): not a readable JSON object")
-                }
-                for (k, v) in obj { file[k.replacingOccurrences(of: "-", with: "_")] = v }
-            }
-            func setting<T>(_ flag: T?, _ key: String, _ fallback: T) throws -> T {
-                if let flag { return flag }
-                guard let v = file.removeValue(forKey: key) else { return fallback }
-                // JSON numbers arrive as NSNumber; accept the ones that fit T exactly.
-                let converted: Any?
-                switch (T.self, v) {
-                case (is Double.Type, let n as NSNumber): converted = n.doubleValue
-                case (is Int.Type, let n as NSNumber) where n.doubleValue == n.doubleValue.rounded(): converted = n.intValue
-                case (is UInt64.Type, let n as NSNumber) where n.int64Value >= 0: converted = UInt64(n.int64Value)
-                case (is Bool.Type, let b as Bool): converted = b
-                default: converted = nil
-                }
-                if let value = converted as? T { return value }
-                throw ValidationError("\(config ?? ""): \"\(key)\" has the wrong type (expected \(T.self))")
-            }
-            let h = try setting(heads, "heads", 4)
-            let model = TrainingModelConfig(
-                vocabSize: dataset.vocabSize, dim: try setting(dim, "dim", 128), layers: try setting(layers, "layers", 4),
-                heads: h, kvHeads: try setting(kvHeads, "kv_heads", h), hidden: try setting(hidden, "hidden", 352),
-                context: try setting(context, "context", 64), tiedEmbeddings: try setting(tied ? true : nil, "tied", false))
-            var hp = TrainingHyperparameters()
-            hp.batch = try setting(batch, "batch", hp.batch)
-            hp.gradAccum = try setting(gradAccum, "grad_accum", hp.gradAccum)
-            hp.steps = try setting(steps, "steps", hp.steps)
-            hp.lr = try setting(lr, "lr", hp.lr)
-            hp.minLR = try setting(minLR, "min_lr", hp.minLR)
-            hp.warmup = try setting(warmup, "warmup", hp.warmup)
-            hp.weightDecay = try setting(weightDecay, "weight_decay", hp.weightDecay)
-            hp.beta1 = try setting(beta1, "beta1", hp.beta1)
-            hp.beta2 = try setting(beta2, "beta2", hp.beta2)
-            hp.clip = try setting(clip, "clip", hp.clip)
-            hp.evalEvery = try setting(evalEvery, "eval_every", hp.evalEvery)
-            hp.evalSteps = try setting(evalSteps, "eval_steps", hp.evalSteps)
-            hp.saveEvery = try setting(saveEvery, "save_every", hp.saveEvery)
-            hp.seed = try setting(seed, "seed", hp.seed)
-            if let unknown = file.keys.sorted().first {
-                throw ValidationError("\(config ?? ""): unknown setting \"\(unknown)\"")
-            }
+            let (model, hp) = settings.newRun(vocabSize: dataset.vocabSize)
             trainer = try Trainer(config: model, hyper: hp, data: dataset, runDirectory: out, threads: threads)
-            writeStderr("\(trainer.model.layout.count) parameters, \(dataset.train.count) train / \(dataset.val.count) val tokens\n")
+        }
+        if let stale = try trainer.prepareRunDirectory(replacing: force) {
+            writeStderr("took over \(trainer.runDirectory)/\(TrainingRunLock.fileName) from process \(stale), which is no longer running\n")
+        }
+        if resume == nil {
+            writeStderr("\(trainer.model.layout.count) parameters, \(trainer.data.train.count) train / \(trainer.data.val.count) val tokens\n")
         }
 
         // First Ctrl-C: finish the step, save, exit. A second one kills at once.

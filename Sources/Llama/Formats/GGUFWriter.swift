@@ -193,27 +193,9 @@ public struct GGUFWriter {
     }
 }
 
-/// Writes a file through a temporary file in the same directory and a rename.
+/// Writes a file through a temporary file in the same directory and a rename (`AtomicFile`).
 public func writeAtomically(to path: String, _ body: (FileHandle) throws -> Void) throws {
-    let url = URL(fileURLWithPath: path)
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
-    guard FileManager.default.createFile(atPath: tmp, contents: nil), let handle = FileHandle(forWritingAtPath: tmp) else {
-        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: "cannot create \(tmp)")
-    }
-    do {
-        try body(handle)
-        try handle.close()
-    } catch {
-        try? handle.close()
-        unlink(tmp)
-        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: "\(error)")
-    }
-    // rename(2) replaces the destination in one step: readers see the old file or the new one.
-    guard rename(tmp, path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        unlink(tmp)
-        throw GGUFWriter.WriteError.cannotWrite(path: path, reason: reason)
-    }
+    try AtomicFile.write(to: path, body)
 }
 
 /// Writes bytes to `path` through a temporary file in the same directory and a rename.

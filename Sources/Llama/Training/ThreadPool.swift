@@ -38,7 +38,11 @@ public final class TrainingThreadPool: @unchecked Sendable {
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
         for _ in 1..<self.threadCount {
-            let t = Thread { [unowned self] in self.workerLoop() }
+            // unowned(unsafe): a worker that starts only once the pool is being destroyed
+            // (a trainer dropped right after it was made) still has to read the pool to see
+            // the shutdown; a checked unowned reference traps once deinit has begun, and
+            // deinit keeps the memory alive until every worker has stopped.
+            let t = Thread { [unowned(unsafe) self] in self.workerLoop() }
             t.stackSize = 1 << 20
             threads.append(t)
             t.start()

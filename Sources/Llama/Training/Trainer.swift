@@ -17,8 +17,11 @@ public struct TrainingHyperparameters: Codable, Sendable, Equatable {
     public var clip = 1.0
     /// Evaluate the validation split every this many steps (0: only at the end).
     public var evalEvery = 0
-    /// Periodic evaluations use at most this many batches of `batch` windows (0: all).
-    public var evalSteps = 0
+    /// Loss estimates (periodic validation, the final train loss) use this many batches of
+    /// `batch` windows, spread evenly over the split (0: every window, exact but slow). The
+    /// final validation loss always covers the whole split. 20 batches cost about as much as
+    /// 7 training steps, so evaluating every 100 steps adds some 7%, as nanoGPT's defaults do.
+    public var evalSteps = 20
     /// Save a checkpoint every this many steps (0: only at the end).
     public var saveEvery = 0
     public var seed: UInt64 = 1337
@@ -52,9 +55,13 @@ public struct TrainingHyperparameters: Codable, Sendable, Equatable {
 public struct TrainingSummary: Sendable {
     public var step: Int
     public var finished: Bool
-    /// Mean loss over every non-overlapping `context` window of each split (nats per token).
+    /// Mean loss (nats per token) over `trainLossWindows` non-overlapping `context` windows
+    /// spread over the train split (all of them when `evalSteps` is 0).
     public var trainLoss: Double?
+    /// Mean loss over every non-overlapping `context` window of the validation split.
     public var valLoss: Double?
+    public var trainLossWindows = 0
+    public var valLossWindows = 0
     /// Seconds spent in training steps (evaluation and checkpointing excluded, as the
     /// PyTorch reference times it).
     public var trainSeconds: Double
@@ -75,12 +82,18 @@ public final class Trainer {
     public let schedule: LearningRateSchedule
     public private(set) var step = 0
     public private(set) var rng: TrainingRNG
+    /// On resume, the settings changed from the saved run's (`--lr 0.0005 (was 0.001)`).
+    public private(set) var appliedChanges: [String] = []
     private var trainSeconds = 0.0
+    /// True when this trainer continues a saved run (it must not refuse its own directory).
+    private var resumed = false
+    private var lock: TrainingRunLock?
     private let workspace: TrainingWorkspace
     private lazy var evalWorkspace = TrainingWorkspace(config: model.config, batch: evalBatch, backward: false)
     /// Windows per evaluation forward pass: about 2048 positions, so the products are large
     /// enough for the kernels while the saved attention weights (context² per head) stay small.
-    private var evalBatch: Int { max(1, min(32, 2048 / model.config.context)) }
+    private var evalBatch: Int { Trainer.evalBatch(context: model.config.context) }
+    private static func evalBatch(context: Int) -> Int { max(1, min(32, 2048 / context)) }
 
     public var checkpointPath: String { runDirectory + "/checkpoint.bin" }
     public var logPath: String { runDirectory + "/log.csv" }
@@ -90,6 +103,8 @@ public final class Trainer {
                 runDirectory: String, threads: Int) throws {
         try config.validate()
         try hyper.validate()
+        // Refuse a shape that cannot fit in memory up front, rather than failing to allocate it.
+        try Trainer.checkMemory(config: config, hyper: hyper)
         guard config.vocabSize >= data.vocabSize else {
             throw TrainingError.invalidConfig(field: "vocab_size", reason: "\(config.vocabSize) is smaller than the data's vocabulary (\(data.vocabSize))")
         }
@@ -108,16 +123,20 @@ public final class Trainer {
         model.initialize(rng: &rng)
     }
 
-    /// Continues the run saved in `runDirectory/checkpoint.bin`; `steps` may extend it.
-    public convenience init(resuming runDirectory: String, data: TrainingData, threads: Int, steps: Int? = nil) throws {
+    /// Continues the run saved in `runDirectory/checkpoint.bin`. `changes` may change what a
+    /// run may change midway (see `TrainingSettings.resuming`); `appliedChanges` then says
+    /// what changed. A setting that contradicts the run throws `TrainingError.contradictsRun`.
+    public convenience init(resuming runDirectory: String, data: TrainingData, threads: Int,
+                            changes: TrainingSettings = TrainingSettings()) throws {
         let path = runDirectory + "/checkpoint.bin"
         let ck = try TrainingCheckpoint(path: path)
         guard ck.header.dataVocabSize == data.vocabSize else {
             throw TrainingError.badData(path: data.directory, reason: "vocabulary of \(data.vocabSize) tokens, but \(path) was trained on data with \(ck.header.dataVocabSize) (another tokenizer?)")
         }
-        var hyper = ck.header.hyper
-        if let steps { hyper.steps = steps }
+        let (hyper, applied) = try changes.resuming(ck.header, checkpoint: path)
         try self.init(config: ck.header.model, hyper: hyper, data: data, runDirectory: runDirectory, threads: threads)
+        appliedChanges = applied
+        resumed = true
         ck.params.withUnsafeBufferPointer { model.params.update(from: $0.baseAddress!, count: $0.count) }
         ck.m.withUnsafeBufferPointer { optimizer.m.update(from: $0.baseAddress!, count: $0.count) }
         ck.v.withUnsafeBufferPointer { optimizer.v.update(from: $0.baseAddress!, count: $0.count) }
@@ -154,26 +173,101 @@ public final class Trainer {
         return loss
     }
 
-    /// Mean loss over the non-overlapping `context` windows of `tokens` (the first
-    /// `maxWindows` of them when given), exactly as the reference's `evaluate`.
+    /// Mean loss over the non-overlapping `context` windows of `tokens`, exactly as the
+    /// reference's `evaluate`; with `maxWindows` (> 0), over that many of them spread evenly
+    /// from the first to the last, so an estimate sees the whole split, not its beginning.
     public func evaluate(_ tokens: [Int32], maxWindows: Int? = nil) -> Double? {
+        evaluateCounting(tokens, maxWindows: maxWindows).loss
+    }
+
+    /// `evaluate`, with the number of windows it averaged.
+    public func evaluateCounting(_ tokens: [Int32], maxWindows: Int? = nil) -> (loss: Double?, windows: Int) {
         let T = model.config.context
-        var n = (tokens.count - 1) / T
+        let all = (tokens.count - 1) / T
+        var n = all
         if let maxWindows, maxWindows > 0 { n = min(n, maxWindows) }
-        guard n > 0 else { return nil }
+        guard n > 0 else { return (nil, 0) }
         let ws = evalWorkspace
         var total = 0.0
         var w = 0
         while w < n {
             let count = min(evalBatch, n - w)
             for b in 0..<count {
-                let i = (w + b) * T
+                let i = (w + b) * all / n * T
                 ws.setSequence(b, tokens: tokens[i..<(i + T)], targets: tokens[(i + 1)..<(i + 1 + T)])
             }
             total += model.forward(ws, sequences: count)
             w += count
         }
-        return total / Double(n * T)
+        return (total / Double(n * T), n)
+    }
+
+    /// Windows per loss estimate (`evalSteps` batches; nil: all).
+    private var estimateWindows: Int? { hyper.evalSteps > 0 ? hyper.evalSteps * hyper.batch : nil }
+
+    /// Files of a run that a new run started over it with `replacing` removes: what the old
+    /// run wrote and the new one may not rewrite (its plot, its copy of another tokenizer).
+    private static let runFiles = ["checkpoint.bin", "log.csv", "loss.png", "tokenizer.tiktoken", "tokenizer.model", "tokenizer.bin"]
+
+    /// Makes the run directory ready and takes its lock (`TrainingRunLock`, held until `run`
+    /// ends); `run` does this itself when it was not done. A new run refuses a data
+    /// directory, and refuses a directory holding another run unless `replacing` (then the
+    /// old run's files go). Returns the pid of a killed trainer whose lock was taken over.
+    @discardableResult
+    public func prepareRunDirectory(replacing: Bool = false) throws -> Int32? {
+        let fm = FileManager.default
+        if !resumed {
+            let meta = (runDirectory as NSString).appendingPathComponent("meta.json")
+            if FileIdentity.same(runDirectory, data.directory) || fm.fileExists(atPath: meta) {
+                throw TrainingError.runIsDataDirectory(directory: runDirectory, meta: meta)
+            }
+        }
+        try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        let lock = try TrainingRunLock(directory: runDirectory)
+        if !resumed, let existing = [checkpointPath, logPath].first(where: { fm.fileExists(atPath: $0) }) {
+            guard replacing else {
+                throw TrainingError.runExists(directory: runDirectory, file: existing,
+                                              step: try? TrainingCheckpoint.readHeader(path: checkpointPath).step)
+            }
+            for name in Trainer.runFiles { unlink(runDirectory + "/" + name) }
+        }
+        // The run keeps its tokenizer, so `llama generate RUN` and `llama export RUN` need
+        // nothing else. A new run never takes a file of that name it did not write for one.
+        if let tok = data.tokenizerFile, let bytes = fm.contents(atPath: tok) {
+            let target = runDirectory + "/" + (tok as NSString).lastPathComponent
+            if let present = fm.contents(atPath: target) {
+                if !resumed && present != bytes {
+                    throw TrainingError.badData(path: target, reason: "exists and is not the tokenizer of \(data.directory); write the run to another directory")
+                }
+            } else {
+                try AtomicFile.write(bytes, to: target)
+            }
+        }
+        self.lock = lock
+        return lock.staleOwner
+    }
+
+    /// Throws `TrainingError.notEnoughMemory` when the parameters, gradients, AdamW moments
+    /// and the training and evaluation workspaces of this shape exceed the machine's memory,
+    /// naming the setting that weighs most.
+    public static func checkMemory(config: TrainingModelConfig, hyper: TrainingHyperparameters) throws {
+        let params = 4 * ParameterLayout.estimatedCount(config)  // weights, gradients, m, v
+        let train = TrainingWorkspace.floatCount(config: config, batch: hyper.batch, backward: true)
+        let eval = TrainingWorkspace.floatCount(config: config, batch: evalBatch(context: config.context), backward: false)
+        let bytes = 4 * (params + train.total + eval.total)
+        let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        guard bytes > Double(memory) else { return }
+        let attention = train.attention + eval.attention
+        let activations = train.total + eval.total - attention
+        let advice: String
+        if attention >= max(params, activations) {
+            advice = "attention weights grow with the square of the context; lower --context (\(config.context)) or --batch (\(hyper.batch))"
+        } else if activations >= params {
+            advice = "lower --batch (\(hyper.batch)) or --context (\(config.context))"
+        } else {
+            advice = "the model is too large; lower --dim (\(config.dim)), --layers (\(config.layers)) or --hidden (\(config.hidden))"
+        }
+        throw TrainingError.notEnoughMemory(bytes: bytes, available: memory, advice: advice)
     }
 
     /// Saves model, optimizer, RNG and step atomically to `checkpointPath`.
@@ -195,14 +289,10 @@ public final class Trainer {
     /// step; the run is then saved so `--resume` continues it). `progress` receives each
     /// step's line for the terminal. Final losses are evaluated only when the run finished.
     public func run(shouldStop: () -> Bool = { false }, progress: (TrainingProgress) -> Void = { _ in }) throws -> TrainingSummary {
-        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        // The run keeps its tokenizer, so `llama generate RUN` and `llama export RUN` need
-        // nothing else.
-        if let tok = data.tokenizerFile {
-            let target = runDirectory + "/" + (tok as NSString).lastPathComponent
-            if !FileManager.default.fileExists(atPath: target), let bytes = FileManager.default.contents(atPath: tok) {
-                try AtomicFile.write(bytes, to: target)
-            }
+        if lock == nil { _ = try prepareRunDirectory() }
+        defer {
+            lock?.release()
+            lock = nil
         }
         let log = try TrainingLog(path: logPath, resumingAt: step)
         let tokensPerStep = Double(hyper.batch * hyper.gradAccum * model.config.context)
@@ -216,7 +306,7 @@ public final class Trainer {
 
             var valLoss: Double?
             if hyper.evalEvery > 0 && step % hyper.evalEvery == 0 && step < hyper.steps {
-                valLoss = evaluate(data.val, maxWindows: hyper.evalSteps * hyper.batch)
+                valLoss = evaluate(data.val, maxWindows: estimateWindows)
             }
             let rate = Double(step - segmentStart) * tokensPerStep / max(trainSeconds - segmentSeconds, 1e-9)
             log.append(step: step, trainLoss: loss, valLoss: valLoss, lr: lr, tokensPerSecond: rate, seconds: trainSeconds)
@@ -239,8 +329,8 @@ public final class Trainer {
                                       tokensPerSecond: Double(step) * tokensPerStep / max(trainSeconds, 1e-9),
                                       parameterCount: model.layout.count)
         if !interrupted {
-            summary.trainLoss = evaluate(data.train)
-            summary.valLoss = evaluate(data.val)
+            (summary.trainLoss, summary.trainLossWindows) = evaluateCounting(data.train, maxWindows: estimateWindows)
+            (summary.valLoss, summary.valLossWindows) = evaluateCounting(data.val)
             log.append(step: step, trainLoss: summary.trainLoss ?? .nan, valLoss: summary.valLoss, lr: schedule(step - 1),
                        tokensPerSecond: summary.tokensPerSecond, seconds: trainSeconds, final: true)
             try log.flush()

@@ -82,25 +82,50 @@ public struct TrainingCheckpoint {
         try AtomicFile.write(try encoded(), to: path)
     }
 
+    /// Reads only the header (model, hyperparameters, step) of the checkpoint at `path`.
+    public static func readHeader(path: String) throws -> Header {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw TrainingError.badCheckpoint(path: path, reason: "cannot read the file")
+        }
+        defer { try? handle.close() }
+        let fileSize = (try? handle.seekToEnd()).map(Int.init) ?? 0
+        try handle.seek(toOffset: 0)
+        let prefix = (try handle.read(upToCount: 16)) ?? Data()
+        let length = try headerLength(prefix, fileSize: fileSize, path: path)
+        let json = (try handle.read(upToCount: length)) ?? Data()
+        return try decodeHeader(json, path: path)
+    }
+
+    /// Checks the first 16 bytes (magic, version) and returns the header's length, which
+    /// must fit in a file of `fileSize` bytes.
+    private static func headerLength(_ prefix: Data, fileSize: Int, path: String) throws -> Int {
+        func fail(_ r: String) -> TrainingError { .badCheckpoint(path: path, reason: r) }
+        let bytes = [UInt8](prefix)
+        guard bytes.count >= 16, Array(bytes[0..<4]) == TrainingCheckpoint.magic else { throw fail("missing \"LTRC\" magic") }
+        func u32(_ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[o + $1]) << (8 * $1) } }
+        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[o + $1]) << (8 * $1) } }
+        guard u32(4) == TrainingCheckpoint.version else { throw fail("version \(u32(4)), expected \(TrainingCheckpoint.version)") }
+        let h = u64(8)
+        guard h <= UInt64(fileSize - 16) else { throw fail("header length \(h) exceeds the file") }
+        return Int(h)
+    }
+
+    private static func decodeHeader(_ json: Data, path: String) throws -> Header {
+        do {
+            return try JSONDecoder().decode(Header.self, from: json)
+        } catch {
+            throw TrainingError.badCheckpoint(path: path, reason: "header JSON: \(error)")
+        }
+    }
+
     /// Reads and validates a checkpoint.
     public init(path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TrainingError.badCheckpoint(path: path, reason: "cannot read the file")
         }
         func fail(_ r: String) -> TrainingError { .badCheckpoint(path: path, reason: r) }
-        guard data.count >= 16, Array(data.prefix(4)) == TrainingCheckpoint.magic else { throw fail("missing \"LTRC\" magic") }
-        let bytes = [UInt8](data)
-        func u32(_ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[o + $1]) << (8 * $1) } }
-        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[o + $1]) << (8 * $1) } }
-        guard u32(4) == TrainingCheckpoint.version else { throw fail("version \(u32(4)), expected \(TrainingCheckpoint.version)") }
-        let h = u64(8)
-        guard h <= UInt64(data.count - 16) else { throw fail("header length \(h) exceeds the file") }
-        let headerEnd = 16 + Int(h)
-        do {
-            header = try JSONDecoder().decode(Header.self, from: data.subdata(in: 16..<headerEnd))
-        } catch {
-            throw fail("header JSON: \(error)")
-        }
+        let headerEnd = 16 + (try TrainingCheckpoint.headerLength(data.prefix(16), fileSize: data.count, path: path))
+        header = try TrainingCheckpoint.decodeHeader(data.subdata(in: 16..<headerEnd), path: path)
         try header.model.validate()
         let layout = ParameterLayout(header.model)
         guard header.paramCount == layout.count else {

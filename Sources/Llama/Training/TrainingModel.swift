@@ -5,12 +5,39 @@ public enum TrainingError: Error, CustomStringConvertible {
     case invalidConfig(field: String, reason: String)
     case badData(path: String, reason: String)
     case badCheckpoint(path: String, reason: String)
+    /// A setting given on resume differs from what the run saved in `path` and cannot change;
+    /// `run` says what the run has (`--dim 16`, `reached step 8`).
+    case contradictsRun(path: String, flag: String, given: String, run: String)
+    /// A new run would replace the run in `directory` (`file` is what exists).
+    case runExists(directory: String, file: String, step: Int?)
+    /// The run directory is a data directory (`llama prepare`'s, or the run's own input).
+    case runIsDataDirectory(directory: String, meta: String)
+    /// Another live process holds the run's lock.
+    case runInUse(directory: String, lockFile: String, pid: Int32?)
+    case lockFailed(path: String, reason: String)
+    /// Training needs more memory than the machine has; `advice` names the flag to lower.
+    case notEnoughMemory(bytes: Double, available: Int, advice: String)
 
     public var description: String {
         switch self {
         case let .invalidConfig(field, reason): return "invalid training config: \(field): \(reason)"
         case let .badData(path, reason): return "\(path): \(reason)"
         case let .badCheckpoint(path, reason): return "\(path): not a usable training checkpoint: \(reason)"
+        case let .contradictsRun(path, flag, given, run):
+            return "\(flag) \(given) contradicts the run being resumed: \(path) has \(run); drop \(flag), or start a new run with --out"
+        case let .runExists(directory, file, step):
+            let what = step.map { "a training run (at step \($0))" } ?? "a training run"
+            return "\(file): \(what) is already here; continue it with --resume \(directory), "
+                + "or pass --force to start a new run over it (replaces checkpoint.bin and log.csv, removes loss.png)"
+        case let .runIsDataDirectory(directory, meta):
+            return "--out \(directory) is a data directory (\(meta)); write the run to another directory"
+        case let .runInUse(directory, lockFile, pid):
+            let who = pid.map { "process \($0)" } ?? "another process"
+            return "\(directory) is in use: \(who) is training there (\(lockFile)); wait for it to finish or stop it"
+        case let .lockFailed(path, reason): return "\(path): cannot lock: \(reason)"
+        case let .notEnoughMemory(bytes, available, advice):
+            let gib = { (b: Double) in String(format: "%.1f GiB", b / 1_073_741_824) }
+            return "training needs \(gib(bytes)) of memory, more than the \(gib(Double(available))) this machine has: \(advice)"
         }
     }
 }
@@ -129,6 +156,14 @@ public struct ParameterLayout: Sendable {
         self.tensors = tensors
         count = next
     }
+
+    /// The parameter count of `c` in floating point: the sum `init` makes, for sizing a
+    /// shape before building it (an absurd one would overflow `Int`).
+    public static func estimatedCount(_ c: TrainingModelConfig) -> Double {
+        let (dim, kvDim, hidden) = (Double(c.dim), Double(c.kvDim), Double(c.hidden))
+        let perLayer = 2 * dim + 2 * dim * dim + 2 * kvDim * dim + 3 * hidden * dim
+        return Double(c.vocabSize) * dim * (c.tiedEmbeddings ? 1 : 2) + Double(c.layers) * perLayer + dim
+    }
 }
 
 /// Activations of one forward pass over `batch` sequences of `context` tokens, allocated once
@@ -173,10 +208,7 @@ public final class TrainingWorkspace {
         hasBackward = backward
         rows = batch * c.context
         let n = rows
-        let perLayer = n * (c.dim * 6 + c.kvDim * 2 + c.hidden * 3 + 2) + batch * c.heads * c.context * c.context
-        let tail = n * (c.dim * 3 + c.vocabSize + 2)
-        let back = backward ? n * (c.dim * 4 + c.kvDim * 2 + c.hidden * 3) : 0
-        storageCount = perLayer * c.layers + tail + back
+        storageCount = Int(TrainingWorkspace.floatCount(config: c, batch: batch, backward: backward).total)
         storage = .allocate(capacity: storageCount)
         storage.initialize(repeating: 0, count: storageCount)
         var next = storage
@@ -205,6 +237,21 @@ public final class TrainingWorkspace {
     }
 
     deinit { storage.deallocate() }
+
+    /// Floats a workspace holds (`total`), and how many of them are attention weights
+    /// (batch × heads × context² per layer, the part that grows with the square of the
+    /// context). In floating point, so that absurd shapes are sized without overflow before
+    /// anything is allocated.
+    public static func floatCount(config c: TrainingModelConfig, batch: Int, backward: Bool)
+        -> (total: Double, attention: Double) {
+        let n = Double(batch) * Double(c.context)
+        let (dim, kvDim, hidden) = (Double(c.dim), Double(c.kvDim), Double(c.hidden))
+        let attention = Double(batch) * Double(c.heads) * Double(c.context) * Double(c.context) * Double(c.layers)
+        let perLayer = n * (dim * 6 + kvDim * 2 + hidden * 3 + 2)
+        let tail = n * (dim * 3 + Double(c.vocabSize) + 2)
+        let back = backward ? n * (dim * 4 + kvDim * 2 + hidden * 3) : 0
+        return (perLayer * Double(c.layers) + attention + tail + back, attention)
+    }
 
     /// Sets sequence `b` of the batch: `context` input tokens and the next-token targets.
     public func setSequence(_ b: Int, tokens t: ArraySlice<Int32>, targets y: ArraySlice<Int32>) {
