@@ -47,6 +47,14 @@ struct Export: ParsableCommand {
 
     func run() throws {
         guard let t = Quantizer.targets[type.lowercased()] else { throw QuantizeError.unsupportedTarget(type) }
+        let inputs = [model] + (tokenizer.map { [$0] } ?? [])
+        switch format {
+        case .gguf: try FileIdentity.checkOutput(to, isNotAnyOf: inputs)
+        case .hf:
+            for name in ["model.safetensors", "config.json", "tokenizer.model", "tokenizer_config.json", "generation_config.json"] {
+                try FileIdentity.checkOutput(to + "/" + name, isNotAnyOf: inputs)
+            }
+        }
         let checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer)
         switch format {
         case .hf:

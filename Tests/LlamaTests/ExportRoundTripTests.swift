@@ -102,6 +102,21 @@ import Llama
         #expect(tokenizerConfig["add_bos_token"] as? Bool == tok.addsBOSByDefault)
     }
 
+    /// Export never writes over its input, whatever the path's spelling or the format.
+    @Test func exportRefusesToOverwriteItsInput() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let source = try Fixtures.shared("fixtures/dev-odd/model-f16.gguf")
+        try FileManager.default.copyItem(atPath: source, toPath: dir + "/m.gguf")
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/m.gguf"))
+        let same = try cli.run(["export", dir + "/m.gguf", "--to", dir + "/./m.gguf", "--type", "f16"])
+        #expect(same.status != 0 && same.err.contains("is the input"), "\(same.err)")
+        #expect(try cli.run(["export", dir + "/m.gguf", "--to", dir + "/hf", "--format", "hf"]).status == 0)
+        let hf = try cli.run(["export", dir + "/hf", "--to", dir + "/hf", "--format", "hf"])
+        #expect(hf.status != 0 && hf.err.contains("model.safetensors"), "\(hf.err)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/m.gguf")) == before)
+    }
+
     /// A chat template survives GGUF → HF → GGUF → HF.
     @Test func chatTemplateTravelsBothWays() throws {
         let source = try Fixtures.shared("fixtures/dev-odd/model-f16.gguf")
