@@ -32,31 +32,31 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Continue the run in this directory. Shape flags must match the run; length, learning rate, batch, optimizer and cadence flags change it.")
     var resume: String?
 
-    @Option(name: .long, help: "Model width (default 128).") var dim: Int?
-    @Option(name: .long, help: "Transformer blocks (default 4).") var layers: Int?
-    @Option(name: .long, help: "Attention heads (default 4).") var heads: Int?
-    @Option(name: .customLong("kv-heads"), help: "Key/value heads, dividing --heads (default: --heads).") var kvHeads: Int?
-    @Option(name: .long, help: "Feed-forward inner size (default 352).") var hidden: Int?
-    @Option(name: .long, help: "Tokens per training sequence (default 64).") var context: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Model width (default 128).") var dim: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Transformer blocks (default 4).") var layers: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Attention heads (default 4).") var heads: Int?
+    @Option(name: .customLong("kv-heads"), parsing: .unconditional, help: "Key/value heads, dividing --heads (default: --heads).") var kvHeads: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Feed-forward inner size (default 352).") var hidden: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Tokens per training sequence (default 64).") var context: Int?
     @Flag(name: .long, help: "Share the token embedding with the output projection.") var tied = false
-    @Option(name: .long, help: "Sequences per micro-batch (default 12).") var batch: Int?
-    @Option(name: .customLong("grad-accum"), help: "Micro-batches per optimizer step (default 1).") var gradAccum: Int?
-    @Option(name: .long, help: "Optimizer steps (default 2000; on --resume, may extend the run).") var steps: Int?
-    @Option(name: .long, help: "Peak learning rate (default 1e-3).") var lr: Double?
-    @Option(name: .customLong("min-lr"), help: "Learning rate at the end of the cosine decay (default 1e-4).") var minLR: Double?
-    @Option(name: .long, help: "Linear warmup steps (default 100).") var warmup: Int?
-    @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay on matrices (default 0.1).") var weightDecay: Double?
-    @Option(name: .long, help: "AdamW beta1 (default 0.9).") var beta1: Double?
-    @Option(name: .long, help: "AdamW beta2 (default 0.99).") var beta2: Double?
-    @Option(name: .long, help: "Clip the global gradient norm to this (0: off; default 1.0).") var clip: Double?
-    @Option(name: .customLong("eval-every"), help: "Validation loss every N steps (0: only at the end; default 0).") var evalEvery: Int?
-    @Option(name: .customLong("eval-steps"), help: """
+    @Option(name: .long, parsing: .unconditional, help: "Sequences per micro-batch (default 12).") var batch: Int?
+    @Option(name: .customLong("grad-accum"), parsing: .unconditional, help: "Micro-batches per optimizer step (default 1).") var gradAccum: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Optimizer steps (default 2000; on --resume, may extend the run).") var steps: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Peak learning rate (default 1e-3).") var lr: Double?
+    @Option(name: .customLong("min-lr"), parsing: .unconditional, help: "Learning rate at the end of the cosine decay (default 1e-4).") var minLR: Double?
+    @Option(name: .long, parsing: .unconditional, help: "Linear warmup steps (default 100).") var warmup: Int?
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "AdamW decoupled weight decay on matrices (default 0.1).") var weightDecay: Double?
+    @Option(name: .long, parsing: .unconditional, help: "AdamW beta1 (default 0.9).") var beta1: Double?
+    @Option(name: .long, parsing: .unconditional, help: "AdamW beta2 (default 0.99).") var beta2: Double?
+    @Option(name: .long, parsing: .unconditional, help: "Clip the global gradient norm to this (0: off; default 1.0).") var clip: Double?
+    @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Validation loss every N steps (0: only at the end; default 0).") var evalEvery: Int?
+    @Option(name: .customLong("eval-steps"), parsing: .unconditional, help: """
         Batches of --batch windows, spread over the split, per loss estimate: periodic validation and the final \
         train loss (default 20; 0: whole splits, exact but slow). The final validation loss always uses the whole split.
         """) var evalSteps: Int?
-    @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0: only at the end).") var saveEvery: Int?
-    @Option(name: .long, help: "Random seed (initialisation and batch sampling; default 1337).") var seed: UInt64?
-    @Option(name: .long, help: "Threads (default 2). Results are identical for any count.") var threads: Int = 2
+    @Option(name: .customLong("save-every"), parsing: .unconditional, help: "Checkpoint every N steps (0: only at the end).") var saveEvery: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Random seed (initialisation and batch sampling; default 1337).") var seed: UInt64?
+    @Option(name: .long, parsing: .unconditional, help: "Threads (default 2). Results are identical for any count.") var threads: Int = 2
     @Flag(name: .long, help: "Print one final JSON summary line on stdout.") var json = false
     @Flag(name: .long, help: "Start a new run in --out even if it holds one (replaces its checkpoint and log, removes loss.png).")
     var force = false
@@ -79,6 +79,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        let threads = clampedThreads(self.threads, flag: "--threads")
         let settings = try (config.map(TrainingSettings.init(configFile:)) ?? TrainingSettings()).overriding(with: flags)
         let trainer: Trainer
         if let resume {
