@@ -1,7 +1,7 @@
 import CZlib
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// A PNG taken apart independently of the encoder: chunks with CRCs checked by a bitwise
 /// CRC-32 (not zlib's table), IHDR read field by field, and the IDAT stream inflated by

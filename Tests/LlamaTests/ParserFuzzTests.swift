@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// Writes GGUF metadata-only files for tests (the format rules are in GGUF.swift).
 enum TestGGUF {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct SamplerTests {
     let logits: [Float] = [0.1, 2.0, -1.0, 1.5, 0.3, 1.9, -0.2, 0.0, 0.7]

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct TrainingKernelTests {
     /// The GEMM against a naive product, on shapes with ragged edges and all three stride

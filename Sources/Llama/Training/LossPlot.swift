@@ -253,14 +253,17 @@ public enum LossPlot {
 }
 
 /// An axis range widened to "nice" tick values (1, 2 or 5 × 10^k apart) that cover the data.
-struct NiceAxis {
-    let lo: Double, hi: Double, spacing: Double
-    let ticks: [Double]
+public struct NiceAxis: Sendable {
+    /// The axis' ends (tick values) and the distance between ticks.
+    public let lo: Double, hi: Double, spacing: Double
+    /// Every tick from `lo` to `hi`.
+    public let ticks: [Double]
     /// Digits after the decimal point that the tick spacing needs.
-    let decimals: Int
+    public let decimals: Int
 
-    /// `minSpacing` keeps integer axes (steps) from getting fractional ticks.
-    init(lo dataLo: Double, hi dataHi: Double, targetTicks: Int, minSpacing: Double = 0) {
+    /// An axis covering `dataLo...dataHi` with about `targetTicks` ticks. `minSpacing` keeps
+    /// integer axes (steps) from getting fractional ticks.
+    public init(lo dataLo: Double, hi dataHi: Double, targetTicks: Int, minSpacing: Double = 0) {
         var a = dataLo, b = dataHi
         if b - a < 1e-9 {
             // A flat series still needs a visible range; centre it.
@@ -283,7 +286,8 @@ struct NiceAxis {
         return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag
     }
 
-    func label(_ v: Double) -> String {
+    /// `v` printed with the digits the tick spacing needs.
+    public func label(_ v: Double) -> String {
         // Snap to the tick grid so 0.30000000000000004 prints as 0.3, and avoid "-0".
         let snapped = (v / spacing).rounded() * spacing
         let s = String(format: "%.\(decimals)f", snapped == 0 ? 0 : snapped)
