@@ -27,9 +27,12 @@ let package = Package(
     targets: [
         // The int8 dot products Swift SIMD cannot express well (see CKernels.h).
         .target(name: "CKernels", cSettings: cCpuFlags),
+        // The system's zlib, for deflate in PNG output; a system library keeps the core
+        // free of package dependencies.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "Llama",
-            dependencies: ["CKernels"],
+            dependencies: ["CKernels", "CZlib"],
             // Hot loops touch class-owned buffers; dynamic exclusivity checks there cost
             // measurable time and guard nothing the static checks don't.
             swiftSettings: cpuFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
@@ -44,7 +47,8 @@ let package = Package(
         ),
         .testTarget(
             name: "LlamaTests",
-            dependencies: ["Llama"],
+            // CZlib: the PNG tests inflate the encoder's output with zlib, not with our code.
+            dependencies: ["Llama", "CZlib"],
             exclude: ["Fixtures"],  // read from their paths by the tests
             swiftSettings: cpuFlags
         ),

@@ -4,8 +4,8 @@ import Llama
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure speed: prompt processing and generation (default), or tokenizer throughput.",
-        subcommands: [BenchModel.self, BenchTokenizer.self],
+        abstract: "Measure speed: prompt processing and generation (default), tokenizer throughput, or the training GEMM.",
+        subcommands: [BenchModel.self, BenchTokenizer.self, BenchGEMM.self],
         defaultSubcommand: BenchModel.self)
 }
 

@@ -7,7 +7,8 @@ struct Plot: ParsableCommand {
         abstract: "Draw a training run's loss curve (train and validation loss vs step) as a PNG.",
         discussion: """
         Reads RUN/log.csv as written by `llama train` and writes RUN/loss.png (or --out FILE), \
-        replacing it atomically so a viewer never sees a half-written image. Prints the path.
+        replacing it atomically so a viewer never sees a half-written image. Prints the path. \
+        The chart is titled with the run directory's name; loss is in nats per token.
 
         Example: llama plot runs/shakespeare
         """)
@@ -17,6 +18,8 @@ struct Plot: ParsableCommand {
     var runDirectory: String
     @Option(name: .long, help: "Output PNG (default: RUN/loss.png).")
     var out: String?
+    @Option(name: .long, help: "Title above the chart (default: the run directory's name).")
+    var title: String?
     @Option(name: .long, help: "Image width in pixels.")
     var width: Int = 800
     @Option(name: .long, help: "Image height in pixels.")
@@ -32,15 +35,18 @@ struct Plot: ParsableCommand {
     }
 
     func run() throws {
-        let logPath = runDirectory + "/log.csv"
+        // "runs/x/" and "runs/x" name one run: join paths without doubling the slash.
+        let dir = runDirectory.count > 1 && runDirectory.hasSuffix("/") ? String(runDirectory.dropLast()) : runDirectory
+        let logPath = dir + "/log.csv"
         guard let data = FileManager.default.contents(atPath: logPath) else {
             throw ValidationError("\(logPath): cannot read the training log (is \(runDirectory) a `llama train` run directory?)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ValidationError("\(logPath): not UTF-8 text")
         }
-        let png = try LossPlot.render(text, file: logPath, width: width, height: height)
-        let outPath = out ?? runDirectory + "/loss.png"
+        let runName = URL(fileURLWithPath: runDirectory).standardizedFileURL.lastPathComponent
+        let png = try LossPlot.render(text, file: logPath, title: title ?? runName, width: width, height: height)
+        let outPath = out ?? dir + "/loss.png"
         try AtomicFile.write(Data(png), to: outPath)
         print(outPath)
     }

@@ -1,10 +1,13 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct BPETrainerTests {
     /// The textbook algorithm: recount every pair of every piece before each merge.
     static func naiveTrain(_ text: String, vocabularySize: Int) -> [[UInt8]] {
+        // Ties go to the smaller (left, right) pair, as the trainer documents: one integer
+        // key per pair orders them that way.
+        func pairKey(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b)) }
         var counts: [[UInt8]: Int] = [:]
         for piece in PreTokenizer(.llama3).split(text) { counts[Array(piece.utf8), default: 0] += 1 }
         var words = counts.map { (symbols: $0.key.map { Int32($0) }, freq: $0.value) }
@@ -12,7 +15,7 @@ import Testing
         while tokens.count < vocabularySize {
             var pairCounts: [UInt64: Int] = [:]
             for w in words where w.symbols.count > 1 {
-                for i in 0..<(w.symbols.count - 1) { pairCounts[BPETrainer.key(w.symbols[i], w.symbols[i + 1]), default: 0] += w.freq }
+                for i in 0..<(w.symbols.count - 1) { pairCounts[pairKey(w.symbols[i], w.symbols[i + 1]), default: 0] += w.freq }
             }
             guard let best = pairCounts.filter({ $0.value > 0 }).min(by: { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }) else { break }
             let a = Int32(truncatingIfNeeded: best.key >> 32), b = Int32(truncatingIfNeeded: best.key & 0xFFFF_FFFF)

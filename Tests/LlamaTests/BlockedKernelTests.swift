@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 import CKernels
 
 /// The blocked prompt-processing product and the K-quant dot products against plain sums,

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct HuggingFaceExportTests {
     /// GGUF → HF directory → our HF reader: every tensor comes back equal (the fixture's

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// Random truncations and byte mutations (fixed seeds) of each format: every outcome must be
 /// a parsed file or a thrown error, never a crash, and parsed tensors must lie inside the buffer.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// Helpers shared by the checkpoint-format tests.
 enum FormatTestSupport {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// Corrupted model files must give an error, never a crash: bytes of a small GGUF are
 /// overwritten at random (header, metadata and tensor infos mostly), then the file is

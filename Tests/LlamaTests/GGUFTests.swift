@@ -1,5 +1,5 @@
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct GGUFMetadataTests {
     @Test func readsVocabularyFile() throws {

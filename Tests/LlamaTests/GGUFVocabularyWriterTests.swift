@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct GGUFVocabularyWriterTests {
     /// Texts beyond the fixture cases: long, mixed-script, whitespace runs, special-token text.

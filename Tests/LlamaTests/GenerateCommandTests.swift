@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// `llama generate` end to end: the built executable, run on the fixtures.
 @Suite struct GenerateCommandTests {

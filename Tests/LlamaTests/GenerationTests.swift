@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct GenerationTests {
     func devOdd() throws -> LlamaModel {

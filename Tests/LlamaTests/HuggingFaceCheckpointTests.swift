@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct FormatsHuggingFaceTests {
     @Test func devOddConfigMatchesTheFixtureReadme() throws {

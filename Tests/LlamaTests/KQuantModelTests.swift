@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// A model quantized to Q4_K_M by llama.cpp's own quantizer (Q4_K and Q6_K tensors, made by
 /// `scripts/make_kquant_fixture.sh`), against exact float64 math on the weights gguf-py

@@ -1,5 +1,5 @@
 import Testing
-@testable import Llama
+import Llama
 
 /// K-quant blocks packed here element by element from the layout's description, then
 /// dequantized by the kernel: the two directions are written independently.

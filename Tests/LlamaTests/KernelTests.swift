@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 import CKernels
 
 /// Kernels against plain loops, on sizes that are not multiples of the SIMD width or

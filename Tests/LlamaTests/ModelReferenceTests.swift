@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// What HF transformers computed for a fixture model (`ref.json`, or one file's entry of
 /// `ref-dequant.json`).

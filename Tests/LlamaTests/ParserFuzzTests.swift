@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// Writes GGUF metadata-only files for tests (the format rules are in GGUF.swift).
 enum TestGGUF {
@@ -64,11 +64,13 @@ enum TestGGUF {
 }
 
 func withTempFile<T>(_ bytes: [UInt8], name: String = "fuzz.bin", _ body: (String) throws -> T) rethrows -> T {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftllama-tests-\(getpid())")
+    // A directory per call: tests run in parallel, and two of them writing "vocab.gguf" in
+    // one shared directory read each other's files.
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftllama-tests-\(getpid())-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let path = dir.appendingPathComponent(name).path
     FileManager.default.createFile(atPath: path, contents: Data(bytes))
-    defer { try? FileManager.default.removeItem(atPath: path) }
+    defer { try? FileManager.default.removeItem(at: dir) }
     return try body(path)
 }
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// `llama quantize` and the row quantizers behind it.
 @Suite struct QuantizeTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct SamplerTests {
     let logits: [Float] = [0.1, 2.0, -1.0, 1.5, 0.3, 1.9, -0.2, 0.0, 0.7]
@@ -64,17 +64,38 @@ import Testing
         #expect(s.sample(logits, history: [2, 1, 5]) == 3)
     }
 
-    @Test func xoshiroIsStable() {
-        // Same numbers on every platform: pin the first outputs for seed 0.
-        var r = Xoshiro256(seed: 0)
-        let first = (0..<3).map { _ in r.next() }
-        var again = Xoshiro256(seed: 0)
-        #expect(first == (0..<3).map { _ in again.next() })
+    /// xoshiro256** from the state {1, 2, 3, 4}: the first ten outputs of Blackman and Vigna's
+    /// reference xoshiro256starstar.c, as the Rust rand project's `rand_xoshiro` crate pins
+    /// them (rust-random/rngs, rand_xoshiro/src/xoshiro256starstar.rs, test `reference`).
+    static let xoshiroFromOneTwoThreeFour: [UInt64] = [
+        11520, 0, 1509978240, 1215971899390074240, 1216172134540287360,
+        607988272756665600, 16172922978634559625, 8476171486693032832,
+        10595114339597558777, 2904607092377533576,
+    ]
+
+    /// SplitMix64 seeded with 1477776061723855037: its first outputs from Vigna's reference
+    /// splitmix64.c, as `rand_xoshiro` pins them (rust-random/rngs,
+    /// rand_xoshiro/src/splitmix64.rs, test `reference`). Both generators seed xoshiro's four
+    /// state words with the first four.
+    static let splitMixSeed: UInt64 = 1477776061723855037
+    static let splitMixOutputs: [UInt64] = [1985237415132408290, 2979275885539914483, 13511426838097143398, 8488337342461049707]
+
+    @Test func xoshiroMatchesTheReferenceVectors() {
+        var r = Xoshiro256(state: (1, 2, 3, 4))
+        #expect((0..<10).map { _ in r.next() } == Self.xoshiroFromOneTwoThreeFour)
+        let seeded = Xoshiro256(seed: Self.splitMixSeed).state
+        #expect([seeded.0, seeded.1, seeded.2, seeded.3] == Self.splitMixOutputs)
         var u = Xoshiro256(seed: 9)
         for _ in 0..<1000 {
             let x = u.nextUnit()
             #expect(x >= 0 && x < 1)
         }
+    }
+
+    @Test func trainingRNGMatchesTheReferenceVectors() {
+        var r = TrainingRNG(state: [1, 2, 3, 4])
+        #expect((0..<10).map { _ in r.next() } == Self.xoshiroFromOneTwoThreeFour)
+        #expect(TrainingRNG(seed: Self.splitMixSeed).stateWords == Self.splitMixOutputs)
     }
 }
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// Small hand-made vocabularies that pin down SentencePiece's rules one at a time.
 @Suite struct SentencePieceAlgorithmTests {

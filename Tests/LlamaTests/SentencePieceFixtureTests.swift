@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// Loads the shared SentencePiece vocabularies and the peers' expected ids.
 enum SentencePieceFixtures {

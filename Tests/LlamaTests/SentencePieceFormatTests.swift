@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// Writes protobuf wire format, to build small SentencePiece models in tests.
 struct ProtoWriter {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 @Suite struct TokenShardTests {
     @Test func roundTripsBothWidths() throws {

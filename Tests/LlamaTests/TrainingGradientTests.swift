@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Llama
+import Llama
 
 /// Forward and backward of the training model against PyTorch autograd, on the fixture that
 /// scripts/make_grad_fixture.py writes (fp64 PyTorch; our fp32 must agree to 1e-4 of each

@@ -43,9 +43,10 @@ public enum CheckpointTensorError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-enum CheckpointSupport {
+/// What every checkpoint reader shares: the tensors a configuration needs, and the checks.
+public enum CheckpointSupport {
     /// The shape every canonical tensor must have under `config` (output only when untied).
-    static func expectedShapes(_ c: ModelConfig) -> [(String, [Int])] {
+    public static func expectedShapes(_ c: ModelConfig) -> [(String, [Int])] {
         let qDim = c.headCount * c.headDim
         var list: [(String, [Int])] = [(TensorName.embedding, [c.vocabSize, c.dim])]
         for l in 0..<c.layerCount {

@@ -130,13 +130,16 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
 
     // MARK: config.json
 
-    struct ParsedConfig {
-        var config: ModelConfig
-        var tieWordEmbeddings: Bool
+    /// What a config.json says about the model, before the weights are looked at.
+    public struct ParsedConfig: Sendable {
+        /// The model's shape and hyperparameters.
+        public var config: ModelConfig
+        /// `tie_word_embeddings` (a missing `lm_head.weight` also ties them, decided later).
+        public var tieWordEmbeddings: Bool
     }
 
     /// Decodes and validates a config.json; `path` names the file in errors.
-    static func parseConfig(_ data: Data, path: String) throws -> ParsedConfig {
+    public static func parseConfig(_ data: Data, path: String) throws -> ParsedConfig {
         let any: Any
         do { any = try JSONSerialization.jsonObject(with: data, options: []) } catch {
             throw HuggingFaceError.unsupported(path: path, message: "not valid JSON")

@@ -133,7 +133,8 @@ public enum HuggingFaceExport {
         return notes
     }
 
-    static func dequantized(_ t: WeightTensor) -> [Float] {
+    /// Every value of `t` as fp32, row-major, whatever type it is stored in.
+    public static func dequantized(_ t: WeightTensor) -> [Float] {
         let columns = t.shape.last ?? 0
         let rows = columns == 0 ? 0 : t.elementCount / columns
         let rowBytes = columns / t.type.blockLayout.elements * t.type.blockLayout.bytes

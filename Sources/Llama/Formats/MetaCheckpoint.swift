@@ -221,16 +221,19 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
 
     // MARK: params.json
 
-    struct Params {
-        var dim: Int, layers: Int, heads: Int, kvHeads: Int
-        var vocabSize: Int?
-        var multipleOf: Int
-        var ffnDimMultiplier: Double?
-        var normEps: Float, ropeTheta: Float
-        var useScaledRope: Bool
-        var ropeScalingFactor: Double?
+    /// Meta's params.json, with its defaults applied.
+    public struct Params: Sendable {
+        public var dim: Int, layers: Int, heads: Int, kvHeads: Int
+        /// Nil when the file says -1 or nothing (the vocabulary then comes from the weights).
+        public var vocabSize: Int?
+        public var multipleOf: Int
+        public var ffnDimMultiplier: Double?
+        public var normEps: Float, ropeTheta: Float
+        public var useScaledRope: Bool
+        public var ropeScalingFactor: Double?
 
-        var ropeScaling: RopeScaling? {
+        /// Llama 3.1's RoPE scaling when `use_scaled_rope` is set, with the file's factor.
+        public var ropeScaling: RopeScaling? {
             guard useScaledRope else { return nil }
             var r = RopeScaling.llama31
             if let f = ropeScalingFactor { r.factor = Float(f) }
@@ -238,7 +241,8 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
         }
     }
 
-    static func parseParams(_ data: Data, path: String) throws -> Params {
+    /// Decodes and validates a params.json; `path` names the file in errors.
+    public static func parseParams(_ data: Data, path: String) throws -> Params {
         guard let json = (try? JSONSerialization.jsonObject(with: data, options: [])) as? [String: Any] else {
             throw MetaCheckpointError.badValue(path: path, key: "(file)", message: "not a JSON object")
         }

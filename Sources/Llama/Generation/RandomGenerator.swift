@@ -17,6 +17,13 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
         s = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
+    /// A generator at a given state, as published test vectors give it. An all-zero state
+    /// is the one xoshiro never leaves (it yields only zeros); `init(seed:)` never makes it.
+    public init(state: (UInt64, UInt64, UInt64, UInt64)) { s = state }
+
+    /// The four state words; `Xoshiro256(state:)` of them continues the same sequence.
+    public var state: (UInt64, UInt64, UInt64, UInt64) { s }
+
     @inline(__always) private static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
     public mutating func next() -> UInt64 {

@@ -7,7 +7,7 @@ import CKernels
 /// Σ w[i]·x[i] for `n` IEEE-half weights at `w`; four independent SIMD8 accumulators
 /// keep the FMA pipes busy, and the half→float conversion is one vcvtph2ps per 8.
 @inline(__always)
-func dotF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+public func dotF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
     let rx = UnsafeRawPointer(x)
     var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
     var i = 0
@@ -71,7 +71,7 @@ func bf16x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD8<Float> {
 
 /// Σ w[i]·x[i] for `n` bfloat16 weights at `w`.
 @inline(__always)
-func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+public func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
     let rx = UnsafeRawPointer(x)
     var s0 = SIMD8<Float>(), s1 = SIMD8<Float>()
     var i = 0
@@ -127,7 +127,7 @@ func int8Dot32(_ a: SIMD32<Int8>, _ b: SIMD32<Int8>) -> SIMD8<Int32> {
 
 /// Dot of a Q8_0 row (`q.blocks` blocks of 34 bytes) with quantized activations.
 @inline(__always)
-func dotQ8_0(_ w: UnsafeRawPointer, _ q: QuantizedActivations) -> Float {
+public func dotQ8_0(_ w: UnsafeRawPointer, _ q: QuantizedActivations) -> Float {
     var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
     var b = 0
     while b + 2 <= q.blocks {
@@ -161,7 +161,7 @@ func q4_0Values(_ block: UnsafeRawPointer) -> SIMD32<Int8> {
 
 /// Dot of a Q4_0 row (`q.blocks` blocks of 18 bytes) with quantized activations.
 @inline(__always)
-func dotQ4_0(_ w: UnsafeRawPointer, _ q: QuantizedActivations) -> Float {
+public func dotQ4_0(_ w: UnsafeRawPointer, _ q: QuantizedActivations) -> Float {
     var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
     var b = 0
     while b + 2 <= q.blocks {

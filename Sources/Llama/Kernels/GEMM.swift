@@ -24,7 +24,7 @@ let gemmBlockRows = 128
 
 /// `out[t, r] = Σ_c W[r, c] · x[t, c]` for `t < tokens`: `x` is `tokens × columns`, `out` is
 /// `tokens × rows`, both row-major fp32. Rows of W are split across cores in whole panels.
-func gemm(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
+public func gemm(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
           parallel: ParallelFor) {
     if hasInt8GEMM, int8GEMMTypes.contains(w.type) {
         gemmInt8(w, x, tokens: tokens, out, parallel: parallel)
@@ -164,10 +164,10 @@ func gemmTile(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int
 // activations are quantized per 32 as in generation, as llama.cpp does for these types.
 
 /// Whether the C target was built with AVX-512 VNNI.
-let hasInt8GEMM = swiftllama_has_int8_gemm() != 0
+public let hasInt8GEMM = swiftllama_has_int8_gemm() != 0
 /// Types the int8 packer reads: blocks of 32 (Q4_K's sub-blocks of 32, Q6_K's of 16) with
 /// a scale.
-let int8GEMMTypes: Set<GGMLType> = [.q8_0, .q4_0, .q4_K, .q6_K]
+public let int8GEMMTypes: Set<GGMLType> = [.q8_0, .q4_0, .q4_K, .q6_K]
 /// Weight rows per int8 tile (one 16-lane vector).
 let int8TileRows = 16
 

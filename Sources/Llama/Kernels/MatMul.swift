@@ -69,7 +69,7 @@ public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ ou
 /// Up to this many tokens, a product reads each weight row once and dots it straight from
 /// its stored format with every token (generation); beyond, `gemm` converts blocks of W to
 /// fp32 once and shares them with the whole batch (prompt processing).
-let matvecMaxTokens = 4
+public let matvecMaxTokens = 4
 
 /// Rows per chunk of a matrix-vector product: small enough that the cores finish together,
 /// large enough that taking a chunk costs nothing next to reading its rows.

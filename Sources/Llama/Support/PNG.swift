@@ -1,21 +1,26 @@
+import CZlib
 import Foundation
 
 /// Why an image could not be encoded.
 public enum PNGError: Error, CustomStringConvertible, Equatable {
     /// The size is outside 1...maxSide, or the pixel buffer does not hold width × height RGB triples.
     case badSize(width: Int, height: Int, bytes: Int)
+    /// zlib's `compress2` returned `code` (Z_MEM_ERROR -4, Z_BUF_ERROR -5) for `bytes` bytes of scanlines.
+    case deflateFailed(code: Int32, bytes: Int)
 
     public var description: String {
         switch self {
         case let .badSize(w, h, n):
             return "cannot encode a \(w)×\(h) PNG from \(n) bytes of RGB (sides must be 1...\(PNG.maxSide))"
+        case let .deflateFailed(code, n):
+            return "zlib could not deflate \(n) bytes of PNG image data (compress2 returned \(code))"
         }
     }
 }
 
-/// A minimal PNG encoder: 8-bit RGB, no interlace, every row with filter 0, and the image
-/// data in a zlib stream of stored (uncompressed) deflate blocks. Stored blocks keep the
-/// encoder trivially correct; plots are small enough that the size does not matter.
+/// A minimal PNG encoder: 8-bit RGB, no interlace, every row with filter 0, the image data
+/// deflated by the system's zlib. Charts are mostly runs of one colour, which deflate
+/// shrinks well without PNG's per-row prediction filters.
 public enum PNG {
     /// Largest width or height accepted; keeps width × height × 3 far from overflow.
     public static let maxSide = 16384
@@ -43,62 +48,24 @@ public enum PNG {
             raw.append(0)
             raw += rgb[(y * rowBytes)..<((y + 1) * rowBytes)]
         }
-        appendChunk("IDAT", zlibStored(raw), to: &out)
+        appendChunk("IDAT", try zlibDeflate(raw), to: &out)
         appendChunk("IEND", [], to: &out)
         return out
     }
 
-    /// A zlib stream (RFC 1950) wrapping `data` in stored deflate blocks (RFC 1951 §3.2.4).
-    static func zlibStored(_ data: [UInt8]) -> [UInt8] {
-        // CMF 0x78: deflate, 32 KiB window. FLG 0x01: no dictionary, level "fastest", and
-        // (0x78 << 8 | 0x01) is a multiple of 31 as the header check requires.
-        var out: [UInt8] = [0x78, 0x01]
-        out.reserveCapacity(data.count + data.count / 65535 * 5 + 16)
-        var start = 0
-        repeat {
-            let len = min(65535, data.count - start)
-            let last = start + len == data.count
-            // The 3 header bits (BFINAL, BTYPE=00) are padded to a byte boundary, so a
-            // stored block's header is one whole byte.
-            out.append(last ? 1 : 0)
-            out += [UInt8(len & 0xFF), UInt8(len >> 8), UInt8(~len & 0xFF), UInt8((~len >> 8) & 0xFF)]
-            out += data[start..<(start + len)]
-            start += len
-        } while start < data.count
-        appendBE32(adler32(data), to: &out)
-        return out
-    }
-
-    /// Adler-32 checksum (RFC 1950 §8).
-    static func adler32(_ data: [UInt8]) -> UInt32 {
-        var a: UInt32 = 1, b: UInt32 = 0
-        // 5552 bytes is the longest run for which the sums cannot overflow 32 bits before
-        // the modulo, so the costly `%` runs once per block instead of per byte.
-        var i = 0
-        while i < data.count {
-            let end = min(i + 5552, data.count)
-            while i < end {
-                a &+= UInt32(data[i])
-                b &+= a
-                i += 1
+    /// A zlib stream (RFC 1950: header, deflate data, Adler-32), which is what IDAT holds.
+    private static func zlibDeflate(_ data: [UInt8]) throws -> [UInt8] {
+        var size = compressBound(uLong(data.count))
+        var out = [UInt8](repeating: 0, count: Int(size))
+        // Level 9: plots are small, so the slowest, smallest setting costs milliseconds.
+        let code = out.withUnsafeMutableBufferPointer { dst in
+            data.withUnsafeBufferPointer { src in
+                compress2(dst.baseAddress, &size, src.baseAddress, uLong(src.count), 9)
             }
-            a %= 65521
-            b %= 65521
         }
-        return b << 16 | a
-    }
-
-    /// CRC-32 as PNG and zlib use it (reflected polynomial 0xEDB88320).
-    static let crcTable: [UInt32] = (0..<256).map { n in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
-    static func crc32<S: Sequence>(_ bytes: S, seed: UInt32 = 0) -> UInt32 where S.Element == UInt8 {
-        var c = ~seed
-        for byte in bytes { c = crcTable[Int((c ^ UInt32(byte)) & 0xFF)] ^ (c >> 8) }
-        return ~c
+        guard code == Z_OK else { throw PNGError.deflateFailed(code: code, bytes: data.count) }
+        out.removeLast(out.count - Int(size))
+        return out
     }
 
     private static func appendBE32(_ v: UInt32, to out: inout [UInt8]) {
@@ -106,12 +73,12 @@ public enum PNG {
     }
 
     private static func appendChunk(_ type: String, _ data: [UInt8], to out: inout [UInt8]) {
+        let typeAndData = Array(type.utf8) + data
         appendBE32(UInt32(data.count), to: &out)
-        let typeBytes = Array(type.utf8)
-        out += typeBytes
-        out += data
-        // The CRC covers the type and the data, not the length.
-        appendBE32(crc32(data, seed: crc32(typeBytes)), to: &out)
+        out += typeAndData
+        // The CRC (zlib's CRC-32, the one PNG specifies) covers the type and the data, not the length.
+        let crc = typeAndData.withUnsafeBufferPointer { CZlib.crc32(0, $0.baseAddress, uInt($0.count)) }
+        appendBE32(UInt32(truncatingIfNeeded: crc), to: &out)
     }
 }
 
@@ -206,12 +173,19 @@ public struct Canvas: Sendable {
         return n == 0 ? 0 : (n * 6 - 1) * max(1, scale)
     }
 
-    /// Pixel height of one line of text at `scale`.
-    public static func textHeight(scale: Int = 1) -> Int { 7 * max(1, scale) }
+    /// Pixel height of one line of text at `scale`: the 7 rows of capitals and digits plus
+    /// 2 rows for descenders (g, j, p, q, y, comma, underscore).
+    public static func textHeight(scale: Int = 1) -> Int { (capRows + descenderRows) * max(1, scale) }
 
-    /// Draws `text` with its top-left corner at (x, y) in the built-in 5×7 font, each font
-    /// pixel a `scale`×`scale` block. Characters the font lacks are drawn as a hollow box so
-    /// a missing glyph is visible rather than silently dropped.
+    /// Pixel height of capitals and digits at `scale`; centre labels on this, not on
+    /// `textHeight`, so numbers sit level with their tick marks.
+    public static func capHeight(scale: Int = 1) -> Int { capRows * max(1, scale) }
+
+    static let capRows = 7, descenderRows = 2
+
+    /// Draws `text` with its top-left corner at (x, y) in the built-in 5×7 font (printable
+    /// ASCII), each font pixel a `scale`×`scale` block. Other characters are drawn as a
+    /// hollow box so a missing glyph is visible rather than silently dropped.
     public mutating func drawText(_ text: String, x: Int, y: Int, _ c: RGB, scale: Int = 1) {
         let s = max(1, scale)
         var cx = x
@@ -231,10 +205,26 @@ public struct Canvas: Sendable {
 
     static let missingGlyph: [UInt8] = [0b11111, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b11111]
 
-    /// 5×7 glyphs, one byte per row, top row first, bit 4 the leftmost column. Only what
-    /// chart labels need: digits, number punctuation and the letters of the axis and legend
-    /// words.
+    /// Glyphs for printable ASCII (space to tilde), one byte per row, top row first, bit 4
+    /// the leftmost column: 7 rows from the cap line to the baseline, then up to 2 rows of
+    /// descender.
     static let glyphs: [Character: [UInt8]] = [
+        " ": [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000],
+        "!": [0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00100],
+        "\"": [0b01010, 0b01010, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000],
+        "#": [0b01010, 0b01010, 0b11111, 0b01010, 0b11111, 0b01010, 0b01010],
+        "$": [0b00100, 0b01111, 0b10100, 0b01110, 0b00101, 0b11110, 0b00100],
+        "%": [0b11000, 0b11001, 0b00010, 0b00100, 0b01000, 0b10011, 0b00011],
+        "&": [0b01100, 0b10010, 0b10100, 0b01000, 0b10101, 0b10010, 0b01101],
+        "'": [0b00100, 0b00100, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000],
+        "(": [0b00010, 0b00100, 0b01000, 0b01000, 0b01000, 0b00100, 0b00010],
+        ")": [0b01000, 0b00100, 0b00010, 0b00010, 0b00010, 0b00100, 0b01000],
+        "*": [0b00000, 0b00100, 0b10101, 0b01110, 0b10101, 0b00100, 0b00000],
+        "+": [0b00000, 0b00100, 0b00100, 0b11111, 0b00100, 0b00100, 0b00000],
+        ",": [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b01100, 0b00100, 0b01000],
+        "-": [0b00000, 0b00000, 0b00000, 0b11111, 0b00000, 0b00000, 0b00000],
+        ".": [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b01100, 0b01100],
+        "/": [0b00000, 0b00001, 0b00010, 0b00100, 0b01000, 0b10000, 0b00000],
         "0": [0b01110, 0b10001, 0b10011, 0b10101, 0b11001, 0b10001, 0b01110],
         "1": [0b00100, 0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110],
         "2": [0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b01000, 0b11111],
@@ -245,21 +235,74 @@ public struct Canvas: Sendable {
         "7": [0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b01000, 0b01000],
         "8": [0b01110, 0b10001, 0b10001, 0b01110, 0b10001, 0b10001, 0b01110],
         "9": [0b01110, 0b10001, 0b10001, 0b01111, 0b00001, 0b00010, 0b01100],
-        ".": [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b01100, 0b01100],
-        "-": [0b00000, 0b00000, 0b00000, 0b11111, 0b00000, 0b00000, 0b00000],
-        "+": [0b00000, 0b00100, 0b00100, 0b11111, 0b00100, 0b00100, 0b00000],
-        " ": [0, 0, 0, 0, 0, 0, 0],
+        ":": [0b00000, 0b01100, 0b01100, 0b00000, 0b01100, 0b01100, 0b00000],
+        ";": [0b00000, 0b01100, 0b01100, 0b00000, 0b01100, 0b00100, 0b01000],
+        "<": [0b00010, 0b00100, 0b01000, 0b10000, 0b01000, 0b00100, 0b00010],
+        "=": [0b00000, 0b00000, 0b11111, 0b00000, 0b11111, 0b00000, 0b00000],
+        ">": [0b01000, 0b00100, 0b00010, 0b00001, 0b00010, 0b00100, 0b01000],
+        "?": [0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b00000, 0b00100],
+        "@": [0b01110, 0b10001, 0b00001, 0b01101, 0b10101, 0b10101, 0b01110],
+        "A": [0b01110, 0b10001, 0b10001, 0b11111, 0b10001, 0b10001, 0b10001],
+        "B": [0b11110, 0b10001, 0b10001, 0b11110, 0b10001, 0b10001, 0b11110],
+        "C": [0b01110, 0b10001, 0b10000, 0b10000, 0b10000, 0b10001, 0b01110],
+        "D": [0b11110, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b11110],
+        "E": [0b11111, 0b10000, 0b10000, 0b11110, 0b10000, 0b10000, 0b11111],
+        "F": [0b11111, 0b10000, 0b10000, 0b11110, 0b10000, 0b10000, 0b10000],
+        "G": [0b01110, 0b10001, 0b10000, 0b10111, 0b10001, 0b10001, 0b01111],
+        "H": [0b10001, 0b10001, 0b10001, 0b11111, 0b10001, 0b10001, 0b10001],
+        "I": [0b01110, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110],
+        "J": [0b00111, 0b00010, 0b00010, 0b00010, 0b00010, 0b10010, 0b01100],
+        "K": [0b10001, 0b10010, 0b10100, 0b11000, 0b10100, 0b10010, 0b10001],
+        "L": [0b10000, 0b10000, 0b10000, 0b10000, 0b10000, 0b10000, 0b11111],
+        "M": [0b10001, 0b11011, 0b10101, 0b10101, 0b10001, 0b10001, 0b10001],
+        "N": [0b10001, 0b10001, 0b11001, 0b10101, 0b10011, 0b10001, 0b10001],
+        "O": [0b01110, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01110],
+        "P": [0b11110, 0b10001, 0b10001, 0b11110, 0b10000, 0b10000, 0b10000],
+        "Q": [0b01110, 0b10001, 0b10001, 0b10001, 0b10101, 0b10010, 0b01101],
+        "R": [0b11110, 0b10001, 0b10001, 0b11110, 0b10100, 0b10010, 0b10001],
+        "S": [0b01111, 0b10000, 0b10000, 0b01110, 0b00001, 0b00001, 0b11110],
+        "T": [0b11111, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100],
+        "U": [0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01110],
+        "V": [0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01010, 0b00100],
+        "W": [0b10001, 0b10001, 0b10001, 0b10101, 0b10101, 0b10101, 0b01010],
+        "X": [0b10001, 0b10001, 0b01010, 0b00100, 0b01010, 0b10001, 0b10001],
+        "Y": [0b10001, 0b10001, 0b01010, 0b00100, 0b00100, 0b00100, 0b00100],
+        "Z": [0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b10000, 0b11111],
+        "[": [0b01110, 0b01000, 0b01000, 0b01000, 0b01000, 0b01000, 0b01110],
+        "\\": [0b00000, 0b10000, 0b01000, 0b00100, 0b00010, 0b00001, 0b00000],
+        "]": [0b01110, 0b00010, 0b00010, 0b00010, 0b00010, 0b00010, 0b01110],
+        "^": [0b00100, 0b01010, 0b10001, 0b00000, 0b00000, 0b00000, 0b00000],
+        "_": [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b11111],
+        "`": [0b01000, 0b00100, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000],
         "a": [0b00000, 0b00000, 0b01110, 0b00001, 0b01111, 0b10001, 0b01111],
+        "b": [0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b11110],
+        "c": [0b00000, 0b00000, 0b01110, 0b10000, 0b10000, 0b10001, 0b01110],
+        "d": [0b00001, 0b00001, 0b01101, 0b10011, 0b10001, 0b10001, 0b01111],
         "e": [0b00000, 0b00000, 0b01110, 0b10001, 0b11111, 0b10000, 0b01110],
         "f": [0b00110, 0b01001, 0b01000, 0b11100, 0b01000, 0b01000, 0b01000],
+        "g": [0b00000, 0b00000, 0b01111, 0b10001, 0b10001, 0b10001, 0b01111, 0b00001, 0b01110],
+        "h": [0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001],
         "i": [0b00100, 0b00000, 0b01100, 0b00100, 0b00100, 0b00100, 0b01110],
+        "j": [0b00010, 0b00000, 0b00110, 0b00010, 0b00010, 0b00010, 0b00010, 0b10010, 0b01100],
+        "k": [0b10000, 0b10000, 0b10010, 0b10100, 0b11000, 0b10100, 0b10010],
         "l": [0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110],
+        "m": [0b00000, 0b00000, 0b11010, 0b10101, 0b10101, 0b10101, 0b10101],
         "n": [0b00000, 0b00000, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001],
         "o": [0b00000, 0b00000, 0b01110, 0b10001, 0b10001, 0b10001, 0b01110],
-        "p": [0b00000, 0b00000, 0b11110, 0b10001, 0b11110, 0b10000, 0b10000],
+        "p": [0b00000, 0b00000, 0b11110, 0b10001, 0b10001, 0b10001, 0b11110, 0b10000, 0b10000],
+        "q": [0b00000, 0b00000, 0b01111, 0b10001, 0b10001, 0b10001, 0b01111, 0b00001, 0b00001],
         "r": [0b00000, 0b00000, 0b10110, 0b11001, 0b10000, 0b10000, 0b10000],
         "s": [0b00000, 0b00000, 0b01111, 0b10000, 0b01110, 0b00001, 0b11110],
         "t": [0b01000, 0b01000, 0b11100, 0b01000, 0b01000, 0b01001, 0b00110],
+        "u": [0b00000, 0b00000, 0b10001, 0b10001, 0b10001, 0b10011, 0b01101],
         "v": [0b00000, 0b00000, 0b10001, 0b10001, 0b10001, 0b01010, 0b00100],
+        "w": [0b00000, 0b00000, 0b10001, 0b10001, 0b10101, 0b10101, 0b01010],
+        "x": [0b00000, 0b00000, 0b10001, 0b01010, 0b00100, 0b01010, 0b10001],
+        "y": [0b00000, 0b00000, 0b10001, 0b10001, 0b10001, 0b10001, 0b01111, 0b00001, 0b01110],
+        "z": [0b00000, 0b00000, 0b11111, 0b00010, 0b00100, 0b01000, 0b11111],
+        "{": [0b00010, 0b00100, 0b00100, 0b01000, 0b00100, 0b00100, 0b00010],
+        "|": [0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100],
+        "}": [0b01000, 0b00100, 0b00100, 0b00010, 0b00100, 0b00100, 0b01000],
+        "~": [0b00000, 0b00000, 0b01000, 0b10101, 0b00010, 0b00000, 0b00000],
     ]
 }

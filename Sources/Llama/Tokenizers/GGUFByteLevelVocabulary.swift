@@ -10,8 +10,9 @@
 //   tokenizer.ggml.bos_token_id / eos_token_id / eot_token_id   u32
 
 extension ByteLevelBPETokenizer {
-    /// GPT-2's byte → character mapping and its inverse.
-    static let byteToCharacter: [Unicode.Scalar] = {
+    /// GPT-2's byte → character mapping (index: byte), the alphabet byte-level vocabularies
+    /// (GGUF `gpt2`, tokenizer.json) write their tokens in.
+    public static let byteToCharacter: [Unicode.Scalar] = {
         var table = [Unicode.Scalar](repeating: "\0", count: 256)
         var next: UInt32 = 256
         for b in 0..<256 {

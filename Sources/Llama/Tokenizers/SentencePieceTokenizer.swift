@@ -123,7 +123,8 @@ public final class SentencePieceTokenizer: Tokenizer {
 
     /// The settings read from the model file.
     public let configuration: Configuration
-    let entries: [SentencePieceEntry]
+    /// The pieces; a piece's id is its position.
+    public let entries: [SentencePieceEntry]
     let table: PieceTable
     /// Id of `<0xXX>` for every byte, or -1 when the vocabulary lacks it.
     let byteIDs: [Int32]
@@ -160,8 +161,8 @@ public final class SentencePieceTokenizer: Tokenizer {
     }
 
     /// `splitsIntoSegments: false` runs BPE over whole fragments, the plain reference the
-    /// segmented run is tested against.
-    init(entries: [SentencePieceEntry], configuration: Configuration, source: String, splitsIntoSegments: Bool) throws {
+    /// segmented run is tested against (same ids, slower on long text).
+    public init(entries: [SentencePieceEntry], configuration: Configuration, source: String, splitsIntoSegments: Bool) throws {
         self.splitsIntoSegments = splitsIntoSegments
         let n = entries.count
         guard n > 0 else { throw SentencePieceLoadError.invalidVocabulary(path: source, message: "the vocabulary is empty") }
@@ -361,7 +362,8 @@ public final class SentencePieceTokenizer: Tokenizer {
         return nil
     }
 
-    static let spaceSymbol: [UInt8] = [0xE2, 0x96, 0x81]
+    /// U+2581 "▁" in UTF-8: what SentencePiece writes for a space inside pieces.
+    public static let spaceSymbol: [UInt8] = [0xE2, 0x96, 0x81]
 
     /// SentencePiece's normalizer for the identity rule: escaping, dummy prefix, extra spaces.
     func normalize(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8] {

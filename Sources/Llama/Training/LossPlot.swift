@@ -32,7 +32,7 @@ public struct LossLogRow: Sendable, Equatable {
 
 /// Renders RUN/log.csv (written by `Trainer`) as a PNG loss curve: per-step train loss as a
 /// line, periodic validation loss as a line with dots, and the final full-split evaluations
-/// as hollow squares at the last step.
+/// as hollow squares at the last step, each in its series' colour.
 public enum LossPlot {
     public static let minWidth = 240
     public static let minHeight = 160
@@ -107,14 +107,22 @@ public enum LossPlot {
         return rows
     }
 
-    /// Renders the log text as PNG bytes of `width` × `height` pixels.
-    public static func render(_ csv: String, file: String = "log.csv", width: Int = 800, height: Int = 500) throws -> [UInt8] {
+    /// Renders the log text as PNG bytes of `width` × `height` pixels, with `title` (the run's
+    /// name, say) above the chart.
+    public static func render(_ csv: String, file: String = "log.csv", title: String? = nil,
+                              width: Int = 800, height: Int = 500) throws -> [UInt8] {
         let rows = try parse(csv, file: file)
-        return try render(rows: rows, file: file, width: width, height: height)
+        return try render(rows: rows, file: file, title: title, width: width, height: height)
     }
 
+    /// The y axis' title: `Trainer` logs the mean cross-entropy per token, natural log.
+    public static let lossAxisTitle = "loss (nats/token)"
+    /// The x axis' title: optimizer steps.
+    public static let stepAxisTitle = "step"
+
     /// Renders parsed rows as PNG bytes.
-    public static func render(rows: [LossLogRow], file: String = "log.csv", width: Int = 800, height: Int = 500) throws -> [UInt8] {
+    public static func render(rows: [LossLogRow], file: String = "log.csv", title: String? = nil,
+                              width: Int = 800, height: Int = 500) throws -> [UInt8] {
         guard (minWidth...PNG.maxSide).contains(width), (minHeight...PNG.maxSide).contains(height) else {
             throw LossPlotError.badSize(width: width, height: height)
         }
@@ -122,9 +130,9 @@ public enum LossPlot {
         let finals = rows.filter(\.isFinal)
         let train = steps.compactMap { r in r.trainLoss.map { (r.step, $0) } }
         let val = steps.compactMap { r in r.valLoss.map { (r.step, $0) } }
-        let finalPoints = finals.flatMap { r in [r.trainLoss.map { (r.step, $0, trainColour) }, r.valLoss.map { (r.step, $0, valColour) }] }
-            .compactMap { $0 }
-        let allLosses = train.map(\.1) + val.map(\.1) + finalPoints.map(\.1)
+        let finalTrain = finals.compactMap { r in r.trainLoss.map { (r.step, $0) } }
+        let finalVal = finals.compactMap { r in r.valLoss.map { (r.step, $0) } }
+        let allLosses = train.map(\.1) + val.map(\.1) + finalTrain.map(\.1) + finalVal.map(\.1)
         let allSteps = rows.map(\.step)
         guard let lossMin = allLosses.min(), let lossMax = allLosses.max(), let stepMax = allSteps.max() else {
             throw LossPlotError.empty(file: file)
@@ -136,13 +144,15 @@ public enum LossPlot {
         // Text scale 2 (10×14 px glyphs) reads comfortably at the default 800×500; small
         // images fall back to 1 so the labels still fit.
         let scale = width >= 480 && height >= 300 ? 2 : 1
-        let charH = Canvas.textHeight(scale: scale)
+        let lineH = Canvas.textHeight(scale: scale), capH = Canvas.capHeight(scale: scale)
+        let titleText = title.map { fitted($0, width: width - 24, scale: scale) } ?? ""
         let yLabels = yAxis.ticks.map { yAxis.label($0) }
         let yLabelWidth = yLabels.map { Canvas.textWidth($0, scale: scale) }.max() ?? 0
         let left = 12 + yLabelWidth + 8
         let right = 20 + Canvas.textWidth(String(Int(xAxis.hi)), scale: scale) / 2
-        let top = 16 + charH + 10  // room for the "loss" axis title above the plot
-        let bottom = 10 + charH + 10 + charH + 10  // tick labels, then the "step" title
+        let titleRow = titleText.isEmpty ? 0 : lineH + 8
+        let top = 10 + titleRow + lineH + 8  // the title, then the y axis' title above the plot
+        let bottom = 10 + lineH + 8 + lineH + 6  // tick labels, then the x axis' title
         let plotW = width - left - right, plotH = height - top - bottom
         guard plotW >= 40, plotH >= 40 else { throw LossPlotError.badSize(width: width, height: height) }
 
@@ -156,7 +166,7 @@ public enum LossPlot {
             let y = py(t)
             c.drawLine(left, y, left + plotW - 1, y, gridColour)
             c.drawLine(left - 5, y, left - 1, y, axisColour)
-            c.drawText(label, x: left - 8 - Canvas.textWidth(label, scale: scale), y: y - charH / 2, axisColour, scale: scale)
+            c.drawText(label, x: left - 8 - Canvas.textWidth(label, scale: scale), y: y - capH / 2, axisColour, scale: scale)
         }
         for t in xAxis.ticks {
             let x = px(t)
@@ -166,52 +176,74 @@ public enum LossPlot {
             c.drawText(label, x: x - Canvas.textWidth(label, scale: scale) / 2, y: top + plotH + 10, axisColour, scale: scale)
         }
         c.drawRect(x: left - 1, y: top - 1, width: plotW + 2, height: plotH + 2, axisColour)
-        c.drawText("loss", x: left - Canvas.textWidth("loss", scale: scale) / 2, y: 16, axisColour, scale: scale)
-        c.drawText("step", x: left + plotW / 2 - Canvas.textWidth("step", scale: scale) / 2,
-                   y: top + plotH + 10 + charH + 10, axisColour, scale: scale)
+        if !titleText.isEmpty {
+            c.drawText(titleText, x: (width - Canvas.textWidth(titleText, scale: scale)) / 2, y: 10, .black, scale: scale)
+        }
+        let yTitle = fitted(lossAxisTitle, width: width - 24, scale: scale)
+        c.drawText(yTitle, x: 12, y: 10 + titleRow, axisColour, scale: scale)
+        c.drawText(stepAxisTitle, x: left + plotW / 2 - Canvas.textWidth(stepAxisTitle, scale: scale) / 2,
+                   y: top + plotH + 10 + lineH + 8, axisColour, scale: scale)
 
         // Data: train as a 1 px line (it is noisy per batch; thicker lines turn to a smear),
-        // validation as a 2 px line with dots on the evaluation steps.
+        // validation as a 2 px line with dots on the evaluation steps, the final full-split
+        // evaluations as hollow squares in their series' colour.
         polyline(&c, train.map { (px(Double($0.0)), py($0.1)) }, trainColour, thickness: 1)
         let valPixels = val.map { (px(Double($0.0)), py($0.1)) }
         polyline(&c, valPixels, valColour, thickness: 2)
-        for (x, y) in valPixels { c.fillRect(x: x - 3, y: y - 3, width: 7, height: 7, valColour) }
-        for (step, loss, colour) in finalPoints {
-            let x = px(Double(step)), y = py(loss)
-            c.drawRect(x: x - 5, y: y - 5, width: 11, height: 11, colour)
-            c.drawRect(x: x - 4, y: y - 4, width: 9, height: 9, colour)
+        for (x, y) in valPixels { mark(&c, .dot, x, y, valColour) }
+        for (points, colour) in [(finalTrain, trainColour), (finalVal, valColour)] {
+            for (step, loss) in points { mark(&c, .hollowSquare, px(Double(step)), py(loss), colour) }
         }
 
-        // Legend in the top-right corner of the plot, over a white box so grid lines
-        // do not run through the words.
-        var entries: [(String, RGB, LegendMark)] = [("train", trainColour, .line)]
-        if !val.isEmpty { entries.append(("val", valColour, .lineDot)) }
-        if !finalPoints.isEmpty { entries.append(("final", axisColour, .square)) }
-        let swatch = 14 * scale
-        let rowH = charH + 6 * scale
+        // Legend in the top-right corner of the plot, over a white box so grid lines do not
+        // run through the words. Each entry is drawn with the same strokes as its series.
+        var entries: [(String, RGB, LegendSwatch)] = []
+        if !train.isEmpty { entries.append(("train", trainColour, .line(thickness: 1, marker: nil))) }
+        if !val.isEmpty { entries.append(("val", valColour, .line(thickness: 2, marker: .dot))) }
+        if !finalTrain.isEmpty { entries.append(("final train", trainColour, .marker(.hollowSquare))) }
+        if !finalVal.isEmpty { entries.append(("final val", valColour, .marker(.hollowSquare))) }
+        let swatch = 16 * scale
+        let rowH = lineH + 4 * scale
         let boxW = 8 + swatch + 6 + (entries.map { Canvas.textWidth($0.0, scale: scale) }.max() ?? 0) + 8
         let boxH = 6 + entries.count * rowH
         let boxX = left + plotW - boxW - 8, boxY = top + 8
         c.fillRect(x: boxX, y: boxY, width: boxW, height: boxH, .white)
         c.drawRect(x: boxX, y: boxY, width: boxW, height: boxH, RGB(160, 160, 160))
-        for (i, (name, colour, mark)) in entries.enumerated() {
+        for (i, (name, colour, swatchKind)) in entries.enumerated() {
             let y = boxY + 6 + i * rowH
-            let midY = y + charH / 2, sx = boxX + 8
-            switch mark {
-            case .line: c.drawLine(sx, midY, sx + swatch, midY, colour, thickness: 2)
-            case .lineDot:
-                c.drawLine(sx, midY, sx + swatch, midY, colour, thickness: 2)
-                c.fillRect(x: sx + swatch / 2 - 3, y: midY - 3, width: 7, height: 7, colour)
-            case .square:
-                c.drawRect(x: sx + swatch / 2 - 5, y: midY - 5, width: 11, height: 11, colour)
-                c.drawRect(x: sx + swatch / 2 - 4, y: midY - 4, width: 9, height: 9, colour)
+            let midY = y + capH / 2, sx = boxX + 8
+            switch swatchKind {
+            case let .line(thickness, marker):
+                c.drawLine(sx, midY, sx + swatch, midY, colour, thickness: thickness)
+                if let marker { mark(&c, marker, sx + swatch / 2, midY, colour) }
+            case let .marker(marker): mark(&c, marker, sx + swatch / 2, midY, colour)
             }
             c.drawText(name, x: sx + swatch + 6, y: y, axisColour, scale: scale)
         }
         return try c.png()
     }
 
-    private enum LegendMark { case line, lineDot, square }
+    /// `text` as it fits in `width` pixels at `scale`: whole, or with its middle replaced by
+    /// ".." so both ends of a long run name stay readable and no glyph is cut at the edge.
+    static func fitted(_ text: String, width: Int, scale: Int) -> String {
+        guard Canvas.textWidth(text, scale: scale) > width else { return text }
+        let keep = max(0, (width / (6 * max(1, scale)) - 2))
+        guard keep > 1 else { return "" }
+        let chars = Array(text)
+        return String(chars.prefix((keep + 1) / 2)) + ".." + String(chars.suffix(keep / 2))
+    }
+
+    private enum Marker { case dot, hollowSquare }
+    private enum LegendSwatch { case line(thickness: Int, marker: Marker?), marker(Marker) }
+
+    private static func mark(_ c: inout Canvas, _ m: Marker, _ x: Int, _ y: Int, _ colour: RGB) {
+        switch m {
+        case .dot: c.fillRect(x: x - 3, y: y - 3, width: 7, height: 7, colour)
+        case .hollowSquare:
+            c.drawRect(x: x - 5, y: y - 5, width: 11, height: 11, colour)
+            c.drawRect(x: x - 4, y: y - 4, width: 9, height: 9, colour)
+        }
+    }
 
     private static func polyline(_ c: inout Canvas, _ points: [(Int, Int)], _ colour: RGB, thickness: Int) {
         guard let first = points.first else { return }
@@ -221,14 +253,17 @@ public enum LossPlot {
 }
 
 /// An axis range widened to "nice" tick values (1, 2 or 5 × 10^k apart) that cover the data.
-struct NiceAxis {
-    let lo: Double, hi: Double, spacing: Double
-    let ticks: [Double]
+public struct NiceAxis: Sendable {
+    /// The axis' ends (tick values) and the distance between ticks.
+    public let lo: Double, hi: Double, spacing: Double
+    /// Every tick from `lo` to `hi`.
+    public let ticks: [Double]
     /// Digits after the decimal point that the tick spacing needs.
-    let decimals: Int
+    public let decimals: Int
 
-    /// `minSpacing` keeps integer axes (steps) from getting fractional ticks.
-    init(lo dataLo: Double, hi dataHi: Double, targetTicks: Int, minSpacing: Double = 0) {
+    /// An axis covering `dataLo...dataHi` with about `targetTicks` ticks. `minSpacing` keeps
+    /// integer axes (steps) from getting fractional ticks.
+    public init(lo dataLo: Double, hi dataHi: Double, targetTicks: Int, minSpacing: Double = 0) {
         var a = dataLo, b = dataHi
         if b - a < 1e-9 {
             // A flat series still needs a visible range; centre it.
@@ -251,7 +286,8 @@ struct NiceAxis {
         return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag
     }
 
-    func label(_ v: Double) -> String {
+    /// `v` printed with the digits the tick spacing needs.
+    public func label(_ v: Double) -> String {
         // Snap to the tick grid so 0.30000000000000004 prints as 0.3, and avoid "-0".
         let snapped = (v / spacing).rounded() * spacing
         let s = String(format: "%.\(decimals)f", snapped == 0 ? 0 : snapped)

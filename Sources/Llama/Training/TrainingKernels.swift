@@ -350,7 +350,7 @@ public enum TrainingKernels {
     /// with |r| ≤ ln2/2, a degree-6 Taylor polynomial for eʳ, and 2ⁿ built in the exponent bits.
     /// `expf` is a library call per element; this keeps SwiGLU's eight lanes in registers.
     @inline(__always)
-    static func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    public static func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
         typealias V = SIMD8<Float>
         let tooSmall = x .< V(repeating: -87)
         let tooBig = x .> V(repeating: 88)
