@@ -14,7 +14,7 @@ public enum BuildInfo {
 
     /// True when the int8 VNNI matrix-matrix kernels are compiled in (prompt processing of
     /// Q8_0/Q4_0/Q4_K/Q6_K weights); false means those prompts take the fp32 path.
-    public static var int8VNNIKernels: Bool { swiftllama_has_int8_gemm() != 0 }
+    public static var int8VNNIKernels: Bool { hasInt8GEMM }
 
     /// The CPU this process runs on, from /proc/cpuinfo ("model name"), when known.
     public static var cpuModel: String? {
