@@ -242,11 +242,12 @@ struct PairMergeTable: Sendable {
             var s = PairMergeTable.slot(key, mask)
             while true {
                 let k = keys[s]
+                // Empty first: the pair (-1, -1) (two bytes without tokens) is the empty key.
+                if k == PairMergeTable.empty { return nil }
                 if k == key {
                     let v = values[s]
                     return (UInt32(truncatingIfNeeded: v >> 32), Int32(bitPattern: UInt32(truncatingIfNeeded: v)))
                 }
-                if k == PairMergeTable.empty { return nil }
                 s = (s + 1) & mask
             }
         }

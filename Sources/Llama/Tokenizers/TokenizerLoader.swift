@@ -3,9 +3,13 @@ import Foundation
 public enum TokenizerLoadError: Error, CustomStringConvertible {
     case unrecognized(path: String, reason: String)
     case malformed(path: String, reason: String)
+    case unsupportedPreTokenizer(path: String, name: String, supported: String)
 
     public var description: String {
         switch self {
+        case let .unsupportedPreTokenizer(path, name, supported):
+            return "\(path): pre-tokenizer \"\(name)\" (tokenizer.ggml.pre) is not supported; supported: \(supported). "
+                + "Give another name with --pre-tokenizer, or another tokenizer file with --tokenizer"
         case let .unrecognized(path, reason): return "\(path): not a tokenizer this tool reads: \(reason)"
         case let .malformed(path, reason): return "\(path): \(reason)"
         }
