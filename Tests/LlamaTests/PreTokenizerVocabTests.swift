@@ -24,6 +24,28 @@ import Testing
         #expect(failures == 0, "\(name): \(failures) of \(v.inputs.count) inputs differ")
     }
 
+    /// Names without llama.cpp vectors: their regex lists on GPT-2's vocabulary, against the
+    /// `tokenizers` library running the same lists (`scripts/make_pretokenizer_vectors.py`).
+    @Test(arguments: ["default", "deepseek-v3", "smollm", "poro-chat", "viking", "chatglm-bpe", "tekken", "gpt-4o",
+                      "bailingmoe", "seed-coder", "chameleon"])
+    func namedListsMatchTokenizersLibrary(name: String) throws {
+        struct File: Decodable {
+            struct Case: Decodable { let text: String; let ids: [Int] }
+            struct Entry: Decodable { let cases: [Case] }
+            let names: [String: Entry]
+        }
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/pretokenizers/vectors.json")
+        let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: path))
+        let entry = try #require(file.names[name])
+        let t = try ByteLevelBPETokenizer.fromGGUF(GGUFFile(path: Fixtures.shared("vocab/ggml-vocab-gpt-2.gguf")), preTokenizerOverride: name)
+        #expect(entry.cases.count > 10)
+        for c in entry.cases {
+            let ids = t.encode(c.text, allowSpecial: false)
+            #expect(ids == c.ids, "\(name): \(c.text.debugDescription)")
+            #expect(try t.decode(ids) == c.text)
+        }
+    }
+
     @Test func everyNamedPreTokenizerCompiles() throws {
         #expect(PreTokenizer.llamaCppNames.count > 60)
         for name in PreTokenizer.llamaCppNames {
