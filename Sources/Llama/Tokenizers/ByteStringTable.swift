@@ -80,6 +80,12 @@ struct ByteStringTable: Sendable {
         }
     }
 
+    /// The value of the bytes in `key` (usable before `freeze()`); nil when absent.
+    func lookupRaw(_ key: UnsafeRawBufferPointer) -> Int32? {
+        guard let base = key.baseAddress else { return nil }
+        return lookupUnfrozen(base, key.count)
+    }
+
     func lookupArray(_ key: [UInt8]) -> Int32? {
         key.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return nil }

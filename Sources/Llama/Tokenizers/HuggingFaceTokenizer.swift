@@ -64,6 +64,8 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
     public let addedTokens: [AddedToken]
 
     let addedByFirstByte: [[Int]]
+    /// Bytes that start some added token (the scan skips the others quickly).
+    let startsAdded: [Bool]
     let normalizers: [Normalizer]
     let metaspace: Metaspace?
     let prefixSpace: Bool
@@ -89,6 +91,7 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         }
         for b in 0..<256 { byFirst[b].sort { addedTokens[$0].content.utf8.count > addedTokens[$1].content.utf8.count } }
         addedByFirstByte = byFirst
+        startsAdded = byFirst.map { !$0.isEmpty }
         self.normalizers = normalizers
         self.metaspace = metaspace
         self.prefixSpace = prefixSpace
@@ -130,6 +133,10 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             var sectionStart = 0
             var i = 0
             while i < buf.count {
+                if !startsAdded[Int(buf[i])] {
+                    i += 1
+                    continue
+                }
                 if let (s, e, id) = matchAdded(buf, at: i, sectionStart: sectionStart) {
                     encodeSection(buf, sectionStart, s, into: &out)
                     out.append(id)

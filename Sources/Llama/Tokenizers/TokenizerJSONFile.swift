@@ -42,9 +42,23 @@ extension HuggingFaceTokenizer {
         func fail(_ reason: String) -> TokenizerLoadError { .malformed(path: path, reason: reason) }
         let ordered: OrderedJSON
         do { ordered = try OrderedJSON.parse(data) } catch { throw fail("\(error)") }
-        guard let root = ordered.foundationValue() as? [String: Any] else { throw fail("not a JSON object") }
+        // Foundation values for everything but the (large) vocabulary and merges, which are
+        // read from the ordered form.
+        guard case let .object(rootMembers) = ordered else { throw fail("not a JSON object") }
+        var root: [String: Any] = [:]
+        for (key, value) in rootMembers where root[key] == nil {
+            if key == "model", case let .object(modelMembers) = value {
+                var m: [String: Any] = [:]
+                for (k, v) in modelMembers where m[k] == nil {
+                    m[k] = (k == "vocab" || k == "merges") ? NSNull() : v.foundationValue()
+                }
+                root[key] = m
+            } else {
+                root[key] = value.foundationValue()
+            }
+        }
         guard let modelJSON = root["model"] as? [String: Any] else { throw fail("no \"model\" object") }
-        let modelType = modelJSON["type"] as? String ?? (modelJSON["merges"] != nil ? "BPE" : "?")
+        let modelType = modelJSON["type"] as? String ?? (ordered["model"]?["merges"] != nil ? "BPE" : "?")
         guard modelType == "BPE" else {
             throw fail("model.type \"\(modelType)\" is not supported (only BPE)")
         }
@@ -97,22 +111,23 @@ extension HuggingFaceTokenizer {
         }
 
         // Merges.
-        guard let mergesJSON = modelJSON["merges"] as? [Any] else { throw fail("model.merges is not an array") }
+        guard case let .array(mergesJSON)? = ordered["model"]?["merges"] else { throw fail("model.merges is not an array") }
         var pairs = PairMergeTable(capacity: mergesJSON.count)
         for (rank, m) in mergesJSON.enumerated() {
-            let left: String, right: String
-            if let s = m as? String {
-                let parts = s.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-                guard parts.count == 2 else { throw fail("model.merges[\(rank)] (\(s.debugDescription)) is not two tokens separated by a space") }
-                left = String(parts[0])
-                right = String(parts[1])
-            } else if let a = m as? [Any], a.count == 2, let l = a[0] as? String, let r = a[1] as? String {
-                left = l
-                right = r
+            let left: Substring, right: Substring
+            if case let .string(s) = m {
+                guard let space = s.utf8.firstIndex(of: 32) else {
+                    throw fail("model.merges[\(rank)] (\(s.debugDescription)) is not two tokens separated by a space")
+                }
+                left = s[..<space]
+                right = s[s.utf8.index(after: space)...]
+            } else if case let .array(a) = m, a.count == 2, case let .string(l) = a[0], case let .string(r) = a[1] {
+                left = Substring(l)
+                right = Substring(r)
             } else {
                 throw fail("model.merges[\(rank)] is neither \"a b\" nor [\"a\", \"b\"]")
             }
-            guard let l = vocab[left], let r = vocab[right], let merged = vocab[left + right] else { continue }
+            guard let l = vocab[left], let r = vocab[right], let merged = vocab.concatenation(left, right) else { continue }
             pairs.insert(left: l, right: r, rank: UInt32(rank), merged: merged)
         }
         let ignoreMerges = (modelJSON["ignore_merges"] as? NSNumber)?.boolValue ?? false
@@ -420,6 +435,7 @@ extension PreTokenizer {
 struct VocabIndex {
     private(set) var entries: [(String, Int32)] = []
     private var table: ByteStringTable
+    private var scratch: [UInt8] = []
 
     init(capacity: Int) {
         table = ByteStringTable(capacity: capacity)
@@ -430,5 +446,16 @@ struct VocabIndex {
         if table.insert(Array(text.utf8), value: id) { entries.append((text, id)) }
     }
 
-    subscript(text: String) -> Int32? { table.lookupArray(Array(text.utf8)) }
+    subscript<S: StringProtocol>(text: S) -> Int32? {
+        if let id = text.utf8.withContiguousStorageIfAvailable({ table.lookupRaw(UnsafeRawBufferPointer($0)) }) { return id }
+        return table.lookupArray(Array(text.utf8))
+    }
+
+    /// The id of `a` followed by `b`.
+    mutating func concatenation(_ a: Substring, _ b: Substring) -> Int32? {
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: a.utf8)
+        scratch.append(contentsOf: b.utf8)
+        return table.lookupArray(scratch)
+    }
 }
