@@ -202,13 +202,15 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
     func encodeSection(_ buf: UnsafeBufferPointer<UInt8>, _ a: Int, _ b: Int, into out: inout [TokenID]) {
         guard b > a else { return }
         var s = normalize(String(decoding: UnsafeBufferPointer(rebasing: buf[a..<b]), as: UTF8.self))
+        // Scalar by scalar: String's own replace and hasPrefix work on grapheme clusters, and
+        // a space followed by a combining mark is one cluster.
         if let m = metaspace {
-            s = s.replacingOccurrences(of: " ", with: m.replacement)
-            if m.prepend == .always || (m.prepend == .first && a == 0), !s.hasPrefix(m.replacement) {
+            s = s.replacingScalars(" ", with: m.replacement)
+            if m.prepend == .always || (m.prepend == .first && a == 0), !s.unicodeScalars.starts(with: m.replacement.unicodeScalars) {
                 s = m.replacement + s
             }
         }
-        if prefixSpace && !s.hasPrefix(" ") { s = " " + s }
+        if prefixSpace && s.unicodeScalars.first != " " { s = " " + s }
         guard !s.isEmpty else { return }
         s.withUTF8 { text in
             guard let base = text.baseAddress else { return }
@@ -312,6 +314,28 @@ extension SplitRegex {
                         pos += 1
                     }
                 }
+            }
+        }
+        return String(out)
+    }
+}
+
+extension String {
+    /// Every occurrence of the scalars of `target` replaced, comparing scalars (not
+    /// grapheme clusters, as `replacingOccurrences` may).
+    func replacingScalars(_ target: String, with replacement: String) -> String {
+        let t = Array(target.unicodeScalars)
+        guard !t.isEmpty else { return self }
+        let u = Array(unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var i = 0
+        while i < u.count {
+            if u[i] == t[0], i + t.count <= u.count, Array(u[i..<(i + t.count)]) == t {
+                out.append(contentsOf: replacement.unicodeScalars)
+                i += t.count
+            } else {
+                out.append(u[i])
+                i += 1
             }
         }
         return String(out)

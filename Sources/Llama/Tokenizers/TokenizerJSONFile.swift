@@ -415,12 +415,12 @@ struct DecoderParts {
     /// The bytes a vocabulary token stands for in decoded text.
     func bytes(of text: String, byteLevel: Bool) -> [UInt8] {
         if byteLevel { return ByteLevelBPETokenizer.bytesFromMapped(text) ?? Array(text.utf8) }
-        if byteFallback, text.utf8.count == 6, text.hasPrefix("<0x"), text.hasSuffix(">"),
+        if byteFallback, text.utf8.count == 6, text.utf8.starts(with: "<0x".utf8), text.utf8.last == UInt8(ascii: ">"),
            let b = UInt8(text.dropFirst(3).dropLast(), radix: 16) {
             return [b]
         }
         var t = text
-        for (from, to) in replacements { t = t.replacingOccurrences(of: from, with: to) }
+        for (from, to) in replacements { t = t.replacingScalars(from, with: to) }
         return Array(t.utf8)
     }
 }
