@@ -41,5 +41,7 @@ import Testing
         #expect(throws: SplitRegexError.self) { try SplitRegex(#"(a*)*"#) }
         #expect(throws: SplitRegexError.self) { try SplitRegex(#"\p{Nope}"#) }
         #expect(throws: SplitRegexError.self) { try SplitRegex("(ab") }
+        #expect(throws: SplitRegexError.self) { try SplitRegex("((a{1000}){1000}){1000}") }
+        #expect(throws: SplitRegexError.self) { try SplitRegex(String(repeating: "(", count: 5000) + "a" + String(repeating: ")", count: 5000)) }
     }
 }

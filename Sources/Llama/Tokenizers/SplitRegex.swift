@@ -171,6 +171,9 @@ public struct SplitRegex: Sendable {
         let node = try parser.parseAll()
         var compiler = RegexCompiler()
         compiler.emit(node)
+        guard !compiler.overflow else {
+            throw SplitRegexError.syntax(pattern: pattern, offset: 0, reason: "the pattern expands to more than \(RegexCompiler.limit) instructions (counted repeats nest too deeply)")
+        }
         compiler.ops.append(.match)
         ops = compiler.ops
         sets = compiler.sets
@@ -260,6 +263,7 @@ struct RegexParser {
     let chars: [UInt32]
     var i = 0
     var caseless = false
+    var depth = 0
 
     init(pattern: String) {
         self.pattern = pattern
@@ -394,6 +398,9 @@ struct RegexParser {
     }
 
     mutating func group() throws -> RegexNode {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= 100 else { throw fail("groups nest more than 100 deep") }
         let n = try parseAlternation()
         guard isChar(")") else { throw fail("missing ')'") }
         i += 1
@@ -579,10 +586,15 @@ struct RegexParser {
 // MARK: Compiling
 
 struct RegexCompiler {
+    /// Counted repeats are expanded, so `(a{1000}){1000}` would be a million copies.
+    static let limit = 200_000
     var ops: [SplitRegex.Op] = []
     var sets: [ScalarSet] = []
+    var overflow = false
 
     mutating func emit(_ node: RegexNode) {
+        if ops.count > RegexCompiler.limit { overflow = true }
+        if overflow { return }
         switch node {
         case .empty:
             break
