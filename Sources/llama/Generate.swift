@@ -43,7 +43,7 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Model checkpoint: a GGUF or llama2.c file, or a Hugging Face or Meta directory.")
     var model: String
 
-    @Option(help: "Tokenizer file, overriding the one inside or beside the checkpoint.")
+    @Option(help: "Tokenizer file (tokenizer.model, tokenizer.json, GGUF), overriding the one inside or beside the checkpoint.")
     var tokenizer: String?
 
     @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads (default: every core; more than the cores available are clamped).")
@@ -228,7 +228,7 @@ struct Generate: AsyncParsableCommand {
             let reason = (checkpoint as? TokenizerLoadReporting)?.tokenizerError.map { "\($0)" } ?? "none found"
             throw GenerateError.noTokenizer(model: checkpoint.path, reason: reason)
         }
-        return texts.map { tok.encode($0, addBOS: !noBos, allowSpecial: true) }
+        return texts.map { tok.encode($0, addBOS: !noBos && tok.addsBOSByDefault, allowSpecial: true) }
     }
 }
 

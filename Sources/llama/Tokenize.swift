@@ -7,18 +7,21 @@ struct Tokenize: ParsableCommand {
         abstract: "Turn text into token ids, or ids back into text.",
         discussion: """
         The tokenizer kind is detected from the file's content: a tiktoken or SentencePiece \
-        tokenizer.model, a GGUF file (its embedded vocabulary), or a llama2.c tokenizer.bin.
+        tokenizer.model, a Hugging Face tokenizer.json (or a folder holding one), a GGUF file \
+        (its embedded vocabulary), or a llama2.c tokenizer.bin. A tokenizer.json always matches \
+        its added tokens, and without --no-bos adds what its post-processor adds.
 
         Examples:
           llama tokenize --tokenizer tokenizer.model "Hello world"
           llama tokenize --tokenizer model.gguf --pieces --file notes.txt
+          llama tokenize --tokenizer hf-model/tokenizer.json --no-bos "Hello world"
           llama tokenize --tokenizer tokenizer.model --decode 128000 9906 1917
         """)
 
-    @Option(name: .long, help: "Tokenizer file (tokenizer.model, GGUF or tokenizer.bin).")
+    @Option(name: .long, help: "Tokenizer file (tokenizer.model, tokenizer.json, GGUF or tokenizer.bin), or a folder with tokenizer.json.")
     var tokenizer: String
 
-    @Flag(name: .long, help: "Do not put the BOS id first.")
+    @Flag(name: .long, help: "Do not put the BOS id first (nor what a tokenizer.json post-processor adds).")
     var noBos = false
 
     @Flag(name: .long, help: "Let special-token text (such as <|eot_id|>) become special ids.")

@@ -443,6 +443,11 @@ public final class GGUFFile: @unchecked Sendable {
         return i
     }
 
+    public func optionalString(_ key: String) throws -> String? {
+        guard metadata[key] != nil else { return nil }
+        return try string(key)
+    }
+
     public func optionalInt(_ key: String) throws -> Int? {
         guard metadata[key] != nil else { return nil }
         return try int(key)

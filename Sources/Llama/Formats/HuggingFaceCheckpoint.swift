@@ -13,6 +13,7 @@ import Foundation
 //                                      (default false), head_dim (optional; must be hidden/heads)
 //   model.safetensors                  all tensors, or
 //   model.safetensors.index.json       {"weight_map": {"<tensor>": "<shard file>"}} with the shards
+//   tokenizer.json                     optional (Hugging Face tokenizers), read first
 //   tokenizer.model                    optional (SentencePiece or tiktoken), also original/tokenizer.model
 //
 // Tensor names and their Meta (canonical) names:
@@ -122,7 +123,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         try CheckpointSupport.validate(out, config: c, path: path)
         tensors = out
 
-        let tok = CheckpointSupport.tokenizerBeside([path + "/tokenizer.model", path + "/original/tokenizer.model"])
+        let tok = CheckpointSupport.tokenizerBeside([path + "/tokenizer.json", path + "/tokenizer.model", path + "/original/tokenizer.model"])
         tokenizer = tok.tokenizer
         tokenizerError = tok.error
     }

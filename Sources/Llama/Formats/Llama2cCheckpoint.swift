@@ -19,18 +19,23 @@ import Foundation
 //     w2              [layers][dim, hidden]
 //     w3              [layers][hidden, dim]
 //     rms_final       [dim]
-//     freq_cis_real   [seq_len × head_size / 2]   (unused: RoPE is recomputed)
-//     freq_cis_imag   [seq_len × head_size / 2]   (unused)
+//     freq_cis_real   [seq_len × head_size / 2]   cos(t · θ^(-2i / head_size))
+//     freq_cis_imag   [seq_len × head_size / 2]   sin(t · θ^(-2i / head_size))
 //     wcls            [vocab, dim]                only when vocab_size < 0
 //
 // The file size must equal exactly 28 + 4 × (the sum of those sizes). q/k rows are in
 // Meta's interleaved-pair layout (llama2.c's export comes from Meta-style model code).
-// RoPE theta 10000, RMSNorm epsilon 1e-5, context = seq_len. Tensors are slices of the map.
+// RoPE θ comes from the tables: the angle of position 1, pair 1 is θ^(-2 / head_size); every
+// entry must then agree with that θ (within float32 rounding of the export), or the file is
+// refused (a table from scaled RoPE, or garbage, would give wrong logits). With seq_len 1 the
+// tables hold no angle and θ is llama2.c's 10000. RMSNorm epsilon 1e-5, context = seq_len.
+// Tensors are slices of the map.
 
 /// Why a llama2.c checkpoint could not be read.
 public enum Llama2cError: Error, CustomStringConvertible, Equatable {
     case badHeader(path: String, field: String, message: String)
     case wrongSize(path: String, size: Int, expected: Int)
+    case ropeTables(path: String, message: String)
 
     public var description: String {
         switch self {
@@ -38,6 +43,8 @@ public enum Llama2cError: Error, CustomStringConvertible, Equatable {
             return "\(path): llama2.c header field \(field): \(message)"
         case let .wrongSize(path, size, expected):
             return "\(path): file is \(size) bytes, but its llama2.c header describes a model of \(expected) bytes (truncated, or not a llama2.c checkpoint)"
+        case let .ropeTables(path, message):
+            return "\(path): freq_cis_real/freq_cis_imag: \(message)"
         }
     }
 }
@@ -93,10 +100,41 @@ public struct Llama2cHeader: Sendable, Equatable {
         expectedFileSize = Llama2cHeader.byteCount + 4 * floats
     }
 
-    var config: ModelConfig {
+    func config(ropeTheta: Double) -> ModelConfig {
         ModelConfig(dim: dim, layerCount: layerCount, headCount: headCount, kvHeadCount: kvHeadCount, hiddenDim: hiddenDim,
-                    vocabSize: vocabSize, normEps: 1e-5, ropeTheta: 10000, ropeScaling: nil, maxContext: seqLen,
+                    vocabSize: vocabSize, normEps: 1e-5, ropeTheta: Float(ropeTheta), ropeScaling: nil, maxContext: seqLen,
                     tiedEmbeddings: sharedClassifier)
+    }
+
+    /// θ from the RoPE tables (`real`, `imag`: seq_len × head_size/2 floats each), checked
+    /// against every entry.
+    static func ropeTheta(real: UnsafeRawBufferPointer, imag: UnsafeRawBufferPointer, seqLen: Int, headSize: Int, path: String) throws -> Double {
+        let half = headSize / 2
+        func at(_ b: UnsafeRawBufferPointer, _ t: Int, _ i: Int) -> Double {
+            Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * (t * half + i), as: UInt32.self))))
+        }
+        guard seqLen > 1, half > 1 else { return 10000 }
+        let angle = atan2(at(imag, 1, 1), at(real, 1, 1))
+        guard angle > 0 && angle < 1 else {
+            throw Llama2cError.ropeTables(path: path, message: "position 1, pair 1 has angle \(angle), expected θ^(-2/\(headSize)) in (0, 1) for a θ above 1")
+        }
+        var theta = pow(angle, -Double(headSize) / 2)
+        // Exports compute the table in float32; snap to the integer θ that rounding came from.
+        if abs(theta - theta.rounded()) <= 1e-4 * theta { theta = theta.rounded() }
+        guard theta.isFinite, theta > 1 else {
+            throw Llama2cError.ropeTables(path: path, message: "they give θ = \(theta), expected a finite θ above 1")
+        }
+        for t in 0..<seqLen {
+            for i in 0..<half {
+                let a = Double(t) * pow(theta, -2 * Double(i) / Double(headSize))
+                let dr = abs(at(real, t, i) - cos(a)), di = abs(at(imag, t, i) - sin(a))
+                // float32 angles at position t are off by up to about t · 1e-7 radians.
+                guard dr <= 1e-3 + 2e-7 * Double(t), di <= 1e-3 + 2e-7 * Double(t) else {
+                    throw Llama2cError.ropeTables(path: path, message: "position \(t), pair \(i) is (\(at(real, t, i)), \(at(imag, t, i))), but RoPE with θ = \(theta) (from position 1) gives (\(cos(a)), \(sin(a))); scaled or corrupt tables are not supported")
+                }
+            }
+        }
+        return theta
     }
 }
 
@@ -125,7 +163,15 @@ public final class Llama2cCheckpoint: Checkpoint, TensorTableCheckpoint, Tokeniz
         guard bytes.count == h.expectedFileSize else {
             throw Llama2cError.wrongSize(path: path, size: bytes.count, expected: h.expectedFileSize)
         }
-        let c = h.config
+        let headSize = h.dim / h.headCount
+        var tablesAt = Llama2cHeader.byteCount + 4 * (h.vocabSize * h.dim + h.dim
+            + h.layerCount * (2 * h.dim + 2 * h.dim * h.dim + 2 * (h.kvHeadCount * headSize) * h.dim + 3 * h.dim * h.hiddenDim))
+        let tableBytes = 4 * h.seqLen * headSize / 2
+        let real = UnsafeRawBufferPointer(rebasing: bytes[tablesAt..<(tablesAt + tableBytes)])
+        tablesAt += tableBytes
+        let imag = UnsafeRawBufferPointer(rebasing: bytes[tablesAt..<(tablesAt + tableBytes)])
+        let theta = try Llama2cHeader.ropeTheta(real: real, imag: imag, seqLen: h.seqLen, headSize: headSize, path: path)
+        let c = h.config(ropeTheta: theta)
         config = c
         var out: [String: WeightTensor] = [:]
         var at = Llama2cHeader.byteCount
@@ -147,7 +193,7 @@ public final class Llama2cCheckpoint: Checkpoint, TensorTableCheckpoint, Tokeniz
         for l in 0..<L { take(TensorName.w2(l), [c.dim, c.hiddenDim]) }
         for l in 0..<L { take(TensorName.w3(l), [c.hiddenDim, c.dim]) }
         take(TensorName.finalNorm, [c.dim])
-        at += 4 * h.seqLen * c.headDim  // freq_cis_real and freq_cis_imag, half a head each
+        at = tablesAt + tableBytes  // past freq_cis_real and freq_cis_imag, read above
         if !h.sharedClassifier { take(TensorName.output, [c.vocabSize, c.dim]) }
         tensors = out
         let tok = CheckpointSupport.tokenizerBeside(tokenizerCandidates)

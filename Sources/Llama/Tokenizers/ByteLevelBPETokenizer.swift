@@ -34,6 +34,8 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     let table: ByteStringTable     // ordinary tokens' bytes → id
     let mode: MergeMode
     let byteIDs: [Int32]
+    /// Some single byte has no token (its id in `byteIDs` is -1).
+    let lacksBytes: Bool
     let specials: [SpecialToken]
     let anyAlwaysMatched: Bool
     /// Specials indexed by first byte, longest first.
@@ -51,6 +53,7 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         self.anyAlwaysMatched = specials.contains { $0.alwaysMatched }
         self.mode = mode
         self.byteIDs = byteIDs
+        self.lacksBytes = byteIDs.contains { $0 < 0 }
         self.specials = specials
         self.vocabularySize = pieces.count
         self.bosID = bosID
@@ -138,7 +141,19 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
             out.append(TokenID(id))
             return
         }
+        let first = out.count
         BytePairMerge.encode(p, count: n, byteIDs: byteIDs, rule: rule, into: &out)
+        if lacksBytes { dropMissingBytes(&out, from: first) }
+    }
+
+    /// Removes the -1 ids of bytes the vocabulary has no token for.
+    private func dropMissingBytes(_ out: inout [TokenID], from first: Int) {
+        var w = first
+        for r in first..<out.count where out[r] >= 0 {
+            out[w] = out[r]
+            w += 1
+        }
+        out.removeSubrange(w...)
     }
 
     public func decodedBytes(of id: TokenID, atStart: Bool) -> [UInt8]? {

@@ -27,6 +27,23 @@ struct ListedMergeRule: MergeRule {
     }
 }
 
+/// Where the parts of a piece start: one per byte (byte-level BPE) or a given id per part
+/// (character-level BPE, where a part is a character or a fallback byte).
+protocol InitialParts {
+    func id(_ i: Int) -> Int32
+}
+
+struct BytesAsParts: InitialParts {
+    let bytes: UnsafePointer<UInt8>
+    let byteIDs: UnsafePointer<Int32>
+    @inline(__always) func id(_ i: Int) -> Int32 { byteIDs[Int(bytes[i])] }
+}
+
+struct IDsAsParts: InitialParts {
+    let ids: UnsafePointer<Int32>
+    @inline(__always) func id(_ i: Int) -> Int32 { ids[i] }
+}
+
 /// Byte-level BPE on one pre-tokenized piece: start from one part per byte and repeatedly
 /// merge the adjacent pair of lowest rank, leftmost first, until no pair merges.
 enum BytePairMerge {
@@ -35,18 +52,31 @@ enum BytePairMerge {
     static let quadraticLimit = 128
 
     static func encode<R: MergeRule>(_ bytes: UnsafePointer<UInt8>, count n: Int, byteIDs: UnsafePointer<Int32>, rule: R, into out: inout [TokenID]) {
+        encode(bytes, count: n, parts: BytesAsParts(bytes: bytes, byteIDs: byteIDs), rule: rule, into: &out)
+    }
+
+    /// The same from given part ids; `bytes` is only passed to the rule (a listed rule ignores it).
+    static func encode<R: MergeRule, P: InitialParts>(_ bytes: UnsafePointer<UInt8>, count n: Int, parts: P, rule: R, into out: inout [TokenID]) {
         if n == 1 {
-            out.append(TokenID(byteIDs[Int(bytes[0])]))
+            out.append(TokenID(parts.id(0)))
         } else if n <= quadraticLimit {
-            encodeShort(bytes, count: n, byteIDs: byteIDs, rule: rule, into: &out)
+            encodeShort(bytes, count: n, parts: parts, rule: rule, into: &out)
         } else {
-            encodeLong(bytes, count: n, byteIDs: byteIDs, rule: rule, into: &out)
+            encodeLong(bytes, count: n, parts: parts, rule: rule, into: &out)
         }
+    }
+
+    static func encodeShort<R: MergeRule>(_ bytes: UnsafePointer<UInt8>, count n: Int, byteIDs: UnsafePointer<Int32>, rule: R, into out: inout [TokenID]) {
+        encodeShort(bytes, count: n, parts: BytesAsParts(bytes: bytes, byteIDs: byteIDs), rule: rule, into: &out)
+    }
+
+    static func encodeLong<R: MergeRule>(_ bytes: UnsafePointer<UInt8>, count n: Int, byteIDs: UnsafePointer<Int32>, rule: R, into out: inout [TokenID]) {
+        encodeLong(bytes, count: n, parts: BytesAsParts(bytes: bytes, byteIDs: byteIDs), rule: rule, into: &out)
     }
 
     /// tiktoken's scan: parts in an array, each with the rank of merging it with its right
     /// neighbour; find the minimum, merge, update the two ranks that changed.
-    static func encodeShort<R: MergeRule>(_ bytes: UnsafePointer<UInt8>, count n: Int, byteIDs: UnsafePointer<Int32>, rule: R, into out: inout [TokenID]) {
+    static func encodeShort<R: MergeRule, P: InitialParts>(_ bytes: UnsafePointer<UInt8>, count n: Int, parts: P, rule: R, into out: inout [TokenID]) {
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: 4 * (n + 1)) { buf in
             let start = buf.baseAddress!           // byte offset of part i (start[m] == n)
             let ids = start + (n + 1)
@@ -55,7 +85,7 @@ enum BytePairMerge {
             var m = n
             for i in 0..<n {
                 start[i] = Int32(i)
-                ids[i] = byteIDs[Int(bytes[i])]
+                ids[i] = parts.id(i)
             }
             start[n] = Int32(n)
             @inline(__always) func rankAt(_ i: Int) {
@@ -96,13 +126,13 @@ enum BytePairMerge {
 
     /// The same merges in the same order, with a min-heap of (rank, position) and a linked
     /// list of parts. Stale heap entries are recognised on pop by recomputing the pair.
-    static func encodeLong<R: MergeRule>(_ bytes: UnsafePointer<UInt8>, count n: Int, byteIDs: UnsafePointer<Int32>, rule: R, into out: inout [TokenID]) {
+    static func encodeLong<R: MergeRule, P: InitialParts>(_ bytes: UnsafePointer<UInt8>, count n: Int, parts: P, rule: R, into out: inout [TokenID]) {
         var ids = [Int32](repeating: 0, count: n)
         var next = [Int32](repeating: 0, count: n)   // next part's start, n at the end
         var prev = [Int32](repeating: -1, count: n)
         var alive = [Bool](repeating: true, count: n)
         for i in 0..<n {
-            ids[i] = byteIDs[Int(bytes[i])]
+            ids[i] = parts.id(i)
             next[i] = Int32(i + 1)
             prev[i] = Int32(i - 1)
         }

@@ -80,6 +80,12 @@ struct ByteStringTable: Sendable {
         }
     }
 
+    /// The value of the bytes in `key` (usable before `freeze()`); nil when absent.
+    func lookupRaw(_ key: UnsafeRawBufferPointer) -> Int32? {
+        guard let base = key.baseAddress else { return nil }
+        return lookupUnfrozen(base, key.count)
+    }
+
     func lookupArray(_ key: [UInt8]) -> Int32? {
         key.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return nil }
@@ -242,11 +248,12 @@ struct PairMergeTable: Sendable {
             var s = PairMergeTable.slot(key, mask)
             while true {
                 let k = keys[s]
+                // Empty first: the pair (-1, -1) (two bytes without tokens) is the empty key.
+                if k == PairMergeTable.empty { return nil }
                 if k == key {
                     let v = values[s]
                     return (UInt32(truncatingIfNeeded: v >> 32), Int32(bitPattern: UInt32(truncatingIfNeeded: v)))
                 }
-                if k == PairMergeTable.empty { return nil }
                 s = (s + 1) & mask
             }
         }

@@ -44,26 +44,18 @@ extension ByteLevelBPETokenizer {
         return out
     }
 
-    /// Pre-tokenizers known by their llama.cpp name.
-    static let preTokenizerNames: [String: PreTokenizer.Kind] = [
-        "llama-bpe": .llama3, "llama3": .llama3, "llama-v3": .llama3, "smaug-bpe": .llama3,
-        "qwen2": .qwen2, "deepseek-r1-qwen": .qwen2,
-    ]
-
-    /// Hugging Face's `ignore_merges`: Llama 3 emits a piece that is a token whole.
-    static let wholePieceFirst: Set<PreTokenizer.Kind> = [.llama3]
-
     /// Builds the tokenizer from a GGUF file's `gpt2` vocabulary.
-    public static func fromGGUF(_ f: GGUFFile) throws -> ByteLevelBPETokenizer {
+    /// `preTokenizerOverride` replaces the file's `tokenizer.ggml.pre` (a llama.cpp name).
+    public static func fromGGUF(_ f: GGUFFile, preTokenizerOverride: String? = nil) throws -> ByteLevelBPETokenizer {
         let path = f.path
         let model = try f.string("tokenizer.ggml.model")
         guard model == "gpt2" else {
             throw TokenizerLoadError.malformed(path: path, reason: "tokenizer.ggml.model is \"\(model)\", expected \"gpt2\" for byte-level BPE")
         }
-        let preName = (try? f.string("tokenizer.ggml.pre")) ?? "default"
-        guard let kind = preTokenizerNames[preName] else {
-            let known = preTokenizerNames.keys.sorted().joined(separator: ", ")
-            throw TokenizerLoadError.malformed(path: path, reason: "pre-tokenizer \"\(preName)\" (tokenizer.ggml.pre) is not supported; supported: \(known)")
+        let preName = try preTokenizerOverride ?? f.optionalString("tokenizer.ggml.pre") ?? "default"
+        guard let (preTokenizer, preEntry) = PreTokenizer.llamaCpp(named: preName) else {
+            let known = PreTokenizer.llamaCppNames.joined(separator: ", ")
+            throw TokenizerLoadError.unsupportedPreTokenizer(path: path, name: preName, supported: known)
         }
         let tokens = try f.stringArray("tokenizer.ggml.tokens")
         let types = try f.optionalIntArray("tokenizer.ggml.token_type") ?? [Int](repeating: 1, count: tokens.count)
@@ -88,18 +80,20 @@ extension ByteLevelBPETokenizer {
                 continue
             }
             guard let bytes = bytesFromMapped(text) else {
-                throw TokenizerLoadError.malformed(path: path, reason: "token \(id) (\"\(text)\") uses characters outside the GPT-2 byte mapping")
+                // Text outside the byte mapping can never come out of the byte-level encoding,
+                // so llama.cpp never produces this id; it decodes as its text.
+                pieces.append(Array(text.utf8))
+                continue
             }
             pieces.append(bytes)
             if idOfText[text] == nil { idOfText[text] = Int32(id) }
             if !bytes.isEmpty { table.insert(bytes, value: Int32(id)) }
         }
+        // A byte without a token (some vocabularies lack bytes that never occur in UTF-8, or
+        // control bytes) is dropped from the output, as llama.cpp and `tokenizers` do.
         var byteIDs = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
-            guard let id = table.lookupArray([UInt8(b)]) else {
-                throw TokenizerLoadError.malformed(path: path, reason: "no token for the single byte 0x\(String(b, radix: 16)); byte-level BPE needs all 256")
-            }
-            byteIDs[b] = id
+            if let id = table.lookupArray([UInt8(b)]) { byteIDs[b] = id }
         }
         var pairs = PairMergeTable(capacity: merges.count)
         for (rank, line) in merges.enumerated() {
@@ -118,7 +112,7 @@ extension ByteLevelBPETokenizer {
             }
             return v
         }
-        let bos = try optionalID("tokenizer.ggml.bos_token_id")
+        let bos = preEntry.dropsBOS ? nil : try optionalID("tokenizer.ggml.bos_token_id")
         let eos = try optionalID("tokenizer.ggml.eos_token_id")
         var ends = Set<TokenID>()
         if let eos { ends.insert(eos) }
@@ -130,7 +124,7 @@ extension ByteLevelBPETokenizer {
         return ByteLevelBPETokenizer(
             pieces: pieces, isSpecial: isSpecial, table: table, mode: .byList(PairMergeTableBox(pairs)), byteIDs: byteIDs,
             specials: specials, bosID: bos, eosID: eos, endOfGeneration: ends,
-            preTokenizer: PreTokenizer(kind), wholePieceShortcut: wholePieceFirst.contains(kind),
-            addsBOS: try f.optionalBool("tokenizer.ggml.add_bos_token") ?? (kind != .qwen2))
+            preTokenizer: preTokenizer, wholePieceShortcut: preEntry.ignoreMerges,
+            addsBOS: try f.optionalBool("tokenizer.ggml.add_bos_token") ?? preEntry.addsBOSByDefault)
     }
 }

@@ -104,14 +104,9 @@ public enum GGUFVocabularyWriter {
     static func byteLevelMetadata(_ t: ByteLevelBPETokenizer) throws -> [(String, GGUFWriter.Value)] {
         // The loader picks the pre-tokenizer and the whole-piece shortcut from one name, so
         // only the combinations it produces can be written.
-        let kind = t.preTokenizer.kind
-        let preName: String
-        switch kind {
-        case .llama3: preName = "llama-bpe"
-        case .qwen2: preName = "qwen2"
-        }
-        guard t.wholePieceShortcut == ByteLevelBPETokenizer.wholePieceFirst.contains(kind) else {
-            throw ExportError.notRepresentable(reason: "pre-tokenizer \(kind.rawValue) with the whole-piece shortcut \(t.wholePieceShortcut ? "on" : "off") has no tokenizer.ggml.pre name")
+        let preName = t.preTokenizer.kind == .llama3 ? "llama-bpe" : t.preTokenizer.name
+        guard let (_, entry) = PreTokenizer.llamaCpp(named: preName), entry.ignoreMerges == t.wholePieceShortcut else {
+            throw ExportError.notRepresentable(reason: "pre-tokenizer \(t.preTokenizer.name) with the whole-piece shortcut \(t.wholePieceShortcut ? "on" : "off") has no tokenizer.ggml.pre name")
         }
         guard t.pieces.count <= Int(Int32.max) else {
             throw ExportError.notRepresentable(reason: "\(t.pieces.count) tokens is too many")

@@ -11,22 +11,73 @@
 ///     \s+                                   any other whitespace
 ///
 /// Qwen2 is the same with single digits (`\p{N}`) and ASCII-only case folding.
-/// This is a hand-written matcher for exactly that pattern (no regex engine): it walks the
-/// UTF-8 bytes once, with a class table for ASCII and the Basic Multilingual Plane.
+/// For these two a hand-written matcher walks the UTF-8 bytes once, with a class table for
+/// ASCII and the Basic Multilingual Plane. Every other pattern (the other llama.cpp
+/// pre-tokenizers, `tokenizer.json` Split steps) runs on `SplitRegex`, as a list of steps.
 public struct PreTokenizer: Sendable {
     public enum Kind: String, Sendable {
         case llama3
         case qwen2
     }
 
-    public let kind: Kind
+    /// What a split step does with the text its pattern matched (Hugging Face's
+    /// `SplitDelimiterBehavior`); llama.cpp's lists always isolate.
+    public enum SplitBehavior: String, Sendable {
+        /// Matches and the text between them each become a piece.
+        case isolated = "Isolated"
+        /// Matches are dropped.
+        case removed = "Removed"
+        /// Each match joins the piece before it.
+        case mergedWithPrevious = "MergedWithPrevious"
+        /// Each match joins the piece after it.
+        case mergedWithNext = "MergedWithNext"
+        /// Adjacent matches form one piece.
+        case contiguous = "Contiguous"
+    }
+
+    /// One split step: every piece so far is split by `regex`; with `invert` the text between
+    /// matches plays the part of the matches.
+    public struct Step: Sendable {
+        public let regex: SplitRegex
+        public let behavior: SplitBehavior
+        public let invert: Bool
+
+        public init(_ regex: SplitRegex, behavior: SplitBehavior = .isolated, invert: Bool = false) {
+            self.regex = regex
+            self.behavior = behavior
+            self.invert = invert
+        }
+    }
+
+    enum Implementation: Sendable {
+        /// The hand-written matcher below (Llama 3 / Qwen2 pattern), fastest.
+        case fast(Kind)
+        /// Regex steps in sequence, each splitting the pieces of the one before.
+        case steps([Step])
+    }
+
+    /// Set for the two patterns of the hand-written matcher, nil for regex steps.
+    public let kind: Kind?
+    /// A short name for messages (the llama.cpp name, or "regex").
+    public let name: String
+    let implementation: Implementation
     let maxDigits: Int
 
     public init(_ kind: Kind) {
         self.kind = kind
+        name = kind.rawValue
+        implementation = .fast(kind)
         maxDigits = kind == .qwen2 ? 1 : 3
     }
 
+    /// A pre-tokenizer of regex steps run in sequence (each splits every piece of the previous
+    /// one; no step sees text across a piece boundary). No steps: the text is one piece.
+    public init(steps: [Step], name: String = "regex") {
+        kind = nil
+        self.name = name
+        implementation = .steps(steps)
+        maxDigits = 3
+    }
     // Character classes, as bit flags.
     static let letter: UInt8 = 1
     static let number: UInt8 = 2
@@ -60,6 +111,10 @@ public struct PreTokenizer: Sendable {
     /// Calls `body(start, end)` for each piece of `text`, in order; the pieces cover the text.
     /// `text` must be valid UTF-8.
     public func split(_ text: UnsafeBufferPointer<UInt8>, _ body: (Int, Int) -> Void) {
+        guard case let .fast(kind) = implementation else {
+            if case let .steps(steps) = implementation { RegexSplitter.split(text, steps: steps, body) }
+            return
+        }
         PreTokenizer.bmpClasses.withUnsafeBufferPointer { table in
             let m = Matcher(bytes: text, table: table, maxDigits: maxDigits, foldLongS: kind == .llama3)
             var p = 0
@@ -215,5 +270,95 @@ private struct Matcher {
         if lastScalarStart > p { return lastScalarStart }
         // 7. \s+
         return q
+    }
+}
+
+/// Runs regex steps over a text: the pieces of each step are split by the next.
+enum RegexSplitter {
+    static func split(_ text: UnsafeBufferPointer<UInt8>, steps: [PreTokenizer.Step], _ body: (Int, Int) -> Void) {
+        guard !text.isEmpty else { return }
+        // Scalars, their properties and their byte offsets (offsets[n] == text.count).
+        var scalars: [UInt32] = []
+        var offsets: [Int] = []
+        scalars.reserveCapacity(text.count)
+        offsets.reserveCapacity(text.count + 1)
+        var it = text.makeIterator()
+        var decoder = UTF8()
+        var at = 0
+        while case let .scalarValue(s) = decoder.decode(&it) {
+            scalars.append(s.value)
+            offsets.append(at)
+            at += UTF8.width(s)
+        }
+        offsets.append(at)
+        let props = scalars.map { ScalarProperties.of($0) }
+        var pieces: [(Int, Int)] = [(0, scalars.count)]
+        var stack: [(Int, Int)] = []
+        scalars.withUnsafeBufferPointer { sc in
+            props.withUnsafeBufferPointer { pr in
+                for step in steps {
+                    var next: [(Int, Int)] = []
+                    next.reserveCapacity(pieces.count * 2)
+                    for (a, b) in pieces {
+                        splitPiece(a, b, step, sc, pr, &stack, &next)
+                    }
+                    pieces = next
+                }
+            }
+        }
+        for (a, b) in pieces where b > a { body(offsets[a], offsets[b]) }
+    }
+
+    /// Splits scalars `a..<b` by one step, appending the resulting pieces to `out`.
+    static func splitPiece(_ a: Int, _ b: Int, _ step: PreTokenizer.Step, _ text: UnsafeBufferPointer<UInt32>,
+                           _ props: UnsafeBufferPointer<UInt8>, _ stack: inout [(Int, Int)], _ out: inout [(Int, Int)]) {
+        // Segments covering the piece: (start, end, isMatch).
+        var segments: [(Int, Int, Bool)] = []
+        var pos = a
+        var gapStart = a
+        while pos < b {
+            if let e = step.regex.matchEnd(text, props, from: a, to: b, at: pos, stack: &stack), e > pos {
+                if gapStart < pos { segments.append((gapStart, pos, false)) }
+                segments.append((pos, e, true))
+                pos = e
+                gapStart = e
+            } else {
+                pos += 1
+            }
+        }
+        if gapStart < b { segments.append((gapStart, b, false)) }
+        if step.invert { segments = segments.map { ($0.0, $0.1, !$0.2) } }
+        switch step.behavior {
+        case .isolated:
+            for s in segments { out.append((s.0, s.1)) }
+        case .removed:
+            for s in segments where !s.2 { out.append((s.0, s.1)) }
+        case .mergedWithPrevious:
+            var start = -1
+            for s in segments {
+                if start < 0 { start = s.0 }
+                if s.2 { out.append((start, s.1)); start = -1 }
+            }
+            if start >= 0 { out.append((start, b)) }
+        case .mergedWithNext:
+            var start = -1
+            for s in segments {
+                if s.2 {
+                    if start >= 0 { out.append((start, s.0)) }
+                    start = s.0
+                } else if start < 0 {
+                    start = s.0
+                }
+            }
+            if start >= 0 { out.append((start, b)) }
+        case .contiguous:
+            var i = 0
+            while i < segments.count {
+                var j = i
+                if segments[i].2 { while j + 1 < segments.count && segments[j + 1].2 { j += 1 } }
+                out.append((segments[i].0, segments[j].1))
+                i = j + 1
+            }
+        }
     }
 }

@@ -19,6 +19,9 @@ public protocol Tokenizer: Sendable {
     var specialTokens: [String: TokenID] { get }
     /// Whether prompts start with BOS unless the user says otherwise (Qwen2 vocabularies don't).
     var addsBOSByDefault: Bool { get }
+    /// The ids a default encode puts before and after the text: BOS first for most
+    /// vocabularies; a `tokenizer.json` post-processor may add more (such as EOS after).
+    var templateIDs: (prefix: [TokenID], suffix: [TokenID]) { get }
 
     /// Encodes text. Special-token text becomes special ids only when `allowSpecial` is true;
     /// otherwise it is tokenized as ordinary text.
@@ -51,12 +54,15 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
 extension Tokenizer {
     public var addsBOSByDefault: Bool { bosID != nil }
     public func isControl(_ id: TokenID) -> Bool { false }
+    public var templateIDs: (prefix: [TokenID], suffix: [TokenID]) { (bosID.map { [$0] } ?? [], []) }
 
-    /// Encodes text, with BOS first when asked and the vocabulary has one.
+    /// Encodes text, with the template's ids around it (BOS first) when asked.
     public func encode(_ text: String, addBOS: Bool, allowSpecial: Bool = false) -> [TokenID] {
         var ids: [TokenID] = []
-        if addBOS, let bos = bosID { ids.append(bos) }
+        let template: (prefix: [TokenID], suffix: [TokenID]) = addBOS ? templateIDs : ([], [])
+        ids.append(contentsOf: template.prefix)
         ids.append(contentsOf: encode(text, allowSpecial: allowSpecial))
+        ids.append(contentsOf: template.suffix)
         return ids
     }
 
