@@ -62,11 +62,7 @@ struct Export: ParsableCommand {
             for n in notes { printError("note: \(n)") }
             print("wrote \(to) (\(t.name) safetensors\(checkpoint.tokenizer == nil ? ", no tokenizer" : " with its tokenizer"))")
         case .gguf:
-            if checkpoint.tokenizer == nil && !(checkpoint is GGUFCheckpoint) {
-                let why = (checkpoint as? TokenizerLoadReporting)?.tokenizerError.map { ": \($0)" } ?? ""
-                printError("note: no tokenizer written: the checkpoint has none that this engine can read\(why)")
-            }
-            try GGUFExport.write(checkpoint, to: to, type: t)
+            for n in try GGUFExport.write(checkpoint, to: to, type: t) { printError("note: \(n)") }
             print("wrote \(to) (\(t.name))")
         }
     }

@@ -31,7 +31,7 @@ struct Quantize: ParsableCommand {
         guard let target = Quantizer.targets[type.lowercased()] else { throw QuantizeError.unsupportedTarget(type) }
         try FileIdentity.checkOutput(output, isNotAnyOf: [input])
         let checkpoint = try CheckpointLoader.load(path: input)
-        try GGUFExport.write(checkpoint, to: output, type: target)
+        for n in try GGUFExport.write(checkpoint, to: output, type: target) { printError("note: \(n)") }
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         printError("wrote \(output): \(target.name), \(String(format: "%.1f MiB", Double(size) / 1048576))")
     }

@@ -67,7 +67,7 @@ import Llama
         let out = dir + "/x.gguf"
         let r = try cli.run(["export", source, "--to", out, "--type", "f32"])
         #expect(r.status == 0, "\(r.err)")
-        #expect(!r.err.contains("no tokenizer"))
+        #expect(!r.err.contains("note: no"), "\(r.err)")
         let a = try logits(source), b = try logits(out)
         #expect(a.count == b.count && maxAbsDifference(a, b) <= 1e-4)
         #expect(try tokenize(source, Self.text) == tokenize(out, Self.text))
@@ -84,7 +84,7 @@ import Llama
         let hf = dir + "/hf"
         let r = try cli.run(["export", source, "--to", hf, "--format", "hf"])
         #expect(r.status == 0, "\(r.err)")
-        #expect(!r.err.contains("no tokenizer"), "\(r.err)")
+        #expect(!r.err.contains("note: no"), "\(r.err)")
         let a = try logits(source), b = try logits(hf)
         #expect(a.count == b.count && maxAbsDifference(a, b) <= 1e-4)
         #expect(try tokenize(source, Self.text) == tokenize(hf + "/tokenizer.model", Self.text))
@@ -115,6 +115,24 @@ import Llama
         let hf = try cli.run(["export", dir + "/hf", "--to", dir + "/hf", "--format", "hf"])
         #expect(hf.status != 0 && hf.err.contains("model.safetensors"), "\(hf.err)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/m.gguf")) == before)
+    }
+
+    /// An HF folder whose tokenizer is a tokenizer.json: HF export copies it as it is; GGUF
+    /// export keeps the weights and says the vocabulary could not be written.
+    @Test func tokenizerJSONTravelsToHuggingFaceAndIsReportedForGGUF() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let source = try Fixtures.shared("fixtures/dev-odd/model-f16.gguf")
+        #expect(try cli.run(["export", source, "--to", dir + "/hf1", "--format", "hf"]).status == 0)
+        try FileManager.default.removeItem(atPath: dir + "/hf1/tokenizer.model")
+        let json = try Fixtures.shared("tokenizers/hf/llama-spm/tokenizer.json")
+        try FileManager.default.copyItem(atPath: json, toPath: dir + "/hf1/tokenizer.json")
+        let r = try cli.run(["export", dir + "/hf1", "--to", dir + "/hf2", "--format", "hf"])
+        #expect(r.status == 0 && !r.err.contains("note: no"), "\(r.err)")
+        #expect(FileManager.default.contents(atPath: dir + "/hf2/tokenizer.json") == FileManager.default.contents(atPath: json))
+        #expect(try tokenize(dir + "/hf2/tokenizer.json", Self.text) == tokenize(json, Self.text))
+        let g = try cli.run(["export", dir + "/hf1", "--to", dir + "/m.gguf"])
+        #expect(g.status == 0 && g.err.contains("note: no vocabulary written"), "\(g.err)")
     }
 
     /// A chat template survives GGUF → HF → GGUF → HF.
@@ -171,7 +189,7 @@ import Llama
                                    (["--to", dir + "/hf", "--format", "hf"], dir + "/hf", dir + "/hf/tokenizer.model")] {
             let r = try cli.run(["export", run] + args)
             #expect(r.status == 0, "\(r.err)")
-            #expect(!r.err.contains("no tokenizer"), "\(r.err)")
+            #expect(!r.err.contains("note: no"), "\(r.err)")
             let got = try logits(model, ids: ids)
             #expect(got.count == reference.count && maxAbsDifference(got, reference) <= 1e-5, "\(model)")
             #expect(try tokenize(run + "/tokenizer.tiktoken", Self.text) == tokenize(tok, Self.text))

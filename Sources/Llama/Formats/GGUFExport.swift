@@ -8,26 +8,39 @@
 /// gets it written as GGUF vocabulary metadata (`GGUFVocabularyWriter`), and its chat template
 /// when it has one. `llama quantize` and `llama export --to X.gguf` are this one function.
 public enum GGUFExport {
-    public static func write(_ checkpoint: any Checkpoint, to path: String, type: GGMLType) throws {
-        try writer(checkpoint, type: type).write(to: path)
+    /// Writes the file; returns notes for the user (what of the tokenizer could not be written).
+    @discardableResult
+    public static func write(_ checkpoint: any Checkpoint, to path: String, type: GGMLType) throws -> [String] {
+        let (w, notes) = try writer(checkpoint, type: type)
+        try w.write(to: path)
+        return notes
     }
 
-    /// The GGUF file `write` would produce, not yet written.
-    public static func writer(_ checkpoint: any Checkpoint, type: GGMLType) throws -> GGUFWriter {
+    /// The GGUF file `write` would produce, not yet written, and the notes `write` returns.
+    public static func writer(_ checkpoint: any Checkpoint, type: GGMLType) throws -> (GGUFWriter, notes: [String]) {
         // An overridden tokenizer replaces the source file's: copy its metadata, then rewrite
         // the tokenizer part.
         let overridden = checkpoint is TokenizerOverride
         let base = (checkpoint as? TokenizerOverride)?.base ?? checkpoint
         let source = (base as? GGUFCheckpoint)?.file
         var w = try Quantizer.gguf(checkpoint, as: type, source: source)
+        var notes: [String] = []
         if source == nil || overridden {
             let template = checkpoint.chatTemplate
             if overridden { w.removeAll(prefix: "tokenizer.") }
             if let tok = checkpoint.tokenizer {
-                try GGUFVocabularyWriter.write(tok, into: &w)
+                do {
+                    try GGUFVocabularyWriter.write(tok, into: &w)
+                } catch let e as GGUFVocabularyWriter.ExportError {
+                    // The weights are still worth having; llama.cpp then needs ids or another vocabulary.
+                    notes.append("no vocabulary written: \(e)")
+                }
+            } else {
+                let why = (checkpoint as? TokenizerLoadReporting)?.tokenizerError.map { ": \($0)" } ?? ""
+                notes.append("no vocabulary written: the checkpoint has no tokenizer this engine can read\(why)")
             }
             if let template { w.set("tokenizer.chat_template", .string(template)) }
         }
-        return w
+        return (w, notes)
     }
 }

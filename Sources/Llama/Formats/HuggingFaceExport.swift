@@ -102,13 +102,19 @@ public enum HuggingFaceExport {
             return ["no tokenizer written: the checkpoint has none that this engine can read\(why)"]
         }
         var notes: [String] = []
-        do {
+        if let hf = tok as? HuggingFaceTokenizer, let source = hf.sourcePath {
+            // A tokenizer.json is copied as it is: it is the format's own full description.
+            guard let data = FileManager.default.contents(atPath: source) else {
+                throw FileError.cannotOpen(path: source, reason: "cannot read it again to copy it")
+            }
+            try AtomicFile.write(data, to: directory + "/tokenizer.json")
+        } else { do {
             let (bytes, caveats) = try TokenizerFileWriter.tokenizerModel(tok)
             try AtomicFile.write(bytes, to: directory + "/tokenizer.model")
             notes += caveats
         } catch let e as TokenizerFileWriter.WriteError {
             notes.append("no tokenizer.model written (\(e)); pass the source's tokenizer with --tokenizer when using this directory")
-        }
+        } }
         // Control tokens decode to nothing; their text is their name.
         func text(_ id: TokenID?) -> String? {
             guard let id else { return nil }

@@ -62,6 +62,8 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
     /// The chat template from `tokenizer_config.json` (or `chat_template.jinja`), if any.
     public let chatTemplate: String?
     public let addedTokens: [AddedToken]
+    /// The `tokenizer.json` it was loaded from, when it came from a file (exports copy it).
+    public internal(set) var sourcePath: String?
 
     let addedByFirstByte: [[Int]]
     /// Bytes that start some added token (the scan skips the others quickly).

@@ -46,7 +46,7 @@ public enum TokenizerFileWriter {
         if back.bosID != t.bosID || back.eosID != t.eosID { differences.append("BOS/EOS ids") }
         if back.endOfGenerationIDs != t.endOfGenerationIDs { differences.append("end-of-generation ids") }
         if back.preTokenizer.kind != t.preTokenizer.kind || back.wholePieceShortcut != t.wholePieceShortcut {
-            differences.append("the pre-tokenizer (\(t.preTokenizer.kind.rawValue); tiktoken files are read with Llama 3's)")
+            differences.append("the pre-tokenizer (\(t.preTokenizer.kind?.rawValue ?? "a regex list"); tiktoken files are read with Llama 3's)")
         }
         if back.addsBOSByDefault != t.addsBOSByDefault { differences.append("whether prompts start with BOS") }
         // A merge list says the same as tiktoken's ranks when it is exactly the list those

@@ -33,7 +33,9 @@ extension HuggingFaceTokenizer {
             let jinja = (dir as NSString).appendingPathComponent("chat_template.jinja")
             if let d = FileManager.default.contents(atPath: jinja) { template = String(decoding: d, as: UTF8.self) }
         }
-        return try parse(data, path: path, config: config, chatTemplate: template)
+        let tokenizer = try parse(data, path: path, config: config, chatTemplate: template)
+        tokenizer.sourcePath = path
+        return tokenizer
     }
 
     /// Builds the tokenizer from the bytes of a `tokenizer.json`; `config` is the parsed
