@@ -51,11 +51,11 @@ import Llama
 
     @Test func llama3TiktokenRoundTripsAndMergesMatchLlamaCpp() throws {
         let source = try SharedTokenizers.requireLlama3()
+        // Speed is not asserted here (tests are not benchmarks); the time is printed.
         let clock = ContinuousClock()
         var meta: [(String, GGUFWriter.Value)] = []
         let elapsed = try clock.measure { meta = try GGUFVocabularyWriter.metadata(for: source) }
         print("llama3 metadata (merge derivation included): \(elapsed)")
-        #expect(elapsed < .seconds(5))
 
         let (loaded, _) = try Self.roundTrip(source)
         #expect(loaded is ByteLevelBPETokenizer)
