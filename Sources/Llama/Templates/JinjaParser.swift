@@ -1,0 +1,612 @@
+// The parser: tokens → syntax tree, with jinja2's grammar and operator precedence
+// (loosest first): inline `if … else`, `or`, `and`, `not`, comparisons and `in`, `+ -`,
+// `~`, `* / // %`, `**`, unary `- +`, then a primary with its postfixes (`.attr`, `[…]`,
+// calls) followed by filters (`|f`) and tests (`is t`). So `-x|abs` filters `-x`, and
+// `a ~ b is string` tests `b`.
+
+struct JinjaParser {
+    private let tokens: [JinjaToken]
+    private var p = 0
+    /// Open blocks, innermost last, for "Jinja was looking for …" messages.
+    private var openBlocks: [String] = []
+
+    init(tokens: [JinjaToken]) { self.tokens = tokens }
+
+    static func parse(_ source: String) throws -> [JinjaNode] {
+        var parser = JinjaParser(tokens: try JinjaLexer.tokenize(source))
+        let nodes = try parser.statements(until: [])
+        return nodes
+    }
+
+    // MARK: Token helpers
+
+    private var current: JinjaToken { tokens[p] }
+    private var nextToken: JinjaToken { tokens[min(p + 1, tokens.count - 1)] }
+
+    private mutating func advance() -> JinjaToken {
+        let t = tokens[p]
+        if p < tokens.count - 1 { p += 1 }
+        return t
+    }
+
+    private func describe(_ t: JinjaToken) -> String {
+        switch t.kind {
+        case .data: return "template data"
+        case .variableBegin: return "begin of print statement"
+        case .variableEnd: return "end of print statement"
+        case .blockBegin: return "begin of statement block"
+        case .blockEnd: return "end of statement block"
+        case let .name(n): return n
+        case let .string(s): return pythonStringRepr(s)
+        case let .integer(i): return String(i)
+        case let .float(d): return pythonFloatRepr(d)
+        case let .op(o): return o
+        case .eof: return "end of template"
+        }
+    }
+
+    private func fail(_ message: String, _ t: JinjaToken? = nil) -> JinjaError {
+        let t = t ?? current
+        return .syntax(message: message, line: t.line, column: t.column)
+    }
+
+    private func isOp(_ o: String) -> Bool { current.kind == .op(o) }
+    private func isName(_ n: String) -> Bool { current.kind == .name(n) }
+
+    private mutating func skipOp(_ o: String) -> Bool {
+        if isOp(o) { _ = advance(); return true }
+        return false
+    }
+
+    private mutating func skipName(_ n: String) -> Bool {
+        if isName(n) { _ = advance(); return true }
+        return false
+    }
+
+    private mutating func expectOp(_ o: String) throws {
+        guard skipOp(o) else { throw fail("expected token '\(o)', got '\(describe(current))'") }
+    }
+
+    private mutating func expectName() throws -> String {
+        guard case let .name(n) = current.kind else { throw fail("expected token 'name', got '\(describe(current))'") }
+        _ = advance()
+        return n
+    }
+
+    private mutating func expectBlockEnd() throws {
+        guard current.kind == .blockEnd else {
+            throw fail("expected token 'end of statement block', got '\(describe(current))'")
+        }
+        _ = advance()
+    }
+
+    // MARK: Statements
+
+    /// Parses nodes until a block tag whose name is in `ends` (left unconsumed: the
+    /// `{%` is consumed and the name is current) or the end of the template.
+    private mutating func statements(until ends: Set<String>) throws -> [JinjaNode] {
+        var nodes: [JinjaNode] = []
+        while true {
+            let t = current
+            switch t.kind {
+            case .eof:
+                if !ends.isEmpty { throw fail(unexpectedEnd(ends)) }
+                return nodes
+            case let .data(text):
+                _ = advance()
+                nodes.append(JinjaNode(line: t.line, kind: .text(text)))
+            case .variableBegin:
+                _ = advance()
+                let e = try tuple()
+                guard current.kind == .variableEnd else {
+                    throw fail("expected token 'end of print statement', got '\(describe(current))'")
+                }
+                _ = advance()
+                nodes.append(JinjaNode(line: t.line, kind: .output(e)))
+            case .blockBegin:
+                _ = advance()
+                guard case let .name(tag) = current.kind else { throw fail("tag name expected") }
+                if ends.contains(tag) { return nodes }
+                nodes.append(try statement(tag, ends: ends))
+            default:
+                throw fail("unexpected '\(describe(t))'")
+            }
+        }
+    }
+
+    private func unexpectedEnd(_ ends: Set<String>) -> String {
+        var m = "Unexpected end of template. Jinja was looking for the following tags: " + ends.sorted().map { "'\($0)'" }.joined(separator: " or ") + "."
+        if let b = openBlocks.last { m += " The innermost block that needs to be closed is '\(b)'." }
+        return m
+    }
+
+    private mutating func statement(_ tag: String, ends: Set<String>) throws -> JinjaNode {
+        let line = current.line
+        let start = current
+        _ = advance()
+        switch tag {
+        case "if": return JinjaNode(line: line, kind: try ifStatement())
+        case "for": return JinjaNode(line: line, kind: try forStatement())
+        case "set": return JinjaNode(line: line, kind: try setStatement())
+        case "macro":
+            let name = try expectName()
+            let params = try parameters()
+            try expectBlockEnd()
+            let body = try block("macro", ends: ["endmacro"])
+            return JinjaNode(line: line, kind: .macro(JinjaMacroDefinition(name: name, parameters: params, body: body)))
+        case "call":
+            let params = isOp("(") ? try parameters() : []
+            let callee = try expression()
+            guard case .call = callee.kind else { throw fail("expected call", start) }
+            try expectBlockEnd()
+            let body = try block("call", ends: ["endcall"])
+            return JinjaNode(line: line, kind: .callBlock(callee, parameters: params, body: body))
+        case "filter":
+            let filters = try filterChain(first: true)
+            try expectBlockEnd()
+            let body = try block("filter", ends: ["endfilter"])
+            return JinjaNode(line: line, kind: .filterBlock(filters, body: body))
+        case "with":
+            var assignments: [(JinjaTarget, JinjaExpr)] = []
+            while current.kind != .blockEnd {
+                if !assignments.isEmpty { try expectOp(",") }
+                let target = try assignTarget(namespace: false)
+                try expectOp("=")
+                assignments.append((target, try expression()))
+            }
+            try expectBlockEnd()
+            let body = try block("with", ends: ["endwith"])
+            return JinjaNode(line: line, kind: .with(assignments, body: body))
+        case "generation":
+            try expectBlockEnd()
+            return JinjaNode(line: line, kind: .generation(try block("generation", ends: ["endgeneration"])))
+        case "break", "continue":
+            try expectBlockEnd()
+            return JinjaNode(line: line, kind: tag == "break" ? .breakLoop : .continueLoop)
+        default:
+            var m = "Encountered unknown tag '\(tag)'."
+            if !ends.isEmpty {
+                m += " Jinja was looking for the following tags: " + ends.sorted().map { "'\($0)'" }.joined(separator: " or ") + "."
+                if let b = openBlocks.last { m += " The innermost block that needs to be closed is '\(b)'." }
+            }
+            throw fail(m, start)
+        }
+    }
+
+    /// The body of a block up to its end tag, which is consumed with its `%}`.
+    private mutating func block(_ name: String, ends: Set<String>) throws -> [JinjaNode] {
+        openBlocks.append(name)
+        defer { openBlocks.removeLast() }
+        let body = try statements(until: ends)
+        _ = advance()
+        try expectBlockEnd()
+        return body
+    }
+
+    private mutating func ifStatement() throws -> JinjaNode.Kind {
+        var branches: [(JinjaExpr, [JinjaNode])] = []
+        var otherwise: [JinjaNode]? = nil
+        var condition = try tuple()
+        try expectBlockEnd()
+        openBlocks.append("if")
+        defer { openBlocks.removeLast() }
+        while true {
+            let body = try statements(until: ["elif", "else", "endif"])
+            branches.append((condition, body))
+            let tag = try expectName()
+            if tag == "elif" {
+                condition = try tuple()
+                try expectBlockEnd()
+                continue
+            }
+            try expectBlockEnd()
+            if tag == "else" {
+                otherwise = try statements(until: ["endif"])
+                _ = advance()
+                try expectBlockEnd()
+            }
+            return .conditional(branches, otherwise: otherwise)
+        }
+    }
+
+    private mutating func forStatement() throws -> JinjaNode.Kind {
+        let target = try assignTarget(namespace: false, names: ["in"])
+        guard skipName("in") else { throw fail("expected token 'in', got '\(describe(current))'") }
+        let iterable = try tuple(conditional: false)
+        var filter: JinjaExpr? = nil
+        if skipName("if") { filter = try expression() }
+        if skipName("recursive") { throw fail("recursive loops are not supported") }
+        try expectBlockEnd()
+        openBlocks.append("for")
+        defer { openBlocks.removeLast() }
+        let body = try statements(until: ["endfor", "else"])
+        var otherwise: [JinjaNode]? = nil
+        if isName("else") {
+            _ = advance()
+            try expectBlockEnd()
+            otherwise = try statements(until: ["endfor"])
+        }
+        _ = advance()
+        try expectBlockEnd()
+        return .loop(target: target, iterable: iterable, filter: filter, body: body, otherwise: otherwise)
+    }
+
+    private mutating func setStatement() throws -> JinjaNode.Kind {
+        let target = try assignTarget(namespace: true)
+        if skipOp("=") {
+            let value = try tuple()
+            try expectBlockEnd()
+            return .set(target, value)
+        }
+        let filters = isOp("|") ? try filterChain(first: false) : []
+        try expectBlockEnd()
+        let body = try block("set", ends: ["endset"])
+        return .setBlock(target, filters: filters, body: body)
+    }
+
+    /// `name`, `a, b`, `(a, b)`, or with `namespace` also `ns.attr`.
+    private mutating func assignTarget(namespace: Bool, names: Set<String> = []) throws -> JinjaTarget {
+        var items: [JinjaTarget] = []
+        var sawComma = false
+        var anyComma = false
+        repeat {
+            if isOp("(") {
+                _ = advance()
+                let inner = try assignTarget(namespace: false)
+                try expectOp(")")
+                items.append(inner)
+            } else {
+                let t = current
+                let n = try expectName()
+                if ["true", "false", "none", "True", "False", "None"].contains(n) { throw fail("can't assign to '\(n)'", t) }
+                if namespace, skipOp(".") {
+                    items.append(.attribute(n, try expectName()))
+                } else {
+                    items.append(.name(n))
+                }
+            }
+            sawComma = skipOp(",")
+            anyComma = anyComma || sawComma
+        } while sawComma && !(current.kind == .blockEnd || isOp("=") || { if case let .name(n) = current.kind { return names.contains(n) } else { return false } }())
+        return items.count == 1 && !anyComma ? items[0] : .tuple(items)
+    }
+
+    /// `(a, b=default, …)` of a macro or a call block.
+    private mutating func parameters() throws -> [(String, JinjaExpr?)] {
+        try expectOp("(")
+        var params: [(String, JinjaExpr?)] = []
+        while !isOp(")") {
+            if !params.isEmpty { try expectOp(",") }
+            if isOp(")") { break }
+            let t = current
+            let name = try expectName()
+            var value: JinjaExpr? = nil
+            if skipOp("=") { value = try expression() } else if params.contains(where: { $0.1 != nil }) {
+                throw fail("non-default argument follows default argument", t)
+            }
+            params.append((name, value))
+        }
+        _ = advance()
+        return params
+    }
+
+    private mutating func filterChain(first: Bool) throws -> [JinjaFilterCall] {
+        var filters: [JinjaFilterCall] = []
+        var needPipe = !first
+        while true {
+            if needPipe { guard skipOp("|") else { break } }
+            needPipe = true
+            let line = current.line
+            let name = try dottedName()
+            let args = isOp("(") ? try callArguments() : JinjaCallArguments()
+            filters.append(JinjaFilterCall(name: name, arguments: args, line: line))
+        }
+        return filters
+    }
+
+    private mutating func dottedName() throws -> String {
+        var name = try expectName()
+        while isOp("."), case .name = nextToken.kind {
+            _ = advance()
+            name += "." + (try expectName())
+        }
+        return name
+    }
+
+    // MARK: Expressions
+
+    /// An expression, or a tuple when commas follow (`{{ a, b }}`, `for x in a, b`).
+    private mutating func tuple(conditional: Bool = true) throws -> JinjaExpr {
+        let line = current.line
+        var items: [JinjaExpr] = []
+        var sawComma = false
+        while true {
+            if !items.isEmpty {
+                guard skipOp(",") else { break }
+                sawComma = true
+                if current.kind == .blockEnd || current.kind == .variableEnd || isOp(")") || isOp("=") { break }
+                if case .name("if") = current.kind, !conditional { break }
+            }
+            items.append(conditional ? try expression() : try orExpression())
+        }
+        if items.count == 1 && !sawComma { return items[0] }
+        return JinjaExpr(line: line, kind: .tuple(items))
+    }
+
+    mutating func expression() throws -> JinjaExpr {
+        var e = try orExpression()
+        while isName("if") {
+            let line = current.line
+            _ = advance()
+            let condition = try orExpression()
+            var otherwise: JinjaExpr? = nil
+            if skipName("else") { otherwise = try expression() }
+            e = JinjaExpr(line: line, kind: .conditional(then: e, condition: condition, otherwise: otherwise))
+        }
+        return e
+    }
+
+    private mutating func orExpression() throws -> JinjaExpr {
+        var e = try andExpression()
+        while isName("or") {
+            let line = advance().line
+            e = JinjaExpr(line: line, kind: .binary("or", e, try andExpression()))
+        }
+        return e
+    }
+
+    private mutating func andExpression() throws -> JinjaExpr {
+        var e = try notExpression()
+        while isName("and") {
+            let line = advance().line
+            e = JinjaExpr(line: line, kind: .binary("and", e, try notExpression()))
+        }
+        return e
+    }
+
+    private mutating func notExpression() throws -> JinjaExpr {
+        if isName("not") {
+            let line = advance().line
+            return JinjaExpr(line: line, kind: .not(try notExpression()))
+        }
+        return try comparison()
+    }
+
+    private mutating func comparison() throws -> JinjaExpr {
+        let line = current.line
+        let first = try additive()
+        var ops: [(String, JinjaExpr)] = []
+        while true {
+            if case let .op(o) = current.kind, ["==", "!=", "<", "<=", ">", ">="].contains(o) {
+                _ = advance()
+                ops.append((o, try additive()))
+            } else if isName("in") {
+                _ = advance()
+                ops.append(("in", try additive()))
+            } else if isName("not"), nextToken.kind == .name("in") {
+                _ = advance(); _ = advance()
+                ops.append(("notin", try additive()))
+            } else { break }
+        }
+        return ops.isEmpty ? first : JinjaExpr(line: line, kind: .compare(first, ops))
+    }
+
+    private mutating func additive() throws -> JinjaExpr {
+        var e = try concatenation()
+        while isOp("+") || isOp("-") {
+            let t = advance()
+            guard case let .op(o) = t.kind else { break }
+            e = JinjaExpr(line: t.line, kind: .binary(o, e, try concatenation()))
+        }
+        return e
+    }
+
+    private mutating func concatenation() throws -> JinjaExpr {
+        var e = try multiplicative()
+        while isOp("~") {
+            let line = advance().line
+            e = JinjaExpr(line: line, kind: .binary("~", e, try multiplicative()))
+        }
+        return e
+    }
+
+    private mutating func multiplicative() throws -> JinjaExpr {
+        var e = try power()
+        while isOp("*") || isOp("/") || isOp("//") || isOp("%") {
+            let t = advance()
+            guard case let .op(o) = t.kind else { break }
+            e = JinjaExpr(line: t.line, kind: .binary(o, e, try power()))
+        }
+        return e
+    }
+
+    private mutating func power() throws -> JinjaExpr {
+        var e = try unary(filters: true)
+        while isOp("**") {
+            let line = advance().line
+            e = JinjaExpr(line: line, kind: .binary("**", e, try unary(filters: true)))
+        }
+        return e
+    }
+
+    private mutating func unary(filters: Bool) throws -> JinjaExpr {
+        let line = current.line
+        var e: JinjaExpr
+        if skipOp("-") {
+            e = JinjaExpr(line: line, kind: .negate(try unary(filters: false)))
+        } else if skipOp("+") {
+            e = JinjaExpr(line: line, kind: .plus(try unary(filters: false)))
+        } else {
+            e = try primary()
+        }
+        e = try postfix(e)
+        if filters { e = try filtersAndTests(e) }
+        return e
+    }
+
+    private mutating func primary() throws -> JinjaExpr {
+        let t = current
+        switch t.kind {
+        case let .name(n):
+            _ = advance()
+            switch n {
+            case "true", "True": return JinjaExpr(line: t.line, kind: .literal(.bool(true)))
+            case "false", "False": return JinjaExpr(line: t.line, kind: .literal(.bool(false)))
+            case "none", "None": return JinjaExpr(line: t.line, kind: .literal(.none))
+            default: return JinjaExpr(line: t.line, kind: .name(n))
+            }
+        case var .string(s):
+            _ = advance()
+            while case let .string(more) = current.kind { s += more; _ = advance() }
+            return JinjaExpr(line: t.line, kind: .literal(.string(s)))
+        case let .integer(i):
+            _ = advance()
+            return JinjaExpr(line: t.line, kind: .literal(.int(i)))
+        case let .float(d):
+            _ = advance()
+            return JinjaExpr(line: t.line, kind: .literal(.double(d)))
+        case .op("("):
+            _ = advance()
+            if skipOp(")") { return JinjaExpr(line: t.line, kind: .tuple([])) }
+            var items = [try expression()]
+            var sawComma = false
+            while skipOp(",") {
+                sawComma = true
+                if isOp(")") { break }
+                items.append(try expression())
+            }
+            try expectOp(")")
+            return items.count == 1 && !sawComma ? items[0] : JinjaExpr(line: t.line, kind: .tuple(items))
+        case .op("["):
+            _ = advance()
+            var items: [JinjaExpr] = []
+            while !isOp("]") {
+                if !items.isEmpty { try expectOp(",") }
+                if isOp("]") { break }
+                items.append(try expression())
+            }
+            _ = advance()
+            return JinjaExpr(line: t.line, kind: .list(items))
+        case .op("{"):
+            _ = advance()
+            var pairs: [(JinjaExpr, JinjaExpr)] = []
+            while !isOp("}") {
+                if !pairs.isEmpty { try expectOp(",") }
+                if isOp("}") { break }
+                let k = try expression()
+                try expectOp(":")
+                pairs.append((k, try expression()))
+            }
+            _ = advance()
+            return JinjaExpr(line: t.line, kind: .dict(pairs))
+        case .eof:
+            throw fail("unexpected end of template")
+        default:
+            throw fail("unexpected '\(describe(t))'")
+        }
+    }
+
+    private mutating func postfix(_ start: JinjaExpr) throws -> JinjaExpr {
+        var e = start
+        while true {
+            let line = current.line
+            if isOp(".") {
+                _ = advance()
+                switch current.kind {
+                case let .name(n):
+                    _ = advance()
+                    e = JinjaExpr(line: line, kind: .attribute(e, n))
+                case let .integer(i):
+                    _ = advance()
+                    e = JinjaExpr(line: line, kind: .index(e, JinjaExpr(line: line, kind: .literal(.int(i)))))
+                default:
+                    throw fail("expected name or number")
+                }
+            } else if isOp("[") {
+                _ = advance()
+                let index = try subscriptIndex()
+                try expectOp("]")
+                e = JinjaExpr(line: line, kind: .index(e, index))
+            } else if isOp("(") {
+                e = JinjaExpr(line: line, kind: .call(e, try callArguments()))
+            } else {
+                return e
+            }
+        }
+    }
+
+    private mutating func subscriptIndex() throws -> JinjaExpr {
+        let line = current.line
+        var parts: [JinjaExpr?] = []
+        if isOp(":") {
+            parts.append(nil)
+        } else {
+            let e = try expression()
+            if !isOp(":") { return e }
+            parts.append(e)
+        }
+        _ = advance()  // the first ':'
+        parts.append(isOp(":") || isOp("]") ? nil : try expression())
+        if skipOp(":") {
+            parts.append(isOp("]") ? nil : try expression())
+        } else {
+            parts.append(nil)
+        }
+        return JinjaExpr(line: line, kind: .slice(parts[0], parts[1], parts[2]))
+    }
+
+    private mutating func callArguments() throws -> JinjaCallArguments {
+        try expectOp("(")
+        var args = JinjaCallArguments()
+        var first = true
+        while !isOp(")") {
+            if !first { try expectOp(",") }
+            first = false
+            if isOp(")") { break }
+            if isOp("*") || isOp("**") { throw fail("*args and **kwargs in calls are not supported") }
+            if case let .name(n) = current.kind, nextToken.kind == .op("=") {
+                _ = advance(); _ = advance()
+                args.keywords.append((n, try expression()))
+            } else {
+                if !args.keywords.isEmpty { throw fail("invalid syntax for function call expression") }
+                args.positional.append(try expression())
+            }
+        }
+        _ = advance()
+        return args
+    }
+
+    private mutating func filtersAndTests(_ start: JinjaExpr) throws -> JinjaExpr {
+        var e = start
+        while true {
+            let line = current.line
+            if isOp("|") {
+                _ = advance()
+                let name = try dottedName()
+                let args = isOp("(") ? try callArguments() : JinjaCallArguments()
+                e = JinjaExpr(line: line, kind: .filter(e, name: name, args))
+            } else if isName("is") {
+                _ = advance()
+                let negated = skipName("not")
+                let name = try dottedName()
+                var args = JinjaCallArguments()
+                if isOp("(") {
+                    args = try callArguments()
+                } else {
+                    switch current.kind {
+                    case .name("else"), .name("or"), .name("and"): break
+                    case .name("is"): throw fail("You cannot chain multiple tests with is")
+                    case .name, .string, .integer, .float, .op("("), .op("["), .op("{"):
+                        args.positional = [try postfix(try primary())]
+                    default: break
+                    }
+                }
+                e = JinjaExpr(line: line, kind: .test(e, name: name, args, negated: negated))
+            } else if isOp("(") {
+                e = JinjaExpr(line: line, kind: .call(e, try callArguments()))
+            } else {
+                return e
+            }
+        }
+    }
+}
