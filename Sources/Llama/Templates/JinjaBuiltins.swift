@@ -5,6 +5,20 @@ import Foundation
 // dict and list that a sandboxed template may use; jinja2's filters and tests.
 
 extension JinjaInterpreter {
+    /// The filters and tests there are; jinja2 refuses other names when it compiles.
+    static let filterNames: Set<String> = [
+        "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "first",
+        "float", "forceescape", "format", "indent", "int", "items", "join", "last", "length", "list", "lower", "map",
+        "max", "min", "pprint", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr",
+        "sort", "string", "sum", "title", "tojson", "trim", "unique", "upper", "wordcount",
+    ]
+    static let testNames: Set<String> = [
+        "!=", "<", "<=", "==", ">", ">=", "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped",
+        "even", "false", "filter", "float", "ge", "greaterthan", "gt", "in", "integer", "iterable", "le", "lessthan",
+        "lower", "lt", "mapping", "ne", "none", "number", "odd", "sameas", "sequence", "string", "test", "true",
+        "undefined", "upper",
+    ]
+
     static func globals(now: JinjaDateTime) -> [String: JinjaValue] {
         func fn(_ name: String, _ body: @escaping (JinjaArguments) throws -> JinjaValue) -> JinjaValue {
             .function(JinjaFunction(name: name, typeName: "function", body))
@@ -473,7 +487,7 @@ extension JinjaInterpreter {
             var out: [JinjaValue] = []
             for v in try items(value) {
                 let key = JinjaInterpreter.sortKey(try get?(v) ?? v, caseSensitive)
-                if seen[key] == nil { seen[key] = .none; out.append(v) }
+                if seen[key] == nil { seen[key] = JinjaValue.none; out.append(v) }
             }
             return .iterator(kind: "generator", out)
         case "reverse":
@@ -636,8 +650,8 @@ extension JinjaInterpreter {
         case "lower": return v.stringValue.map { $0 == PyString.lower($0) } ?? false
         case "upper": return v.stringValue.map { $0 == PyString.upper($0) } ?? false
         case "escaped": if case .markup = value { return true } else { return false }
-        case "filter", "test":
-            return v.stringValue != nil
+        case "filter": return v.stringValue.map { JinjaInterpreter.filterNames.contains($0) } ?? false
+        case "test": return v.stringValue.map { JinjaInterpreter.testNames.contains($0) } ?? false
         default:
             throw JinjaRuntimeFailure(.runtime, "No test named '\(name)'.")
         }

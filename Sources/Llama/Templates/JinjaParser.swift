@@ -297,11 +297,18 @@ struct JinjaParser {
             if needPipe { guard skipOp("|") else { break } }
             needPipe = true
             let line = current.line
-            let name = try dottedName()
+            let name = try filterName()
             let args = isOp("(") ? try callArguments() : JinjaCallArguments()
             filters.append(JinjaFilterCall(name: name, arguments: args, line: line))
         }
         return filters
+    }
+
+    private mutating func filterName() throws -> String {
+        let t = current
+        let name = try dottedName()
+        guard JinjaInterpreter.filterNames.contains(name) else { throw fail("No filter named '\(name)'.", t) }
+        return name
     }
 
     private mutating func dottedName() throws -> String {
@@ -582,13 +589,15 @@ struct JinjaParser {
             let line = current.line
             if isOp("|") {
                 _ = advance()
-                let name = try dottedName()
+                let name = try filterName()
                 let args = isOp("(") ? try callArguments() : JinjaCallArguments()
                 e = JinjaExpr(line: line, kind: .filter(e, name: name, args))
             } else if isName("is") {
                 _ = advance()
                 let negated = skipName("not")
+                let t = current
                 let name = try dottedName()
+                guard JinjaInterpreter.testNames.contains(name) else { throw fail("No test named '\(name)'.", t) }
                 var args = JinjaCallArguments()
                 if isOp("(") {
                     args = try callArguments()
