@@ -19,6 +19,11 @@ import Llama
         return out
     }
 
+    static func isTrue(_ v: JinjaValue?) -> Bool {
+        if case .bool(true)? = v { return true }
+        return false
+    }
+
     static func string(_ v: JinjaValue?) -> String? {
         if case let .string(s)? = v { return s }
         return nil
@@ -57,7 +62,7 @@ import Llama
                                                    "unk_token": .string(special.removeValue(forKey: "unk_token") ?? "")]
                 do {
                     let got = try template.render(messages: try #require(conv["messages"]),
-                                                  addGenerationPrompt: conv["add_generation_prompt"].map { if case .bool(true) = $0 { true } else { false } } ?? false,
+                                                  addGenerationPrompt: TemplateTests.isTrue(conv["add_generation_prompt"]),
                                                   tools: conv["tools"], specialTokens: special, extra: extra, now: ref.now)
                     if let text {
                         #expect(got == text, "\(name) / \(conversation)")
@@ -143,4 +148,113 @@ import Llama
             }
         }
     }
+}
+
+/// Templates read from model files (GGUF metadata, HF folders) and the `llama template`
+/// command, against jinja2 3.1.6's renderings (`Fixtures/jinja/model-template-refs.json`,
+/// made by `scripts/make_model_template_refs.py` from the shared vocabulary GGUFs and HF folders).
+@Suite struct ModelTemplateTests {
+    static func modelPath(_ name: String) throws -> String {
+        try Fixtures.shared(name.hasSuffix(".gguf") ? "vocab/" + name : "tokenizers/hf/" + name)
+    }
+
+    static func load() throws -> (files: [(String, [String: String], [String: [String: JinjaValue]])], conversations: [String: [String: JinjaValue]], now: JinjaDateTime) {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/jinja/model-template-refs.json").path
+        let root = try #require(TemplateTests.dict(try JinjaValue.parseJSON(String(contentsOfFile: path, encoding: .utf8))))
+        var files: [(String, [String: String], [String: [String: JinjaValue]])] = []
+        for (name, entry) in try #require(TemplateTests.dict(root["files"])).sorted(by: { $0.key < $1.key }) {
+            let e = try #require(TemplateTests.dict(entry))
+            let special = try #require(TemplateTests.dict(e["special"])).compactMapValues { TemplateTests.string($0) }
+            let templates = try #require(TemplateTests.dict(e["templates"])).compactMapValues { TemplateTests.dict($0) }
+            files.append((name, special, templates))
+        }
+        let ref = try TemplateTests.loadReference()
+        return (files, ref.conversations, ref.now)
+    }
+
+    @Test func templatesAndSpecialTokensComeFromTheModelFile() throws {
+        let (files, conversations, now) = try Self.load()
+        #expect(files.count == 8)
+        for (name, special, templates) in files {
+            let found = try ModelChatTemplates.load(model: try Self.modelPath(name))
+            #expect(Set(found.templates.keys) == Set(templates.keys), "\(name)")
+            for (k, v) in special { #expect(found.specialTokens[k] == v, "\(name) \(k)") }
+            if templates.isEmpty {
+                #expect(throws: ChatTemplateError.self) { try found.select() }
+            }
+            for (templateName, cases) in templates {
+                let chat = try ChatTemplate(source: try found.select(name: templateName))
+                for (conversation, result) in cases {
+                    let conv = try #require(conversations[conversation])
+                    let expected = TemplateTests.dict(result)
+                    do {
+                        let got = try chat.render(messages: try #require(conv["messages"]),
+                                                  addGenerationPrompt: TemplateTests.isTrue(conv["add_generation_prompt"]),
+                                                  tools: conv["tools"], specialTokens: found.specialTokens, now: now)
+                        #expect(got == TemplateTests.string(expected?["text"]), "\(name) \(templateName) \(conversation)")
+                    } catch let e as JinjaError {
+                        #expect(e.pythonText == TemplateTests.string(expected?["error"]), "\(name) \(templateName) \(conversation)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func namedTemplateChoiceFollowsTransformers() throws {
+        let found = try ModelChatTemplates.load(model: try Self.modelPath("ggml-vocab-command-r.gguf"))
+        #expect(try found.select() == found.templates["default"])
+        #expect(try found.select(hasTools: true) == found.templates["tool_use"])
+        #expect(try found.select(name: "rag") == found.templates["rag"])
+        #expect(throws: ChatTemplateError.self) { try found.select(name: "nope") }
+        let onlyNamed = ModelChatTemplates(templates: ["a": "x", "b": "y"], specialTokens: [:], path: "m")
+        #expect(throws: ChatTemplateError.self) { try onlyNamed.select() }
+    }
+
+    @Test func templateCommandPrintsExactlyTheRendering() throws {
+        let (files, conversations, now) = try Self.load()
+        _ = now
+        let dir = NSTemporaryDirectory() + "llama-template-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tools = try #require(conversations["tools"])
+        try (try #require(tools["messages"])).jsonText().write(toFile: dir + "/messages.json", atomically: true, encoding: .utf8)
+        try (try #require(tools["tools"])).jsonText().write(toFile: dir + "/tools.json", atomically: true, encoding: .utf8)
+        let run = { (args: [String]) throws -> (status: Int32, out: String, err: String) in
+            try GenerateCommandTests().run(["template"] + args + ["--messages", dir + "/messages.json", "--now", "2026-12-01T09:30:00"])
+        }
+        // A GGUF's own template (tool_use chosen because tools are given) and an HF folder's.
+        let commandR = try #require(files.first { $0.0 == "ggml-vocab-command-r.gguf" })
+        let rag = try #require(TemplateTests.dict(commandR.2["rag"]?["tools"]))
+        let r1 = try run(["--model", try Self.modelPath("ggml-vocab-command-r.gguf"), "--template-name", "rag",
+                          "--tools", dir + "/tools.json", "--add-generation-prompt"])
+        #expect(r1.status == 0, "\(r1.err)")
+        #expect(r1.out == TemplateStrings.expect(TemplateTests.string(rag["text"])))
+        let qwen = try #require(files.first { $0.0 == "qwen2" })
+        let q = try #require(TemplateTests.dict(qwen.2["default"]?["tools"]))
+        let r2 = try run(["--model", try Self.modelPath("qwen2"), "--tools", dir + "/tools.json", "--add-generation-prompt"])
+        #expect(r2.status == 0, "\(r2.err)")
+        #expect(r2.out == TemplateStrings.expect(TemplateTests.string(q["text"])))
+        // Where jinja2 raised, the command exits 1 with jinja2's text.
+        let toolUse = try #require(TemplateTests.dict(commandR.2["tool_use"]?["tools"]))
+        let failing = try run(["--model", try Self.modelPath("ggml-vocab-command-r.gguf"), "--tools", dir + "/tools.json", "--add-generation-prompt"])
+        #expect(failing.status == 1)
+        #expect(failing.out.isEmpty)
+        #expect(failing.err.contains(try #require(TemplateTests.string(toolUse["error"]))), "\(failing.err)")
+        // A template file, variables and special tokens from flags.
+        try "{{ bos_token }}{{ messages[0].content }}|{{ strftime_now('%d %b %Y') }}|{{ enable_thinking }}|{{ date_string }}{{ eos_token }}"
+            .write(toFile: dir + "/t.jinja", atomically: true, encoding: .utf8)
+        let r3 = try run(["--template", dir + "/t.jinja", "--bos-token", "<s>", "--eos-token", "</s>",
+                          "--var", "enable_thinking=false", "--var", "date_string=\"26 Jul 2024\""])
+        #expect(r3.status == 0, "\(r3.err)")
+        #expect(r3.out == "<s>You can call tools.|01 Dec 2026|False|26 Jul 2024</s>")
+        // A syntax error names the line.
+        try "ok\n{% if %}".write(toFile: dir + "/bad.jinja", atomically: true, encoding: .utf8)
+        let r4 = try run(["--template", dir + "/bad.jinja"])
+        #expect(r4.status == 1)
+        #expect(r4.err.contains("TemplateSyntaxError") && r4.err.contains("line 2"), "\(r4.err)")
+    }
+}
+
+enum TemplateStrings {
+    static func expect(_ s: String?) -> String { s ?? "<missing reference>" }
 }

@@ -153,6 +153,14 @@ struct JSONDumpOptions {
 }
 
 extension JinjaValue {
+    /// The value as JSON text, as Python's `json.dumps(value, ensure_ascii=False)` writes it;
+    /// throws for values JSON cannot hold (Undefined, generators, namespaces, macros).
+    public func jsonText() throws -> String {
+        do { return try jsonDumps(JSONDumpOptions()) } catch let f as JinjaRuntimeFailure {
+            throw JinjaError.runtime(kind: f.kind.rawValue, message: f.message, line: 0)
+        }
+    }
+
     /// Python's `json.dumps(self, ...)`; throws TypeError for values JSON cannot hold.
     func jsonDumps(_ o: JSONDumpOptions) throws -> String {
         var out = ""
