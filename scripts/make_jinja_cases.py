@@ -116,6 +116,7 @@ CASES = [
     ("tests_types", "{{ 'a' is string }}{{ 1 is string }}{{ 1 is number }}{{ 1.5 is number }}{{ true is number }}{{ 1 is integer }}{{ 1.0 is integer }}{{ 1.5 is float }}{{ true is boolean }}{{ 1 is boolean }}{{ d is mapping }}{{ xs is mapping }}{{ xs is sequence }}{{ 'a' is sequence }}{{ d is sequence }}{{ 1 is sequence }}{{ xs is iterable }}{{ 'a' is iterable }}{{ 1 is iterable }}{{ range is callable }}{{ 'a' is callable }}{{ none is none }}{{ 0 is none }}"),
     ("tests_values", "{{ true is true }}{{ 1 is true }}{{ false is false }}{{ 3 is odd }}{{ 3 is even }}{{ 9 is divisibleby 3 }}{{ 9 is divisibleby(4) }}{{ 'abc' is lower }}{{ 'aBc' is lower }}{{ 'ABC' is upper }}{{ 1 is eq 1 }}{{ 1 is equalto 2 }}{{ none is sameas none }}{{ true is sameas true }}{{ 2 is in xs }}{{ 'x' is in 'xyz' }}{{ 1 is not eq 2 }}{{ missing is undefined }}{{ n is defined }}{{ 2 is gt 1 }}{{ 2 is lt 1 }}{{ 2 is ge 2 }}"),
     # globals
+    ("unknown_filter_not_evaluated", "{% if false %}{{ x | from_json }}{% endif %}{{ 1 | nosuch if false else 'ok' }}"),
     ("globals", "{{ range(3) | list }}{{ range(1, 7, 2) | list }}{{ range(5, 0, -2) | list }}{{ dict(a=1, b='x') }}{{ dict([('k', 1)]) }}|{{ strftime_now('%Y-%m-%d %H:%M:%S') }}|{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%A %B %-d, %y %I%p %j') }}"),
     ("chat_like", "{{ bos_token }}{% for m in messages %}{% if loop.first and m.role == 'system' %}<<SYS>>{{ m.content | trim }}<</SYS>>\n{% elif m.role == 'user' %}[INST] {{ m.content }} [/INST]{% else %} {{ m.content }}{{ eos_token }}{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"),
 ]
@@ -145,6 +146,9 @@ ERRORS = [
     ("err_iterate_none", "{% for x in none %}{% endfor %}"),
     ("err_unknown_filter", "{{ n | nosuchfilter }}"),
     ("err_unknown_test", "{{ n is nosuchtest }}"),
+    ("err_unknown_filter_in_loop", "{% for x in xs %}\n{{ x | nosuchfilter }}{% endfor %}"),
+    ("err_unknown_filter_guarded_by_if", "{% if t %}\n{{ x | nosuchfilter }}{% endif %}"),
+    ("err_unknown_test_in_inline_if", "{{ (n is nosuchtest) if t else 1 }}"),
     ("err_compare_types", "{{ 1 < 'a' }}"),
     ("err_set_attr_non_namespace", "{% set d2 = {} %}{% set d2.x = 1 %}"),
     ("err_items_non_mapping", "{{ xs | items | list }}"),
@@ -167,7 +171,7 @@ def main():
             raise SystemExit(f"{name} rendered without error")
         except jinja2.exceptions.TemplateSyntaxError as ex:
             c.pop("text", None)
-            c["error"] = {"type": "TemplateSyntaxError", "message": ex.message, "line": ex.lineno}
+            c["error"] = {"type": type(ex).__name__, "message": ex.message, "line": ex.lineno}
         except Exception as ex:
             c.pop("text", None)
             c["error"] = {"type": type(ex).__name__, "message": str(ex)}

@@ -141,6 +141,9 @@ import Llama
                     #expect(line == c.errorLine, "\(c.name): \(e)")
                     #expect(column >= 1 && !message.isEmpty)
                     #expect(e.description.contains("line \(line)"))
+                case let .assertion(message, line):
+                    #expect(c.errorType == "TemplateAssertionError", "\(c.name): \(e)")
+                    #expect(line == c.errorLine && message == c.errorMessage, "\(c.name): \(e)")
                 case let .runtime(kind, message, _):
                     #expect(kind == c.errorType, "\(c.name): \(e)")
                     #expect(message == c.errorMessage, "\(c.name): \(e)")

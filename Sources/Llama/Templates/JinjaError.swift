@@ -4,6 +4,9 @@
 public enum JinjaError: Error, CustomStringConvertible, Equatable {
     /// The template source is not valid Jinja: what was found, what was expected, and where.
     case syntax(message: String, line: Int, column: Int)
+    /// A filter or test name that does not exist (jinja2's TemplateAssertionError, raised
+    /// when the template is compiled).
+    case assertion(message: String, line: Int)
     /// Rendering raised: `kind` is the Python exception's name (`UndefinedError`, `TypeError`,
     /// `TemplateError` for `raise_exception`, `SecurityError`, …); `line` is the template line
     /// of the statement or expression being evaluated.
@@ -13,6 +16,7 @@ public enum JinjaError: Error, CustomStringConvertible, Equatable {
     public var pythonText: String {
         switch self {
         case let .syntax(message, _, _): return "TemplateSyntaxError: \(message)"
+        case let .assertion(message, _): return "TemplateAssertionError: \(message)"
         case let .runtime(kind, message, _): return "\(kind): \(message)"
         }
     }
@@ -20,7 +24,7 @@ public enum JinjaError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .syntax(_, line, column): return "\(pythonText) (template line \(line), column \(column))"
-        case let .runtime(_, _, line): return "\(pythonText) (template line \(line))"
+        case let .assertion(_, line), let .runtime(_, _, line): return "\(pythonText) (template line \(line))"
         }
     }
 }

@@ -82,7 +82,7 @@ final class JinjaInterpreter {
                 var text = ""
                 _ = try execute(body, in: JinjaScope(parent: scope), into: &text)
                 var v = JinjaValue.string(text)
-                for f in filters { v = try applyFilter(f.name, v, try arguments(f.arguments, scope)) }
+                for f in filters { v = try applyNamedFilter(f.name, v, try arguments(f.arguments, scope)) }
                 try assign(target, v, in: scope)
             case let .macro(m):
                 scope.variables[m.name] = .function(macro(m, definedIn: scope))
@@ -96,7 +96,7 @@ final class JinjaInterpreter {
                 var text = ""
                 _ = try execute(body, in: JinjaScope(parent: scope), into: &text)
                 var v = JinjaValue.string(text)
-                for f in filters { v = try applyFilter(f.name, v, try arguments(f.arguments, scope)) }
+                for f in filters { v = try applyNamedFilter(f.name, v, try arguments(f.arguments, scope)) }
                 out += v.pythonString
             case let .with(assignments, body):
                 let inner = JinjaScope(parent: scope)
@@ -243,8 +243,10 @@ final class JinjaInterpreter {
         case let .call(fn, args):
             return try call(try evaluate(fn, scope), try arguments(args, scope))
         case let .filter(value, name, args):
+            guard JinjaInterpreter.filterNames.contains(name) else { throw JinjaRuntimeFailure(.runtime, "No filter named '\(name)' found.") }
             return try applyFilter(name, try evaluate(value, scope), try arguments(args, scope))
         case let .test(value, name, args, negated):
+            guard JinjaInterpreter.testNames.contains(name) else { throw JinjaRuntimeFailure(.runtime, "No test named '\(name)' found.") }
             let r = try applyTest(name, try evaluate(value, scope), try arguments(args, scope))
             return .bool(r != negated)
         case let .not(x): return .bool(!(try evaluate(x, scope).truthy))
@@ -277,6 +279,12 @@ final class JinjaInterpreter {
             if let otherwise { return try evaluate(otherwise, scope) }
             return .undefined(JinjaUndefined(message: "the inline if-expression on line \(e.line) evaluated to false and no else section was defined."))
         }
+    }
+
+    /// A filter named in the template: a name jinja2 let through compilation only fails here.
+    private func applyNamedFilter(_ name: String, _ v: JinjaValue, _ a: JinjaArguments) throws -> JinjaValue {
+        guard JinjaInterpreter.filterNames.contains(name) else { throw JinjaRuntimeFailure(.runtime, "No filter named '\(name)' found.") }
+        return try applyFilter(name, v, a)
     }
 
     private func negate(_ v: JinjaValue) throws -> JinjaValue {

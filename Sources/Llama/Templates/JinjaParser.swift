@@ -15,6 +15,7 @@ struct JinjaParser {
     static func parse(_ source: String) throws -> [JinjaNode] {
         var parser = JinjaParser(tokens: try JinjaLexer.tokenize(source))
         let nodes = try parser.statements(until: [])
+        try JinjaNameCheck.check(nodes, soft: false)
         return nodes
     }
 
@@ -304,12 +305,7 @@ struct JinjaParser {
         return filters
     }
 
-    private mutating func filterName() throws -> String {
-        let t = current
-        let name = try dottedName()
-        guard JinjaInterpreter.filterNames.contains(name) else { throw fail("No filter named '\(name)'.", t) }
-        return name
-    }
+    private mutating func filterName() throws -> String { try dottedName() }
 
     private mutating func dottedName() throws -> String {
         var name = try expectName()
@@ -595,9 +591,7 @@ struct JinjaParser {
             } else if isName("is") {
                 _ = advance()
                 let negated = skipName("not")
-                let t = current
                 let name = try dottedName()
-                guard JinjaInterpreter.testNames.contains(name) else { throw fail("No test named '\(name)'.", t) }
                 var args = JinjaCallArguments()
                 if isOp("(") {
                     args = try callArguments()
@@ -616,6 +610,93 @@ struct JinjaParser {
             } else {
                 return e
             }
+        }
+    }
+}
+
+/// jinja2's compile-time check of filter and test names: an unknown name is an error
+/// (TemplateAssertionError) unless it sits directly in an `if` statement or an inline
+/// `if … else`, where jinja2 waits until the expression is evaluated ("soft" frames: a
+/// template may guard a filter it is not sure exists). Loops, macros, call, filter, with
+/// and set blocks open non-soft frames again.
+enum JinjaNameCheck {
+    static func check(_ nodes: [JinjaNode], soft: Bool) throws {
+        for n in nodes {
+            switch n.kind {
+            case .text, .breakLoop, .continueLoop: break
+            case let .output(e): try check(e, soft)
+            case let .conditional(branches, otherwise):
+                for (c, body) in branches {
+                    try check(c, true)
+                    try check(body, soft: true)
+                }
+                if let otherwise { try check(otherwise, soft: true) }
+            case let .loop(_, iterable, filter, body, otherwise):
+                try check(iterable, soft)
+                if let filter { try check(filter, false) }
+                try check(body, soft: false)
+                if let otherwise { try check(otherwise, soft: false) }
+            case let .set(_, e): try check(e, soft)
+            case let .setBlock(_, filters, body):
+                try check(body, soft: false)
+                try checkFilters(filters, soft)
+            case let .macro(m):
+                for (_, d) in m.parameters { if let d { try check(d, false) } }
+                try check(m.body, soft: false)
+            case let .callBlock(callee, parameters, body):
+                try check(callee, soft)
+                for (_, d) in parameters { if let d { try check(d, false) } }
+                try check(body, soft: false)
+            case let .filterBlock(filters, body):
+                try checkFilters(filters, soft)
+                try check(body, soft: false)
+            case let .with(assignments, body):
+                for (_, e) in assignments { try check(e, soft) }
+                try check(body, soft: false)
+            case let .generation(body): try check(body, soft: false)
+            }
+        }
+    }
+
+    private static func checkFilters(_ filters: [JinjaFilterCall], _ soft: Bool) throws {
+        for f in filters {
+            if !soft && !JinjaInterpreter.filterNames.contains(f.name) {
+                throw JinjaError.assertion(message: "No filter named '\(f.name)'.", line: f.line)
+            }
+            try check(f.arguments, soft)
+        }
+    }
+
+    private static func check(_ a: JinjaCallArguments, _ soft: Bool) throws {
+        for e in a.positional { try check(e, soft) }
+        for (_, e) in a.keywords { try check(e, soft) }
+    }
+
+    private static func check(_ e: JinjaExpr, _ soft: Bool) throws {
+        switch e.kind {
+        case .literal, .name: break
+        case let .list(items), let .tuple(items): for i in items { try check(i, soft) }
+        case let .dict(pairs): for (k, v) in pairs { try check(k, soft); try check(v, soft) }
+        case let .attribute(o, _): try check(o, soft)
+        case let .index(o, i): try check(o, soft); try check(i, soft)
+        case let .slice(a, b, c): for x in [a, b, c] { if let x { try check(x, soft) } }
+        case let .call(f, args): try check(f, soft); try check(args, soft)
+        case let .filter(v, name, args):
+            if !soft && !JinjaInterpreter.filterNames.contains(name) {
+                throw JinjaError.assertion(message: "No filter named '\(name)'.", line: e.line)
+            }
+            try check(v, soft); try check(args, soft)
+        case let .test(v, name, args, _):
+            if !soft && !JinjaInterpreter.testNames.contains(name) {
+                throw JinjaError.assertion(message: "No test named '\(name)'.", line: e.line)
+            }
+            try check(v, soft); try check(args, soft)
+        case let .not(x), let .negate(x), let .plus(x): try check(x, soft)
+        case let .binary(_, l, r): try check(l, soft); try check(r, soft)
+        case let .compare(first, ops): try check(first, soft); for (_, x) in ops { try check(x, soft) }
+        case let .conditional(then, condition, otherwise):
+            try check(then, true); try check(condition, true)
+            if let otherwise { try check(otherwise, true) }
         }
     }
 }
