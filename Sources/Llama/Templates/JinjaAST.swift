@@ -33,6 +33,9 @@ struct JinjaExpr {
 struct JinjaCallArguments {
     var positional: [JinjaExpr] = []
     var keywords: [(String, JinjaExpr)] = []
+    /// `*iterable` and `**mapping` in a call.
+    var spreadPositional: JinjaExpr? = nil
+    var spreadKeywords: JinjaExpr? = nil
 }
 
 /// What `set`, `for` and `with` assign to.

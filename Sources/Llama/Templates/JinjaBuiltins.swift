@@ -464,7 +464,7 @@ extension JinjaInterpreter {
         case "items":
             if value.isUndefined { return .iterator(kind: "generator", []) }
             guard case let .dict(d) = value else { throw JinjaRuntimeFailure(.type, "Can only get item pairs from a mapping.") }
-            return .iterator(kind: "dict_itemiterator", d.pairs.map { .tuple([$0.0, $0.1]) })
+            return .iterator(kind: "generator", d.pairs.map { .tuple([$0.0, $0.1]) })
         case "dictsort":
             guard case let .dict(d) = value else { throw JinjaRuntimeFailure(.type, "You can only sort by either \"key\" or \"value\"") }
             let caseSensitive = a.value(0, "case_sensitive")?.truthy ?? false
@@ -478,8 +478,15 @@ extension JinjaInterpreter {
         case "sort":
             let reverse = a.value(0, "reverse")?.truthy ?? false
             let caseSensitive = a.value(1, "case_sensitive")?.truthy ?? false
-            let get = attributeGetter(a.value(2, "attribute"))
-            return .list(try stableSort(try items(value), reverse: reverse) { v in JinjaInterpreter.sortKey(try get?(v) ?? v, caseSensitive) })
+            // jinja2's make_multi_attrgetter: "a,b" sorts by several attributes, and the key is
+            // always a list, so equal items are never ordered with `<` (None, Undefined sort).
+            var getters: [((JinjaValue) throws -> JinjaValue)?] = [nil]
+            if let spec = a.value(2, "attribute"), !spec.isNone {
+                getters = spec.stringValue.map { $0.split(separator: ",").map { attributeGetter(.string(String($0))) } } ?? [attributeGetter(spec)]
+            }
+            return .list(try stableSort(try items(value), reverse: reverse) { v in
+                .list(try getters.map { JinjaInterpreter.sortKey(try $0?(v) ?? v, caseSensitive) })
+            })
         case "unique":
             let caseSensitive = a.value(0, "case_sensitive")?.truthy ?? false
             let get = attributeGetter(a.value(1, "attribute"))

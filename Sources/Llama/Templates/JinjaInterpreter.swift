@@ -208,8 +208,22 @@ final class JinjaInterpreter {
     // MARK: Expressions
 
     private func arguments(_ a: JinjaCallArguments, _ scope: JinjaScope) throws -> JinjaArguments {
-        JinjaArguments(positional: try a.positional.map { try evaluate($0, scope) },
-                       keywords: try a.keywords.map { ($0.0, try evaluate($0.1, scope)) })
+        var args = JinjaArguments(positional: try a.positional.map { try evaluate($0, scope) },
+                                  keywords: try a.keywords.map { ($0.0, try evaluate($0.1, scope)) })
+        if let spread = a.spreadPositional {
+            let v = try evaluate(spread, scope)
+            guard let items = v.iterationItems else { throw JinjaRuntimeFailure(.type, "argument after * must be an iterable, not \(v.typeName)") }
+            args.positional += items
+        }
+        if let spread = a.spreadKeywords {
+            let v = try evaluate(spread, scope)
+            guard case let .dict(d) = v.plain else { throw JinjaRuntimeFailure(.type, "argument after ** must be a mapping, not \(v.typeName)") }
+            for (k, value) in d.pairs {
+                guard case let .string(name) = k else { throw JinjaRuntimeFailure(.type, "keywords must be strings") }
+                args.keywords.append((name, value))
+            }
+        }
+        return args
     }
 
     func call(_ callee: JinjaValue, _ args: JinjaArguments) throws -> JinjaValue {

@@ -180,7 +180,7 @@ struct JinjaLexer {
             while k < s.count, isSpace(s[k]) { k += 1 }
             return k
         }
-        if at(k, "+%}") { return k + 3 }
+        // jinja2 has no `+%}` form here: `{% raw +%}` is an unknown tag 'raw'.
         if at(k, "%}") { return k + 2 }
         return nil
     }
@@ -244,7 +244,8 @@ struct JinjaLexer {
                 continue
             }
             if u.properties.numericType == .decimal, u.isASCII {
-                try number(start: tokStart)
+                // After a dot a number is an index (`matrix.0.1`), never a float.
+                try number(start: tokStart, integerOnly: tokens.last?.kind == .op("."))
                 continue
             }
             if u == "'" || u == "\"" {
@@ -284,15 +285,15 @@ struct JinjaLexer {
         return out
     }
 
-    private mutating func number(start: Int) throws {
+    private mutating func number(start: Int, integerOnly: Bool) throws {
         var text = digits()
         var isFloat = false
-        if i + 1 < s.count, s[i] == ".", s[i + 1].isASCII, s[i + 1].properties.numericType == .decimal {
+        if !integerOnly, i + 1 < s.count, s[i] == ".", s[i + 1].isASCII, s[i + 1].properties.numericType == .decimal {
             i += 1
             text += "." + digits()
             isFloat = true
         }
-        if i < s.count, s[i] == "e" || s[i] == "E" {
+        if !integerOnly, i < s.count, s[i] == "e" || s[i] == "E" {
             var k = i + 1
             if k < s.count, s[k] == "+" || s[k] == "-" { k += 1 }
             if k < s.count, s[k].isASCII, s[k].properties.numericType == .decimal {

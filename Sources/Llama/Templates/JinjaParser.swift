@@ -115,8 +115,14 @@ struct JinjaParser {
         }
     }
 
+    /// The end tags in the order jinja2's messages list them ('endfor' or 'else').
+    static func inJinjaOrder(_ ends: Set<String>) -> [String] {
+        let rank = ["endfor": 0, "elif": 1, "else": 2, "endif": 3]
+        return ends.sorted { (rank[$0] ?? 9, $0) < (rank[$1] ?? 9, $1) }
+    }
+
     private func unexpectedEnd(_ ends: Set<String>) -> String {
-        var m = "Unexpected end of template. Jinja was looking for the following tags: " + ends.sorted().map { "'\($0)'" }.joined(separator: " or ") + "."
+        var m = "Unexpected end of template. Jinja was looking for the following tags: " + JinjaParser.inJinjaOrder(ends).map { "'\($0)'" }.joined(separator: " or ") + "."
         if let b = openBlocks.last { m += " The innermost block that needs to be closed is '\(b)'." }
         return m
     }
@@ -167,7 +173,7 @@ struct JinjaParser {
         default:
             var m = "Encountered unknown tag '\(tag)'."
             if !ends.isEmpty {
-                m += " Jinja was looking for the following tags: " + ends.sorted().map { "'\($0)'" }.joined(separator: " or ") + "."
+                m += " Jinja was looking for the following tags: " + JinjaParser.inJinjaOrder(ends).map { "'\($0)'" }.joined(separator: " or ") + "."
                 if let b = openBlocks.last { m += " The innermost block that needs to be closed is '\(b)'." }
             }
             throw fail(m, start)
@@ -566,7 +572,8 @@ struct JinjaParser {
             if !first { try expectOp(",") }
             first = false
             if isOp(")") { break }
-            if isOp("*") || isOp("**") { throw fail("*args and **kwargs in calls are not supported") }
+            if skipOp("*") { args.spreadPositional = try expression(); continue }
+            if skipOp("**") { args.spreadKeywords = try expression(); continue }
             if case let .name(n) = current.kind, nextToken.kind == .op("=") {
                 _ = advance(); _ = advance()
                 args.keywords.append((n, try expression()))
@@ -670,6 +677,7 @@ enum JinjaNameCheck {
     private static func check(_ a: JinjaCallArguments, _ soft: Bool) throws {
         for e in a.positional { try check(e, soft) }
         for (_, e) in a.keywords { try check(e, soft) }
+        for e in [a.spreadPositional, a.spreadKeywords] { if let e { try check(e, soft) } }
     }
 
     private static func check(_ e: JinjaExpr, _ soft: Bool) throws {

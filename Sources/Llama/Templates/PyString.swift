@@ -84,9 +84,8 @@ enum PyString {
                 while i < u.count, pythonIsSpace(u[i]) { i += 1 }
                 if i == u.count { break }
                 if maxsplit >= 0 && parts.count == maxsplit {
-                    var end = u.count
-                    while end > i, pythonIsSpace(u[end - 1]) { end -= 1 }
-                    parts.append(string(u[i..<end]))
+                    // The rest is kept as it is, trailing whitespace included.
+                    parts.append(string(u[i...]))
                     break
                 }
                 let start = i
