@@ -157,8 +157,7 @@ extension JinjaInterpreter {
             case "isalpha": return bound { _ in .bool(!s.isEmpty && s.unicodeScalars.allSatisfy { $0.properties.isAlphabetic }) }
             case "isalnum": return bound { _ in .bool(!s.isEmpty && s.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil }) }
             case "isspace": return bound { _ in .bool(!s.isEmpty && s.unicodeScalars.allSatisfy(pythonIsSpace)) }
-            case "islower": return bound { _ in .bool(s.unicodeScalars.contains { $0.properties.isCased } && s == s.lowercased()) }
-            case "isupper": return bound { _ in .bool(s.unicodeScalars.contains { $0.properties.isCased } && s == s.uppercased()) }
+            case "islower", "isupper": return bound { [unowned self] _ in .bool(try self.applyTest(name == "islower" ? "lower" : "upper", .string(s), JinjaArguments())) }
             case "removeprefix":
                 return bound { a in
                     let p = try str(a, 0, "prefix") ?? ""
@@ -420,7 +419,7 @@ extension JinjaInterpreter {
             let scale = pow(10.0, Double(precision))
             switch method {
             case "common":
-                if case .int = value { return value }
+                if let i = value.integer { return .int(i) }
                 return .double((x * scale).rounded(.toNearestOrEven) / scale)
             case "ceil": return .double((x * scale).rounded(.up) / scale)
             case "floor": return .double((x * scale).rounded(.down) / scale)
@@ -466,7 +465,7 @@ extension JinjaInterpreter {
             guard case let .dict(d) = value else { throw JinjaRuntimeFailure(.type, "Can only get item pairs from a mapping.") }
             return .iterator(kind: "generator", d.pairs.map { .tuple([$0.0, $0.1]) })
         case "dictsort":
-            guard case let .dict(d) = value else { throw JinjaRuntimeFailure(.type, "You can only sort by either \"key\" or \"value\"") }
+            guard case let .dict(d) = value else { throw JinjaRuntimeFailure(.attribute, "'\(value.typeName)' object has no attribute 'items'") }
             let caseSensitive = a.value(0, "case_sensitive")?.truthy ?? false
             let byValue = a.value(1, "by")?.stringValue == "value"
             let reverse = a.value(2, "reverse")?.truthy ?? false
@@ -498,8 +497,15 @@ extension JinjaInterpreter {
             }
             return .iterator(kind: "generator", out)
         case "reverse":
-            if case let .string(s) = value { return .string(PyString.string(s.unicodeScalars.reversed())) }
-            return .iterator(kind: "list_reverseiterator", try items(value).reversed())
+            switch value.plain {
+            case let .string(s): return .string(PyString.string(s.unicodeScalars.reversed()))
+            case .list, .tuple: return .iterator(kind: "list_reverseiterator", try items(value).reversed())
+            case .dict: return .iterator(kind: "dict_reversekeyiterator", try items(value).reversed())
+            case let .iterator(kind, list) where JinjaValue.isView(kind): return .iterator(kind: kind.replacingOccurrences(of: "dict_", with: "dict_reverse") + "iterator", list.reversed())
+            default:
+                // Not reversible: jinja2 makes a list and reverses that.
+                return .list(try items(value).reversed())
+            }
         case "indent":
             var indentation = "    "
             if let w = a.value(0, "width") {
@@ -557,7 +563,7 @@ extension JinjaInterpreter {
                     if name == "min" ? try k.pyLess(bk) : try bk.pyLess(k) { best = v; bestKey = k }
                 } else { best = v; bestKey = k }
             }
-            return best ?? .undefined(JinjaUndefined(message: "No \(name == "min" ? "smallest" : "largest") item, sequence was empty."))
+            return best ?? .undefined(JinjaUndefined(message: "No aggregated item, sequence was empty."))
         case "attr":
             guard case let .string(n)? = a.value(0, "name") else { throw JinjaRuntimeFailure(.type, "attr needs a name") }
             return try attribute(value, n)
@@ -648,14 +654,16 @@ extension JinjaInterpreter {
         case "ge", ">=": return try other.map { try $0.pyLess(v) || v.pyEquals($0) } ?? false
         case "in": return try other.map { try contains($0, v) } ?? false
         case "odd", "even":
-            guard let i = v.integer else { throw JinjaRuntimeFailure(.type, "not all arguments converted during string formatting") }
-            return (i & 1 == 1) == (name == "odd")
+            // jinja2: value % 2 == 1 (or == 0), with Python's % on whatever the value is.
+            return try binary("%", v, .int(2)).pyEquals(.int(name == "odd" ? 1 : 0))
         case "divisibleby":
-            guard let i = v.integer, let d = other?.integer else { throw JinjaRuntimeFailure(.type, "divisibleby needs integers") }
-            guard d != 0 else { throw JinjaRuntimeFailure(.zeroDivision, "integer division or modulo by zero") }
-            return i % d == 0
-        case "lower": return v.stringValue.map { $0 == PyString.lower($0) } ?? false
-        case "upper": return v.stringValue.map { $0 == PyString.upper($0) } ?? false
+            return try binary("%", v, other ?? .none).pyEquals(.int(0))
+        case "lower", "upper":
+            // str(value).islower() / .isupper(): some cased character, none of the other case.
+            let s = v.pythonString
+            let cased = s.unicodeScalars.filter { (u: Unicode.Scalar) in u.properties.isCased }
+            if cased.isEmpty { return false }
+            return cased.allSatisfy { (u: Unicode.Scalar) in name == "lower" ? u.properties.isLowercase : u.properties.isUppercase }
         case "escaped": if case .markup = value { return true } else { return false }
         case "filter": return v.stringValue.map { JinjaInterpreter.filterNames.contains($0) } ?? false
         case "test": return v.stringValue.map { JinjaInterpreter.testNames.contains($0) } ?? false

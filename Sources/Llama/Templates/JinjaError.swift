@@ -34,6 +34,7 @@ struct JinjaRuntimeFailure: Error {
     enum Kind: String {
         case undefined = "UndefinedError"
         case type = "TypeError"
+        case attribute = "AttributeError"
         case value = "ValueError"
         case raised = "TemplateError"
         case runtime = "TemplateRuntimeError"

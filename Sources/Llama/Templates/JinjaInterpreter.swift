@@ -315,10 +315,18 @@ final class JinjaInterpreter {
         switch op {
         case "==": return a.pyEquals(b)
         case "!=": return !a.pyEquals(b)
-        case "<": return try a.pyLess(b)
-        case ">": return try b.pyLess(a)
-        case "<=": return try a.pyLess(b) || a.pyEquals(b)
-        case ">=": return try b.pyLess(a) || a.pyEquals(b)
+        case "<", ">", "<=", ">=":
+            do {
+                switch op {
+                case "<": return try a.pyLess(b)
+                case ">": return try b.pyLess(a)
+                case "<=": return try a.pyLess(b) || a.pyEquals(b)
+                default: return try b.pyLess(a) || a.pyEquals(b)
+                }
+            } catch let f as JinjaRuntimeFailure where f.kind == .type {
+                // Python names the operator written and the operands in order.
+                throw JinjaRuntimeFailure(.type, "'\(op)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
+            }
         case "in": return try contains(b, a)
         case "notin": return try !contains(b, a)
         default: throw JinjaRuntimeFailure(.type, "unknown comparison '\(op)'")
@@ -372,7 +380,7 @@ final class JinjaInterpreter {
         let a = a.plain, b = b.plain
         if case let .undefined(u) = a { throw JinjaRuntimeFailure(.undefined, u.message) }
         if case let .undefined(u) = b { throw JinjaRuntimeFailure(.undefined, u.message) }
-        let unsupported = JinjaRuntimeFailure(.type, "unsupported operand type(s) for \(op): '\(a.typeName)' and '\(b.typeName)'")
+        let unsupported = JinjaRuntimeFailure(.type, "unsupported operand type(s) for \(op == "**" ? "** or pow()" : op): '\(a.typeName)' and '\(b.typeName)'")
         switch (op, a, b) {
         case let ("+", .string(x), .string(y)): return .string(x + y)
         case let ("+", .list(x), .list(y)): return .list(x + y)
@@ -496,7 +504,10 @@ final class JinjaInterpreter {
         case let .list(l): return .list(try pySlice(l, a, b, c))
         case let .tuple(l): return .tuple(try pySlice(l, a, b, c))
         case let .undefined(u): throw JinjaRuntimeFailure(.undefined, u.message)
-        default: throw JinjaRuntimeFailure(.type, "'\(obj.typeName)' object is not subscriptable")
+        case .dict: throw JinjaRuntimeFailure(.type, "unhashable type: 'slice'")
+        default:
+            // Slices bypass jinja2's forgiving getitem: Python's own TypeError.
+            throw JinjaRuntimeFailure(.type, "'\(obj.typeName)' object is not subscriptable")
         }
     }
 }

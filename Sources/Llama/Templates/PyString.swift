@@ -239,7 +239,10 @@ enum PyString {
             }
             out += text
         }
-        if mapping == nil && next < values.count { throw JinjaRuntimeFailure(.type, "not all arguments converted during string formatting") }
+        var argsIsSequence = false
+        if case .list = args { argsIsSequence = true }
+        // A single non-tuple argument with items (a list) is not "left over" in Python.
+        if mapping == nil && next < values.count && !(argsIsSequence && values.count == 1) { throw JinjaRuntimeFailure(.type, "not all arguments converted during string formatting") }
         return out
     }
 
