@@ -117,6 +117,15 @@ CASES = [
     ("tests_values", "{{ true is true }}{{ 1 is true }}{{ false is false }}{{ 3 is odd }}{{ 3 is even }}{{ 9 is divisibleby 3 }}{{ 9 is divisibleby(4) }}{{ 'abc' is lower }}{{ 'aBc' is lower }}{{ 'ABC' is upper }}{{ 1 is eq 1 }}{{ 1 is equalto 2 }}{{ none is sameas none }}{{ true is sameas true }}{{ 2 is in xs }}{{ 'x' is in 'xyz' }}{{ 1 is not eq 2 }}{{ missing is undefined }}{{ n is defined }}{{ 2 is gt 1 }}{{ 2 is lt 1 }}{{ 2 is ge 2 }}"),
     # globals
     ("unknown_filter_not_evaluated", "{% if false %}{{ x | from_json }}{% endif %}{{ 1 | nosuch if false else 'ok' }}"),
+    ("index_after_dot", "{% set matrix = [[1, [2, 3]], [4]] %}{{ matrix.0.1 }}{{ matrix.0.1.1 }}{{ matrix.1.0 }}"),
+    ("split_maxsplit_keeps_tail", "[{{ ' 1 2 3 '.split(none, 1) }}][{{ ' 1 2 3 '.split(none, 0) }}][{{ 'a b  '.rsplit(none, 1) }}]"),
+    ("sort_equal_nones_and_multi_attribute", "{{ [none, none] | sort }}{{ users | sort(attribute='age,name') | map(attribute='name') | list }}"),
+    ("call_spread", "{% macro mul(a, b, c=1) %}{{ a * b * c }}{% endmacro %}{{ mul(*[2, 3]) }} {{ mul(**{'a': 2, 'b': 5}) }} {{ mul(2, *[3], c=4) }}"),
+    ("odd_even_floats_and_case_tests", "{{ 2.5 is odd }}{{ 3.0 is odd }}{{ 4.0 is divisibleby 2 }}{{ '' is upper }}{{ '12' is lower }}{{ 'aB1' is lower }}{{ 'ÉA' is upper }}"),
+    ("reverse_kinds", "{{ d | reverse | list }}{{ d.items() | reverse | list }}{{ xs | map('string') | reverse | list }}{{ (1, 2) | reverse | list }}"),
+    ("round_bool_and_empty_minmax", "{{ true | round }} {{ empty | max is defined }} {{ 3.14159 | round(2, 'floor') }}"),
+    ("markup_concatenation", "{{ '<b>' | safe + '<i>' }} {{ '<x>' + ('&' | safe) }} {{ ('<a>' | e) ~ '<c>' }} {{ ('%s>' | safe) % '<' }} {{ ('<p>' | safe) | upper }} {{ '<p>' | safe | length }}"),
+    ("select_on_none_is_empty", "{{ none | selectattr('x') | list }}{{ missing | map('upper') | list }}{{ none | reject | list }}"),
     ("globals", "{{ range(3) | list }}{{ range(1, 7, 2) | list }}{{ range(5, 0, -2) | list }}{{ dict(a=1, b='x') }}{{ dict([('k', 1)]) }}|{{ strftime_now('%Y-%m-%d %H:%M:%S') }}|{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%A %B %-d, %y %I%p %j') }}"),
     ("chat_like", "{{ bos_token }}{% for m in messages %}{% if loop.first and m.role == 'system' %}<<SYS>>{{ m.content | trim }}<</SYS>>\n{% elif m.role == 'user' %}[INST] {{ m.content }} [/INST]{% else %} {{ m.content }}{{ eos_token }}{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"),
 ]
@@ -152,6 +161,9 @@ ERRORS = [
     ("err_compare_types", "{{ 1 < 'a' }}"),
     ("err_set_attr_non_namespace", "{% set d2 = {} %}{% set d2.x = 1 %}"),
     ("err_items_non_mapping", "{{ xs | items | list }}"),
+    ("err_compare_names_operator", "{{ [] >= 'a' }}"),
+    ("err_slice_of_int", "{{ n[1:] }}"),
+    ("err_power_types", "{{ 'a' ** 2 }}"),
     ("err_unpack", "{% for a, b in [[1, 2, 3]] %}{% endfor %}"),
 ]
 
