@@ -8,7 +8,9 @@ struct Template: ParsableCommand {
         discussion: """
         The output is what HF transformers' apply_chat_template(..., tokenize=False) gives with \
         Python's jinja2: nothing is added, not even a final newline. A template error exits 1 \
-        with jinja2's message and the template line.
+        with jinja2's message and the template line. A model without a chat template gets a \
+        built-in format matching its vocabulary (Llama 3, Llama 2 [INST] or ChatML), with a \
+        note on stderr.
 
         Messages are OpenAI-style: a JSON list of {"role", "content"} objects (optionally \
         "tool_calls" with "function": {"name", "arguments"}, "tool_call_id", "name"), or an \
@@ -67,7 +69,11 @@ struct Template: ParsableCommand {
         var special: [String: String] = [:]
         if let model {
             let found = try ModelChatTemplates.load(model: model)
-            source = try found.select(name: templateName, hasTools: toolsValue != nil)
+            let chosen = try found.selectOrFallback(name: templateName, hasTools: toolsValue != nil)
+            if let fallback = chosen.fallback {
+                FileHandle.standardError.write(Data("note: \(model) has no chat template; using the built-in \(fallback.displayName) format\n".utf8))
+            }
+            source = chosen.source
             special = found.specialTokens
         } else {
             source = try readText(template ?? "", what: "--template")

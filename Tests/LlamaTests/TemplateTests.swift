@@ -261,3 +261,52 @@ import Llama
 enum TemplateStrings {
     static func expect(_ s: String?) -> String { s ?? "<missing reference>" }
 }
+
+/// Models without a chat template get a built-in format chosen from their vocabulary.
+@Suite struct BuiltinChatTemplateTests {
+    static func conversation() throws -> JinjaValue {
+        try JinjaValue.parseJSON("""
+        [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"},
+         {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye"}]
+        """)
+    }
+
+    @Test(arguments: [
+        ("tokenizers/hf/llama-bpe", BuiltinChatTemplate.llama3),
+        ("fixtures/dev-llama3/model.gguf", .llama3),
+        ("fixtures/dev-odd/model-f16.gguf", .llama2),
+        ("vocab/ggml-vocab-gpt-2.gguf", .chatml),
+    ])
+    func fallbackFollowsTheVocabulary(_ model: String, _ expected: BuiltinChatTemplate) throws {
+        let found = try ModelChatTemplates.load(model: try Fixtures.shared(model))
+        #expect(found.templates.isEmpty)
+        let chosen = try found.selectOrFallback()
+        #expect(chosen.fallback == expected)
+        #expect(chosen.source == expected.source)
+        // A model's own template always wins over the fallback.
+        let own = try ModelChatTemplates.load(model: try Fixtures.shared("vocab/ggml-vocab-qwen2.gguf")).selectOrFallback()
+        #expect(own.fallback == nil)
+    }
+
+    /// The layouts of Meta's Llama 3 and Llama 2 chat formats and of ChatML; the Llama 2 text
+    /// is what HF's legacy LlamaTokenizer default template gives for this conversation.
+    @Test func builtinFormatsRenderTheirLayouts() throws {
+        let messages = try Self.conversation()
+        let tokens = ["bos_token": "<s>", "eos_token": "</s>"]
+        func render(_ t: BuiltinChatTemplate, _ tokens: [String: String]) throws -> String {
+            try ChatTemplate(source: t.source).render(messages: messages, addGenerationPrompt: true, specialTokens: tokens)
+        }
+        #expect(try render(.llama3, ["bos_token": "<|begin_of_text|>"]) == "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe kind.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+        #expect(try render(.llama2, tokens) == "<s>[INST] <<SYS>>\nBe kind.\n<</SYS>>\n\nHi [/INST] Hello </s><s>[INST] Bye [/INST]")
+        #expect(try render(.chatml, tokens) == "<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n")
+    }
+
+    @Test func endOfTurnMarkersComeFromTheTemplate() throws {
+        let llama31 = try ChatTemplate(source: String(contentsOfFile: try Fixtures.shared("templates/meta-llama-Llama-3.1-8B-Instruct.jinja"), encoding: .utf8))
+        #expect(llama31.endOfTurnMarkers.first == "<|eot_id|>")
+        let qwen = try ChatTemplate(source: String(contentsOfFile: try Fixtures.shared("templates/Qwen-Qwen2.5-7B-Instruct.jinja"), encoding: .utf8))
+        #expect(qwen.endOfTurnMarkers.first == "<|im_end|>")
+        let gemma = try ChatTemplate(source: String(contentsOfFile: try Fixtures.shared("templates/google-gemma-2-2b-it.jinja"), encoding: .utf8))
+        #expect(gemma.endOfTurnMarkers.first == "<end_of_turn>")
+    }
+}

@@ -60,11 +60,21 @@ public struct ModelChatTemplates {
     public var specialTokens: [String: String]
     /// The file or folder they came from, for messages.
     public var path: String
+    /// Chat-format tokens the vocabulary has (`<|start_header_id|>`, `<|eot_id|>`,
+    /// `<|im_start|>`), read only when the model has no template: they pick the fallback.
+    public var vocabularyHint: [String]
+    /// A SentencePiece Llama vocabulary (Llama 2's `[INST]` format is the fallback).
+    public var sentencePieceLlama: Bool
 
-    public init(templates: [String: String], specialTokens: [String: String], path: String) {
+    static let hintTokens = ["<|start_header_id|>", "<|eot_id|>", "<|im_start|>"]
+
+    public init(templates: [String: String], specialTokens: [String: String], path: String,
+                vocabularyHint: [String] = [], sentencePieceLlama: Bool = false) {
         self.templates = templates
         self.specialTokens = specialTokens
         self.path = path
+        self.vocabularyHint = vocabularyHint
+        self.sentencePieceLlama = sentencePieceLlama
     }
 
     /// Reads a GGUF file (`tokenizer.chat_template`, named `tokenizer.chat_template.NAME`,
@@ -96,7 +106,13 @@ public struct ModelChatTemplates {
                 }
             }
         }
-        return ModelChatTemplates(templates: templates, specialTokens: special, path: file.path)
+        var hint: [String] = []
+        if templates.isEmpty, let tokens = file.metadata["tokenizer.ggml.tokens"]?.array {
+            let wanted = Set(hintTokens)
+            hint = tokens.compactMap { $0.string }.filter { wanted.contains($0) }
+        }
+        return ModelChatTemplates(templates: templates, specialTokens: special, path: file.path, vocabularyHint: hint,
+                                  sentencePieceLlama: file.metadata["tokenizer.ggml.model"]?.string == "llama")
     }
 
     public static func fromHuggingFace(directory: String) throws -> ModelChatTemplates {
@@ -143,7 +159,23 @@ public struct ModelChatTemplates {
                 templates[String(f.dropLast(6))] = try readText(extraDir.appendingPathComponent(f).path)
             }
         }
-        return ModelChatTemplates(templates: templates, specialTokens: special, path: directory)
+        var hint: [String] = []
+        var sentencePiece = false
+        if templates.isEmpty {
+            // Which chat tokens the vocabulary has, from tokenizer.json's added tokens.
+            let tokenizerPath = dir.appendingPathComponent("tokenizer.json").path
+            if FileManager.default.fileExists(atPath: tokenizerPath),
+               case let .dict(tokenizer)? = try? JinjaValue.parseJSON(try readText(tokenizerPath)) {
+                if case let .list(added)? = tokenizer["added_tokens"] {
+                    for case let .dict(token) in added {
+                        if case let .string(s)? = token["content"], hintTokens.contains(s) { hint.append(s) }
+                    }
+                }
+                if case let .dict(model)? = tokenizer["model"], case .bool(true)? = model["byte_fallback"] { sentencePiece = true }
+            }
+        }
+        return ModelChatTemplates(templates: templates, specialTokens: special, path: directory,
+                                  vocabularyHint: hint, sentencePieceLlama: sentencePiece)
     }
 
     /// HF's choice: the template named `name`; else "tool_use" when tools are given and
