@@ -90,4 +90,36 @@ import Llama
         #expect(try secondLast["content"]?.jsonText() == "\"Three\"")
         #expect(messages.count < 7)
     }
+
+    @Test func ctrlCStopsTheReplyNotTheProgram() throws {
+        let dir = NSTemporaryDirectory() + "llama-chat-int-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let saved = dir + "/saved.json"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try GenerateCommandTests.executable())
+        p.arguments = ["chat", "--model", Self.model, "--temperature", "0", "--max-tokens", "2000", "--context", "2048"]
+        let inPipe = Pipe(), out = Pipe(), err = Pipe()
+        p.standardInput = inPipe
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        inPipe.fileHandleForWriting.write(Data("KING:\n".utf8))
+        // Wait for the reply to start, then press Ctrl-C.
+        var first = Data()
+        while first.isEmpty { first = out.fileHandleForReading.availableData }
+        p.interrupt()
+        inPipe.fileHandleForWriting.write(Data("/save \(saved)\n/exit\n".utf8))
+        try inPipe.fileHandleForWriting.close()
+        _ = out.fileHandleForReading.readDataToEndOfFile()
+        _ = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        guard case let .list(messages) = try JinjaValue.parseJSON(String(contentsOfFile: saved, encoding: .utf8)),
+              messages.count == 2, case let .dict(reply) = messages[1], case let .string(text)? = reply["content"] else {
+            Issue.record("the conversation was not saved after Ctrl-C"); return
+        }
+        // Stopped early: far fewer than the 2000 tokens allowed (about 4 characters each).
+        #expect(text.count < 2000)
+    }
 }
