@@ -107,7 +107,8 @@ import Llama
         inPipe.fileHandleForWriting.write(Data("KING:\n".utf8))
         // Wait for the reply to start, then press Ctrl-C.
         var first = Data()
-        while first.isEmpty { first = out.fileHandleForReading.availableData }
+        while first.isEmpty && p.isRunning { first = out.fileHandleForReading.availableData }
+        try #require(!first.isEmpty, "chat printed nothing before exiting")
         p.interrupt()
         inPipe.fileHandleForWriting.write(Data("/save \(saved)\n/exit\n".utf8))
         try inPipe.fileHandleForWriting.close()

@@ -23,7 +23,7 @@ public enum ChatTemplateError: Error, CustomStringConvertible {
 
 /// A model's chat template: turns a conversation into the prompt text the model was trained
 /// on, exactly as HF transformers' `apply_chat_template(..., tokenize=False)` does.
-public struct ChatTemplate {
+public struct ChatTemplate: Sendable {
     /// The Jinja source.
     public let source: String
     let template: JinjaTemplate
@@ -55,7 +55,7 @@ public struct ChatTemplate {
 
 /// The chat templates a model carries, by name ("default" for the unnamed one), and its
 /// special tokens' texts, as HF passes them to the template.
-public struct ModelChatTemplates {
+public struct ModelChatTemplates: Sendable {
     public var templates: [String: String]
     public var specialTokens: [String: String]
     /// The file or folder they came from, for messages.

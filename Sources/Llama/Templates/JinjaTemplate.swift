@@ -5,7 +5,8 @@ import Foundation
 /// loop controls (`break`, `continue`), HF's `{% generation %}` tag, no autoescaping, the
 /// immutable sandbox (lists and dicts cannot be changed in place), and the globals
 /// `raise_exception`, `strftime_now`, `namespace`, `dict` and `range`.
-public struct JinjaTemplate {
+public struct JinjaTemplate: @unchecked Sendable {
+    // Sendable: the tree is immutable once parsed, and its literals hold no reference types.
     let nodes: [JinjaNode]
 
     /// Parses `source`; throws `JinjaError.syntax` with the line and column of the problem.

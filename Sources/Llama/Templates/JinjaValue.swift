@@ -26,13 +26,6 @@ public indirect enum JinjaValue {
     case namespace(JinjaNamespace)
     case function(JinjaFunction)
 
-    /// A value from parsed JSON-like data: the usual way to build template variables.
-    public static func from(_ strings: [String: String]) -> JinjaValue {
-        var d = JinjaDict()
-        for (k, v) in strings.sorted(by: { $0.key < $1.key }) { d[.string(k)] = .string(v) }
-        return .dict(d)
-    }
-
     static func undefinedName(_ name: String) -> JinjaValue {
         .undefined(JinjaUndefined(message: "'\(name)' is undefined"))
     }
@@ -56,14 +49,19 @@ public struct JinjaUndefined {
 
 /// A Python dict: insertion-ordered, keyed by Python equality (1, 1.0 and True are one key).
 public struct JinjaDict {
+    /// The keys, in insertion order.
     public private(set) var keys: [JinjaValue] = []
+    /// The values, in the order of `keys`.
     public private(set) var values: [JinjaValue] = []
     private var index: [HashKey: Int] = [:]
 
+    /// An empty dict.
     public init() {}
 
+    /// The number of entries.
     public var count: Int { keys.count }
 
+    /// The value for a key (Python equality: 1, 1.0 and True are one key); setting nil removes it.
     public subscript(key: JinjaValue) -> JinjaValue? {
         get { index[HashKey(key)].map { values[$0] } }
         set {
@@ -78,6 +76,7 @@ public struct JinjaDict {
         }
     }
 
+    /// The value for a string key.
     public subscript(name: String) -> JinjaValue? {
         get { self[.string(name)] }
         set { self[.string(name)] = newValue }

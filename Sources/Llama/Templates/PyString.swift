@@ -255,7 +255,7 @@ enum PyString {
         var digits = exactDecimal(abs(x))
         let point = digits.firstIndex(of: ".").map { digits.distance(from: digits.startIndex, to: $0) } ?? digits.count
         digits.removeAll { $0 == "." }
-        var d = digits.map { Int($0.asciiValue! - 48) }
+        var d = digits.map { Int($0.asciiValue ?? 48) - 48 }
         let keep = point + precision
         while d.count < keep + 1 { d.append(0) }
         var kept = Array(d[0..<keep])
