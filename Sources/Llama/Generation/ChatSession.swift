@@ -46,6 +46,9 @@ public final class ChatSession {
     public private(set) var messages: [JinjaValue] = []
     /// Ids that end a reply: the tokenizer's end ids and the template's end-of-turn tokens.
     public let stopIDs: Set<TokenID>
+    /// End-of-turn markers the vocabulary has no single token for: a reply also ends when
+    /// its text spells one (a base model under a fallback format writes `<|im_end|>` as text).
+    public let stopTexts: [String]
 
     let cache: KVCache
     let state: RunState
@@ -64,10 +67,12 @@ public final class ChatSession {
         cache = KVCache(config: model.config, capacity: capacity)
         state = RunState(config: model.config, maxRows: max(1, options.prefillBatch), maxLogitRows: 1)
         var stops = tokenizer.endOfGenerationIDs.union(options.stopIDs)
+        var texts: [String] = []
         for marker in template.endOfTurnMarkers {
-            if let id = tokenizer.specialTokens[marker] { stops.insert(id) }
+            if let id = tokenizer.specialTokens[marker] { stops.insert(id) } else { texts.append(marker) }
         }
         stopIDs = stops
+        stopTexts = texts
     }
 
     public var contextSize: Int { cache.capacity }
@@ -146,14 +151,20 @@ public final class ChatSession {
         var history = prompt
         var generated: [TokenID] = []
         var decoder = StreamingDecoder(tokenizer: tokenizer)
+        var matcher = StopStringMatcher(stopTexts)
         var text = ""
         while options.maxTokens > 0 {
             let id = logits.withUnsafeBufferPointer { sampler.sample($0, history: history) }
             if stopIDs.contains(id) { stats.finishReason = .endOfGeneration; break }
             generated.append(id)
             history.append(id)
-            let piece = try decoder.append(id)
+            let piece = matcher.feed(try decoder.append(id))
             text += piece
+            if matcher.stopped {
+                if !piece.isEmpty { _ = try onToken(id, piece) }
+                stats.finishReason = .endOfGeneration
+                break
+            }
             if try !onToken(id, piece) { stats.finishReason = .stoppedByCaller; break }
             if generated.count >= options.maxTokens { stats.finishReason = .maxTokens; break }
             if cache.count >= cache.capacity { stats.finishReason = .contextFull; break }
@@ -161,7 +172,7 @@ public final class ChatSession {
             cachedTokens.append(id)
             logits = Array(state.logits(row: 0))
         }
-        let tail = decoder.flush()
+        let tail = matcher.stopped ? "" : matcher.feed(decoder.flush()) + matcher.flush()
         if !tail.isEmpty { text += tail; _ = try onToken(-1, tail) }
         stats.generatedTokens = generated.count
         stats.generationSeconds = (clock.now - start).seconds
