@@ -126,6 +126,8 @@ CASES = [
     ("round_bool_and_empty_minmax", "{{ true | round }} {{ empty | max is defined }} {{ 3.14159 | round(2, 'floor') }}"),
     ("markup_concatenation", "{{ '<b>' | safe + '<i>' }} {{ '<x>' + ('&' | safe) }} {{ ('<a>' | e) ~ '<c>' }} {{ ('%s>' | safe) % '<' }} {{ ('<p>' | safe) | upper }} {{ '<p>' | safe | length }}"),
     ("select_on_none_is_empty", "{{ none | selectattr('x') | list }}{{ missing | map('upper') | list }}{{ none | reject | list }}"),
+    ("loop_else_counts_finished_iterations", "{% for i in [1, 2, 3] %}{% break %}{% else %}E1{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% break %}{% endif %}{% else %}E2{% endfor %}|{% for i in [1] %}{% continue %}{% else %}E3{% endfor %}"),
+    ("macro_extra_arguments_when_read", "{% macro m(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, k=3) }}"),
     ("globals", "{{ range(3) | list }}{{ range(1, 7, 2) | list }}{{ range(5, 0, -2) | list }}{{ dict(a=1, b='x') }}{{ dict([('k', 1)]) }}|{{ strftime_now('%Y-%m-%d %H:%M:%S') }}|{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%A %B %-d, %y %I%p %j') }}"),
     ("chat_like", "{{ bos_token }}{% for m in messages %}{% if loop.first and m.role == 'system' %}<<SYS>>{{ m.content | trim }}<</SYS>>\n{% elif m.role == 'user' %}[INST] {{ m.content }} [/INST]{% else %} {{ m.content }}{{ eos_token }}{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"),
 ]
@@ -164,6 +166,8 @@ ERRORS = [
     ("err_compare_names_operator", "{{ [] >= 'a' }}"),
     ("err_slice_of_int", "{{ n[1:] }}"),
     ("err_power_types", "{{ 'a' ** 2 }}"),
+    ("err_macro_too_many_arguments", "{% macro m(a, b=2) %}{{ a }}{% endmacro %}{{ m(1, 2, 3) }}"),
+    ("err_macro_unknown_keyword", "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, c=3) }}"),
     ("err_unpack", "{% for a, b in [[1, 2, 3]] %}{% endfor %}"),
 ]
 

@@ -310,3 +310,17 @@ enum TemplateStrings {
         #expect(gemma.endOfTurnMarkers.first == "<end_of_turn>")
     }
 }
+
+/// Python's own compile errors that jinja2 passes on: `break`/`continue` outside a loop of the
+/// same macro (jinja2 3.1.6 raises SyntaxError "'break' outside loop" when it compiles these).
+@Suite struct LoopControlPlacementTests {
+    @Test(arguments: [
+        ("a\n{% break %}", "'break' outside loop", 2),
+        ("{% for x in [1] %}{% macro m() %}\n\n{% continue %}{% endmacro %}{% endfor %}", "'continue' not properly in loop", 3),
+        ("{% for x in [1] %}{% else %}{% break %}{% endfor %}", "'break' outside loop", 1),
+    ])
+    func breakAndContinueNeedAnEnclosingLoop(_ source: String, _ message: String, _ line: Int) throws {
+        #expect(throws: JinjaError.syntax(message: message, line: line, column: 1)) { try JinjaTemplate(source) }
+        #expect(throws: Never.self) { try JinjaTemplate("{% for x in [1] %}{% if x %}{% break %}{% endif %}{% endfor %}") }
+    }
+}

@@ -127,6 +127,7 @@ final class JinjaInterpreter {
             }
         }
         let loopLine = line
+        var completed = false
         for (i, item) in items.enumerated() {
             line = loopLine
             let s = JinjaScope(parent: scope)
@@ -148,9 +149,13 @@ final class JinjaInterpreter {
                 return a.positional[i % a.positional.count]
             })
             s.variables["loop"] = .namespace(JinjaNamespace(info))
-            if try execute(body, in: s, into: &out) == .breakLoop { break }
+            let flow = try execute(body, in: s, into: &out)
+            if flow == .breakLoop { break }
+            if flow == .normal { completed = true }
         }
-        if items.isEmpty, let otherwise {
+        // jinja2 marks an iteration done only when its body ran to the end: `else` runs when
+        // none did (no items, or a break/continue in every iteration before the first finished).
+        if !completed, let otherwise {
             _ = try execute(otherwise, in: JinjaScope(parent: scope), into: &out)
         }
     }
@@ -179,7 +184,20 @@ final class JinjaInterpreter {
     /// A macro as a callable: each call renders the body in a new scope over `scope`.
     private func macro(_ m: JinjaMacroDefinition, definedIn scope: JinjaScope) -> JinjaFunction {
         let fallback = root
+        // jinja2 accepts extra arguments only when the body reads varargs / kwargs / caller.
+        let used = JinjaNameCheck.referencedNames(m.body)
+        let takesVarargs = used.contains("varargs"), takesKwargs = used.contains("kwargs"), takesCaller = used.contains("caller")
         return JinjaFunction(name: m.name, typeName: "Macro") { [unowned self, weak scope] args in
+            if args.positional.count > m.parameters.count && !takesVarargs {
+                throw JinjaRuntimeFailure(.type, "macro '\(m.name)' takes not more than \(m.parameters.count) argument(s)")
+            }
+            for (k, _) in args.keywords where !m.parameters.contains(where: { $0.0 == k }) {
+                if k == "caller" {
+                    if !takesCaller { throw JinjaRuntimeFailure(.type, "macro '\(m.name)' was invoked with two values for the special caller argument. This is most likely a bug.") }
+                } else if !takesKwargs {
+                    throw JinjaRuntimeFailure(.type, "macro '\(m.name)' takes no keyword argument '\(k)'")
+                }
+            }
             let s = JinjaScope(parent: scope ?? fallback)
             let savedLine = self.line
             defer { self.line = savedLine }

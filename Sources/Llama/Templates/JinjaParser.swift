@@ -16,6 +16,7 @@ struct JinjaParser {
         var parser = JinjaParser(tokens: try JinjaLexer.tokenize(source))
         let nodes = try parser.statements(until: [])
         try JinjaNameCheck.check(nodes, soft: false)
+        try JinjaNameCheck.checkLoopControls(nodes, inLoop: false)
         return nodes
     }
 
@@ -627,6 +628,79 @@ struct JinjaParser {
 /// template may guard a filter it is not sure exists). Loops, macros, call, filter, with
 /// and set blocks open non-soft frames again.
 enum JinjaNameCheck {
+    /// `break` and `continue` belong to a loop of the same macro: jinja2 compiles templates to
+    /// Python, which refuses them elsewhere.
+    static func checkLoopControls(_ nodes: [JinjaNode], inLoop: Bool) throws {
+        for n in nodes {
+            switch n.kind {
+            case .breakLoop, .continueLoop:
+                if !inLoop {
+                    let isBreak: Bool = { if case .breakLoop = n.kind { return true } else { return false } }()
+                    throw JinjaError.syntax(message: isBreak ? "'break' outside loop" : "'continue' not properly in loop", line: n.line, column: 1)
+                }
+            case let .conditional(branches, otherwise):
+                for (_, body) in branches { try checkLoopControls(body, inLoop: inLoop) }
+                if let otherwise { try checkLoopControls(otherwise, inLoop: inLoop) }
+            case let .loop(_, _, _, body, otherwise):
+                try checkLoopControls(body, inLoop: true)
+                if let otherwise { try checkLoopControls(otherwise, inLoop: inLoop) }
+            case let .macro(m): try checkLoopControls(m.body, inLoop: false)
+            case let .callBlock(_, _, body): try checkLoopControls(body, inLoop: false)
+            case let .setBlock(_, _, body), let .filterBlock(_, body), let .with(_, body), let .generation(body):
+                try checkLoopControls(body, inLoop: inLoop)
+            case .text, .output, .set: break
+            }
+        }
+    }
+
+    /// Every variable name read anywhere in these nodes (nested blocks and macros included).
+    static func referencedNames(_ nodes: [JinjaNode]) -> Set<String> {
+        var names = Set<String>()
+        func visit(_ e: JinjaExpr?) {
+            guard let e else { return }
+            switch e.kind {
+            case .literal: break
+            case let .name(n): names.insert(n)
+            case let .list(items), let .tuple(items): items.forEach(visit)
+            case let .dict(pairs): pairs.forEach { visit($0.0); visit($0.1) }
+            case let .attribute(o, _): visit(o)
+            case let .index(o, i): visit(o); visit(i)
+            case let .slice(a, b, c): visit(a); visit(b); visit(c)
+            case let .call(f, args): visit(f); visitArgs(args)
+            case let .filter(v, _, args), let .test(v, _, args, _): visit(v); visitArgs(args)
+            case let .not(x), let .negate(x), let .plus(x): visit(x)
+            case let .binary(_, l, r): visit(l); visit(r)
+            case let .compare(first, ops): visit(first); ops.forEach { visit($0.1) }
+            case let .conditional(then, condition, otherwise): visit(then); visit(condition); visit(otherwise)
+            }
+        }
+        func visitArgs(_ a: JinjaCallArguments) {
+            a.positional.forEach(visit); a.keywords.forEach { visit($0.1) }; visit(a.spreadPositional); visit(a.spreadKeywords)
+        }
+        func walk(_ nodes: [JinjaNode]) {
+            for n in nodes {
+                switch n.kind {
+                case .text, .breakLoop, .continueLoop: break
+                case let .output(e), let .set(_, e): visit(e)
+                case let .conditional(branches, otherwise):
+                    for (c, body) in branches { visit(c); walk(body) }
+                    if let otherwise { walk(otherwise) }
+                case let .loop(_, iterable, filter, body, otherwise):
+                    visit(iterable); visit(filter); walk(body)
+                    if let otherwise { walk(otherwise) }
+                case let .setBlock(_, filters, body), let .filterBlock(filters, body):
+                    filters.forEach { visitArgs($0.arguments) }; walk(body)
+                case let .macro(m): m.parameters.forEach { visit($0.1) }; walk(m.body)
+                case let .callBlock(callee, parameters, body): visit(callee); parameters.forEach { visit($0.1) }; walk(body)
+                case let .with(assignments, body): assignments.forEach { visit($0.1) }; walk(body)
+                case let .generation(body): walk(body)
+                }
+            }
+        }
+        walk(nodes)
+        return names
+    }
+
     static func check(_ nodes: [JinjaNode], soft: Bool) throws {
         for n in nodes {
             switch n.kind {
