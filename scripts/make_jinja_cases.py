@@ -6,7 +6,8 @@ loopcontrols, generation, tojson without HTML escaping, raise_exception, strftim
 at 2026-12-01 09:30, namespace, dict).
 
 Usage: make_jinja_cases.py OUT.json
-Writes {"jinja2": version, "cases": [{"name", "template", "vars", "text"} or {..., "error": {"type", "message", "line"}}]}.
+Writes {"jinja2": version, "now", "vars": the variables every case renders with,
+"cases": [{"name", "template", "text"} or {"name", "template", "error": {"type", "message", "line"}}]}.
 """
 import json, sys
 from datetime import datetime
@@ -132,6 +133,7 @@ CASES = [
     ("chat_like", "{{ bos_token }}{% for m in messages %}{% if loop.first and m.role == 'system' %}<<SYS>>{{ m.content | trim }}<</SYS>>\n{% elif m.role == 'user' %}[INST] {{ m.content }} [/INST]{% else %} {{ m.content }}{{ eos_token }}{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"),
 ]
 CHAT_VARS = {"bos_token": "<s>", "eos_token": "</s>", "add_generation_prompt": True}
+VARS = dict(V, **CHAT_VARS)
 
 ERRORS = [
     ("err_unknown_tag", "line one\n{% frobnicate %}"),
@@ -176,12 +178,11 @@ def main():
     E = env()
     cases = []
     for name, src in CASES:
-        vars = dict(V); vars.update(CHAT_VARS)
         print(name, file=sys.stderr) if "-v" in sys.argv else None
-        cases.append({"name": name, "template": src, "vars": vars, "text": E.from_string(src).render(**vars)})
+        cases.append({"name": name, "template": src, "text": E.from_string(src).render(**VARS)})
     for name, src in ERRORS:
-        vars = dict(V)
-        c = {"name": name, "template": src, "vars": vars}
+        vars = VARS
+        c = {"name": name, "template": src}
         try:
             c["text"] = E.from_string(src).render(**vars)
             raise SystemExit(f"{name} rendered without error")
@@ -192,7 +193,7 @@ def main():
             c.pop("text", None)
             c["error"] = {"type": type(ex).__name__, "message": str(ex)}
         cases.append(c)
-    json.dump({"jinja2": jinja2.__version__, "now": NOW.isoformat(), "cases": cases}, open(out, "w"), ensure_ascii=False, indent=1)
+    json.dump({"jinja2": jinja2.__version__, "now": NOW.isoformat(), "vars": VARS, "cases": cases}, open(out, "w"), ensure_ascii=False, indent=1)
     print(f"{len(cases)} cases, jinja2 {jinja2.__version__}")
 
 main()

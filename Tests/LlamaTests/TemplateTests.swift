@@ -103,13 +103,14 @@ import Llama
         let root = try #require(dict(try JinjaValue.parseJSON(String(contentsOfFile: path, encoding: .utf8))))
         let now = try #require(string(root["now"]).flatMap(JinjaDateTime.init(iso:)))
         guard case let .list(items)? = root["cases"] else { throw Fixtures.Missing(path: path + " (cases)") }
+        let variables = dict(root["vars"]) ?? [:]
         let cases = try items.map { item -> EngineCase in
             let c = try #require(dict(item))
             let err = dict(c["error"])
             var line: Int? = nil
             if case let .int(l)? = err?["line"] { line = l }
             return EngineCase(name: try #require(string(c["name"])), template: try #require(string(c["template"])),
-                              variables: dict(c["vars"]) ?? [:], text: string(c["text"]),
+                              variables: variables, text: string(c["text"]),
                               errorType: string(err?["type"]), errorMessage: string(err?["message"]), errorLine: line)
         }
         return (now, cases)
