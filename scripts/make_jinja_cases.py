@@ -129,6 +129,12 @@ CASES = [
     ("select_on_none_is_empty", "{{ none | selectattr('x') | list }}{{ missing | map('upper') | list }}{{ none | reject | list }}"),
     ("loop_else_counts_finished_iterations", "{% for i in [1, 2, 3] %}{% break %}{% else %}E1{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% break %}{% endif %}{% else %}E2{% endfor %}|{% for i in [1] %}{% continue %}{% else %}E3{% endfor %}"),
     ("macro_extra_arguments_when_read", "{% macro m(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, k=3) }}"),
+    ("scope_store_first_is_unset_in_inner_frames", "{% for i in [1] %}[{{ n }}]{% endfor %}{% set n = 2 %}[{{ n }}]"),
+    ("scope_read_first_takes_the_variable", "[{{ n }}]{% set n = 2 %}{% for i in [1] %}[{{ n }}]{% endfor %}"),
+    ("scope_branch_store_falls_back", "{% if false %}{% set n = 1 %}{% endif %}[{{ n }}]{% for i in [1] %}{% if false %}{% set t = 1 %}{% endif %}[{{ t }}]{% endfor %}"),
+    ("scope_macro_sees_later_assignment", "{% macro m() %}[{{ n }}]{% endmacro %}{{ m() }}{% set n = 5 %}{{ m() }}"),
+    ("scope_inner_loop_aliases_outer_reference", "{% for i in [1] %}{% for j in [1] %}[{{ n }}]{% endfor %}{% set n = 3 %}{% endfor %}[{{ n }}]"),
+    ("scope_generation_body_is_a_frame", "{% generation %}{% set g = 1 %}{{ g }}{% endgeneration %}[{{ g }}]"),
     ("globals", "{{ range(3) | list }}{{ range(1, 7, 2) | list }}{{ range(5, 0, -2) | list }}{{ dict(a=1, b='x') }}{{ dict([('k', 1)]) }}|{{ strftime_now('%Y-%m-%d %H:%M:%S') }}|{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%A %B %-d, %y %I%p %j') }}"),
     ("chat_like", "{{ bos_token }}{% for m in messages %}{% if loop.first and m.role == 'system' %}<<SYS>>{{ m.content | trim }}<</SYS>>\n{% elif m.role == 'user' %}[INST] {{ m.content }} [/INST]{% else %} {{ m.content }}{{ eos_token }}{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"),
 ]

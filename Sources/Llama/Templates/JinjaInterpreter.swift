@@ -3,17 +3,40 @@ import Foundation
 // The interpreter walks the syntax tree with jinja2's scoping: a `for` body gets a fresh
 // scope on every iteration (a `set` inside a loop is gone after it, which is why templates
 // use `namespace()`), a macro call gets its own scope over the one it was defined in, and
-// `if` opens no scope.
+// `if` opens no scope. The template's variables sit in a scope above the template's own.
 
 final class JinjaScope {
     var variables: [String: JinjaValue] = [:]
     let parent: JinjaScope?
-    init(parent: JinjaScope?) { self.parent = parent }
+    /// Names this scope's body assigns before (or without) reading them while no enclosing
+    /// scope's body mentions them: jinja2 compiles them to locals that are unset until
+    /// assigned, so until then they are undefined here and in inner scopes, whatever the
+    /// template's variables hold.
+    let unbound: Set<String>
+    /// Every name this scope's own body mentions (inner bodies excluded), and its parameters.
+    let referenced: Set<String>
+
+    init(parent: JinjaScope?, unbound: Set<String> = [], referenced: Set<String> = []) {
+        self.parent = parent
+        self.unbound = unbound
+        self.referenced = referenced
+    }
+
+    /// A scope for a body that jinja2 compiles as a frame of its own, with its parameters.
+    convenience init(frame body: [JinjaNode], over parent: JinjaScope, parameters: [String] = []) {
+        let symbols = JinjaNameCheck.frameSymbols(body)
+        var outer = Set<String>()
+        var s: JinjaScope? = parent
+        while let scope = s { outer.formUnion(scope.referenced); s = scope.parent }
+        self.init(parent: parent, unbound: symbols.storedFirst.subtracting(outer).subtracting(parameters),
+                  referenced: symbols.referenced.union(parameters))
+    }
 
     func lookup(_ name: String) -> JinjaValue? {
         var s: JinjaScope? = self
         while let scope = s {
             if let v = scope.variables[name] { return v }
+            if scope.unbound.contains(name) { return nil }
             s = scope.parent
         }
         return nil
@@ -36,12 +59,18 @@ final class JinjaInterpreter {
 
     private enum Flow { case normal, breakLoop, continueLoop }
 
-    init(variables: [String: JinjaValue], now: JinjaDateTime) {
+    init(variables: [String: JinjaValue], now: JinjaDateTime, rootSymbols: (storedFirst: Set<String>, referenced: Set<String>)) {
         self.now = now
         let globals = JinjaScope(parent: nil)
-        root = JinjaScope(parent: globals)
+        let context = JinjaScope(parent: globals)
+        root = JinjaScope(parent: context, unbound: rootSymbols.storedFirst, referenced: rootSymbols.referenced)
         for (k, v) in JinjaInterpreter.globals(now: now) { globals.variables[k] = v }
-        for (k, v) in variables { root.variables[k] = v }
+        for (k, v) in variables { context.variables[k] = v }
+    }
+
+    /// A scope for a body that jinja2 compiles as its own frame.
+    private func frame(_ body: [JinjaNode], over parent: JinjaScope, parameters: [String] = []) -> JinjaScope {
+        JinjaScope(frame: body, over: parent, parameters: parameters)
     }
 
     func render(_ nodes: [JinjaNode]) throws -> String {
@@ -80,7 +109,7 @@ final class JinjaInterpreter {
                 try assign(target, try evaluate(e, scope), in: scope)
             case let .setBlock(target, filters, body):
                 var text = ""
-                _ = try execute(body, in: JinjaScope(parent: scope), into: &text)
+                _ = try execute(body, in: frame(body, over: scope), into: &text)
                 var v = JinjaValue.string(text)
                 for f in filters { v = try applyNamedFilter(f.name, v, try arguments(f.arguments, scope)) }
                 try assign(target, v, in: scope)
@@ -94,17 +123,18 @@ final class JinjaInterpreter {
                 out += try call(try evaluate(fn, scope), a).pythonString
             case let .filterBlock(filters, body):
                 var text = ""
-                _ = try execute(body, in: JinjaScope(parent: scope), into: &text)
+                _ = try execute(body, in: frame(body, over: scope), into: &text)
                 var v = JinjaValue.string(text)
                 for f in filters { v = try applyNamedFilter(f.name, v, try arguments(f.arguments, scope)) }
                 out += v.pythonString
             case let .with(assignments, body):
-                let inner = JinjaScope(parent: scope)
+                let inner = frame(body, over: scope, parameters: assignments.flatMap { JinjaNameCheck.targetNames($0.0) })
                 for (t, e) in assignments { try assign(t, try evaluate(e, scope), in: inner) }
                 let flow = try execute(body, in: inner, into: &out)
                 if flow != .normal { return flow }
             case let .generation(body):
-                let flow = try execute(body, in: scope, into: &out)
+                // HF's tag is a call block: its body is a frame of its own.
+                let flow = try execute(body, in: frame(body, over: scope), into: &out)
                 if flow != .normal { return flow }
             case .breakLoop: return .breakLoop
             case .continueLoop: return .continueLoop
@@ -128,9 +158,10 @@ final class JinjaInterpreter {
         }
         let loopLine = line
         var completed = false
+        let loopParameters = JinjaNameCheck.targetNames(target) + ["loop"]
         for (i, item) in items.enumerated() {
             line = loopLine
-            let s = JinjaScope(parent: scope)
+            let s = frame(body, over: scope, parameters: loopParameters)
             try assign(target, item, in: s)
             var info = JinjaDict()
             info["index"] = .int(i + 1)
@@ -156,7 +187,7 @@ final class JinjaInterpreter {
         // jinja2 marks an iteration done only when its body ran to the end: `else` runs when
         // none did (no items, or a break/continue in every iteration before the first finished).
         if !completed, let otherwise {
-            _ = try execute(otherwise, in: JinjaScope(parent: scope), into: &out)
+            _ = try execute(otherwise, in: frame(otherwise, over: scope), into: &out)
         }
     }
 
@@ -187,6 +218,7 @@ final class JinjaInterpreter {
         // jinja2 accepts extra arguments only when the body reads varargs / kwargs / caller.
         let used = JinjaNameCheck.referencedNames(m.body)
         let takesVarargs = used.contains("varargs"), takesKwargs = used.contains("kwargs"), takesCaller = used.contains("caller")
+        let macroParameters = m.parameters.map(\.0) + ["varargs", "kwargs", "caller"]
         return JinjaFunction(name: m.name, typeName: "Macro") { [unowned self, weak scope] args in
             if args.positional.count > m.parameters.count && !takesVarargs {
                 throw JinjaRuntimeFailure(.type, "macro '\(m.name)' takes not more than \(m.parameters.count) argument(s)")
@@ -198,7 +230,7 @@ final class JinjaInterpreter {
                     throw JinjaRuntimeFailure(.type, "macro '\(m.name)' takes no keyword argument '\(k)'")
                 }
             }
-            let s = JinjaScope(parent: scope ?? fallback)
+            let s = JinjaScope(frame: m.body, over: scope ?? fallback, parameters: macroParameters)
             let savedLine = self.line
             defer { self.line = savedLine }
             var used = Set<String>()

@@ -653,6 +653,94 @@ enum JinjaNameCheck {
         }
     }
 
+    /// The names a frame's body stores before reading them (jinja2's idtracking): walked in
+    /// order at the frame's own level (inner frames do not count); a name assigned in only some
+    /// branches of an `if` is initialized from outside instead, so it is not unbound.
+    static func frameSymbols(_ nodes: [JinjaNode]) -> (storedFirst: Set<String>, referenced: Set<String>) {
+        var seen = Set<String>()
+        var unbound = Set<String>()
+        func load(_ e: JinjaExpr?) {
+            guard let e else { return }
+            seen.formUnion(referencedNames([JinjaNode(line: e.line, kind: .output(e))]))
+        }
+        func store(_ t: JinjaTarget) {
+            if case let .attribute(n, _) = t { seen.insert(n); return }
+            for n in targetNames(t) where !seen.contains(n) {
+                unbound.insert(n)
+                seen.insert(n)
+            }
+        }
+        /// Walks nodes; returns the names they store (for branch bookkeeping).
+        func walk(_ nodes: [JinjaNode]) -> Set<String> {
+            var stored = Set<String>()
+            for n in nodes {
+                switch n.kind {
+                case .text, .breakLoop, .continueLoop: break
+                case let .output(e): load(e)
+                case let .set(t, e):
+                    load(e); store(t); stored.formUnion(targetNames(t))
+                case let .setBlock(t, filters, _):
+                    for f in filters { f.arguments.positional.forEach(load); f.arguments.keywords.forEach { load($0.1) } }
+                    store(t); stored.formUnion(targetNames(t))
+                case let .macro(m):
+                    store(.name(m.name)); stored.insert(m.name)
+                case let .callBlock(callee, _, _): load(callee)
+                case let .filterBlock(filters, _):
+                    for f in filters { f.arguments.positional.forEach(load); f.arguments.keywords.forEach { load($0.1) } }
+                case let .with(assignments, _): assignments.forEach { load($0.1) }
+                case .generation: break
+                case let .loop(_, iterable, _, _, _): load(iterable)
+                case let .conditional(branches, otherwise):
+                    let before = seen
+                    var branchStores: [Set<String>] = []
+                    var firstStores = Set<String>()
+                    var firstLoads = Set<String>()
+                    // Each branch starts from what was seen before it (and the conditions
+                    // tested so far), not from what another branch saw.
+                    var base = seen
+                    var allSeen = seen
+                    func branch(_ body: [JinjaNode]) {
+                        seen = base
+                        let savedUnbound = unbound
+                        branchStores.append(walk(body))
+                        let newUnbound = unbound.subtracting(savedUnbound)
+                        firstStores.formUnion(newUnbound)
+                        firstLoads.formUnion(seen.subtracting(base).subtracting(newUnbound))
+                        allSeen.formUnion(seen)
+                        unbound = savedUnbound
+                    }
+                    for (c, body) in branches {
+                        seen = base
+                        load(c)
+                        base = seen
+                        allSeen.formUnion(seen)
+                        branch(body)
+                    }
+                    branch(otherwise ?? [])
+                    seen = allSeen
+                    // Unset until assigned only when every branch assigns it and none reads
+                    // it first (jinja2 merges the branches' symbols; a read initializes it).
+                    let everywhere = branchStores.dropFirst().reduce(branchStores[0]) { $0.intersection($1) }
+                    for name in firstStores where everywhere.contains(name) && !before.contains(name) && !firstLoads.contains(name) {
+                        unbound.insert(name)
+                    }
+                    for s in branchStores { stored.formUnion(s) }
+                }
+            }
+            return stored
+        }
+        _ = walk(nodes)
+        return (unbound, seen)
+    }
+
+    static func targetNames(_ t: JinjaTarget) -> [String] {
+        switch t {
+        case let .name(n): return [n]
+        case let .tuple(items): return items.flatMap(targetNames)
+        case .attribute: return []
+        }
+    }
+
     /// Every variable name read anywhere in these nodes (nested blocks and macros included).
     static func referencedNames(_ nodes: [JinjaNode]) -> Set<String> {
         var names = Set<String>()

@@ -8,16 +8,18 @@ import Foundation
 public struct JinjaTemplate: @unchecked Sendable {
     // Sendable: the tree is immutable once parsed, and its literals hold no reference types.
     let nodes: [JinjaNode]
+    let rootSymbols: (storedFirst: Set<String>, referenced: Set<String>)
 
     /// Parses `source`; throws `JinjaError.syntax` with the line and column of the problem.
     public init(_ source: String) throws {
         nodes = try JinjaParser.parse(source)
+        rootSymbols = JinjaNameCheck.frameSymbols(nodes)
     }
 
     /// Renders with these top-level variables. `now` is what `strftime_now` formats (the
     /// local time when nil). Throws `JinjaError.runtime` where jinja2 would raise.
     public func render(_ variables: [String: JinjaValue], now: JinjaDateTime? = nil) throws -> String {
-        let interpreter = JinjaInterpreter(variables: variables, now: now ?? .current)
+        let interpreter = JinjaInterpreter(variables: variables, now: now ?? .current, rootSymbols: rootSymbols)
         return try interpreter.render(nodes)
     }
 }
