@@ -135,7 +135,7 @@ import Llama
         #expect(g.status == 0 && g.err.contains("note: no vocabulary written"), "\(g.err)")
     }
 
-    /// A chat template survives GGUF → HF → GGUF → HF.
+    /// Chat templates (a default and a named one) survive HF → GGUF → HF.
     @Test func chatTemplateTravelsBothWays() throws {
         let source = try Fixtures.shared("fixtures/dev-odd/model-f16.gguf")
         let dir = try tempDir()
@@ -144,15 +144,19 @@ import Llama
         let template = "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
         let configPath = dir + "/hf1/tokenizer_config.json"
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any])
-        config["chat_template"] = template
+        let toolUse = "{{ tools | tojson }}{% for m in messages %}{{ m.content }}{% endfor %}"
+        config["chat_template"] = [["name": "default", "template": template], ["name": "tool_use", "template": toolUse]]
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
 
         let toGGUF = try cli.run(["export", dir + "/hf1", "--to", dir + "/m.gguf", "--type", "f16"])
         #expect(toGGUF.status == 0, "\(toGGUF.err)")
         #expect(try GGUFFile(path: dir + "/m.gguf").metadata["tokenizer.chat_template"]?.string == template)
+        #expect(try GGUFFile(path: dir + "/m.gguf").metadata["tokenizer.chat_template.tool_use"]?.string == toolUse)
         #expect(try cli.run(["export", dir + "/m.gguf", "--to", dir + "/hf2", "--format", "hf"]).status == 0)
         let back = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/hf2/tokenizer_config.json"))) as? [String: Any])
-        #expect(back["chat_template"] as? String == template)
+        let named = (back["chat_template"] as? [[String: String]]) ?? []
+        #expect(named.first { $0["name"] == "default" }?["template"] == template)
+        #expect(named.first { $0["name"] == "tool_use" }?["template"] == toolUse)
         // The HF → GGUF step kept the vocabulary too.
         #expect(try tokenize(source, Self.text) == tokenize(dir + "/m.gguf", Self.text))
     }

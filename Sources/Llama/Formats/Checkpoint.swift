@@ -64,12 +64,12 @@ public protocol Checkpoint: Sendable {
     func tensor(_ name: String) throws -> WeightTensor
     /// Per-frequency-pair RoPE divisors when the file stores them (GGUF `rope_freqs.weight`).
     func ropeFrequencyFactors() throws -> [Float]?
-    /// The model's chat template (Jinja source), when the checkpoint carries one: GGUF
-    /// `tokenizer.chat_template`, or `chat_template` in a Hugging Face `tokenizer_config.json`
-    /// (or `chat_template.jinja`).
-    var chatTemplate: String? { get }
+    /// The model's chat templates (Jinja source) by name, "default" for the unnamed one, as
+    /// `ModelChatTemplates` reads them (GGUF `tokenizer.chat_template[.NAME]`, Hugging Face
+    /// `tokenizer_config.json` / `chat_template.jinja`); empty when it has none.
+    var chatTemplates: [String: String] { get }
 }
 
 extension Checkpoint {
-    public var chatTemplate: String? { nil }
+    public var chatTemplates: [String: String] { [:] }
 }

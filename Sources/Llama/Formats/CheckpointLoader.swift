@@ -46,7 +46,7 @@ public struct TokenizerOverride: Checkpoint, TokenizerLoadReporting {
     public var config: ModelConfig { base.config }
     public func tensor(_ name: String) throws -> WeightTensor { try base.tensor(name) }
     public func ropeFrequencyFactors() throws -> [Float]? { try base.ropeFrequencyFactors() }
-    public var chatTemplate: String? { base.chatTemplate }
+    public var chatTemplates: [String: String] { base.chatTemplates }
 }
 
 /// Opens a checkpoint of any supported format, detected from content.

@@ -106,24 +106,6 @@ public enum CheckpointSupport {
         return (nil, nil)
     }
 
-    /// The chat template of a Hugging Face directory: `chat_template.jinja` when present, else
-    /// `chat_template` in `tokenizer_config.json` (a string, or a list of `{name, template}`
-    /// of which the one named "default" is used, as transformers does). Nil when there is none
-    /// or the file cannot be read as such.
-    static func huggingFaceChatTemplate(directory: String) -> String? {
-        if let data = FileManager.default.contents(atPath: directory + "/chat_template.jinja") {
-            return String(decoding: data, as: UTF8.self)
-        }
-        guard let data = FileManager.default.contents(atPath: directory + "/tokenizer_config.json"),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        if let s = json["chat_template"] as? String { return s }
-        if let list = json["chat_template"] as? [[String: Any]] {
-            let named = list.first { $0["name"] as? String == "default" } ?? list.first
-            return named?["template"] as? String
-        }
-        return nil
-    }
-
     /// `a * b` or nil on overflow.
     static func mul(_ a: Int, _ b: Int) -> Int? {
         let (p, o) = a.multipliedReportingOverflow(by: b)

@@ -47,8 +47,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
     public var tokenizerError: (any Error)? { loadTokenizer().error }
     private let tokenizerLock = NSLock()
     private var tokenizerLoaded: (tokenizer: (any Tokenizer)?, error: (any Error)?)?
-    /// `tokenizer.chat_template`, when the file has one.
-    public var chatTemplate: String? { file.metadata["tokenizer.chat_template"]?.string }
+    public var chatTemplates: [String: String] { (try? ModelChatTemplates.fromGGUF(file))?.templates ?? [:] }
     /// The parsed file (metadata and the memory map the tensors point into).
     public let file: GGUFFile
     /// GGUF tensor infos by canonical name (plus `rope_freqs.weight` under its own name).

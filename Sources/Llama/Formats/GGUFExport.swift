@@ -26,7 +26,7 @@ public enum GGUFExport {
         var w = try Quantizer.gguf(checkpoint, as: type, source: source)
         var notes: [String] = []
         if source == nil || overridden {
-            let template = checkpoint.chatTemplate
+            let templates = checkpoint.chatTemplates
             if overridden { w.removeAll(prefix: "tokenizer.") }
             if let tok = checkpoint.tokenizer {
                 do {
@@ -39,7 +39,10 @@ public enum GGUFExport {
                 let why = (checkpoint as? TokenizerLoadReporting)?.tokenizerError.map { ": \($0)" } ?? ""
                 notes.append("no vocabulary written: the checkpoint has no tokenizer this engine can read\(why)")
             }
-            if let template { w.set("tokenizer.chat_template", .string(template)) }
+            // llama.cpp's names: the default as tokenizer.chat_template, others with their name.
+            for (name, template) in templates.sorted(by: { $0.key < $1.key }) {
+                w.set(name == "default" ? "tokenizer.chat_template" : "tokenizer.chat_template." + name, .string(template))
+            }
         }
         return (w, notes)
     }

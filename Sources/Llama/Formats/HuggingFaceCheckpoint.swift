@@ -61,7 +61,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
     public let tokenizer: (any Tokenizer)?
     /// Why a `tokenizer.model` found beside the weights could not be loaded, if it could not.
     public let tokenizerError: (any Error)?
-    public var chatTemplate: String? { CheckpointSupport.huggingFaceChatTemplate(directory: path) }
+    public var chatTemplates: [String: String] { (try? ModelChatTemplates.fromHuggingFace(directory: path))?.templates ?? [:] }
     let tensors: [String: WeightTensor]
 
     /// Reads `config.json` and maps the safetensors in directory `path`.

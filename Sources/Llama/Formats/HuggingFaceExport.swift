@@ -124,7 +124,13 @@ public enum HuggingFaceExport {
                                               "model_max_length": checkpoint.config.maxContext]
         if let b = text(tok.bosID) { tokenizerConfig["bos_token"] = b }
         if let e = text(tok.eosID) { tokenizerConfig["eos_token"] = e }
-        if let template = checkpoint.chatTemplate { tokenizerConfig["chat_template"] = template }
+        // One template as a string; several as transformers' list of {name, template}.
+        let templates = checkpoint.chatTemplates
+        if templates.count == 1, let only = templates["default"] {
+            tokenizerConfig["chat_template"] = only
+        } else if !templates.isEmpty {
+            tokenizerConfig["chat_template"] = templates.sorted { $0.key < $1.key }.map { ["name": $0.key, "template": $0.value] }
+        }
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: tokenizerConfig, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
                              to: directory + "/tokenizer_config.json")
 
