@@ -30,7 +30,7 @@ struct Tokenize: ParsableCommand {
     @Flag(name: .long, help: "Print each id with its piece, one per line.")
     var pieces = false
 
-    @Option(name: .long, help: "Read the text from this file (UTF-8) instead of the argument.")
+    @Option(name: .long, help: "Read the text from this file (UTF-8) instead of the argument; - reads standard input.")
     var file: String?
 
     @Flag(name: .long, help: "Replace invalid UTF-8 in --file with U+FFFD instead of failing.")
@@ -92,9 +92,11 @@ struct Tokenize: ParsableCommand {
     }
 }
 
-/// Reads a UTF-8 text file; invalid UTF-8 is an error naming the byte offset unless `lossy`.
+/// Reads a UTF-8 text file ("-" is standard input, so `llama template … | llama tokenize --file -`
+/// works); invalid UTF-8 is an error naming the byte offset unless `lossy`.
 func readText(_ path: String, lossy: Bool) throws -> String {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    let contents = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path)
+    guard let data = contents else {
         throw CLIError("\(path): cannot read the file")
     }
     if let s = String(validating: data, as: UTF8.self) { return s }

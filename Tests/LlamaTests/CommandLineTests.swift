@@ -90,6 +90,16 @@ import Llama
         #expect(tokenize.status != 0 && tokenize.err.contains("no text") && !tokenize.err.contains("not both"), "\(tokenize.err)")
     }
 
+    /// `--file -` reads standard input, so `llama template … | llama tokenize --file -` works.
+    @Test func tokenizeReadsStandardInput() throws {
+        let model = try shakespeare()
+        let exe = try GenerateCommandTests.executable()
+        let piped = try cli.run(["-c", "printf 'ROMEO:\\nWhat, ho!' | \"$0\" tokenize --tokenizer \"$1\" --file -", exe, model], executable: "/bin/sh")
+        let direct = try cli.run(["tokenize", "--tokenizer", model, "ROMEO:\nWhat, ho!"])
+        #expect(piped.status == 0 && direct.status == 0, "\(piped.err)")
+        #expect(piped.out == direct.out && !piped.out.isEmpty)
+    }
+
     /// Context limits are said once, with the numbers.
     @Test func contextLimitsAreSaid() throws {
         let model = try shakespeare()
