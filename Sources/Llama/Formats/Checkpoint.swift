@@ -1,35 +1,22 @@
-/// The tensors of a Llama model under one set of names, whatever the file format.
-///
-/// Canonical names are Meta's (`consolidated.00.pth`):
-///   tok_embeddings.weight                    [vocab, dim]
-///   layers.N.attention_norm.weight           [dim]
-///   layers.N.attention.wq.weight             [heads·headDim, dim]
-///   layers.N.attention.wk.weight             [kvHeads·headDim, dim]
-///   layers.N.attention.wv.weight             [kvHeads·headDim, dim]
-///   layers.N.attention.wo.weight             [dim, heads·headDim]
-///   layers.N.ffn_norm.weight                 [dim]
-///   layers.N.feed_forward.w1.weight          [hidden, dim]   (gate)
-///   layers.N.feed_forward.w2.weight          [dim, hidden]   (down)
-///   layers.N.feed_forward.w3.weight          [hidden, dim]   (up)
-///   norm.weight                              [dim]
-///   output.weight                            [vocab, dim]    (absent when tied)
+/// Canonical (Meta) names of the Llama tensors, for callers that want one by name; the
+/// list of tensors, their shapes and their names in other formats are in `Architecture.llama`.
 ///
 /// Shapes are PyTorch's: `[rows, columns]`, row-major, each row contiguous in its stored
 /// type. q/k rows are in Meta's interleaved-pair RoPE layout (pairs (2i, 2i+1) rotate
 /// together); readers of Hugging Face files un-permute them.
 public enum TensorName {
-    public static let embedding = "tok_embeddings.weight"
-    public static let finalNorm = "norm.weight"
-    public static let output = "output.weight"
-    public static func attentionNorm(_ l: Int) -> String { "layers.\(l).attention_norm.weight" }
-    public static func wq(_ l: Int) -> String { "layers.\(l).attention.wq.weight" }
-    public static func wk(_ l: Int) -> String { "layers.\(l).attention.wk.weight" }
-    public static func wv(_ l: Int) -> String { "layers.\(l).attention.wv.weight" }
-    public static func wo(_ l: Int) -> String { "layers.\(l).attention.wo.weight" }
-    public static func ffnNorm(_ l: Int) -> String { "layers.\(l).ffn_norm.weight" }
-    public static func w1(_ l: Int) -> String { "layers.\(l).feed_forward.w1.weight" }
-    public static func w2(_ l: Int) -> String { "layers.\(l).feed_forward.w2.weight" }
-    public static func w3(_ l: Int) -> String { "layers.\(l).feed_forward.w3.weight" }
+    public static let embedding = TensorRole.tokenEmbedding.canonicalName()
+    public static let finalNorm = TensorRole.finalNorm.canonicalName()
+    public static let output = TensorRole.output.canonicalName()
+    public static func attentionNorm(_ l: Int) -> String { TensorRole.attentionNorm.canonicalName(layer: l) }
+    public static func wq(_ l: Int) -> String { TensorRole.wq.canonicalName(layer: l) }
+    public static func wk(_ l: Int) -> String { TensorRole.wk.canonicalName(layer: l) }
+    public static func wv(_ l: Int) -> String { TensorRole.wv.canonicalName(layer: l) }
+    public static func wo(_ l: Int) -> String { TensorRole.wo.canonicalName(layer: l) }
+    public static func ffnNorm(_ l: Int) -> String { TensorRole.ffnNorm.canonicalName(layer: l) }
+    public static func w1(_ l: Int) -> String { TensorRole.gate.canonicalName(layer: l) }
+    public static func w2(_ l: Int) -> String { TensorRole.down.canonicalName(layer: l) }
+    public static func w3(_ l: Int) -> String { TensorRole.up.canonicalName(layer: l) }
 }
 
 /// One weight tensor: its bytes in their stored type, kept alive by `owner`
@@ -51,6 +38,16 @@ public struct WeightTensor: @unchecked Sendable {
     }
 
     public var elementCount: Int { shape.reduce(1, *) }
+
+    /// Rows `range` of a matrix, sharing its memory (a role stored inside a fused tensor);
+    /// nil when the range or the bytes do not fit.
+    public func rows(_ range: Range<Int>) -> WeightTensor? {
+        guard shape.count == 2, range.lowerBound >= 0, range.upperBound <= shape[0] else { return nil }
+        let rowBytes = type.rowBytes(columns: shape[1])
+        guard let end = CheckpointSupport.mul(range.upperBound, rowBytes), end <= data.count else { return nil }
+        let bytes = UnsafeRawBufferPointer(rebasing: data[(range.lowerBound * rowBytes)..<end])
+        return WeightTensor(name: name, type: type, shape: [range.count, shape[1]], data: bytes, owner: owner)
+    }
 }
 
 /// A loaded checkpoint: configuration, tensors by canonical name, and the tokenizer that

@@ -47,22 +47,7 @@ public enum CheckpointTensorError: Error, CustomStringConvertible, Equatable {
 public enum CheckpointSupport {
     /// The shape every canonical tensor must have under `config` (output only when untied).
     public static func expectedShapes(_ c: ModelConfig) -> [(String, [Int])] {
-        let qDim = c.headCount * c.headDim
-        var list: [(String, [Int])] = [(TensorName.embedding, [c.vocabSize, c.dim])]
-        for l in 0..<c.layerCount {
-            list.append((TensorName.attentionNorm(l), [c.dim]))
-            list.append((TensorName.wq(l), [qDim, c.dim]))
-            list.append((TensorName.wk(l), [c.kvDim, c.dim]))
-            list.append((TensorName.wv(l), [c.kvDim, c.dim]))
-            list.append((TensorName.wo(l), [c.dim, qDim]))
-            list.append((TensorName.ffnNorm(l), [c.dim]))
-            list.append((TensorName.w1(l), [c.hiddenDim, c.dim]))
-            list.append((TensorName.w2(l), [c.dim, c.hiddenDim]))
-            list.append((TensorName.w3(l), [c.hiddenDim, c.dim]))
-        }
-        list.append((TensorName.finalNorm, [c.dim]))
-        if !c.tiedEmbeddings { list.append((TensorName.output, [c.vocabSize, c.dim])) }
-        return list
+        c.tensorLayout.map { ($0.spec.role.canonicalName(layer: $0.layer), $0.spec.shape(c)) }
     }
 
     /// Checks that every tensor the model needs is present with the right shape and a plain

@@ -32,12 +32,15 @@ public struct ModelConfig: Sendable, Equatable {
     public var maxContext: Int
     /// True when the output projection is the token embedding.
     public var tiedEmbeddings: Bool
+    /// The tensors and the variations of the forward pass (only Llama's exist today).
+    public var architecture: Architecture
 
     public var headDim: Int { dim / headCount }
     public var kvDim: Int { kvHeadCount * headDim }
 
     public init(dim: Int, layerCount: Int, headCount: Int, kvHeadCount: Int, hiddenDim: Int, vocabSize: Int,
-                normEps: Float, ropeTheta: Float, ropeScaling: RopeScaling?, maxContext: Int, tiedEmbeddings: Bool) {
+                normEps: Float, ropeTheta: Float, ropeScaling: RopeScaling?, maxContext: Int, tiedEmbeddings: Bool,
+                architecture: Architecture = .llama) {
         self.dim = dim
         self.layerCount = layerCount
         self.headCount = headCount
@@ -49,7 +52,11 @@ public struct ModelConfig: Sendable, Equatable {
         self.ropeScaling = ropeScaling
         self.maxContext = maxContext
         self.tiedEmbeddings = tiedEmbeddings
+        self.architecture = architecture
     }
+
+    /// Every tensor this configuration needs, in file order (see `Architecture.layout`).
+    public var tensorLayout: [(spec: TensorSpec, layer: Int)] { architecture.layout(self) }
 
     /// Meta's feed-forward size: 2/3 of 4·dim, times `ffn_dim_multiplier`, rounded up to `multiple_of`.
     public static func metaHiddenDim(dim: Int, multipleOf: Int, ffnDimMultiplier: Double?) -> Int {

@@ -1,0 +1,291 @@
+// The seam between file formats and the model: what a decoder architecture is made of,
+// written once. Readers map file names onto roles through `Architecture.tensors`, writers
+// map roles back, the model and the trainer ask it for shapes. Adding an architecture is a
+// new `static let` built like `llama` below (in its own file), plus its tests.
+//
+// Names are kept per format because converters disagree (llama.cpp's GGUF names, the
+// transformers state dict, Meta's consolidated.pth); the engine's own key for a tensor is
+// its canonical name, which is Meta's spelling (`TensorRole.canonicalName`).
+
+/// What a tensor is for, whatever a file calls it.
+public enum TensorRole: String, CaseIterable, Sendable {
+    case tokenEmbedding
+    case attentionNorm, wq, wk, wv, wo
+    case ffnNorm
+    /// Feed-forward gate (Meta's w1), up (w3) and down (w2) projections.
+    case gate, down, up
+    case finalNorm
+    /// The output projection; absent from a file when tied to the embedding.
+    case output
+
+    /// True for tensors that each layer has its own of.
+    public var isPerLayer: Bool {
+        switch self {
+        case .tokenEmbedding, .finalNorm, .output: return false
+        default: return true
+        }
+    }
+
+    /// The engine's key for the tensor (Meta's name), for `layer` when `isPerLayer`.
+    public func canonicalName(layer: Int = 0) -> String {
+        isPerLayer ? "\(Self.canonicalLayerStem)\(layer).\(canonicalSuffix)" : canonicalSuffix
+    }
+
+    /// What comes before the layer number in a per-layer canonical name.
+    static let canonicalLayerStem = "layers."
+
+    /// Meta's name, after `layers.N.` for per-layer roles.
+    var canonicalSuffix: String {
+        switch self {
+        case .tokenEmbedding: return "tok_embeddings.weight"
+        case .attentionNorm: return "attention_norm.weight"
+        case .wq: return "attention.wq.weight"
+        case .wk: return "attention.wk.weight"
+        case .wv: return "attention.wv.weight"
+        case .wo: return "attention.wo.weight"
+        case .ffnNorm: return "ffn_norm.weight"
+        case .gate: return "feed_forward.w1.weight"
+        case .down: return "feed_forward.w2.weight"
+        case .up: return "feed_forward.w3.weight"
+        case .finalNorm: return "norm.weight"
+        case .output: return "output.weight"
+        }
+    }
+}
+
+/// A size of the configuration, so shapes are data that can be compared and printed.
+public enum ModelDimension: Sendable, Equatable {
+    /// `dim`, the residual stream.
+    case model
+    case vocabulary
+    /// Query rows: heads · head size.
+    case query
+    /// Key and value rows: kv heads · head size.
+    case keyValue
+    /// Feed-forward inner size.
+    case hidden
+
+    /// The value under `c`.
+    public func size(_ c: ModelConfig) -> Int {
+        switch self {
+        case .model: return c.dim
+        case .vocabulary: return c.vocabSize
+        case .query: return c.headCount * c.headDim
+        case .keyValue: return c.kvDim
+        case .hidden: return c.hiddenDim
+        }
+    }
+}
+
+/// Where a role lives in one file format: a whole tensor, or a range of rows of a fused one
+/// (Phi-3 `qkv_proj`, GPT-2 `c_attn`), which a reader hands out as a zero-copy slice.
+public struct FormatName: Sendable, Equatable, ExpressibleByStringLiteral {
+    /// The name after the format's layer prefix (`blk.N.`, `model.layers.N.`) for per-layer roles.
+    public var name: String
+    /// For a fused tensor: the rows before this role's, as a sum of dimensions.
+    public var rowOffset: [ModelDimension]?
+
+    public init(_ name: String, rowOffset: [ModelDimension]? = nil) {
+        self.name = name
+        self.rowOffset = rowOffset
+    }
+
+    public init(stringLiteral name: String) { self.init(name) }
+}
+
+/// One tensor of an architecture: its role, its shape under a configuration, and its name
+/// in each format.
+public struct TensorSpec: Sendable, Equatable {
+    public var role: TensorRole
+    /// PyTorch order: `[rows, columns]` for matrices, `[n]` for vectors.
+    public var shape: [ModelDimension]
+    /// llama.cpp's name (`token_embd.weight`, `attn_q.weight` after `blk.N.`).
+    public var gguf: FormatName
+    /// The transformers state-dict name (`model.embed_tokens.weight`, `self_attn.q_proj.weight`
+    /// after `model.layers.N.`).
+    public var huggingFace: FormatName
+    /// Hugging Face checkpoints store these rows in rotate-half order while the engine keeps
+    /// the interleaved pairs of Meta's layout (for an architecture whose `ropeLayout` is
+    /// `.interleaved`): the head count to permute by, or nil.
+    public var huggingFacePermutedHeads: HeadGroup?
+
+    public enum HeadGroup: Sendable, Equatable {
+        case query, keyValue
+        public func count(_ c: ModelConfig) -> Int { self == .query ? c.headCount : c.kvHeadCount }
+    }
+
+    public init(_ role: TensorRole, _ shape: [ModelDimension], gguf: FormatName, huggingFace: FormatName,
+                huggingFacePermutedHeads: HeadGroup? = nil) {
+        self.role = role
+        self.shape = shape
+        self.gguf = gguf
+        self.huggingFace = huggingFace
+        self.huggingFacePermutedHeads = huggingFacePermutedHeads
+    }
+
+    /// The shape under `c`.
+    public func shape(_ c: ModelConfig) -> [Int] { shape.map { $0.size(c) } }
+}
+
+/// How RoPE pairs the dimensions of a head.
+public enum RopeLayout: Sendable, Equatable {
+    /// Pairs (2i, 2i+1): Meta's code and GGUF files of `llama`.
+    case interleaved
+    /// Pairs (i, i + headDim/2): transformers, and llama.cpp's NEOX style (qwen2, phi3, gemma).
+    case rotateHalf
+}
+
+public enum NormKind: Sendable, Equatable {
+    case rms
+    /// RMSNorm scaled by 1 + w (Gemma).
+    case rmsOnePlusWeight
+    /// LayerNorm with a bias (GPT-2).
+    case layerNorm
+}
+
+public enum Activation: Sendable, Equatable {
+    case silu
+    case geluTanh
+}
+
+/// A decoder architecture: its tensors and what its forward pass does differently.
+/// Only `llama` is implemented; the other fields carry Llama's values so the next
+/// architectures plug in without changing every call site.
+public struct Architecture: Sendable, Equatable, CustomStringConvertible {
+    /// GGUF `general.architecture`, Hugging Face `model_type`.
+    public var name: String
+    /// The transformers model class (config.json `architectures`).
+    public var huggingFaceClass: String
+    /// The tensors, in the order files of the engine's own making list them.
+    public var tensors: [TensorSpec]
+    /// Where per-layer tensors live in the transformers state dict (GPT-2: `transformer.h.`).
+    public var huggingFaceLayerStem = "model.layers."
+    /// How the engine's q/k rows pair dimensions for RoPE once loaded.
+    public var ropeLayout: RopeLayout = .interleaved
+    /// q, k, v projections have biases (Qwen2).
+    public var attentionBias = false
+    /// Tokens a layer attends back over, per layer (nil: the whole context).
+    public var slidingWindow: [Int?]? = nil
+    /// Head size when it is not dim / heads (Gemma).
+    public var headDimOverride: Int? = nil
+    public var norm: NormKind = .rms
+    public var activation: Activation = .silu
+    /// Feed-forward of gate ⊙ act(up) (Llama), or act(up) alone (GPT-2).
+    public var gatedFeedForward = true
+    /// Experts per mixture-of-experts layer; nil for a dense feed-forward.
+    public var expertCount: Int? = nil
+    /// Positions are learned embeddings added to the tokens' (GPT-2), not RoPE.
+    public var learnedPositions = false
+    /// Multiplies the token embeddings (Gemma: sqrt(dim)).
+    public var embeddingScale: Float? = nil
+    /// tanh soft-capping of the logits (Gemma 2).
+    public var logitSoftCap: Float? = nil
+
+    /// The name alone: a configuration printed in a message should not list every tensor.
+    public var description: String { name }
+
+    /// Every architecture the engine knows.
+    public static let all: [Architecture] = [.llama]
+
+    /// The architecture a GGUF `general.architecture` or a config.json `model_type` names.
+    public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
+
+    /// The spec of `role`, if this architecture has it.
+    public func spec(_ role: TensorRole) -> TensorSpec? { tensors.first { $0.role == role } }
+
+    /// Every tensor `c` needs, in file order: global tensors before the layers stay before
+    /// them, per-layer ones repeat for each layer, and the output projection is left out when
+    /// the embedding is tied.
+    public func layout(_ c: ModelConfig) -> [(spec: TensorSpec, layer: Int)] {
+        let perLayer = tensors.filter(\.role.isPerLayer)
+        guard let firstLayerIndex = tensors.firstIndex(where: \.role.isPerLayer) else {
+            return tensors.filter { included($0, c) }.map { ($0, 0) }
+        }
+        var out: [(spec: TensorSpec, layer: Int)] = tensors[..<firstLayerIndex].filter { included($0, c) }.map { ($0, 0) }
+        for l in 0..<c.layerCount { out += perLayer.map { ($0, l) } }
+        out += tensors[firstLayerIndex...].filter { !$0.role.isPerLayer && included($0, c) }.map { ($0, 0) }
+        return out
+    }
+
+    private func included(_ s: TensorSpec, _ c: ModelConfig) -> Bool { !(s.role == .output && c.tiedEmbeddings) }
+}
+
+/// The file formats whose names the table records.
+public enum TensorFormat: Sendable {
+    /// The engine's keys: Meta's `consolidated.pth` names.
+    case canonical
+    /// llama.cpp's GGUF names.
+    case gguf
+    /// The transformers state dict (safetensors).
+    case huggingFace
+
+    /// The table's name of `spec` in this format (without the layer prefix), and the rows it
+    /// takes in a fused tensor.
+    public func formatName(_ spec: TensorSpec) -> FormatName {
+        switch self {
+        case .canonical: return FormatName(spec.role.canonicalSuffix)
+        case .gguf: return spec.gguf
+        case .huggingFace: return spec.huggingFace
+        }
+    }
+}
+
+extension Architecture {
+    /// What comes before a per-layer tensor's own name in `format`, without the layer number
+    /// (`blk.`, `model.layers.`).
+    public func layerStem(_ format: TensorFormat) -> String {
+        switch format {
+        case .canonical: return TensorRole.canonicalLayerStem
+        case .gguf: return "blk."
+        case .huggingFace: return huggingFaceLayerStem
+        }
+    }
+
+    /// The full name of `spec` for `layer` in `format`.
+    public func name(_ spec: TensorSpec, layer: Int, in format: TensorFormat) -> String {
+        let own = format.formatName(spec).name
+        return spec.role.isPerLayer ? "\(layerStem(format))\(layer).\(own)" : own
+    }
+
+    /// The rows `spec` takes of the fused tensor it is stored in under `c` in `format`; nil
+    /// when it is a tensor of its own.
+    public func rows(_ spec: TensorSpec, in format: TensorFormat, _ c: ModelConfig) -> Range<Int>? {
+        guard let offset = format.formatName(spec).rowOffset, let rows = spec.shape(c).first else { return nil }
+        let start = offset.reduce(0) { $0 + $1.size(c) }
+        return start..<(start + rows)
+    }
+
+    /// The tensors a file name holds in `format` (several for a fused tensor), or none when it
+    /// is not one of this architecture's weights. The layer number must be written plainly
+    /// (`blk.3.`, not `blk.03.`); whether the layer exists is the caller's check.
+    public func locate(_ name: String, in format: TensorFormat) -> [(spec: TensorSpec, layer: Int)] {
+        let global = tensors.filter { !$0.role.isPerLayer && format.formatName($0).name == name }
+        if !global.isEmpty { return global.map { ($0, 0) } }
+        let stem = layerStem(format)
+        guard name.hasPrefix(stem) else { return [] }
+        let rest = name.dropFirst(stem.count)
+        guard let dot = rest.firstIndex(of: "."), let l = Int(rest[..<dot]), l >= 0, String(l) == rest[..<dot] else { return [] }
+        let own = rest[rest.index(after: dot)...]
+        return tensors.filter { $0.role.isPerLayer && format.formatName($0).name == own }.map { ($0, l) }
+    }
+}
+
+extension Architecture {
+    /// Llama 1/2/3 as Meta, llama.cpp and transformers write it.
+    public static let llama = Architecture(name: "llama", huggingFaceClass: "LlamaForCausalLM", tensors: [
+        TensorSpec(.tokenEmbedding, [.vocabulary, .model], gguf: "token_embd.weight", huggingFace: "model.embed_tokens.weight"),
+        TensorSpec(.attentionNorm, [.model], gguf: "attn_norm.weight", huggingFace: "input_layernorm.weight"),
+        TensorSpec(.wq, [.query, .model], gguf: "attn_q.weight", huggingFace: "self_attn.q_proj.weight",
+                   huggingFacePermutedHeads: .query),
+        TensorSpec(.wk, [.keyValue, .model], gguf: "attn_k.weight", huggingFace: "self_attn.k_proj.weight",
+                   huggingFacePermutedHeads: .keyValue),
+        TensorSpec(.wv, [.keyValue, .model], gguf: "attn_v.weight", huggingFace: "self_attn.v_proj.weight"),
+        TensorSpec(.wo, [.model, .query], gguf: "attn_output.weight", huggingFace: "self_attn.o_proj.weight"),
+        TensorSpec(.ffnNorm, [.model], gguf: "ffn_norm.weight", huggingFace: "post_attention_layernorm.weight"),
+        TensorSpec(.gate, [.hidden, .model], gguf: "ffn_gate.weight", huggingFace: "mlp.gate_proj.weight"),
+        TensorSpec(.down, [.model, .hidden], gguf: "ffn_down.weight", huggingFace: "mlp.down_proj.weight"),
+        TensorSpec(.up, [.hidden, .model], gguf: "ffn_up.weight", huggingFace: "mlp.up_proj.weight"),
+        TensorSpec(.finalNorm, [.model], gguf: "output_norm.weight", huggingFace: "model.norm.weight"),
+        TensorSpec(.output, [.vocabulary, .model], gguf: "output.weight", huggingFace: "lm_head.weight"),
+    ])
+}
