@@ -5,12 +5,9 @@ import Foundation
 //   embedding_length, block_count, attention.head_count, attention.head_count_kv (default:
 //   head_count), feed_forward_length, attention.layer_norm_rms_epsilon, rope.freq_base
 //   (default 10000), context_length; the vocabulary size is token_embd's row count.
-// Tensor names map onto the canonical (Meta) names:
-//   token_embd.weight → tok_embeddings.weight     output_norm.weight → norm.weight
-//   output.weight     → output.weight (absent: tied to the embedding)
-//   blk.N.attn_norm / attn_q / attn_k / attn_v / attn_output / ffn_norm / ffn_gate /
-//   ffn_down / ffn_up .weight → layers.N.attention_norm / attention.wq / wk / wv / wo /
-//   ffn_norm / feed_forward.w1 / w2 / w3 .weight
+// Tensor names map onto the canonical (Meta) names through the architecture's table
+// (`Architecture.llama`: token_embd.weight → tok_embeddings.weight, blk.N.attn_q.weight →
+// layers.N.attention.wq.weight, …); output.weight absent means tied to the embedding.
 // GGUF dimensions are fastest-varying first, so [columns, rows] becomes shape [rows, columns].
 // llama.cpp's converter keeps q/k rows in Meta's interleaved RoPE layout: nothing to undo.
 // Llama 3.1 rope scaling travels as `rope_freqs.weight`, one divisor per frequency pair.
@@ -50,8 +47,9 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
     public var chatTemplates: [String: String] { (try? ModelChatTemplates.fromGGUF(file))?.templates ?? [:] }
     /// The parsed file (metadata and the memory map the tensors point into).
     public let file: GGUFFile
-    /// GGUF tensor infos by canonical name (plus `rope_freqs.weight` under its own name).
-    private let byCanonicalName: [String: GGUFTensorInfo]
+    /// GGUF tensor infos by canonical name (plus `rope_freqs.weight` under its own name),
+    /// with the table entry that named them.
+    private let byCanonicalName: [String: (info: GGUFTensorInfo, spec: TensorSpec?)]
 
     static let ropeFreqsName = "rope_freqs.weight"
 
@@ -67,17 +65,20 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         let path = file.path
         self.path = path
 
-        var map: [String: GGUFTensorInfo] = [:]
+        for info in file.tensors where info.type == nil {
+            throw GGUFCheckpointError.unknownTensorType(path: path, tensor: info.name, typeID: info.rawType)
+        }
+        let arch = (try? file.string("general.architecture")) ?? "llama"
+        guard let architecture = Architecture.named(arch) else {
+            throw GGUFCheckpointError.unsupportedArchitecture(path: path, architecture: arch)
+        }
+        var map: [String: (info: GGUFTensorInfo, spec: TensorSpec?)] = [:]
         for info in file.tensors {
-            guard info.type != nil else {
-                throw GGUFCheckpointError.unknownTensorType(path: path, tensor: info.name, typeID: info.rawType)
-            }
-            map[GGUFCheckpoint.canonicalName(info.name) ?? info.name] = info
+            let held = architecture.locate(info.name, in: .gguf)
+            if held.isEmpty { map[info.name] = (info, nil) }
+            for (spec, layer) in held { map[spec.role.canonicalName(layer: layer)] = (info, spec) }
         }
         byCanonicalName = map
-
-        let arch = (try? file.string("general.architecture")) ?? "llama"
-        guard arch == "llama" else { throw GGUFCheckpointError.unsupportedArchitecture(path: path, architecture: arch) }
         func key(_ k: String) -> String { "\(arch).\(k)" }
         func positive(_ k: String) throws -> Int {
             let v = try file.int(key(k))
@@ -102,8 +103,9 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         guard eps > 0, eps < 1 else {
             throw GGUFCheckpointError.badValue(path: path, key: key("attention.layer_norm_rms_epsilon"), message: "\(eps) is not a small positive number")
         }
-        guard let embd = map[TensorName.embedding] else {
-            throw GGUFCheckpointError.missingTensor(path: path, tensor: "token_embd.weight")
+        guard let embd = map[TensorName.embedding]?.info else {
+            let name = architecture.spec(.tokenEmbedding).map { architecture.name($0, layer: 0, in: .gguf) } ?? TensorName.embedding
+            throw GGUFCheckpointError.missingTensor(path: path, tensor: name)
         }
         guard embd.dimensions.count == 2, embd.dimensions[0] == dim else {
             throw GGUFCheckpointError.badValue(path: path, key: "token_embd.weight", message: "dimensions \(embd.dimensions) do not match embedding_length \(dim)")
@@ -124,7 +126,8 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
 
         config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                              vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
-                             maxContext: context, tiedEmbeddings: map[TensorName.output] == nil)
+                             maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
+                             architecture: architecture)
     }
 
     private func loadTokenizer() -> (tokenizer: (any Tokenizer)?, error: (any Error)?) {
@@ -141,43 +144,24 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         return result
     }
 
-    /// The canonical name of a GGUF tensor name, or nil when it is not a Llama weight.
-    static func canonicalName(_ name: String) -> String? {
-        switch name {
-        case "token_embd.weight": return TensorName.embedding
-        case "output_norm.weight": return TensorName.finalNorm
-        case "output.weight": return TensorName.output
-        default: break
-        }
-        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "blk", let l = Int(parts[1]), l >= 0, parts[3] == "weight" else { return nil }
-        switch parts[2] {
-        case "attn_norm": return TensorName.attentionNorm(l)
-        case "attn_q": return TensorName.wq(l)
-        case "attn_k": return TensorName.wk(l)
-        case "attn_v": return TensorName.wv(l)
-        case "attn_output": return TensorName.wo(l)
-        case "ffn_norm": return TensorName.ffnNorm(l)
-        case "ffn_gate": return TensorName.w1(l)
-        case "ffn_down": return TensorName.w2(l)
-        case "ffn_up": return TensorName.w3(l)
-        default: return nil
-        }
-    }
-
     /// A tensor by canonical name, pointing into the memory map (no copy).
     public func tensor(_ name: String) throws -> WeightTensor {
-        guard let info = byCanonicalName[name], let type = info.type else {
+        guard let (info, spec) = byCanonicalName[name], let type = info.type else {
             throw GGUFCheckpointError.missingTensor(path: path, tensor: name)
         }
         // GGUF lists dimensions fastest-first; PyTorch shapes are slowest-first.
-        return WeightTensor(name: name, type: type, shape: Array(info.dimensions.reversed()),
-                            data: file.data(of: info), owner: file)
+        let whole = WeightTensor(name: name, type: type, shape: Array(info.dimensions.reversed()),
+                                 data: file.data(of: info), owner: file)
+        guard let spec, let range = config.architecture.rows(spec, in: .gguf, config) else { return whole }
+        guard let part = whole.rows(range) else {
+            throw GGUFCheckpointError.badValue(path: path, key: info.name, message: "has no rows \(range) for \(name)")
+        }
+        return part
     }
 
     /// The `rope_freqs.weight` divisors (Llama 3.1 scaling), if the file has them.
     public func ropeFrequencyFactors() throws -> [Float]? {
-        guard let info = byCanonicalName[GGUFCheckpoint.ropeFreqsName], let type = info.type else { return nil }
+        guard let info = byCanonicalName[GGUFCheckpoint.ropeFreqsName]?.info, let type = info.type else { return nil }
         guard type.isSupportedByKernels else {
             throw GGUFCheckpointError.badValue(path: path, key: GGUFCheckpoint.ropeFreqsName, message: "type \(type.name) is not supported")
         }

@@ -16,16 +16,10 @@ import Foundation
 //   tokenizer.json                     optional (Hugging Face tokenizers), read first
 //   tokenizer.model                    optional (SentencePiece or tiktoken), also original/tokenizer.model
 //
-// Tensor names and their Meta (canonical) names:
-//   model.embed_tokens.weight                       tok_embeddings.weight
-//   model.layers.N.input_layernorm.weight           layers.N.attention_norm.weight
-//   model.layers.N.self_attn.{q,k,v,o}_proj.weight  layers.N.attention.w{q,k,v,o}.weight
-//   model.layers.N.post_attention_layernorm.weight  layers.N.ffn_norm.weight
-//   model.layers.N.mlp.gate_proj.weight             layers.N.feed_forward.w1.weight
-//   model.layers.N.mlp.down_proj.weight             layers.N.feed_forward.w2.weight
-//   model.layers.N.mlp.up_proj.weight               layers.N.feed_forward.w3.weight
-//   model.norm.weight                               norm.weight
-//   lm_head.weight                                  output.weight (absent or ignored when tied)
+// Tensor names and their Meta (canonical) names are in the architecture's table
+// (`Architecture.llama`: model.embed_tokens.weight → tok_embeddings.weight,
+// model.layers.N.self_attn.q_proj.weight → layers.N.attention.wq.weight, …); lm_head.weight
+// is absent or ignored when tied.
 //
 // HF's conversion permutes q_proj/k_proj rows so that "rotate half" RoPE pairs dimension i
 // with i + headDim/2. Within each head, HF row i < headDim/2 is Meta row 2i and HF row
@@ -101,24 +95,33 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         }
 
         var c = parsed.config
-        c.tiedEmbeddings = parsed.tieWordEmbeddings || hfTensors["lm_head.weight"] == nil
+        let outputName = c.architecture.spec(.output).map { c.architecture.name($0, layer: 0, in: .huggingFace) }
+        c.tiedEmbeddings = parsed.tieWordEmbeddings || outputName.map { hfTensors[$0] == nil } ?? true
         try CheckpointSupport.checkConfig(c) { HuggingFaceError.unsupported(path: configPath, message: $0) }
         config = c
 
         var out: [String: WeightTensor] = [:]
         for (name, (file, _)) in hfTensors {
-            guard let canonical = HuggingFaceCheckpoint.canonicalName(name, layerCount: c.layerCount) else {
+            let held = c.architecture.locate(name, in: .huggingFace).filter { $0.layer < c.layerCount }
+            if held.isEmpty {
                 if name.hasSuffix("rotary_emb.inv_freq") { continue }  // recomputed from rope_theta
                 throw HuggingFaceError.unknownTensor(path: file.path, tensor: name)
             }
-            if canonical == TensorName.output && c.tiedEmbeddings { continue }
-            var w = try file.weight(name, as: canonical)
-            if canonical.hasSuffix("attention.wq.weight") {
-                w = try HuggingFaceCheckpoint.unpermute(w, heads: c.headCount, path: file.path, hfName: name)
-            } else if canonical.hasSuffix("attention.wk.weight") {
-                w = try HuggingFaceCheckpoint.unpermute(w, heads: c.kvHeadCount, path: file.path, hfName: name)
+            for (spec, layer) in held {
+                let canonical = spec.role.canonicalName(layer: layer)
+                if spec.role == .output && c.tiedEmbeddings { continue }
+                var w = try file.weight(name, as: canonical)
+                if let range = c.architecture.rows(spec, in: .huggingFace, c) {
+                    guard let part = w.rows(range) else {
+                        throw SafetensorsError.badTensor(path: file.path, tensor: name, message: "shape \(w.shape) has no rows \(range) for \(canonical)")
+                    }
+                    w = part
+                }
+                if let heads = spec.huggingFacePermutedHeads, c.architecture.ropeLayout == .interleaved {
+                    w = try HuggingFaceCheckpoint.unpermute(w, heads: heads.count(c), path: file.path, hfName: name)
+                }
+                out[canonical] = w
             }
-            out[canonical] = w
         }
         try CheckpointSupport.validate(out, config: c, path: path)
         tensors = out
@@ -174,8 +177,9 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             return d
         }
 
-        if let arch = value("model_type", in: json) as? String, arch != "llama" {
-            throw HuggingFaceError.unsupported(path: path, message: "model_type is \"\(arch)\"; only \"llama\" is supported")
+        let modelType = value("model_type", in: json) as? String ?? Architecture.llama.name
+        guard let architecture = Architecture.named(modelType) else {
+            throw HuggingFaceError.unsupported(path: path, message: "model_type is \"\(modelType)\"; only \"llama\" is supported")
         }
         for key in ["attention_bias", "mlp_bias"] where (value(key, in: json) as? Bool) == true {
             throw HuggingFaceError.unsupported(path: path, message: "\(key) is true; Llama models without biases are supported")
@@ -267,7 +271,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
 
         let config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                                  vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
-                                 maxContext: context, tiedEmbeddings: tie)
+                                 maxContext: context, tiedEmbeddings: tie, architecture: architecture)
         return ParsedConfig(config: config, tieWordEmbeddings: tie)
     }
 
@@ -293,33 +297,6 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         }
         guard !names.isEmpty else { throw HuggingFaceError.badIndex(path: indexPath, message: "weight_map is empty") }
         return names.sorted()
-    }
-
-    /// Meta's name for a Hugging Face tensor name, or nil when it is not a Llama weight.
-    static func canonicalName(_ name: String, layerCount: Int) -> String? {
-        switch name {
-        case "model.embed_tokens.weight": return TensorName.embedding
-        case "model.norm.weight": return TensorName.finalNorm
-        case "lm_head.weight": return TensorName.output
-        default: break
-        }
-        let prefix = "model.layers."
-        guard name.hasPrefix(prefix) else { return nil }
-        let rest = name.dropFirst(prefix.count)
-        guard let dot = rest.firstIndex(of: "."), let l = Int(rest[..<dot]), l >= 0, l < layerCount,
-              String(l) == rest[..<dot] else { return nil }
-        switch rest[rest.index(after: dot)...] {
-        case "input_layernorm.weight": return TensorName.attentionNorm(l)
-        case "post_attention_layernorm.weight": return TensorName.ffnNorm(l)
-        case "self_attn.q_proj.weight": return TensorName.wq(l)
-        case "self_attn.k_proj.weight": return TensorName.wk(l)
-        case "self_attn.v_proj.weight": return TensorName.wv(l)
-        case "self_attn.o_proj.weight": return TensorName.wo(l)
-        case "mlp.gate_proj.weight": return TensorName.w1(l)
-        case "mlp.down_proj.weight": return TensorName.w2(l)
-        case "mlp.up_proj.weight": return TensorName.w3(l)
-        default: return nil
-        }
     }
 
     /// Undoes HF's rotate-half row permutation of a q or k projection with `heads` heads.

@@ -56,8 +56,13 @@ public struct Llama2cHeader: Sendable, Equatable {
     public let vocabSize: Int, seqLen: Int
     /// True when the stored vocabulary size is positive: the output projection is the embedding.
     public let sharedClassifier: Bool
-    /// The exact file size the header implies.
-    public let expectedFileSize: Int
+    /// The exact file size the header implies: the weights the architecture table lists
+    /// (all values are bounded above, so the sum fits easily in 64 bits) and the RoPE tables.
+    public var expectedFileSize: Int {
+        let c = config(ropeTheta: 10000)
+        let weights = c.tensorLayout.reduce(0) { $0 + $1.spec.shape(c).reduce(1, *) }
+        return Llama2cHeader.byteCount + 4 * (weights + seqLen * (dim / headCount))
+    }
 
     /// Size of the header in bytes.
     public static let byteCount = 28
@@ -91,13 +96,6 @@ public struct Llama2cHeader: Sendable, Equatable {
             throw Llama2cError.badHeader(path: path, field: "n_kv_heads", message: "\(kvHeadCount) does not divide n_heads \(headCount)")
         }
         // All values are bounded above, so these sums fit easily in 64 bits.
-        let headSize = dim / headCount
-        let kvDim = kvHeadCount * headSize
-        var floats = vocabSize * dim
-        floats += layerCount * (2 * dim + 2 * dim * dim + 2 * kvDim * dim + 3 * dim * hiddenDim)
-        floats += dim + seqLen * headSize
-        if !sharedClassifier { floats += vocabSize * dim }
-        expectedFileSize = Llama2cHeader.byteCount + 4 * floats
     }
 
     func config(ropeTheta: Double) -> ModelConfig {
@@ -164,15 +162,9 @@ public final class Llama2cCheckpoint: Checkpoint, TensorTableCheckpoint, Tokeniz
             throw Llama2cError.wrongSize(path: path, size: bytes.count, expected: h.expectedFileSize)
         }
         let headSize = h.dim / h.headCount
-        var tablesAt = Llama2cHeader.byteCount + 4 * (h.vocabSize * h.dim + h.dim
-            + h.layerCount * (2 * h.dim + 2 * h.dim * h.dim + 2 * (h.kvHeadCount * headSize) * h.dim + 3 * h.dim * h.hiddenDim))
         let tableBytes = 4 * h.seqLen * headSize / 2
-        let real = UnsafeRawBufferPointer(rebasing: bytes[tablesAt..<(tablesAt + tableBytes)])
-        tablesAt += tableBytes
-        let imag = UnsafeRawBufferPointer(rebasing: bytes[tablesAt..<(tablesAt + tableBytes)])
-        let theta = try Llama2cHeader.ropeTheta(real: real, imag: imag, seqLen: h.seqLen, headSize: headSize, path: path)
-        let c = h.config(ropeTheta: theta)
-        config = c
+        // Shapes do not depend on θ, which the RoPE tables between the weights give.
+        let sizes = h.config(ropeTheta: 10000)
         var out: [String: WeightTensor] = [:]
         var at = Llama2cHeader.byteCount
         func take(_ name: String, _ shape: [Int]) {
@@ -181,20 +173,21 @@ public final class Llama2cCheckpoint: Checkpoint, TensorTableCheckpoint, Tokeniz
                                      data: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + n)]), owner: owner)
             at += n
         }
-        let L = c.layerCount
-        take(TensorName.embedding, [c.vocabSize, c.dim])
-        for l in 0..<L { take(TensorName.attentionNorm(l), [c.dim]) }
-        for l in 0..<L { take(TensorName.wq(l), [c.dim, c.dim]) }
-        for l in 0..<L { take(TensorName.wk(l), [c.kvDim, c.dim]) }
-        for l in 0..<L { take(TensorName.wv(l), [c.kvDim, c.dim]) }
-        for l in 0..<L { take(TensorName.wo(l), [c.dim, c.dim]) }
-        for l in 0..<L { take(TensorName.ffnNorm(l), [c.dim]) }
-        for l in 0..<L { take(TensorName.w1(l), [c.hiddenDim, c.dim]) }
-        for l in 0..<L { take(TensorName.w2(l), [c.dim, c.hiddenDim]) }
-        for l in 0..<L { take(TensorName.w3(l), [c.hiddenDim, c.dim]) }
-        take(TensorName.finalNorm, [c.dim])
-        at = tablesAt + tableBytes  // past freq_cis_real and freq_cis_imag, read above
-        if !h.sharedClassifier { take(TensorName.output, [c.vocabSize, c.dim]) }
+        // run.c's order is the table's, role by role across all layers, with the RoPE tables
+        // (freq_cis_real, then freq_cis_imag) between the final norm and the classifier.
+        var tablesAt = at
+        for spec in sizes.architecture.tensors {
+            if spec.role == .output {
+                tablesAt = at
+                at += 2 * tableBytes
+                if h.sharedClassifier { continue }
+            }
+            for l in 0..<(spec.role.isPerLayer ? h.layerCount : 1) { take(spec.role.canonicalName(layer: l), spec.shape(sizes)) }
+        }
+        let real = UnsafeRawBufferPointer(rebasing: bytes[tablesAt..<(tablesAt + tableBytes)])
+        let imag = UnsafeRawBufferPointer(rebasing: bytes[(tablesAt + tableBytes)..<(tablesAt + 2 * tableBytes)])
+        let theta = try Llama2cHeader.ropeTheta(real: real, imag: imag, seqLen: h.seqLen, headSize: headSize, path: path)
+        config = h.config(ropeTheta: theta)
         tensors = out
         let tok = CheckpointSupport.tokenizerBeside(tokenizerCandidates)
         tokenizer = tok.tokenizer

@@ -296,16 +296,16 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
 
     enum Axis { case rows, columns, replicated }
 
+    /// How Meta's model-parallel layers slice `name` (a canonical name), nil when it is not
+    /// a Llama weight.
     static func splitAxis(_ name: String, embeddingByColumns: Bool) -> Axis? {
-        if name == TensorName.embedding { return embeddingByColumns ? .columns : .rows }
-        if name == TensorName.output { return .rows }
-        if name == TensorName.finalNorm { return .replicated }
-        guard name.hasPrefix("layers.") else { return nil }
-        for suffix in ["attention.wq.weight", "attention.wk.weight", "attention.wv.weight",
-                       "feed_forward.w1.weight", "feed_forward.w3.weight"] where name.hasSuffix("." + suffix) { return .rows }
-        for suffix in ["attention.wo.weight", "feed_forward.w2.weight"] where name.hasSuffix("." + suffix) { return .columns }
-        for suffix in ["attention_norm.weight", "ffn_norm.weight"] where name.hasSuffix("." + suffix) { return .replicated }
-        return nil
+        guard let role = Architecture.llama.locate(name, in: .canonical).first?.spec.role else { return nil }
+        switch role {
+        case .tokenEmbedding: return embeddingByColumns ? .columns : .rows
+        case .wq, .wk, .wv, .gate, .up, .output: return .rows  // column-parallel
+        case .wo, .down: return .columns                        // row-parallel
+        case .attentionNorm, .ffnNorm, .finalNorm: return .replicated
+        }
     }
 
     /// Joins model-parallel slices; a single slice (or a replicated tensor) is returned as is.
