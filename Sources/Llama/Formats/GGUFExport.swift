@@ -47,3 +47,20 @@ public enum GGUFExport {
         return (w, notes)
     }
 }
+
+extension GGUFWriter {
+    /// The `<architecture>.*` hyperparameters llama.cpp reads, from `c`.
+    mutating func setHyperparameters(_ c: ModelConfig) {
+        let a = c.architecture.name
+        set("\(a).context_length", .uint32(UInt32(c.maxContext)))
+        set("\(a).embedding_length", .uint32(UInt32(c.dim)))
+        set("\(a).block_count", .uint32(UInt32(c.layerCount)))
+        set("\(a).feed_forward_length", .uint32(UInt32(c.hiddenDim)))
+        set("\(a).attention.head_count", .uint32(UInt32(c.headCount)))
+        set("\(a).attention.head_count_kv", .uint32(UInt32(c.kvHeadCount)))
+        set("\(a).attention.layer_norm_rms_epsilon", .float32(c.normEps))
+        set("\(a).rope.freq_base", .float32(c.ropeTheta))
+        set("\(a).rope.dimension_count", .uint32(UInt32(c.headDim)))
+        set("\(a).vocab_size", .uint32(UInt32(c.vocabSize)))
+    }
+}

@@ -33,23 +33,10 @@ public enum HuggingFaceExport {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
         // Tensors, in HF names, converted to `type`.
-        var names: [(hf: String, canonical: String, permuteHeads: Int?)] = [("model.embed_tokens.weight", TensorName.embedding, nil)]
-        for l in 0..<c.layerCount {
-            let p = "model.layers.\(l)."
-            names += [
-                (p + "input_layernorm.weight", TensorName.attentionNorm(l), nil),
-                (p + "self_attn.q_proj.weight", TensorName.wq(l), c.headCount),
-                (p + "self_attn.k_proj.weight", TensorName.wk(l), c.kvHeadCount),
-                (p + "self_attn.v_proj.weight", TensorName.wv(l), nil),
-                (p + "self_attn.o_proj.weight", TensorName.wo(l), nil),
-                (p + "post_attention_layernorm.weight", TensorName.ffnNorm(l), nil),
-                (p + "mlp.gate_proj.weight", TensorName.w1(l), nil),
-                (p + "mlp.down_proj.weight", TensorName.w2(l), nil),
-                (p + "mlp.up_proj.weight", TensorName.w3(l), nil),
-            ]
+        let names = c.tensorLayout.map { (spec, layer) in
+            (hf: c.architecture.name(spec, layer: layer, in: .huggingFace), canonical: spec.role.canonicalName(layer: layer),
+             permuteHeads: c.architecture.ropeLayout == .interleaved ? spec.huggingFacePermutedHeads?.count(c) : nil)
         }
-        names.append(("model.norm.weight", TensorName.finalNorm, nil))
-        if !c.tiedEmbeddings { names.append(("lm_head.weight", TensorName.output, nil)) }
 
         var header: [String: Any] = ["__metadata__": ["format": "pt"]]
         var blobs: [[UInt8]] = []
@@ -75,7 +62,7 @@ public enum HuggingFaceExport {
         try AtomicFile.write(file, to: directory + "/model.safetensors")
 
         var config: [String: Any] = [
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+            "architectures": [c.architecture.huggingFaceClass], "model_type": c.architecture.name, "hidden_act": "silu",
             "hidden_size": c.dim, "intermediate_size": c.hiddenDim, "num_hidden_layers": c.layerCount,
             "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDim,
             "vocab_size": c.vocabSize, "rms_norm_eps": Double(c.normEps), "rope_theta": Double(c.ropeTheta),

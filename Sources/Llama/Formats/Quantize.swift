@@ -42,37 +42,19 @@ public enum Quantizer {
                 if let v = source.metadata[key] { w.set(key, .from(v, key: key)) }
             }
         } else {
-            w.set("general.architecture", .string("llama"))
+            w.set("general.architecture", .string(c.architecture.name))
             w.set("general.name", .string((checkpoint.path as NSString).lastPathComponent))
-            w.set("llama.context_length", .uint32(UInt32(c.maxContext)))
-            w.set("llama.embedding_length", .uint32(UInt32(c.dim)))
-            w.set("llama.block_count", .uint32(UInt32(c.layerCount)))
-            w.set("llama.feed_forward_length", .uint32(UInt32(c.hiddenDim)))
-            w.set("llama.attention.head_count", .uint32(UInt32(c.headCount)))
-            w.set("llama.attention.head_count_kv", .uint32(UInt32(c.kvHeadCount)))
-            w.set("llama.attention.layer_norm_rms_epsilon", .float32(c.normEps))
-            w.set("llama.rope.freq_base", .float32(c.ropeTheta))
-            w.set("llama.rope.dimension_count", .uint32(UInt32(c.headDim)))
-            w.set("llama.vocab_size", .uint32(UInt32(c.vocabSize)))
+            w.setHyperparameters(c)
         }
         // llama.cpp's llama_ftype numbers, which readers show as the file's type.
         let fileType: UInt32 = switch type { case .f32: 0; case .f16: 1; case .q4_0: 2; case .q8_0: 7; default: 32 }
         w.set("general.file_type", .uint32(fileType))
         w.set("general.quantization_version", .uint32(2))
 
-        var names: [(canonical: String, gguf: String)] = [(TensorName.embedding, "token_embd.weight")]
-        for l in 0..<c.layerCount {
-            names += [(TensorName.attentionNorm(l), "blk.\(l).attn_norm.weight"), (TensorName.wq(l), "blk.\(l).attn_q.weight"),
-                      (TensorName.wk(l), "blk.\(l).attn_k.weight"), (TensorName.wv(l), "blk.\(l).attn_v.weight"),
-                      (TensorName.wo(l), "blk.\(l).attn_output.weight"), (TensorName.ffnNorm(l), "blk.\(l).ffn_norm.weight"),
-                      (TensorName.w1(l), "blk.\(l).ffn_gate.weight"), (TensorName.w2(l), "blk.\(l).ffn_down.weight"),
-                      (TensorName.w3(l), "blk.\(l).ffn_up.weight")]
-        }
-        names.append((TensorName.finalNorm, "output_norm.weight"))
-        if !c.tiedEmbeddings { names.append((TensorName.output, "output.weight")) }
-        for (canonical, ggufName) in names {
-            let t = try checkpoint.tensor(canonical)
-            try add(t, as: ggufName, to: &w, type: t.shape.count == 2 ? type : .f32, path: checkpoint.path, parallel: parallel)
+        for (spec, layer) in c.tensorLayout {
+            let t = try checkpoint.tensor(spec.role.canonicalName(layer: layer))
+            try add(t, as: c.architecture.name(spec, layer: layer, in: .gguf), to: &w, type: t.shape.count == 2 ? type : .f32,
+                    path: checkpoint.path, parallel: parallel)
         }
         if let divisors = try ropeDivisors(checkpoint) {
             try w.addTensor(name: "rope_freqs.weight", shape: [divisors.count], values: divisors, as: .f32)

@@ -25,22 +25,15 @@ public struct RandomModelSpec: Sendable {
     public func makeGGUF(vocabulary: GGUFFile) throws -> GGUFWriter {
         let tokens = try vocabulary.stringArray("tokenizer.ggml.tokens")
         let vocab = tokens.count
-        let headDim = dim / headCount
+        let c = ModelConfig(dim: dim, layerCount: layerCount, headCount: headCount, kvHeadCount: kvHeadCount,
+                            hiddenDim: hiddenDim, vocabSize: vocab, normEps: normEps, ropeTheta: ropeTheta, ropeScaling: nil,
+                            maxContext: maxContext, tiedEmbeddings: true)
         var w = GGUFWriter()
-        w.set("general.architecture", .string("llama"))
+        w.set("general.architecture", .string(c.architecture.name))
         w.set("general.name", .string(name))
         w.set("general.description", .string("random weights, not trained (seed \(seed))"))
         w.set("general.file_type", .uint32(1))  // llama.cpp's MOSTLY_F16
-        w.set("llama.context_length", .uint32(UInt32(maxContext)))
-        w.set("llama.embedding_length", .uint32(UInt32(dim)))
-        w.set("llama.block_count", .uint32(UInt32(layerCount)))
-        w.set("llama.feed_forward_length", .uint32(UInt32(hiddenDim)))
-        w.set("llama.attention.head_count", .uint32(UInt32(headCount)))
-        w.set("llama.attention.head_count_kv", .uint32(UInt32(kvHeadCount)))
-        w.set("llama.attention.layer_norm_rms_epsilon", .float32(normEps))
-        w.set("llama.rope.freq_base", .float32(ropeTheta))
-        w.set("llama.rope.dimension_count", .uint32(UInt32(headDim)))
-        w.set("llama.vocab_size", .uint32(UInt32(vocab)))
+        w.setHyperparameters(c)
         for key in vocabulary.metadataKeys where key.hasPrefix("tokenizer.") {
             if let v = vocabulary.metadata[key] { w.set(key, .from(v, key: key)) }
         }
@@ -58,21 +51,16 @@ public struct RandomModelSpec: Sendable {
             }
             return Array(out.prefix(count))
         }
-        let ones = [Float](repeating: 1, count: dim)
-        let kvDim = kvHeadCount * headDim
-        try w.addTensor(name: "token_embd.weight", shape: [vocab, dim], values: normal(vocab * dim), as: .f16)
-        for l in 0..<layerCount {
-            try w.addTensor(name: "blk.\(l).attn_norm.weight", shape: [dim], values: ones, as: .f32)
-            try w.addTensor(name: "blk.\(l).attn_q.weight", shape: [dim, dim], values: normal(dim * dim), as: .f16)
-            try w.addTensor(name: "blk.\(l).attn_k.weight", shape: [kvDim, dim], values: normal(kvDim * dim), as: .f16)
-            try w.addTensor(name: "blk.\(l).attn_v.weight", shape: [kvDim, dim], values: normal(kvDim * dim), as: .f16)
-            try w.addTensor(name: "blk.\(l).attn_output.weight", shape: [dim, dim], values: normal(dim * dim), as: .f16)
-            try w.addTensor(name: "blk.\(l).ffn_norm.weight", shape: [dim], values: ones, as: .f32)
-            try w.addTensor(name: "blk.\(l).ffn_gate.weight", shape: [hiddenDim, dim], values: normal(hiddenDim * dim), as: .f16)
-            try w.addTensor(name: "blk.\(l).ffn_down.weight", shape: [dim, hiddenDim], values: normal(dim * hiddenDim), as: .f16)
-            try w.addTensor(name: "blk.\(l).ffn_up.weight", shape: [hiddenDim, dim], values: normal(hiddenDim * dim), as: .f16)
+        // Norm weights start at one, as in training; matrices are random.
+        for (spec, layer) in c.tensorLayout {
+            let shape = spec.shape(c)
+            let name = c.architecture.name(spec, layer: layer, in: .gguf)
+            if shape.count == 2 {
+                try w.addTensor(name: name, shape: shape, values: normal(shape[0] * shape[1]), as: .f16)
+            } else {
+                try w.addTensor(name: name, shape: shape, values: [Float](repeating: 1, count: shape[0]), as: .f32)
+            }
         }
-        try w.addTensor(name: "output_norm.weight", shape: [dim], values: ones, as: .f32)
         return w
     }
 }
