@@ -203,9 +203,9 @@ func peakResidentBytes() -> Int {
 /// The weight types of a checkpoint's layer matrices, e.g. "Q8_0" or "Q4_K+Q6_K".
 func weightTypeSummary(_ checkpoint: any Checkpoint) -> String {
     var seen: [String] = []
-    for name in [TensorName.wq(0), TensorName.wk(0), TensorName.wv(0), TensorName.wo(0),
-                 TensorName.w1(0), TensorName.w2(0), TensorName.w3(0)] {
-        if let t = try? checkpoint.tensor(name), !seen.contains(t.type.name) { seen.append(t.type.name) }
+    let c = checkpoint.config
+    for (spec, layer) in c.tensorLayout where layer == 0 && spec.role.isPerLayer && spec.shape.count == 2 {
+        if let t = try? checkpoint.tensor(spec.role.canonicalName(layer: 0)), !seen.contains(t.type.name) { seen.append(t.type.name) }
     }
     return seen.joined(separator: "+")
 }

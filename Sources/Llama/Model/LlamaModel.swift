@@ -125,23 +125,26 @@ public final class LlamaModel: @unchecked Sendable {
             return out
         }
 
-        embedding = try matrix(TensorName.embedding, c.vocabSize, c.dim)
+        // Shapes come from the architecture's table; the fields are what the forward pass reads.
+        func weight(_ role: TensorRole, _ l: Int = 0) throws -> MatrixView {
+            guard let shape = c.architecture.spec(role)?.shape(c), shape.count == 2 else {
+                throw ModelError.invalidConfig(path: path, message: "architecture \(c.architecture.name) has no \(role) matrix")
+            }
+            return try matrix(role.canonicalName(layer: l), shape[0], shape[1])
+        }
+        func norm(_ role: TensorRole, _ l: Int = 0) throws -> [Float] { try normVector(role.canonicalName(layer: l)) }
+        embedding = try weight(.tokenEmbedding)
         var ls: [LayerWeights] = []
         for l in 0..<c.layerCount {
             ls.append(LayerWeights(
-                attentionNorm: try normVector(TensorName.attentionNorm(l)),
-                wq: try matrix(TensorName.wq(l), c.dim, c.dim),
-                wk: try matrix(TensorName.wk(l), c.kvDim, c.dim),
-                wv: try matrix(TensorName.wv(l), c.kvDim, c.dim),
-                wo: try matrix(TensorName.wo(l), c.dim, c.dim),
-                ffnNorm: try normVector(TensorName.ffnNorm(l)),
-                w1: try matrix(TensorName.w1(l), c.hiddenDim, c.dim),
-                w2: try matrix(TensorName.w2(l), c.dim, c.hiddenDim),
-                w3: try matrix(TensorName.w3(l), c.hiddenDim, c.dim)))
+                attentionNorm: try norm(.attentionNorm, l),
+                wq: try weight(.wq, l), wk: try weight(.wk, l), wv: try weight(.wv, l), wo: try weight(.wo, l),
+                ffnNorm: try norm(.ffnNorm, l),
+                w1: try weight(.gate, l), w2: try weight(.down, l), w3: try weight(.up, l)))
         }
         layers = ls
-        finalNorm = try normVector(TensorName.finalNorm)
-        output = c.tiedEmbeddings ? embedding : try matrix(TensorName.output, c.vocabSize, c.dim)
+        finalNorm = try norm(.finalNorm)
+        output = c.tiedEmbeddings ? embedding : try weight(.output)
         let divisors = try checkpoint.ropeFrequencyFactors()
         if let divisors {
             guard divisors.count == c.headDim / 2, divisors.allSatisfy({ $0 > 0 && $0.isFinite }) else {

@@ -80,6 +80,14 @@ public struct TrainingModelConfig: Codable, Sendable, Equatable {
     public var headDim: Int { dim / heads }
     public var kvDim: Int { kvHeads * headDim }
 
+    /// The same model in the vocabulary the loaders and the inference model use (no rope
+    /// scaling; the context trained on is the longest it was made for).
+    public var modelConfig: ModelConfig {
+        ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
+                    vocabSize: vocabSize, normEps: normEps, ropeTheta: ropeTheta, ropeScaling: nil, maxContext: context,
+                    tiedEmbeddings: tiedEmbeddings)
+    }
+
     /// Throws naming the first field that makes the shape impossible.
     public func validate() throws {
         func check(_ ok: Bool, _ field: String, _ reason: String) throws {
@@ -128,31 +136,27 @@ public struct ParameterLayout: Sendable {
     public let output: Int
 
     public init(_ c: TrainingModelConfig) {
+        // The architecture's table gives the tensors, their shapes and their order (which is
+        // also the order of checkpoint.bin).
+        let m = c.modelConfig
         var tensors: [Tensor] = []
+        var offsets: [[TensorRole: Int]] = Array(repeating: [:], count: c.layers)
+        var global: [TensorRole: Int] = [:]
         var next = 0
-        func add(_ name: String, _ shape: [Int]) -> Int {
-            let t = Tensor(name: name, shape: shape, offset: next)
+        for (spec, layer) in m.tensorLayout {
+            let t = Tensor(name: spec.role.canonicalName(layer: layer), shape: spec.shape(m), offset: next)
             tensors.append(t)
             next += t.count
-            return t.offset
+            if spec.role.isPerLayer { offsets[layer][spec.role] = t.offset } else { global[spec.role] = t.offset }
         }
-        embedding = add(TensorName.embedding, [c.vocabSize, c.dim])
-        var layers: [Layer] = []
-        for l in 0..<c.layers {
-            layers.append(Layer(
-                attentionNorm: add(TensorName.attentionNorm(l), [c.dim]),
-                wq: add(TensorName.wq(l), [c.dim, c.dim]),
-                wk: add(TensorName.wk(l), [c.kvDim, c.dim]),
-                wv: add(TensorName.wv(l), [c.kvDim, c.dim]),
-                wo: add(TensorName.wo(l), [c.dim, c.dim]),
-                ffnNorm: add(TensorName.ffnNorm(l), [c.dim]),
-                w1: add(TensorName.w1(l), [c.hidden, c.dim]),
-                w2: add(TensorName.w2(l), [c.dim, c.hidden]),
-                w3: add(TensorName.w3(l), [c.hidden, c.dim])))
+        func at(_ role: TensorRole, _ l: Int) -> Int { offsets[l][role] ?? 0 }
+        layers = (0..<c.layers).map { l in
+            Layer(attentionNorm: at(.attentionNorm, l), wq: at(.wq, l), wk: at(.wk, l), wv: at(.wv, l), wo: at(.wo, l),
+                  ffnNorm: at(.ffnNorm, l), w1: at(.gate, l), w2: at(.down, l), w3: at(.up, l))
         }
-        self.layers = layers
-        finalNorm = add(TensorName.finalNorm, [c.dim])
-        output = c.tiedEmbeddings ? embedding : add(TensorName.output, [c.vocabSize, c.dim])
+        embedding = global[.tokenEmbedding] ?? 0
+        finalNorm = global[.finalNorm] ?? 0
+        output = c.tiedEmbeddings ? embedding : global[.output] ?? 0
         self.tensors = tensors
         count = next
     }

@@ -38,9 +38,7 @@ public final class TrainingRunCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         let ckpt = try TrainingCheckpoint(path: file)
         header = ckpt.header
         let m = ckpt.header.model
-        config = ModelConfig(dim: m.dim, layerCount: m.layers, headCount: m.heads, kvHeadCount: m.kvHeads,
-                             hiddenDim: m.hidden, vocabSize: m.vocabSize, normEps: m.normEps, ropeTheta: m.ropeTheta,
-                             ropeScaling: nil, maxContext: m.context, tiedEmbeddings: m.tiedEmbeddings)
+        config = m.modelConfig
         let buffer = OwnedBuffer(byteCount: ckpt.params.count * 4)
         ckpt.params.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
         var table: [String: WeightTensor] = [:]
