@@ -160,6 +160,24 @@ static inline __m256 q4_0_products(const uint8_t *block, const int8_t *x) {
     return _mm256_cvtepi32_ps(_mm256_sub_epi32(dot, off));
 }
 
+// Q4_1 (blocks of 20 bytes: d f16, m f16, 16 bytes of nibbles laid out as Q4_0's): each weight
+// is d·nibble + m, so a block contributes d·xd·Σ nibble·x + m·xd·Σ x. The nibbles go in
+// unsigned as they are; Σ x is one more u8·s8 product (ones with x).
+float swiftllama_dot_q4_1(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++, p += 20) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+        const __m256i s = dot_u8s8(_mm256_setzero_si256(), q4_0_nibbles(p + 2), x);
+        const __m256i sx = dot_u8s8(_mm256_setzero_si256(), ones, x);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(half_to_float(p) * xd[b]), acc);
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sx), _mm256_set1_ps(half_to_float(p + 2) * xd[b]), accm);
+    }
+    return hsum(_mm256_add_ps(acc, accm));
+}
+
 float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks) {
     const uint8_t *p = (const uint8_t *)w;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -447,6 +465,21 @@ float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int 
             s += ((q[j] >> 4) - 8) * xq[32 * b + j + 16];
         }
         sum += half_to_float(p + 18 * b) * xd[b] * (float)s;
+    }
+    return sum;
+}
+
+float swiftllama_dot_q4_1(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    float sum = 0;
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *q = p + 20 * b + 4;
+        int s = 0, sx = 0;
+        for (int j = 0; j < 16; j++) {
+            s += (q[j] & 0x0F) * xq[32 * b + j] + (q[j] >> 4) * xq[32 * b + j + 16];
+            sx += xq[32 * b + j] + xq[32 * b + j + 16];
+        }
+        sum += xd[b] * (half_to_float(p + 20 * b) * (float)s + half_to_float(p + 20 * b + 2) * (float)sx);
     }
     return sum;
 }

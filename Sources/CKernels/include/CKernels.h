@@ -23,6 +23,8 @@ float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int 
 /// The same for Q4_0 weight blocks (18 bytes: f16 scale, 16 bytes of nibbles; byte j
 /// holds element j low and element j+16 high; value = nibble − 8).
 float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks);
+/// Dot of a Q4_1 row (blocks of 20 bytes: d, m, nibbles) with activations quantized per 32.
+float swiftllama_dot_q4_1(const void *w, const int8_t *xq, const float *xd, int blocks);
 
 /// `swiftllama_dot_q8_0` / `_q4_0` of two rows with the same activations, into out[0], out[1].
 void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);

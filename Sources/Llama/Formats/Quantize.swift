@@ -1,13 +1,15 @@
 import Foundation
 
 // `llama quantize`: any readable checkpoint to a GGUF whose 2-D weight matrices are stored
-// as one type (F16, BF16, Q8_0 or Q4_0) and whose 1-D tensors (norms, rope divisors) stay
+// as one type (F32, F16, BF16, Q8_0, Q4_0 or Q4_1) and whose 1-D tensors (norms, rope divisors) stay
 // F32, as llama.cpp's quantizer does with --pure. Row rounding follows llama.cpp's
 // reference quantizers (ggml-quants.c, quantize_row_*_ref) so that the same fp32 input
 // gives the same blocks:
 //   Q8_0  d = max|x| / 127, q = round-half-away(x · (1/d)), d stored as f16
 //   Q4_0  m = the element of largest magnitude (with its sign), d = m / −8,
 //         q = min(15, trunc(x · (1/d) + 8.5)); element j and j+16 share byte j
+//   Q4_1  d = (max − min) / 15, m = min, q = min(15, trunc((x − min) · (1/d) + 0.5)),
+//         d and m stored as f16, nibbles as Q4_0
 
 /// Why a checkpoint cannot be quantized.
 public enum QuantizeError: Error, CustomStringConvertible {
@@ -25,9 +27,9 @@ public enum QuantizeError: Error, CustomStringConvertible {
 /// Builds quantized GGUF files from checkpoints.
 public enum Quantizer {
     /// Target types `llama quantize --type` accepts, by their lower-case name.
-    public static let targets: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q4_0": .q4_0]
+    public static let targets: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q4_0": .q4_0, "q4_1": .q4_1]
     /// The names of `targets`, in the order help texts list them.
-    public static let targetNames = ["f32", "f16", "bf16", "q8_0", "q4_0"]
+    public static let targetNames = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1"]
 
     /// The GGUF of `checkpoint` with its weight matrices stored as `type`. Metadata (the
     /// tokenizer included) is copied from `source` when the input was a GGUF; otherwise the
@@ -47,7 +49,7 @@ public enum Quantizer {
             w.setHyperparameters(c)
         }
         // llama.cpp's llama_ftype numbers, which readers show as the file's type.
-        let fileType: UInt32 = switch type { case .f32: 0; case .f16: 1; case .q4_0: 2; case .q8_0: 7; default: 32 }
+        let fileType: UInt32 = switch type { case .f32: 0; case .f16: 1; case .q4_0: 2; case .q4_1: 3; case .q8_0: 7; default: 32 }
         w.set("general.file_type", .uint32(fileType))
         w.set("general.quantization_version", .uint32(2))
 
@@ -151,6 +153,25 @@ public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, as type: GGMLType
                 let lo = clampedInt(v[j] * id + 8.5, 0, 15)
                 let hi = clampedInt(v[j + 16] * id + 8.5, 0, 15)
                 block.storeBytes(of: UInt8(lo | (hi << 4)), toByteOffset: 2 + j, as: UInt8.self)
+            }
+        }
+    case .q4_1:
+        for b in 0..<(count / 32) {
+            let v = x + 32 * b, block = dst + 20 * b
+            var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
+            for j in 0..<32 {
+                lo = min(lo, v[j])
+                hi = max(hi, v[j])
+            }
+            let d = (hi - lo) / 15
+            let id: Float = d != 0 ? 1 / d : 0
+            block.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+            block.storeBytes(of: floatToHalf(lo).littleEndian, toByteOffset: 2, as: UInt16.self)
+            for j in 0..<16 {
+                // llama.cpp's rounding: +0.5 then truncation, capped at 15.
+                let q0 = clampedInt((v[j] - lo) * id + 0.5, 0, 15)
+                let q1 = clampedInt((v[j + 16] - lo) * id + 0.5, 0, 15)
+                block.storeBytes(of: UInt8(q0 | (q1 << 4)), toByteOffset: 4 + j, as: UInt8.self)
             }
         }
     default:
