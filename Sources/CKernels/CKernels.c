@@ -178,6 +178,51 @@ float swiftllama_dot_q4_1(const void *w, const int8_t *xq, const float *xd, int 
     return hsum(_mm256_add_ps(acc, accm));
 }
 
+// The fifth bits of a Q5 block (bit e of qh belongs to element e) as bytes of 16 or 0, in the
+// element order of q4_0_nibbles: each 128-bit lane takes the two bytes of qh for its 16
+// elements, and byte k of each group of 8 is tested against bit k.
+static inline __m256i q5_high_bits(uint32_t qh) {
+    const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), pick);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+    return _mm256_and_si256(set, _mm256_set1_epi8(16));
+}
+
+// Q5_0 (22 bytes: d, qh, nibbles) and Q5_1 (24 bytes: d, m, qh, nibbles): the 5-bit values
+// 0…31 go in unsigned; Q5_0 centres them on 16 (minus 16·Σx), Q5_1 adds m·Σx.
+static inline float dot_q5(const uint8_t *p, const int8_t *xq, const float *xd, int blocks, int hasMin) {
+    const int size = hasMin ? 24 : 22, qhAt = hasMin ? 4 : 2;
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++, p += size) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        uint32_t qh;
+        memcpy(&qh, p + qhAt, 4);
+        const __m256i v = _mm256_or_si256(q4_0_nibbles(p + qhAt + 2), q5_high_bits(qh));
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+        const __m256i s = dot_u8s8(_mm256_setzero_si256(), v, x);
+        const __m256i sx = dot_u8s8(_mm256_setzero_si256(), ones, x);
+        const float dx = half_to_float(p) * xd[b];
+        if (hasMin) {
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dx), acc);
+            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sx), _mm256_set1_ps(half_to_float(p + 2) * xd[b]), accm);
+        } else {
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s, _mm256_slli_epi32(sx, 4))), _mm256_set1_ps(dx), acc);
+        }
+    }
+    return hsum(_mm256_add_ps(acc, accm));
+}
+
+float swiftllama_dot_q5_0(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    return dot_q5((const uint8_t *)w, xq, xd, blocks, 0);
+}
+
+float swiftllama_dot_q5_1(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    return dot_q5((const uint8_t *)w, xq, xd, blocks, 1);
+}
+
 float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks) {
     const uint8_t *p = (const uint8_t *)w;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -482,6 +527,33 @@ float swiftllama_dot_q4_1(const void *w, const int8_t *xq, const float *xd, int 
         sum += xd[b] * (half_to_float(p + 20 * b) * (float)s + half_to_float(p + 20 * b + 2) * (float)sx);
     }
     return sum;
+}
+
+static float dot_q5(const uint8_t *p, const int8_t *xq, const float *xd, int blocks, int hasMin) {
+    const int size = hasMin ? 24 : 22, qhAt = hasMin ? 4 : 2;
+    float sum = 0;
+    for (int b = 0; b < blocks; b++, p += size) {
+        uint32_t qh;
+        memcpy(&qh, p + qhAt, 4);
+        const uint8_t *q = p + qhAt + 4;
+        int s = 0, sx = 0;
+        for (int j = 0; j < 16; j++) {
+            const int v0 = (q[j] & 0x0F) | (((qh >> j) & 1) << 4), v1 = (q[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+            s += v0 * xq[32 * b + j] + v1 * xq[32 * b + j + 16];
+            sx += xq[32 * b + j] + xq[32 * b + j + 16];
+        }
+        sum += hasMin ? xd[b] * (half_to_float(p) * (float)s + half_to_float(p + 2) * (float)sx)
+                      : xd[b] * half_to_float(p) * (float)(s - 16 * sx);
+    }
+    return sum;
+}
+
+float swiftllama_dot_q5_0(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    return dot_q5((const uint8_t *)w, xq, xd, blocks, 0);
+}
+
+float swiftllama_dot_q5_1(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    return dot_q5((const uint8_t *)w, xq, xd, blocks, 1);
 }
 
 float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {

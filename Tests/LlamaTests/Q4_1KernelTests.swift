@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import Llama
 
-/// Q4_1 (d·nibble + m per block of 32): llama.cpp's reference rounding, and the generation
-/// dot (int8 activations) against exact math on the dequantized weights.
+/// Q4_1, Q5_0 and Q5_1: llama.cpp's reference rounding, and the generation dot (int8
+/// activations) against exact math on the dequantized weights (whose reader existed before).
 @Suite struct Q4_1KernelTests {
     /// A block quantized by hand with llama.cpp's quantize_row_q4_1_ref rule: d = (max−min)/15,
     /// m = min, q = min(15, trunc((x−min)/d + 0.5)).
@@ -22,30 +22,30 @@ import Llama
         }
     }
 
-    /// matmul over Q4_1 rows: one token takes the int8 dot, eight tokens the fp32 GEMM of the
+    /// matmul over Q4_1/Q5_0/Q5_1 rows: one token takes the int8 dot, eight tokens the fp32 GEMM of the
     /// dequantized blocks; both match exact math on the dequantized weights (the int8 path
     /// within the activations' 8-bit rounding).
-    @Test(arguments: [1, 8])
-    func matmulMatchesDequantizedMath(tokens: Int) {
+    @Test(arguments: [GGMLType.q4_1, .q5_0, .q5_1], [1, 8])
+    func matmulMatchesDequantizedMath(type: GGMLType, tokens: Int) {
         let rows = 70, cols = 256
         var rng = Xoshiro256(seed: 42)
         func uniform() -> Float { Float(rng.next() >> 40) / Float(1 << 24) * 2 - 1 }
         let weights = (0..<(rows * cols)).map { _ in uniform() * 0.5 + 0.1 }
         let x = (0..<(tokens * cols)).map { _ in uniform() }
-        let rowBytes = GGMLType.q4_1.rowBytes(columns: cols)
+        let rowBytes = type.rowBytes(columns: cols)
         var blocks = [UInt8](repeating: 0, count: rows * rowBytes)
         var dequant = [Float](repeating: 0, count: rows * cols)
         weights.withUnsafeBufferPointer { w in
             blocks.withUnsafeMutableBytes { b in
-                for r in 0..<rows { quantizeRow(w.baseAddress! + r * cols, count: cols, as: .q4_1, into: b.baseAddress! + r * rowBytes) }
+                for r in 0..<rows { quantizeRow(w.baseAddress! + r * cols, count: cols, as: type, into: b.baseAddress! + r * rowBytes) }
                 dequant.withUnsafeMutableBufferPointer { d in
-                    for r in 0..<rows { dequantizeRow(.q4_1, UnsafeRawPointer(b.baseAddress! + r * rowBytes), d.baseAddress! + r * cols, count: cols) }
+                    for r in 0..<rows { dequantizeRow(type, UnsafeRawPointer(b.baseAddress! + r * rowBytes), d.baseAddress! + r * cols, count: cols) }
                 }
             }
         }
         var out = [Float](repeating: 0, count: tokens * rows)
         blocks.withUnsafeBytes { b in
-            let w = MatrixView(type: .q4_1, rows: rows, columns: cols, base: b.baseAddress!)
+            let w = MatrixView(type: type, rows: rows, columns: cols, base: b.baseAddress!)
             x.withUnsafeBufferPointer { xs in out.withUnsafeMutableBufferPointer { o in
                 matmul(w, xs.baseAddress!, tokens: tokens, o.baseAddress!, parallel: ParallelFor(workers: 2))
             } }
@@ -59,7 +59,7 @@ import Llama
                 }
                 // int8 activations: each |x| is off by at most max|x|/254 per block of 32.
                 let bound = tokens == 1 ? scale / 254 + 1e-4 : 1e-4 * max(1, abs(exact))
-                #expect(abs(Double(out[t * rows + r]) - exact) <= bound, "row \(r) token \(t): \(out[t * rows + r]) vs \(exact)")
+                #expect(abs(Double(out[t * rows + r]) - exact) <= bound, "\(type.name) row \(r) token \(t): \(out[t * rows + r]) vs \(exact)")
             }
         }
     }

@@ -25,6 +25,9 @@ float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int 
 float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks);
 /// Dot of a Q4_1 row (blocks of 20 bytes: d, m, nibbles) with activations quantized per 32.
 float swiftllama_dot_q4_1(const void *w, const int8_t *xq, const float *xd, int blocks);
+/// Dots of Q5_0 (22-byte blocks: d, qh, nibbles) and Q5_1 (24: d, m, qh, nibbles) rows.
+float swiftllama_dot_q5_0(const void *w, const int8_t *xq, const float *xd, int blocks);
+float swiftllama_dot_q5_1(const void *w, const int8_t *xq, const float *xd, int blocks);
 
 /// `swiftllama_dot_q8_0` / `_q4_0` of two rows with the same activations, into out[0], out[1].
 void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);

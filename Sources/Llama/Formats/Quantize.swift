@@ -1,7 +1,7 @@
 import Foundation
 
 // `llama quantize`: any readable checkpoint to a GGUF whose 2-D weight matrices are stored
-// as one type (F32, F16, BF16, Q8_0, Q4_0 or Q4_1) and whose 1-D tensors (norms, rope divisors) stay
+// as one type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1) and whose 1-D tensors (norms, rope divisors) stay
 // F32, as llama.cpp's quantizer does with --pure. Row rounding follows llama.cpp's
 // reference quantizers (ggml-quants.c, quantize_row_*_ref) so that the same fp32 input
 // gives the same blocks:
@@ -10,6 +10,9 @@ import Foundation
 //         q = min(15, trunc(x · (1/d) + 8.5)); element j and j+16 share byte j
 //   Q4_1  d = (max − min) / 15, m = min, q = min(15, trunc((x − min) · (1/d) + 0.5)),
 //         d and m stored as f16, nibbles as Q4_0
+//   Q5_0  as Q4_0 with d = m / −16, q = min(31, trunc(x · (1/d) + 16.5)); bit 4 of element e
+//         goes to bit e of the 32-bit qh
+//   Q5_1  as Q4_1 with d = (max − min) / 31, q = trunc((x − min) · (1/d) + 0.5), qh as Q5_0
 
 /// Why a checkpoint cannot be quantized.
 public enum QuantizeError: Error, CustomStringConvertible {
@@ -27,9 +30,9 @@ public enum QuantizeError: Error, CustomStringConvertible {
 /// Builds quantized GGUF files from checkpoints.
 public enum Quantizer {
     /// Target types `llama quantize --type` accepts, by their lower-case name.
-    public static let targets: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q4_0": .q4_0, "q4_1": .q4_1]
+    public static let targets: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q4_0": .q4_0, "q4_1": .q4_1, "q5_0": .q5_0, "q5_1": .q5_1]
     /// The names of `targets`, in the order help texts list them.
-    public static let targetNames = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1"]
+    public static let targetNames = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"]
 
     /// The GGUF of `checkpoint` with its weight matrices stored as `type`. Metadata (the
     /// tokenizer included) is copied from `source` when the input was a GGUF; otherwise the
@@ -49,7 +52,7 @@ public enum Quantizer {
             w.setHyperparameters(c)
         }
         // llama.cpp's llama_ftype numbers, which readers show as the file's type.
-        let fileType: UInt32 = switch type { case .f32: 0; case .f16: 1; case .q4_0: 2; case .q4_1: 3; case .q8_0: 7; default: 32 }
+        let fileType: UInt32 = switch type { case .f32: 0; case .f16: 1; case .q4_0: 2; case .q4_1: 3; case .q8_0: 7; case .q5_0: 8; case .q5_1: 9; default: 32 }
         w.set("general.file_type", .uint32(fileType))
         w.set("general.quantization_version", .uint32(2))
 
@@ -173,6 +176,34 @@ public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, as type: GGMLType
                 let q1 = clampedInt((v[j + 16] - lo) * id + 0.5, 0, 15)
                 block.storeBytes(of: UInt8(q0 | (q1 << 4)), toByteOffset: 4 + j, as: UInt8.self)
             }
+        }
+    case .q5_0, .q5_1:
+        let hasMin = type == .q5_1
+        let size = hasMin ? 24 : 22, qhAt = hasMin ? 4 : 2
+        for b in 0..<(count / 32) {
+            let v = x + 32 * b, block = dst + size * b
+            var d: Float, lo: Float = 0
+            if hasMin {
+                var hi = -Float.greatestFiniteMagnitude
+                lo = Float.greatestFiniteMagnitude
+                for j in 0..<32 { lo = min(lo, v[j]); hi = max(hi, v[j]) }
+                d = (hi - lo) / 31
+            } else {
+                var amax: Float = 0, m: Float = 0
+                for j in 0..<32 where abs(v[j]) > amax { amax = abs(v[j]); m = v[j] }
+                d = m / -16
+            }
+            let id: Float = d != 0 ? 1 / d : 0
+            block.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+            if hasMin { block.storeBytes(of: floatToHalf(lo).littleEndian, toByteOffset: 2, as: UInt16.self) }
+            var qh: UInt32 = 0
+            for j in 0..<16 {
+                let q0 = hasMin ? clampedInt((v[j] - lo) * id + 0.5, 0, 31) : clampedInt(v[j] * id + 16.5, 0, 31)
+                let q1 = hasMin ? clampedInt((v[j + 16] - lo) * id + 0.5, 0, 31) : clampedInt(v[j + 16] * id + 16.5, 0, 31)
+                block.storeBytes(of: UInt8((q0 & 0x0F) | ((q1 & 0x0F) << 4)), toByteOffset: qhAt + 4 + j, as: UInt8.self)
+                qh |= UInt32(q0 >> 4) << UInt32(j) | UInt32(q1 >> 4) << UInt32(j + 16)
+            }
+            block.storeBytes(of: qh.littleEndian, toByteOffset: qhAt, as: UInt32.self)
         }
     default:
         dst.initializeMemory(as: UInt8.self, repeating: 0, count: type.rowBytes(columns: count))

@@ -79,7 +79,7 @@ let matvecChunkRows = 64
 @inline(__always)
 func hasDirectDot(_ type: GGMLType) -> Bool {
     switch type {
-    case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K: return true
+    case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K: return true
     default: return false
     }
 }
@@ -93,8 +93,9 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
             parallel: ParallelFor) {
     let cols = w.columns, rows = w.rows
     switch w.type {
-    case .q4_1:
+    case .q4_1, .q5_0, .q5_1:
         let blocks = cols / 32
+        let dot = w.type == .q4_1 ? swiftllama_dot_q4_1 : w.type == .q5_0 ? swiftllama_dot_q5_0 : swiftllama_dot_q5_1
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
                 guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress else { return }
@@ -106,7 +107,7 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                     for r in range {
                         let row = w.base + r * w.rowBytes
                         for t in 0..<tokens {
-                            out[t * rows + r] = swiftllama_dot_q4_1(row, values + t * cols, scales + t * blocks, Int32(blocks))
+                            out[t * rows + r] = dot(row, values + t * cols, scales + t * blocks, Int32(blocks))
                         }
                     }
                 }
