@@ -51,7 +51,7 @@ struct Export: ParsableCommand {
         switch format {
         case .gguf: try FileIdentity.checkOutput(to, isNotAnyOf: inputs)
         case .hf:
-            for name in ["model.safetensors", "config.json", "tokenizer.model", "tokenizer_config.json", "generation_config.json"] {
+            for name in HuggingFaceExport.fileNames {
                 try FileIdentity.checkOutput(to + "/" + name, isNotAnyOf: inputs)
             }
         }

@@ -18,6 +18,10 @@ public enum HuggingFaceExport {
         }
     }
 
+    /// The files `write` may create in the directory (callers check none of them is an input).
+    public static let fileNames = ["model.safetensors", "config.json", "tokenizer.model", "tokenizer.json",
+                                   "tokenizer_config.json", "generation_config.json"]
+
     /// Writes the directory (created if needed; files in it are replaced atomically). Returns
     /// notes for the user: what of the tokenizer could not be written, and why.
     @discardableResult

@@ -93,9 +93,9 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
             parallel: ParallelFor) {
     let cols = w.columns, rows = w.rows
     switch w.type {
-    case .q4_1, .q5_0, .q5_1:
+    case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1:
+        // Every type with blocks of 32 meets the same activations, quantized per 32 once.
         let blocks = cols / 32
-        let dot = w.type == .q4_1 ? swiftllama_dot_q4_1 : w.type == .q5_0 ? swiftllama_dot_q5_0 : swiftllama_dot_q5_1
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
                 guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress else { return }
@@ -103,24 +103,17 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                     quantizeActivations(x + t * cols, into: QuantizedActivations(
                         values: values + t * cols, scales: scales + t * blocks, blocks: blocks))
                 }
-                parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
-                    for r in range {
-                        let row = w.base + r * w.rowBytes
-                        for t in 0..<tokens {
-                            out[t * rows + r] = dot(row, values + t * cols, scales + t * blocks, Int32(blocks))
+                if w.type == .q4_1 || w.type == .q5_0 || w.type == .q5_1 {
+                    let dot = w.type == .q4_1 ? swiftllama_dot_q4_1 : w.type == .q5_0 ? swiftllama_dot_q5_0 : swiftllama_dot_q5_1
+                    parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
+                        for r in range {
+                            let row = w.base + r * w.rowBytes
+                            for t in 0..<tokens {
+                                out[t * rows + r] = dot(row, values + t * cols, scales + t * blocks, Int32(blocks))
+                            }
                         }
                     }
-                }
-            }
-        }
-    case .q8_0, .q4_0:
-        let blocks = cols / 32
-        withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
-                guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress else { return }
-                for t in 0..<tokens {
-                    quantizeActivations(x + t * cols, into: QuantizedActivations(
-                        values: values + t * cols, scales: scales + t * blocks, blocks: blocks))
+                    return
                 }
                 let isQ8 = w.type == .q8_0
                 parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
