@@ -61,6 +61,9 @@ struct Inspect: ParsableCommand {
     @Option(help: "Write the trace as JSON (tokens, pieces, residual, final_norm, attention, last_logits, top_k, logit_lens).")
     var json: String?
 
+    @Option(help: "Write PNG heatmaps into this directory (attention per layer and head, RoPE angles, residual norms, logit lens).")
+    var plots: String?
+
     @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads (default: every core).")
     var threads: Int?
 
@@ -100,6 +103,10 @@ struct Inspect: ParsableCommand {
         if let json {
             try AtomicFile.write(Data(InspectionJSON.encode(inspection)), to: json)
             printError("wrote \(json)")
+        }
+        if let plots {
+            let written = try InspectionPlots.write(inspection, to: plots)
+            printError("wrote \(written.count) PNG files to \(plots)")
         }
     }
 }

@@ -173,4 +173,56 @@ import Llama
             #expect(r.err.contains(message), "\(args): \(r.err)")
         }
     }
+
+    struct NoVenv: Error, CustomStringConvertible {
+        let path: String
+        var description: String { "\(path) is missing: run scripts/test.sh, which makes the test venv with Pillow (or set SWIFTLLAMA_VENV)" }
+    }
+
+    /// The Python of the test venv that scripts/test.sh makes (Pillow for PNG checks).
+    static func venvPython() throws -> String {
+        let venv = ProcessInfo.processInfo.environment["SWIFTLLAMA_VENV"] ?? NSHomeDirectory() + "/.cache/swiftllama/venv"
+        let python = venv + "/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw NoVenv(path: python) }
+        return python
+    }
+
+    /// `--plots`: every heatmap the issue lists, as real compressed PNGs that Pillow decodes.
+    @Test func plotsArePNGsThatPillowDecodes() throws {
+        let python = try Self.venvPython()
+        let dir = NSTemporaryDirectory() + "inspect-\(getpid())-plots"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(["inspect", "--model", try Fixtures.shared("fixtures/dev-odd/model-f16.gguf"),
+                         "--ids", "1 15043 3186 29991 306 626 263", "--plots", dir])
+        #expect(r.status == 0, "\(r.err)")
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: dir))
+        var expected: Set<String> = ["rope-angles.png", "residual-norms.png", "logit-lens.png"]
+        for l in 0..<3 {
+            expected.insert("layer\(l)-heads.png")
+            for h in 0..<4 { for kind in ["scores", "masked", "softmax"] { expected.insert("layer\(l)-head\(h)-\(kind).png") } }
+        }
+        #expect(files == expected)
+        for name in files {
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: dir + "/" + name)[.size] as? Int)
+            #expect(size > 500 && size < 200_000, "\(name): \(size) bytes")
+        }
+        let checker = try Fixtures.repository("scripts/check_png.py")
+        // Every heatmap's softmax reaches 1 at position 0 (viridis' yellow end); every file decodes.
+        let softmax = files.filter { $0.hasSuffix("softmax.png") }.sorted().map { dir + "/" + $0 }
+        let others = files.filter { !$0.hasSuffix("softmax.png") }.sorted().map { dir + "/" + $0 }
+        for (args, list) in [(["--colour", "253,231,37"], softmax), ([], others)] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = [checker] + args + list
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(text)")
+            #expect(text.components(separatedBy: ": ok,").count - 1 == list.count, "\(text)")
+        }
+    }
 }
+
