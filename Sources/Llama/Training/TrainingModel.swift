@@ -299,7 +299,7 @@ public final class TrainingModel {
 
     /// The reference initialisation: matrices N(0, 0.02), wo and w2 N(0, 0.02/√(2L)), norms 1;
     /// drawn tensor by tensor in layout order.
-    public func initialize(rng: inout TrainingRNG) {
+    public func initialize(rng: inout Xoshiro256) {
         let residualStd = 0.02 / (2 * Double(config.layers)).squareRoot()
         for t in layout.tensors {
             let p = params + t.offset
