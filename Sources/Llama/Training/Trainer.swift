@@ -114,7 +114,7 @@ public final class Trainer {
         self.hyper = hyper
         self.data = data
         self.runDirectory = runDirectory
-        model = try TrainingModel(config: config, pool: TrainingThreadPool(threadCount: threads))
+        model = try TrainingModel(config: config, pool: ParallelFor(workers: threads))
         optimizer = AdamW(layout: model.layout, beta1: Float(hyper.beta1), beta2: Float(hyper.beta2),
                           weightDecay: Float(hyper.weightDecay))
         schedule = LearningRateSchedule(peak: hyper.lr, minimum: hyper.minLR, warmup: hyper.warmup, steps: hyper.steps)

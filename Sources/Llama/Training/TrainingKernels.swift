@@ -25,11 +25,11 @@ public final class TrainingGEMM: @unchecked Sendable {
     static let nr = 32
     static let kc = 256
 
-    let pool: TrainingThreadPool
+    let pool: ParallelFor
     private var packedB: UnsafeMutablePointer<Float>
     private var packedBCapacity: Int
 
-    public init(pool: TrainingThreadPool) {
+    public init(pool: ParallelFor) {
         self.pool = pool
         packedBCapacity = 1 << 16
         packedB = .allocate(capacity: packedBCapacity)
@@ -62,7 +62,7 @@ public final class TrainingGEMM: @unchecked Sendable {
             TrainingGEMM.packPanel(panel, n: n, k: k, b: b, bRow: bRow, bCol: bCol, into: pb)
         }
         let strips = (m + mr - 1) / mr
-        let tasks = min(strips, pool.threadCount * 4)
+        let tasks = min(strips, pool.workers * 4)
         pool.parallelFor(tasks) { task in
             TrainingGEMM.strips(strips * task / tasks, strips * (task + 1) / tasks, m: m, n: n, k: k,
                                 a: a, aRow: aRow, aCol: aCol, packedB: pb, c: c, ldc: ldc, accumulate: accumulate)
@@ -225,7 +225,7 @@ public final class TrainingGEMM: @unchecked Sendable {
 public enum TrainingKernels {
     /// `y = x / rms(x) * w` per row; saves `1/rms` per row for the backward pass.
     public static func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: FloatPointer,
-                               _ rstd: FloatPointer, rows: Int, dim: Int, eps: Float, pool: TrainingThreadPool) {
+                               _ rstd: FloatPointer, rows: Int, dim: Int, eps: Float, pool: ParallelFor) {
         parallelRows(rows, pool) { r0, r1 in
             for r in r0..<r1 {
                 let xr = x + r * dim, yr = y + r * dim
@@ -242,7 +242,7 @@ public enum TrainingKernels {
     /// the sum order never changes).
     public static func rmsNormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                        _ rstd: UnsafePointer<Float>, _ dx: FloatPointer, _ dw: FloatPointer,
-                                       rows: Int, dim: Int, accumulate: Bool, pool: TrainingThreadPool) {
+                                       rows: Int, dim: Int, accumulate: Bool, pool: ParallelFor) {
         parallelRows(rows, pool) { r0, r1 in
             for r in r0..<r1 {
                 let dyr = dy + r * dim, xr = x + r * dim, dxr = dx + r * dim
@@ -389,7 +389,7 @@ public enum TrainingKernels {
     public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                  out: FloatPointer, probs: FloatPointer,
                                  batch: Int, context T: Int, heads: Int, kvHeads: Int, headDim hd: Int,
-                                 pool: TrainingThreadPool) {
+                                 pool: ParallelFor) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
         let packCount = max(T, hd) * (max(T, hd) + TrainingGEMM.nr)
@@ -429,7 +429,7 @@ public enum TrainingKernels {
                                          v: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                                          dq: FloatPointer, dk: FloatPointer, dv: FloatPointer,
                                          batch: Int, context T: Int, heads: Int, kvHeads: Int, headDim hd: Int,
-                                         pool: TrainingThreadPool) {
+                                         pool: ParallelFor) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
         let packCount = max(T, hd) * (max(T, hd) + TrainingGEMM.nr)
@@ -470,7 +470,7 @@ public enum TrainingKernels {
     /// Returns the sum (not mean) of the per-row losses, in Double.
     public static func crossEntropy(_ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
                                     dLogits: FloatPointer?, gradScale: Float, rowLoss: FloatPointer,
-                                    pool: TrainingThreadPool) -> Double {
+                                    pool: ParallelFor) -> Double {
         parallelRows(rows, pool) { r0, r1 in
             for r in r0..<r1 {
                 let l = logits + r * vocab
@@ -497,8 +497,8 @@ public enum TrainingKernels {
 
     /// Splits `rows` into contiguous chunks over the pool.
     @inline(__always)
-    static func parallelRows(_ rows: Int, _ pool: TrainingThreadPool, _ body: (Int, Int) -> Void) {
-        let tasks = min(rows, pool.threadCount * 2)
+    static func parallelRows(_ rows: Int, _ pool: ParallelFor, _ body: (Int, Int) -> Void) {
+        let tasks = min(rows, pool.workers * 2)
         pool.parallelFor(tasks) { t in body(rows * t / tasks, rows * (t + 1) / tasks) }
     }
 

@@ -273,12 +273,12 @@ public final class TrainingModel {
     public let params: FloatPointer
     /// Gradients, same layout; accumulated by `backward` until `zeroGradients`.
     public let grads: FloatPointer
-    public let pool: TrainingThreadPool
+    public let pool: ParallelFor
     let gemm: TrainingGEMM
     let ropeCos: [Float]
     let ropeSin: [Float]
 
-    public init(config: TrainingModelConfig, pool: TrainingThreadPool) throws {
+    public init(config: TrainingModelConfig, pool: ParallelFor) throws {
         try config.validate()
         self.config = config
         layout = ParameterLayout(config)
