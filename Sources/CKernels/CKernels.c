@@ -312,6 +312,24 @@ static inline __m512i q4_0_pair(const uint8_t *p) {
     return _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
 }
 
+// q4_0_pair for blocks of `size` bytes whose nibbles start at byte `qs`.
+static inline __m512i q4_0_pair_at(const uint8_t *p, int qs, int size) {
+    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + qs))),
+                                              _mm_loadu_si128((const __m128i *)(p + size + qs)), 1);
+    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    return _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
+}
+
+// The fifth bits of two Q5 blocks (qh words at `qh` and `qh + size`) as a byte mask in
+// q4_0_pair's lane order: [block 0 elements 0–15, block 1 0–15, block 0 16–31, block 1 16–31].
+static inline __mmask64 q5_pair_mask(const uint8_t *qh, int size) {
+    uint32_t h0, h1;
+    memcpy(&h0, qh, 4);
+    memcpy(&h1, qh + size, 4);
+    return (__mmask64)((uint64_t)(h0 & 0xFFFF) | ((uint64_t)(h1 & 0xFFFF) << 16) |
+                       ((uint64_t)(h0 >> 16) << 32) | ((uint64_t)(h1 >> 16) << 48));
+}
+
 // 16 lanes [a ×4, b ×4, a ×4, b ×4], matching q4_0_pair's lane order.
 static inline __m512 quads(float a, float b) {
     const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
@@ -345,7 +363,79 @@ void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, cons
     out[0] = r0;
     out[1] = r1;
 }
+
+// Two Q4_1/Q5_0/Q5_1 rows, two blocks per instruction as swiftllama_dot2_q4_0. `qs` is the
+// offset of the nibbles in a block of `size` bytes; with `hasHigh` the 32-bit qh just before
+// them adds 16 to the elements whose bit is set (one masked byte add: the 64 bits of a
+// pair's two qh words, reordered into the nibbles' lane order, are the mask). `center` is
+// subtracted from every value (16 for Q5_0) through one product shared by both rows;
+// `hasMin` types add m·Σx instead, through that same shared product with ones.
+static inline __attribute__((always_inline)) void dot2_b32(
+    const uint8_t *p, const uint8_t *q, const int8_t *xq, const float *xd, int blocks, float out[2],
+    const int size, const int qs, const int hasHigh, const int hasMin, const int center,
+    float (*single)(const void *, const int8_t *, const float *, int)) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const __m512i xr = _mm512_loadu_si512((const void *)(xq + 32 * b));
+        const __m512i x = _mm512_shuffle_i64x2(xr, xr, _MM_SHUFFLE(3, 1, 2, 0));
+        const __m512i sx = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(hasMin ? 1 : center), x);
+        const uint8_t *pb = p + size * b, *qb = q + size * b;
+        _mm_prefetch((const char *)pb + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)qb + PREFETCH_AHEAD, _MM_HINT_T0);
+        __m512i v0 = q4_0_pair_at(pb, qs, size), v1 = q4_0_pair_at(qb, qs, size);
+        if (hasHigh) {
+            v0 = _mm512_mask_add_epi8(v0, q5_pair_mask(pb + qs - 4, size), v0, sixteen);
+            v1 = _mm512_mask_add_epi8(v1, q5_pair_mask(qb + qs - 4, size), v1, sixteen);
+        }
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v0, x);
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v1, x);
+        const float x0 = xd[b], x1 = xd[b + 1];
+        if (hasMin) {
+            const __m512 fx = _mm512_cvtepi32_ps(sx);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), quads(half_to_float(pb) * x0, half_to_float(pb + size) * x1), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), quads(half_to_float(qb) * x0, half_to_float(qb + size) * x1), a1);
+            a0 = _mm512_fmadd_ps(fx, quads(half_to_float(pb + 2) * x0, half_to_float(pb + size + 2) * x1), a0);
+            a1 = _mm512_fmadd_ps(fx, quads(half_to_float(qb + 2) * x0, half_to_float(qb + size + 2) * x1), a1);
+        } else {
+            s0 = _mm512_sub_epi32(s0, sx);
+            s1 = _mm512_sub_epi32(s1, sx);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), quads(half_to_float(pb) * x0, half_to_float(pb + size) * x1), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), quads(half_to_float(qb) * x0, half_to_float(qb + size) * x1), a1);
+        }
+    }
+    float r0 = _mm512_reduce_add_ps(a0), r1 = _mm512_reduce_add_ps(a1);
+    if (b < blocks) {
+        r0 += single(p + size * b, xq + 32 * b, xd + b, 1);
+        r1 += single(q + size * b, xq + 32 * b, xd + b, 1);
+    }
+    out[0] = r0;
+    out[1] = r1;
+}
+
+void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 20, 4, 0, 1, 0, swiftllama_dot_q4_1);
+}
+void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 22, 6, 1, 0, 16, swiftllama_dot_q5_0);
+}
+void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 24, 8, 1, 1, 0, swiftllama_dot_q5_1);
+}
 #else
+void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q4_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q4_1(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_0(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_0(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_1(w1, xq, xd, blocks);
+}
 void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
     const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -618,6 +708,18 @@ void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, cons
     out[0] = swiftllama_dot_q4_0(w0, xq, xd, blocks);
     out[1] = swiftllama_dot_q4_0(w1, xq, xd, blocks);
 }
+void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q4_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q4_1(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_0(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_0(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_1(w1, xq, xd, blocks);
+}
 #include <math.h>
 
 static int8_t round_q(float v) { return (int8_t)nearbyintf(v); }
@@ -702,6 +804,20 @@ static void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float
         }
         *scale = d;
         *bias = 8.0f * d;
+    } else if (type == 3 || type == 6 || type == 7) {  // Q4_1, Q5_0, Q5_1
+        const int size = type == 3 ? 20 : type == 6 ? 22 : 24, hasMin = type != 6, hasHigh = type != 3;
+        const uint8_t *p = row + size * b;
+        const float d = half_bits_to_float(p);
+        const int qs = (hasMin ? 4 : 2) + (hasHigh ? 4 : 0);
+        uint32_t qh = 0;
+        if (hasHigh) memcpy(&qh, p + qs - 4, 4);
+        for (int i = 0; i < 16; i++) {
+            u[i] = (uint8_t)((p[qs + i] & 0x0F) | (((qh >> i) & 1) << 4));
+            u[i + 16] = (uint8_t)((p[qs + i] >> 4) | (((qh >> (i + 16)) & 1) << 4));
+        }
+        *scale = d;
+        // weight = d·u + m (bias −m), or d·(u − 16) for Q5_0.
+        *bias = hasMin ? -half_bits_to_float(p + 2) : 16.0f * d;
     } else if (type == 12) {  // Q4_K: block b is sub-block b % 8 of super-block b / 8
         const uint8_t *p = row + 144 * (b / 8);
         const int j = b % 8;

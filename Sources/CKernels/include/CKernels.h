@@ -32,6 +32,10 @@ float swiftllama_dot_q5_1(const void *w, const int8_t *xq, const float *xd, int 
 /// `swiftllama_dot_q8_0` / `_q4_0` of two rows with the same activations, into out[0], out[1].
 void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
 void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
+/// Two rows of Q4_1, Q5_0 or Q5_1 with the same activations.
+void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
+void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
+void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
 
 /// Σ over `superblocks` super-blocks of 256 for Q4_K weights (144 bytes: d, dmin, 12 bytes
 /// of 6-bit sub-block scales and mins, 128 bytes of nibbles) against activations quantized
@@ -62,8 +66,8 @@ int swiftllama_has_int8_gemm(void);
 /// Elements per packed block for `type`: 32 (Q8_0, Q4_0, Q4_K) or 16 (Q6_K).
 int swiftllama_int8_block_size(int type);
 
-/// Packs `nrows` (≤ 16) rows of Q8_0, Q4_0, Q4_K or Q6_K weights (`type`: 8, 2, 12 or 14,
-/// the GGML type ids) of `blocks` blocks of `swiftllama_int8_block_size(type)` elements for
+/// Packs `nrows` (≤ 16) rows of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K or Q6_K weights (`type`:
+/// the GGML type id) of `blocks` blocks of `swiftllama_int8_block_size(type)` elements for
 /// `swiftllama_gemm_int8`: per block, size/4 groups of 16 rows × 4 unsigned bytes (at
 /// `packed + 16·size·b`), the 16 rows' scales at `scales + 16·b` and biases at
 /// `biases + 16·b`, where weight = scale·u − bias. Rows past `nrows` are zero.

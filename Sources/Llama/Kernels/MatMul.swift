@@ -103,19 +103,18 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                     quantizeActivations(x + t * cols, into: QuantizedActivations(
                         values: values + t * cols, scales: scales + t * blocks, blocks: blocks))
                 }
-                if w.type == .q4_1 || w.type == .q5_0 || w.type == .q5_1 {
-                    let dot = w.type == .q4_1 ? swiftllama_dot_q4_1 : w.type == .q5_0 ? swiftllama_dot_q5_0 : swiftllama_dot_q5_1
-                    parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
-                        for r in range {
-                            let row = w.base + r * w.rowBytes
-                            for t in 0..<tokens {
-                                out[t * rows + r] = dot(row, values + t * cols, scales + t * blocks, Int32(blocks))
-                            }
-                        }
-                    }
-                    return
+                // Two rows at a time (two weight streams per core, the activations' loads
+                // and offset products shared), then the odd row alone.
+                typealias Dot = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32) -> Float
+                typealias Dot2 = @convention(c) (UnsafeRawPointer?, UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32,
+                                                 UnsafeMutablePointer<Float>?) -> Void
+                let (dot, dot2): (Dot, Dot2) = switch w.type {
+                case .q8_0: (swiftllama_dot_q8_0, swiftllama_dot2_q8_0)
+                case .q4_1: (swiftllama_dot_q4_1, swiftllama_dot2_q4_1)
+                case .q5_0: (swiftllama_dot_q5_0, swiftllama_dot2_q5_0)
+                case .q5_1: (swiftllama_dot_q5_1, swiftllama_dot2_q5_1)
+                default: (swiftllama_dot_q4_0, swiftllama_dot2_q4_0)
                 }
-                let isQ8 = w.type == .q8_0
                 parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
                     var r = range.lowerBound
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { pair in
@@ -123,12 +122,7 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                         while r + 2 <= range.upperBound {
                             let row = w.base + r * w.rowBytes
                             for t in 0..<tokens {
-                                let xq = values + t * cols, xd = scales + t * blocks
-                                if isQ8 {
-                                    swiftllama_dot2_q8_0(row, row + w.rowBytes, xq, xd, Int32(blocks), two)
-                                } else {
-                                    swiftllama_dot2_q4_0(row, row + w.rowBytes, xq, xd, Int32(blocks), two)
-                                }
+                                dot2(row, row + w.rowBytes, values + t * cols, scales + t * blocks, Int32(blocks), two)
                                 out[t * rows + r] = two[0]
                                 out[t * rows + r + 1] = two[1]
                             }
@@ -138,9 +132,7 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                     for r in r..<range.upperBound {
                         let row = w.base + r * w.rowBytes
                         for t in 0..<tokens {
-                            let xq = values + t * cols, xd = scales + t * blocks
-                            out[t * rows + r] = isQ8 ? swiftllama_dot_q8_0(row, xq, xd, Int32(blocks))
-                                                     : swiftllama_dot_q4_0(row, xq, xd, Int32(blocks))
+                            out[t * rows + r] = dot(row, values + t * cols, scales + t * blocks, Int32(blocks))
                         }
                     }
                 }
