@@ -236,7 +236,7 @@ public final class LlamaModel: @unchecked Sendable {
             let hb = state.hb, hb2 = state.hb2
             parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
                 let o = range.lowerBound
-                TrainingKernels.swiglu(hb + o, hb2 + o, hb + o, count: range.count)
+                swiglu(hb + o, hb2 + o, hb + o, count: range.count)
             }
             observer?.observe(.activation, layer: l, values: state.hb, rows: n, width: hidden)
             matmul(w.w2, state.hb, tokens: n, xb, parallel: parallel)
