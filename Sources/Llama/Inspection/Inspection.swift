@@ -7,6 +7,7 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
     case headOutOfRange(head: Int, heads: Int)
     case positionOutOfRange(position: Int, tokens: Int)
     case badTopK(Int)
+    case traceTooLarge(bytes: Int, available: Int)
 
     public var description: String {
         switch self {
@@ -15,6 +16,8 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
         case let .headOutOfRange(h, n): return "--head \(h) is out of range: the model has \(n) attention heads (0...\(n - 1))"
         case let .positionOutOfRange(p, n): return "--position \(p) is out of range: the prompt has \(n) tokens (0...\(n - 1))"
         case let .badTopK(k): return "--top-k \(k) must be at least 1"
+        case let .traceTooLarge(bytes, available):
+            return "tracing this prompt needs \(bytes >> 20) MiB (every layer's activations and T × T attention maps), more than half the \(available >> 20) MiB of memory: trace one layer with --layer, one head with --head, or use a shorter prompt"
         }
     }
 }
@@ -141,6 +144,15 @@ public struct Inspection: Sendable {
 
         let tracedLayers = options.layer.map { [$0] } ?? Array(0..<c.layerCount)
         let heads = options.head.map { [$0] } ?? Array(0..<c.headCount)
+        // What the trace holds: the residual stream, each traced layer's steps (9 of width D,
+        // 2 of K, 3 of F) and two T × T maps per kept head, in fp32.
+        let perLayer = n * (9 * c.dim + 2 * c.kvDim + 3 * c.hiddenDim) + 2 * heads.count * n * n
+        let floats = (c.layerCount + 2) * n * c.dim + tracedLayers.count * perLayer
+        let (bytes, overflow) = floats.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+        let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        if overflow || bytes > memory / 2 {
+            throw InspectionError.traceTooLarge(bytes: overflow ? Int.max : bytes, available: memory)
+        }
         let recorder = TraceRecorder(config: c, tokens: n, layers: tracedLayers, heads: heads)
         let cache = KVCache(config: c, capacity: n)
         let batch = max(1, min(n, options.maxBatch))
