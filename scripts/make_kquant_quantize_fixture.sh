@@ -5,7 +5,7 @@
 # them (Q4_K.bin, Q5_K.bin, Q6_K.bin: quantize_row_q*_K_ref, what llama-quantize runs without
 # an importance matrix), from ggml-quants.c of llama-cpp-python 0.3.36's vendored llama.cpp,
 # compiled as its CMake build compiles it (ggml-base: -O3 -std=gnu11, no -march, so no FMA
-# contraction) with a small driver written here.
+# contraction) with scripts/llamacpp_quantize_driver.c.
 #
 #   scripts/make_kquant_quantize_fixture.sh [--dir LLAMACPP_DIR]   (the dir bench/llamacpp.sh --build fills)
 set -euo pipefail
@@ -17,45 +17,8 @@ ggml="$dir/llama_cpp_python-0.3.36/vendor/llama.cpp/ggml"
 out=Tests/LlamaTests/Fixtures/kquant/quantize
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat >"$work/driver.c" <<'C'
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <stdint.h>
-#include "ggml.h"
-// ggml-quants.c's few references into ggml.c, unused by the reference quantizers.
-void ggml_abort(const char *file, int line, const char *fmt, ...) { (void)fmt; fprintf(stderr, "abort %s:%d\n", file, line); exit(1); }
-size_t ggml_row_size(enum ggml_type t, int64_t ne) { (void)t; (void)ne; return 0; }
-const char *ggml_type_name(enum ggml_type t) { (void)t; return "?"; }
-size_t ggml_type_size(enum ggml_type t) { (void)t; return 0; }
-void quantize_row_q4_K_ref(const float *x, void *y, int64_t k);
-void quantize_row_q5_K_ref(const float *x, void *y, int64_t k);
-void quantize_row_q6_K_ref(const float *x, void *y, int64_t k);
-int main(int argc, char **argv) {  // driver TYPE IN.f32 OUT.bin
-    if (argc != 4) return 2;
-    FILE *f = fopen(argv[2], "rb");
-    fseek(f, 0, SEEK_END);
-    const long n = ftell(f) / 4;
-    fseek(f, 0, SEEK_SET);
-    float *x = malloc(n * 4);
-    if (fread(x, 4, n, f) != (size_t)n) return 1;
-    fclose(f);
-    void (*q)(const float *, void *, int64_t) = 0;
-    int bytes = 0;
-    if (!strcmp(argv[1], "q4_K")) { q = quantize_row_q4_K_ref; bytes = 144; }
-    if (!strcmp(argv[1], "q5_K")) { q = quantize_row_q5_K_ref; bytes = 176; }
-    if (!strcmp(argv[1], "q6_K")) { q = quantize_row_q6_K_ref; bytes = 210; }
-    if (!q) return 2;
-    char *y = calloc(n / 256, bytes);
-    q(x, y, n);
-    f = fopen(argv[3], "wb");
-    fwrite(y, bytes, n / 256, f);
-    fclose(f);
-    return 0;
-}
-C
 cc -O3 -DNDEBUG -std=gnu11 -I"$ggml/include" -I"$ggml/src" -c "$ggml/src/ggml-quants.c" -o "$work/quants.o"
-cc -O2 -I"$ggml/include" "$work/driver.c" "$work/quants.o" -lm -o "$work/driver"
+cc -O2 -I"$ggml/include" scripts/llamacpp_quantize_driver.c "$work/quants.o" -lm -o "$work/driver"
 python3 - "$out/input.f32" <<'PY'
 import sys
 import numpy as np
@@ -68,5 +31,5 @@ spikes = rng.normal(0, 0.01, n); spikes[[5, 77, 260, 511]] = [3.0, -2.5, 1.7, -4
 rows.append(np.full(n, 0.125))
 np.stack(rows).astype("<f4").tofile(sys.argv[1])
 PY
-for t in q4_K q5_K q6_K; do "$work/driver" $t "$out/input.f32" "$out/$(echo $t | tr a-z A-Z).bin"; done
+for t in q4_K q5_K q6_K; do "$work/driver" $t 512 "$out/input.f32" "$out/$(echo $t | tr a-z A-Z).bin"; done
 ls -l "$out"
