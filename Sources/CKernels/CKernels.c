@@ -747,8 +747,10 @@ float swiftllama_dot_iq4_xs(const void *w, const int8_t *xq, const float *xd, co
         for (int ib = 0; ib < 8; ib++) {
             const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * ib));
             const __m256i v = iq4_lookup(p + 8 + 16 * ib);
-            const __m256i s = dot_u8s8(_mm256_setzero_si256(), _mm256_sign_epi8(xv, xv), _mm256_sign_epi8(v, xv));
-            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(s, _mm256_set1_epi32(iq4_xs_scale(ib, p) - 32)));
+            // 16 pair sums (at most 2·127·127 < 32768 in magnitude) times the block's scale
+            // − 32 as int16, added in pairs into int32 by vpmaddwd.
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(v, xv));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, _mm256_set1_epi16((short)(iq4_xs_scale(ib, p) - 32))));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(p) * xd[b]), _mm256_cvtepi32_ps(sumi), acc);
     }
