@@ -72,4 +72,24 @@ import Llama
         #expect(KQuantMix.q4_K_S.type(forTensor: "blk.3.ffn_down.weight", columns: 8192, layer: 3, layers: 32, tiedOutput: false) == .q5_K)
         #expect(KQuantMix.q6_K.type(forTensor: "blk.3.ffn_down.weight", columns: 8192, layer: 3, layers: 32, tiedOutput: false) == .q6_K)
     }
+
+    /// `llama quantize --type q5_k_m` end to end on the ktypes Q5_K model (rows of 256 and 768,
+    /// 2 layers: use_more_bits picks layer 1, tied output): attn_v and ffn_down of layer 1 and
+    /// the embedding (which is also the output) get Q6_K, the rest Q5_K, norms F32.
+    @Test func quantizeCommandWritesTheMix() throws {
+        let cli = GenerateCommandTests()
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/ktypes/model-q5_K.gguf").path
+        let out = NSTemporaryDirectory() + "kquant-cli-\(getpid()).gguf"
+        defer { unlink(out) }
+        let r = try cli.run(["quantize", source, out, "--type", "q5_k_m"])
+        #expect(r.status == 0, "\(r.err)")
+        let file = try GGUFFile(path: out)
+        let types = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, $0.type) })
+        #expect(types["blk.1.attn_v.weight"] == .q6_K && types["blk.1.ffn_down.weight"] == .q6_K)
+        #expect(types["blk.0.attn_v.weight"] == .q5_K && types["blk.0.ffn_down.weight"] == .q5_K)
+        #expect(types["blk.0.attn_q.weight"] == .q5_K && types["blk.1.ffn_up.weight"] == .q5_K)
+        #expect(types["token_embd.weight"] == .q6_K && types["output.weight"] == nil && types["blk.0.attn_norm.weight"] == .f32)
+        #expect(file.metadata["general.file_type"]?.int == 17)
+        #expect(r.err.contains("Q5_K_M"))
+    }
 }
