@@ -19,7 +19,7 @@ static inline void q4_K_scale_min(int j, const uint8_t *q, int *scale, int *min)
 
 // The IQ4_NL / IQ4_XS nibble values (ggml's kvalues_iq4nl), and the same plus 128 as
 // unsigned bytes for the u8·s8 products.
-static const int8_t iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+static const int8_t iq4_values[16] __attribute__((unused)) = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 static const uint8_t iq4_unsigned[16] = {1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241};
 
 // The 6-bit scale (stored + 32) of sub-block j of a Q3_K super-block from its 12 bytes:
