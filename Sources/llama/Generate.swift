@@ -222,9 +222,7 @@ struct Generate: AsyncParsableCommand {
     /// The prompts as ids: `--ids` as given, or text encoded with BOS unless `--no-bos`.
     func promptIDs(tokenizer tok: (any Tokenizer)?, checkpoint: any Checkpoint) throws -> [[TokenID]] {
         if let ids {
-            let parts = ids.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == "\t" })
-            let parsed = parts.compactMap { Int($0) }
-            guard !parsed.isEmpty, parsed.count == parts.count, parsed.allSatisfy({ $0 >= 0 }) else { throw GenerateError.badIDs(ids) }
+            guard let parsed = parseTokenIDs(ids) else { throw GenerateError.badIDs(ids) }
             return [parsed]
         }
         var texts: [String]

@@ -163,8 +163,10 @@ public final class LlamaModel: @unchecked Sendable {
     /// `state.logits`, in that order. Logits of other rows are never computed.
     ///
     /// Each sequence's rows must continue its cache: positions `cache.count`, `+1`, … in
-    /// order. Rows of different sequences share every weight matmul.
-    public func forward(_ rows: [BatchRow], caches: [KVCache], state: RunState, logitRows: [Int]) throws {
+    /// order. Rows of different sequences share every weight matmul. `observer` (nil: no
+    /// cost) is shown the activations at each `ForwardStep`.
+    public func forward(_ rows: [BatchRow], caches: [KVCache], state: RunState, logitRows: [Int],
+                        observer: (any ForwardObserver)? = nil) throws {
         let c = config
         let n = rows.count
         guard n > 0 else { return }
@@ -191,10 +193,12 @@ public final class LlamaModel: @unchecked Sendable {
             embedding.dequantize(row: r.token, into: x + i * dim)
             ropeAngles(position: r.position, freqs: ropeFrequencies, cos: state.ropeCos + i * half, sin: state.ropeSin + i * half)
         }
+        observer?.observe(.embedding, layer: 0, values: x, rows: n, width: dim)
 
         for (l, w) in layers.enumerated() {
             // Attention block.
             normRows(x, w.attentionNorm, xb, rows: Array(0..<n))
+            observer?.observe(.attentionNorm, layer: l, values: xb, rows: n, width: dim)
             matmul(w.wq, xb, tokens: n, state.q, parallel: parallel)
             matmul(w.wk, xb, tokens: n, state.k, parallel: parallel)
             matmul(w.wv, xb, tokens: n, state.v, parallel: parallel)
@@ -206,30 +210,48 @@ public final class LlamaModel: @unchecked Sendable {
                 cache.key(layer: l, position: r.position).update(from: state.k + i * kvDim, count: kvDim)
                 cache.value(layer: l, position: r.position).update(from: state.v + i * kvDim, count: kvDim)
             }
-            attention(layer: l, rows: rows, caches: caches, state: state)
+            if let observer {
+                observer.observe(.query, layer: l, values: state.q, rows: n, width: dim)
+                observer.observe(.key, layer: l, values: state.k, rows: n, width: kvDim)
+                observer.observe(.value, layer: l, values: state.v, rows: n, width: kvDim)
+            }
+            attention(layer: l, rows: rows, caches: caches, state: state, observer: observer)
+            observer?.observe(.attentionOutput, layer: l, values: state.xb2, rows: n, width: dim)
             matmul(w.wo, state.xb2, tokens: n, xb, parallel: parallel)
+            observer?.observe(.attentionProjection, layer: l, values: xb, rows: n, width: dim)
             addInPlace(x, xb, count: n * dim)
+            observer?.observe(.attentionResidual, layer: l, values: x, rows: n, width: dim)
 
             // Feed-forward block.
             normRows(x, w.ffnNorm, xb, rows: Array(0..<n))
+            observer?.observe(.ffnNorm, layer: l, values: xb, rows: n, width: dim)
             matmul(w.w1, xb, tokens: n, state.hb, parallel: parallel)
             matmul(w.w3, xb, tokens: n, state.hb2, parallel: parallel)
+            if let observer {
+                observer.observe(.gate, layer: l, values: state.hb, rows: n, width: hidden)
+                observer.observe(.up, layer: l, values: state.hb2, rows: n, width: hidden)
+            }
             // SwiGLU's gate in place, vectorized (8-lane exp) and split across cores: at a
             // 512-token prompt of a 1B model this is 4 M exponentials per layer.
             let hb = state.hb, hb2 = state.hb2
             parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
                 let o = range.lowerBound
-                TrainingKernels.swiglu(hb + o, hb2 + o, hb + o, count: range.count)
+                swiglu(hb + o, hb2 + o, hb + o, count: range.count)
             }
+            observer?.observe(.activation, layer: l, values: state.hb, rows: n, width: hidden)
             matmul(w.w2, state.hb, tokens: n, xb, parallel: parallel)
+            observer?.observe(.down, layer: l, values: xb, rows: n, width: dim)
             addInPlace(x, xb, count: n * dim)
+            observer?.observe(.residual, layer: l, values: x, rows: n, width: dim)
         }
         for (s, cache) in caches.enumerated() { cache.count = next[s] }
 
         // Final norm and output projection, only for the rows whose logits are wanted.
         guard !logitRows.isEmpty else { return }
         normRows(x, finalNorm, xb, rows: logitRows)
+        observer?.observe(.finalNorm, layer: c.layerCount, values: xb, rows: logitRows.count, width: dim)
         matmul(output, xb, tokens: logitRows.count, state.logits, parallel: parallel)
+        observer?.observe(.logits, layer: c.layerCount, values: state.logits, rows: logitRows.count, width: c.vocabSize)
     }
 
     /// RMSNorm of rows `rows` of `x` into consecutive rows of `out`.
@@ -244,7 +266,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// Causal grouped-query attention of every row over its sequence's cache (positions
     /// 0...row's position), into `state.xb2`. Query head h reads key/value head
     /// h / (heads / kvHeads).
-    func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState) {
+    func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState, observer: (any ForwardObserver)? = nil) {
         let c = config
         let headDim = c.headDim, dim = c.dim
         let kvMul = c.headCount / c.kvHeadCount
@@ -267,7 +289,9 @@ public final class LlamaModel: @unchecked Sendable {
                     for t in 0..<length {
                         att[t] = dot(qh, cache.key(layer: l, position: t) + kvOffset, headDim) * scale
                     }
+                    observer?.observeAttention(.scores, layer: l, row: i, head: h, values: att, count: length)
                     softmax(att, count: length)
+                    observer?.observeAttention(.probabilities, layer: l, row: i, head: h, values: att, count: length)
                     let oh = out + i * dim + h * headDim
                     weightedSum(att, count: length, values: cache.value(layer: l, position: 0) + kvOffset,
                                 stride: c.kvDim, width: headDim, into: oh)
