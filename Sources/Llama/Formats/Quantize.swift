@@ -56,15 +56,29 @@ public enum Quantizer {
         w.set("general.file_type", .uint32(fileType))
         w.set("general.quantization_version", .uint32(2))
 
-        for (spec, layer) in c.tensorLayout {
-            let t = try checkpoint.tensor(spec.role.canonicalName(layer: layer))
-            try add(t, as: c.architecture.name(spec, layer: layer, in: .gguf), to: &w, type: t.shape.count == 2 ? type : .f32,
-                    path: checkpoint.path, parallel: parallel)
+        for (name, spec, t) in try fileTensors(checkpoint, format: .gguf) {
+            try add(t, as: name, to: &w, type: spec.role.isQuantizable ? type : .f32, path: checkpoint.path, parallel: parallel)
         }
         if let divisors = try ropeDivisors(checkpoint) {
             try w.addTensor(name: "rope_freqs.weight", shape: [divisors.count], values: divisors, as: .f32)
         }
         return w
+    }
+
+    /// The tensors of `checkpoint` as `format` stores them, in layout order: each under its
+    /// file name, a fused tensor (GPT-2 `attn_qkv`) once with its parts' rows joined, with
+    /// the first part's spec.
+    static func fileTensors(_ checkpoint: any Checkpoint, format: TensorFormat) throws -> [(name: String, spec: TensorSpec, tensor: WeightTensor)] {
+        let c = checkpoint.config, a = c.architecture
+        var out: [(name: String, spec: TensorSpec, tensor: WeightTensor)] = []
+        var written = Set<String>()
+        for (spec, layer) in c.tensorLayout {
+            let name = a.name(spec, layer: layer, in: format)
+            guard written.insert(name).inserted else { continue }
+            let parts = try a.fusedGroup(spec, in: format).map { try checkpoint.tensor($0.role.canonicalName(layer: layer)) }
+            out.append((name, spec, parts.count == 1 ? parts[0] : try CheckpointSupport.joiningRows(parts, name: name, path: checkpoint.path)))
+        }
+        return out
     }
 
     /// Llama 3.1 scaling as llama.cpp carries it: one divisor per frequency pair.
