@@ -290,7 +290,7 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Every architecture the engine knows.
-    public static let all: [Architecture] = [.llama, .gpt2]
+    public static let all: [Architecture] = [.llama, .gpt2, .gemma, .gemma2]
 
     /// The architecture a GGUF `general.architecture` or a config.json `model_type` names.
     public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
