@@ -17,7 +17,7 @@ import Llama
             seen[key] = (rows, width, (seen[key]?.count ?? 0) + 1)
         }
 
-        func observeAttention(_ stage: AttentionStage, layer: Int, row: Int, head: Int, values: UnsafePointer<Float>, count: Int) {
+        func observeAttention(_ stage: AttentionStage, layer: Int, row: Int, head: Int, values: UnsafePointer<Float>, first: Int, count: Int) {
             attentionCalls.wrappingAdd(1, ordering: .relaxed)
             if stage == .probabilities {
                 let sum = UnsafeBufferPointer(start: values, count: count).reduce(0, +)

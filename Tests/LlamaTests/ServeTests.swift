@@ -306,4 +306,78 @@ import Testing
         #expect(server.stop() == 0)
         #expect(server.log.contains("499"))
     }
+
+    /// Resident memory of a process, from /proc (Linux).
+    static func residentBytes(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
+        return kb * 1024
+    }
+
+    /// 64 concurrent connections on 4 slots, a client sending its request a byte at a time
+    /// meanwhile: every request completes, and resident memory after the load is within
+    /// 64 MiB of what it was before.
+    @Test func manyConnectionsAndASlowClient() throws {
+        let server = try Server(["--model", try ServeTests.model(), "--parallel", "4", "--max-queue", "64"])
+        let warm = try client(server, "complete", ["model": "m", "prompt": "ROMEO:", "max_tokens": 8])
+        #expect(usage(warm)["completion_tokens"] as? Int == 8)
+        let before = ServeTests.residentBytes(server.process.processIdentifier)
+
+        let slow = Process()
+        slow.executableURL = URL(fileURLWithPath: try ServeTests.python())
+        let slowRequest = ["request": ["prompt": "KING:", "max_tokens": 4, "temperature": 0], "step": 1, "delay": 0.01] as [String: Any]
+        slow.arguments = [ServeTests.clientScript, server.base, "slow", String(decoding: try JSONSerialization.data(withJSONObject: slowRequest), as: UTF8.self)]
+        let slowOut = Pipe()
+        slow.standardOutput = slowOut
+        try slow.run()
+
+        let requests = (0..<64).map { i in
+            ["model": "m", "prompt": ["ROMEO:", "KING:", "JULIET:", "First Citizen:"][i % 4], "max_tokens": 8, "stream": i % 2 == 0] as [String: Any]
+        }
+        let r = try client(server, "concurrent", ["requests": requests])
+        let results = r["results"] as? [[String: Any]] ?? []
+        #expect(results.count == 64)
+        #expect(results.allSatisfy { $0["error"] == nil && $0["finish_reason"] != nil }, "\(results.filter { $0["error"] != nil }.prefix(3))")
+
+        let slowData = slowOut.fileHandleForReading.readDataToEndOfFile()
+        slow.waitUntilExit()
+        let slowResult = try JSONSerialization.jsonObject(with: slowData) as? [String: Any]
+        #expect(slowResult?["status"] as? Int == 200, "\(String(decoding: slowData, as: UTF8.self))")
+
+        let after = ServeTests.residentBytes(server.process.processIdentifier)
+        #expect(before > 0 && after - before < 64 << 20, "resident memory \(before >> 20) MiB before the load, \(after >> 20) MiB after")
+        #expect(server.stop() == 0)
+    }
+
+    /// SIGTERM while a stream runs: the stream finishes, new connections are refused, and
+    /// the server exits 0.
+    @Test func shutdownFinishesTheRequestsInFlight() throws {
+        let model = try Fixtures.shared("fixtures/dev-llama3/model.gguf")
+        let server = try Server(["--model", model, "--parallel", "2", "--context", "1024"])
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try ServeTests.python())
+        let args = ["model": "m", "prompt": "count", "max_tokens": 150, "temperature": 0, "ignore_eos": true, "stream": true] as [String: Any]
+        p.arguments = [ServeTests.clientScript, server.base, "complete", String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        // Wait until the stream runs, then ask the server to stop.
+        var running = false
+        for _ in 0..<200 {
+            let h = try client(server, "raw", ["method": "GET", "path": "/health"])
+            if (h["json"] as? [String: Any])?["slots_processing"] as? Int == 1 { running = true; break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(running)
+        kill(server.process.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 0.3)
+        let refused = try? client(server, "raw", ["method": "GET", "path": "/health"])
+        #expect(refused == nil || server.process.isRunning == false, "a new request was served during shutdown: \(refused ?? [:])")
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let result = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        #expect(result?["finish_reason"] as? String == "length", "\(String(decoding: data, as: UTF8.self))")
+        #expect(server.stop() == 0)
+    }
 }

@@ -24,8 +24,20 @@ def out(value):
     sys.stdout.flush()
 
 
+EXTRA = ("ignore_eos", "top_k", "min_p", "repeat_penalty")  # llama-server's fields, not OpenAI's
+
+
+def extra(kwargs):
+    """Moves the non-OpenAI fields into extra_body, as a client sends them."""
+    body = {k: kwargs.pop(k) for k in list(kwargs) if k in EXTRA}
+    if body:
+        kwargs["extra_body"] = body
+    return kwargs
+
+
 def completion(kind, kwargs):
     """One request; streamed or not, returns text, finish_reason, usage, chunk count."""
+    kwargs = extra(kwargs)
     create = client.chat.completions.create if kind == "chat" else client.completions.create
     if kwargs.get("stream"):
         text, finish, usage, chunks, logprobs = "", None, None, 0, []
@@ -96,7 +108,7 @@ elif mode == "multiturn":
     out({"turns": turns})
 elif mode == "stream-until-killed":
     # Streams a long completion, says so after the first chunk, and keeps reading until killed.
-    stream = client.completions.create(stream=True, **args)
+    stream = client.completions.create(stream=True, **extra(args))
     for i, chunk in enumerate(stream):
         if i == 0:
             print("streaming", flush=True)

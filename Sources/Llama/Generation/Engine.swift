@@ -274,7 +274,7 @@ public final class Engine: @unchecked Sendable {
         var best: Slot? = nil
         var bestShared = -1
         for slot in slots where slot.job == nil {
-            let shared = commonPrefix(slot.cachedTokens, prompt)
+            let shared = slot.memory.sharedPrefix(with: prompt)
             // Ties: the least recently used slot, so popular prefixes survive longer.
             if shared > bestShared || (shared == bestShared && slot.lastUse < (best?.lastUse ?? Int.max)) {
                 best = slot
@@ -283,9 +283,7 @@ public final class Engine: @unchecked Sendable {
         }
         guard let slot = best else { return false }
         // At least the last prompt position is evaluated: its logits give the first token.
-        let reuse = min(bestShared, prompt.count - 1)
-        slot.cache.count = reuse
-        slot.cachedTokens.removeSubrange(reuse...)
+        let reuse = slot.memory.reuse(for: prompt)
         useCounter += 1
         slot.lastUse = useCounter
         if slot.start(job: job, reused: reuse, tokenizer: tokenizer, stopIDs: job.request.stopIDs ?? defaultStopIDs, context: context) {
@@ -298,13 +296,6 @@ public final class Engine: @unchecked Sendable {
     private func release(_ slot: Slot) {
         slot.job = nil
         slot.pending = nil
-    }
-
-    private func commonPrefix(_ a: [TokenID], _ b: [TokenID]) -> Int {
-        var n = 0
-        let m = min(a.count, b.count)
-        while n < m && a[n] == b[n] { n += 1 }
-        return n
     }
 
     /// One forward call over every active slot, then one sampled token per slot that has
@@ -342,17 +333,16 @@ public final class Engine: @unchecked Sendable {
         } catch {
             for slot in stepped {
                 slot.job?.continuation.finish(throwing: error)
-                slot.cache.count = 0
-                slot.cachedTokens = []
+                slot.memory.clear()
                 finishSlot(slot)
             }
             return
         }
         for slot in stepped {
             if let token = slot.pending {
-                slot.cachedTokens.append(token)
+                slot.memory.append([token])
             } else {
-                slot.cachedTokens += slot.prompt[slot.prefilled..<slot.chunkEnd]
+                slot.memory.append(slot.prompt[slot.prefilled..<slot.chunkEnd])
                 slot.prefilled = slot.chunkEnd
             }
         }
@@ -389,9 +379,9 @@ final class Job: @unchecked Sendable {
 
 /// One sequence's KV cache and the state of the request using it.
 final class Slot {
-    let cache: KVCache
-    /// The tokens whose keys and values are in `cache`, in order.
-    var cachedTokens: [TokenID] = []
+    /// The slot's KV cache and the tokens it holds (kept after the request ends).
+    let memory: PromptCache
+    var cache: KVCache { memory.cache }
     var lastUse = 0
 
     var job: Job?
@@ -412,7 +402,7 @@ final class Slot {
     var started = ContinuousClock.now
     var firstToken: ContinuousClock.Instant?
 
-    init(cache: KVCache) { self.cache = cache }
+    init(cache: KVCache) { memory = PromptCache(cache: cache) }
 
     /// Takes a request; true when it is done at once (nothing to generate or evaluate).
     func start(job: Job, reused: Int, tokenizer: (any Tokenizer)?, stopIDs: Set<TokenID>, context: Int) -> Bool {
