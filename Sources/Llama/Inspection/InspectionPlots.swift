@@ -47,7 +47,7 @@ public enum InspectionPlots {
                 let scores = Array(trace.scores[block])
                 var masked = scores
                 var probs = Array(trace.probabilities[block])
-                for i in 0..<t { for j in (i + 1)..<max(i + 1, t) { masked[i * t + j] = -.infinity; probs[i * t + j] = .nan } }
+                for i in 0..<t { for j in 0..<t where trace.isMasked(query: i, key: j) { masked[i * t + j] = -.infinity; probs[i * t + j] = .nan } }
                 let kv = h / (c.headCount / c.kvHeadCount)
                 func map(_ title: String, _ values: [Float], _ scale: ColourScale, _ range: ClosedRange<Float>? = nil) -> Canvas {
                     Heatmap(title: title, rows: t, columns: t, values: values, rowLabels: labels, columnLabels: labels,
