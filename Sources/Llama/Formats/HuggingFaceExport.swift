@@ -42,7 +42,7 @@ public enum HuggingFaceExport {
         var header: [String: Any] = ["__metadata__": ["format": "pt"]]
         var blobs: [[UInt8]] = []
         var offset = 0
-        for (name, spec, t) in try Quantizer.fileTensors(checkpoint, format: .huggingFace) {
+        for (name, spec, _, t) in try Quantizer.fileTensors(checkpoint, format: .huggingFace) {
             var values = dequantized(t)
             var shape = t.shape
             if let heads = spec.huggingFacePermutedHeads, a.ropeLayout == .interleaved, t.shape.count == 2 {

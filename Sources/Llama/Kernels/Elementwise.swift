@@ -25,7 +25,7 @@ public func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     var tail: Float = 0
     var i = 0
     while i + 8 <= n {
-        let e = TrainingKernels.exp8(raw.loadUnaligned(fromByteOffset: 4 * i, as: V.self) - V(repeating: m))
+        let e = exp8(raw.loadUnaligned(fromByteOffset: 4 * i, as: V.self) - V(repeating: m))
         raw.storeBytes(of: e, toByteOffset: 4 * i, as: V.self)
         acc += e
         i += 8

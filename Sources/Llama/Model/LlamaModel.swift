@@ -206,8 +206,10 @@ public final class LlamaModel: @unchecked Sendable {
     /// `state.logits`, in that order. Logits of other rows are never computed.
     ///
     /// Each sequence's rows must continue its cache: positions `cache.count`, `+1`, … in
-    /// order. Rows of different sequences share every weight matmul.
-    public func forward(_ rows: [BatchRow], caches: [KVCache], state: RunState, logitRows: [Int]) throws {
+    /// order. Rows of different sequences share every weight matmul. `observer` (nil: no
+    /// cost) is shown the activations at each `ForwardStep`.
+    public func forward(_ rows: [BatchRow], caches: [KVCache], state: RunState, logitRows: [Int],
+                        observer: (any ForwardObserver)? = nil) throws {
         let c = config
         let n = rows.count
         guard n > 0 else { return }
@@ -246,10 +248,12 @@ public final class LlamaModel: @unchecked Sendable {
                 ropeAngles(position: r.position, freqs: ropeFrequencies, cos: state.ropeCos + i * half, sin: state.ropeSin + i * half)
             }
         }
+        observer?.observe(.embedding, layer: 0, values: x, rows: n, width: dim)
 
         for (l, w) in layers.enumerated() {
             // Attention block.
             normRows(x, w.attentionNorm, xb, rows: allRows)
+            observer?.observe(.attentionNorm, layer: l, values: xb, rows: n, width: dim)
             matmul(w.wq, xb, tokens: n, state.q, parallel: parallel)
             matmul(w.wk, xb, tokens: n, state.k, parallel: parallel)
             matmul(w.wv, xb, tokens: n, state.v, parallel: parallel)
@@ -265,47 +269,64 @@ public final class LlamaModel: @unchecked Sendable {
                 cache.key(layer: l, position: r.position).update(from: state.k + i * kvDim, count: kvDim)
                 cache.value(layer: l, position: r.position).update(from: state.v + i * kvDim, count: kvDim)
             }
-            attention(layer: l, rows: rows, caches: caches, state: state)
+            if let observer {
+                observer.observe(.query, layer: l, values: state.q, rows: n, width: qDim)
+                observer.observe(.key, layer: l, values: state.k, rows: n, width: kvDim)
+                observer.observe(.value, layer: l, values: state.v, rows: n, width: kvDim)
+            }
+            attention(layer: l, rows: rows, caches: caches, state: state, observer: observer)
+            observer?.observe(.attentionOutput, layer: l, values: state.xb2, rows: n, width: qDim)
             matmul(w.wo, state.xb2, tokens: n, xb, parallel: parallel)
             addBias(w.bo, to: xb, rows: n)
             if let pn = w.postAttentionNorm { normRows(xb, pn, xb, rows: allRows) }
+            observer?.observe(.attentionProjection, layer: l, values: xb, rows: n, width: dim)
             addInPlace(x, xb, count: n * dim)
+            observer?.observe(.attentionResidual, layer: l, values: x, rows: n, width: dim)
 
             // Feed-forward block.
             normRows(x, w.ffnNorm, xb, rows: allRows)
-            feedForward(w, rows: n, state: state)
+            observer?.observe(.ffnNorm, layer: l, values: xb, rows: n, width: dim)
+            feedForward(w, layer: l, rows: n, state: state, observer: observer)
             if let pn = w.postFfnNorm { normRows(xb, pn, xb, rows: allRows) }
             addInPlace(x, xb, count: n * dim)
+            observer?.observe(.residual, layer: l, values: x, rows: n, width: dim)
         }
         for (s, cache) in caches.enumerated() { cache.count = next[s] }
 
         // Final norm and output projection, only for the rows whose logits are wanted.
         guard !logitRows.isEmpty else { return }
         normRows(x, finalNorm, xb, rows: logitRows)
+        observer?.observe(.finalNorm, layer: c.layerCount, values: xb, rows: logitRows.count, width: dim)
         matmul(output, xb, tokens: logitRows.count, state.logits, parallel: parallel)
         if let cap = a.logitSoftCap { softCap(state.logits, count: logitRows.count * c.vocabSize, cap: cap) }
+        observer?.observe(.logits, layer: c.layerCount, values: state.logits, rows: logitRows.count, width: c.vocabSize)
     }
 
     /// The feed-forward of the normalized rows in `state.xb`, into `state.xb`: gated
     /// (act(w1·x) ⊙ w3·x, SwiGLU or GeGLU) or plain (act(w3·x + b)), then w2 (+ b).
-    func feedForward(_ w: LayerWeights, rows n: Int, state: RunState) {
+    func feedForward(_ w: LayerWeights, layer l: Int, rows n: Int, state: RunState, observer: (any ForwardObserver)?) {
         let hidden = config.hiddenDim, activation = config.architecture.activation
         let xb = state.xb, hb = state.hb, hb2 = state.hb2
         if let w1 = w.w1 {
             matmul(w1, xb, tokens: n, hb, parallel: parallel)
             matmul(w.w3, xb, tokens: n, hb2, parallel: parallel)
+            if let observer {
+                observer.observe(.gate, layer: l, values: hb, rows: n, width: hidden)
+                observer.observe(.up, layer: l, values: hb2, rows: n, width: hidden)
+            }
             // The gate in place, vectorized and split across cores: at a 512-token prompt of
             // a 1B model this is 4 M exponentials per layer.
             parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
                 let o = range.lowerBound
                 switch activation {
-                case .silu: TrainingKernels.swiglu(hb + o, hb2 + o, hb + o, count: range.count)
+                case .silu: swiglu(hb + o, hb2 + o, hb + o, count: range.count)
                 case .geluTanh: geglu(hb + o, hb2 + o, hb + o, count: range.count)
                 }
             }
         } else {
             matmul(w.w3, xb, tokens: n, hb, parallel: parallel)
             addBias(w.upBias, to: hb, rows: n)
+            observer?.observe(.up, layer: l, values: hb, rows: n, width: hidden)
             parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
                 let o = range.lowerBound
                 switch activation {
@@ -314,8 +335,10 @@ public final class LlamaModel: @unchecked Sendable {
                 }
             }
         }
+        observer?.observe(.activation, layer: l, values: hb, rows: n, width: hidden)
         matmul(w.w2, hb, tokens: n, xb, parallel: parallel)
         addBias(w.downBias, to: xb, rows: n)
+        observer?.observe(.down, layer: l, values: xb, rows: n, width: config.dim)
     }
 
     /// RoPE of `heads` heads at `x`, with row `row`'s angles, in the architecture's pairing.
@@ -360,7 +383,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// Causal grouped-query attention of every row over its sequence's cache (positions
     /// 0...row's position), into `state.xb2`. Query head h reads key/value head
     /// h / (heads / kvHeads).
-    func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState) {
+    func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState, observer: (any ForwardObserver)? = nil) {
         let c = config
         let headDim = c.headDim, qDim = c.queryDim
         let kvMul = c.headCount / c.kvHeadCount
@@ -388,7 +411,9 @@ public final class LlamaModel: @unchecked Sendable {
                         att[t] = dot(qh, cache.key(layer: l, position: first + t) + kvOffset, headDim) * scale
                     }
                     if let cap = softCapValue { softCap(att, count: length, cap: cap) }
+                    observer?.observeAttention(.scores, layer: l, row: i, head: h, values: att, first: first, count: length)
                     softmax(att, count: length)
+                    observer?.observeAttention(.probabilities, layer: l, row: i, head: h, values: att, first: first, count: length)
                     let oh = out + i * qDim + h * headDim
                     weightedSum(att, count: length, values: cache.value(layer: l, position: first) + kvOffset,
                                 stride: c.kvDim, width: headDim, into: oh)
