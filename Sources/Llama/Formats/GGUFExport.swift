@@ -64,17 +64,40 @@ public enum GGUFExport {
 
 extension GGUFWriter {
     /// The `<architecture>.*` hyperparameters llama.cpp reads, from `c`.
+    /// Keys follow llama.cpp's `llama-arch.cpp` names; what an architecture lacks (RoPE for
+    /// learned positions) is left out, and what it adds (head size, soft-caps, window) is
+    /// written only when the model has it.
     mutating func setHyperparameters(_ c: ModelConfig) {
-        let a = c.architecture.name
+        let arch = c.architecture, a = arch.name
         set("\(a).context_length", .uint32(UInt32(c.maxContext)))
         set("\(a).embedding_length", .uint32(UInt32(c.dim)))
         set("\(a).block_count", .uint32(UInt32(c.layerCount)))
         set("\(a).feed_forward_length", .uint32(UInt32(c.hiddenDim)))
         set("\(a).attention.head_count", .uint32(UInt32(c.headCount)))
         set("\(a).attention.head_count_kv", .uint32(UInt32(c.kvHeadCount)))
-        set("\(a).attention.layer_norm_rms_epsilon", .float32(c.normEps))
-        set("\(a).rope.freq_base", .float32(c.ropeTheta))
-        set("\(a).rope.dimension_count", .uint32(UInt32(c.headDim)))
+        let eps = arch.norm == .layerNorm ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"
+        set("\(a).\(eps)", .float32(c.normEps))
+        if c.queryDim != c.dim || arch.ggufWritesHeadSize {
+            set("\(a).attention.key_length", .uint32(UInt32(c.headDim)))
+            set("\(a).attention.value_length", .uint32(UInt32(c.headDim)))
+        }
+        if !arch.learnedPositions {
+            set("\(a).rope.freq_base", .float32(c.ropeTheta))
+            set("\(a).rope.dimension_count", .uint32(UInt32(c.headDim)))
+        }
+        if let cap = arch.attentionSoftCap { set("\(a).attn_logit_softcapping", .float32(cap)) }
+        if let cap = arch.logitSoftCap { set("\(a).final_logit_softcapping", .float32(cap)) }
+        if let window = arch.slidingWindow?.compactMap({ $0 }).max() {
+            set("\(a).attention.sliding_window", .uint32(UInt32(window)))
+        }
+        // llama.cpp infers the query scale (see `ggufScaleByDimPerHeadAtLayerCounts`); written
+        // only when the model's differs from that (read back by this engine).
+        if let scale = arch.attentionScale {
+            let inferred = arch.scalesQueriesByQueryPreAttnScalar
+                ? Architecture.queryScale(Double(arch.ggufScaleByDimPerHeadAtLayerCounts.contains(c.layerCount) ? c.dim / c.headCount : c.headDim))
+                : 1 / Float(c.headDim).squareRoot()
+            if scale != inferred { set("\(a).attention.scale", .float32(scale)) }
+        }
         set("\(a).vocab_size", .uint32(UInt32(c.vocabSize)))
     }
 }

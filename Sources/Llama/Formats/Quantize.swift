@@ -144,13 +144,12 @@ public enum Quantizer {
         w.set("general.file_type", .uint32(fileType))
         w.set("general.quantization_version", .uint32(2))
 
-        let layout = c.tensorLayout.map { (spec: $0.spec, layer: $0.layer, name: c.architecture.name($0.spec, layer: $0.layer, in: .gguf)) }
-        let tiedOutput = !layout.contains { $0.name == "output.weight" }
-        for (spec, layer, name) in layout {
-            let t = try checkpoint.tensor(spec.role.canonicalName(layer: layer))
+        let tensors = try fileTensors(checkpoint, format: .gguf)
+        let tiedOutput = !tensors.contains { $0.name == "output.weight" }
+        for (name, spec, layer, t) in tensors {
             let type: GGMLType
             switch scheme {
-            case _ where t.shape.count != 2: type = .f32
+            case _ where !spec.role.isQuantizable || t.shape.count != 2: type = .f32
             case let .uniform(u): type = u
             case let .mix(m): type = m.type(forTensor: name, columns: t.shape.last ?? 0, layer: layer, layers: c.layerCount, tiedOutput: tiedOutput)
             }
@@ -160,6 +159,22 @@ public enum Quantizer {
             try w.addTensor(name: "rope_freqs.weight", shape: [divisors.count], values: divisors, as: .f32)
         }
         return w
+    }
+
+    /// The tensors of `checkpoint` as `format` stores them, in layout order: each under its
+    /// file name, a fused tensor (GPT-2 `attn_qkv`) once with its parts' rows joined, with
+    /// the first part's spec.
+    static func fileTensors(_ checkpoint: any Checkpoint, format: TensorFormat) throws -> [(name: String, spec: TensorSpec, layer: Int, tensor: WeightTensor)] {
+        let c = checkpoint.config, a = c.architecture
+        var out: [(name: String, spec: TensorSpec, layer: Int, tensor: WeightTensor)] = []
+        var written = Set<String>()
+        for (spec, layer) in c.tensorLayout {
+            let name = a.name(spec, layer: layer, in: format)
+            guard written.insert(name).inserted else { continue }
+            let parts = try a.fusedGroup(spec, in: format).map { try checkpoint.tensor($0.role.canonicalName(layer: layer)) }
+            out.append((name, spec, layer, parts.count == 1 ? parts[0] : try CheckpointSupport.joiningRows(parts, name: name, path: checkpoint.path)))
+        }
+        return out
     }
 
     /// Llama 3.1 scaling as llama.cpp carries it: one divisor per frequency pair.
