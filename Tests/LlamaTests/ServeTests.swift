@@ -276,10 +276,11 @@ import Testing
     /// other requests still complete.
     @Test func killedClientFreesItsSlotAndFullQueueIs503() throws {
         let model = try Fixtures.shared("fixtures/dev-llama3/model.gguf")
-        let server = try Server(["--model", model, "--parallel", "1", "--max-queue", "0", "--context", "4096"])
+        let server = try Server(["--model", model, "--parallel", "1", "--max-queue", "0", "--context", "65536"])
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try ServeTests.python())
-        let args = ["model": "m", "prompt": "count", "max_tokens": 4000, "temperature": 0, "ignore_eos": true] as [String: Any]
+        // Long enough (minutes) to be running whatever the machine's speed until it is killed.
+        let args = ["model": "m", "prompt": "count", "max_tokens": 60000, "temperature": 0, "ignore_eos": true] as [String: Any]
         p.arguments = [ServeTests.clientScript, server.base, "stream-until-killed",
                        String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
         let out = Pipe()
