@@ -19,7 +19,7 @@ static inline void q4_K_scale_min(int j, const uint8_t *q, int *scale, int *min)
 
 // The IQ4_NL / IQ4_XS nibble values (ggml's kvalues_iq4nl), and the same plus 128 as
 // unsigned bytes for the u8·s8 products.
-static const int8_t iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+static const int8_t iq4_values[16] __attribute__((unused)) = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 static const uint8_t iq4_unsigned[16] = {1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241};
 
 // The 6-bit scale (stored + 32) of sub-block j of a Q3_K super-block from its 12 bytes:
@@ -747,8 +747,10 @@ float swiftllama_dot_iq4_xs(const void *w, const int8_t *xq, const float *xd, co
         for (int ib = 0; ib < 8; ib++) {
             const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * ib));
             const __m256i v = iq4_lookup(p + 8 + 16 * ib);
-            const __m256i s = dot_u8s8(_mm256_setzero_si256(), _mm256_sign_epi8(xv, xv), _mm256_sign_epi8(v, xv));
-            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(s, _mm256_set1_epi32(iq4_xs_scale(ib, p) - 32)));
+            // 16 pair sums (at most 2·127·127 < 32768 in magnitude) times the block's scale
+            // − 32 as int16, added in pairs into int32 by vpmaddwd.
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(v, xv));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, _mm256_set1_epi16((short)(iq4_xs_scale(ib, p) - 32))));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(p) * xd[b]), _mm256_cvtepi32_ps(sumi), acc);
     }

@@ -64,6 +64,9 @@ struct Inspect: ParsableCommand {
     @Option(help: "Write PNG heatmaps into this directory (attention per layer and head, RoPE angles, residual norms, logit lens).")
     var plots: String?
 
+    @Option(help: "Write a self-contained HTML walk-through (images embedded) to this file.")
+    var html: String?
+
     @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads (default: every core).")
     var threads: Int?
 
@@ -107,6 +110,10 @@ struct Inspect: ParsableCommand {
         if let plots {
             let written = try InspectionPlots.write(inspection, to: plots)
             printError("wrote \(written.count) PNG files to \(plots)")
+        }
+        if let html {
+            try AtomicFile.write(Data(try InspectionHTML.page(inspection, model: model).utf8), to: html)
+            printError("wrote \(html)")
         }
     }
 }

@@ -224,5 +224,33 @@ import Llama
             #expect(text.components(separatedBy: ": ok,").count - 1 == list.count, "\(text)")
         }
     }
+
+    /// `--html`: one self-contained page that headless Chromium loads without a console error,
+    /// every embedded image decoded, and whose screenshot shows the heatmaps
+    /// (scripts/check_inspect_html.py).
+    @Test func htmlLoadsInChromiumWithItsHeatmaps() throws {
+        let python = try Self.venvPython()
+        let page = NSTemporaryDirectory() + "inspect-\(getpid())-page.html"
+        defer { unlink(page) }
+        let r = try run(["inspect", "--model", try Fixtures.repository("models/shakespeare.gguf"), "ROMEO: But soft, what light",
+                         "--html", page])
+        #expect(r.status == 0, "\(r.err)")
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        for text in ["1. Tokens", "2. Embedding", "Layer 0 of 4", "RoPE", "Attention scores of head 0", "Feed-forward norm",
+                     "SwiGLU activation", "Final norm and logits", "Logit lens", "data:image/png;base64,"] {
+            #expect(html.contains(text), "missing: \(text)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [try Fixtures.repository("scripts/check_inspect_html.py"), page]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect(text.contains(": ok: loaded in Chromium"), "\(text)")
+    }
 }
 

@@ -1,15 +1,22 @@
 import Foundation
 // A GGUF model file as a Checkpoint.
 //
-// Configuration comes from `<arch>.*` metadata (arch = `general.architecture`, "llama"):
-//   embedding_length, block_count, attention.head_count, attention.head_count_kv (default:
-//   head_count), feed_forward_length, attention.layer_norm_rms_epsilon, rope.freq_base
-//   (default 10000), context_length; the vocabulary size is token_embd's row count.
+// Configuration comes from `<arch>.*` metadata (arch = `general.architecture`, one of
+// `Architecture.all`): embedding_length, block_count, attention.head_count,
+//   attention.head_count_kv (default: head_count), feed_forward_length,
+//   attention.layer_norm_rms_epsilon (LayerNorm architectures: attention.layer_norm_epsilon),
+//   rope.freq_base (default 10000), context_length, attention.key_length / value_length (head
+//   size, where the architecture allows one apart from dim / heads), attn_logit_softcapping,
+//   final_logit_softcapping, attention.sliding_window (+ sliding_window_pattern),
+//   attention.scale; the vocabulary size is token_embd's row count.
+// A fused tensor (GPT-2 attn_qkv, already [out, in] rows as the converter writes it) must hold
+// exactly its parts' rows; each part is a zero-copy row range.
 // Tensor names map onto the canonical (Meta) names through the architecture's table
 // (`Architecture.llama`: token_embd.weight → tok_embeddings.weight, blk.N.attn_q.weight →
 // layers.N.attention.wq.weight, …); output.weight absent means tied to the embedding.
 // GGUF dimensions are fastest-varying first, so [columns, rows] becomes shape [rows, columns].
-// llama.cpp's converter keeps q/k rows in Meta's interleaved RoPE layout: nothing to undo.
+// llama.cpp's converter keeps q/k rows in Meta's interleaved RoPE layout for llama, and
+// transformers' rotate-half rows for the NEOX-style architectures (Gemma): nothing to undo.
 // Llama 3.1 rope scaling travels as `rope_freqs.weight`, one divisor per frequency pair.
 
 /// Why a GGUF file cannot be used as a model.
@@ -28,7 +35,7 @@ public enum GGUFCheckpointError: Error, CustomStringConvertible {
         case let .badValue(path, key, message):
             return "\(path): \(key): \(message)"
         case let .unsupportedArchitecture(path, arch):
-            return "\(path): general.architecture is \"\(arch)\"; only llama models are supported"
+            return "\(path): general.architecture is \"\(arch)\"; supported: \(Architecture.all.map(\.name).joined(separator: ", "))"
         }
     }
 }
@@ -69,7 +76,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             throw GGUFCheckpointError.unknownTensorType(path: path, tensor: info.name, typeID: info.rawType)
         }
         let arch = (try? file.string("general.architecture")) ?? "llama"
-        guard let architecture = Architecture.named(arch) else {
+        guard var architecture = Architecture.named(arch) else {
             throw GGUFCheckpointError.unsupportedArchitecture(path: path, architecture: arch)
         }
         var map: [String: (info: GGUFTensorInfo, spec: TensorSpec?)] = [:]
@@ -91,12 +98,25 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         let heads = try positive("attention.head_count")
         let kvHeads = try file.optionalInt(key("attention.head_count_kv")) ?? heads
         let hidden = try positive("feed_forward_length")
-        let eps = try file.double(key("attention.layer_norm_rms_epsilon"))
+        let epsKey = architecture.norm == .layerNorm ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"
+        let eps = try file.double(key(epsKey))
         let theta = file.metadata[key("rope.freq_base")] != nil ? try file.double(key("rope.freq_base")) : 10000
         let context = try file.optionalInt(key("context_length")) ?? 2048
-        guard dim % heads == 0, (dim / heads) % 2 == 0 else {
+        // llama.cpp's head size keys (Gemma's differ from dim / heads); values must match keys.
+        let headDim = file.metadata[key("attention.key_length")] != nil ? try positive("attention.key_length") : nil
+        if let hd = headDim, !architecture.separateHeadSize, dim % heads != 0 || hd != dim / heads {
+            throw GGUFCheckpointError.badValue(path: path, key: key("attention.key_length"),
+                                               message: "\(hd) differs from embedding_length / head_count = \(dim) / \(heads); a separate head size is not supported for \(arch)")
+        }
+        if let valueLength = try file.optionalInt(key("attention.value_length")), valueLength != (headDim ?? dim / heads) {
+            throw GGUFCheckpointError.badValue(path: path, key: key("attention.value_length"),
+                                               message: "\(valueLength) differs from the key length \(headDim ?? dim / heads), which this engine does not support")
+        }
+        guard headDim != nil || dim % heads == 0, architecture.learnedPositions || (headDim ?? dim / heads) % 2 == 0 else {
             throw GGUFCheckpointError.badValue(path: path, key: key("attention.head_count"), message: "\(heads) heads do not divide embedding_length \(dim) into even-sized heads")
         }
+        try GGUFCheckpoint.readAttentionVariations(file, into: &architecture, layers: layers, dim: dim, heads: heads,
+                                                   headDim: headDim ?? dim / heads, path: path)
         guard kvHeads > 0, heads % kvHeads == 0 else {
             throw GGUFCheckpointError.badValue(path: path, key: key("attention.head_count_kv"), message: "\(kvHeads) must divide head_count \(heads)")
         }
@@ -104,8 +124,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             throw GGUFCheckpointError.badValue(path: path, key: key("attention.layer_norm_rms_epsilon"), message: "\(eps) is not a small positive number")
         }
         guard let embd = map[TensorName.embedding]?.info else {
-            let name = architecture.spec(.tokenEmbedding).map { architecture.name($0, layer: 0, in: .gguf) } ?? TensorName.embedding
-            throw GGUFCheckpointError.missingTensor(path: path, tensor: name)
+            throw GGUFCheckpointError.missingTensor(path: path, tensor: GGUFCheckpoint.fileName(TensorName.embedding, architecture))
         }
         guard embd.dimensions.count == 2, embd.dimensions[0] == dim else {
             throw GGUFCheckpointError.badValue(path: path, key: "token_embd.weight", message: "dimensions \(embd.dimensions) do not match embedding_length \(dim)")
@@ -124,10 +143,68 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
                 originalContext: (try? file.int(key("rope.scaling.original_context_length"))) ?? 8192)
         }
 
-        config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
-                             vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
-                             maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
-                             architecture: architecture)
+        let c = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
+                            vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
+                            maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
+                            architecture: architecture, headDim: headDim)
+        // A fused tensor (GPT-2 attn_qkv) must hold exactly the rows of its parts.
+        for info in file.tensors {
+            guard let spec = architecture.locate(info.name, in: .gguf).first?.spec,
+                  architecture.rows(spec, in: .gguf, c) != nil else { continue }
+            let expected = architecture.storedShape(spec, in: .gguf, c)
+            if Array(info.dimensions.reversed()) != expected {
+                throw CheckpointTensorError.wrongFusedShape(path: path, tensor: info.name, shape: Array(info.dimensions.reversed()),
+                                                            expected: expected,
+                                                            parts: architecture.fusedGroup(spec, in: .gguf).map { $0.role.canonicalName() })
+            }
+        }
+        config = c
+    }
+
+    /// The GGUF name of canonical tensor `canonical` under `architecture` (itself if unknown).
+    static func fileName(_ canonical: String, _ architecture: Architecture) -> String {
+        let located = architecture.locate(canonical, in: .canonical)
+        guard let (spec, layer) = located.first else { return canonical }
+        return architecture.name(spec, layer: layer, in: .gguf)
+    }
+
+    /// Soft-capping (`<arch>.attn_logit_softcapping`, `.final_logit_softcapping`), the sliding
+    /// window (`.attention.sliding_window`, on the layers the architecture's pattern picks, as
+    /// llama.cpp does) and the query scale (`.attention.scale`, else llama.cpp's rule).
+    static func readAttentionVariations(_ file: GGUFFile, into a: inout Architecture, layers: Int, dim: Int, heads: Int,
+                                        headDim: Int, path: String) throws {
+        func positive(_ k: String) throws -> Double? {
+            let key = "\(a.name).\(k)"
+            guard file.metadata[key] != nil else { return nil }
+            let v = try file.double(key)
+            guard v.isFinite, v > 0 else { throw GGUFCheckpointError.badValue(path: path, key: key, message: "must be positive, got \(v)") }
+            return v
+        }
+        a.attentionSoftCap = try positive("attn_logit_softcapping").map(Float.init) ?? a.ggufDefaultAttentionSoftCap
+        a.logitSoftCap = try positive("final_logit_softcapping").map(Float.init) ?? a.ggufDefaultLogitSoftCap
+        if let s = try positive("attention.scale") {
+            a.attentionScale = Float(s)
+        } else if a.scalesQueriesByQueryPreAttnScalar {
+            a.attentionScale = Architecture.queryScale(Double(a.ggufScaleByDimPerHeadAtLayerCounts.contains(layers) ? dim / heads : headDim))
+        }
+        if let w = try positive("attention.sliding_window") ?? a.ggufDefaultSlidingWindow.map(Double.init) {
+            guard w.rounded() == w, w < 1e9 else {
+                throw GGUFCheckpointError.badValue(path: path, key: "\(a.name).attention.sliding_window", message: "expected an integer, got \(w)")
+            }
+            // llama.cpp's `sliding_window_pattern`: one bool per layer, or the period.
+            let patternKey = "\(a.name).attention.sliding_window_pattern"
+            if case let .array(items)? = file.metadata[patternKey] {
+                let flags = items.map { $0.bool ?? ($0.int.map { $0 != 0 }) }
+                guard flags.count == layers, flags.allSatisfy({ $0 != nil }) else {
+                    throw GGUFCheckpointError.badValue(path: path, key: patternKey, message: "expected \(layers) booleans, one per layer")
+                }
+                a.slidingWindow = flags.map { $0 == true ? Int(w) : nil }
+            } else {
+                if let p = try file.optionalInt(patternKey) { a.slidingWindowPattern = p }
+                a.slidingWindow = a.slidingWindows(size: Int(w), layers: layers)
+            }
+            if a.slidingWindow?.allSatisfy({ $0 == nil }) == true { a.slidingWindow = nil }
+        }
     }
 
     private func loadTokenizer() -> (tokenizer: (any Tokenizer)?, error: (any Error)?) {
@@ -147,7 +224,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
     /// A tensor by canonical name, pointing into the memory map (no copy).
     public func tensor(_ name: String) throws -> WeightTensor {
         guard let (info, spec) = byCanonicalName[name], let type = info.type else {
-            throw GGUFCheckpointError.missingTensor(path: path, tensor: name)
+            throw GGUFCheckpointError.missingTensor(path: path, tensor: GGUFCheckpoint.fileName(name, config.architecture))
         }
         // GGUF lists dimensions fastest-first; PyTorch shapes are slowest-first.
         let whole = WeightTensor(name: name, type: type, shape: Array(info.dimensions.reversed()),

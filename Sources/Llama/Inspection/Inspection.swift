@@ -302,13 +302,13 @@ final class TraceRecorder: ForwardObserver {
         }
     }
 
-    func observeAttention(_ stage: AttentionStage, layer: Int, row: Int, head: Int, values: UnsafePointer<Float>, count: Int) {
-        guard let s = slot[layer], headSlot[head] >= 0 else { return }
+    func observeAttention(_ stage: AttentionStage, layer: Int, row: Int, head: Int, values: UnsafePointer<Float>, first: Int, count: Int) {
+        guard let s = slot[layer], headSlot[head] >= 0, first < tokens else { return }
         let t = tokens
         let position = base + row
-        let offset = ((s * heads.count + headSlot[head]) * t + position) * t
+        let offset = ((s * heads.count + headSlot[head]) * t + position) * t + first
         let dst = (stage == .scores ? scores : probabilities) + offset
-        dst.update(from: values, count: min(count, t))
+        dst.update(from: values, count: min(count, t - first))
     }
 
     func residualStream() -> [TensorTrace] {

@@ -14,8 +14,12 @@ public enum InspectionPlots {
     /// Every plot of the inspection, in walk-through order: the RoPE angles; for each traced
     /// layer and kept head the raw scores, the masked scores and the softmax, then all heads'
     /// softmax side by side; the residual norms; the logit lens.
-    public static func plots(_ s: Inspection) -> [Plot] {
+    /// `include` picks plots by file name before they are drawn.
+    public static func plots(_ s: Inspection, include: (String) -> Bool = { _ in true }) -> [Plot] {
         var out: [Plot] = []
+        func add(_ name: String, _ caption: String, _ draw: () -> Canvas) {
+            if include(name) { out.append(Plot(name: name, caption: caption, canvas: draw())) }
+        }
         let t = s.tokenCount, c = s.config
         let labels = s.pieces.enumerated().map { "\($0.offset) " + Heatmap.label($0.element) }
 
@@ -28,12 +32,12 @@ public enum InspectionPlots {
                 angles[p * half + i] = Float(remainder(a, 2 * Double.pi))
             }
         }
-        out.append(Plot(name: "rope-angles.png",
-                        caption: "RoPE: the angle p·f_i (mod 2π, radians) that turns pair i of every query and key head at position p.",
-                        canvas: Heatmap(title: "RoPE angle p*f_i mod 2pi", rows: t, columns: half, values: angles,
+        add("rope-angles.png", "RoPE: the angle p·f_i (mod 2π, radians) that turns pair i of every query and key head at position p.") {
+                        Heatmap(title: "RoPE angle p*f_i mod 2pi", rows: t, columns: half, values: angles,
                                         rowLabels: labels, columnLabels: (0..<half).map(String.init),
                                         rowAxis: "position", columnAxis: "pair i", scale: .diverging,
-                                        range: Float(-Double.pi)...Float(Double.pi)).render()))
+                                        range: Float(-Double.pi)...Float(Double.pi)).render()
+        }
 
         for trace in s.layers {
             let l = trace.layer
@@ -50,41 +54,42 @@ public enum InspectionPlots {
                             rowAxis: "query", columnAxis: "key", scale: scale, range: range).render()
                 }
                 let name = "layer\(l)-head\(h)"
-                out.append(Plot(name: name + "-scores.png",
-                                caption: "Layer \(l), head \(h) (key/value head \(kv)): the scores q·kᵀ/√\(c.headDim) of every query (row) and key (column), future included.",
-                                canvas: map("L\(l) H\(h) scores q.k/sqrt(\(c.headDim))", scores, .diverging)))
-                out.append(Plot(name: name + "-masked.png",
-                                caption: "Layer \(l), head \(h): the scores after the causal mask (hatched: −∞, a query never sees a later key).",
-                                canvas: map("L\(l) H\(h) masked scores", masked, .diverging)))
-                let softmax = map("L\(l) H\(h) softmax", probs, .sequential, 0...1)
-                out.append(Plot(name: name + "-softmax.png",
-                                caption: "Layer \(l), head \(h): the softmax of each row, the weights of the values (each row sums to 1).",
-                                canvas: softmax))
-                grid.append(softmax)
+                add(name + "-scores.png", "Layer \(l), head \(h) (key/value head \(kv)): the scores q·kᵀ/√\(c.headDim) of every query (row) and key (column), future included.") {
+                    map("L\(l) H\(h) scores q.k/sqrt(\(c.headDim))", scores, .diverging)
+                }
+                add(name + "-masked.png", "Layer \(l), head \(h): the scores after the causal mask (hatched: −∞, a query never sees a later key).") {
+                    map("L\(l) H\(h) masked scores", masked, .diverging)
+                }
+                let wantGrid = trace.heads.count > 1 && include("layer\(l)-heads.png")
+                if wantGrid || include(name + "-softmax.png") {
+                    let softmax = map("L\(l) H\(h) softmax", probs, .sequential, 0...1)
+                    add(name + "-softmax.png", "Layer \(l), head \(h): the softmax of each row, the weights of the values (each row sums to 1).") { softmax }
+                    if wantGrid { grid.append(softmax) }
+                }
             }
             if trace.heads.count > 1 {
                 let perRow = Int(Double(trace.heads.count).squareRoot().rounded(.up))
-                out.append(Plot(name: "layer\(l)-heads.png",
-                                caption: "Layer \(l): the attention weights of all \(trace.heads.count) heads side by side.",
-                                canvas: Heatmap.grid(grid, columns: perRow)))
+                add("layer\(l)-heads.png", "Layer \(l): the attention weights (softmax) of all \(trace.heads.count) heads side by side.") {
+                    Heatmap.grid(grid, columns: perRow)
+                }
             }
         }
 
         let norms = s.residual.flatMap(\.rowNorms)
         let layerLabels = ["embedding"] + (0..<c.layerCount).map { "after \($0)" }
-        out.append(Plot(name: "residual-norms.png",
-                        caption: "The norm ‖x‖ of the residual stream at each position, after the embedding and after each layer.",
-                        canvas: Heatmap(title: "residual stream norm", rows: s.residual.count, columns: t, values: norms,
-                                        rowLabels: layerLabels, columnLabels: labels, rowAxis: "layer", columnAxis: "position").render()))
+        add("residual-norms.png", "The norm ‖x‖ of the residual stream at each position, after the embedding and after each layer.") {
+            Heatmap(title: "residual stream norm", rows: s.residual.count, columns: t, values: norms,
+                    rowLabels: layerLabels, columnLabels: labels, rowAxis: "layer", columnAxis: "position").render()
+        }
 
         let lensText = s.logitLens.flatMap { $0.map { Heatmap.label($0.piece, limit: 8) } }
         let lensProb = s.logitLens.flatMap { $0.map { Float($0.probability) } }
-        out.append(Plot(name: "logit-lens.png",
-                        caption: "Logit lens: the most likely next token when the residual stream after each layer goes through the final norm and the output projection; colour: its probability.",
-                        canvas: Heatmap(title: "logit lens (colour: probability)", rows: s.logitLens.count, columns: t, values: lensProb,
+        add("logit-lens.png", "Logit lens: the most likely next token when the residual stream after each layer goes through the final norm and the output projection; colour: its probability.") {
+            Heatmap(title: "logit lens (colour: probability)", rows: s.logitLens.count, columns: t, values: lensProb,
                                         rowLabels: (0..<c.layerCount).map { "after \($0)" }, columnLabels: labels,
                                         rowAxis: "layer", columnAxis: "input position", scale: .sequential, range: 0...1,
-                                        cellText: lensText, cellSize: 18).render()))
+                                        cellText: lensText, cellSize: 18).render()
+        }
         return out
     }
 

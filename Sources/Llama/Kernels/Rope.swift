@@ -62,3 +62,18 @@ public func applyRope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int
         }
     }
 }
+
+/// Rotates `heads` consecutive heads in the rotate-half layout (transformers, and llama.cpp's
+/// NEOX style for Gemma, Qwen2, Phi-3): element i pairs with i + headDim/2.
+public func applyRopeRotateHalf(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int,
+                                cos c: UnsafePointer<Float>, sin s: UnsafePointer<Float>) {
+    let half = headDim / 2
+    for h in 0..<heads {
+        let v = x + h * headDim
+        for i in 0..<half {
+            let a = v[i], b = v[i + half]
+            v[i] = a * c[i] - b * s[i]
+            v[i + half] = b * c[i] + a * s[i]
+        }
+    }
+}

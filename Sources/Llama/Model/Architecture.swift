@@ -10,19 +10,50 @@
 /// What a tensor is for, whatever a file calls it.
 public enum TensorRole: String, CaseIterable, Sendable {
     case tokenEmbedding
+    /// Learned absolute position embeddings, `[context, dim]`, added to the tokens' (GPT-2).
+    case positionEmbedding
     case attentionNorm, wq, wk, wv, wo
+    /// LayerNorm biases (GPT-2).
+    case attentionNormBias
+    /// Projection biases: q/k/v (Qwen2, GPT-2) and the attention output (GPT-2).
+    case wqBias, wkBias, wvBias, woBias
+    /// Norm of the attention block's output before the residual add (Gemma 2).
+    case postAttentionNorm
     case ffnNorm
+    case ffnNormBias
     /// Feed-forward gate (Meta's w1), up (w3) and down (w2) projections.
     case gate, down, up
+    /// Feed-forward biases (GPT-2).
+    case upBias, downBias
+    /// Norm of the feed-forward's output before the residual add (Gemma 2).
+    case postFfnNorm
     case finalNorm
+    case finalNormBias
     /// The output projection; absent from a file when tied to the embedding.
     case output
 
     /// True for tensors that each layer has its own of.
     public var isPerLayer: Bool {
         switch self {
-        case .tokenEmbedding, .finalNorm, .output: return false
+        case .tokenEmbedding, .positionEmbedding, .finalNorm, .finalNormBias, .output: return false
         default: return true
+        }
+    }
+
+    /// A norm's scale vector: the weights a (1 + w) norm's files store as w.
+    public var isNormWeight: Bool {
+        switch self {
+        case .attentionNorm, .postAttentionNorm, .ffnNorm, .postFfnNorm, .finalNorm: return true
+        default: return false
+        }
+    }
+
+    /// A matrix `llama quantize` stores in the target type; everything else stays F32 as in
+    /// llama.cpp's quantizer (vectors, and the position table it never quantizes).
+    public var isQuantizable: Bool {
+        switch self {
+        case .tokenEmbedding, .wq, .wk, .wv, .wo, .gate, .down, .up, .output: return true
+        default: return false
         }
     }
 
@@ -38,16 +69,28 @@ public enum TensorRole: String, CaseIterable, Sendable {
     var canonicalSuffix: String {
         switch self {
         case .tokenEmbedding: return "tok_embeddings.weight"
+        case .positionEmbedding: return "pos_embeddings.weight"
         case .attentionNorm: return "attention_norm.weight"
+        case .attentionNormBias: return "attention_norm.bias"
         case .wq: return "attention.wq.weight"
         case .wk: return "attention.wk.weight"
         case .wv: return "attention.wv.weight"
         case .wo: return "attention.wo.weight"
+        case .wqBias: return "attention.wq.bias"
+        case .wkBias: return "attention.wk.bias"
+        case .wvBias: return "attention.wv.bias"
+        case .woBias: return "attention.wo.bias"
+        case .postAttentionNorm: return "post_attention_norm.weight"
         case .ffnNorm: return "ffn_norm.weight"
+        case .ffnNormBias: return "ffn_norm.bias"
         case .gate: return "feed_forward.w1.weight"
         case .down: return "feed_forward.w2.weight"
         case .up: return "feed_forward.w3.weight"
+        case .upBias: return "feed_forward.w3.bias"
+        case .downBias: return "feed_forward.w2.bias"
+        case .postFfnNorm: return "post_ffn_norm.weight"
         case .finalNorm: return "norm.weight"
+        case .finalNormBias: return "norm.bias"
         case .output: return "output.weight"
         }
     }
@@ -64,15 +107,18 @@ public enum ModelDimension: Sendable, Equatable {
     case keyValue
     /// Feed-forward inner size.
     case hidden
+    /// Positions a learned position table holds (`maxContext`).
+    case context
 
     /// The value under `c`.
     public func size(_ c: ModelConfig) -> Int {
         switch self {
         case .model: return c.dim
         case .vocabulary: return c.vocabSize
-        case .query: return c.headCount * c.headDim
+        case .query: return c.queryDim
         case .keyValue: return c.kvDim
         case .hidden: return c.hiddenDim
+        case .context: return c.maxContext
         }
     }
 }
@@ -108,6 +154,9 @@ public struct TensorSpec: Sendable, Equatable {
     /// the interleaved pairs of Meta's layout (for an architecture whose `ropeLayout` is
     /// `.interleaved`): the head count to permute by, or nil.
     public var huggingFacePermutedHeads: HeadGroup?
+    /// The transformers file stores this matrix as `[columns, rows]` (GPT-2's `Conv1D`
+    /// layers keep `[in, out]`); readers transpose it once into owned memory, writers back.
+    public var huggingFaceTransposed: Bool
 
     public enum HeadGroup: Sendable, Equatable {
         case query, keyValue
@@ -115,12 +164,13 @@ public struct TensorSpec: Sendable, Equatable {
     }
 
     public init(_ role: TensorRole, _ shape: [ModelDimension], gguf: FormatName, huggingFace: FormatName,
-                huggingFacePermutedHeads: HeadGroup? = nil) {
+                huggingFacePermutedHeads: HeadGroup? = nil, huggingFaceTransposed: Bool = false) {
         self.role = role
         self.shape = shape
         self.gguf = gguf
         self.huggingFace = huggingFace
         self.huggingFacePermutedHeads = huggingFacePermutedHeads
+        self.huggingFaceTransposed = huggingFaceTransposed
     }
 
     /// The shape under `c`.
@@ -137,20 +187,24 @@ public enum RopeLayout: Sendable, Equatable {
 
 public enum NormKind: Sendable, Equatable {
     case rms
-    /// RMSNorm scaled by 1 + w (Gemma).
+    /// RMSNorm scaled by 1 + w (Gemma). Transformers files store w; llama.cpp's converter
+    /// stores 1 + w (`convert_hf_to_gguf.py`, Gemma's `modify_tensors` adds 1 to every
+    /// `norm.weight`). The engine keeps 1 + w, the factor actually applied, so this is plain
+    /// RMSNorm once loaded: the Hugging Face reader adds 1 and its writer subtracts it.
     case rmsOnePlusWeight
-    /// LayerNorm with a bias (GPT-2).
+    /// LayerNorm with a bias (GPT-2): `(x − mean) / sqrt(var + eps) · w + b`.
     case layerNorm
 }
 
 public enum Activation: Sendable, Equatable {
     case silu
+    /// GELU with the tanh approximation (transformers' `gelu_new`, `gelu_pytorch_tanh`).
     case geluTanh
 }
 
-/// A decoder architecture: its tensors and what its forward pass does differently.
-/// Only `llama` is implemented; the other fields carry Llama's values so the next
-/// architectures plug in without changing every call site.
+/// A decoder architecture: its tensors and what its forward pass does differently. The
+/// defaults are Llama's; each architecture's file (`Model/Architectures/`) sets what differs,
+/// and readers fill in the per-model values (soft-caps, windows, query scale) from the file.
 public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     /// GGUF `general.architecture`, Hugging Face `model_type`.
     public var name: String
@@ -160,14 +214,27 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     public var tensors: [TensorSpec]
     /// Where per-layer tensors live in the transformers state dict (GPT-2: `transformer.h.`).
     public var huggingFaceLayerStem = "model.layers."
+    /// A prefix some transformers files leave out (GPT-2 saved from `GPT2Model`: `h.0.…`,
+    /// `wte.weight`); names without it are read as if they had it.
+    public var huggingFaceOptionalPrefix: String? = nil
+    /// Tensors in transformers files that are buffers, not weights (GPT-2's causal masks).
+    public var huggingFaceIgnoredSuffixes: [String] = []
+    /// config.json keys this architecture spells its own way, by the name transformers'
+    /// `attribute_map` gives them (GPT-2: `hidden_size` is `n_embd`).
+    public var huggingFaceConfigKeys: [String: String] = [:]
+    /// config.json keys naming the activation, first present wins.
+    public var huggingFaceActivationKeys = ["hidden_act"]
+    /// More activation names meaning `activation` for this architecture (Gemma: transformers
+    /// runs a plain "gelu" as the tanh approximation, with a warning).
+    public var huggingFaceActivationAliases: [String] = []
+    /// Feed-forward size as a multiple of dim when config.json leaves it null (GPT-2: 4).
+    public var defaultHiddenPerDim: Int? = nil
     /// How the engine's q/k rows pair dimensions for RoPE once loaded.
     public var ropeLayout: RopeLayout = .interleaved
     /// q, k, v projections have biases (Qwen2).
     public var attentionBias = false
     /// Tokens a layer attends back over, per layer (nil: the whole context).
     public var slidingWindow: [Int?]? = nil
-    /// Head size when it is not dim / heads (Gemma).
-    public var headDimOverride: Int? = nil
     public var norm: NormKind = .rms
     public var activation: Activation = .silu
     /// Feed-forward of gate ⊙ act(up) (Llama), or act(up) alone (GPT-2).
@@ -176,22 +243,76 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     public var expertCount: Int? = nil
     /// Positions are learned embeddings added to the tokens' (GPT-2), not RoPE.
     public var learnedPositions = false
-    /// Multiplies the token embeddings (Gemma: sqrt(dim)).
-    public var embeddingScale: Float? = nil
-    /// tanh soft-capping of the logits (Gemma 2).
+    /// The token embeddings are multiplied by sqrt(dim) (Gemma), in fp32 as llama.cpp does;
+    /// transformers rounds the factor to the hidden dtype first, which fp32 leaves exact.
+    public var scalesEmbeddingBySqrtDim = false
+    /// With a sliding window and no per-layer list in the file, layer l slides when
+    /// `l % pattern < pattern − 1` (llama.cpp's rule; Gemma 2: 2, every even layer).
+    public var slidingWindowPattern: Int? = nil
+    /// Per-model values read from the file (nil: off).
+    /// tanh soft-capping of the final logits: `cap · tanh(logit / cap)` (Gemma 2).
     public var logitSoftCap: Float? = nil
+    /// tanh soft-capping of the attention scores before the mask (Gemma 2).
+    public var attentionSoftCap: Float? = nil
+    /// Scale of q·k; nil for 1/sqrt(headDim) (Gemma 2: `query_pre_attn_scalar`^−½).
+    public var attentionScale: Float? = nil
+    /// q·k is scaled by `query_pre_attn_scalar`^−½ (Gemma 2): readers always fill
+    /// `attentionScale`, and the Hugging Face writer writes the key.
+    public var scalesQueriesByQueryPreAttnScalar = false
+    /// GGUF files carry no query scale for Gemma 2; llama.cpp uses 1/sqrt(dim / heads) for
+    /// the model sizes listed here by layer count (27B: 46) and 1/sqrt(headDim) otherwise.
+    public var ggufScaleByDimPerHeadAtLayerCounts: [Int] = []
+
+    /// The head size may differ from dim / heads (`head_dim`, GGUF `attention.key_length`);
+    /// readers refuse a different one for the other architectures.
+    public var separateHeadSize = false
+    /// llama.cpp's converter writes `attention.key_length` / `value_length` for this
+    /// architecture even when they equal dim / heads (Gemma); otherwise only when they differ.
+    public var ggufWritesHeadSize = false
+    /// What llama.cpp assumes when a GGUF file leaves a key out (Gemma 2: soft-caps 50 and
+    /// 30, window 4096): the attention soft-cap, the final soft-cap, the sliding window.
+    public var ggufDefaultAttentionSoftCap: Float? = nil
+    public var ggufDefaultLogitSoftCap: Float? = nil
+    public var ggufDefaultSlidingWindow: Int? = nil
+
+    /// The scale of q·k for a `query_pre_attn_scalar` of `s` (one rounding, whatever file).
+    public static func queryScale(_ s: Double) -> Float { Float(1 / s.squareRoot()) }
 
     /// The name alone: a configuration printed in a message should not list every tensor.
     public var description: String { name }
 
+    /// The transformers activation names this architecture's `activation` answers to.
+    public var huggingFaceActivationNames: [String] {
+        switch activation {
+        case .silu: return ["silu", "swish"]
+        case .geluTanh: return ["gelu_pytorch_tanh", "gelu_new"] + huggingFaceActivationAliases
+        }
+    }
+
     /// Every architecture the engine knows.
-    public static let all: [Architecture] = [.llama]
+    public static let all: [Architecture] = [.llama, .gpt2, .gemma, .gemma2]
 
     /// The architecture a GGUF `general.architecture` or a config.json `model_type` names.
     public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
 
     /// The spec of `role`, if this architecture has it.
     public func spec(_ role: TensorRole) -> TensorSpec? { tensors.first { $0.role == role } }
+
+    /// True when this architecture has a tensor for `role`.
+    public func has(_ role: TensorRole) -> Bool { spec(role) != nil }
+
+    /// How much the transformers files' norm weights are below the factor applied (1 for a
+    /// (1 + w) norm, see `NormKind.rmsOnePlusWeight`).
+    public var huggingFaceNormOffset: Float { norm == .rmsOnePlusWeight ? 1 : 0 }
+
+    /// The window of each of `layers` layers for a file that gives one window size and no
+    /// per-layer list: every layer, or those `slidingWindowPattern` picks.
+    public func slidingWindows(size: Int, layers: Int) -> [Int?] {
+        (0..<layers).map { l in
+            guard let p = slidingWindowPattern, p > 1 else { return size }
+            return l % p < p - 1 ? size : nil
+        }
+    }
 
     /// Every tensor `c` needs, in file order: global tensors before the layers stay before
     /// them, per-layer ones repeat for each layer, and the output projection is left out when
@@ -245,6 +366,24 @@ extension Architecture {
     public func name(_ spec: TensorSpec, layer: Int, in format: TensorFormat) -> String {
         let own = format.formatName(spec).name
         return spec.role.isPerLayer ? "\(layerStem(format))\(layer).\(own)" : own
+    }
+
+    /// Every spec stored in the same file tensor as `spec` in `format` (itself alone when
+    /// not fused), in row order.
+    public func fusedGroup(_ spec: TensorSpec, in format: TensorFormat) -> [TensorSpec] {
+        let own = format.formatName(spec)
+        guard own.rowOffset != nil else { return [spec] }
+        return tensors.filter { $0.role.isPerLayer == spec.role.isPerLayer && format.formatName($0).name == own.name }
+    }
+
+    /// The shape of the file tensor `spec` is stored in (PyTorch order, before any
+    /// transposition): a fused tensor has the rows of all its parts.
+    public func storedShape(_ spec: TensorSpec, in format: TensorFormat, _ c: ModelConfig) -> [Int] {
+        var shape = spec.shape(c)
+        if format.formatName(spec).rowOffset != nil, !shape.isEmpty {
+            shape[0] = fusedGroup(spec, in: format).reduce(0) { $0 + ($1.shape(c).first ?? 0) }
+        }
+        return shape
     }
 
     /// The rows `spec` takes of the fused tensor it is stored in under `c` in `format`; nil

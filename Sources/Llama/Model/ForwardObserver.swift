@@ -58,8 +58,9 @@ public protocol ForwardObserver: AnyObject {
     func observe(_ step: ForwardStep, layer: Int, values: UnsafePointer<Float>, rows: Int, width: Int)
 
     /// Called for each (row, head) of the batch in layer `layer`: `values[t]` for key
-    /// positions t in 0..<count of that row's sequence. Called **concurrently from worker
+    /// positions first + t, t in 0..<count, of that row's sequence (first is 0 unless a
+    /// sliding window hides the older positions; those are masked out). Called **concurrently from worker
     /// threads**, each (row, head) once per stage: write to storage that is distinct per
     /// (row, head) and allocated before the forward call.
-    func observeAttention(_ stage: AttentionStage, layer: Int, row: Int, head: Int, values: UnsafePointer<Float>, count: Int)
+    func observeAttention(_ stage: AttentionStage, layer: Int, row: Int, head: Int, values: UnsafePointer<Float>, first: Int, count: Int)
 }

@@ -44,17 +44,33 @@ public struct BatchRow: Sendable, Equatable {
     }
 }
 
-/// The weights of one decoder layer.
-struct LayerWeights {
-    let attentionNorm: [Float]
-    let wq, wk, wv, wo: MatrixView
-    let ffnNorm: [Float]
-    /// SwiGLU: w2(silu(w1·x) ⊙ w3·x).
-    let w1, w2, w3: MatrixView
+/// A norm's scale and, for LayerNorm, its bias.
+struct NormWeights {
+    let weight: [Float]
+    let bias: [Float]?
 }
 
-/// A Llama decoder: pre-norm blocks of grouped-query attention with RoPE and a SwiGLU
-/// feed-forward, then a final RMSNorm and the output projection (tied or not).
+/// The weights of one decoder layer. Optional fields are the architecture's variations
+/// (nil when it has no such tensor).
+struct LayerWeights {
+    let attentionNorm: NormWeights
+    let wq, wk, wv, wo: MatrixView
+    let bq, bk, bv, bo: [Float]?
+    /// Gemma 2's norm of the attention output before the residual add.
+    let postAttentionNorm: NormWeights?
+    let ffnNorm: NormWeights
+    /// Gated: w2(act(w1·x) ⊙ w3·x) (SwiGLU, GeGLU). Plain (GPT-2, w1 nil): w2(act(w3·x + b3)) + b2.
+    let w1: MatrixView?
+    let w2, w3: MatrixView
+    let upBias, downBias: [Float]?
+    let postFfnNorm: NormWeights?
+}
+
+/// A decoder of the Llama family and its relatives: pre-norm blocks of grouped-query
+/// attention and a feed-forward, then a final norm and the output projection (tied or not).
+/// What varies between architectures (`config.architecture`: norm kind, activation, gated
+/// or plain feed-forward, biases, RoPE layout or learned positions, post-norms, soft-caps,
+/// sliding windows) is each one small step below, chosen once per call, not per element.
 ///
 /// Weights stay in the checkpoint's memory (memory-mapped for GGUF) in their stored type;
 /// kernels convert them to fp32 as they go. The model itself is immutable: the per-request
@@ -63,8 +79,10 @@ public final class LlamaModel: @unchecked Sendable {
     public let config: ModelConfig
     public let checkpoint: any Checkpoint
     let embedding: MatrixView
+    /// Learned position table (GPT-2), `[maxContext, dim]`.
+    let positionEmbedding: MatrixView?
     let layers: [LayerWeights]
-    let finalNorm: [Float]
+    let finalNorm: NormWeights
     let output: MatrixView
     /// Rotation frequency of each pair within a head.
     public let ropeFrequencies: [Float]
@@ -79,7 +97,7 @@ public final class LlamaModel: @unchecked Sendable {
         guard c.dim > 0, c.layerCount > 0, c.headCount > 0, c.kvHeadCount > 0, c.hiddenDim > 0, c.vocabSize > 0 else {
             throw ModelError.invalidConfig(path: path, message: "sizes must be positive (\(c))")
         }
-        guard c.dim % c.headCount == 0, c.headDim % 2 == 0 else {
+        guard c.headDim > 0, c.headDim % 2 == 0 || c.architecture.learnedPositions else {
             throw ModelError.invalidConfig(path: path, message: "\(c.headCount) heads do not split dim \(c.dim) into heads of even size")
         }
         guard c.headCount % c.kvHeadCount == 0 else {
@@ -106,21 +124,21 @@ public final class LlamaModel: @unchecked Sendable {
             }
             return MatrixView(type: t.type, rows: rows, columns: cols, base: base)
         }
-        func normVector(_ name: String) throws -> [Float] {
+        func vector(_ name: String, _ count: Int) throws -> [Float] {
             let t = try checkpoint.tensor(name)
-            guard t.shape == [c.dim] else {
-                throw ModelError.wrongShape(path: path, tensor: name, expected: [c.dim], actual: t.shape)
+            guard t.shape == [count] else {
+                throw ModelError.wrongShape(path: path, tensor: name, expected: [count], actual: t.shape)
             }
             guard t.type.isSupportedByKernels else {
                 throw ModelError.unsupportedType(path: path, tensor: name, type: t.type.name)
             }
-            let needed = t.type.rowBytes(columns: c.dim)
-            guard t.data.count >= needed, let base = t.data.baseAddress, c.dim % t.type.blockLayout.elements == 0 else {
+            let needed = t.type.rowBytes(columns: count)
+            guard t.data.count >= needed, let base = t.data.baseAddress, count % t.type.blockLayout.elements == 0 else {
                 throw ModelError.truncatedTensor(path: path, tensor: name, bytes: t.data.count, needed: needed)
             }
-            var out = [Float](repeating: 0, count: c.dim)
+            var out = [Float](repeating: 0, count: count)
             out.withUnsafeMutableBufferPointer { b in
-                if let p = b.baseAddress { dequantizeRow(t.type, base, p, count: c.dim) }
+                if let p = b.baseAddress { dequantizeRow(t.type, base, p, count: count) }
             }
             return out
         }
@@ -132,18 +150,43 @@ public final class LlamaModel: @unchecked Sendable {
             }
             return try matrix(role.canonicalName(layer: l), shape[0], shape[1])
         }
-        func norm(_ role: TensorRole, _ l: Int = 0) throws -> [Float] { try normVector(role.canonicalName(layer: l)) }
+        let a = c.architecture
+        /// A vector the architecture has (a bias, a norm), nil when it has none.
+        func optionalVector(_ role: TensorRole, _ l: Int = 0) throws -> [Float]? {
+            guard let shape = a.spec(role)?.shape(c) else { return nil }
+            guard shape.count == 1 else { throw ModelError.invalidConfig(path: path, message: "architecture \(a.name): \(role) is not a vector") }
+            return try vector(role.canonicalName(layer: l), shape[0])
+        }
+        func optionalNorm(_ role: TensorRole, bias: TensorRole? = nil, _ l: Int = 0) throws -> NormWeights? {
+            guard let w = try optionalVector(role, l) else { return nil }
+            return NormWeights(weight: w, bias: try bias.flatMap { try optionalVector($0, l) })
+        }
+        func norm(_ role: TensorRole, bias: TensorRole, _ l: Int = 0) throws -> NormWeights {
+            guard let n = try optionalNorm(role, bias: bias, l) else {
+                throw ModelError.invalidConfig(path: path, message: "architecture \(a.name) has no \(role)")
+            }
+            return n
+        }
         embedding = try weight(.tokenEmbedding)
+        positionEmbedding = a.learnedPositions ? try weight(.positionEmbedding) : nil
         var ls: [LayerWeights] = []
         for l in 0..<c.layerCount {
             ls.append(LayerWeights(
-                attentionNorm: try norm(.attentionNorm, l),
+                attentionNorm: try norm(.attentionNorm, bias: .attentionNormBias, l),
                 wq: try weight(.wq, l), wk: try weight(.wk, l), wv: try weight(.wv, l), wo: try weight(.wo, l),
-                ffnNorm: try norm(.ffnNorm, l),
-                w1: try weight(.gate, l), w2: try weight(.down, l), w3: try weight(.up, l)))
+                bq: try optionalVector(.wqBias, l), bk: try optionalVector(.wkBias, l), bv: try optionalVector(.wvBias, l),
+                bo: try optionalVector(.woBias, l),
+                postAttentionNorm: try optionalNorm(.postAttentionNorm, l),
+                ffnNorm: try norm(.ffnNorm, bias: .ffnNormBias, l),
+                w1: a.gatedFeedForward ? try weight(.gate, l) : nil, w2: try weight(.down, l), w3: try weight(.up, l),
+                upBias: try optionalVector(.upBias, l), downBias: try optionalVector(.downBias, l),
+                postFfnNorm: try optionalNorm(.postFfnNorm, l)))
         }
         layers = ls
-        finalNorm = try norm(.finalNorm)
+        finalNorm = try norm(.finalNorm, bias: .finalNormBias)
+        if let w = a.slidingWindow, w.count != c.layerCount || w.contains(where: { ($0 ?? 1) < 1 }) {
+            throw ModelError.invalidConfig(path: path, message: "sliding windows \(w) for \(c.layerCount) layers")
+        }
         output = c.tiedEmbeddings ? embedding : try weight(.output)
         let divisors = try checkpoint.ropeFrequencyFactors()
         if let divisors {
@@ -184,63 +227,67 @@ public final class LlamaModel: @unchecked Sendable {
             guard r.position < caches[r.sequence].capacity else {
                 throw ModelError.promptTooLong(tokens: r.position + 1, context: caches[r.sequence].capacity)
             }
+            // A learned position table has no row past the model's context.
+            guard positionEmbedding == nil || r.position < c.maxContext else {
+                throw ModelError.promptTooLong(tokens: r.position + 1, context: c.maxContext)
+            }
             next[r.sequence] += 1
         }
 
-        let dim = c.dim, kvDim = c.kvDim, hidden = c.hiddenDim, headDim = c.headDim, half = headDim / 2
+        let a = c.architecture
+        let dim = c.dim, qDim = c.queryDim, kvDim = c.kvDim, headDim = c.headDim, half = headDim / 2
         let x = state.x, xb = state.xb
+        let allRows = Array(0..<n)
         for (i, r) in rows.enumerated() {
             embedding.dequantize(row: r.token, into: x + i * dim)
-            ropeAngles(position: r.position, freqs: ropeFrequencies, cos: state.ropeCos + i * half, sin: state.ropeSin + i * half)
+            if a.scalesEmbeddingBySqrtDim { scaleInPlace(x + i * dim, by: Float(dim).squareRoot(), count: dim) }
+            if let pe = positionEmbedding {
+                pe.dequantize(row: r.position, into: xb + i * dim)
+                addInPlace(x + i * dim, xb + i * dim, count: dim)
+            } else {
+                ropeAngles(position: r.position, freqs: ropeFrequencies, cos: state.ropeCos + i * half, sin: state.ropeSin + i * half)
+            }
         }
         observer?.observe(.embedding, layer: 0, values: x, rows: n, width: dim)
 
         for (l, w) in layers.enumerated() {
             // Attention block.
-            normRows(x, w.attentionNorm, xb, rows: Array(0..<n))
+            normRows(x, w.attentionNorm, xb, rows: allRows)
             observer?.observe(.attentionNorm, layer: l, values: xb, rows: n, width: dim)
             matmul(w.wq, xb, tokens: n, state.q, parallel: parallel)
             matmul(w.wk, xb, tokens: n, state.k, parallel: parallel)
             matmul(w.wv, xb, tokens: n, state.v, parallel: parallel)
+            addBias(w.bq, to: state.q, rows: n)
+            addBias(w.bk, to: state.k, rows: n)
+            addBias(w.bv, to: state.v, rows: n)
             for (i, r) in rows.enumerated() {
-                let cs = state.ropeCos + i * half, sn = state.ropeSin + i * half
-                applyRope(state.q + i * dim, heads: c.headCount, headDim: headDim, cos: cs, sin: sn)
-                applyRope(state.k + i * kvDim, heads: c.kvHeadCount, headDim: headDim, cos: cs, sin: sn)
+                if positionEmbedding == nil {
+                    rope(state.q + i * qDim, heads: c.headCount, row: i, state: state)
+                    rope(state.k + i * kvDim, heads: c.kvHeadCount, row: i, state: state)
+                }
                 let cache = caches[r.sequence]
                 cache.key(layer: l, position: r.position).update(from: state.k + i * kvDim, count: kvDim)
                 cache.value(layer: l, position: r.position).update(from: state.v + i * kvDim, count: kvDim)
             }
             if let observer {
-                observer.observe(.query, layer: l, values: state.q, rows: n, width: dim)
+                observer.observe(.query, layer: l, values: state.q, rows: n, width: qDim)
                 observer.observe(.key, layer: l, values: state.k, rows: n, width: kvDim)
                 observer.observe(.value, layer: l, values: state.v, rows: n, width: kvDim)
             }
             attention(layer: l, rows: rows, caches: caches, state: state, observer: observer)
-            observer?.observe(.attentionOutput, layer: l, values: state.xb2, rows: n, width: dim)
+            observer?.observe(.attentionOutput, layer: l, values: state.xb2, rows: n, width: qDim)
             matmul(w.wo, state.xb2, tokens: n, xb, parallel: parallel)
+            addBias(w.bo, to: xb, rows: n)
+            if let pn = w.postAttentionNorm { normRows(xb, pn, xb, rows: allRows) }
             observer?.observe(.attentionProjection, layer: l, values: xb, rows: n, width: dim)
             addInPlace(x, xb, count: n * dim)
             observer?.observe(.attentionResidual, layer: l, values: x, rows: n, width: dim)
 
             // Feed-forward block.
-            normRows(x, w.ffnNorm, xb, rows: Array(0..<n))
+            normRows(x, w.ffnNorm, xb, rows: allRows)
             observer?.observe(.ffnNorm, layer: l, values: xb, rows: n, width: dim)
-            matmul(w.w1, xb, tokens: n, state.hb, parallel: parallel)
-            matmul(w.w3, xb, tokens: n, state.hb2, parallel: parallel)
-            if let observer {
-                observer.observe(.gate, layer: l, values: state.hb, rows: n, width: hidden)
-                observer.observe(.up, layer: l, values: state.hb2, rows: n, width: hidden)
-            }
-            // SwiGLU's gate in place, vectorized (8-lane exp) and split across cores: at a
-            // 512-token prompt of a 1B model this is 4 M exponentials per layer.
-            let hb = state.hb, hb2 = state.hb2
-            parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
-                let o = range.lowerBound
-                swiglu(hb + o, hb2 + o, hb + o, count: range.count)
-            }
-            observer?.observe(.activation, layer: l, values: state.hb, rows: n, width: hidden)
-            matmul(w.w2, state.hb, tokens: n, xb, parallel: parallel)
-            observer?.observe(.down, layer: l, values: xb, rows: n, width: dim)
+            feedForward(w, layer: l, rows: n, state: state, observer: observer)
+            if let pn = w.postFfnNorm { normRows(xb, pn, xb, rows: allRows) }
             addInPlace(x, xb, count: n * dim)
             observer?.observe(.residual, layer: l, values: x, rows: n, width: dim)
         }
@@ -251,15 +298,85 @@ public final class LlamaModel: @unchecked Sendable {
         normRows(x, finalNorm, xb, rows: logitRows)
         observer?.observe(.finalNorm, layer: c.layerCount, values: xb, rows: logitRows.count, width: dim)
         matmul(output, xb, tokens: logitRows.count, state.logits, parallel: parallel)
+        if let cap = a.logitSoftCap { softCap(state.logits, count: logitRows.count * c.vocabSize, cap: cap) }
         observer?.observe(.logits, layer: c.layerCount, values: state.logits, rows: logitRows.count, width: c.vocabSize)
     }
 
-    /// RMSNorm of rows `rows` of `x` into consecutive rows of `out`.
-    func normRows(_ x: UnsafePointer<Float>, _ weight: [Float], _ out: UnsafeMutablePointer<Float>, rows: [Int]) {
+    /// The feed-forward of the normalized rows in `state.xb`, into `state.xb`: gated
+    /// (act(w1·x) ⊙ w3·x, SwiGLU or GeGLU) or plain (act(w3·x + b)), then w2 (+ b).
+    func feedForward(_ w: LayerWeights, layer l: Int, rows n: Int, state: RunState, observer: (any ForwardObserver)?) {
+        let hidden = config.hiddenDim, activation = config.architecture.activation
+        let xb = state.xb, hb = state.hb, hb2 = state.hb2
+        if let w1 = w.w1 {
+            matmul(w1, xb, tokens: n, hb, parallel: parallel)
+            matmul(w.w3, xb, tokens: n, hb2, parallel: parallel)
+            if let observer {
+                observer.observe(.gate, layer: l, values: hb, rows: n, width: hidden)
+                observer.observe(.up, layer: l, values: hb2, rows: n, width: hidden)
+            }
+            // The gate in place, vectorized and split across cores: at a 512-token prompt of
+            // a 1B model this is 4 M exponentials per layer.
+            parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
+                let o = range.lowerBound
+                switch activation {
+                case .silu: swiglu(hb + o, hb2 + o, hb + o, count: range.count)
+                case .geluTanh: geglu(hb + o, hb2 + o, hb + o, count: range.count)
+                }
+            }
+        } else {
+            matmul(w.w3, xb, tokens: n, hb, parallel: parallel)
+            addBias(w.upBias, to: hb, rows: n)
+            observer?.observe(.up, layer: l, values: hb, rows: n, width: hidden)
+            parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
+                let o = range.lowerBound
+                switch activation {
+                case .silu: for i in range { hb[i] = silu(hb[i]) }
+                case .geluTanh: geluTanhInPlace(hb + o, count: range.count)
+                }
+            }
+        }
+        observer?.observe(.activation, layer: l, values: hb, rows: n, width: hidden)
+        matmul(w.w2, hb, tokens: n, xb, parallel: parallel)
+        addBias(w.downBias, to: xb, rows: n)
+        observer?.observe(.down, layer: l, values: xb, rows: n, width: config.dim)
+    }
+
+    /// RoPE of `heads` heads at `x`, with row `row`'s angles, in the architecture's pairing.
+    @inline(__always)
+    func rope(_ x: UnsafeMutablePointer<Float>, heads: Int, row i: Int, state: RunState) {
+        let half = config.headDim / 2
+        let cs = state.ropeCos + i * half, sn = state.ropeSin + i * half
+        switch config.architecture.ropeLayout {
+        case .interleaved: applyRope(x, heads: heads, headDim: config.headDim, cos: cs, sin: sn)
+        case .rotateHalf: applyRopeRotateHalf(x, heads: heads, headDim: config.headDim, cos: cs, sin: sn)
+        }
+    }
+
+    /// `bias` added to each of `rows` rows of `x` (no-op without a bias).
+    @inline(__always)
+    func addBias(_ bias: [Float]?, to x: UnsafeMutablePointer<Float>, rows: Int) {
+        guard let bias else { return }
+        bias.withUnsafeBufferPointer { b in
+            guard let bp = b.baseAddress else { return }
+            for r in 0..<rows { addInPlace(x + r * b.count, bp, count: b.count) }
+        }
+    }
+
+    /// The architecture's norm of rows `rows` of `x` into consecutive rows of `out` (which
+    /// may be `x` itself when `rows` are 0..<n).
+    func normRows(_ x: UnsafePointer<Float>, _ norm: NormWeights, _ out: UnsafeMutablePointer<Float>, rows: [Int]) {
         let dim = config.dim, eps = config.normEps
-        weight.withUnsafeBufferPointer { g in
+        norm.weight.withUnsafeBufferPointer { g in
             guard let gp = g.baseAddress else { return }
-            for (j, i) in rows.enumerated() { rmsnorm(x + i * dim, gp, out + j * dim, count: dim, eps: eps) }
+            switch config.architecture.norm {
+            case .rms, .rmsOnePlusWeight:
+                // (1 + w) is already in the weights (see `NormKind.rmsOnePlusWeight`).
+                for (j, i) in rows.enumerated() { rmsnorm(x + i * dim, gp, out + j * dim, count: dim, eps: eps) }
+            case .layerNorm:
+                (norm.bias ?? []).withUnsafeBufferPointer { b in
+                    for (j, i) in rows.enumerated() { layerNorm(x + i * dim, gp, b.baseAddress, out + j * dim, count: dim, eps: eps) }
+                }
+            }
         }
     }
 
@@ -268,9 +385,12 @@ public final class LlamaModel: @unchecked Sendable {
     /// h / (heads / kvHeads).
     func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState, observer: (any ForwardObserver)? = nil) {
         let c = config
-        let headDim = c.headDim, dim = c.dim
+        let headDim = c.headDim, qDim = c.queryDim
         let kvMul = c.headCount / c.kvHeadCount
-        let scale = 1 / Float(headDim).squareRoot()
+        let scale = c.architecture.attentionScale ?? 1 / Float(headDim).squareRoot()
+        let softCapValue = c.architecture.attentionSoftCap
+        // Positions a query sees back from itself (itself included); nil: all of them.
+        let window = c.architecture.slidingWindow?[l]
         let maxLength = (rows.map(\.position).max() ?? 0) + 1
         let q = state.q, out = state.xb2
         // Chunks of a few (row, head) items from a shared counter: under the causal mask
@@ -284,16 +404,18 @@ public final class LlamaModel: @unchecked Sendable {
                     let row = rows[i]
                     let cache = caches[row.sequence]
                     let kvOffset = (h / kvMul) * headDim
-                    let qh = q + i * dim + h * headDim
-                    let length = row.position + 1
+                    let qh = q + i * qDim + h * headDim
+                    let first = window.map { max(0, row.position + 1 - $0) } ?? 0
+                    let length = row.position + 1 - first
                     for t in 0..<length {
-                        att[t] = dot(qh, cache.key(layer: l, position: t) + kvOffset, headDim) * scale
+                        att[t] = dot(qh, cache.key(layer: l, position: first + t) + kvOffset, headDim) * scale
                     }
-                    observer?.observeAttention(.scores, layer: l, row: i, head: h, values: att, count: length)
+                    if let cap = softCapValue { softCap(att, count: length, cap: cap) }
+                    observer?.observeAttention(.scores, layer: l, row: i, head: h, values: att, first: first, count: length)
                     softmax(att, count: length)
-                    observer?.observeAttention(.probabilities, layer: l, row: i, head: h, values: att, count: length)
-                    let oh = out + i * dim + h * headDim
-                    weightedSum(att, count: length, values: cache.value(layer: l, position: 0) + kvOffset,
+                    observer?.observeAttention(.probabilities, layer: l, row: i, head: h, values: att, first: first, count: length)
+                    let oh = out + i * qDim + h * headDim
+                    weightedSum(att, count: length, values: cache.value(layer: l, position: first) + kvOffset,
                                 stride: c.kvDim, width: headDim, into: oh)
                 }
             }
