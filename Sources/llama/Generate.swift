@@ -138,7 +138,8 @@ struct Generate: AsyncParsableCommand {
         options.prefillBatch = 512
         if verbose {
             let c = llama.config
-            printError("model: \(checkpoint.path): dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads (\(c.kvHeadCount) kv), vocab \(c.vocabSize), seed \(chosenSeed)")
+            printError("model: \(checkpoint.path): \(c.architecture.name), dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads (\(c.kvHeadCount) kv), vocab \(c.vocabSize), seed \(chosenSeed)")
+            printError("attention: \(c.architecture.attentionSummary)")
         }
 
         // One prompt streams; a batch prints each completion when it is done.

@@ -47,16 +47,22 @@ public enum CheckpointTensorError: Error, CustomStringConvertible, Equatable {
 public enum CheckpointSupport {
     /// The shape every canonical tensor must have under `config` (output only when untied).
     public static func expectedShapes(_ c: ModelConfig) -> [(String, [Int])] {
-        c.tensorLayout.map { ($0.spec.role.canonicalName(layer: $0.layer), $0.spec.shape(c)) }
+        c.tensorLayout.map { ($0.spec.canonicalName(layer: $0.layer), $0.spec.shape(c)) }
     }
 
     /// Checks that every tensor the model needs is present with the right shape and a plain
     /// float type, so a wrong file fails when opened, not in the middle of a forward pass.
-    static func validate(_ tensors: [String: WeightTensor], config: ModelConfig, path: String) throws {
-        for (name, shape) in expectedShapes(config) {
-            guard let t = tensors[name] else { throw CheckpointTensorError.missing(path: path, tensor: name) }
+    /// A missing tensor is named as `names` spells it.
+    static func validate(_ tensors: [String: WeightTensor], config: ModelConfig, path: String,
+                         names: TensorFormat = .canonical) throws {
+        for (spec, layer) in config.tensorLayout {
+            let name = spec.canonicalName(layer: layer), shape = spec.shape(config)
+            guard let t = tensors[name] else {
+                throw CheckpointTensorError.missing(path: path, tensor: config.architecture.name(spec, layer: layer, in: names))
+            }
             guard t.shape == shape else {
-                throw CheckpointTensorError.wrongShape(path: path, tensor: name, shape: t.shape, expected: shape)
+                throw CheckpointTensorError.wrongShape(path: path, tensor: config.architecture.name(spec, layer: layer, in: names),
+                                                       shape: t.shape, expected: shape)
             }
             guard t.type == .f32 || t.type == .f16 || t.type == .bf16 else {
                 throw CheckpointTensorError.unsupportedType(path: path, tensor: name, type: t.type.name)

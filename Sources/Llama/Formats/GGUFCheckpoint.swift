@@ -28,7 +28,7 @@ public enum GGUFCheckpointError: Error, CustomStringConvertible {
         case let .badValue(path, key, message):
             return "\(path): \(key): \(message)"
         case let .unsupportedArchitecture(path, arch):
-            return "\(path): general.architecture is \"\(arch)\"; only llama models are supported"
+            return "\(path): general.architecture is \"\(arch)\"; supported: \(Architecture.supportedGGUFNames)"
         }
     }
 }
@@ -69,25 +69,44 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             throw GGUFCheckpointError.unknownTensorType(path: path, tensor: info.name, typeID: info.rawType)
         }
         let arch = (try? file.string("general.architecture")) ?? "llama"
-        guard let architecture = Architecture.named(arch) else {
+        guard var architecture = Architecture.named(gguf: arch) else {
             throw GGUFCheckpointError.unsupportedArchitecture(path: path, architecture: arch)
         }
-        var map: [String: (info: GGUFTensorInfo, spec: TensorSpec?)] = [:]
-        for info in file.tensors {
-            let held = architecture.locate(info.name, in: .gguf)
-            if held.isEmpty { map[info.name] = (info, nil) }
-            for (spec, layer) in held { map[spec.role.canonicalName(layer: layer)] = (info, spec) }
-        }
-        byCanonicalName = map
         func key(_ k: String) -> String { "\(arch).\(k)" }
         func positive(_ k: String) throws -> Int {
             let v = try file.int(key(k))
             guard v > 0, v <= 1 << 30 else { throw GGUFCheckpointError.badValue(path: path, key: key(k), message: "must be a positive integer, got \(v)") }
             return v
         }
+        let layers = try positive("block_count")
+        // llama.cpp writes Mixtral as `llama` with an expert count.
+        if let experts = try file.optionalInt(key("expert_count")), experts > 0 {
+            guard arch == Architecture.mixtral.ggufArchitecture else {
+                throw GGUFCheckpointError.badValue(path: path, key: key("expert_count"),
+                                                   message: "mixture-of-experts \(arch) models are not supported (supported: Mixtral, written as llama)")
+            }
+            let used = try positive("expert_used_count")
+            guard experts <= 1 << 12, used <= experts else {
+                throw GGUFCheckpointError.badValue(path: path, key: key("expert_used_count"), message: "\(used) of \(experts) experts")
+            }
+            architecture = .mixtral
+            architecture.expertCount = experts
+            architecture.expertsPerToken = used
+        }
+        // A window for every layer when the file records one (llama.cpp's converter drops
+        // Mistral's: such a file runs with full attention, as llama.cpp runs it).
+        if let w = try file.optionalInt(key("attention.sliding_window")), w > 0, layers <= 1 << 16 {
+            architecture.slidingWindow = Array(repeating: w, count: layers)
+        }
+        var map: [String: (info: GGUFTensorInfo, spec: TensorSpec?)] = [:]
+        for info in file.tensors {
+            let held = architecture.locate(info.name, in: .gguf)
+            if held.isEmpty { map[info.name] = (info, nil) }
+            for (spec, layer) in held { map[spec.canonicalName(layer: layer)] = (info, spec) }
+        }
+        byCanonicalName = map
 
         let dim = try positive("embedding_length")
-        let layers = try positive("block_count")
         let heads = try positive("attention.head_count")
         let kvHeads = try file.optionalInt(key("attention.head_count_kv")) ?? heads
         let hidden = try positive("feed_forward_length")
@@ -124,10 +143,30 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
                 originalContext: (try? file.int(key("rope.scaling.original_context_length"))) ?? 8192)
         }
 
-        config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
-                             vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
-                             maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
-                             architecture: architecture)
+        if let rotated = try file.optionalInt(key("rope.dimension_count")), rotated != dim / heads {
+            throw GGUFCheckpointError.badValue(path: path, key: key("rope.dimension_count"),
+                                               message: "RoPE on \(rotated) of \(dim / heads) dimensions per head (partial rotary) is not supported")
+        }
+        for name in ["rope_factors_long.weight", "rope_factors_short.weight"] where map[name] != nil {
+            throw GGUFCheckpointError.badValue(path: path, key: name, message: "LongRoPE scaling factors are not supported")
+        }
+
+        let c = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
+                            vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
+                            maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
+                            architecture: architecture)
+        // Tensors that hold several roles (fused q/k/v, stacked experts) must hold exactly them.
+        let byName = Dictionary(file.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for t in architecture.fileTensors(c, in: .gguf) where t.parts.count > 1 || t.shape.count > 2 {
+            guard let info = byName[t.name] else { throw GGUFCheckpointError.missingTensor(path: path, tensor: t.name) }
+            let shape = Array(info.dimensions.reversed())
+            guard shape == t.shape else {
+                let what = architecture.formatName(t.parts[0].spec, .gguf).stacksExperts
+                    ? "\(architecture.expertCount ?? 0) experts (\(key("expert_count")))" : "the fused roles \(t.parts.map { "\($0.spec.role)" }.joined(separator: ", "))"
+                throw GGUFCheckpointError.badValue(path: path, key: t.name, message: "has shape \(shape), expected \(t.shape) for \(what)")
+            }
+        }
+        config = c
     }
 
     private func loadTokenizer() -> (tokenizer: (any Tokenizer)?, error: (any Error)?) {
@@ -149,9 +188,11 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         guard let (info, spec) = byCanonicalName[name], let type = info.type else {
             throw GGUFCheckpointError.missingTensor(path: path, tensor: name)
         }
-        // GGUF lists dimensions fastest-first; PyTorch shapes are slowest-first.
-        let whole = WeightTensor(name: name, type: type, shape: Array(info.dimensions.reversed()),
-                                 data: file.data(of: info), owner: file)
+        // GGUF lists dimensions fastest-first; PyTorch shapes are slowest-first. A stack of
+        // experts' matrices is seen as one matrix of all their rows, to be sliced below.
+        var shape = Array(info.dimensions.reversed())
+        if let spec, spec.expert != nil, shape.count == 3 { shape = [shape[0] * shape[1], shape[2]] }
+        let whole = WeightTensor(name: name, type: type, shape: shape, data: file.data(of: info), owner: file)
         guard let spec, let range = config.architecture.rows(spec, in: .gguf, config) else { return whole }
         guard let part = whole.rows(range) else {
             throw GGUFCheckpointError.badValue(path: path, key: info.name, message: "has no rows \(range) for \(name)")

@@ -51,7 +51,7 @@ public enum GGUFExport {
 extension GGUFWriter {
     /// The `<architecture>.*` hyperparameters llama.cpp reads, from `c`.
     mutating func setHyperparameters(_ c: ModelConfig) {
-        let a = c.architecture.name
+        let a = c.architecture.ggufArchitecture
         set("\(a).context_length", .uint32(UInt32(c.maxContext)))
         set("\(a).embedding_length", .uint32(UInt32(c.dim)))
         set("\(a).block_count", .uint32(UInt32(c.layerCount)))
@@ -62,5 +62,13 @@ extension GGUFWriter {
         set("\(a).rope.freq_base", .float32(c.ropeTheta))
         set("\(a).rope.dimension_count", .uint32(UInt32(c.headDim)))
         set("\(a).vocab_size", .uint32(UInt32(c.vocabSize)))
+        if let experts = c.architecture.expertCount {
+            set("\(a).expert_count", .uint32(UInt32(experts)))
+            set("\(a).expert_used_count", .uint32(UInt32(c.architecture.expertsPerToken)))
+        }
+        // llama.cpp's key holds one window for every layer that has one.
+        if let window = c.architecture.slidingWindow?.compactMap({ $0 }).max() {
+            set("\(a).attention.sliding_window", .uint32(UInt32(window)))
+        }
     }
 }

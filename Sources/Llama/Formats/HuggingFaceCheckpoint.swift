@@ -43,7 +43,7 @@ public enum HuggingFaceError: Error, CustomStringConvertible, Equatable {
         case let .unsupported(path, message): return "\(path): \(message)"
         case let .badIndex(path, message): return "\(path): \(message)"
         case let .unknownTensor(path, tensor):
-            return "\(path): tensor \"\(tensor)\" is not part of a Llama model (biases and other architectures are not supported)"
+            return "\(path): tensor \"\(tensor)\" is not a tensor of this architecture (see config.json model_type)"
         }
     }
 }
@@ -100,15 +100,26 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         try CheckpointSupport.checkConfig(c) { HuggingFaceError.unsupported(path: configPath, message: $0) }
         config = c
 
+        // A tensor holding several roles (Phi-3's qkv_proj) must hold exactly them.
+        let fused = Dictionary(c.architecture.fileTensors(c, in: .huggingFace).filter { $0.parts.count > 1 }.map { ($0.name, $0.shape) },
+                               uniquingKeysWith: { a, _ in a })
         var out: [String: WeightTensor] = [:]
-        for (name, (file, _)) in hfTensors {
+        for (name, (file, info)) in hfTensors {
             let held = c.architecture.locate(name, in: .huggingFace).filter { $0.layer < c.layerCount }
             if held.isEmpty {
                 if name.hasSuffix("rotary_emb.inv_freq") { continue }  // recomputed from rope_theta
                 throw HuggingFaceError.unknownTensor(path: file.path, tensor: name)
             }
+            if let e = held.compactMap(\.spec.expert).first, e >= c.architecture.expertCount ?? 0 {
+                throw HuggingFaceError.badValue(path: file.path, key: name,
+                    message: "is the weight of expert \(e), but config.json num_local_experts is \(c.architecture.expertCount ?? 0)")
+            }
+            if let expected = fused[name], info.shape != expected {
+                throw SafetensorsError.badTensor(path: file.path, tensor: name,
+                    message: "has shape \(info.shape), expected \(expected) for the fused \(held.map { "\($0.spec.role)" }.joined(separator: ", "))")
+            }
             for (spec, layer) in held {
-                let canonical = spec.role.canonicalName(layer: layer)
+                let canonical = spec.canonicalName(layer: layer)
                 if spec.role == .output && c.tiedEmbeddings { continue }
                 var w = try file.weight(name, as: canonical)
                 if let range = c.architecture.rows(spec, in: .huggingFace, c) {
@@ -123,7 +134,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
                 out[canonical] = w
             }
         }
-        try CheckpointSupport.validate(out, config: c, path: path)
+        try CheckpointSupport.validate(out, config: c, path: path, names: .huggingFace)
         tensors = out
 
         let tok = CheckpointSupport.tokenizerBeside([path + "/tokenizer.json", path + "/tokenizer.model", path + "/original/tokenizer.model"])
@@ -178,11 +189,12 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         }
 
         let modelType = value("model_type", in: json) as? String ?? Architecture.llama.name
-        guard let architecture = Architecture.named(modelType) else {
-            throw HuggingFaceError.unsupported(path: path, message: "model_type is \"\(modelType)\"; only \"llama\" is supported")
+        guard var architecture = Architecture.named(modelType) else {
+            throw HuggingFaceError.unsupported(path: path, message: "model_type is \"\(modelType)\"; supported: \(Architecture.supportedNames)")
         }
         for key in ["attention_bias", "mlp_bias"] where (value(key, in: json) as? Bool) == true {
-            throw HuggingFaceError.unsupported(path: path, message: "\(key) is true; Llama models without biases are supported")
+            if key == "attention_bias" && architecture.attentionBias { continue }
+            throw HuggingFaceError.unsupported(path: path, message: "\(key) is true; \(modelType) models without these biases are supported")
         }
         if let act = value("hidden_act", in: json) as? String, act != "silu" {
             throw HuggingFaceError.unsupported(path: path, message: "hidden_act is \"\(act)\"; only \"silu\" is supported")
@@ -269,10 +281,69 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             }
         }
 
+        architecture.slidingWindow = try slidingWindows(json, layers: layers, path: path)
+        if value("num_local_experts", in: json) != nil || architecture.spec(.router) != nil {
+            let experts = try int("num_local_experts")
+            let used = try int("num_experts_per_tok")
+            guard architecture.spec(.router) != nil else {
+                throw HuggingFaceError.unsupported(path: path, message: "num_local_experts: mixture-of-experts \(modelType) models are not supported (supported: mixtral)")
+            }
+            guard experts <= 1 << 12, used <= experts else {
+                throw HuggingFaceError.badValue(path: path, key: "num_experts_per_tok", message: "\(used) of \(experts) experts")
+            }
+            architecture.expertCount = experts
+            architecture.expertsPerToken = used
+        }
+        // Partial rotary embeddings (RoPE on a fraction of each head) are not implemented.
+        for dict in [json, value("rope_parameters", in: json) as? [String: Any] ?? [:]] {
+            if let f = value("partial_rotary_factor", in: dict) {
+                guard let x = f as? Double, x == 1 else {
+                    throw HuggingFaceError.unsupported(path: path, message: "partial_rotary_factor is \(f); only RoPE on whole heads (1.0) is supported")
+                }
+            }
+        }
+
         let config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                                  vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
                                  maxContext: context, tiedEmbeddings: tie, architecture: architecture)
         return ParsedConfig(config: config, tieWordEmbeddings: tie)
+    }
+
+    /// Each layer's attention window from config.json, as transformers decides it:
+    /// `layer_types` ("sliding_attention" layers get `sliding_window`) when present; otherwise
+    /// `sliding_window` on every layer (from `max_window_layers` on, when the config has it,
+    /// as Qwen2 does), unless `use_sliding_window` is false. Nil when no layer has a window.
+    static func slidingWindows(_ json: [String: Any], layers: Int, path: String) throws -> [Int?]? {
+        func present(_ k: String) -> Any? { json[k].flatMap { $0 is NSNull ? nil : $0 } }
+        var window: Int?
+        if let v = present("sliding_window") {
+            guard let w = SafetensorsFile.jsonInt(v), w > 0 else {
+                throw HuggingFaceError.badValue(path: path, key: "sliding_window", message: "expected a positive integer or null, found \(v)")
+            }
+            window = w
+        }
+        if let v = present("layer_types") {
+            guard let types = v as? [String], types.count == layers else {
+                throw HuggingFaceError.badValue(path: path, key: "layer_types", message: "expected \(layers) strings, one per layer")
+            }
+            let windows = try types.map { t -> Int? in
+                switch t {
+                case "full_attention": return nil
+                case "sliding_attention":
+                    guard let window else {
+                        throw HuggingFaceError.badValue(path: path, key: "sliding_window", message: "layer_types has sliding_attention layers but no window")
+                    }
+                    return window
+                default:
+                    throw HuggingFaceError.unsupported(path: path, message: "layer_types has \"\(t)\"; supported: full_attention, sliding_attention")
+                }
+            }
+            return windows.contains { $0 != nil } ? windows : nil
+        }
+        guard let window, (present("use_sliding_window") as? Bool) != false else { return nil }
+        let from = present("max_window_layers").flatMap { SafetensorsFile.jsonInt($0) } ?? 0
+        let windows = (0..<layers).map { $0 >= from ? window : nil }
+        return windows.contains { $0 != nil } ? windows : nil
     }
 
     /// The distinct shard file names of a `model.safetensors.index.json`, in first-use order.

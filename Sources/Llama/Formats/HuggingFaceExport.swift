@@ -37,22 +37,22 @@ public enum HuggingFaceExport {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
         // Tensors, in HF names, converted to `type`.
-        let names = c.tensorLayout.map { (spec, layer) in
-            (hf: c.architecture.name(spec, layer: layer, in: .huggingFace), canonical: spec.role.canonicalName(layer: layer),
-             permuteHeads: c.architecture.ropeLayout == .interleaved ? spec.huggingFacePermutedHeads?.count(c) : nil)
-        }
-
+        // A fused tensor (Phi-3 qkv_proj) is its roles' rows one after the other.
         var header: [String: Any] = ["__metadata__": ["format": "pt"]]
         var blobs: [[UInt8]] = []
         var offset = 0
-        for n in names {
-            let t = try checkpoint.tensor(n.canonical)
-            var values = dequantized(t)
-            if let heads = n.permuteHeads, t.shape.count == 2 {
-                values = toRotateHalf(values, rows: t.shape[0], columns: t.shape[1], heads: heads)
+        for file in c.architecture.fileTensors(c, in: .huggingFace) {
+            var values: [Float] = []
+            for (spec, layer) in file.parts {
+                let t = try checkpoint.tensor(spec.canonicalName(layer: layer))
+                var part = dequantized(t)
+                if let heads = spec.huggingFacePermutedHeads?.count(c), c.architecture.ropeLayout == .interleaved, t.shape.count == 2 {
+                    part = toRotateHalf(part, rows: t.shape[0], columns: t.shape[1], heads: heads)
+                }
+                values += part
             }
             let bytes = encode(values, as: type)
-            header[n.hf] = ["dtype": dtype, "shape": t.shape, "data_offsets": [offset, offset + bytes.count]]
+            header[file.name] = ["dtype": dtype, "shape": file.shape, "data_offsets": [offset, offset + bytes.count]]
             offset += bytes.count
             blobs.append(bytes)
         }
@@ -71,8 +71,18 @@ public enum HuggingFaceExport {
             "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDim,
             "vocab_size": c.vocabSize, "rms_norm_eps": Double(c.normEps), "rope_theta": Double(c.ropeTheta),
             "max_position_embeddings": c.maxContext, "tie_word_embeddings": c.tiedEmbeddings,
-            "attention_bias": false, "mlp_bias": false, "torch_dtype": ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype] ?? "float32",
+            "attention_bias": c.architecture.attentionBias, "mlp_bias": false,
+            "torch_dtype": ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype] ?? "float32",
         ]
+        if let experts = c.architecture.expertCount {
+            config["num_local_experts"] = experts
+            config["num_experts_per_tok"] = c.architecture.expertsPerToken
+        }
+        if let windows = c.architecture.slidingWindow, let window = windows.compactMap({ $0 }).max() {
+            config["sliding_window"] = window
+            config["use_sliding_window"] = true
+            config["layer_types"] = windows.map { $0 == nil ? "full_attention" : "sliding_attention" }
+        }
         if let r = c.ropeScaling {
             config["rope_scaling"] = ["rope_type": "llama3", "factor": Double(r.factor), "low_freq_factor": Double(r.lowFreqFactor),
                                       "high_freq_factor": Double(r.highFreqFactor), "original_max_position_embeddings": r.originalContext]

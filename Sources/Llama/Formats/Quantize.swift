@@ -47,7 +47,7 @@ public enum Quantizer {
                 if let v = source.metadata[key] { w.set(key, .from(v, key: key)) }
             }
         } else {
-            w.set("general.architecture", .string(c.architecture.name))
+            w.set("general.architecture", .string(c.architecture.ggufArchitecture))
             w.set("general.name", .string((checkpoint.path as NSString).lastPathComponent))
             w.setHyperparameters(c)
         }
@@ -56,15 +56,53 @@ public enum Quantizer {
         w.set("general.file_type", .uint32(fileType))
         w.set("general.quantization_version", .uint32(2))
 
-        for (spec, layer) in c.tensorLayout {
-            let t = try checkpoint.tensor(spec.role.canonicalName(layer: layer))
-            try add(t, as: c.architecture.name(spec, layer: layer, in: .gguf), to: &w, type: t.shape.count == 2 ? type : .f32,
+        for file in c.architecture.fileTensors(c, in: .gguf) {
+            let t = try joined(file.parts.map { try checkpoint.tensor($0.spec.canonicalName(layer: $0.layer)) },
+                               as: file.name, shape: file.shape)
+            try add(t, as: file.name, to: &w, type: t.shape.count >= 2 ? type : .f32,
                     path: checkpoint.path, parallel: parallel)
         }
         if let divisors = try ropeDivisors(checkpoint) {
             try w.addTensor(name: "rope_freqs.weight", shape: [divisors.count], values: divisors, as: .f32)
         }
         return w
+    }
+
+    /// The roles one file tensor holds (fused q/k/v, stacked experts) as one tensor of
+    /// `shape`, their rows one after the other: the stored bytes when every part has the same
+    /// type, fp32 otherwise. A single part is returned as it is.
+    public static func joined(_ parts: [WeightTensor], as name: String, shape: [Int]) throws -> WeightTensor {
+        guard parts.count > 1 || parts.first?.shape != shape else {
+            guard let only = parts.first else { throw QuantizeError.badTensor(path: name, tensor: name, message: "no parts") }
+            return only
+        }
+        let type = parts.allSatisfy({ $0.type == parts[0].type }) ? parts[0].type : .f32
+        var bytes = 0
+        for p in parts {
+            guard let cols = p.shape.last, cols > 0, cols % p.type.blockLayout.elements == 0, p.shape.count == 2 else {
+                throw QuantizeError.badTensor(path: name, tensor: p.name, message: "cannot join shape \(p.shape) stored as \(p.type.name)")
+            }
+            bytes += p.shape[0] * type.rowBytes(columns: cols)
+        }
+        let buffer = OwnedBuffer(byteCount: bytes)
+        guard let dst = buffer.bytes.baseAddress else { throw QuantizeError.badTensor(path: name, tensor: name, message: "empty") }
+        var at = 0
+        for p in parts {
+            let cols = p.shape[1], rows = p.shape[0]
+            let inRow = p.type.rowBytes(columns: cols), outRow = type.rowBytes(columns: cols)
+            guard let src = p.data.baseAddress, p.data.count >= rows * inRow else {
+                throw QuantizeError.badTensor(path: name, tensor: p.name, message: "\(p.data.count) bytes of data, needs \(rows * inRow)")
+            }
+            if p.type == type {
+                (dst + at).copyMemory(from: src, byteCount: rows * inRow)
+            } else {
+                for r in 0..<rows {
+                    dequantizeRow(p.type, src + r * inRow, (dst + at + r * outRow).assumingMemoryBound(to: Float.self), count: cols)
+                }
+            }
+            at += rows * outRow
+        }
+        return WeightTensor(name: name, type: type, shape: shape, data: buffer.readOnly, owner: buffer)
     }
 
     /// Llama 3.1 scaling as llama.cpp carries it: one divisor per frequency pair.

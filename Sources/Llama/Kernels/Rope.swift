@@ -2,8 +2,9 @@ import Foundation
 
 // Rotary position embedding in Meta's interleaved layout: within each head, elements
 // (2i, 2i+1) are one pair rotated by angle pos·freq[i], freq[i] = theta^(−2i/headDim).
-// (Hugging Face files store q/k rows permuted for "rotate half"; their readers undo that,
-// so one RoPE serves every format.)
+// (Hugging Face files of Llama store q/k rows permuted for "rotate half"; their readers undo
+// that.) Architectures whose every format keeps the rotate-half order (Qwen2, Phi-3: HF and
+// llama.cpp's NEOX style) use `applyRopeHalf`, pairs (i, i + headDim/2), same angles.
 
 /// The rotation frequency of each pair in a head (`headDim / 2` values).
 ///
@@ -59,6 +60,21 @@ public func applyRope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int
             let a = v[2 * i], b = v[2 * i + 1]
             v[2 * i] = a * c[i] - b * s[i]
             v[2 * i + 1] = a * s[i] + b * c[i]
+        }
+    }
+}
+
+/// Rotates `heads` consecutive heads of `headDim` values in place, pairing element i with
+/// i + headDim/2 (transformers' `rotate_half`, llama.cpp's NEOX mode).
+public func applyRopeHalf(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int,
+                          cos c: UnsafePointer<Float>, sin s: UnsafePointer<Float>) {
+    let half = headDim / 2
+    for h in 0..<heads {
+        let v = x + h * headDim
+        for i in 0..<half {
+            let a = v[i], b = v[i + half]
+            v[i] = a * c[i] - b * s[i]
+            v[i + half] = b * c[i] + a * s[i]
         }
     }
 }

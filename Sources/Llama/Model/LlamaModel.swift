@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a model cannot be built from a checkpoint, or a forward call cannot run.
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     case wrongShape(path: String, tensor: String, expected: [Int], actual: [Int])
@@ -48,9 +50,22 @@ public struct BatchRow: Sendable, Equatable {
 struct LayerWeights {
     let attentionNorm: [Float]
     let wq, wk, wv, wo: MatrixView
+    /// Added after the q, k, v projections (Qwen2); nil without biases.
+    let qkvBias: (q: [Float], k: [Float], v: [Float])?
     let ffnNorm: [Float]
-    /// SwiGLU: w2(silu(w1·x) ⊙ w3·x).
+    let feedForward: FeedForwardWeights
+}
+
+/// SwiGLU: w2(silu(w1·x) ⊙ w3·x).
+struct SwiGLUWeights {
     let w1, w2, w3: MatrixView
+}
+
+/// A layer's feed-forward: one SwiGLU, or a router over experts (Mixtral).
+enum FeedForwardWeights {
+    case dense(SwiGLUWeights)
+    /// `router` has one row per expert; each token goes to the top `perToken` experts.
+    case experts(router: MatrixView, experts: [SwiGLUWeights], perToken: Int)
 }
 
 /// A Llama decoder: pre-norm blocks of grouped-query attention with RoPE and a SwiGLU
@@ -68,6 +83,8 @@ public final class LlamaModel: @unchecked Sendable {
     let output: MatrixView
     /// Rotation frequency of each pair within a head.
     public let ropeFrequencies: [Float]
+    /// RoPE pairs (i, i + headDim/2) rather than (2i, 2i+1) (`RopeLayout.rotateHalf`).
+    let ropeRotatesHalves: Bool
     public var parallel: ParallelFor
 
     public init(checkpoint: any Checkpoint, parallel: ParallelFor = ParallelFor()) throws {
@@ -106,21 +123,21 @@ public final class LlamaModel: @unchecked Sendable {
             }
             return MatrixView(type: t.type, rows: rows, columns: cols, base: base)
         }
-        func normVector(_ name: String) throws -> [Float] {
+        func normVector(_ name: String, count: Int) throws -> [Float] {
             let t = try checkpoint.tensor(name)
-            guard t.shape == [c.dim] else {
-                throw ModelError.wrongShape(path: path, tensor: name, expected: [c.dim], actual: t.shape)
+            guard t.shape == [count] else {
+                throw ModelError.wrongShape(path: path, tensor: name, expected: [count], actual: t.shape)
             }
             guard t.type.isSupportedByKernels else {
                 throw ModelError.unsupportedType(path: path, tensor: name, type: t.type.name)
             }
-            let needed = t.type.rowBytes(columns: c.dim)
-            guard t.data.count >= needed, let base = t.data.baseAddress, c.dim % t.type.blockLayout.elements == 0 else {
+            let needed = t.type.rowBytes(columns: count)
+            guard t.data.count >= needed, let base = t.data.baseAddress, count % t.type.blockLayout.elements == 0 else {
                 throw ModelError.truncatedTensor(path: path, tensor: name, bytes: t.data.count, needed: needed)
             }
-            var out = [Float](repeating: 0, count: c.dim)
+            var out = [Float](repeating: 0, count: count)
             out.withUnsafeMutableBufferPointer { b in
-                if let p = b.baseAddress { dequantizeRow(t.type, base, p, count: c.dim) }
+                if let p = b.baseAddress { dequantizeRow(t.type, base, p, count: count) }
             }
             return out
         }
@@ -132,15 +149,47 @@ public final class LlamaModel: @unchecked Sendable {
             }
             return try matrix(role.canonicalName(layer: l), shape[0], shape[1])
         }
-        func norm(_ role: TensorRole, _ l: Int = 0) throws -> [Float] { try normVector(role.canonicalName(layer: l)) }
+        func norm(_ role: TensorRole, _ l: Int = 0) throws -> [Float] { try normVector(role.canonicalName(layer: l), count: c.dim) }
+        /// A vector of the architecture's table (a bias), nil when the architecture has none.
+        func vector(_ role: TensorRole, _ l: Int) throws -> [Float]? {
+            guard let shape = c.architecture.spec(role)?.shape(c), shape.count == 1 else { return nil }
+            return try normVector(role.canonicalName(layer: l), count: shape[0])
+        }
+        func qkvBias(_ l: Int) throws -> (q: [Float], k: [Float], v: [Float])? {
+            guard let q = try vector(.wqBias, l), let k = try vector(.wkBias, l), let v = try vector(.wvBias, l) else { return nil }
+            return (q, k, v)
+        }
+        func expertWeight(_ role: TensorRole, _ l: Int, _ e: Int) throws -> MatrixView {
+            guard var spec = c.architecture.spec(role), spec.shape.count == 2 else {
+                throw ModelError.invalidConfig(path: path, message: "architecture \(c.architecture.name) has no \(role) matrix")
+            }
+            spec.expert = e
+            let shape = spec.shape(c)
+            return try matrix(spec.canonicalName(layer: l), shape[0], shape[1])
+        }
+        func feedForward(_ l: Int) throws -> FeedForwardWeights {
+            guard let count = c.architecture.expertCount else {
+                return .dense(SwiGLUWeights(w1: try weight(.gate, l), w2: try weight(.down, l), w3: try weight(.up, l)))
+            }
+            let k = c.architecture.expertsPerToken
+            guard count > 0, k > 0, k <= count else {
+                throw ModelError.invalidConfig(path: path, message: "\(k) experts per token of \(count) experts")
+            }
+            let experts = try (0..<count).map { e in
+                SwiGLUWeights(w1: try expertWeight(.expertGate, l, e), w2: try expertWeight(.expertDown, l, e),
+                              w3: try expertWeight(.expertUp, l, e))
+            }
+            return .experts(router: try weight(.router, l), experts: experts, perToken: k)
+        }
         embedding = try weight(.tokenEmbedding)
         var ls: [LayerWeights] = []
         for l in 0..<c.layerCount {
             ls.append(LayerWeights(
                 attentionNorm: try norm(.attentionNorm, l),
                 wq: try weight(.wq, l), wk: try weight(.wk, l), wv: try weight(.wv, l), wo: try weight(.wo, l),
+                qkvBias: try qkvBias(l),
                 ffnNorm: try norm(.ffnNorm, l),
-                w1: try weight(.gate, l), w2: try weight(.down, l), w3: try weight(.up, l)))
+                feedForward: try feedForward(l)))
         }
         layers = ls
         finalNorm = try norm(.finalNorm)
@@ -152,6 +201,7 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         ropeFrequencies = LlamaModel.frequencies(config: c, divisors: divisors)
+        ropeRotatesHalves = c.architecture.ropeLayout == .rotateHalf
     }
 
     static func frequencies(config c: ModelConfig, divisors: [Float]?) -> [Float] {
@@ -185,7 +235,7 @@ public final class LlamaModel: @unchecked Sendable {
             next[r.sequence] += 1
         }
 
-        let dim = c.dim, kvDim = c.kvDim, hidden = c.hiddenDim, headDim = c.headDim, half = headDim / 2
+        let dim = c.dim, kvDim = c.kvDim, headDim = c.headDim, half = headDim / 2
         let x = state.x, xb = state.xb
         for (i, r) in rows.enumerated() {
             embedding.dequantize(row: r.token, into: x + i * dim)
@@ -198,10 +248,16 @@ public final class LlamaModel: @unchecked Sendable {
             matmul(w.wq, xb, tokens: n, state.q, parallel: parallel)
             matmul(w.wk, xb, tokens: n, state.k, parallel: parallel)
             matmul(w.wv, xb, tokens: n, state.v, parallel: parallel)
+            if let bias = w.qkvBias { addAttentionBiases(bias, rows: n, state: state) }
             for (i, r) in rows.enumerated() {
                 let cs = state.ropeCos + i * half, sn = state.ropeSin + i * half
-                applyRope(state.q + i * dim, heads: c.headCount, headDim: headDim, cos: cs, sin: sn)
-                applyRope(state.k + i * kvDim, heads: c.kvHeadCount, headDim: headDim, cos: cs, sin: sn)
+                if ropeRotatesHalves {
+                    applyRopeHalf(state.q + i * dim, heads: c.headCount, headDim: headDim, cos: cs, sin: sn)
+                    applyRopeHalf(state.k + i * kvDim, heads: c.kvHeadCount, headDim: headDim, cos: cs, sin: sn)
+                } else {
+                    applyRope(state.q + i * dim, heads: c.headCount, headDim: headDim, cos: cs, sin: sn)
+                    applyRope(state.k + i * kvDim, heads: c.kvHeadCount, headDim: headDim, cos: cs, sin: sn)
+                }
                 let cache = caches[r.sequence]
                 cache.key(layer: l, position: r.position).update(from: state.k + i * kvDim, count: kvDim)
                 cache.value(layer: l, position: r.position).update(from: state.v + i * kvDim, count: kvDim)
@@ -212,17 +268,13 @@ public final class LlamaModel: @unchecked Sendable {
 
             // Feed-forward block.
             normRows(x, w.ffnNorm, xb, rows: Array(0..<n))
-            matmul(w.w1, xb, tokens: n, state.hb, parallel: parallel)
-            matmul(w.w3, xb, tokens: n, state.hb2, parallel: parallel)
-            // SwiGLU's gate in place, vectorized (8-lane exp) and split across cores: at a
-            // 512-token prompt of a 1B model this is 4 M exponentials per layer.
-            let hb = state.hb, hb2 = state.hb2
-            parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
-                let o = range.lowerBound
-                TrainingKernels.swiglu(hb + o, hb2 + o, hb + o, count: range.count)
+            switch w.feedForward {
+            case let .dense(f):
+                swiglu(f, xb, tokens: n, into: xb, state: state)
+                addInPlace(x, xb, count: n * dim)
+            case let .experts(router, experts, k):
+                mixtureOfExperts(router: router, experts: experts, perToken: k, rows: n, state: state)
             }
-            matmul(w.w2, state.hb, tokens: n, xb, parallel: parallel)
-            addInPlace(x, xb, count: n * dim)
         }
         for (s, cache) in caches.enumerated() { cache.count = next[s] }
 
@@ -230,6 +282,80 @@ public final class LlamaModel: @unchecked Sendable {
         guard !logitRows.isEmpty else { return }
         normRows(x, finalNorm, xb, rows: logitRows)
         matmul(output, xb, tokens: logitRows.count, state.logits, parallel: parallel)
+    }
+
+    /// w2(silu(w1·input) ⊙ w3·input) for `tokens` rows of `input` into `out` (which may be
+    /// `input`), through `state.hb`/`hb2`.
+    func swiglu(_ f: SwiGLUWeights, _ input: UnsafePointer<Float>, tokens n: Int, into out: UnsafeMutablePointer<Float>,
+                state: RunState) {
+        matmul(f.w1, input, tokens: n, state.hb, parallel: parallel)
+        matmul(f.w3, input, tokens: n, state.hb2, parallel: parallel)
+        // SwiGLU's gate in place, vectorized (8-lane exp) and split across cores: at a
+        // 512-token prompt of a 1B model this is 4 M exponentials per layer.
+        let hb = state.hb, hb2 = state.hb2
+        parallel.runChunked(n * config.hiddenDim, chunk: 16_384) { _, range in
+            let o = range.lowerBound
+            TrainingKernels.swiglu(hb + o, hb2 + o, hb + o, count: range.count)
+        }
+        matmul(f.w2, state.hb, tokens: n, out, parallel: parallel)
+    }
+
+    /// Mixture of experts on the normalized rows `state.xb`, added into the residual `state.x`:
+    /// each row goes to the `k` experts with the largest router logits, weighted by a softmax
+    /// over those k logits (transformers' Mixtral). Rows are grouped by expert, so a prompt
+    /// still runs each chosen expert as one GEMM, and an expert no row chose is never read.
+    func mixtureOfExperts(router: MatrixView, experts: [SwiGLUWeights], perToken k: Int, rows n: Int, state: RunState) {
+        let count = experts.count, dim = config.dim
+        let logits = state.routerLogits, choice = state.expertChoice, weight = state.expertWeight
+        matmul(router, state.xb, tokens: n, logits, parallel: parallel)
+        for i in 0..<n {
+            let row = logits + i * count
+            // Top k by selection (k and the expert count are small), then softmax over them.
+            for j in 0..<k {
+                var best = -1
+                for e in 0..<count where !(0..<j).contains(where: { choice[i * k + $0] == Int32(e) }) {
+                    if best < 0 || row[e] > row[best] { best = e }
+                }
+                choice[i * k + j] = Int32(best)
+                weight[i * k + j] = row[best]
+            }
+            let top = weight[i * k]  // the largest, chosen first
+            var sum: Float = 0
+            for j in 0..<k { weight[i * k + j] = expf(weight[i * k + j] - top); sum += weight[i * k + j] }
+            for j in 0..<k { weight[i * k + j] /= sum }
+        }
+        let input = state.expertInput, output = state.expertOutput
+        let members = state.expertRows, memberWeight = state.expertRowWeight
+        for e in 0..<count {
+            var m = 0
+            for i in 0..<n {
+                for j in 0..<k where choice[i * k + j] == Int32(e) {
+                    members[m] = Int32(i)
+                    memberWeight[m] = weight[i * k + j]
+                    (input + m * dim).update(from: state.xb + i * dim, count: dim)
+                    m += 1
+                }
+            }
+            guard m > 0 else { continue }
+            swiglu(experts[e], input, tokens: m, into: output, state: state)
+            for r in 0..<m {
+                let x = state.x + Int(members[r]) * dim, y = output + r * dim, g = memberWeight[r]
+                for d in 0..<dim { x[d] += g * y[d] }
+            }
+        }
+    }
+
+    /// Adds the q, k and v biases to every row of the projections (Qwen2).
+    func addAttentionBiases(_ bias: (q: [Float], k: [Float], v: [Float]), rows n: Int, state: RunState) {
+        func add(_ b: [Float], _ out: UnsafeMutablePointer<Float>) {
+            b.withUnsafeBufferPointer { bp in
+                guard let p = bp.baseAddress else { return }
+                for i in 0..<n { addInPlace(out + i * bp.count, p, count: bp.count) }
+            }
+        }
+        add(bias.q, state.q)
+        add(bias.k, state.k)
+        add(bias.v, state.v)
     }
 
     /// RMSNorm of rows `rows` of `x` into consecutive rows of `out`.
@@ -242,7 +368,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Causal grouped-query attention of every row over its sequence's cache (positions
-    /// 0...row's position), into `state.xb2`. Query head h reads key/value head
+    /// 0...row's position, or the layer's sliding window of them), into `state.xb2`. Query head h reads key/value head
     /// h / (heads / kvHeads).
     func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState) {
         let c = config
@@ -250,6 +376,7 @@ public final class LlamaModel: @unchecked Sendable {
         let kvMul = c.headCount / c.kvHeadCount
         let scale = 1 / Float(headDim).squareRoot()
         let maxLength = (rows.map(\.position).max() ?? 0) + 1
+        let window = c.architecture.window(layer: l) ?? Int.max
         let q = state.q, out = state.xb2
         // Chunks of a few (row, head) items from a shared counter: under the causal mask
         // later rows attend to more positions, so equal static halves would leave one core
@@ -263,13 +390,15 @@ public final class LlamaModel: @unchecked Sendable {
                     let cache = caches[row.sequence]
                     let kvOffset = (h / kvMul) * headDim
                     let qh = q + i * dim + h * headDim
-                    let length = row.position + 1
+                    // Sliding window: only the last `window` positions (the cache keeps all).
+                    let first = row.position >= window ? row.position + 1 - window : 0
+                    let length = row.position + 1 - first
                     for t in 0..<length {
-                        att[t] = dot(qh, cache.key(layer: l, position: t) + kvOffset, headDim) * scale
+                        att[t] = dot(qh, cache.key(layer: l, position: first + t) + kvOffset, headDim) * scale
                     }
                     softmax(att, count: length)
                     let oh = out + i * dim + h * headDim
-                    weightedSum(att, count: length, values: cache.value(layer: l, position: 0) + kvOffset,
+                    weightedSum(att, count: length, values: cache.value(layer: l, position: first) + kvOffset,
                                 stride: c.kvDim, width: headDim, into: oh)
                 }
             }
