@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Kernels need SIMD instructions (AVX2/FMA/F16C at least, AVX-512 and VNNI where the CPU
@@ -16,13 +16,18 @@ let cCpuFlags: [CSetting] = [.unsafeFlags(["-O3"])]
 
 let package = Package(
     name: "SwiftLlama",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v14)],
     products: [
         .library(name: "Llama", targets: ["Llama"]),
         .executable(name: "llama", targets: ["llama"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Only for the LlamaServer target (`llama serve`); the Llama library does not use it.
+        // Without the swift-configuration trait: one package less to build.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
     ],
     targets: [
         // The int8 dot products Swift SIMD cannot express well (see CKernels.h).
@@ -37,10 +42,23 @@ let package = Package(
             // measurable time and guard nothing the static checks don't.
             swiftSettings: cpuFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
+        // The OpenAI-compatible HTTP server behind `llama serve`, on Hummingbird; kept out of
+        // the core library so that it stays free of SwiftNIO.
+        .target(
+            name: "LlamaServer",
+            dependencies: [
+                "Llama",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: cpuFlags
+        ),
         .executableTarget(
             name: "llama",
             dependencies: [
                 "Llama",
+                "LlamaServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpuFlags

@@ -3,7 +3,10 @@
 structure (`Image.verify`), then a full decode. For a loss plot (--plot) it also checks the
 series colours are present and the image is not mostly empty.
 
-Usage: check_png.py [--plot] FILE.png...   (needs Pillow from PyPI, in a venv outside the repo)
+With --colour R,G,B (repeatable) every file must contain that exact colour (a heatmap's
+colour-map end, say).
+
+Usage: check_png.py [--plot] [--colour R,G,B]... FILE.png...   (needs Pillow from PyPI, in a venv outside the repo)
 Exit status 1 if any file fails."""
 import sys
 from PIL import Image
@@ -11,7 +14,7 @@ from PIL import Image
 TRAIN, VAL = (31, 119, 180), (230, 110, 20)  # LossPlot's series colours
 
 
-def check(path, plot):
+def check(path, plot, wanted=()):
     with Image.open(path) as im:
         im.verify()  # CRCs, chunk order, zlib stream framing
     with Image.open(path) as im:
@@ -21,19 +24,30 @@ def check(path, plot):
         if plot:
             assert TRAIN in colours and VAL in colours, "series colours missing"
             assert len(colours) >= 5, f"only {len(colours)} colours"
+        for w in wanted:
+            assert w in colours, f"colour {w} missing"
         return f"{path}: ok, {im.size[0]}x{im.size[1]} {im.mode}, {len(colours)} colours"
 
 
 def main():
     args = sys.argv[1:]
     plot = "--plot" in args
-    files = [a for a in args if a != "--plot"]
+    wanted, files = [], []
+    i = 0
+    while i < len(args):
+        if args[i] == "--colour" and i + 1 < len(args):
+            wanted.append(tuple(int(x) for x in args[i + 1].split(",")))
+            i += 2
+            continue
+        if args[i] != "--plot":
+            files.append(args[i])
+        i += 1
     if not files:
         sys.exit(__doc__)
     failed = False
     for f in files:
         try:
-            print(check(f, plot))
+            print(check(f, plot, wanted))
         except Exception as e:  # report every file, then fail
             print(f"{f}: FAILED: {e}")
             failed = True

@@ -17,6 +17,25 @@ static inline void q4_K_scale_min(int j, const uint8_t *q, int *scale, int *min)
     }
 }
 
+// The IQ4_NL / IQ4_XS nibble values (ggml's kvalues_iq4nl), and the same plus 128 as
+// unsigned bytes for the u8·s8 products.
+static const int8_t iq4_values[16] __attribute__((unused)) = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+static const uint8_t iq4_unsigned[16] = {1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241};
+
+// The 6-bit scale (stored + 32) of sub-block j of a Q3_K super-block from its 12 bytes:
+// low 4 bits in nibble j / 8 of byte j % 8, top 2 bits at bit 2·(j / 4) of byte 8 + j % 4.
+static inline int q3_K_scale(int j, const uint8_t *q) {
+    const int low = j < 8 ? (q[j] & 0x0F) : (q[j - 8] >> 4);
+    return low | (((q[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+}
+
+// The 6-bit scale (stored + 32) of block ib of an IQ4_XS super-block.
+static inline int iq4_xs_scale(int ib, const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p + 2, 2);
+    return ((p[4 + ib / 2] >> (4 * (ib % 2))) & 0x0F) | (((h >> (2 * ib)) & 3) << 4);
+}
+
 void swiftllama_prefetch(const void *p, long bytes) {
 #if defined(__x86_64__)
     for (long i = 0; i < bytes; i += 64) _mm_prefetch((const char *)p + i, _MM_HINT_T0);
@@ -312,6 +331,24 @@ static inline __m512i q4_0_pair(const uint8_t *p) {
     return _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
 }
 
+// q4_0_pair for blocks of `size` bytes whose nibbles start at byte `qs`.
+static inline __m512i q4_0_pair_at(const uint8_t *p, int qs, int size) {
+    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + qs))),
+                                              _mm_loadu_si128((const __m128i *)(p + size + qs)), 1);
+    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    return _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
+}
+
+// The fifth bits of two Q5 blocks (qh words at `qh` and `qh + size`) as a byte mask in
+// q4_0_pair's lane order: [block 0 elements 0–15, block 1 0–15, block 0 16–31, block 1 16–31].
+static inline __mmask64 q5_pair_mask(const uint8_t *qh, int size) {
+    uint32_t h0, h1;
+    memcpy(&h0, qh, 4);
+    memcpy(&h1, qh + size, 4);
+    return (__mmask64)((uint64_t)(h0 & 0xFFFF) | ((uint64_t)(h1 & 0xFFFF) << 16) |
+                       ((uint64_t)(h0 >> 16) << 32) | ((uint64_t)(h1 >> 16) << 48));
+}
+
 // 16 lanes [a ×4, b ×4, a ×4, b ×4], matching q4_0_pair's lane order.
 static inline __m512 quads(float a, float b) {
     const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
@@ -345,7 +382,92 @@ void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, cons
     out[0] = r0;
     out[1] = r1;
 }
+
+// Two Q4_1/Q5_0/Q5_1 rows, two blocks per instruction as swiftllama_dot2_q4_0. `qs` is the
+// offset of the nibbles in a block of `size` bytes; with `hasHigh` the 32-bit qh just before
+// them adds 16 to the elements whose bit is set (one masked byte add: the 64 bits of a
+// pair's two qh words, reordered into the nibbles' lane order, are the mask). `center` is
+// subtracted from every value (16 for Q5_0) through one product shared by both rows;
+// `hasMin` types add m·Σx instead, through that same shared product with ones.
+static inline __attribute__((always_inline)) void dot2_b32(
+    const uint8_t *p, const uint8_t *q, const int8_t *xq, const float *xd, int blocks, float out[2],
+    const int size, const int qs, const int hasHigh, const int hasMin, const int center, const int lookup,
+    float (*single)(const void *, const int8_t *, const float *, int)) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)iq4_unsigned));
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const __m512i xr = _mm512_loadu_si512((const void *)(xq + 32 * b));
+        const __m512i x = _mm512_shuffle_i64x2(xr, xr, _MM_SHUFFLE(3, 1, 2, 0));
+        const __m512i sx = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(hasMin ? 1 : center), x);
+        const uint8_t *pb = p + size * b, *qb = q + size * b;
+        _mm_prefetch((const char *)pb + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)qb + PREFETCH_AHEAD, _MM_HINT_T0);
+        __m512i v0 = q4_0_pair_at(pb, qs, size), v1 = q4_0_pair_at(qb, qs, size);
+        if (lookup) {
+            v0 = _mm512_shuffle_epi8(table, v0);
+            v1 = _mm512_shuffle_epi8(table, v1);
+        }
+        if (hasHigh) {
+            v0 = _mm512_mask_add_epi8(v0, q5_pair_mask(pb + qs - 4, size), v0, sixteen);
+            v1 = _mm512_mask_add_epi8(v1, q5_pair_mask(qb + qs - 4, size), v1, sixteen);
+        }
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v0, x);
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v1, x);
+        const float x0 = xd[b], x1 = xd[b + 1];
+        if (hasMin) {
+            const __m512 fx = _mm512_cvtepi32_ps(sx);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), quads(half_to_float(pb) * x0, half_to_float(pb + size) * x1), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), quads(half_to_float(qb) * x0, half_to_float(qb + size) * x1), a1);
+            a0 = _mm512_fmadd_ps(fx, quads(half_to_float(pb + 2) * x0, half_to_float(pb + size + 2) * x1), a0);
+            a1 = _mm512_fmadd_ps(fx, quads(half_to_float(qb + 2) * x0, half_to_float(qb + size + 2) * x1), a1);
+        } else {
+            s0 = _mm512_sub_epi32(s0, sx);
+            s1 = _mm512_sub_epi32(s1, sx);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), quads(half_to_float(pb) * x0, half_to_float(pb + size) * x1), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), quads(half_to_float(qb) * x0, half_to_float(qb + size) * x1), a1);
+        }
+    }
+    float r0 = _mm512_reduce_add_ps(a0), r1 = _mm512_reduce_add_ps(a1);
+    if (b < blocks) {
+        r0 += single(p + size * b, xq + 32 * b, xd + b, 1);
+        r1 += single(q + size * b, xq + 32 * b, xd + b, 1);
+    }
+    out[0] = r0;
+    out[1] = r1;
+}
+
+void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 20, 4, 0, 1, 0, 0, swiftllama_dot_q4_1);
+}
+void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 22, 6, 1, 0, 16, 0, swiftllama_dot_q5_0);
+}
+void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 24, 8, 1, 1, 0, 0, swiftllama_dot_q5_1);
+}
+// IQ4_NL: the nibbles index the table shifted to unsigned (value + 128), centred back by 128·Σx.
+void swiftllama_dot2_iq4_nl(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 18, 2, 0, 0, 128, 1, swiftllama_dot_iq4_nl);
+}
 #else
+void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q4_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q4_1(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_0(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_0(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_1(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_iq4_nl(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_iq4_nl(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_iq4_nl(w1, xq, xd, blocks);
+}
 void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
     const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -463,6 +585,174 @@ float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, cons
         for (int g = 0; g < 16; g++) offset += sc[g] * bs[g];
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         acc = _mm256_sub_ps(acc, _mm256_setr_ps(d * 32.0f * (float)offset, 0, 0, 0, 0, 0, 0, 0));
+    }
+    return hsum(acc);
+}
+
+// ---- Q2_K, Q3_K, Q5_K, IQ4_NL, IQ4_XS (generation dots against activations quantized per
+// 256, or per 32 for IQ4_NL) ----
+
+static inline int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+// From 8 int16 scales (s[0..7] in both 128-bit lanes), the pattern for vpmaddwd over the
+// 16 pair sums of 32 elements 32j…32j+31: s[2j] for the first 16 elements (lanes 0–7), s[2j+1]
+// for the next 16.
+static inline __m256i pair_scales(__m256i sc16, int j) {
+    const __m256i pick = _mm256_setr_epi8(4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1,
+                                          4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1,
+                                          4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3,
+                                          4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3);
+    return _mm256_shuffle_epi8(sc16, pick);
+}
+
+static inline __m256i shift_right16(__m256i v, int n) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(n)); }
+
+// Q2_K: Σ_j d·sc_j·Σ q·x − dmin·Σ_j m_j·(Σ x of sub-block j); q is 0…3, so vpmaddubsw pairs
+// never saturate and vpmaddwd applies the per-16 scales.
+float swiftllama_dot_q2_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int b = 0; b < superblocks; b++, p += 84) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        const float d = half_to_float(p + 80) * xd[b], dmin = half_to_float(p + 82) * xd[b];
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)p);
+        const __m128i lo = _mm_and_si128(sc8, _mm_set1_epi8(0x0F));
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F));
+        mins += dmin * (float)hsum_i32(_mm256_madd_epi16(_mm256_cvtepu8_epi16(hi), _mm256_loadu_si256((const __m256i *)(xsums + 16 * b))));
+        const int8_t *x = xq + 256 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * h));
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(h ? _mm_unpackhi_epi64(lo, lo) : lo));
+            for (int j = 0; j < 4; j++) {
+                const __m256i u = _mm256_and_si256(shift_right16(q, 2 * j), m3);
+                const __m256i pairs = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * j)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, pair_scales(sc16, j)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum(acc) - mins;
+}
+
+// Q3_K: values q − 4 with q = 2 low bits | hmask bit << 2 (0…7) go in unsigned; the −4
+// comes back through the sub-block sums: Σ_j s_j·(Σ q·x − 4·Σ x), s_j = scale − 32.
+float swiftllama_dot_q3_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float offsets = 0;
+    for (int b = 0; b < superblocks; b++, p += 110) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        const float d = half_to_float(p + 108) * xd[b];
+        int8_t sc[16];
+        for (int j = 0; j < 16; j++) sc[j] = (int8_t)(q3_K_scale(j, p + 96) - 32);
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
+        offsets += 4.0f * d * (float)hsum_i32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), _mm256_loadu_si256((const __m256i *)(xsums + 16 * b))));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)p);
+        const int8_t *x = xq + 256 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(p + 32 + 32 * h));
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(sc8, sc8) : sc8));
+            for (int j = 0; j < 4; j++) {
+                const __m256i high = _mm256_and_si256(shift_right16(hb, 4 * h + j), one);
+                const __m256i u = _mm256_or_si256(_mm256_and_si256(shift_right16(q, 2 * j), m3), _mm256_slli_epi16(high, 2));
+                const __m256i pairs = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * j)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, pair_scales(sc16, j)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum(acc) - offsets;
+}
+
+// Q5_K: Q4_K's kernel with the fifth bit of each value from qh.
+float swiftllama_dot_q5_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int b = 0; b < superblocks; b++, p += 176) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 128, _MM_HINT_T0);
+        const float d = half_to_float(p) * xd[b], dmin = half_to_float(p + 2) * xd[b];
+        uint64_t sc8, mn8;
+        q4_K_scales_mins(p + 4, &sc8, &mn8);
+        const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc8));
+        const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xsums + 16 * b)),
+                                          _mm_loadu_si128((const __m128i *)(xsums + 16 * b + 8)));
+        const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn8));
+        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_madd_epi16(bs, mn16)), _mm_set1_ps(dmin), accm);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 16));
+        const int8_t *x = xq + 256 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(p + 48 + 32 * g));
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(_mm256_and_si256(shift_right16(qh, 2 * g), one), 4));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(shift_right16(qh, 2 * g + 1), one), 4));
+            const __m256i plo = dot_u8s8(_mm256_setzero_si256(), lo, _mm256_loadu_si256((const __m256i *)(x + 64 * g)));
+            const __m256i phi = dot_u8s8(_mm256_setzero_si256(), hi, _mm256_loadu_si256((const __m256i *)(x + 64 * g + 32)));
+            // Lanes below 4·31·127 < 32768: vpmaddwd with (scale, 0) pairs is exact.
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_permutevar8x32_epi32(sc32, _mm256_set1_epi32(2 * g))));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_permutevar8x32_epi32(sc32, _mm256_set1_epi32(2 * g + 1))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum(acc) - _mm_cvtss_f32(m);
+}
+
+// The 32 IQ4 values of 16 nibble bytes (q4_0_nibbles order) as signed bytes.
+static inline __m256i iq4_lookup(const uint8_t *nibbles) {
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)iq4_values));
+    return _mm256_shuffle_epi8(table, q4_0_nibbles(nibbles - 2));
+}
+
+// IQ4_NL against activations per 32: signed × signed through the sign trick of products().
+float swiftllama_dot_iq4_nl(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++, p += 18) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        const __m256 s = products(iq4_lookup(p + 2), _mm256_loadu_si256((const __m256i *)(xq + 32 * b)));
+        acc = _mm256_fmadd_ps(s, _mm256_set1_ps(half_to_float(p) * xd[b]), acc);
+    }
+    return hsum(acc);
+}
+
+// IQ4_XS against activations per 256: per block of 32, Σ table[q]·x times its scale − 32.
+float swiftllama_dot_iq4_xs(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    (void)xsums;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < superblocks; b++, p += 136) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 128, _MM_HINT_T0);
+        const int8_t *x = xq + 256 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * ib));
+            const __m256i v = iq4_lookup(p + 8 + 16 * ib);
+            // 16 pair sums (at most 2·127·127 < 32768 in magnitude) times the block's scale
+            // − 32 as int16, added in pairs into int32 by vpmaddwd.
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(v, xv));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, _mm256_set1_epi16((short)(iq4_xs_scale(ib, p) - 32))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(p) * xd[b]), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum(acc);
 }
@@ -618,6 +908,59 @@ void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, cons
     out[0] = swiftllama_dot_q4_0(w0, xq, xd, blocks);
     out[1] = swiftllama_dot_q4_0(w1, xq, xd, blocks);
 }
+void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q4_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q4_1(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_0(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_0(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_1(w1, xq, xd, blocks);
+}
+void swiftllama_dot2_iq4_nl(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_iq4_nl(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_iq4_nl(w1, xq, xd, blocks);
+}
+// The new block types through the int8 packer's per-block decoding (plain loops).
+static void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias);
+static float dot_generic(int type, const void *w, const int8_t *xq, const float *xd, int perScale, int n) {
+    const int size = (type == 14 || type == 10 || type == 11) ? 16 : 32;
+    float sum = 0;
+    uint8_t u[32];
+    for (int b = 0; b < n / size; b++) {
+        float scale, bias;
+        int8_block(type, (const uint8_t *)w, b, u, &scale, &bias);
+        int s = 0, sx = 0;
+        for (int i = 0; i < size; i++) {
+            s += u[i] * xq[size * b + i];
+            sx += xq[size * b + i];
+        }
+        sum += xd[size * b / perScale] * (scale * (float)s - bias * (float)sx);
+    }
+    return sum;
+}
+float swiftllama_dot_q2_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    (void)xsums;
+    return dot_generic(10, w, xq, xd, 256, 256 * superblocks);
+}
+float swiftllama_dot_q3_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    (void)xsums;
+    return dot_generic(11, w, xq, xd, 256, 256 * superblocks);
+}
+float swiftllama_dot_q5_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    (void)xsums;
+    return dot_generic(13, w, xq, xd, 256, 256 * superblocks);
+}
+float swiftllama_dot_iq4_xs(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    (void)xsums;
+    return dot_generic(23, w, xq, xd, 256, 256 * superblocks);
+}
+float swiftllama_dot_iq4_nl(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    return dot_generic(20, w, xq, xd, 32, 32 * blocks);
+}
 #include <math.h>
 
 static int8_t round_q(float v) { return (int8_t)nearbyintf(v); }
@@ -682,8 +1025,9 @@ static inline float half_bits_to_float(const uint8_t *p) {
     return f;
 }
 
-// Elements per packed block of each type: 32, or 16 for Q6_K, whose scales are per 16.
-static inline int int8_block_size(int type) { return type == 14 ? 16 : 32; }
+// Elements per packed block of each type: 32, or 16 for Q2_K, Q3_K and Q6_K, whose scales
+// are per 16.
+static inline int int8_block_size(int type) { return (type == 14 || type == 10 || type == 11) ? 16 : 32; }
 
 // The unsigned values (32, or 16 for Q6_K), scale and bias of block b of one row.
 static void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias) {
@@ -702,6 +1046,66 @@ static void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float
         }
         *scale = d;
         *bias = 8.0f * d;
+    } else if (type == 3 || type == 6 || type == 7) {  // Q4_1, Q5_0, Q5_1
+        const int size = type == 3 ? 20 : type == 6 ? 22 : 24, hasMin = type != 6, hasHigh = type != 3;
+        const uint8_t *p = row + size * b;
+        const float d = half_bits_to_float(p);
+        const int qs = (hasMin ? 4 : 2) + (hasHigh ? 4 : 0);
+        uint32_t qh = 0;
+        if (hasHigh) memcpy(&qh, p + qs - 4, 4);
+        for (int i = 0; i < 16; i++) {
+            u[i] = (uint8_t)((p[qs + i] & 0x0F) | (((qh >> i) & 1) << 4));
+            u[i + 16] = (uint8_t)((p[qs + i] >> 4) | (((qh >> (i + 16)) & 1) << 4));
+        }
+        *scale = d;
+        // weight = d·u + m (bias −m), or d·(u − 16) for Q5_0.
+        *bias = hasMin ? -half_bits_to_float(p + 2) : 16.0f * d;
+    } else if (type == 10 || type == 11) {  // Q2_K, Q3_K: block b is sub-block b % 16 of super-block b / 16
+        const int isQ3 = type == 11;
+        const uint8_t *p = row + (isQ3 ? 110 : 84) * (b / 16);
+        const int j = b % 16, h = j / 8, k = (j % 8) / 2, l0 = 16 * (j % 2);
+        const uint8_t *qs = p + (isQ3 ? 32 : 16) + 32 * h;
+        for (int i = 0; i < 16; i++) {
+            const int low = (qs[l0 + i] >> (2 * k)) & 3;
+            u[i] = (uint8_t)(isQ3 ? low | (((p[l0 + i] >> (4 * h + k)) & 1) << 2) : low);
+        }
+        if (isQ3) {  // d·(scale − 32)·(u − 4)
+            *scale = half_bits_to_float(p + 108) * (float)(q3_K_scale(j, p + 96) - 32);
+            *bias = 4.0f * *scale;
+        } else {  // d·sc·u − dmin·m
+            *scale = half_bits_to_float(p + 80) * (float)(p[j] & 0x0F);
+            *bias = half_bits_to_float(p + 82) * (float)(p[j] >> 4);
+        }
+    } else if (type == 13) {  // Q5_K: Q4_K with the fifth bits
+        const uint8_t *p = row + 176 * (b / 8);
+        const int j = b % 8;
+        int sc, m;
+        q4_K_scale_min(j, p + 4, &sc, &m);
+        const uint8_t *qs = p + 48 + 32 * (j / 2), *qh = p + 16;
+        for (int i = 0; i < 32; i++) {
+            const int low = (j % 2) ? (qs[i] >> 4) : (qs[i] & 0x0F);
+            u[i] = (uint8_t)(low | (((qh[i] >> j) & 1) << 4));
+        }
+        *scale = half_bits_to_float(p) * (float)sc;
+        *bias = half_bits_to_float(p + 2) * (float)m;
+    } else if (type == 20 || type == 23) {  // IQ4_NL, IQ4_XS: u = table value + 128
+        const uint8_t *p, *qs;
+        float d;
+        if (type == 20) {
+            p = row + 18 * b;
+            qs = p + 2;
+            d = half_bits_to_float(p);
+        } else {
+            p = row + 136 * (b / 8);
+            qs = p + 8 + 16 * (b % 8);
+            d = half_bits_to_float(p) * (float)(iq4_xs_scale(b % 8, p) - 32);
+        }
+        for (int i = 0; i < 16; i++) {
+            u[i] = iq4_unsigned[qs[i] & 0x0F];
+            u[i + 16] = iq4_unsigned[qs[i] >> 4];
+        }
+        *scale = d;
+        *bias = 128.0f * d;
     } else if (type == 12) {  // Q4_K: block b is sub-block b % 8 of super-block b / 8
         const uint8_t *p = row + 144 * (b / 8);
         const int j = b % 8;

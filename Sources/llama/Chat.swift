@@ -148,25 +148,14 @@ struct Chat: AsyncParsableCommand {
         return false
     }
 
-    /// The template: --chat-template, the model's own, or a built-in format with a notice.
+    /// The template: --chat-template, the model's own, or a built-in format with a notice
+    /// (the choice `llama serve` makes too).
     private func chooseTemplate(tokenizer tok: any Tokenizer) throws -> (ChatTemplate, [String: String]) {
-        var found = (try? ModelChatTemplates.load(model: model))
-            ?? ModelChatTemplates(templates: [:], specialTokens: [:], path: model)
-        let byID = Dictionary(tok.specialTokens.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
-        if found.specialTokens["bos_token"] == nil, let id = tok.bosID, let text = byID[id] { found.specialTokens["bos_token"] = text }
-        if found.specialTokens["eos_token"] == nil, let id = tok.eosID, let text = byID[id] { found.specialTokens["eos_token"] = text }
-        if let chatTemplate {
-            let source = try String(contentsOfFile: chatTemplate, encoding: .utf8)
-            return (try ChatTemplate(source: source), found.specialTokens)
-        }
-        if found.templates.isEmpty && found.vocabularyHint.isEmpty {
-            found.vocabularyHint = Array(tok.specialTokens.keys)
-        }
-        let chosen = try found.selectOrFallback()
-        if let fallback = chosen.fallback {
+        let chat = try ModelChat(model: model, tokenizer: tok, templateFile: chatTemplate)
+        if let fallback = chat.fallback {
             printError("note: \(model) has no chat template; using the built-in \(fallback.displayName) format")
         }
-        return (try ChatTemplate(source: chosen.source), found.specialTokens)
+        return (chat.template, chat.specialTokens)
     }
 }
 

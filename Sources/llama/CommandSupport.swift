@@ -19,3 +19,12 @@ func clampedThreads(_ requested: Int?, flag: String) -> Int {
     }
     return max(1, requested)
 }
+
+/// Token ids given as text ("1 15043 3186", commas and tabs also separate), or nil when it is
+/// not a non-empty list of non-negative integers.
+func parseTokenIDs(_ text: String) -> [Int]? {
+    let parts = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == "\t" })
+    let parsed = parts.compactMap { Int($0) }
+    guard !parsed.isEmpty, parsed.count == parts.count, parsed.allSatisfy({ $0 >= 0 }) else { return nil }
+    return parsed
+}

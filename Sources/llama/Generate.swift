@@ -130,68 +130,85 @@ struct Generate: AsyncParsableCommand {
         }
 
         let chosenSeed = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
-        var options = GenerationOptions(
-            maxTokens: maxTokens, context: context,
-            sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                                         repeatPenalty: repeatPenalty, seed: chosenSeed),
-            stopIDs: endIDs(tokenizer: tok, checkpoint: checkpoint), keepPromptLogits: logitsOut != nil)
-        options.prefillBatch = 512
+        let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                                          repeatPenalty: repeatPenalty, seed: chosenSeed)
         if verbose {
             let c = llama.config
             printError("model: \(checkpoint.path): \(c.architecture.name), dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads (\(c.kvHeadCount) kv), vocab \(c.vocabSize), seed \(chosenSeed)")
             printError("attention: \(c.architecture.attentionSummary)")
         }
+        if let longest = prompts.map(\.count).max(), longest > contextUsed {
+            throw GenerateError.promptTooLong(tokens: longest, context: contextUsed, maximum: maximum)
+        }
+
+        // The engine `llama serve` runs: one slot per prompt (all prompts form one batch),
+        // each slot's cache sized for its prompt and --max-tokens, within the context.
+        let longest = prompts.map(\.count).max() ?? 1
+        let (wanted, overflow) = longest.addingReportingOverflow(maxTokens)
+        let engine = try Engine(model: llama, tokenizer: tok, slots: prompts.count,
+                                context: overflow ? contextUsed : min(contextUsed, wanted),
+                                prefillChunk: 512, maxQueue: prompts.count,
+                                stopIDs: endIDs(tokenizer: tok, checkpoint: checkpoint))
+        let streams = try prompts.enumerated().map { i, p in
+            try engine.submit(EngineRequest(prompt: p, maxTokens: maxTokens, sampling: sampling, stopStrings: stop,
+                                            keepPromptLogits: logitsOut != nil && i == 0))
+        }
 
         // One prompt streams; a batch prints each completion when it is done.
         let streaming = prompts.count == 1
-        var decoders = prompts.map { _ in tok.map { StreamingDecoder(tokenizer: $0) } }
-        var matchers = prompts.map { _ in StopStringMatcher(stop) }
-        var outputs = prompts.map { _ in "" }
         let stdout = FileHandle.standardOutput
-
-        let generated: (results: [GenerationResult], stats: GenerationStats)
-        do {
-            generated = try Generator(model: llama).generate(prompts: prompts, options: options) { i, id in
-            var text = ""
-            if decoders[i] != nil { text = try decoders[i]?.append(id) ?? "" }
-                let shown = matchers[i].feed(text)
-                if showIDs {
-                    if streaming { stdout.write(Data("\(id) ".utf8)) } else { outputs[i] += "\(id) " }
-                } else if streaming {
-                    stdout.write(Data(shown.utf8))
-                } else {
-                    outputs[i] += shown
+        let clock = ContinuousClock()
+        let start = clock.now
+        let completions = try await withThrowingTaskGroup(of: (Int, String, EngineCompletion?).self) { group in
+            for (i, stream) in streams.enumerated() {
+                group.addTask {
+                    var output = ""
+                    var done: EngineCompletion? = nil
+                    for try await event in stream {
+                        switch event {
+                        case let .piece(piece):
+                            var shown = piece.text
+                            if showIDs { shown = piece.id.map { "\($0) " } ?? "" }
+                            if streaming { stdout.write(Data(shown.utf8)) } else { output += shown }
+                        case let .finished(c): done = c
+                        }
+                    }
+                    return (i, output, done)
                 }
-                return !matchers[i].stopped
             }
-        } catch let ModelError.promptTooLong(tokens, context) {
-            throw GenerateError.promptTooLong(tokens: tokens, context: context, maximum: maximum)
+            var all: [(Int, String, EngineCompletion?)] = []
+            for try await r in group { all.append(r) }
+            return all.sorted { $0.0 < $1.0 }
         }
-        let (results, stats) = generated
-        for i in prompts.indices {
-            var tail = ""
-            if let rest = decoders[i]?.flush() { tail = matchers[i].feed(rest) }
-            tail += matchers[i].flush()
-            if showIDs { tail = "" }
+        let wall = (clock.now - start)
+        for (i, output, _) in completions {
             if streaming {
-                stdout.write(Data((tail + "\n").utf8))
+                stdout.write(Data("\n".utf8))
             } else {
-                stdout.write(Data("[\(i + 1)] \(outputs[i] + tail)\n".utf8))
+                stdout.write(Data("[\(i + 1)] \(output)\n".utf8))
             }
         }
 
-        for (i, r) in results.enumerated() where r.finishReason == .contextFull {
+        for (i, _, c) in completions {
+            guard let c, c.finishReason == .contextFull else { continue }
             let which = prompts.count > 1 ? "prompt \(i + 1): " : ""
             let limit = contextUsed < maximum ? "raise --context, up to the model's maximum of \(maximum)" : "that is the model's maximum"
-            printError("note: \(which)stopped after \(r.tokens.count) of --max-tokens \(maxTokens) tokens: the context of \(contextUsed) tokens is full (prompt: \(prompts[i].count) tokens); \(limit)")
+            printError("note: \(which)stopped after \(c.generatedTokens) of --max-tokens \(maxTokens) tokens: the context of \(contextUsed) tokens is full (prompt: \(prompts[i].count) tokens); \(limit)")
         }
 
-        if let logitsOut, let logits = results.first?.promptLogits {
+        if let logitsOut, let logits = completions.first?.2?.promptLogits {
             try writeAtomically(Array(jsonArray(logits).utf8), to: logitsOut)
         }
         if verbose {
-            printError(String(format: "prompt: %d tokens in %.3f s, %.1f tokens/s", stats.promptTokens, stats.promptSeconds, stats.promptTokensPerSecond))
-            printError(String(format: "generation: %d tokens in %.3f s, %.1f tokens/s", stats.generatedTokens, stats.generationSeconds, stats.generationTokensPerSecond))
+            // Prompts are read together, then generated together: the batch's times.
+            let done = completions.compactMap(\.2)
+            let promptTokens = done.reduce(0) { $0 + $1.promptTokens }
+            let generated = done.reduce(0) { $0 + $1.generatedTokens }
+            let promptSeconds = done.map(\.promptSeconds).max() ?? 0
+            let total = Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18
+            let generationSeconds = max(0, total - promptSeconds)
+            printError(String(format: "prompt: %d tokens in %.3f s, %.1f tokens/s", promptTokens, promptSeconds, promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0))
+            printError(String(format: "generation: %d tokens in %.3f s, %.1f tokens/s", generated, generationSeconds, generationSeconds > 0 ? Double(generated) / generationSeconds : 0))
         }
     }
 
@@ -206,9 +223,7 @@ struct Generate: AsyncParsableCommand {
     /// The prompts as ids: `--ids` as given, or text encoded with BOS unless `--no-bos`.
     func promptIDs(tokenizer tok: (any Tokenizer)?, checkpoint: any Checkpoint) throws -> [[TokenID]] {
         if let ids {
-            let parts = ids.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == "\t" })
-            let parsed = parts.compactMap { Int($0) }
-            guard !parsed.isEmpty, parsed.count == parts.count, parsed.allSatisfy({ $0 >= 0 }) else { throw GenerateError.badIDs(ids) }
+            guard let parsed = parseTokenIDs(ids) else { throw GenerateError.badIDs(ids) }
             return [parsed]
         }
         var texts: [String]

@@ -8,7 +8,7 @@ struct LlamaCommand: AsyncParsableCommand {
         commandName: "llama",
         abstract: "A LLaMA-family language-model engine: tokenize, run, inspect and train small LLMs on the CPU.",
         version: BuildInfo.summary,
-        subcommands: [Tokenize.self, Generate.self, Template.self, Chat.self, Bench.self, Quantize.self, TrainTokenizer.self, Prepare.self, Train.self, Export.self, Plot.self, MakeRandomModel.self]
+        subcommands: [Tokenize.self, Generate.self, Inspect.self, Template.self, Chat.self, Serve.self, Bench.self, Quantize.self, TrainTokenizer.self, Prepare.self, Train.self, Export.self, Plot.self, MakeRandomModel.self]
     )
 
     /// Parses and runs, with two differences from ArgumentParser's default: `llama help X`

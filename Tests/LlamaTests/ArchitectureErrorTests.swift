@@ -51,10 +51,10 @@ import Testing
     @Test func unknownArchitectureListsTheSupportedOnes() throws {
         let gguf = try Self.rewrite(try Fixtures.shared("arch/qwen2/model.gguf"), set: ["general.architecture": .string("qwen9")])
         let g = Self.message { try GGUFCheckpoint(path: gguf) }
-        #expect(g.contains(gguf) && g.contains("qwen9") && g.contains("llama, qwen2, phi3"), "\(g)")
+        #expect(g.contains(gguf) && g.contains("qwen9") && ["llama", "qwen2", "phi3", "gpt2"].allSatisfy { g.contains($0) }, "\(g)")
         let hf = try Self.huggingFace("qwen2") { $0["model_type"] = "qwen9" }
         let h = Self.message { try HuggingFaceCheckpoint(path: hf) }
-        #expect(h.contains(hf) && h.contains("qwen9") && h.contains("llama, qwen2, mistral, mixtral, phi3"), "\(h)")
+        #expect(h.contains(hf) && h.contains("qwen9") && ["llama", "qwen2", "mistral", "mixtral", "phi3", "gemma2"].allSatisfy { h.contains($0) }, "\(h)")
     }
 
     @Test func missingExpertTensorIsNamed() throws {

@@ -92,30 +92,16 @@ import Llama
         }
     }
 
-    @Test func trainingRNGMatchesTheReferenceVectors() {
-        var r = TrainingRNG(state: [1, 2, 3, 4])
-        #expect((0..<10).map { _ in r.next() } == Self.xoshiroFromOneTwoThreeFour)
-        #expect(TrainingRNG(seed: Self.splitMixSeed).stateWords == Self.splitMixOutputs)
-    }
-}
-
-@Suite struct StopStringTests {
-    @Test func holdsBackPartialMatchesAndCutsAtTheStop() {
-        var m = StopStringMatcher(["END", "\n\n"])
-        var out = ""
-        for piece in ["Hello E", "N", "ough. E", "ND tail"] { out += m.feed(piece) }
-        #expect(out == "Hello ENough. ")
-        #expect(m.stopped)
-        #expect(m.feed("more") == "")
-    }
-
-    @Test func flushesWhenNoStopAppears() {
-        var m = StopStringMatcher(["STOP"])
-        var out = m.feed("abc ST")
-        #expect(out == "abc ")
-        out += m.flush()
-        #expect(out == "abc ST")
-        var none = StopStringMatcher([])
-        #expect(none.feed("x") == "x")
+    @Test func checkpointStateWordsRoundTripAndBadOnesAreRefused() {
+        var r = Xoshiro256(seed: Self.splitMixSeed)
+        #expect(r.stateWords == Self.splitMixOutputs)
+        _ = r.next()
+        var copy = Xoshiro256(stateWords: r.stateWords)
+        #expect(copy == r)
+        #expect(copy?.next() == r.next())
+        #expect(Xoshiro256(stateWords: [1, 2, 3]) == nil)
+        #expect(Xoshiro256(stateWords: [0, 0, 0, 0]) == nil)
+        var u = Xoshiro256(seed: 3)
+        for n in [1, 2, 7, 1000] { for _ in 0..<200 { let x = u.below(n); #expect(x >= 0 && x < n) } }
     }
 }

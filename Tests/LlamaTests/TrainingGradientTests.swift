@@ -29,7 +29,7 @@ import Llama
         let config = TrainingModelConfig(vocabSize: f.vocab_size, dim: f.dim, layers: f.layers, heads: f.heads,
                                          kvHeads: f.kv_heads, hidden: f.hidden, context: f.context, tiedEmbeddings: tied)
         for threads in [1, 2] {
-            let model = try TrainingModel(config: config, pool: TrainingThreadPool(threadCount: threads))
+            let model = try TrainingModel(config: config, pool: ParallelFor(workers: threads))
             #expect(model.layout.tensors.map(\.name) == c.params.map(\.name))
             for (t, p) in zip(model.layout.tensors, c.params) {
                 #expect(t.shape == p.shape, "\(t.name)")

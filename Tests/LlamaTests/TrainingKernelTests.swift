@@ -6,9 +6,9 @@ import Llama
     /// The GEMM against a naive product, on shapes with ragged edges and all three stride
     /// patterns the model uses.
     @Test func gemmMatchesNaiveProduct() {
-        let pool = TrainingThreadPool(threadCount: 2)
+        let pool = ParallelFor(workers: 2)
         let gemm = TrainingGEMM(pool: pool)
-        var rng = TrainingRNG(seed: 3)
+        var rng = Xoshiro256(seed: 3)
         for (m, n, k) in [(7, 19, 5), (13, 33, 300), (768, 40, 17), (1, 1, 1)] {
             let x = (0..<(m * k)).map { _ in Float(rng.nextNormal()) }
             let w = (0..<(n * k)).map { _ in Float(rng.nextNormal()) }
@@ -31,8 +31,8 @@ import Llama
     /// of the training benchmark). Speed is measured there, not here.
     @Test(arguments: [1, 2])
     func gemmBackwardProductsMatchNaiveSums(threads: Int) {
-        let gemm = TrainingGEMM(pool: TrainingThreadPool(threadCount: threads))
-        var rng = TrainingRNG(seed: 5)
+        let gemm = TrainingGEMM(pool: ParallelFor(workers: threads))
+        var rng = Xoshiro256(seed: 5)
         for (m, k, n) in [(7, 5, 19), (13, 300, 33), (768, 128, 352)] {
             let x = (0..<(m * k)).map { _ in Float(rng.nextNormal()) }
             let w = (0..<(n * k)).map { _ in Float(rng.nextNormal()) }
@@ -92,7 +92,7 @@ import Llama
         var x: Float = -90
         while x < 90 {
             let v = SIMD8<Float>((0..<8).map { x + Float($0) * 0.0013 })
-            let e = TrainingKernels.exp8(v)
+            let e = exp8(v)
             for i in 0..<8 {
                 let ref = expf(v[i])
                 if v[i] > 88 { #expect(e[i].isInfinite); continue }

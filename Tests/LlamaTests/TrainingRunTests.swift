@@ -5,10 +5,10 @@ import Llama
 @Suite struct TrainingRunTests {
     static func tinyData() -> TrainingData {
         // A repetitive "corpus" the model can learn something from in a few steps.
-        var rng = TrainingRNG(seed: 7)
+        var rng = Xoshiro256(seed: 7)
         var text: [Int32] = []
         for i in 0..<4000 {
-            let noise = rng.nextInt(below: 4) == 0 ? 3 : 0
+            let noise = rng.below(4) == 0 ? 3 : 0
             text.append(Int32((i * 7 + i / 13 + noise) % 24))
         }
         return TrainingData(train: Array(text[..<3600]), val: Array(text[3600...]), vocabSize: 24, directory: "synthetic")

@@ -32,6 +32,10 @@ float swiftllama_dot_q5_1(const void *w, const int8_t *xq, const float *xd, int 
 /// `swiftllama_dot_q8_0` / `_q4_0` of two rows with the same activations, into out[0], out[1].
 void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
 void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
+/// Two rows of Q4_1, Q5_0 or Q5_1 with the same activations.
+void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
+void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
+void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
 
 /// Σ over `superblocks` super-blocks of 256 for Q4_K weights (144 bytes: d, dmin, 12 bytes
 /// of 6-bit sub-block scales and mins, 128 bytes of nibbles) against activations quantized
@@ -41,6 +45,20 @@ float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, cons
 /// The same for Q6_K weights (210 bytes: 128 low-nibble bytes, 64 bytes of high 2-bit
 /// pairs, 16 int8 sub-block scales, f16 d; value = d·scale·(q − 32)).
 float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks);
+
+/// The same for Q2_K (84 bytes: 16 scale/min nibble pairs, 64 bytes of 2-bit values, d,
+/// dmin), Q3_K (110 bytes: 32 bytes of high bits, 64 of 2-bit values, 12 of 6-bit scales, d),
+/// Q5_K (176 bytes: Q4_K's with 32 bytes of fifth bits before the nibbles) and IQ4_XS (136
+/// bytes: d, 16 bits of scale high bits, 4 bytes of scale nibbles, 128 of table indices).
+float swiftllama_dot_q2_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks);
+float swiftllama_dot_q3_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks);
+float swiftllama_dot_q5_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks);
+float swiftllama_dot_iq4_xs(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks);
+
+/// IQ4_NL (18-byte blocks of 32: d, 16 bytes of table indices laid out as Q4_0's nibbles)
+/// against activations quantized per 32; one row, and two rows sharing the activations.
+float swiftllama_dot_iq4_nl(const void *w, const int8_t *xq, const float *xd, int blocks);
+void swiftllama_dot2_iq4_nl(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
 
 /// Quantizes `32 × blocks` floats to int8 per block of 32: d[b] = max|x|/127, q = round(x/d),
 /// ties to even.
@@ -59,11 +77,11 @@ void swiftllama_prefetch(const void *p, long bytes);
 /// they are stubs and callers must use the fp32 path.
 int swiftllama_has_int8_gemm(void);
 
-/// Elements per packed block for `type`: 32 (Q8_0, Q4_0, Q4_K) or 16 (Q6_K).
+/// Elements per packed block for `type`: 16 (Q2_K, Q3_K, Q6_K) or 32 (the others).
 int swiftllama_int8_block_size(int type);
 
-/// Packs `nrows` (≤ 16) rows of Q8_0, Q4_0, Q4_K or Q6_K weights (`type`: 8, 2, 12 or 14,
-/// the GGML type ids) of `blocks` blocks of `swiftllama_int8_block_size(type)` elements for
+/// Packs `nrows` (≤ 16) rows of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+/// IQ4_NL or IQ4_XS weights (`type`: the GGML type id) of `blocks` blocks of `swiftllama_int8_block_size(type)` elements for
 /// `swiftllama_gemm_int8`: per block, size/4 groups of 16 rows × 4 unsigned bytes (at
 /// `packed + 16·size·b`), the 16 rows' scales at `scales + 16·b` and biases at
 /// `biases + 16·b`, where weight = scale·u − bias. Rows past `nrows` are zero.

@@ -39,10 +39,17 @@ public struct WeightTensor: @unchecked Sendable {
 
     public var elementCount: Int { shape.reduce(1, *) }
 
-    /// Rows `range` of a matrix, sharing its memory (a role stored inside a fused tensor);
-    /// nil when the range or the bytes do not fit.
+    /// Rows `range` of a matrix, or elements `range` of a vector (a fused bias), sharing its
+    /// memory (a role stored inside a fused tensor); nil when the range or the bytes do not fit.
     public func rows(_ range: Range<Int>) -> WeightTensor? {
-        guard shape.count == 2, range.lowerBound >= 0, range.upperBound <= shape[0] else { return nil }
+        guard shape.count == 1 || shape.count == 2, range.lowerBound >= 0, range.upperBound <= shape[0] else { return nil }
+        if shape.count == 1 {
+            let per = type.blockLayout.elements
+            guard range.lowerBound % per == 0, range.upperBound % per == 0 else { return nil }
+            let start = range.lowerBound / per * type.blockLayout.bytes, end = range.upperBound / per * type.blockLayout.bytes
+            guard end <= data.count else { return nil }
+            return WeightTensor(name: name, type: type, shape: [range.count], data: UnsafeRawBufferPointer(rebasing: data[start..<end]), owner: owner)
+        }
         let rowBytes = type.rowBytes(columns: shape[1])
         guard let end = CheckpointSupport.mul(range.upperBound, rowBytes), end <= data.count else { return nil }
         let bytes = UnsafeRawBufferPointer(rebasing: data[(range.lowerBound * rowBytes)..<end])

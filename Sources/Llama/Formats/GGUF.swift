@@ -150,6 +150,7 @@ public struct GGUFArray: Sendable, Equatable, RandomAccessCollection {
 public enum GGMLType: UInt32, Sendable, CaseIterable {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
     case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
+    case iq4_nl = 20, iq4_xs = 23
     case bf16 = 30
 
     /// Elements per block and bytes per block.
@@ -169,6 +170,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .q5_K: return (256, 176)
         case .q6_K: return (256, 210)
         case .q8_K: return (256, 292)
+        case .iq4_nl: return (32, 18)
+        case .iq4_xs: return (256, 136)
         }
     }
 
@@ -189,6 +192,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .q5_K: return "Q5_K"
         case .q6_K: return "Q6_K"
         case .q8_K: return "Q8_K"
+        case .iq4_nl: return "IQ4_NL"
+        case .iq4_xs: return "IQ4_XS"
         }
     }
 }

@@ -93,11 +93,6 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             architecture.expertCount = experts
             architecture.expertsPerToken = used
         }
-        // A window for every layer when the file records one (llama.cpp's converter drops
-        // Mistral's: such a file runs with full attention, as llama.cpp runs it).
-        if let w = try file.optionalInt(key("attention.sliding_window")), w > 0, layers <= 1 << 16 {
-            architecture.slidingWindow = Array(repeating: w, count: layers)
-        }
         var map: [String: (info: GGUFTensorInfo, spec: TensorSpec?)] = [:]
         for info in file.tensors {
             let held = architecture.locate(info.name, in: .gguf)
@@ -110,12 +105,25 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         let heads = try positive("attention.head_count")
         let kvHeads = try file.optionalInt(key("attention.head_count_kv")) ?? heads
         let hidden = try positive("feed_forward_length")
-        let eps = try file.double(key("attention.layer_norm_rms_epsilon"))
+        let epsKey = architecture.norm == .layerNorm ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"
+        let eps = try file.double(key(epsKey))
         let theta = file.metadata[key("rope.freq_base")] != nil ? try file.double(key("rope.freq_base")) : 10000
         let context = try file.optionalInt(key("context_length")) ?? 2048
-        guard dim % heads == 0, (dim / heads) % 2 == 0 else {
+        // llama.cpp's head size keys (Gemma's differ from dim / heads); values must match keys.
+        let headDim = file.metadata[key("attention.key_length")] != nil ? try positive("attention.key_length") : nil
+        if let hd = headDim, !architecture.separateHeadSize, dim % heads != 0 || hd != dim / heads {
+            throw GGUFCheckpointError.badValue(path: path, key: key("attention.key_length"),
+                                               message: "\(hd) differs from embedding_length / head_count = \(dim) / \(heads); a separate head size is not supported for \(arch)")
+        }
+        if let valueLength = try file.optionalInt(key("attention.value_length")), valueLength != (headDim ?? dim / heads) {
+            throw GGUFCheckpointError.badValue(path: path, key: key("attention.value_length"),
+                                               message: "\(valueLength) differs from the key length \(headDim ?? dim / heads), which this engine does not support")
+        }
+        guard headDim != nil || dim % heads == 0, architecture.learnedPositions || (headDim ?? dim / heads) % 2 == 0 else {
             throw GGUFCheckpointError.badValue(path: path, key: key("attention.head_count"), message: "\(heads) heads do not divide embedding_length \(dim) into even-sized heads")
         }
+        try GGUFCheckpoint.readAttentionVariations(file, into: &architecture, layers: layers, dim: dim, heads: heads,
+                                                   headDim: headDim ?? dim / heads, path: path)
         guard kvHeads > 0, heads % kvHeads == 0 else {
             throw GGUFCheckpointError.badValue(path: path, key: key("attention.head_count_kv"), message: "\(kvHeads) must divide head_count \(heads)")
         }
@@ -123,8 +131,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             throw GGUFCheckpointError.badValue(path: path, key: key("attention.layer_norm_rms_epsilon"), message: "\(eps) is not a small positive number")
         }
         guard let embd = map[TensorName.embedding]?.info else {
-            let name = architecture.spec(.tokenEmbedding).map { architecture.name($0, layer: 0, in: .gguf) } ?? TensorName.embedding
-            throw GGUFCheckpointError.missingTensor(path: path, tensor: name)
+            throw GGUFCheckpointError.missingTensor(path: path, tensor: GGUFCheckpoint.fileName(TensorName.embedding, architecture))
         }
         guard embd.dimensions.count == 2, embd.dimensions[0] == dim else {
             throw GGUFCheckpointError.badValue(path: path, key: "token_embd.weight", message: "dimensions \(embd.dimensions) do not match embedding_length \(dim)")
@@ -143,9 +150,9 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
                 originalContext: (try? file.int(key("rope.scaling.original_context_length"))) ?? 8192)
         }
 
-        if let rotated = try file.optionalInt(key("rope.dimension_count")), rotated != dim / heads {
+        if !architecture.learnedPositions, let rotated = try file.optionalInt(key("rope.dimension_count")), rotated != headDim ?? dim / heads {
             throw GGUFCheckpointError.badValue(path: path, key: key("rope.dimension_count"),
-                                               message: "RoPE on \(rotated) of \(dim / heads) dimensions per head (partial rotary) is not supported")
+                                               message: "RoPE on \(rotated) of \(headDim ?? dim / heads) dimensions per head (partial rotary) is not supported")
         }
         for name in ["rope_factors_long.weight", "rope_factors_short.weight"] where map[name] != nil {
             throw GGUFCheckpointError.badValue(path: path, key: name, message: "LongRoPE scaling factors are not supported")
@@ -154,19 +161,72 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         let c = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                             vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
                             maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
-                            architecture: architecture)
+                            architecture: architecture, headDim: headDim)
         // Tensors that hold several roles (fused q/k/v, stacked experts) must hold exactly them.
         let byName = Dictionary(file.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for t in architecture.fileTensors(c, in: .gguf) where t.parts.count > 1 || t.shape.count > 2 {
             guard let info = byName[t.name] else { throw GGUFCheckpointError.missingTensor(path: path, tensor: t.name) }
             let shape = Array(info.dimensions.reversed())
             guard shape == t.shape else {
-                let what = architecture.formatName(t.parts[0].spec, .gguf).stacksExperts
-                    ? "\(architecture.expertCount ?? 0) experts (\(key("expert_count")))" : "the fused roles \(t.parts.map { "\($0.spec.role)" }.joined(separator: ", "))"
-                throw GGUFCheckpointError.badValue(path: path, key: t.name, message: "has shape \(shape), expected \(t.shape) for \(what)")
+                guard architecture.formatName(t.parts[0].spec, .gguf).stacksExperts else {
+                    throw CheckpointTensorError.wrongFusedShape(path: path, tensor: t.name, shape: shape, expected: t.shape,
+                                                                parts: t.parts.map { $0.spec.canonicalName(layer: $0.layer) })
+                }
+                throw GGUFCheckpointError.badValue(path: path, key: t.name,
+                    message: "has shape \(shape), expected \(t.shape) for \(architecture.expertCount ?? 0) experts (\(key("expert_count")))")
             }
         }
         config = c
+    }
+
+    /// The GGUF name of canonical tensor `canonical` under `architecture` (itself if unknown).
+    static func fileName(_ canonical: String, _ architecture: Architecture) -> String {
+        let located = architecture.locate(canonical, in: .canonical)
+        guard let (spec, layer) = located.first else { return canonical }
+        return architecture.name(spec, layer: layer, in: .gguf)
+    }
+
+    /// Soft-capping (`<arch>.attn_logit_softcapping`, `.final_logit_softcapping`), the sliding
+    /// window (`.attention.sliding_window`, on the layers the architecture's pattern picks, as
+    /// llama.cpp does) and the query scale (`.attention.scale`, else llama.cpp's rule).
+    static func readAttentionVariations(_ file: GGUFFile, into a: inout Architecture, layers: Int, dim: Int, heads: Int,
+                                        headDim: Int, path: String) throws {
+        func positive(_ k: String) throws -> Double? {
+            let key = "\(a.ggufArchitecture).\(k)"
+            guard file.metadata[key] != nil else { return nil }
+            let v = try file.double(key)
+            guard v.isFinite, v > 0 else { throw GGUFCheckpointError.badValue(path: path, key: key, message: "must be positive, got \(v)") }
+            return v
+        }
+        a.attentionSoftCap = try positive("attn_logit_softcapping").map(Float.init) ?? a.ggufDefaultAttentionSoftCap
+        a.logitSoftCap = try positive("final_logit_softcapping").map(Float.init) ?? a.ggufDefaultLogitSoftCap
+        if let s = try positive("attention.scale") {
+            a.attentionScale = Float(s)
+        } else if a.scalesQueriesByQueryPreAttnScalar {
+            a.attentionScale = Architecture.queryScale(Double(a.ggufScaleByDimPerHeadAtLayerCounts.contains(layers) ? dim / heads : headDim))
+        }
+        // A window of 0 is none (llama.cpp's converter writes Phi-3's null window so); a file
+        // without the key runs with full attention (llama.cpp's converter drops Mistral's).
+        let windowKey = "\(a.ggufArchitecture).attention.sliding_window"
+        let noWindow = try file.metadata[windowKey] != nil && file.double(windowKey) == 0
+        if !noWindow, let w = try positive("attention.sliding_window") ?? a.ggufDefaultSlidingWindow.map(Double.init) {
+            guard w.rounded() == w, w < 1e9 else {
+                throw GGUFCheckpointError.badValue(path: path, key: windowKey, message: "expected an integer, got \(w)")
+            }
+            // llama.cpp's `sliding_window_pattern`: one bool per layer, or the period.
+            let patternKey = "\(a.ggufArchitecture).attention.sliding_window_pattern"
+            if case let .array(items)? = file.metadata[patternKey] {
+                let flags = items.map { $0.bool ?? ($0.int.map { $0 != 0 }) }
+                guard flags.count == layers, flags.allSatisfy({ $0 != nil }) else {
+                    throw GGUFCheckpointError.badValue(path: path, key: patternKey, message: "expected \(layers) booleans, one per layer")
+                }
+                a.slidingWindow = flags.map { $0 == true ? Int(w) : nil }
+            } else {
+                if let p = try file.optionalInt(patternKey) { a.slidingWindowPattern = p }
+                a.slidingWindow = a.slidingWindows(size: Int(w), layers: layers)
+            }
+            if a.slidingWindow?.allSatisfy({ $0 == nil }) == true { a.slidingWindow = nil }
+        }
     }
 
     private func loadTokenizer() -> (tokenizer: (any Tokenizer)?, error: (any Error)?) {
@@ -186,7 +246,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
     /// A tensor by canonical name, pointing into the memory map (no copy).
     public func tensor(_ name: String) throws -> WeightTensor {
         guard let (info, spec) = byCanonicalName[name], let type = info.type else {
-            throw GGUFCheckpointError.missingTensor(path: path, tensor: name)
+            throw GGUFCheckpointError.missingTensor(path: path, tensor: GGUFCheckpoint.fileName(name, config.architecture))
         }
         // GGUF lists dimensions fastest-first; PyTorch shapes are slowest-first. A stack of
         // experts' matrices is seen as one matrix of all their rows, to be sliced below.

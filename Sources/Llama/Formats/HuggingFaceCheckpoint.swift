@@ -33,7 +33,7 @@ public enum HuggingFaceError: Error, CustomStringConvertible, Equatable {
     case badValue(path: String, key: String, message: String)
     case unsupported(path: String, message: String)
     case badIndex(path: String, message: String)
-    case unknownTensor(path: String, tensor: String)
+    case unknownTensor(path: String, tensor: String, architecture: String)
 
     public var description: String {
         switch self {
@@ -42,8 +42,8 @@ public enum HuggingFaceError: Error, CustomStringConvertible, Equatable {
         case let .badValue(path, key, message): return "\(path): key \"\(key)\": \(message)"
         case let .unsupported(path, message): return "\(path): \(message)"
         case let .badIndex(path, message): return "\(path): \(message)"
-        case let .unknownTensor(path, tensor):
-            return "\(path): tensor \"\(tensor)\" is not a tensor of this architecture (see config.json model_type)"
+        case let .unknownTensor(path, tensor, architecture):
+            return "\(path): tensor \"\(tensor)\" is not part of a \(architecture) model"
         }
     }
 }
@@ -100,41 +100,36 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         try CheckpointSupport.checkConfig(c) { HuggingFaceError.unsupported(path: configPath, message: $0) }
         config = c
 
-        // A tensor holding several roles (Phi-3's qkv_proj) must hold exactly them.
-        let fused = Dictionary(c.architecture.fileTensors(c, in: .huggingFace).filter { $0.parts.count > 1 }.map { ($0.name, $0.shape) },
-                               uniquingKeysWith: { a, _ in a })
+        let a = c.architecture
         var out: [String: WeightTensor] = [:]
-        for (name, (file, info)) in hfTensors {
-            let held = c.architecture.locate(name, in: .huggingFace).filter { $0.layer < c.layerCount }
-            if held.isEmpty {
-                if name.hasSuffix("rotary_emb.inv_freq") { continue }  // recomputed from rope_theta
-                throw HuggingFaceError.unknownTensor(path: file.path, tensor: name)
+        for (name, (file, _)) in hfTensors {
+            if name.hasSuffix("rotary_emb.inv_freq") || a.huggingFaceIgnoredSuffixes.contains(where: name.hasSuffix) {
+                continue  // buffers: inverse frequencies recomputed from rope_theta, causal masks
             }
-            if let e = held.compactMap(\.spec.expert).first, e >= c.architecture.expertCount ?? 0 {
+            var held = a.locate(name, in: .huggingFace)
+            if held.isEmpty, let prefix = a.huggingFaceOptionalPrefix { held = a.locate(prefix + name, in: .huggingFace) }
+            held = held.filter { $0.layer < c.layerCount }
+            if held.isEmpty { throw HuggingFaceError.unknownTensor(path: file.path, tensor: name, architecture: a.name) }
+            if let e = held.compactMap(\.spec.expert).first, e >= a.expertCount ?? 0 {
                 throw HuggingFaceError.badValue(path: file.path, key: name,
-                    message: "is the weight of expert \(e), but config.json num_local_experts is \(c.architecture.expertCount ?? 0)")
+                    message: "is the weight of expert \(e), but config.json num_local_experts is \(a.expertCount ?? 0)")
             }
-            if let expected = fused[name], info.shape != expected {
-                throw SafetensorsError.badTensor(path: file.path, tensor: name,
-                    message: "has shape \(info.shape), expected \(expected) for the fused \(held.map { "\($0.spec.role)" }.joined(separator: ", "))")
-            }
+            guard let first = held.first?.spec, !(first.role == .output && c.tiedEmbeddings) else { continue }
+            // One file tensor, prepared once for all the roles it holds.
+            var whole = try file.weight(name, as: name)
+            if first.huggingFaceTransposed { whole = try CheckpointSupport.transposed(whole, path: file.path, fileName: name) }
             for (spec, layer) in held {
                 let canonical = spec.canonicalName(layer: layer)
-                if spec.role == .output && c.tiedEmbeddings { continue }
-                var w = try file.weight(name, as: canonical)
-                if let range = c.architecture.rows(spec, in: .huggingFace, c) {
-                    guard let part = w.rows(range) else {
-                        throw SafetensorsError.badTensor(path: file.path, tensor: name, message: "shape \(w.shape) has no rows \(range) for \(canonical)")
-                    }
-                    w = part
-                }
-                if let heads = spec.huggingFacePermutedHeads, c.architecture.ropeLayout == .interleaved {
+                var w = try CheckpointSupport.part(spec, of: whole, in: .huggingFace, config: c, path: file.path, fileName: name)
+                w = WeightTensor(name: canonical, type: w.type, shape: w.shape, data: w.data, owner: w.owner)
+                if spec.role.isNormWeight, a.huggingFaceNormOffset != 0 { w = CheckpointSupport.adding(a.huggingFaceNormOffset, to: w) }
+                if let heads = spec.huggingFacePermutedHeads, a.ropeLayout == .interleaved {
                     w = try HuggingFaceCheckpoint.unpermute(w, heads: heads.count(c), path: file.path, hfName: name)
                 }
                 out[canonical] = w
             }
         }
-        try CheckpointSupport.validate(out, config: c, path: path, names: .huggingFace)
+        try CheckpointSupport.validate(out, config: c, path: path, format: .huggingFace)
         tensors = out
 
         let tok = CheckpointSupport.tokenizerBeside([path + "/tokenizer.json", path + "/tokenizer.model", path + "/original/tokenizer.model"])
@@ -159,17 +154,25 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         do { any = try JSONSerialization.jsonObject(with: data, options: []) } catch {
             throw HuggingFaceError.unsupported(path: path, message: "not valid JSON")
         }
-        guard let json = any as? [String: Any] else {
+        guard var json = any as? [String: Any] else {
             throw HuggingFaceError.unsupported(path: path, message: "not a JSON object")
         }
         func value(_ key: String, in dict: [String: Any]) -> Any? {
             guard let v = dict[key], !(v is NSNull) else { return nil }
             return v
         }
+        let modelType = value("model_type", in: json) as? String ?? Architecture.llama.name
+        guard var architecture = Architecture.named(modelType) else {
+            let known = Architecture.all.map { "\"\($0.name)\"" }.joined(separator: ", ")
+            throw HuggingFaceError.unsupported(path: path, message: "model_type is \"\(modelType)\"; supported: \(known)")
+        }
+        // The architecture's own spellings of the common keys (GPT-2's n_embd, …).
+        for (common, own) in architecture.huggingFaceConfigKeys where json[common] == nil { json[common] = json[own] }
+        func shown(_ key: String) -> String { architecture.huggingFaceConfigKeys[key] ?? key }
         func int(_ key: String, in dict: [String: Any] = json, default def: Int? = nil) throws -> Int {
             guard let v = value(key, in: dict) else {
                 if let def { return def }
-                throw HuggingFaceError.missingKey(path: path, key: key)
+                throw HuggingFaceError.missingKey(path: path, key: shown(key))
             }
             guard let i = SafetensorsFile.jsonInt(v) else {
                 throw HuggingFaceError.badValue(path: path, key: key, message: "expected an integer, found \(v)")
@@ -180,7 +183,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         func number(_ key: String, in dict: [String: Any] = json, default def: Double? = nil) throws -> Double {
             guard let v = value(key, in: dict) else {
                 if let def { return def }
-                throw HuggingFaceError.missingKey(path: path, key: key)
+                throw HuggingFaceError.missingKey(path: path, key: shown(key))
             }
             guard let d = v as? Double, d.isFinite else {
                 throw HuggingFaceError.badValue(path: path, key: key, message: "expected a number, found \(v)")
@@ -188,23 +191,21 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             return d
         }
 
-        let modelType = value("model_type", in: json) as? String ?? Architecture.llama.name
-        guard var architecture = Architecture.named(modelType) else {
-            throw HuggingFaceError.unsupported(path: path, message: "model_type is \"\(modelType)\"; supported: \(Architecture.supportedNames)")
+        for key in ["attention_bias", "mlp_bias"] where (value(key, in: json) as? Bool) == true && !architecture.has(.wqBias) {
+            throw HuggingFaceError.unsupported(path: path, message: "\(key) is true; \(architecture.name) models without biases are supported")
         }
-        for key in ["attention_bias", "mlp_bias"] where (value(key, in: json) as? Bool) == true {
-            if key == "attention_bias" && architecture.attentionBias { continue }
-            throw HuggingFaceError.unsupported(path: path, message: "\(key) is true; \(modelType) models without these biases are supported")
-        }
-        if let act = value("hidden_act", in: json) as? String, act != "silu" {
-            throw HuggingFaceError.unsupported(path: path, message: "hidden_act is \"\(act)\"; only \"silu\" is supported")
+        if let key = architecture.huggingFaceActivationKeys.first(where: { value($0, in: json) != nil }) {
+            let act = value(key, in: json) as? String ?? "\(value(key, in: json) ?? "")"
+            guard architecture.huggingFaceActivationNames.contains(act) else {
+                throw HuggingFaceError.unsupported(path: path, message: "\(key) is \"\(act)\"; \(architecture.name) supports \(architecture.huggingFaceActivationNames.map { "\"\($0)\"" }.joined(separator: ", "))")
+            }
         }
 
         let dim = try int("hidden_size")
         let layers = try int("num_hidden_layers")
         let heads = try int("num_attention_heads")
         let kvHeads = try int("num_key_value_heads", default: heads)
-        let hidden = try int("intermediate_size")
+        let hidden = try int("intermediate_size", default: architecture.defaultHiddenPerDim.map { $0 * dim })
         let vocab = try int("vocab_size")
         let eps = try number("rms_norm_eps")
         var theta = try number("rope_theta", default: 10000)
@@ -235,13 +236,12 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             }
             tie = b
         }
-        if value("head_dim", in: json) != nil {
-            let hd = try int("head_dim")
-            guard dim % heads == 0, hd == dim / heads else {
-                throw HuggingFaceError.badValue(path: path, key: "head_dim",
-                                                message: "is \(hd), but hidden_size / num_attention_heads = \(dim) / \(heads); a separate head size is not supported")
-            }
+        let headDim = value("head_dim", in: json) != nil ? try int("head_dim") : nil
+        if let hd = headDim, !architecture.separateHeadSize, dim % heads != 0 || hd != dim / heads {
+            throw HuggingFaceError.badValue(path: path, key: "head_dim",
+                                            message: "is \(hd), but hidden_size / num_attention_heads = \(dim) / \(heads); a separate head size is not supported for \(architecture.name)")
         }
+        try readAttentionVariations(json, into: &architecture, layers: layers, path: path)
 
         var scaling: RopeScaling?
         if let rs = ropeDict {
@@ -281,7 +281,6 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             }
         }
 
-        architecture.slidingWindow = try slidingWindows(json, layers: layers, path: path)
         if value("num_local_experts", in: json) != nil || architecture.spec(.router) != nil {
             let experts = try int("num_local_experts")
             let used = try int("num_experts_per_tok")
@@ -305,45 +304,40 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
 
         let config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                                  vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
-                                 maxContext: context, tiedEmbeddings: tie, architecture: architecture)
+                                 maxContext: context, tiedEmbeddings: tie, architecture: architecture, headDim: headDim)
         return ParsedConfig(config: config, tieWordEmbeddings: tie)
     }
 
-    /// Each layer's attention window from config.json, as transformers decides it:
-    /// `layer_types` ("sliding_attention" layers get `sliding_window`) when present; otherwise
-    /// `sliding_window` on every layer (from `max_window_layers` on, when the config has it,
-    /// as Qwen2 does), unless `use_sliding_window` is false. Nil when no layer has a window.
-    static func slidingWindows(_ json: [String: Any], layers: Int, path: String) throws -> [Int?]? {
-        func present(_ k: String) -> Any? { json[k].flatMap { $0 is NSNull ? nil : $0 } }
-        var window: Int?
-        if let v = present("sliding_window") {
-            guard let w = SafetensorsFile.jsonInt(v), w > 0 else {
-                throw HuggingFaceError.badValue(path: path, key: "sliding_window", message: "expected a positive integer or null, found \(v)")
+    /// Sliding windows (`sliding_window`, per layer from `layer_types` or the architecture's
+    /// pattern; off when `use_sliding_window` is false), soft-capping
+    /// (`attn_logit_softcapping`, `final_logit_softcapping`) and `query_pre_attn_scalar`.
+    static func readAttentionVariations(_ json: [String: Any], into a: inout Architecture, layers: Int, path: String) throws {
+        func positive(_ key: String) throws -> Double? {
+            guard let v = json[key], !(v is NSNull) else { return nil }
+            guard let d = v as? Double, d.isFinite, d > 0 else {
+                throw HuggingFaceError.badValue(path: path, key: key, message: "expected a positive number or null, found \(v)")
             }
-            window = w
+            return d
         }
-        if let v = present("layer_types") {
-            guard let types = v as? [String], types.count == layers else {
+        a.attentionSoftCap = try positive("attn_logit_softcapping").map(Float.init)
+        a.logitSoftCap = try positive("final_logit_softcapping").map(Float.init)
+        if a.scalesQueriesByQueryPreAttnScalar {
+            guard let s = try positive("query_pre_attn_scalar") else { throw HuggingFaceError.missingKey(path: path, key: "query_pre_attn_scalar") }
+            a.attentionScale = Architecture.queryScale(s)
+        }
+        guard (json["use_sliding_window"] as? Bool) != false, let w = try positive("sliding_window") else { return }
+        guard w.rounded() == w, w < 1e9 else {
+            throw HuggingFaceError.badValue(path: path, key: "sliding_window", message: "expected an integer, found \(w)")
+        }
+        if let types = json["layer_types"] as? [Any] {
+            guard types.count == layers, types.allSatisfy({ $0 is String }) else {
                 throw HuggingFaceError.badValue(path: path, key: "layer_types", message: "expected \(layers) strings, one per layer")
             }
-            let windows = try types.map { t -> Int? in
-                switch t {
-                case "full_attention": return nil
-                case "sliding_attention":
-                    guard let window else {
-                        throw HuggingFaceError.badValue(path: path, key: "sliding_window", message: "layer_types has sliding_attention layers but no window")
-                    }
-                    return window
-                default:
-                    throw HuggingFaceError.unsupported(path: path, message: "layer_types has \"\(t)\"; supported: full_attention, sliding_attention")
-                }
-            }
-            return windows.contains { $0 != nil } ? windows : nil
+            a.slidingWindow = types.map { ($0 as? String) == "sliding_attention" ? Int(w) : nil }
+        } else {
+            a.slidingWindow = a.slidingWindows(size: Int(w), layers: layers)
         }
-        guard let window, (present("use_sliding_window") as? Bool) != false else { return nil }
-        let from = present("max_window_layers").flatMap { SafetensorsFile.jsonInt($0) } ?? 0
-        let windows = (0..<layers).map { $0 >= from ? window : nil }
-        return windows.contains { $0 != nil } ? windows : nil
+        if a.slidingWindow?.allSatisfy({ $0 == nil }) == true { a.slidingWindow = nil }
     }
 
     /// The distinct shard file names of a `model.safetensors.index.json`, in first-use order.

@@ -36,23 +36,27 @@ public enum HuggingFaceExport {
         let c = checkpoint.config
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
-        // Tensors, in HF names, converted to `type`.
-        // A fused tensor (Phi-3 qkv_proj) is its roles' rows one after the other.
+        // Tensors, in HF names and layouts (fused parts joined, q/k rows to rotate-half,
+        // Conv1D matrices transposed, (1 + w) norms back to w), converted to `type`.
+        let a = c.architecture
         var header: [String: Any] = ["__metadata__": ["format": "pt"]]
         var blobs: [[UInt8]] = []
         var offset = 0
-        for file in c.architecture.fileTensors(c, in: .huggingFace) {
-            var values: [Float] = []
-            for (spec, layer) in file.parts {
-                let t = try checkpoint.tensor(spec.canonicalName(layer: layer))
-                var part = dequantized(t)
-                if let heads = spec.huggingFacePermutedHeads?.count(c), c.architecture.ropeLayout == .interleaved, t.shape.count == 2 {
-                    part = toRotateHalf(part, rows: t.shape[0], columns: t.shape[1], heads: heads)
-                }
-                values += part
+        for (name, spec, _, t) in try Quantizer.fileTensors(checkpoint, format: .huggingFace) {
+            var values = dequantized(t)
+            var shape = t.shape
+            if let heads = spec.huggingFacePermutedHeads, a.ropeLayout == .interleaved, t.shape.count == 2 {
+                values = toRotateHalf(values, rows: t.shape[0], columns: t.shape[1], heads: heads.count(c))
+            }
+            if spec.role.isNormWeight, a.huggingFaceNormOffset != 0 {
+                values = values.map { $0 - a.huggingFaceNormOffset }
+            }
+            if spec.huggingFaceTransposed, shape.count == 2 {
+                values = transposed(values, rows: shape[0], columns: shape[1])
+                shape = [shape[1], shape[0]]
             }
             let bytes = encode(values, as: type)
-            header[file.name] = ["dtype": dtype, "shape": file.shape, "data_offsets": [offset, offset + bytes.count]]
+            header[name] = ["dtype": dtype, "shape": shape, "data_offsets": [offset, offset + bytes.count]]
             offset += bytes.count
             blobs.append(bytes)
         }
@@ -66,22 +70,33 @@ public enum HuggingFaceExport {
         try AtomicFile.write(file, to: directory + "/model.safetensors")
 
         var config: [String: Any] = [
-            "architectures": [c.architecture.huggingFaceClass], "model_type": c.architecture.name, "hidden_act": "silu",
+            "architectures": [a.huggingFaceClass], "model_type": a.name,
             "hidden_size": c.dim, "intermediate_size": c.hiddenDim, "num_hidden_layers": c.layerCount,
             "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDim,
-            "vocab_size": c.vocabSize, "rms_norm_eps": Double(c.normEps), "rope_theta": Double(c.ropeTheta),
+            "vocab_size": c.vocabSize, "rms_norm_eps": Double(c.normEps),
             "max_position_embeddings": c.maxContext, "tie_word_embeddings": c.tiedEmbeddings,
-            "attention_bias": c.architecture.attentionBias, "mlp_bias": false,
-            "torch_dtype": ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype] ?? "float32",
+            "attention_bias": a.has(.wqBias), "mlp_bias": false, "torch_dtype": ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype] ?? "float32",
         ]
-        if let experts = c.architecture.expertCount {
-            config["num_local_experts"] = experts
-            config["num_experts_per_tok"] = c.architecture.expertsPerToken
+        if let key = a.huggingFaceActivationKeys.first, let act = a.huggingFaceActivationNames.first { config[key] = act }
+        if !a.learnedPositions { config["rope_theta"] = Double(c.ropeTheta) }
+        if let cap = a.attentionSoftCap { config["attn_logit_softcapping"] = Double(cap) }
+        if let cap = a.logitSoftCap { config["final_logit_softcapping"] = Double(cap) }
+        if a.scalesQueriesByQueryPreAttnScalar, let scale = a.attentionScale {
+            let q = 1 / (Double(scale) * Double(scale))
+            config["query_pre_attn_scalar"] = abs(q - q.rounded()) < 1e-3 ? Int(q.rounded()) as Any : q as Any
         }
-        if let windows = c.architecture.slidingWindow, let window = windows.compactMap({ $0 }).max() {
-            config["sliding_window"] = window
+        if let experts = a.expertCount {
+            config["num_local_experts"] = experts
+            config["num_experts_per_tok"] = a.expertsPerToken
+        }
+        if let windows = a.slidingWindow, let size = windows.compactMap({ $0 }).max() {
+            config["sliding_window"] = size
             config["use_sliding_window"] = true
             config["layer_types"] = windows.map { $0 == nil ? "full_attention" : "sliding_attention" }
+        }
+        // The architecture's own spellings (GPT-2: n_embd, n_layer, …).
+        for (common, own) in a.huggingFaceConfigKeys {
+            if let v = config.removeValue(forKey: common) { config[own] = v }
         }
         if let r = c.ropeScaling {
             config["rope_scaling"] = ["rope_type": "llama3", "factor": Double(r.factor), "low_freq_factor": Double(r.lowFreqFactor),
@@ -158,6 +173,13 @@ public enum HuggingFaceExport {
                 dequantizeRow(t.type, t.data.baseAddress! + r * rowBytes, dst.baseAddress! + r * columns, count: columns)
             }
         }
+        return out
+    }
+
+    /// A row-major `rows × columns` matrix transposed (GPT-2's `Conv1D` stores `[in, out]`).
+    static func transposed(_ w: [Float], rows: Int, columns: Int) -> [Float] {
+        var out = w
+        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = w[r * columns + c] } }
         return out
     }
 

@@ -305,7 +305,7 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
         case .wq, .wk, .wv, .gate, .up, .output: return .rows  // column-parallel
         case .wo, .down: return .columns                        // row-parallel
         case .attentionNorm, .ffnNorm, .finalNorm: return .replicated
-        default: return nil  // roles of other architectures: Meta's files are Llama only
+        default: return nil  // not in Llama's table
         }
     }
 

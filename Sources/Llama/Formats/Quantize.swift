@@ -1,8 +1,10 @@
 import Foundation
 
 // `llama quantize`: any readable checkpoint to a GGUF whose 2-D weight matrices are stored
-// as one type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1) and whose 1-D tensors (norms, rope divisors) stay
-// F32, as llama.cpp's quantizer does with --pure. Row rounding follows llama.cpp's
+// as one type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1, as llama.cpp's quantizer does
+// with --pure), or as one of llama.cpp's K-quant mixes (Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M,
+// Q6_K: `KQuantMix`, which picks each tensor's type as llama-quantize does), and whose 1-D
+// tensors (norms, rope divisors) stay F32. Row rounding follows llama.cpp's
 // reference quantizers (ggml-quants.c, quantize_row_*_ref) so that the same fp32 input
 // gives the same blocks:
 //   Q8_0  d = max|x| / 127, q = round-half-away(x · (1/d)), d stored as f16
@@ -21,10 +23,79 @@ public enum QuantizeError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .unsupportedTarget(t): return "cannot quantize to \(t) (supported: \(Quantizer.targetNames.joined(separator: ", ")))"
+        case let .unsupportedTarget(t): return "cannot quantize to \(t) (supported: \(Quantizer.schemeNames.joined(separator: ", ")))"
         case let .badTensor(path, tensor, message): return "\(path): tensor \(tensor): \(message)"
         }
     }
+}
+
+/// llama.cpp's K-quant mixes (llama_ftype Q4_K_S … Q6_K): a base type, with some tensors
+/// given more bits, as llama-cpp-python 0.3.36's llama.cpp chooses them
+/// (llama_tensor_get_type in src/llama-quant.cpp) for a Llama-architecture model without
+/// experts:
+///   - output.weight (and token_embd.weight when the output is tied to it): Q6_K (Q8_0 when
+///     its rows are not a multiple of 256);
+///   - attn_v: Q6_K in the layers `usesMoreBits` picks (Q4_K_M, Q5_K_M), Q5_K in the first 4
+///     (Q4_K_S);
+///   - ffn_down: Q6_K in the layers `usesMoreBits` picks (Q4_K_M, Q5_K_M), Q5_K in the first
+///     eighth (Q4_K_S);
+///   - everything else 2-D: the base type (Q4_K, Q5_K or Q6_K);
+///   - a tensor whose rows are not a multiple of 256 falls back to Q5_0 (for Q4_K), Q5_1
+///     (Q5_K) or Q8_0 (Q6_K), and to F16 if that does not fit either.
+/// Not modelled: llama.cpp's extra bump of attn_v for 70B models (Q4_K → Q5_K).
+public enum KQuantMix: String, Sendable, CaseIterable {
+    case q4_K_S = "q4_k_s", q4_K_M = "q4_k_m", q5_K_S = "q5_k_s", q5_K_M = "q5_k_m", q6_K = "q6_k"
+
+    /// The type most tensors get.
+    public var baseType: GGMLType {
+        switch self {
+        case .q4_K_S, .q4_K_M: return .q4_K
+        case .q5_K_S, .q5_K_M: return .q5_K
+        case .q6_K: return .q6_K
+        }
+    }
+
+    /// llama.cpp's llama_ftype number, written as general.file_type.
+    public var fileType: UInt32 {
+        switch self {
+        case .q4_K_S: return 14
+        case .q4_K_M: return 15
+        case .q5_K_S: return 16
+        case .q5_K_M: return 17
+        case .q6_K: return 18
+        }
+    }
+
+    /// llama.cpp's use_more_bits: the first and last eighth of the layers, and every third
+    /// one between.
+    public static func usesMoreBits(layer i: Int, of n: Int) -> Bool {
+        i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2
+    }
+
+    /// The type of the 2-D tensor `name` (GGUF naming) with `columns` elements per row;
+    /// `layer` counts the attn_v / ffn_down tensors in file order (their layer index),
+    /// `layers` how many there are; `tiedOutput` is true when the file has no output.weight.
+    public func type(forTensor name: String, columns: Int, layer: Int, layers: Int, tiedOutput: Bool) -> GGMLType {
+        var t = baseType
+        if name == "output.weight" || (tiedOutput && name == "token_embd.weight") {
+            return columns % 256 == 0 ? .q6_K : columns % 32 == 0 ? .q8_0 : .f16
+        } else if name.hasSuffix("attn_v.weight") {
+            if (self == .q4_K_M || self == .q5_K_M) && Self.usesMoreBits(layer: layer, of: layers) { t = .q6_K }
+            else if self == .q4_K_S && layer < 4 { t = .q5_K }
+        } else if name.hasSuffix("ffn_down.weight") {
+            if (self == .q4_K_M || self == .q5_K_M) && Self.usesMoreBits(layer: layer, of: layers) { t = .q6_K }
+            else if self == .q4_K_S && layer < layers / 8 { t = .q5_K }
+        }
+        guard columns % 256 != 0 else { return t }
+        let fallback: GGMLType = switch t { case .q4_K: .q5_0; case .q5_K: .q5_1; default: .q8_0 }
+        return columns % 32 == 0 ? fallback : .f16
+    }
+}
+
+/// What `llama quantize --type` makes: every weight matrix as one type, or a K-quant mix.
+public enum QuantizationScheme: Sendable, Equatable {
+    case uniform(GGMLType)
+    case mix(KQuantMix)
 }
 
 /// Builds quantized GGUF files from checkpoints.
@@ -33,13 +104,27 @@ public enum Quantizer {
     public static let targets: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q4_0": .q4_0, "q4_1": .q4_1, "q5_0": .q5_0, "q5_1": .q5_1]
     /// The names of `targets`, in the order help texts list them.
     public static let targetNames = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"]
+    /// Everything `llama quantize --type` accepts: the uniform targets and the K-quant mixes.
+    public static var schemes: [String: QuantizationScheme] {
+        var all = targets.mapValues { QuantizationScheme.uniform($0) }
+        for m in KQuantMix.allCases { all[m.rawValue] = .mix(m) }
+        return all
+    }
+    /// The names of `schemes`, in the order help texts list them.
+    public static let schemeNames = targetNames + KQuantMix.allCases.map(\.rawValue)
+
+    /// `gguf(_:scheme:source:parallel:)` with every weight matrix as `type`.
+    public static func gguf(_ checkpoint: any Checkpoint, as type: GGMLType, source: GGUFFile?,
+                            parallel: ParallelFor = ParallelFor()) throws -> GGUFWriter {
+        guard targets.values.contains(type) else { throw QuantizeError.unsupportedTarget(type.name) }
+        return try gguf(checkpoint, scheme: .uniform(type), source: source, parallel: parallel)
+    }
 
     /// The GGUF of `checkpoint` with its weight matrices stored as `type`. Metadata (the
     /// tokenizer included) is copied from `source` when the input was a GGUF; otherwise the
     /// hyperparameters are written from the checkpoint's configuration.
-    public static func gguf(_ checkpoint: any Checkpoint, as type: GGMLType, source: GGUFFile?,
+    public static func gguf(_ checkpoint: any Checkpoint, scheme: QuantizationScheme, source: GGUFFile?,
                             parallel: ParallelFor = ParallelFor()) throws -> GGUFWriter {
-        guard targets.values.contains(type) else { throw QuantizeError.unsupportedTarget(type.name) }
         let c = checkpoint.config
         var w = GGUFWriter()
         if let source {
@@ -52,15 +137,23 @@ public enum Quantizer {
             w.setHyperparameters(c)
         }
         // llama.cpp's llama_ftype numbers, which readers show as the file's type.
-        let fileType: UInt32 = switch type { case .f32: 0; case .f16: 1; case .q4_0: 2; case .q4_1: 3; case .q8_0: 7; case .q5_0: 8; case .q5_1: 9; default: 32 }
+        let fileType: UInt32 = switch scheme {
+        case let .mix(m): m.fileType
+        case let .uniform(type): switch type { case .f32: 0; case .f16: 1; case .q4_0: 2; case .q4_1: 3; case .q8_0: 7; case .q5_0: 8; case .q5_1: 9; default: 32 }
+        }
         w.set("general.file_type", .uint32(fileType))
         w.set("general.quantization_version", .uint32(2))
 
-        for file in c.architecture.fileTensors(c, in: .gguf) {
-            let t = try joined(file.parts.map { try checkpoint.tensor($0.spec.canonicalName(layer: $0.layer)) },
-                               as: file.name, shape: file.shape)
-            try add(t, as: file.name, to: &w, type: t.shape.count >= 2 ? type : .f32,
-                    path: checkpoint.path, parallel: parallel)
+        let tensors = try fileTensors(checkpoint, format: .gguf)
+        let tiedOutput = !tensors.contains { $0.name == "output.weight" }
+        for (name, spec, layer, t) in tensors {
+            let type: GGMLType
+            switch scheme {
+            case _ where !spec.role.isQuantizable || t.shape.count < 2: type = .f32
+            case let .uniform(u): type = u
+            case let .mix(m): type = m.type(forTensor: name, columns: t.shape.last ?? 0, layer: layer, layers: c.layerCount, tiedOutput: tiedOutput)
+            }
+            try add(t, as: name, to: &w, type: type, path: checkpoint.path, parallel: parallel)
         }
         if let divisors = try ropeDivisors(checkpoint) {
             try w.addTensor(name: "rope_freqs.weight", shape: [divisors.count], values: divisors, as: .f32)
@@ -103,6 +196,18 @@ public enum Quantizer {
             at += rows * outRow
         }
         return WeightTensor(name: name, type: type, shape: shape, data: buffer.readOnly, owner: buffer)
+    }
+
+    /// The tensors of `checkpoint` as `format` stores them, in layout order: each under its
+    /// file name, a fused tensor (GPT-2 `attn_qkv`, Phi-3 `attn_qkv`) or a stack of experts
+    /// (Mixtral `ffn_up_exps`, `[experts, rows, columns]`) once with its parts' rows joined,
+    /// with the first part's spec.
+    static func fileTensors(_ checkpoint: any Checkpoint, format: TensorFormat) throws -> [(name: String, spec: TensorSpec, layer: Int, tensor: WeightTensor)] {
+        let c = checkpoint.config
+        return try c.architecture.fileTensors(c, in: format).map { file in
+            let parts = try file.parts.map { try checkpoint.tensor($0.spec.canonicalName(layer: $0.layer)) }
+            return (file.name, file.parts[0].spec, file.parts[0].layer, try joined(parts, as: file.name, shape: file.shape))
+        }
     }
 
     /// Llama 3.1 scaling as llama.cpp carries it: one divisor per frequency pair.
@@ -155,7 +260,8 @@ public enum Quantizer {
     }
 }
 
-/// Stores `count` floats as `type` (F32, F16, BF16, Q8_0 or Q4_0) at `dst`;
+/// Stores `count` floats as `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K
+/// or Q6_K) at `dst`;
 /// `count` is a multiple of the type's block size.
 public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, as type: GGMLType, into dst: UnsafeMutableRawPointer) {
     switch type {
@@ -243,6 +349,11 @@ public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, as type: GGMLType
             }
             block.storeBytes(of: qh.littleEndian, toByteOffset: qhAt, as: UInt32.self)
         }
+    case .q4_K, .q5_K:
+        let size = type == .q5_K ? 176 : 144
+        for b in 0..<(count / 256) { quantizeQ4KQ5K(x + 256 * b, five: type == .q5_K, into: dst + size * b) }
+    case .q6_K:
+        for b in 0..<(count / 256) { quantizeQ6K(x + 256 * b, into: dst + 210 * b) }
     default:
         dst.initializeMemory(as: UInt8.self, repeating: 0, count: type.rowBytes(columns: count))
     }

@@ -50,10 +50,9 @@ public final class ChatSession {
     /// its text spells one (a base model under a fallback format writes `<|im_end|>` as text).
     public let stopTexts: [String]
 
-    let cache: KVCache
+    let memory: PromptCache
+    var cache: KVCache { memory.cache }
     let state: RunState
-    /// The tokens whose keys and values are in `cache`, in order.
-    private(set) var cachedTokens: [TokenID] = []
 
     /// A session over `model`; `context` is the KV cache size (the model's maximum when nil).
     public init(model: LlamaModel, tokenizer: any Tokenizer, template: ChatTemplate,
@@ -64,7 +63,7 @@ public final class ChatSession {
         self.specialTokens = specialTokens
         self.options = options
         let capacity = min(model.config.maxContext, max(1, options.context ?? model.config.maxContext))
-        cache = KVCache(config: model.config, capacity: capacity)
+        memory = PromptCache(cache: KVCache(config: model.config, capacity: capacity))
         state = RunState(config: model.config, maxRows: max(1, options.prefillBatch), maxLogitRows: 1)
         var stops = tokenizer.endOfGenerationIDs.union(options.stopIDs)
         var texts: [String] = []
@@ -126,10 +125,7 @@ public final class ChatSession {
         stats.promptTokens = prompt.count
 
         // Reuse the cached prefix; at least the last prompt token is evaluated for its logits.
-        var reuse = 0
-        while reuse < min(cachedTokens.count, prompt.count - 1) && cachedTokens[reuse] == prompt[reuse] { reuse += 1 }
-        cache.count = reuse
-        cachedTokens.removeSubrange(reuse...)
+        let reuse = memory.reuse(for: prompt)
         let clock = ContinuousClock()
         var start = clock.now
         var logits: [Float] = []
@@ -139,7 +135,7 @@ public final class ChatSession {
             let rows = (p..<end).map { BatchRow(token: prompt[$0], position: $0) }
             try model.forward(rows, caches: [cache], state: state, logitRows: end == prompt.count ? [rows.count - 1] : [])
             if end == prompt.count { logits = Array(state.logits(row: 0)) }
-            cachedTokens += prompt[p..<end]
+            memory.append(prompt[p..<end])
             p = end
         }
         stats.promptTokensEvaluated = prompt.count - reuse
@@ -169,7 +165,7 @@ public final class ChatSession {
             if generated.count >= options.maxTokens { stats.finishReason = .maxTokens; break }
             if cache.count >= cache.capacity { stats.finishReason = .contextFull; break }
             try model.forward([BatchRow(token: id, position: cache.count)], caches: [cache], state: state, logitRows: [0])
-            cachedTokens.append(id)
+            memory.append([id])
             logits = Array(state.logits(row: 0))
         }
         let tail = matcher.stopped ? "" : matcher.feed(decoder.flush()) + matcher.flush()

@@ -20,6 +20,23 @@
 //         2k (low half) / 2k+1 (high half) of qh[l] adding 16 in the k-th 64-element group
 //   Q6_K  210 bytes: ql[128] (low 4 bits), qh[64] (high 2 bits), scales[16] (int8), d f16;
 //         each 128 elements: x = d·scale·(q − 32), q = low nibble | 2 high bits << 4
+//   Q2_K  84 bytes: scales[16] (per 16 elements: scale in the low nibble, min in the high),
+//         qs[64], d f16, dmin f16. Each 128 elements use 32 bytes of qs: element 32k + l
+//         (l < 32) is bits 2k…2k+1 of byte l; its sub-block is 2k + l/16;
+//         x = d·scale·q − dmin·min
+//   Q3_K  110 bytes: hmask[32], qs[64], scales[12] (16 six-bit scales), d f16. The 2 low bits
+//         as Q2_K's; the third is bit 4h + k of hmask[l] (h: which 128) and when it is clear
+//         the value is 4 lower: x = d·(scale − 32)·(q − 4·(1 − bit)). Scales: sub-block j
+//         < 8 takes the low nibble of byte j, j ≥ 8 the high nibble of byte j − 8; the top
+//         two bits come from byte 8 + j % 4, bits 2·(j / 4)…
+// Non-linear 4-bit types: each nibble indexes a fixed table of 16 int8 values (IQ4_VALUES).
+//   IQ4_NL  blocks of 32: d f16, 16 bytes of nibbles as Q4_0;   x = d·table[nibble]
+//   IQ4_XS  136 bytes per 256: d f16, scales_h u16, scales_l[4], qs[128]; block of 32 number
+//         b has the 6-bit scale (nibble b%2 of scales_l[b/2]) | (bits 2b…2b+1 of scales_h) << 4
+//         and 16 bytes of nibbles as Q4_0;                         x = d·(scale − 32)·table[nibble]
+
+/// The 16 values an IQ4_NL / IQ4_XS nibble stands for (ggml's kvalues_iq4nl).
+public let iq4Values: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
 
 /// An IEEE half-precision bit pattern as fp32.
 @inline(__always)
@@ -51,7 +68,7 @@ extension GGMLType {
     /// True for the types the kernels can compute with.
     public var isSupportedByKernels: Bool {
         switch self {
-        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K: return true
+        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs: return true
         default: return false
         }
     }
@@ -197,6 +214,55 @@ public func dequantizeRow(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: Unsa
                 out += 128
             }
         }
+    case .q2_K, .q3_K:
+        let isQ3 = type == .q3_K
+        let blockBytes = isQ3 ? 110 : 84
+        for b in 0..<(count / 256) {
+            let block = (src + blockBytes * b).assumingMemoryBound(to: UInt8.self)
+            let qs = block + (isQ3 ? 32 : 16)
+            let d = halfToFloat((src + blockBytes * b).loadUnaligned(fromByteOffset: isQ3 ? 108 : 80, as: UInt16.self))
+            let dmin = isQ3 ? 0 : halfToFloat((src + blockBytes * b).loadUnaligned(fromByteOffset: 82, as: UInt16.self))
+            let out = dst + 256 * b
+            for e in 0..<256 {
+                let h = e / 128, k = (e % 128) / 32, l = e % 32
+                let q = Int((qs[32 * h + l] >> UInt8(2 * k)) & 3)
+                let sub = 8 * h + 2 * k + l / 16
+                if isQ3 {
+                    let high = (block[l] >> UInt8(4 * h + k)) & 1
+                    out[e] = d * Float(q3KScale(sub, block + 96) - 32) * Float(q - (high == 0 ? 4 : 0))
+                } else {
+                    out[e] = d * Float(block[sub] & 0x0F) * Float(q) - dmin * Float(block[sub] >> 4)
+                }
+            }
+        }
+    case .iq4_nl:
+        for b in 0..<(count / 32) {
+            let block = src + 18 * b
+            let d = halfToFloat(block.loadUnaligned(as: UInt16.self))
+            let q = (block + 2).assumingMemoryBound(to: UInt8.self)
+            let out = dst + 32 * b
+            for j in 0..<16 {
+                out[j] = d * Float(iq4Values[Int(q[j] & 0x0F)])
+                out[j + 16] = d * Float(iq4Values[Int(q[j] >> 4)])
+            }
+        }
+    case .iq4_xs:
+        for b in 0..<(count / 256) {
+            let block = src + 136 * b
+            let d = halfToFloat(block.loadUnaligned(as: UInt16.self))
+            let high = UInt16(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+            let low = (block + 4).assumingMemoryBound(to: UInt8.self)
+            for sub in 0..<8 {
+                let scale = Int((low[sub / 2] >> UInt8(4 * (sub % 2))) & 0x0F) | Int((high >> UInt16(2 * sub)) & 3) << 4
+                let dl = d * Float(scale - 32)
+                let q = (block + 8 + 16 * sub).assumingMemoryBound(to: UInt8.self)
+                let out = dst + 256 * b + 32 * sub
+                for j in 0..<16 {
+                    out[j] = dl * Float(iq4Values[Int(q[j] & 0x0F)])
+                    out[j + 16] = dl * Float(iq4Values[Int(q[j] >> 4)])
+                }
+            }
+        }
     default:
         // Unreachable for checked weights; zeros make a misuse visible without crashing.
         dst.update(repeating: 0, count: count)
@@ -212,4 +278,14 @@ func kQuantScaleMin(_ j: Int, _ q: UnsafePointer<UInt8>) -> (scale: UInt8, min: 
         return (q[j] & 63, q[j + 4] & 63)
     }
     return ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+}
+
+/// The 6-bit scale (0…63, stored with an offset of 32) of sub-block `j` (0..<16) of a Q3_K
+/// super-block, from its 12 packed bytes: low 4 bits in a nibble of byte j % 8 (low nibble
+/// for j < 8), top 2 bits at bits 2·(j / 4) of byte 8 + j % 4.
+@inline(__always)
+func q3KScale(_ j: Int, _ q: UnsafePointer<UInt8>) -> Int {
+    let low = j < 8 ? q[j] & 0x0F : q[j - 8] >> 4
+    let top = (q[8 + j % 4] >> UInt8(2 * (j / 4))) & 3
+    return Int(low | (top << 4))
 }

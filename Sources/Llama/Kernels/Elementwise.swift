@@ -25,7 +25,7 @@ public func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     var tail: Float = 0
     var i = 0
     while i + 8 <= n {
-        let e = TrainingKernels.exp8(raw.loadUnaligned(fromByteOffset: 4 * i, as: V.self) - V(repeating: m))
+        let e = exp8(raw.loadUnaligned(fromByteOffset: 4 * i, as: V.self) - V(repeating: m))
         raw.storeBytes(of: e, toByteOffset: 4 * i, as: V.self)
         acc += e
         i += 8
@@ -77,4 +77,52 @@ public func weightedSum(_ weight: UnsafePointer<Float>, count n: Int, values: Un
         out[d] = s
         d += 1
     }
+}
+
+/// LayerNorm: `out[i] = (x[i] − mean) / sqrt(var + eps) · weight[i] + bias[i]` with the
+/// biased variance, as torch's `layer_norm`. Mean and variance are summed in Double (two
+/// passes), the rest in fp32. `out` may be `x`.
+public func layerNorm(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                      _ out: UnsafeMutablePointer<Float>, count n: Int, eps: Float) {
+    var sum: Double = 0
+    for i in 0..<n { sum += Double(x[i]) }
+    let mean = sum / Double(n)
+    var ss: Double = 0
+    for i in 0..<n { let d = Double(x[i]) - mean; ss += d * d }
+    let m = Float(mean)
+    let scale = 1 / (Float(ss / Double(n)) + eps).squareRoot()
+    if let bias {
+        for i in 0..<n { out[i] = (x[i] - m) * scale * weight[i] + bias[i] }
+    } else {
+        for i in 0..<n { out[i] = (x[i] - m) * scale * weight[i] }
+    }
+}
+
+/// GELU with the tanh approximation: `0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))`
+/// (transformers' `gelu_new` and `gelu_pytorch_tanh`), in fp32.
+@inline(__always)
+public func geluTanh(_ x: Float) -> Float {
+    let c: Float = 0.7978845608028654  // √(2/π)
+    return 0.5 * x * (1 + tanhf(c * (x + 0.044715 * x * x * x)))
+}
+
+/// `x[i] = geluTanh(x[i])`.
+public func geluTanhInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int) {
+    for i in 0..<n { x[i] = geluTanh(x[i]) }
+}
+
+/// GeGLU: `out[i] = geluTanh(gate[i]) · up[i]` (Gemma's feed-forward gate); `out` may be `gate`.
+public func geglu(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count n: Int) {
+    for i in 0..<n { out[i] = geluTanh(gate[i]) * up[i] }
+}
+
+/// `x[i] *= s`.
+public func scaleInPlace(_ x: UnsafeMutablePointer<Float>, by s: Float, count n: Int) {
+    for i in 0..<n { x[i] *= s }
+}
+
+/// tanh soft-capping in place: `x[i] = cap · tanh(x[i] / cap)` (Gemma 2's attention scores
+/// and final logits), in the reference's order of operations.
+public func softCap(_ x: UnsafeMutablePointer<Float>, count n: Int, cap: Float) {
+    for i in 0..<n { x[i] = tanhf(x[i] / cap) * cap }
 }

@@ -165,9 +165,10 @@ func gemmTile(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int
 
 /// Whether the C target was built with AVX-512 VNNI.
 public let hasInt8GEMM = swiftllama_has_int8_gemm() != 0
-/// Types the int8 packer reads: blocks of 32 (Q4_K's sub-blocks of 32, Q6_K's of 16) with
-/// a scale.
-public let int8GEMMTypes: Set<GGMLType> = [.q8_0, .q4_0, .q4_K, .q6_K]
+/// Types the int8 packer reads: blocks of 32 (Q4_K's, Q5_K's and IQ4_XS's sub-blocks of 32;
+/// Q2_K's, Q3_K's and Q6_K's of 16) of small unsigned values with a scale and a bias
+/// (Q4_1/Q5_1's minimum, Q5_0's centre, the K-quants' mins, IQ4's table shifted by 128).
+public let int8GEMMTypes: Set<GGMLType> = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs]
 /// Weight rows per int8 tile (one 16-lane vector).
 let int8TileRows = 16
 

@@ -79,7 +79,7 @@ let matvecChunkRows = 64
 @inline(__always)
 func hasDirectDot(_ type: GGMLType) -> Bool {
     switch type {
-    case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K: return true
+    case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: return true
     default: return false
     }
 }
@@ -87,13 +87,14 @@ func hasDirectDot(_ type: GGMLType) -> Bool {
 /// `out[t, r] = W[r] · x[t]` for a few tokens, each weight row read once from its stored
 /// format and dotted with every token while it is in cache. Quantized rows meet
 /// activations quantized to 8 bits (int8 × int8 products, as llama.cpp computes them):
-/// per 32 for Q8_0/Q4_0, per 256 with sub-block sums for the K-quants. Float formats meet
+/// per 32 for the types with blocks of 32 (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL), per 256
+/// with the sums of every 16 for those with super-blocks of 256 (the K-quants, IQ4_XS). Float formats meet
 /// the fp32 activations.
 func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
             parallel: ParallelFor) {
     let cols = w.columns, rows = w.rows
     switch w.type {
-    case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1:
+    case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl:
         // Every type with blocks of 32 meets the same activations, quantized per 32 once.
         let blocks = cols / 32
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
@@ -103,19 +104,19 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                     quantizeActivations(x + t * cols, into: QuantizedActivations(
                         values: values + t * cols, scales: scales + t * blocks, blocks: blocks))
                 }
-                if w.type == .q4_1 || w.type == .q5_0 || w.type == .q5_1 {
-                    let dot = w.type == .q4_1 ? swiftllama_dot_q4_1 : w.type == .q5_0 ? swiftllama_dot_q5_0 : swiftllama_dot_q5_1
-                    parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
-                        for r in range {
-                            let row = w.base + r * w.rowBytes
-                            for t in 0..<tokens {
-                                out[t * rows + r] = dot(row, values + t * cols, scales + t * blocks, Int32(blocks))
-                            }
-                        }
-                    }
-                    return
+                // Two rows at a time (two weight streams per core, the activations' loads
+                // and offset products shared), then the odd row alone.
+                typealias Dot = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32) -> Float
+                typealias Dot2 = @convention(c) (UnsafeRawPointer?, UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32,
+                                                 UnsafeMutablePointer<Float>?) -> Void
+                let (dot, dot2): (Dot, Dot2) = switch w.type {
+                case .q8_0: (swiftllama_dot_q8_0, swiftllama_dot2_q8_0)
+                case .q4_1: (swiftllama_dot_q4_1, swiftllama_dot2_q4_1)
+                case .q5_0: (swiftllama_dot_q5_0, swiftllama_dot2_q5_0)
+                case .q5_1: (swiftllama_dot_q5_1, swiftllama_dot2_q5_1)
+                case .iq4_nl: (swiftllama_dot_iq4_nl, swiftllama_dot2_iq4_nl)
+                default: (swiftllama_dot_q4_0, swiftllama_dot2_q4_0)
                 }
-                let isQ8 = w.type == .q8_0
                 parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
                     var r = range.lowerBound
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { pair in
@@ -123,12 +124,7 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                         while r + 2 <= range.upperBound {
                             let row = w.base + r * w.rowBytes
                             for t in 0..<tokens {
-                                let xq = values + t * cols, xd = scales + t * blocks
-                                if isQ8 {
-                                    swiftllama_dot2_q8_0(row, row + w.rowBytes, xq, xd, Int32(blocks), two)
-                                } else {
-                                    swiftllama_dot2_q4_0(row, row + w.rowBytes, xq, xd, Int32(blocks), two)
-                                }
+                                dot2(row, row + w.rowBytes, values + t * cols, scales + t * blocks, Int32(blocks), two)
                                 out[t * rows + r] = two[0]
                                 out[t * rows + r + 1] = two[1]
                             }
@@ -138,15 +134,13 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                     for r in r..<range.upperBound {
                         let row = w.base + r * w.rowBytes
                         for t in 0..<tokens {
-                            let xq = values + t * cols, xd = scales + t * blocks
-                            out[t * rows + r] = isQ8 ? swiftllama_dot_q8_0(row, xq, xd, Int32(blocks))
-                                                     : swiftllama_dot_q4_0(row, xq, xd, Int32(blocks))
+                            out[t * rows + r] = dot(row, values + t * cols, scales + t * blocks, Int32(blocks))
                         }
                     }
                 }
             }
         }
-    case .q4_K, .q6_K:
+    case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs:
         let superblocks = cols / 256
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * superblocks) { scaleBuffer in
@@ -158,14 +152,22 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                             values: values + t * cols, scales: scales + t * superblocks,
                             sums: sums + t * cols / 16, superblocks: superblocks))
                     }
-                    let isQ4 = w.type == .q4_K
+                    typealias Dot = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?,
+                                                    UnsafePointer<Int16>?, Int32) -> Float
+                    let dot: Dot = switch w.type {
+                    case .q2_K: swiftllama_dot_q2_K
+                    case .q3_K: swiftllama_dot_q3_K
+                    case .q4_K: swiftllama_dot_q4_K
+                    case .q5_K: swiftllama_dot_q5_K
+                    case .iq4_xs: swiftllama_dot_iq4_xs
+                    default: swiftllama_dot_q6_K
+                    }
                     parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
                         for r in range {
                             let row = w.base + r * w.rowBytes
                             for t in 0..<tokens {
                                 let xq = values + t * cols, xd = scales + t * superblocks, xs = sums + t * cols / 16
-                                out[t * rows + r] = isQ4 ? swiftllama_dot_q4_K(row, xq, xd, xs, Int32(superblocks))
-                                                         : swiftllama_dot_q6_K(row, xq, xd, xs, Int32(superblocks))
+                                out[t * rows + r] = dot(row, xq, xd, xs, Int32(superblocks))
                             }
                         }
                     }

@@ -75,6 +75,18 @@ extension ParallelFor {
     }
 }
 
+extension ParallelFor {
+    /// Runs `body(i)` for every `i` in `0..<count`, each index claimed from a shared counter
+    /// by whichever thread is free (the training kernels' unit of work: a GEMM panel, a
+    /// (sequence, head) pair). Each index is computed by one call, so results do not depend
+    /// on the thread count.
+    public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        runChunked(count, chunk: 1) { _, range in
+            for i in range { body(i) }
+        }
+    }
+}
+
 /// The shared chunk index of one `runChunked` loop.
 final class ChunkCounter: Sendable {
     let value = Atomic<Int>(0)
@@ -139,7 +151,13 @@ final class WorkerPool: @unchecked Sendable {
                 condition.unlock()
             }
             escapable(0)
-            while remaining.load(ordering: .acquiring) > 0 {}
+            // A worker still inside the job may have lost its core to another process:
+            // after a short spin, yield ours so it can finish.
+            var spins = 0
+            while remaining.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins > 2000 { sched_yield() }
+            }
             job = nil
         }
         busy.store(false, ordering: .releasing)

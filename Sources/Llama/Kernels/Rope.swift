@@ -4,7 +4,7 @@ import Foundation
 // (2i, 2i+1) are one pair rotated by angle pos·freq[i], freq[i] = theta^(−2i/headDim).
 // (Hugging Face files of Llama store q/k rows permuted for "rotate half"; their readers undo
 // that.) Architectures whose every format keeps the rotate-half order (Qwen2, Phi-3: HF and
-// llama.cpp's NEOX style) use `applyRopeHalf`, pairs (i, i + headDim/2), same angles.
+// llama.cpp's NEOX style) use `applyRopeRotateHalf`, pairs (i, i + headDim/2), same angles.
 
 /// The rotation frequency of each pair in a head (`headDim / 2` values).
 ///
@@ -64,10 +64,10 @@ public func applyRope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int
     }
 }
 
-/// Rotates `heads` consecutive heads of `headDim` values in place, pairing element i with
-/// i + headDim/2 (transformers' `rotate_half`, llama.cpp's NEOX mode).
-public func applyRopeHalf(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int,
-                          cos c: UnsafePointer<Float>, sin s: UnsafePointer<Float>) {
+/// Rotates `heads` consecutive heads in the rotate-half layout (transformers, and llama.cpp's
+/// NEOX style for Gemma, Qwen2, Phi-3): element i pairs with i + headDim/2.
+public func applyRopeRotateHalf(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int,
+                                cos c: UnsafePointer<Float>, sin s: UnsafePointer<Float>) {
     let half = headDim / 2
     for h in 0..<heads {
         let v = x + h * headDim

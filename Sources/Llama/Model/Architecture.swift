@@ -10,15 +10,27 @@
 /// What a tensor is for, whatever a file calls it.
 public enum TensorRole: String, CaseIterable, Sendable {
     case tokenEmbedding
+    /// Learned absolute position embeddings, `[context, dim]`, added to the tokens' (GPT-2).
+    case positionEmbedding
     case attentionNorm, wq, wk, wv, wo
+    /// LayerNorm biases (GPT-2).
+    case attentionNormBias
+    /// Projection biases: q/k/v (Qwen2, GPT-2) and the attention output (GPT-2).
+    case wqBias, wkBias, wvBias, woBias
+    /// Norm of the attention block's output before the residual add (Gemma 2).
+    case postAttentionNorm
     case ffnNorm
+    case ffnNormBias
     /// Feed-forward gate (Meta's w1), up (w3) and down (w2) projections.
     case gate, down, up
+    /// Feed-forward biases (GPT-2).
+    case upBias, downBias
+    /// Norm of the feed-forward's output before the residual add (Gemma 2).
+    case postFfnNorm
     case finalNorm
+    case finalNormBias
     /// The output projection; absent from a file when tied to the embedding.
     case output
-    /// Biases added after the q, k and v projections (Qwen2).
-    case wqBias, wkBias, wvBias
     /// Mixture of experts: the router (one row of logits per expert) and each expert's
     /// gate (w1), up (w3) and down (w2) projections.
     case router, expertGate, expertUp, expertDown
@@ -26,8 +38,27 @@ public enum TensorRole: String, CaseIterable, Sendable {
     /// True for tensors that each layer has its own of.
     public var isPerLayer: Bool {
         switch self {
-        case .tokenEmbedding, .finalNorm, .output: return false
+        case .tokenEmbedding, .positionEmbedding, .finalNorm, .finalNormBias, .output: return false
         default: return true
+        }
+    }
+
+    /// A norm's scale vector: the weights a (1 + w) norm's files store as w.
+    public var isNormWeight: Bool {
+        switch self {
+        case .attentionNorm, .postAttentionNorm, .ffnNorm, .postFfnNorm, .finalNorm: return true
+        default: return false
+        }
+    }
+
+    /// A matrix `llama quantize` stores in the target type; everything else stays F32 as in
+    /// llama.cpp's quantizer (vectors, and the position table it never quantizes).
+    public var isQuantizable: Bool {
+        switch self {
+        case .tokenEmbedding, .wq, .wk, .wv, .wo, .gate, .down, .up, .output: return true
+        // Experts are quantized; the router stays F32, as llama.cpp keeps ffn_gate_inp.
+        case .expertGate, .expertUp, .expertDown: return true
+        default: return false
         }
     }
 
@@ -43,20 +74,29 @@ public enum TensorRole: String, CaseIterable, Sendable {
     var canonicalSuffix: String {
         switch self {
         case .tokenEmbedding: return "tok_embeddings.weight"
+        case .positionEmbedding: return "pos_embeddings.weight"
         case .attentionNorm: return "attention_norm.weight"
+        case .attentionNormBias: return "attention_norm.bias"
         case .wq: return "attention.wq.weight"
         case .wk: return "attention.wk.weight"
         case .wv: return "attention.wv.weight"
         case .wo: return "attention.wo.weight"
-        case .ffnNorm: return "ffn_norm.weight"
-        case .gate: return "feed_forward.w1.weight"
-        case .down: return "feed_forward.w2.weight"
-        case .up: return "feed_forward.w3.weight"
-        case .finalNorm: return "norm.weight"
-        case .output: return "output.weight"
         case .wqBias: return "attention.wq.bias"
         case .wkBias: return "attention.wk.bias"
         case .wvBias: return "attention.wv.bias"
+        case .woBias: return "attention.wo.bias"
+        case .postAttentionNorm: return "post_attention_norm.weight"
+        case .ffnNorm: return "ffn_norm.weight"
+        case .ffnNormBias: return "ffn_norm.bias"
+        case .gate: return "feed_forward.w1.weight"
+        case .down: return "feed_forward.w2.weight"
+        case .up: return "feed_forward.w3.weight"
+        case .upBias: return "feed_forward.w3.bias"
+        case .downBias: return "feed_forward.w2.bias"
+        case .postFfnNorm: return "post_ffn_norm.weight"
+        case .finalNorm: return "norm.weight"
+        case .finalNormBias: return "norm.bias"
+        case .output: return "output.weight"
         case .router: return "feed_forward.gate.weight"
         case .expertGate: return "feed_forward.experts.\(Self.expertMark).w1.weight"
         case .expertDown: return "feed_forward.experts.\(Self.expertMark).w2.weight"
@@ -89,16 +129,19 @@ public enum ModelDimension: Sendable, Equatable {
     case hidden
     /// Experts of a mixture-of-experts layer.
     case experts
+    /// Positions a learned position table holds (`maxContext`).
+    case context
 
     /// The value under `c`.
     public func size(_ c: ModelConfig) -> Int {
         switch self {
         case .model: return c.dim
         case .vocabulary: return c.vocabSize
-        case .query: return c.headCount * c.headDim
+        case .query: return c.queryDim
         case .keyValue: return c.kvDim
         case .hidden: return c.hiddenDim
         case .experts: return c.architecture.expertCount ?? 0
+        case .context: return c.maxContext
         }
     }
 }
@@ -141,6 +184,9 @@ public struct TensorSpec: Sendable, Equatable {
     public var huggingFacePermutedHeads: HeadGroup?
     /// Which expert, for a per-expert role as `Architecture.layout` lists it (nil in the table).
     public var expert: Int?
+    /// The transformers file stores this matrix as `[columns, rows]` (GPT-2's `Conv1D`
+    /// layers keep `[in, out]`); readers transpose it once into owned memory, writers back.
+    public var huggingFaceTransposed: Bool
 
     public enum HeadGroup: Sendable, Equatable {
         case query, keyValue
@@ -148,12 +194,13 @@ public struct TensorSpec: Sendable, Equatable {
     }
 
     public init(_ role: TensorRole, _ shape: [ModelDimension], gguf: FormatName, huggingFace: FormatName,
-                huggingFacePermutedHeads: HeadGroup? = nil) {
+                huggingFacePermutedHeads: HeadGroup? = nil, huggingFaceTransposed: Bool = false) {
         self.role = role
         self.shape = shape
         self.gguf = gguf
         self.huggingFace = huggingFace
         self.huggingFacePermutedHeads = huggingFacePermutedHeads
+        self.huggingFaceTransposed = huggingFaceTransposed
     }
 
     /// The shape under `c`.
@@ -181,14 +228,18 @@ public enum RopeLayout: Sendable, Equatable {
 
 public enum NormKind: Sendable, Equatable {
     case rms
-    /// RMSNorm scaled by 1 + w (Gemma).
+    /// RMSNorm scaled by 1 + w (Gemma). Transformers files store w; llama.cpp's converter
+    /// stores 1 + w (`convert_hf_to_gguf.py`, Gemma's `modify_tensors` adds 1 to every
+    /// `norm.weight`). The engine keeps 1 + w, the factor actually applied, so this is plain
+    /// RMSNorm once loaded: the Hugging Face reader adds 1 and its writer subtracts it.
     case rmsOnePlusWeight
-    /// LayerNorm with a bias (GPT-2).
+    /// LayerNorm with a bias (GPT-2): `(x − mean) / sqrt(var + eps) · w + b`.
     case layerNorm
 }
 
 public enum Activation: Sendable, Equatable {
     case silu
+    /// GELU with the tanh approximation (transformers' `gelu_new`, `gelu_pytorch_tanh`).
     case geluTanh
 }
 
@@ -203,6 +254,21 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     public var tensors: [TensorSpec]
     /// Where per-layer tensors live in the transformers state dict (GPT-2: `transformer.h.`).
     public var huggingFaceLayerStem = "model.layers."
+    /// A prefix some transformers files leave out (GPT-2 saved from `GPT2Model`: `h.0.…`,
+    /// `wte.weight`); names without it are read as if they had it.
+    public var huggingFaceOptionalPrefix: String? = nil
+    /// Tensors in transformers files that are buffers, not weights (GPT-2's causal masks).
+    public var huggingFaceIgnoredSuffixes: [String] = []
+    /// config.json keys this architecture spells its own way, by the name transformers'
+    /// `attribute_map` gives them (GPT-2: `hidden_size` is `n_embd`).
+    public var huggingFaceConfigKeys: [String: String] = [:]
+    /// config.json keys naming the activation, first present wins.
+    public var huggingFaceActivationKeys = ["hidden_act"]
+    /// More activation names meaning `activation` for this architecture (Gemma: transformers
+    /// runs a plain "gelu" as the tanh approximation, with a warning).
+    public var huggingFaceActivationAliases: [String] = []
+    /// Feed-forward size as a multiple of dim when config.json leaves it null (GPT-2: 4).
+    public var defaultHiddenPerDim: Int? = nil
     /// How the engine's q/k rows pair dimensions for RoPE once loaded.
     public var ropeLayout: RopeLayout = .interleaved
     /// q, k, v projections have biases (Qwen2).
@@ -229,8 +295,6 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
         }
         return "sliding-window attention per layer: " + w.map { $0.map(String.init) ?? "full" }.joined(separator: ", ")
     }
-    /// Head size when it is not dim / heads (Gemma).
-    public var headDimOverride: Int? = nil
     public var norm: NormKind = .rms
     public var activation: Activation = .silu
     /// Feed-forward of gate ⊙ act(up) (Llama), or act(up) alone (GPT-2).
@@ -245,16 +309,54 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     public var ggufName: String? = nil
     /// Positions are learned embeddings added to the tokens' (GPT-2), not RoPE.
     public var learnedPositions = false
-    /// Multiplies the token embeddings (Gemma: sqrt(dim)).
-    public var embeddingScale: Float? = nil
-    /// tanh soft-capping of the logits (Gemma 2).
+    /// The token embeddings are multiplied by sqrt(dim) (Gemma), in fp32 as llama.cpp does;
+    /// transformers rounds the factor to the hidden dtype first, which fp32 leaves exact.
+    public var scalesEmbeddingBySqrtDim = false
+    /// With a sliding window and no per-layer list in the file, layer l slides when
+    /// `l % pattern < pattern − 1` (llama.cpp's rule; Gemma 2: 2, every even layer).
+    public var slidingWindowPattern: Int? = nil
+    /// Per-model values read from the file (nil: off).
+    /// tanh soft-capping of the final logits: `cap · tanh(logit / cap)` (Gemma 2).
     public var logitSoftCap: Float? = nil
+    /// tanh soft-capping of the attention scores before the mask (Gemma 2).
+    public var attentionSoftCap: Float? = nil
+    /// Scale of q·k; nil for 1/sqrt(headDim) (Gemma 2: `query_pre_attn_scalar`^−½).
+    public var attentionScale: Float? = nil
+    /// q·k is scaled by `query_pre_attn_scalar`^−½ (Gemma 2): readers always fill
+    /// `attentionScale`, and the Hugging Face writer writes the key.
+    public var scalesQueriesByQueryPreAttnScalar = false
+    /// GGUF files carry no query scale for Gemma 2; llama.cpp uses 1/sqrt(dim / heads) for
+    /// the model sizes listed here by layer count (27B: 46) and 1/sqrt(headDim) otherwise.
+    public var ggufScaleByDimPerHeadAtLayerCounts: [Int] = []
+
+    /// The head size may differ from dim / heads (`head_dim`, GGUF `attention.key_length`);
+    /// readers refuse a different one for the other architectures.
+    public var separateHeadSize = false
+    /// llama.cpp's converter writes `attention.key_length` / `value_length` for this
+    /// architecture even when they equal dim / heads (Gemma); otherwise only when they differ.
+    public var ggufWritesHeadSize = false
+    /// What llama.cpp assumes when a GGUF file leaves a key out (Gemma 2: soft-caps 50 and
+    /// 30, window 4096): the attention soft-cap, the final soft-cap, the sliding window.
+    public var ggufDefaultAttentionSoftCap: Float? = nil
+    public var ggufDefaultLogitSoftCap: Float? = nil
+    public var ggufDefaultSlidingWindow: Int? = nil
+
+    /// The scale of q·k for a `query_pre_attn_scalar` of `s` (one rounding, whatever file).
+    public static func queryScale(_ s: Double) -> Float { Float(1 / s.squareRoot()) }
 
     /// The name alone: a configuration printed in a message should not list every tensor.
     public var description: String { name }
 
+    /// The transformers activation names this architecture's `activation` answers to.
+    public var huggingFaceActivationNames: [String] {
+        switch activation {
+        case .silu: return ["silu", "swish"]
+        case .geluTanh: return ["gelu_pytorch_tanh", "gelu_new"] + huggingFaceActivationAliases
+        }
+    }
+
     /// Every architecture the engine knows.
-    public static let all: [Architecture] = [.llama, .qwen2, .mistral, .mixtral, .phi3]
+    public static let all: [Architecture] = [.llama, .qwen2, .mistral, .mixtral, .phi3, .gpt2, .gemma, .gemma2]
 
     /// The architecture a config.json `model_type` (or the engine's own name) names.
     public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
@@ -290,6 +392,22 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
         var a = self
         a.tensors.removeAll { roles.contains($0.role) }
         return a
+    }
+
+    /// True when this architecture has a tensor for `role`.
+    public func has(_ role: TensorRole) -> Bool { spec(role) != nil }
+
+    /// How much the transformers files' norm weights are below the factor applied (1 for a
+    /// (1 + w) norm, see `NormKind.rmsOnePlusWeight`).
+    public var huggingFaceNormOffset: Float { norm == .rmsOnePlusWeight ? 1 : 0 }
+
+    /// The window of each of `layers` layers for a file that gives one window size and no
+    /// per-layer list: every layer, or those `slidingWindowPattern` picks.
+    public func slidingWindows(size: Int, layers: Int) -> [Int?] {
+        (0..<layers).map { l in
+            guard let p = slidingWindowPattern, p > 1 else { return size }
+            return l % p < p - 1 ? size : nil
+        }
     }
 
     /// Every tensor `c` needs, in file order: global tensors before the layers stay before
@@ -350,6 +468,26 @@ extension Architecture {
         return spec.role.isPerLayer ? "\(layerStem(format))\(layer).\(own)" : own
     }
 
+    /// Every spec stored in the same file tensor as `spec` in `format` (itself alone when
+    /// not fused), in row order.
+    public func fusedGroup(_ spec: TensorSpec, in format: TensorFormat) -> [TensorSpec] {
+        let own = format.formatName(spec)
+        guard own.rowOffset != nil else { return [spec] }
+        return tensors.filter { $0.role.isPerLayer == spec.role.isPerLayer && format.formatName($0).name == own.name }
+    }
+
+    /// The shape of the file tensor `spec` is stored in (PyTorch order, before any
+    /// transposition): a fused tensor has the rows of all its parts.
+    public func storedShape(_ spec: TensorSpec, in format: TensorFormat, _ c: ModelConfig) -> [Int] {
+        var shape = spec.shape(c)
+        if format.formatName(spec).rowOffset != nil, !shape.isEmpty {
+            shape[0] = fusedGroup(spec, in: format).reduce(0) { $0 + ($1.shape(c).first ?? 0) }
+        }
+        return shape
+    }
+
+    /// The rows `spec` takes of the fused tensor it is stored in under `c` in `format`; nil
+    /// when it is a tensor of its own.
     /// The rows `spec` takes of the fused tensor it is stored in under `c` in `format` (for
     /// stacked experts, of the tensor seen as `[experts · rows, columns]`); nil when it is a
     /// tensor of its own.

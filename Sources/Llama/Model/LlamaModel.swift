@@ -46,30 +46,49 @@ public struct BatchRow: Sendable, Equatable {
     }
 }
 
-/// The weights of one decoder layer.
+/// A norm's scale and, for LayerNorm, its bias.
+struct NormWeights {
+    let weight: [Float]
+    let bias: [Float]?
+}
+
+/// The weights of one decoder layer. Optional fields are the architecture's variations
+/// (nil when it has no such tensor).
 struct LayerWeights {
-    let attentionNorm: [Float]
+    let attentionNorm: NormWeights
     let wq, wk, wv, wo: MatrixView
-    /// Added after the q, k, v projections (Qwen2); nil without biases.
-    let qkvBias: (q: [Float], k: [Float], v: [Float])?
-    let ffnNorm: [Float]
-    let feedForward: FeedForwardWeights
+    let bq, bk, bv, bo: [Float]?
+    /// Gemma 2's norm of the attention output before the residual add.
+    let postAttentionNorm: NormWeights?
+    let ffnNorm: NormWeights
+    /// Gated: w2(act(w1·x) ⊙ w3·x) (SwiGLU, GeGLU). Plain (GPT-2, w1 nil): w2(act(w3·x + b3)) + b2.
+    /// Nil in a mixture-of-experts layer, whose experts have their own.
+    let feedForward: FeedForwardMatrices?
+    /// Mixtral: a router over experts in place of one feed-forward.
+    let experts: ExpertWeights?
+    let postFfnNorm: NormWeights?
 }
 
-/// SwiGLU: w2(silu(w1·x) ⊙ w3·x).
-struct SwiGLUWeights {
-    let w1, w2, w3: MatrixView
+/// One feed-forward's matrices (a dense layer's, or one expert's).
+struct FeedForwardMatrices {
+    let w1: MatrixView?
+    let w2, w3: MatrixView
+    let upBias, downBias: [Float]?
 }
 
-/// A layer's feed-forward: one SwiGLU, or a router over experts (Mixtral).
-enum FeedForwardWeights {
-    case dense(SwiGLUWeights)
-    /// `router` has one row per expert; each token goes to the top `perToken` experts.
-    case experts(router: MatrixView, experts: [SwiGLUWeights], perToken: Int)
+/// A mixture-of-experts layer: `router` has one row of logits per expert; each token goes to
+/// the top `perToken` experts.
+struct ExpertWeights {
+    let router: MatrixView
+    let experts: [FeedForwardMatrices]
+    let perToken: Int
 }
 
-/// A Llama decoder: pre-norm blocks of grouped-query attention with RoPE and a SwiGLU
-/// feed-forward, then a final RMSNorm and the output projection (tied or not).
+/// A decoder of the Llama family and its relatives: pre-norm blocks of grouped-query
+/// attention and a feed-forward, then a final norm and the output projection (tied or not).
+/// What varies between architectures (`config.architecture`: norm kind, activation, gated
+/// or plain feed-forward, biases, RoPE layout or learned positions, post-norms, soft-caps,
+/// sliding windows) is each one small step below, chosen once per call, not per element.
 ///
 /// Weights stay in the checkpoint's memory (memory-mapped for GGUF) in their stored type;
 /// kernels convert them to fp32 as they go. The model itself is immutable: the per-request
@@ -78,13 +97,13 @@ public final class LlamaModel: @unchecked Sendable {
     public let config: ModelConfig
     public let checkpoint: any Checkpoint
     let embedding: MatrixView
+    /// Learned position table (GPT-2), `[maxContext, dim]`.
+    let positionEmbedding: MatrixView?
     let layers: [LayerWeights]
-    let finalNorm: [Float]
+    let finalNorm: NormWeights
     let output: MatrixView
     /// Rotation frequency of each pair within a head.
     public let ropeFrequencies: [Float]
-    /// RoPE pairs (i, i + headDim/2) rather than (2i, 2i+1) (`RopeLayout.rotateHalf`).
-    let ropeRotatesHalves: Bool
     public var parallel: ParallelFor
 
     public init(checkpoint: any Checkpoint, parallel: ParallelFor = ParallelFor()) throws {
@@ -96,7 +115,7 @@ public final class LlamaModel: @unchecked Sendable {
         guard c.dim > 0, c.layerCount > 0, c.headCount > 0, c.kvHeadCount > 0, c.hiddenDim > 0, c.vocabSize > 0 else {
             throw ModelError.invalidConfig(path: path, message: "sizes must be positive (\(c))")
         }
-        guard c.dim % c.headCount == 0, c.headDim % 2 == 0 else {
+        guard c.headDim > 0, c.headDim % 2 == 0 || c.architecture.learnedPositions else {
             throw ModelError.invalidConfig(path: path, message: "\(c.headCount) heads do not split dim \(c.dim) into heads of even size")
         }
         guard c.headCount % c.kvHeadCount == 0 else {
@@ -123,7 +142,7 @@ public final class LlamaModel: @unchecked Sendable {
             }
             return MatrixView(type: t.type, rows: rows, columns: cols, base: base)
         }
-        func normVector(_ name: String, count: Int) throws -> [Float] {
+        func vector(_ name: String, _ count: Int) throws -> [Float] {
             let t = try checkpoint.tensor(name)
             guard t.shape == [count] else {
                 throw ModelError.wrongShape(path: path, tensor: name, expected: [count], actual: t.shape)
@@ -149,50 +168,65 @@ public final class LlamaModel: @unchecked Sendable {
             }
             return try matrix(role.canonicalName(layer: l), shape[0], shape[1])
         }
-        func norm(_ role: TensorRole, _ l: Int = 0) throws -> [Float] { try normVector(role.canonicalName(layer: l), count: c.dim) }
-        /// A vector of the architecture's table (a bias), nil when the architecture has none.
-        func vector(_ role: TensorRole, _ l: Int) throws -> [Float]? {
-            guard let shape = c.architecture.spec(role)?.shape(c), shape.count == 1 else { return nil }
-            return try normVector(role.canonicalName(layer: l), count: shape[0])
+        let a = c.architecture
+        /// A vector the architecture has (a bias, a norm), nil when it has none.
+        func optionalVector(_ role: TensorRole, _ l: Int = 0) throws -> [Float]? {
+            guard let shape = a.spec(role)?.shape(c) else { return nil }
+            guard shape.count == 1 else { throw ModelError.invalidConfig(path: path, message: "architecture \(a.name): \(role) is not a vector") }
+            return try vector(role.canonicalName(layer: l), shape[0])
         }
-        func qkvBias(_ l: Int) throws -> (q: [Float], k: [Float], v: [Float])? {
-            guard let q = try vector(.wqBias, l), let k = try vector(.wkBias, l), let v = try vector(.wvBias, l) else { return nil }
-            return (q, k, v)
+        func optionalNorm(_ role: TensorRole, bias: TensorRole? = nil, _ l: Int = 0) throws -> NormWeights? {
+            guard let w = try optionalVector(role, l) else { return nil }
+            return NormWeights(weight: w, bias: try bias.flatMap { try optionalVector($0, l) })
+        }
+        func norm(_ role: TensorRole, bias: TensorRole, _ l: Int = 0) throws -> NormWeights {
+            guard let n = try optionalNorm(role, bias: bias, l) else {
+                throw ModelError.invalidConfig(path: path, message: "architecture \(a.name) has no \(role)")
+            }
+            return n
         }
         func expertWeight(_ role: TensorRole, _ l: Int, _ e: Int) throws -> MatrixView {
-            guard var spec = c.architecture.spec(role), spec.shape.count == 2 else {
-                throw ModelError.invalidConfig(path: path, message: "architecture \(c.architecture.name) has no \(role) matrix")
+            guard var spec = a.spec(role), spec.shape.count == 2 else {
+                throw ModelError.invalidConfig(path: path, message: "architecture \(a.name) has no \(role) matrix")
             }
             spec.expert = e
             let shape = spec.shape(c)
             return try matrix(spec.canonicalName(layer: l), shape[0], shape[1])
         }
-        func feedForward(_ l: Int) throws -> FeedForwardWeights {
-            guard let count = c.architecture.expertCount else {
-                return .dense(SwiGLUWeights(w1: try weight(.gate, l), w2: try weight(.down, l), w3: try weight(.up, l)))
-            }
-            let k = c.architecture.expertsPerToken
+        func experts(_ l: Int) throws -> ExpertWeights? {
+            guard let count = a.expertCount else { return nil }
+            let k = a.expertsPerToken
             guard count > 0, k > 0, k <= count else {
                 throw ModelError.invalidConfig(path: path, message: "\(k) experts per token of \(count) experts")
             }
             let experts = try (0..<count).map { e in
-                SwiGLUWeights(w1: try expertWeight(.expertGate, l, e), w2: try expertWeight(.expertDown, l, e),
-                              w3: try expertWeight(.expertUp, l, e))
+                FeedForwardMatrices(w1: try expertWeight(.expertGate, l, e), w2: try expertWeight(.expertDown, l, e),
+                                    w3: try expertWeight(.expertUp, l, e), upBias: nil, downBias: nil)
             }
-            return .experts(router: try weight(.router, l), experts: experts, perToken: k)
+            return ExpertWeights(router: try weight(.router, l), experts: experts, perToken: k)
         }
         embedding = try weight(.tokenEmbedding)
+        positionEmbedding = a.learnedPositions ? try weight(.positionEmbedding) : nil
         var ls: [LayerWeights] = []
         for l in 0..<c.layerCount {
             ls.append(LayerWeights(
-                attentionNorm: try norm(.attentionNorm, l),
+                attentionNorm: try norm(.attentionNorm, bias: .attentionNormBias, l),
                 wq: try weight(.wq, l), wk: try weight(.wk, l), wv: try weight(.wv, l), wo: try weight(.wo, l),
-                qkvBias: try qkvBias(l),
-                ffnNorm: try norm(.ffnNorm, l),
-                feedForward: try feedForward(l)))
+                bq: try optionalVector(.wqBias, l), bk: try optionalVector(.wkBias, l), bv: try optionalVector(.wvBias, l),
+                bo: try optionalVector(.woBias, l),
+                postAttentionNorm: try optionalNorm(.postAttentionNorm, l),
+                ffnNorm: try norm(.ffnNorm, bias: .ffnNormBias, l),
+                feedForward: a.expertCount != nil ? nil : FeedForwardMatrices(
+                    w1: a.gatedFeedForward ? try weight(.gate, l) : nil, w2: try weight(.down, l), w3: try weight(.up, l),
+                    upBias: try optionalVector(.upBias, l), downBias: try optionalVector(.downBias, l)),
+                experts: try experts(l),
+                postFfnNorm: try optionalNorm(.postFfnNorm, l)))
         }
         layers = ls
-        finalNorm = try norm(.finalNorm)
+        finalNorm = try norm(.finalNorm, bias: .finalNormBias)
+        if let w = a.slidingWindow, w.count != c.layerCount || w.contains(where: { ($0 ?? 1) < 1 }) {
+            throw ModelError.invalidConfig(path: path, message: "sliding windows \(w) for \(c.layerCount) layers")
+        }
         output = c.tiedEmbeddings ? embedding : try weight(.output)
         let divisors = try checkpoint.ropeFrequencyFactors()
         if let divisors {
@@ -201,7 +235,6 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         ropeFrequencies = LlamaModel.frequencies(config: c, divisors: divisors)
-        ropeRotatesHalves = c.architecture.ropeLayout == .rotateHalf
     }
 
     static func frequencies(config c: ModelConfig, divisors: [Float]?) -> [Float] {
@@ -213,8 +246,10 @@ public final class LlamaModel: @unchecked Sendable {
     /// `state.logits`, in that order. Logits of other rows are never computed.
     ///
     /// Each sequence's rows must continue its cache: positions `cache.count`, `+1`, … in
-    /// order. Rows of different sequences share every weight matmul.
-    public func forward(_ rows: [BatchRow], caches: [KVCache], state: RunState, logitRows: [Int]) throws {
+    /// order. Rows of different sequences share every weight matmul. `observer` (nil: no
+    /// cost) is shown the activations at each `ForwardStep`.
+    public func forward(_ rows: [BatchRow], caches: [KVCache], state: RunState, logitRows: [Int],
+                        observer: (any ForwardObserver)? = nil) throws {
         let c = config
         let n = rows.count
         guard n > 0 else { return }
@@ -232,82 +267,133 @@ public final class LlamaModel: @unchecked Sendable {
             guard r.position < caches[r.sequence].capacity else {
                 throw ModelError.promptTooLong(tokens: r.position + 1, context: caches[r.sequence].capacity)
             }
+            // A learned position table has no row past the model's context.
+            guard positionEmbedding == nil || r.position < c.maxContext else {
+                throw ModelError.promptTooLong(tokens: r.position + 1, context: c.maxContext)
+            }
             next[r.sequence] += 1
         }
 
-        let dim = c.dim, kvDim = c.kvDim, headDim = c.headDim, half = headDim / 2
+        let a = c.architecture
+        let dim = c.dim, qDim = c.queryDim, kvDim = c.kvDim, headDim = c.headDim, half = headDim / 2
         let x = state.x, xb = state.xb
+        let allRows = Array(0..<n)
         for (i, r) in rows.enumerated() {
             embedding.dequantize(row: r.token, into: x + i * dim)
-            ropeAngles(position: r.position, freqs: ropeFrequencies, cos: state.ropeCos + i * half, sin: state.ropeSin + i * half)
+            if a.scalesEmbeddingBySqrtDim { scaleInPlace(x + i * dim, by: Float(dim).squareRoot(), count: dim) }
+            if let pe = positionEmbedding {
+                pe.dequantize(row: r.position, into: xb + i * dim)
+                addInPlace(x + i * dim, xb + i * dim, count: dim)
+            } else {
+                ropeAngles(position: r.position, freqs: ropeFrequencies, cos: state.ropeCos + i * half, sin: state.ropeSin + i * half)
+            }
         }
+        observer?.observe(.embedding, layer: 0, values: x, rows: n, width: dim)
 
         for (l, w) in layers.enumerated() {
             // Attention block.
-            normRows(x, w.attentionNorm, xb, rows: Array(0..<n))
+            normRows(x, w.attentionNorm, xb, rows: allRows)
+            observer?.observe(.attentionNorm, layer: l, values: xb, rows: n, width: dim)
             matmul(w.wq, xb, tokens: n, state.q, parallel: parallel)
             matmul(w.wk, xb, tokens: n, state.k, parallel: parallel)
             matmul(w.wv, xb, tokens: n, state.v, parallel: parallel)
-            if let bias = w.qkvBias { addAttentionBiases(bias, rows: n, state: state) }
+            addBias(w.bq, to: state.q, rows: n)
+            addBias(w.bk, to: state.k, rows: n)
+            addBias(w.bv, to: state.v, rows: n)
             for (i, r) in rows.enumerated() {
-                let cs = state.ropeCos + i * half, sn = state.ropeSin + i * half
-                if ropeRotatesHalves {
-                    applyRopeHalf(state.q + i * dim, heads: c.headCount, headDim: headDim, cos: cs, sin: sn)
-                    applyRopeHalf(state.k + i * kvDim, heads: c.kvHeadCount, headDim: headDim, cos: cs, sin: sn)
-                } else {
-                    applyRope(state.q + i * dim, heads: c.headCount, headDim: headDim, cos: cs, sin: sn)
-                    applyRope(state.k + i * kvDim, heads: c.kvHeadCount, headDim: headDim, cos: cs, sin: sn)
+                if positionEmbedding == nil {
+                    rope(state.q + i * qDim, heads: c.headCount, row: i, state: state)
+                    rope(state.k + i * kvDim, heads: c.kvHeadCount, row: i, state: state)
                 }
                 let cache = caches[r.sequence]
                 cache.key(layer: l, position: r.position).update(from: state.k + i * kvDim, count: kvDim)
                 cache.value(layer: l, position: r.position).update(from: state.v + i * kvDim, count: kvDim)
             }
-            attention(layer: l, rows: rows, caches: caches, state: state)
+            if let observer {
+                observer.observe(.query, layer: l, values: state.q, rows: n, width: qDim)
+                observer.observe(.key, layer: l, values: state.k, rows: n, width: kvDim)
+                observer.observe(.value, layer: l, values: state.v, rows: n, width: kvDim)
+            }
+            attention(layer: l, rows: rows, caches: caches, state: state, observer: observer)
+            observer?.observe(.attentionOutput, layer: l, values: state.xb2, rows: n, width: qDim)
             matmul(w.wo, state.xb2, tokens: n, xb, parallel: parallel)
+            addBias(w.bo, to: xb, rows: n)
+            if let pn = w.postAttentionNorm { normRows(xb, pn, xb, rows: allRows) }
+            observer?.observe(.attentionProjection, layer: l, values: xb, rows: n, width: dim)
             addInPlace(x, xb, count: n * dim)
+            observer?.observe(.attentionResidual, layer: l, values: x, rows: n, width: dim)
 
             // Feed-forward block.
-            normRows(x, w.ffnNorm, xb, rows: Array(0..<n))
-            switch w.feedForward {
-            case let .dense(f):
-                swiglu(f, xb, tokens: n, into: xb, state: state)
-                addInPlace(x, xb, count: n * dim)
-            case let .experts(router, experts, k):
-                mixtureOfExperts(router: router, experts: experts, perToken: k, rows: n, state: state)
+            normRows(x, w.ffnNorm, xb, rows: allRows)
+            observer?.observe(.ffnNorm, layer: l, values: xb, rows: n, width: dim)
+            if let f = w.feedForward {
+                feedForward(f, state.xb, rows: n, into: state.xb, layer: l, state: state, observer: observer)
+            } else if let moe = w.experts {
+                mixtureOfExperts(moe, rows: n, layer: l, state: state)
             }
+            if let pn = w.postFfnNorm { normRows(xb, pn, xb, rows: allRows) }
+            addInPlace(x, xb, count: n * dim)
+            observer?.observe(.residual, layer: l, values: x, rows: n, width: dim)
         }
         for (s, cache) in caches.enumerated() { cache.count = next[s] }
 
         // Final norm and output projection, only for the rows whose logits are wanted.
         guard !logitRows.isEmpty else { return }
         normRows(x, finalNorm, xb, rows: logitRows)
+        observer?.observe(.finalNorm, layer: c.layerCount, values: xb, rows: logitRows.count, width: dim)
         matmul(output, xb, tokens: logitRows.count, state.logits, parallel: parallel)
+        if let cap = a.logitSoftCap { softCap(state.logits, count: logitRows.count * c.vocabSize, cap: cap) }
+        observer?.observe(.logits, layer: c.layerCount, values: state.logits, rows: logitRows.count, width: c.vocabSize)
     }
 
-    /// w2(silu(w1·input) ⊙ w3·input) for `tokens` rows of `input` into `out` (which may be
-    /// `input`), through `state.hb`/`hb2`.
-    func swiglu(_ f: SwiGLUWeights, _ input: UnsafePointer<Float>, tokens n: Int, into out: UnsafeMutablePointer<Float>,
-                state: RunState) {
-        matmul(f.w1, input, tokens: n, state.hb, parallel: parallel)
-        matmul(f.w3, input, tokens: n, state.hb2, parallel: parallel)
-        // SwiGLU's gate in place, vectorized (8-lane exp) and split across cores: at a
-        // 512-token prompt of a 1B model this is 4 M exponentials per layer.
+    /// The feed-forward of the normalized rows in `state.xb`, into `state.xb`: gated
+    /// (act(w1·x) ⊙ w3·x, SwiGLU or GeGLU) or plain (act(w3·x + b)), then w2 (+ b).
+    func feedForward(_ w: FeedForwardMatrices, _ xb: UnsafeMutablePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>,
+                     layer l: Int, state: RunState, observer: (any ForwardObserver)?) {
+        let hidden = config.hiddenDim, activation = config.architecture.activation
         let hb = state.hb, hb2 = state.hb2
-        parallel.runChunked(n * config.hiddenDim, chunk: 16_384) { _, range in
-            let o = range.lowerBound
-            TrainingKernels.swiglu(hb + o, hb2 + o, hb + o, count: range.count)
+        if let w1 = w.w1 {
+            matmul(w1, xb, tokens: n, hb, parallel: parallel)
+            matmul(w.w3, xb, tokens: n, hb2, parallel: parallel)
+            if let observer {
+                observer.observe(.gate, layer: l, values: hb, rows: n, width: hidden)
+                observer.observe(.up, layer: l, values: hb2, rows: n, width: hidden)
+            }
+            // The gate in place, vectorized and split across cores: at a 512-token prompt of
+            // a 1B model this is 4 M exponentials per layer.
+            parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
+                let o = range.lowerBound
+                switch activation {
+                case .silu: swiglu(hb + o, hb2 + o, hb + o, count: range.count)
+                case .geluTanh: geglu(hb + o, hb2 + o, hb + o, count: range.count)
+                }
+            }
+        } else {
+            matmul(w.w3, xb, tokens: n, hb, parallel: parallel)
+            addBias(w.upBias, to: hb, rows: n)
+            observer?.observe(.up, layer: l, values: hb, rows: n, width: hidden)
+            parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
+                let o = range.lowerBound
+                switch activation {
+                case .silu: for i in range { hb[i] = silu(hb[i]) }
+                case .geluTanh: geluTanhInPlace(hb + o, count: range.count)
+                }
+            }
         }
-        matmul(f.w2, state.hb, tokens: n, out, parallel: parallel)
+        observer?.observe(.activation, layer: l, values: hb, rows: n, width: hidden)
+        matmul(w.w2, hb, tokens: n, out, parallel: parallel)
+        addBias(w.downBias, to: out, rows: n)
+        observer?.observe(.down, layer: l, values: out, rows: n, width: config.dim)
     }
 
-    /// Mixture of experts on the normalized rows `state.xb`, added into the residual `state.x`:
-    /// each row goes to the `k` experts with the largest router logits, weighted by a softmax
-    /// over those k logits (transformers' Mixtral). Rows are grouped by expert, so a prompt
-    /// still runs each chosen expert as one GEMM, and an expert no row chose is never read.
-    func mixtureOfExperts(router: MatrixView, experts: [SwiGLUWeights], perToken k: Int, rows n: Int, state: RunState) {
-        let count = experts.count, dim = config.dim
+    /// Mixture of experts of the normalized rows `state.xb`, into `state.xb`: each row goes to
+    /// the `k` experts with the largest router logits, weighted by a softmax over those k
+    /// logits (transformers' Mixtral). Rows are grouped by expert, so a prompt still runs each
+    /// chosen expert as one GEMM, and an expert no row chose is never read.
+    func mixtureOfExperts(_ moe: ExpertWeights, rows n: Int, layer l: Int, state: RunState) {
+        let count = moe.experts.count, dim = config.dim, k = moe.perToken
         let logits = state.routerLogits, choice = state.expertChoice, weight = state.expertWeight
-        matmul(router, state.xb, tokens: n, logits, parallel: parallel)
+        matmul(moe.router, state.xb, tokens: n, logits, parallel: parallel)
         for i in 0..<n {
             let row = logits + i * count
             // Top k by selection (k and the expert count are small), then softmax over them.
@@ -324,8 +410,9 @@ public final class LlamaModel: @unchecked Sendable {
             for j in 0..<k { weight[i * k + j] = expf(weight[i * k + j] - top); sum += weight[i * k + j] }
             for j in 0..<k { weight[i * k + j] /= sum }
         }
-        let input = state.expertInput, output = state.expertOutput
+        let input = state.expertInput, output = state.expertOutput, total = state.expertSum
         let members = state.expertRows, memberWeight = state.expertRowWeight
+        total.update(repeating: 0, count: n * dim)
         for e in 0..<count {
             var m = 0
             for i in 0..<n {
@@ -337,46 +424,66 @@ public final class LlamaModel: @unchecked Sendable {
                 }
             }
             guard m > 0 else { continue }
-            swiglu(experts[e], input, tokens: m, into: output, state: state)
+            feedForward(moe.experts[e], input, rows: m, into: output, layer: l, state: state, observer: nil)
             for r in 0..<m {
-                let x = state.x + Int(members[r]) * dim, y = output + r * dim, g = memberWeight[r]
+                let x = total + Int(members[r]) * dim, y = output + r * dim, g = memberWeight[r]
                 for d in 0..<dim { x[d] += g * y[d] }
             }
         }
+        state.xb.update(from: total, count: n * dim)
     }
 
-    /// Adds the q, k and v biases to every row of the projections (Qwen2).
-    func addAttentionBiases(_ bias: (q: [Float], k: [Float], v: [Float]), rows n: Int, state: RunState) {
-        func add(_ b: [Float], _ out: UnsafeMutablePointer<Float>) {
-            b.withUnsafeBufferPointer { bp in
-                guard let p = bp.baseAddress else { return }
-                for i in 0..<n { addInPlace(out + i * bp.count, p, count: bp.count) }
-            }
+    /// RoPE of `heads` heads at `x`, with row `row`'s angles, in the architecture's pairing.
+    @inline(__always)
+    func rope(_ x: UnsafeMutablePointer<Float>, heads: Int, row i: Int, state: RunState) {
+        let half = config.headDim / 2
+        let cs = state.ropeCos + i * half, sn = state.ropeSin + i * half
+        switch config.architecture.ropeLayout {
+        case .interleaved: applyRope(x, heads: heads, headDim: config.headDim, cos: cs, sin: sn)
+        case .rotateHalf: applyRopeRotateHalf(x, heads: heads, headDim: config.headDim, cos: cs, sin: sn)
         }
-        add(bias.q, state.q)
-        add(bias.k, state.k)
-        add(bias.v, state.v)
     }
 
-    /// RMSNorm of rows `rows` of `x` into consecutive rows of `out`.
-    func normRows(_ x: UnsafePointer<Float>, _ weight: [Float], _ out: UnsafeMutablePointer<Float>, rows: [Int]) {
+    /// `bias` added to each of `rows` rows of `x` (no-op without a bias).
+    @inline(__always)
+    func addBias(_ bias: [Float]?, to x: UnsafeMutablePointer<Float>, rows: Int) {
+        guard let bias else { return }
+        bias.withUnsafeBufferPointer { b in
+            guard let bp = b.baseAddress else { return }
+            for r in 0..<rows { addInPlace(x + r * b.count, bp, count: b.count) }
+        }
+    }
+
+    /// The architecture's norm of rows `rows` of `x` into consecutive rows of `out` (which
+    /// may be `x` itself when `rows` are 0..<n).
+    func normRows(_ x: UnsafePointer<Float>, _ norm: NormWeights, _ out: UnsafeMutablePointer<Float>, rows: [Int]) {
         let dim = config.dim, eps = config.normEps
-        weight.withUnsafeBufferPointer { g in
+        norm.weight.withUnsafeBufferPointer { g in
             guard let gp = g.baseAddress else { return }
-            for (j, i) in rows.enumerated() { rmsnorm(x + i * dim, gp, out + j * dim, count: dim, eps: eps) }
+            switch config.architecture.norm {
+            case .rms, .rmsOnePlusWeight:
+                // (1 + w) is already in the weights (see `NormKind.rmsOnePlusWeight`).
+                for (j, i) in rows.enumerated() { rmsnorm(x + i * dim, gp, out + j * dim, count: dim, eps: eps) }
+            case .layerNorm:
+                (norm.bias ?? []).withUnsafeBufferPointer { b in
+                    for (j, i) in rows.enumerated() { layerNorm(x + i * dim, gp, b.baseAddress, out + j * dim, count: dim, eps: eps) }
+                }
+            }
         }
     }
 
     /// Causal grouped-query attention of every row over its sequence's cache (positions
     /// 0...row's position, or the layer's sliding window of them), into `state.xb2`. Query head h reads key/value head
     /// h / (heads / kvHeads).
-    func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState) {
+    func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState, observer: (any ForwardObserver)? = nil) {
         let c = config
-        let headDim = c.headDim, dim = c.dim
+        let headDim = c.headDim, qDim = c.queryDim
         let kvMul = c.headCount / c.kvHeadCount
-        let scale = 1 / Float(headDim).squareRoot()
+        let scale = c.architecture.attentionScale ?? 1 / Float(headDim).squareRoot()
+        let softCapValue = c.architecture.attentionSoftCap
+        // Positions a query sees back from itself (itself included); nil: all of them.
+        let window = c.architecture.slidingWindow?[l]
         let maxLength = (rows.map(\.position).max() ?? 0) + 1
-        let window = c.architecture.window(layer: l) ?? Int.max
         let q = state.q, out = state.xb2
         // Chunks of a few (row, head) items from a shared counter: under the causal mask
         // later rows attend to more positions, so equal static halves would leave one core
@@ -389,15 +496,17 @@ public final class LlamaModel: @unchecked Sendable {
                     let row = rows[i]
                     let cache = caches[row.sequence]
                     let kvOffset = (h / kvMul) * headDim
-                    let qh = q + i * dim + h * headDim
-                    // Sliding window: only the last `window` positions (the cache keeps all).
-                    let first = row.position >= window ? row.position + 1 - window : 0
+                    let qh = q + i * qDim + h * headDim
+                    let first = window.map { max(0, row.position + 1 - $0) } ?? 0
                     let length = row.position + 1 - first
                     for t in 0..<length {
                         att[t] = dot(qh, cache.key(layer: l, position: first + t) + kvOffset, headDim) * scale
                     }
+                    if let cap = softCapValue { softCap(att, count: length, cap: cap) }
+                    observer?.observeAttention(.scores, layer: l, row: i, head: h, values: att, first: first, count: length)
                     softmax(att, count: length)
-                    let oh = out + i * dim + h * headDim
+                    observer?.observeAttention(.probabilities, layer: l, row: i, head: h, values: att, first: first, count: length)
+                    let oh = out + i * qDim + h * headDim
                     weightedSum(att, count: length, values: cache.value(layer: l, position: first) + kvOffset,
                                 stride: c.kvDim, width: headDim, into: oh)
                 }

@@ -32,15 +32,26 @@ public struct ModelConfig: Sendable, Equatable {
     public var maxContext: Int
     /// True when the output projection is the token embedding.
     public var tiedEmbeddings: Bool
-    /// The tensors and the variations of the forward pass (only Llama's exist today).
+    /// The tensors and the variations of the forward pass, with this model's values
+    /// (soft-caps, windows) filled in by the reader.
     public var architecture: Architecture
 
-    public var headDim: Int { dim / headCount }
+    /// Size of one attention head: dim / heads unless the file says otherwise (Gemma's
+    /// `head_dim`, GGUF `attention.key_length`). Stored only when it differs, so configs that
+    /// spell the default out compare equal to those that do not; 0 when heads do not divide
+    /// dim and nothing was said (readers reject that).
+    public var headDim: Int {
+        get { explicitHeadDim ?? (headCount > 0 && dim % headCount == 0 ? dim / headCount : 0) }
+        set { explicitHeadDim = headCount > 0 && newValue == dim / headCount && dim % headCount == 0 ? nil : newValue }
+    }
+    private var explicitHeadDim: Int?
+    /// Query rows (heads · head size); equals dim unless the head size is set apart.
+    public var queryDim: Int { headCount * headDim }
     public var kvDim: Int { kvHeadCount * headDim }
 
     public init(dim: Int, layerCount: Int, headCount: Int, kvHeadCount: Int, hiddenDim: Int, vocabSize: Int,
                 normEps: Float, ropeTheta: Float, ropeScaling: RopeScaling?, maxContext: Int, tiedEmbeddings: Bool,
-                architecture: Architecture = .llama) {
+                architecture: Architecture = .llama, headDim: Int? = nil) {
         self.dim = dim
         self.layerCount = layerCount
         self.headCount = headCount
@@ -53,6 +64,7 @@ public struct ModelConfig: Sendable, Equatable {
         self.maxContext = maxContext
         self.tiedEmbeddings = tiedEmbeddings
         self.architecture = architecture
+        if let headDim { self.headDim = headDim }
     }
 
     /// Every tensor this configuration needs, in file order (see `Architecture.layout`).

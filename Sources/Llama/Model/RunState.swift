@@ -11,8 +11,8 @@ public final class RunState: @unchecked Sendable {
 
     let x: UnsafeMutablePointer<Float>      // rows × dim
     let xb: UnsafeMutablePointer<Float>     // rows × dim
-    let xb2: UnsafeMutablePointer<Float>    // rows × dim (attention output before wo)
-    let q: UnsafeMutablePointer<Float>      // rows × dim
+    let xb2: UnsafeMutablePointer<Float>    // rows × queryDim (attention output before wo)
+    let q: UnsafeMutablePointer<Float>      // rows × queryDim (heads · head size)
     let k: UnsafeMutablePointer<Float>      // rows × kvDim
     let v: UnsafeMutablePointer<Float>      // rows × kvDim
     let hb: UnsafeMutablePointer<Float>     // rows × hidden
@@ -31,6 +31,7 @@ public final class RunState: @unchecked Sendable {
     let expertRowWeight: UnsafeMutablePointer<Float>
     let expertInput: UnsafeMutablePointer<Float>
     let expertOutput: UnsafeMutablePointer<Float>
+    let expertSum: UnsafeMutablePointer<Float>
     private var all: [UnsafeMutablePointer<Float>] = []
     private var ints: [UnsafeMutablePointer<Int32>] = []
 
@@ -48,8 +49,8 @@ public final class RunState: @unchecked Sendable {
         }
         x = buffer(r * config.dim)
         xb = buffer(r * config.dim)
-        xb2 = buffer(r * config.dim)
-        q = buffer(r * config.dim)
+        xb2 = buffer(r * config.queryDim)
+        q = buffer(r * config.queryDim)
         k = buffer(r * config.kvDim)
         v = buffer(r * config.kvDim)
         hb = buffer(r * config.hiddenDim)
@@ -73,6 +74,7 @@ public final class RunState: @unchecked Sendable {
         expertRowWeight = buffer(moeRows)
         expertInput = buffer(moeRows * config.dim)
         expertOutput = buffer(moeRows * config.dim)
+        expertSum = buffer(moeRows * config.dim)
         all = list
         ints = intList
     }

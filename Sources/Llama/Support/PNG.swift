@@ -200,6 +200,43 @@ public struct Canvas: Sendable {
         }
     }
 
+    /// Draws `text` turned a quarter turn anticlockwise (reading upwards, as a chart's
+    /// vertical labels do), the baseline's start at (x, y): characters go up from y, the tops
+    /// of the letters face left.
+    public mutating func drawTextUp(_ text: String, x: Int, y: Int, _ c: RGB, scale: Int = 1) {
+        let s = max(1, scale)
+        var along = 0
+        for ch in text {
+            let rows = Canvas.glyphs[ch] ?? Canvas.missingGlyph
+            for (r, bits) in rows.enumerated() {
+                for col in 0..<5 where bits & (0x10 >> col) != 0 {
+                    fillRect(x: x + r * s, y: y - (along + col + 1) * s, width: s, height: s, c)
+                }
+            }
+            along += 6
+        }
+    }
+
+    /// Copies `other` with its top-left corner at (x, y), clipped to this canvas.
+    public mutating func draw(_ other: Canvas, x: Int, y: Int) {
+        for yy in 0..<other.height {
+            for xx in 0..<other.width {
+                let i = (yy * other.width + xx) * 3
+                set(x + xx, y + yy, RGB(other.pixels[i], other.pixels[i + 1], other.pixels[i + 2]))
+            }
+        }
+    }
+
+    /// `text` as it fits in `width` pixels at `scale`: whole, or with its middle replaced by
+    /// ".." so both ends of a long label stay readable and no glyph is cut at the edge.
+    public static func fitted(_ text: String, width: Int, scale: Int) -> String {
+        guard Canvas.textWidth(text, scale: scale) > width else { return text }
+        let keep = max(0, (width / (6 * max(1, scale)) - 2))
+        guard keep > 1 else { return "" }
+        let chars = Array(text)
+        return String(chars.prefix((keep + 1) / 2)) + ".." + String(chars.suffix(keep / 2))
+    }
+
     /// Encodes the canvas as PNG bytes.
     public func png() throws -> [UInt8] { try PNG.encode(width: width, height: height, rgb: pixels) }
 

@@ -103,3 +103,57 @@ extension ModelChatTemplates {
         return (try select(name: name, hasTools: hasTools), nil)
     }
 }
+
+/// The chat template a model is served with, and what ends one of its replies: the one
+/// choice `llama chat` and `llama serve` share.
+public struct ModelChat: Sendable {
+    public let template: ChatTemplate
+    /// Special-token texts passed to the template (`bos_token`, `eos_token`, …).
+    public let specialTokens: [String: String]
+    /// The built-in format used because the model has no template of its own.
+    public let fallback: BuiltinChatTemplate?
+    /// Ids that end a reply: the tokenizer's end ids and the template's end-of-turn tokens.
+    public let stopIDs: Set<TokenID>
+    /// End-of-turn markers the vocabulary has no single token for (ended on as text).
+    public let stopTexts: [String]
+
+    /// `templateFile` (a Jinja file) when given, else the model's own template, else the
+    /// built-in format its vocabulary suggests.
+    public init(model path: String, tokenizer tok: any Tokenizer, templateFile: String? = nil) throws {
+        var found = (try? ModelChatTemplates.load(model: path))
+            ?? ModelChatTemplates(templates: [:], specialTokens: [:], path: path)
+        let byID = Dictionary(tok.specialTokens.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        if found.specialTokens["bos_token"] == nil, let id = tok.bosID, let text = byID[id] { found.specialTokens["bos_token"] = text }
+        if found.specialTokens["eos_token"] == nil, let id = tok.eosID, let text = byID[id] { found.specialTokens["eos_token"] = text }
+        if let templateFile {
+            let source: String
+            do { source = try String(contentsOfFile: templateFile, encoding: .utf8) } catch {
+                throw ChatTemplateError.unreadable(path: templateFile, reason: error.localizedDescription)
+            }
+            template = try ChatTemplate(source: source)
+            fallback = nil
+        } else {
+            if found.templates.isEmpty && found.vocabularyHint.isEmpty {
+                found.vocabularyHint = Array(tok.specialTokens.keys)
+            }
+            let chosen = try found.selectOrFallback()
+            template = try ChatTemplate(source: chosen.source)
+            fallback = chosen.fallback
+        }
+        specialTokens = found.specialTokens
+        var stops = tok.endOfGenerationIDs
+        var texts: [String] = []
+        for marker in template.endOfTurnMarkers {
+            if let id = tok.specialTokens[marker] { stops.insert(id) } else { texts.append(marker) }
+        }
+        stopIDs = stops
+        stopTexts = texts
+    }
+
+    /// The prompt ids of a conversation (OpenAI-style message dicts) with the assistant's
+    /// turn opened. The template writes BOS itself when the model wants one.
+    public func promptTokens(messages: JinjaValue, tokenizer: any Tokenizer) throws -> [TokenID] {
+        let text = try template.render(messages: messages, addGenerationPrompt: true, specialTokens: specialTokens)
+        return tokenizer.encode(text, addBOS: false, allowSpecial: true)
+    }
+}

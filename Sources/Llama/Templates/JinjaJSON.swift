@@ -222,7 +222,8 @@ private func jsonFloat(_ d: Double) -> String {
     return pythonFloatRepr(d)
 }
 
-private func jsonString(_ s: String, ascii: Bool) -> String {
+/// A JSON string literal (Python json.dumps' escapes; `ascii` escapes everything past `~`).
+func jsonString(_ s: String, ascii: Bool) -> String {
     var out = "\""
     for u in s.unicodeScalars {
         switch u {

@@ -33,6 +33,9 @@ public enum TokenizerFileWriter {
 
     static func tiktoken(_ t: ByteLevelBPETokenizer) throws -> Data {
         let baseCount = t.isSpecial.firstIndex(of: true) ?? t.pieces.count
+        guard baseCount > 0 else {
+            throw WriteError.notRepresentable(reason: "a tiktoken file lists ranks before special tokens, and this vocabulary starts with a special token")
+        }
         var text = ""
         text.reserveCapacity(baseCount * 16)
         for rank in 0..<baseCount {

@@ -145,7 +145,7 @@ public enum LossPlot {
         // images fall back to 1 so the labels still fit.
         let scale = width >= 480 && height >= 300 ? 2 : 1
         let lineH = Canvas.textHeight(scale: scale), capH = Canvas.capHeight(scale: scale)
-        let titleText = title.map { fitted($0, width: width - 24, scale: scale) } ?? ""
+        let titleText = title.map { Canvas.fitted($0, width: width - 24, scale: scale) } ?? ""
         let yLabels = yAxis.ticks.map { yAxis.label($0) }
         let yLabelWidth = yLabels.map { Canvas.textWidth($0, scale: scale) }.max() ?? 0
         let left = 12 + yLabelWidth + 8
@@ -179,7 +179,7 @@ public enum LossPlot {
         if !titleText.isEmpty {
             c.drawText(titleText, x: (width - Canvas.textWidth(titleText, scale: scale)) / 2, y: 10, .black, scale: scale)
         }
-        let yTitle = fitted(lossAxisTitle, width: width - 24, scale: scale)
+        let yTitle = Canvas.fitted(lossAxisTitle, width: width - 24, scale: scale)
         c.drawText(yTitle, x: 12, y: 10 + titleRow, axisColour, scale: scale)
         c.drawText(stepAxisTitle, x: left + plotW / 2 - Canvas.textWidth(stepAxisTitle, scale: scale) / 2,
                    y: top + plotH + 10 + lineH + 8, axisColour, scale: scale)
@@ -221,16 +221,6 @@ public enum LossPlot {
             c.drawText(name, x: sx + swatch + 6, y: y, axisColour, scale: scale)
         }
         return try c.png()
-    }
-
-    /// `text` as it fits in `width` pixels at `scale`: whole, or with its middle replaced by
-    /// ".." so both ends of a long run name stay readable and no glyph is cut at the edge.
-    static func fitted(_ text: String, width: Int, scale: Int) -> String {
-        guard Canvas.textWidth(text, scale: scale) > width else { return text }
-        let keep = max(0, (width / (6 * max(1, scale)) - 2))
-        guard keep > 1 else { return "" }
-        let chars = Array(text)
-        return String(chars.prefix((keep + 1) / 2)) + ".." + String(chars.suffix(keep / 2))
     }
 
     private enum Marker { case dot, hollowSquare }

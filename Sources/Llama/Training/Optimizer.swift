@@ -60,7 +60,7 @@ public final class AdamW {
     }
 
     /// One update of `params` from `grads` at learning rate `lr`.
-    public func update(params: FloatPointer, grads: UnsafePointer<Float>, lr: Double, pool: TrainingThreadPool) {
+    public func update(params: FloatPointer, grads: UnsafePointer<Float>, lr: Double, pool: ParallelFor) {
         step += 1
         let bc1 = 1 - pow(Double(beta1), Double(step))
         let bc2 = 1 - pow(Double(beta2), Double(step))

@@ -81,7 +81,7 @@ public final class Trainer {
     public let optimizer: AdamW
     public let schedule: LearningRateSchedule
     public private(set) var step = 0
-    public private(set) var rng: TrainingRNG
+    public private(set) var rng: Xoshiro256
     /// On resume, the settings changed from the saved run's (`--lr 0.0005 (was 0.001)`).
     public private(set) var appliedChanges: [String] = []
     private var trainSeconds = 0.0
@@ -114,12 +114,12 @@ public final class Trainer {
         self.hyper = hyper
         self.data = data
         self.runDirectory = runDirectory
-        model = try TrainingModel(config: config, pool: TrainingThreadPool(threadCount: threads))
+        model = try TrainingModel(config: config, pool: ParallelFor(workers: threads))
         optimizer = AdamW(layout: model.layout, beta1: Float(hyper.beta1), beta2: Float(hyper.beta2),
                           weightDecay: Float(hyper.weightDecay))
         schedule = LearningRateSchedule(peak: hyper.lr, minimum: hyper.minLR, warmup: hyper.warmup, steps: hyper.steps)
         workspace = TrainingWorkspace(config: config, batch: hyper.batch, backward: true)
-        rng = TrainingRNG(seed: hyper.seed)
+        rng = Xoshiro256(seed: hyper.seed)
         model.initialize(rng: &rng)
     }
 
@@ -142,7 +142,11 @@ public final class Trainer {
         ck.v.withUnsafeBufferPointer { optimizer.v.update(from: $0.baseAddress!, count: $0.count) }
         optimizer.step = ck.header.adamStep
         step = ck.header.step
-        rng = TrainingRNG(state: ck.header.rng.compactMap { UInt64($0, radix: 16) })
+        let words = ck.header.rng.compactMap { UInt64($0, radix: 16) }
+        guard words.count == ck.header.rng.count, let saved = Xoshiro256(stateWords: words) else {
+            throw TrainingError.badCheckpoint(path: path, reason: "the random generator state \(ck.header.rng) is not four non-zero hexadecimal words")
+        }
+        rng = saved
         trainSeconds = ck.header.trainSeconds
     }
 
@@ -151,7 +155,7 @@ public final class Trainer {
     func sampleBatch() {
         let T = model.config.context
         for b in 0..<hyper.batch {
-            let i = rng.nextInt(below: data.train.count - T - 1)
+            let i = rng.below(data.train.count - T - 1)
             workspace.setSequence(b, tokens: data.train[i..<(i + T)], targets: data.train[(i + 1)..<(i + 1 + T)])
         }
     }

@@ -25,11 +25,11 @@ public final class TrainingGEMM: @unchecked Sendable {
     static let nr = 32
     static let kc = 256
 
-    let pool: TrainingThreadPool
+    let pool: ParallelFor
     private var packedB: UnsafeMutablePointer<Float>
     private var packedBCapacity: Int
 
-    public init(pool: TrainingThreadPool) {
+    public init(pool: ParallelFor) {
         self.pool = pool
         packedBCapacity = 1 << 16
         packedB = .allocate(capacity: packedBCapacity)
@@ -62,7 +62,7 @@ public final class TrainingGEMM: @unchecked Sendable {
             TrainingGEMM.packPanel(panel, n: n, k: k, b: b, bRow: bRow, bCol: bCol, into: pb)
         }
         let strips = (m + mr - 1) / mr
-        let tasks = min(strips, pool.threadCount * 4)
+        let tasks = min(strips, pool.workers * 4)
         pool.parallelFor(tasks) { task in
             TrainingGEMM.strips(strips * task / tasks, strips * (task + 1) / tasks, m: m, n: n, k: k,
                                 a: a, aRow: aRow, aCol: aCol, packedB: pb, c: c, ldc: ldc, accumulate: accumulate)
@@ -225,7 +225,7 @@ public final class TrainingGEMM: @unchecked Sendable {
 public enum TrainingKernels {
     /// `y = x / rms(x) * w` per row; saves `1/rms` per row for the backward pass.
     public static func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: FloatPointer,
-                               _ rstd: FloatPointer, rows: Int, dim: Int, eps: Float, pool: TrainingThreadPool) {
+                               _ rstd: FloatPointer, rows: Int, dim: Int, eps: Float, pool: ParallelFor) {
         parallelRows(rows, pool) { r0, r1 in
             for r in r0..<r1 {
                 let xr = x + r * dim, yr = y + r * dim
@@ -242,7 +242,7 @@ public enum TrainingKernels {
     /// the sum order never changes).
     public static func rmsNormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                        _ rstd: UnsafePointer<Float>, _ dx: FloatPointer, _ dw: FloatPointer,
-                                       rows: Int, dim: Int, accumulate: Bool, pool: TrainingThreadPool) {
+                                       rows: Int, dim: Int, accumulate: Bool, pool: ParallelFor) {
         parallelRows(rows, pool) { r0, r1 in
             for r in r0..<r1 {
                 let dyr = dy + r * dim, xr = x + r * dim, dxr = dx + r * dim
@@ -301,85 +301,6 @@ public enum TrainingKernels {
         }
     }
 
-    /// `g = silu(a1) ⊙ a3`.
-    public static func swiglu(_ a1: UnsafePointer<Float>, _ a3: UnsafePointer<Float>, _ g: FloatPointer, count: Int) {
-        typealias V = SIMD8<Float>
-        var i = 0
-        let r1 = UnsafeRawPointer(a1), r3 = UnsafeRawPointer(a3), rg = UnsafeMutableRawPointer(g)
-        while i + 8 <= count {
-            let x = r1.loadUnaligned(fromByteOffset: i * 4, as: V.self)
-            let silu = x / (1 + exp8(-x))
-            rg.storeBytes(of: silu * r3.loadUnaligned(fromByteOffset: i * 4, as: V.self), toByteOffset: i * 4, as: V.self)
-            i += 8
-        }
-        while i < count {
-            let x = a1[i]
-            g[i] = x / (1 + expf(-x)) * a3[i]
-            i += 1
-        }
-    }
-
-    /// Backward of `swiglu`: writes `da1`, `da3` from `dg`.
-    public static func swigluBackward(_ dg: UnsafePointer<Float>, _ a1: UnsafePointer<Float>, _ a3: UnsafePointer<Float>,
-                                      _ da1: FloatPointer, _ da3: FloatPointer, count: Int) {
-        typealias V = SIMD8<Float>
-        var i = 0
-        let rdg = UnsafeRawPointer(dg), r1 = UnsafeRawPointer(a1), r3 = UnsafeRawPointer(a3)
-        let rd1 = UnsafeMutableRawPointer(da1), rd3 = UnsafeMutableRawPointer(da3)
-        while i + 8 <= count {
-            let o = i * 4
-            let x = r1.loadUnaligned(fromByteOffset: o, as: V.self)
-            let d = rdg.loadUnaligned(fromByteOffset: o, as: V.self)
-            let sig = 1 / (1 + exp8(-x))
-            rd3.storeBytes(of: d * x * sig, toByteOffset: o, as: V.self)
-            let dsilu = sig * (1 + x * (1 - sig))
-            rd1.storeBytes(of: d * r3.loadUnaligned(fromByteOffset: o, as: V.self) * dsilu, toByteOffset: o, as: V.self)
-            i += 8
-        }
-        while i < count {
-            let x = a1[i]
-            let sig = 1 / (1 + expf(-x))
-            da3[i] = dg[i] * x * sig
-            da1[i] = dg[i] * a3[i] * sig * (1 + x * (1 - sig))
-            i += 1
-        }
-    }
-
-    /// eˣ for 8 floats, within 2 ulp of `expf` on [-87, 88]; 0 below and +∞ above, which is all
-    /// the sigmoid in SwiGLU needs there. x = n·ln2 + r
-    /// with |r| ≤ ln2/2, a degree-6 Taylor polynomial for eʳ, and 2ⁿ built in the exponent bits.
-    /// `expf` is a library call per element; this keeps SwiGLU's eight lanes in registers.
-    @inline(__always)
-    public static func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        typealias V = SIMD8<Float>
-        let tooSmall = x .< V(repeating: -87)
-        let tooBig = x .> V(repeating: 88)
-        var xc = x
-        xc.replace(with: -87, where: tooSmall)
-        xc.replace(with: 88, where: tooBig)
-        // Round to nearest by adding 1.5·2²³: the sum's low mantissa bits are then n itself
-        // (no library rounding calls, which the SIMD types' generic `rounded` would make).
-        let shifter = V(repeating: 12_582_912)
-        let t = xc * V(repeating: 1.442695041) + shifter
-        let n = t - shifter
-        let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
-        // ln 2 split in two so n·ln2_hi is exact.
-        var r = xc - n * V(repeating: 0.693145751953125)
-        r = r - n * V(repeating: 1.428606765330187e-06)
-        var p = V(repeating: 1.0 / 720)
-        p = p * r + V(repeating: 1.0 / 120)
-        p = p * r + V(repeating: 1.0 / 24)
-        p = p * r + V(repeating: 1.0 / 6)
-        p = p * r + V(repeating: 0.5)
-        p = p * r + V(repeating: 1)
-        p = p * r + V(repeating: 1)
-        let bits = (ni &+ 127) &<< 23
-        var result = p * unsafeBitCast(bits, to: V.self)
-        result.replace(with: 0, where: tooSmall)
-        result.replace(with: Float.infinity, where: tooBig)
-        return result
-    }
-
     /// Causal grouped-query attention forward for `batch` sequences of `context` positions.
     /// q: rows×(heads·hd), k, v: rows×(kvHeads·hd), out: rows×(heads·hd),
     /// probs: batch×heads×context×context (softmax weights, upper triangle zero).
@@ -389,7 +310,7 @@ public enum TrainingKernels {
     public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                  out: FloatPointer, probs: FloatPointer,
                                  batch: Int, context T: Int, heads: Int, kvHeads: Int, headDim hd: Int,
-                                 pool: TrainingThreadPool) {
+                                 pool: ParallelFor) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
         let packCount = max(T, hd) * (max(T, hd) + TrainingGEMM.nr)
@@ -429,7 +350,7 @@ public enum TrainingKernels {
                                          v: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                                          dq: FloatPointer, dk: FloatPointer, dv: FloatPointer,
                                          batch: Int, context T: Int, heads: Int, kvHeads: Int, headDim hd: Int,
-                                         pool: TrainingThreadPool) {
+                                         pool: ParallelFor) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
         let packCount = max(T, hd) * (max(T, hd) + TrainingGEMM.nr)
@@ -470,7 +391,7 @@ public enum TrainingKernels {
     /// Returns the sum (not mean) of the per-row losses, in Double.
     public static func crossEntropy(_ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
                                     dLogits: FloatPointer?, gradScale: Float, rowLoss: FloatPointer,
-                                    pool: TrainingThreadPool) -> Double {
+                                    pool: ParallelFor) -> Double {
         parallelRows(rows, pool) { r0, r1 in
             for r in r0..<r1 {
                 let l = logits + r * vocab
@@ -497,8 +418,8 @@ public enum TrainingKernels {
 
     /// Splits `rows` into contiguous chunks over the pool.
     @inline(__always)
-    static func parallelRows(_ rows: Int, _ pool: TrainingThreadPool, _ body: (Int, Int) -> Void) {
-        let tasks = min(rows, pool.threadCount * 2)
+    static func parallelRows(_ rows: Int, _ pool: ParallelFor, _ body: (Int, Int) -> Void) {
+        let tasks = min(rows, pool.workers * 2)
         pool.parallelFor(tasks) { t in body(rows * t / tasks, rows * (t + 1) / tasks) }
     }
 

@@ -273,12 +273,12 @@ public final class TrainingModel {
     public let params: FloatPointer
     /// Gradients, same layout; accumulated by `backward` until `zeroGradients`.
     public let grads: FloatPointer
-    public let pool: TrainingThreadPool
+    public let pool: ParallelFor
     let gemm: TrainingGEMM
     let ropeCos: [Float]
     let ropeSin: [Float]
 
-    public init(config: TrainingModelConfig, pool: TrainingThreadPool) throws {
+    public init(config: TrainingModelConfig, pool: ParallelFor) throws {
         try config.validate()
         self.config = config
         layout = ParameterLayout(config)
@@ -299,7 +299,7 @@ public final class TrainingModel {
 
     /// The reference initialisation: matrices N(0, 0.02), wo and w2 N(0, 0.02/√(2L)), norms 1;
     /// drawn tensor by tensor in layout order.
-    public func initialize(rng: inout TrainingRNG) {
+    public func initialize(rng: inout Xoshiro256) {
         let residualStd = 0.02 / (2 * Double(config.layers)).squareRoot()
         for t in layout.tensors {
             let p = params + t.offset
@@ -350,7 +350,7 @@ public final class TrainingModel {
             gemm.linear(ws.h2[l], w + L.w3, ws.a3[l], rows: n, inDim: D, outDim: H)
             let (a1, a3, g) = (ws.a1[l], ws.a3[l], ws.g[l])
             TrainingKernels.parallelRows(n, pool) { r0, r1 in
-                TrainingKernels.swiglu(a1 + r0 * H, a3 + r0 * H, g + r0 * H, count: (r1 - r0) * H)
+                swiglu(a1 + r0 * H, a3 + r0 * H, g + r0 * H, count: (r1 - r0) * H)
             }
             gemm.linear(ws.g[l], w + L.w2, ws.tmp, rows: n, inDim: H, outDim: D)
             add(ws.xMid[l], ws.tmp, into: ws.x[l + 1], count: n * D)
@@ -385,7 +385,7 @@ public final class TrainingModel {
             let (a1, a3, dg, da1, da3) = (ws.a1[l], ws.a3[l], ws.dg, ws.da1, ws.da3)
             TrainingKernels.parallelRows(n, pool) { r0, r1 in
                 let o = r0 * H
-                TrainingKernels.swigluBackward(dg + o, a1 + o, a3 + o, da1 + o, da3 + o, count: (r1 - r0) * H)
+                swigluBackward(dg + o, a1 + o, a3 + o, da1 + o, da3 + o, count: (r1 - r0) * H)
             }
             gemm.linearBackwardWeight(ws.da1, ws.h2[l], dW + L.w1, rows: n, inDim: D, outDim: H)
             gemm.linearBackwardWeight(ws.da3, ws.h2[l], dW + L.w3, rows: n, inDim: D, outDim: H)

@@ -1,0 +1,500 @@
+import Foundation
+
+/// Why the engine refused a request.
+public enum EngineError: Error, CustomStringConvertible, Equatable {
+    case emptyPrompt
+    case promptTooLong(tokens: Int, context: Int)
+    case tokenOutOfRange(id: TokenID, vocabularySize: Int)
+    case queueFull(waiting: Int, limit: Int)
+    case shutDown
+
+    public var description: String {
+        switch self {
+        case .emptyPrompt: return "the prompt has no tokens"
+        case let .promptTooLong(tokens, context):
+            return "the prompt has \(tokens) tokens, more than the context of \(context) tokens"
+        case let .tokenOutOfRange(id, size): return "prompt token id \(id) is outside the vocabulary of \(size) ids"
+        case let .queueFull(waiting, limit):
+            return "the server is busy: \(waiting) requests are already waiting for a slot (limit \(limit)); retry later"
+        case .shutDown: return "the engine is shutting down and takes no new requests"
+        }
+    }
+}
+
+/// One generation: a prompt (ids, BOS included when wanted) and when to stop.
+public struct EngineRequest: Sendable {
+    public var prompt: [TokenID]
+    /// Tokens to generate at most; nil: until the context is full.
+    public var maxTokens: Int?
+    public var sampling: SamplingParameters
+    /// Texts that end the generation; the text from a stop string on is never shown.
+    public var stopStrings: [String]
+    /// Ids that end the generation (not shown); nil: the engine's `defaultStopIDs`.
+    public var stopIDs: Set<TokenID>?
+    /// With a value n: each token carries its log-probability and the n most likely ids'.
+    public var logprobs: Int?
+    /// Report the logits of the prompt's last position in the final event.
+    public var keepPromptLogits: Bool
+
+    public init(prompt: [TokenID], maxTokens: Int? = nil, sampling: SamplingParameters = SamplingParameters(),
+                stopStrings: [String] = [], stopIDs: Set<TokenID>? = nil, logprobs: Int? = nil,
+                keepPromptLogits: Bool = false) {
+        self.prompt = prompt
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stopStrings = stopStrings
+        self.stopIDs = stopIDs
+        self.logprobs = logprobs
+        self.keepPromptLogits = keepPromptLogits
+    }
+}
+
+/// Log-probability of a chosen id, and of the most likely ids at that step.
+public struct TokenLogprob: Sendable, Equatable {
+    public var id: TokenID
+    public var logprob: Float
+    public var top: [Alternative]
+
+    public struct Alternative: Sendable, Equatable {
+        public var id: TokenID
+        public var logprob: Float
+    }
+}
+
+/// A generated token and the text that became complete with it.
+public struct EnginePiece: Sendable {
+    /// The id generated, or nil for the final flush of held-back text.
+    public var id: TokenID?
+    /// Text now safe to show: never a split UTF-8 character, never part of a stop string.
+    /// Possibly empty (held back until the next token).
+    public var text: String
+    public var logprob: TokenLogprob?
+}
+
+/// The end of a generation.
+public struct EngineCompletion: Sendable {
+    /// `.endOfGeneration` also when a stop string ended it.
+    public var finishReason: FinishReason
+    public var promptTokens: Int
+    /// Prompt tokens whose keys and values were already in the slot (not evaluated again).
+    public var cachedTokens: Int
+    public var generatedTokens: Int
+    /// From the start of the request's prefill to its first token, and from there to the end.
+    public var promptSeconds: Double
+    public var generationSeconds: Double
+    /// Seconds the request waited for a free slot.
+    public var queueSeconds: Double
+    /// Logits at the prompt's last position, when asked for.
+    public var promptLogits: [Float]?
+}
+
+/// What `Engine.generate` yields.
+public enum EngineEvent: Sendable {
+    case piece(EnginePiece)
+    case finished(EngineCompletion)
+}
+
+/// Continuous batching: a fixed number of slots, each with its own KV cache, and one
+/// thread that runs the model.
+///
+/// Every step is one forward call over every active sequence: the next token of each
+/// generating slot, plus at most `prefillChunk` prompt positions of slots still reading
+/// their prompt, so a long prompt delays the running streams by at most one chunk.
+/// Requests join free slots and leave between steps. A slot keeps the keys and values of
+/// its last sequence: a new request reuses the longest common prefix (a chat's earlier
+/// turns, a shared system prompt) and evaluates only the rest.
+///
+/// Each request has its own sampler seeded with its seed, so a prompt gives the same
+/// tokens in a batch as alone (greedy ids match; logits differ at most by float
+/// reassociation in the batched matmuls).
+public final class Engine: @unchecked Sendable {
+    public let model: LlamaModel
+    public let tokenizer: (any Tokenizer)?
+    public let slotCount: Int
+    /// KV cache positions per slot (prompt + generated tokens).
+    public let context: Int
+    public let prefillChunk: Int
+    /// Requests that may wait for a slot; more are refused with `EngineError.queueFull`.
+    public let maxQueue: Int
+    /// Ids that end a generation unless a request gives its own.
+    public let defaultStopIDs: Set<TokenID>
+
+    private let lock = NSCondition()
+    // Guarded by `lock`:
+    private var waiting: [Job] = []
+    private var activeCount = 0
+    private var stopping = false
+    private var running = false
+
+    // Owned by the engine thread:
+    private let slots: [Slot]
+    private let state: RunState
+    private var caches: [KVCache]
+    private var useCounter = 0
+
+    /// An engine over `model` with `slots` parallel sequences of `context` positions each
+    /// (the model's maximum when nil).
+    public init(model: LlamaModel, tokenizer: (any Tokenizer)?, slots: Int = 4, context: Int? = nil,
+                prefillChunk: Int = 256, maxQueue: Int = 64, stopIDs: Set<TokenID>? = nil) throws {
+        self.model = model
+        self.tokenizer = tokenizer
+        slotCount = max(1, slots)
+        let cap = model.config.maxContext
+        self.context = min(cap, max(1, context ?? cap))
+        self.prefillChunk = max(1, prefillChunk)
+        self.maxQueue = max(0, maxQueue)
+        defaultStopIDs = stopIDs ?? tokenizer?.endOfGenerationIDs ?? []
+        let c = model.config
+        let bytesPerPosition = c.layerCount * c.kvDim * 2 * MemoryLayout<Float>.size
+        let (perSlot, o1) = self.context.multipliedReportingOverflow(by: bytesPerPosition)
+        let (total, o2) = perSlot.multipliedReportingOverflow(by: slotCount)
+        let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        guard !o1, !o2, total <= memory else {
+            throw ModelError.cacheTooLarge(positions: self.context &* slotCount, bytes: o1 || o2 ? Int.max : total, available: memory)
+        }
+        let positions = self.context
+        let made = (0..<slotCount).map { _ in Slot(cache: KVCache(config: c, capacity: positions)) }
+        self.slots = made
+        caches = made.map(\.cache)
+        state = RunState(config: c, maxRows: slotCount + self.prefillChunk, maxLogitRows: slotCount)
+    }
+
+    /// The prompt ids of a text: BOS first when the tokenizer's model wants one (the one
+    /// policy of `llama generate`, `llama tokenize` and the server), special-token text as
+    /// special ids.
+    public func encode(_ text: String, addBOS: Bool = true) -> [TokenID] {
+        guard let tokenizer else { return [] }
+        return tokenizer.encode(text, addBOS: addBOS && tokenizer.addsBOSByDefault, allowSpecial: true)
+    }
+
+    /// Requests waiting for a slot and requests in a slot.
+    public var load: (waiting: Int, active: Int) {
+        lock.lock(); defer { lock.unlock() }
+        return (waiting.count, activeCount)
+    }
+
+    /// Starts a request; throws at once when it cannot run (prompt too long, queue full).
+    /// Ending the iteration early (or cancelling the consuming task) cancels the request
+    /// and frees its slot before the next step.
+    public func submit(_ request: EngineRequest) throws -> AsyncThrowingStream<EngineEvent, Error> {
+        guard !request.prompt.isEmpty else { throw EngineError.emptyPrompt }
+        guard request.prompt.count <= context else { throw EngineError.promptTooLong(tokens: request.prompt.count, context: context) }
+        let vocab = model.config.vocabSize
+        if let bad = request.prompt.first(where: { $0 < 0 || $0 >= vocab }) {
+            throw EngineError.tokenOutOfRange(id: bad, vocabularySize: vocab)
+        }
+        let (stream, continuation) = AsyncThrowingStream<EngineEvent, Error>.makeStream()
+        let job = Job(request: request, continuation: continuation)
+        lock.lock()
+        defer { lock.unlock() }
+        guard !stopping else { throw EngineError.shutDown }
+        let busy = waiting.count + activeCount - slotCount
+        guard busy < maxQueue else { throw EngineError.queueFull(waiting: max(0, busy), limit: maxQueue) }
+        continuation.onTermination = { [weak self, job] termination in
+            if case .cancelled = termination { self?.cancel(job) }
+        }
+        waiting.append(job)
+        if !running {
+            running = true
+            let thread = Thread { [self] in loop() }
+            thread.name = "llama-engine"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        lock.signal()
+        return stream
+    }
+
+    /// `submit`, with a refusal delivered as the stream's error.
+    public func generate(_ request: EngineRequest) -> AsyncThrowingStream<EngineEvent, Error> {
+        do { return try submit(request) } catch {
+            return AsyncThrowingStream { $0.finish(throwing: error) }
+        }
+    }
+
+    /// Takes no new requests; the running and waiting ones finish. The engine thread ends
+    /// when the last one is done.
+    public func shutdown() {
+        lock.lock()
+        stopping = true
+        lock.signal()
+        lock.unlock()
+    }
+
+    /// Waits until no request is waiting or running.
+    public func drain() async {
+        while true {
+            let (w, a) = load
+            if w == 0 && a == 0 { return }
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
+    }
+
+    private func cancel(_ job: Job) {
+        lock.lock()
+        job.cancelled = true
+        if let i = waiting.firstIndex(where: { $0 === job }) { waiting.remove(at: i) }
+        lock.signal()
+        lock.unlock()
+    }
+
+    // MARK: The engine thread
+
+    private func loop() {
+        while true {
+            // Admit waiting requests into free slots; sleep when there is nothing to do.
+            lock.lock()
+            for slot in slots where slot.job?.cancelled == true {
+                release(slot)
+                activeCount -= 1
+            }
+            while !waiting.isEmpty, slots.contains(where: { $0.job == nil }) {
+                let job = waiting.removeFirst()
+                if admit(job) { activeCount += 1 }
+            }
+            if activeCount == 0 {
+                if stopping && waiting.isEmpty {
+                    running = false
+                    lock.unlock()
+                    return
+                }
+                lock.wait()
+                lock.unlock()
+                continue
+            }
+            lock.unlock()
+            step()
+        }
+    }
+
+    /// Puts a job in the free slot that already holds the longest prefix of its prompt;
+    /// false when it was done at once (no tokens to generate).
+    private func admit(_ job: Job) -> Bool {
+        let prompt = job.request.prompt
+        var best: Slot? = nil
+        var bestShared = -1
+        for slot in slots where slot.job == nil {
+            let shared = slot.memory.sharedPrefix(with: prompt)
+            // Ties: the least recently used slot, so popular prefixes survive longer.
+            if shared > bestShared || (shared == bestShared && slot.lastUse < (best?.lastUse ?? Int.max)) {
+                best = slot
+                bestShared = shared
+            }
+        }
+        guard let slot = best else { return false }
+        // At least the last prompt position is evaluated: its logits give the first token.
+        let reuse = slot.memory.reuse(for: prompt)
+        useCounter += 1
+        slot.lastUse = useCounter
+        if slot.start(job: job, reused: reuse, tokenizer: tokenizer, stopIDs: job.request.stopIDs ?? defaultStopIDs, context: context) {
+            release(slot)
+            return false
+        }
+        return true
+    }
+
+    private func release(_ slot: Slot) {
+        slot.job = nil
+        slot.pending = nil
+    }
+
+    /// One forward call over every active slot, then one sampled token per slot that has
+    /// logits.
+    private func step() {
+        var rows: [BatchRow] = []
+        var logitRows: [Int] = []
+        var owners: [Slot] = []
+        var stepped: [Slot] = []
+        for (i, slot) in slots.enumerated() {
+            guard slot.job != nil, let token = slot.pending else { continue }
+            rows.append(BatchRow(token: token, position: slot.cache.count, sequence: i))
+            logitRows.append(rows.count - 1)
+            owners.append(slot)
+            stepped.append(slot)
+        }
+        var budget = prefillChunk
+        let prefilling = slots.enumerated().filter { $0.element.job != nil && $0.element.pending == nil && $0.element.prefilled < $0.element.prompt.count }
+            .sorted { $0.element.lastUse < $1.element.lastUse }
+        for (i, slot) in prefilling where budget > 0 {
+            let start = slot.prefilled
+            let end = min(slot.prompt.count, start + budget)
+            for p in start..<end { rows.append(BatchRow(token: slot.prompt[p], position: p, sequence: i)) }
+            budget -= end - start
+            slot.chunkEnd = end
+            stepped.append(slot)
+            if end == slot.prompt.count {
+                logitRows.append(rows.count - 1)
+                owners.append(slot)
+            }
+        }
+        guard !rows.isEmpty else { return }
+        do {
+            try model.forward(rows, caches: caches, state: state, logitRows: logitRows)
+        } catch {
+            for slot in stepped {
+                slot.job?.continuation.finish(throwing: error)
+                slot.memory.clear()
+                finishSlot(slot)
+            }
+            return
+        }
+        for slot in stepped {
+            if let token = slot.pending {
+                slot.memory.append([token])
+            } else {
+                slot.memory.append(slot.prompt[slot.prefilled..<slot.chunkEnd])
+                slot.prefilled = slot.chunkEnd
+            }
+        }
+        for (j, slot) in owners.enumerated() {
+            let logits = state.logits(row: j)
+            if slot.pending == nil && slot.job?.request.keepPromptLogits == true { slot.promptLogits = Array(logits) }
+            if slot.accept(logits: logits, context: context) { finishSlot(slot) }
+        }
+    }
+
+    private func finishSlot(_ slot: Slot) {
+        lock.lock()
+        if slot.job != nil {
+            release(slot)
+            activeCount -= 1
+        }
+        lock.unlock()
+    }
+}
+
+/// A request being served.
+final class Job: @unchecked Sendable {
+    let request: EngineRequest
+    let continuation: AsyncThrowingStream<EngineEvent, Error>.Continuation
+    /// Set under the engine's lock.
+    var cancelled = false
+    let submitted = ContinuousClock.now
+
+    init(request: EngineRequest, continuation: AsyncThrowingStream<EngineEvent, Error>.Continuation) {
+        self.request = request
+        self.continuation = continuation
+    }
+}
+
+/// One sequence's KV cache and the state of the request using it.
+final class Slot {
+    /// The slot's KV cache and the tokens it holds (kept after the request ends).
+    let memory: PromptCache
+    var cache: KVCache { memory.cache }
+    var lastUse = 0
+
+    var job: Job?
+    var prompt: [TokenID] = []
+    var prefilled = 0
+    var chunkEnd = 0
+    /// The last sampled token, to feed at the next step.
+    var pending: TokenID?
+    var sampler = Sampler(SamplingParameters())
+    var history: [TokenID] = []
+    var decoder: StreamingDecoder?
+    var matcher = StopStringMatcher([])
+    var stopIDs: Set<TokenID> = []
+    var maxTokens = 0
+    var generated = 0
+    var reused = 0
+    var promptLogits: [Float]?
+    var started = ContinuousClock.now
+    var firstToken: ContinuousClock.Instant?
+
+    init(cache: KVCache) { memory = PromptCache(cache: cache) }
+
+    /// Takes a request; true when it is done at once (nothing to generate or evaluate).
+    func start(job: Job, reused: Int, tokenizer: (any Tokenizer)?, stopIDs: Set<TokenID>, context: Int) -> Bool {
+        let r = job.request
+        self.job = job
+        prompt = r.prompt
+        prefilled = reused
+        self.reused = reused
+        chunkEnd = reused
+        pending = nil
+        sampler = Sampler(r.sampling)
+        history = r.prompt
+        decoder = tokenizer.map { StreamingDecoder(tokenizer: $0) }
+        matcher = StopStringMatcher(r.stopStrings)
+        self.stopIDs = stopIDs
+        maxTokens = max(0, r.maxTokens ?? context)
+        generated = 0
+        promptLogits = nil
+        started = .now
+        firstToken = nil
+        if maxTokens == 0 && !r.keepPromptLogits {
+            finish(.maxTokens)
+            return true
+        }
+        return false
+    }
+
+    /// Samples from `logits` and reports the token; returns true when the request is done.
+    func accept(logits: UnsafeBufferPointer<Float>, context: Int) -> Bool {
+        guard let job else { return true }
+        if firstToken == nil { firstToken = .now }
+        if maxTokens == 0 {  // only the prompt's logits were wanted
+            finish(.maxTokens)
+            return true
+        }
+        let id = sampler.sample(logits, history: history)
+        if stopIDs.contains(id) {
+            finish(.endOfGeneration)
+            return true
+        }
+        generated += 1
+        history.append(id)
+        var text = ""
+        if decoder != nil { text = (try? decoder?.append(id)) ?? "" }
+        let shown = matcher.feed(text)
+        let logprob = job.request.logprobs.map { Slot.logprob(of: id, top: $0, logits: logits) }
+        job.continuation.yield(.piece(EnginePiece(id: id, text: shown, logprob: logprob)))
+        if matcher.stopped { finish(.endOfGeneration); return true }
+        if generated >= maxTokens { finish(.maxTokens); return true }
+        if cache.count >= min(context, cache.capacity) { finish(.contextFull); return true }
+        pending = id
+        return false
+    }
+
+    /// Sends the held-back text and the final event.
+    func finish(_ reason: FinishReason) {
+        guard let job else { return }
+        if !matcher.stopped {
+            var tail = ""
+            if let rest = decoder?.flush() { tail = matcher.feed(rest) }
+            tail += matcher.flush()
+            if !tail.isEmpty { job.continuation.yield(.piece(EnginePiece(id: nil, text: tail, logprob: nil))) }
+        }
+        let now = ContinuousClock.now
+        let first = firstToken ?? now
+        job.continuation.yield(.finished(EngineCompletion(
+            finishReason: reason, promptTokens: prompt.count, cachedTokens: reused, generatedTokens: generated,
+            promptSeconds: (first - started).seconds, generationSeconds: (now - first).seconds,
+            queueSeconds: (started - job.submitted).seconds, promptLogits: promptLogits)))
+        job.continuation.finish()
+        pending = nil
+    }
+
+    static func logprob(of id: TokenID, top n: Int, logits: UnsafeBufferPointer<Float>) -> TokenLogprob {
+        var maxLogit = -Float.infinity
+        for l in logits where l > maxLogit { maxLogit = l }
+        var sum: Double = 0
+        for l in logits { sum += exp(Double(l - maxLogit)) }
+        let logZ = Double(maxLogit) + log(sum)
+        func lp(_ i: Int) -> Float { Float(Double(logits[i]) - logZ) }
+        var best: [(Int, Float)] = []
+        let k = min(max(0, n), logits.count)
+        if k > 0 {
+            for i in 0..<logits.count {
+                let l = logits[i]
+                if best.count == k, let last = best.last, l <= last.1 { continue }
+                var pos = best.count
+                while pos > 0 && l > best[pos - 1].1 { pos -= 1 }
+                best.insert((i, l), at: pos)
+                if best.count > k { best.removeLast() }
+            }
+        }
+        return TokenLogprob(id: id, logprob: lp(id), top: best.map { .init(id: $0.0, logprob: lp($0.0)) })
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import Llama
+
+/// The continuous-batching engine against the fixed-batch `Generator` on the shipped model.
+@Suite struct EngineTests {
+    static func load() throws -> (LlamaModel, any Tokenizer) {
+        let checkpoint = try CheckpointLoader.load(path: try Fixtures.repository("models/shakespeare.gguf"), tokenizerPath: nil)
+        let tok = try #require(checkpoint.tokenizer)
+        return (try LlamaModel(checkpoint: checkpoint), tok)
+    }
+
+    /// Runs one request to the end: the generated ids, the text, the final event.
+    static func collect(_ engine: Engine, _ request: EngineRequest) async throws -> ([TokenID], String, EngineCompletion?) {
+        var ids: [TokenID] = []
+        var text = ""
+        var done: EngineCompletion? = nil
+        for try await event in engine.generate(request) {
+            switch event {
+            case let .piece(p):
+                if let id = p.id { ids.append(id) }
+                text += p.text
+            case let .finished(c): done = c
+            }
+        }
+        return (ids, text, done)
+    }
+
+    /// Five prompts through 2 slots with a prefill chunk of 3 positions: requests wait, join
+    /// mid-stream and prefill in pieces between decode steps, and each one's greedy ids equal
+    /// what the fixed-batch generator gives for it alone.
+    @Test func interleavedBatchesGiveTheSameGreedyIDsAsAlone() async throws {
+        let (model, tok) = try EngineTests.load()
+        let texts = ["ROMEO:", "KING RICHARD III:\nNow is the winter", "O", "First Citizen:\nBefore we proceed any further, hear me speak.", "JULIET:"]
+        let prompts = texts.map { tok.encode($0, addBOS: tok.addsBOSByDefault, allowSpecial: true) }
+        var expected: [[TokenID]] = []
+        for p in prompts {
+            let options = GenerationOptions(maxTokens: 20, sampling: .greedy, stopIDs: tok.endOfGenerationIDs)
+            expected.append(try Generator(model: model).generate(prompts: [p], options: options) { _, _ in true }.results[0].tokens)
+        }
+        let engine = try Engine(model: model, tokenizer: tok, slots: 2, prefillChunk: 3)
+        let results = try await withThrowingTaskGroup(of: (Int, [TokenID], EngineCompletion?).self) { group in
+            for (i, p) in prompts.enumerated() {
+                group.addTask {
+                    let (ids, _, done) = try await EngineTests.collect(engine, EngineRequest(prompt: p, maxTokens: 20, sampling: .greedy))
+                    return (i, ids, done)
+                }
+            }
+            var out: [(Int, [TokenID], EngineCompletion?)] = []
+            for try await r in group { out.append(r) }
+            return out.sorted { $0.0 < $1.0 }
+        }
+        for (i, ids, done) in results {
+            #expect(ids == expected[i], "prompt \(i)")
+            #expect(done?.generatedTokens == ids.count)
+            #expect(done?.promptTokens == prompts[i].count)
+        }
+        await engine.drain()
+        #expect(engine.load.active == 0)
+    }
+
+    /// A request that repeats a finished one's prompt evaluates only its last position; one
+    /// that extends it evaluates only the new tokens. Same tokens as without the cache.
+    @Test func promptCacheReusesTheLongestPrefix() async throws {
+        let (model, tok) = try EngineTests.load()
+        let engine = try Engine(model: model, tokenizer: tok, slots: 1)
+        let prompt = tok.encode("KING RICHARD III:\nNow is the winter of our discontent", addBOS: tok.addsBOSByDefault, allowSpecial: true)
+        let first = try await EngineTests.collect(engine, EngineRequest(prompt: prompt, maxTokens: 8, sampling: .greedy, stopIDs: []))
+        #expect(first.2?.cachedTokens == 0)
+        let again = try await EngineTests.collect(engine, EngineRequest(prompt: prompt, maxTokens: 8, sampling: .greedy, stopIDs: []))
+        #expect(again.2?.cachedTokens == prompt.count - 1)
+        #expect(again.0 == first.0)
+        let longer = prompt + first.0 + tok.encode(" made glorious", allowSpecial: false)
+        let third = try await EngineTests.collect(engine, EngineRequest(prompt: longer, maxTokens: 8, sampling: .greedy, stopIDs: []))
+        // The slot holds the prompt and all generated ids but the last (never fed back).
+        #expect(third.2?.cachedTokens == prompt.count + first.0.count - 1)
+        let fresh = try Engine(model: model, tokenizer: tok, slots: 1)
+        let uncached = try await EngineTests.collect(fresh, EngineRequest(prompt: longer, maxTokens: 8, sampling: .greedy, stopIDs: []))
+        #expect(third.0 == uncached.0)
+    }
+
+    /// Stop strings end the text before them; max tokens and a full context end with their
+    /// reasons; a refused request throws at once.
+    @Test func stopsAndLimits() async throws {
+        let (model, tok) = try EngineTests.load()
+        let engine = try Engine(model: model, tokenizer: tok, slots: 2, context: 40, maxQueue: 1)
+        let prompt = tok.encode("ROMEO:", addBOS: tok.addsBOSByDefault, allowSpecial: true)
+        let full = try await EngineTests.collect(engine, EngineRequest(prompt: prompt, maxTokens: 16, sampling: .greedy, stopIDs: []))
+        #expect(full.2?.finishReason == .maxTokens)
+        let chars = Array(full.1)
+        try #require(chars.count > 8)
+        let stop = String(chars[4..<7])
+        let stopped = try await EngineTests.collect(engine, EngineRequest(prompt: prompt, maxTokens: 16, sampling: .greedy, stopStrings: [stop], stopIDs: []))
+        #expect(stopped.1 == String(full.1[..<full.1.range(of: stop)!.lowerBound]))
+        #expect(stopped.2?.finishReason == .endOfGeneration)
+        let toTheEnd = try await EngineTests.collect(engine, EngineRequest(prompt: prompt, maxTokens: nil, sampling: .greedy, stopIDs: []))
+        #expect(toTheEnd.2?.finishReason == .contextFull)
+        #expect(toTheEnd.0.count == 40 - prompt.count + 1)
+        #expect(throws: EngineError.promptTooLong(tokens: 41, context: 40)) {
+            _ = try engine.submit(EngineRequest(prompt: Array(repeating: prompt[0], count: 41)))
+        }
+    }
+
+    /// Ending the iteration early cancels the request and frees its slot.
+    @Test func cancellationFreesTheSlot() async throws {
+        let (model, tok) = try EngineTests.load()
+        let engine = try Engine(model: model, tokenizer: tok, slots: 1)
+        let prompt = tok.encode("ROMEO:", addBOS: tok.addsBOSByDefault, allowSpecial: true)
+        var seen = 0
+        for try await event in engine.generate(EngineRequest(prompt: prompt, maxTokens: nil, sampling: .greedy, stopIDs: [])) {
+            if case .piece = event { seen += 1 }
+            if seen == 3 { break }
+        }
+        await engine.drain()
+        #expect(engine.load.active == 0)
+        let after = try await EngineTests.collect(engine, EngineRequest(prompt: prompt, maxTokens: 4, sampling: .greedy, stopIDs: []))
+        #expect(after.0.count == 4)
+    }
+}
