@@ -172,16 +172,18 @@ public enum Quantizer {
         let type = parts.allSatisfy({ $0.type == parts[0].type }) ? parts[0].type : .f32
         var bytes = 0
         for p in parts {
-            guard let cols = p.shape.last, cols > 0, cols % p.type.blockLayout.elements == 0, p.shape.count == 2 else {
+            // Matrices join by rows, vectors (fused biases) end to end.
+            guard let cols = p.shape.last, cols > 0, cols % p.type.blockLayout.elements == 0, cols % type.blockLayout.elements == 0,
+                  p.shape.count <= 2 else {
                 throw QuantizeError.badTensor(path: name, tensor: p.name, message: "cannot join shape \(p.shape) stored as \(p.type.name)")
             }
-            bytes += p.shape[0] * type.rowBytes(columns: cols)
+            bytes += (p.elementCount / cols) * type.rowBytes(columns: cols)
         }
         let buffer = OwnedBuffer(byteCount: bytes)
         guard let dst = buffer.bytes.baseAddress else { throw QuantizeError.badTensor(path: name, tensor: name, message: "empty") }
         var at = 0
         for p in parts {
-            let cols = p.shape[1], rows = p.shape[0]
+            let cols = p.shape[p.shape.count - 1], rows = p.elementCount / cols
             let inRow = p.type.rowBytes(columns: cols), outRow = type.rowBytes(columns: cols)
             guard let src = p.data.baseAddress, p.data.count >= rows * inRow else {
                 throw QuantizeError.badTensor(path: name, tensor: p.name, message: "\(p.data.count) bytes of data, needs \(rows * inRow)")
