@@ -153,6 +153,21 @@ import Testing
         }
     }
 
+    /// The Hub's own GPT-2 files come from `GPT2Model`: no `transformer.` prefix, and the
+    /// causal-mask buffers `h.N.attn.bias` saved beside the weights.
+    @Test func gpt2WithoutPrefixAndWithMaskBuffers() throws {
+        let dir = Self.tempPath("gpt2-hub-layout")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ref = try Reference.load("gpt2")
+        let mask = [UInt8](repeating: 0x80, count: 2 * 16 * 16)  // bf16 1.0, any shape
+        try Self.editedHuggingFace(try Fixtures.shared("arch/gpt2/hf"), to: dir,
+                                   rename: { $0.hasPrefix("transformer.") ? String($0.dropFirst("transformer.".count)) : $0 },
+                                   extra: (0..<3).map { ("h.\($0).attn.bias", [1, 1, 16, 16], mask) })
+        let got = try Self.generate(dir, ids: ref.ids, count: ref.greedyNext.count)
+        #expect(got.logits.count == ref.lastLogits.count && maxAbsDifference(got.logits, ref.lastLogits) <= 1e-4)
+        #expect(got.next == ref.greedyNext)
+    }
+
     // MARK: bad input
 
     /// A copy of GGUF `source` with metadata `set` and each tensor passed through `edit`
@@ -170,10 +185,12 @@ import Testing
         try w.write(to: out)
     }
 
-    /// A copy of Hugging Face directory `source` with config.json keys `set` and each tensor
-    /// of model.safetensors passed through `edit` (nil drops it).
+    /// A copy of Hugging Face directory `source` with config.json keys `set`, each tensor of
+    /// model.safetensors passed through `edit` (nil drops it) and `rename`, and `extra` (bf16)
+    /// tensors added.
     static func editedHuggingFace(_ source: String, to dir: String, set: [String: Any] = [:],
-                                  edit: (String, [Int], [UInt8]) -> ([Int], [UInt8])? = { ($1, $2) }) throws {
+                                  edit: (String, [Int], [UInt8]) -> ([Int], [UInt8])? = { ($1, $2) },
+                                  rename: (String) -> String = { $0 }, extra: [(name: String, shape: [Int], bytes: [UInt8])] = []) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/config.json"))) as? [String: Any])
         for (k, v) in set { config[k] = v }
@@ -183,8 +200,15 @@ import Testing
         var data: [UInt8] = []
         for t in file.tensors {
             guard let (shape, bytes) = edit(t.name, t.shape, Array(file.data(of: t))) else { continue }
-            header[t.name] = ["dtype": t.dtype, "shape": shape, "data_offsets": [data.count, data.count + bytes.count]]
+            header[rename(t.name)] = ["dtype": t.dtype, "shape": shape, "data_offsets": [data.count, data.count + bytes.count]]
             data += bytes
+        }
+        for e in extra {
+            header[e.name] = ["dtype": "BF16", "shape": e.shape, "data_offsets": [data.count, data.count + e.bytes.count]]
+            data += e.bytes
+        }
+        for name in ["tokenizer.json", "tokenizer_config.json"] where FileManager.default.fileExists(atPath: source + "/" + name) {
+            try? FileManager.default.copyItem(atPath: source + "/" + name, toPath: dir + "/" + name)
         }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]), as: UTF8.self)
         try Data(FormatTestSupport.safetensors(header: json, data: data)).write(to: URL(fileURLWithPath: dir + "/model.safetensors"))

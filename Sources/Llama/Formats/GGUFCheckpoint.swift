@@ -1,15 +1,22 @@
 import Foundation
 // A GGUF model file as a Checkpoint.
 //
-// Configuration comes from `<arch>.*` metadata (arch = `general.architecture`, "llama"):
-//   embedding_length, block_count, attention.head_count, attention.head_count_kv (default:
-//   head_count), feed_forward_length, attention.layer_norm_rms_epsilon, rope.freq_base
-//   (default 10000), context_length; the vocabulary size is token_embd's row count.
+// Configuration comes from `<arch>.*` metadata (arch = `general.architecture`, one of
+// `Architecture.all`): embedding_length, block_count, attention.head_count,
+//   attention.head_count_kv (default: head_count), feed_forward_length,
+//   attention.layer_norm_rms_epsilon (LayerNorm architectures: attention.layer_norm_epsilon),
+//   rope.freq_base (default 10000), context_length, attention.key_length / value_length (head
+//   size, where the architecture allows one apart from dim / heads), attn_logit_softcapping,
+//   final_logit_softcapping, attention.sliding_window (+ sliding_window_pattern),
+//   attention.scale; the vocabulary size is token_embd's row count.
+// A fused tensor (GPT-2 attn_qkv, already [out, in] rows as the converter writes it) must hold
+// exactly its parts' rows; each part is a zero-copy row range.
 // Tensor names map onto the canonical (Meta) names through the architecture's table
 // (`Architecture.llama`: token_embd.weight → tok_embeddings.weight, blk.N.attn_q.weight →
 // layers.N.attention.wq.weight, …); output.weight absent means tied to the embedding.
 // GGUF dimensions are fastest-varying first, so [columns, rows] becomes shape [rows, columns].
-// llama.cpp's converter keeps q/k rows in Meta's interleaved RoPE layout: nothing to undo.
+// llama.cpp's converter keeps q/k rows in Meta's interleaved RoPE layout for llama, and
+// transformers' rotate-half rows for the NEOX-style architectures (Gemma): nothing to undo.
 // Llama 3.1 rope scaling travels as `rope_freqs.weight`, one divisor per frequency pair.
 
 /// Why a GGUF file cannot be used as a model.

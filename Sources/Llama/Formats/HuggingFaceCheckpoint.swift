@@ -21,6 +21,14 @@ import Foundation
 // model.layers.N.self_attn.q_proj.weight → layers.N.attention.wq.weight, …); lm_head.weight
 // is absent or ignored when tied.
 //
+// Other architectures (`model_type`, see `Architecture.all`) spell some keys their own way
+// (GPT-2: n_embd, n_layer, n_head, n_inner, n_positions, layer_norm_epsilon) and add their
+// own: head_dim, sliding_window / layer_types / use_sliding_window, attn_logit_softcapping,
+// final_logit_softcapping, query_pre_attn_scalar. Their tensors may be fused (GPT-2 c_attn:
+// checked against the sum of its parts, then zero-copy row ranges), stored transposed
+// (GPT-2's Conv1D [in, out]: transposed once here into owned memory), or (1 + w) norms stored
+// as w (Gemma: 1 is added here, into owned memory).
+//
 // HF's conversion permutes q_proj/k_proj rows so that "rotate half" RoPE pairs dimension i
 // with i + headDim/2. Within each head, HF row i < headDim/2 is Meta row 2i and HF row
 // headDim/2 + i is Meta row 2i + 1; this reader undoes that into an owned buffer so every

@@ -243,8 +243,9 @@ public enum Activation: Sendable, Equatable {
     case geluTanh
 }
 
-/// A decoder architecture: its tensors and what its forward pass does differently.
-/// Each one is a `static let` in `Model/Architectures/`, listed in `all`.
+/// A decoder architecture: its tensors and what its forward pass does differently. The
+/// defaults are Llama's; each architecture's file (`Model/Architectures/`) sets what differs,
+/// and readers fill in the per-model values (soft-caps, windows, query scale) from the file.
 public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     /// GGUF `general.architecture`, Hugging Face `model_type`.
     public var name: String
