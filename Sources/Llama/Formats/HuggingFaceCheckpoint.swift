@@ -118,12 +118,16 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             if held.isEmpty, let prefix = a.huggingFaceOptionalPrefix { held = a.locate(prefix + name, in: .huggingFace) }
             held = held.filter { $0.layer < c.layerCount }
             if held.isEmpty { throw HuggingFaceError.unknownTensor(path: file.path, tensor: name, architecture: a.name) }
+            if let e = held.compactMap(\.spec.expert).first, e >= a.expertCount ?? 0 {
+                throw HuggingFaceError.badValue(path: file.path, key: name,
+                    message: "is the weight of expert \(e), but config.json num_local_experts is \(a.expertCount ?? 0)")
+            }
             guard let first = held.first?.spec, !(first.role == .output && c.tiedEmbeddings) else { continue }
             // One file tensor, prepared once for all the roles it holds.
             var whole = try file.weight(name, as: name)
             if first.huggingFaceTransposed { whole = try CheckpointSupport.transposed(whole, path: file.path, fileName: name) }
             for (spec, layer) in held {
-                let canonical = spec.role.canonicalName(layer: layer)
+                let canonical = spec.canonicalName(layer: layer)
                 var w = try CheckpointSupport.part(spec, of: whole, in: .huggingFace, config: c, path: file.path, fileName: name)
                 w = WeightTensor(name: canonical, type: w.type, shape: w.shape, data: w.data, owner: w.owner)
                 if spec.role.isNormWeight, a.huggingFaceNormOffset != 0 { w = CheckpointSupport.adding(a.huggingFaceNormOffset, to: w) }
@@ -282,6 +286,27 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             default:
                 throw HuggingFaceError.unsupported(path: path,
                     message: "\(ropeKey) type \(type.map { "\"\($0)\"" } ?? "(none)") is not supported; expected \"llama3\"")
+            }
+        }
+
+        if value("num_local_experts", in: json) != nil || architecture.spec(.router) != nil {
+            let experts = try int("num_local_experts")
+            let used = try int("num_experts_per_tok")
+            guard architecture.spec(.router) != nil else {
+                throw HuggingFaceError.unsupported(path: path, message: "num_local_experts: mixture-of-experts \(modelType) models are not supported (supported: mixtral)")
+            }
+            guard experts <= 1 << 12, used <= experts else {
+                throw HuggingFaceError.badValue(path: path, key: "num_experts_per_tok", message: "\(used) of \(experts) experts")
+            }
+            architecture.expertCount = experts
+            architecture.expertsPerToken = used
+        }
+        // Partial rotary embeddings (RoPE on a fraction of each head) are not implemented.
+        for dict in [json, value("rope_parameters", in: json) as? [String: Any] ?? [:]] {
+            if let f = value("partial_rotary_factor", in: dict) {
+                guard let x = f as? Double, x == 1 else {
+                    throw HuggingFaceError.unsupported(path: path, message: "partial_rotary_factor is \(f); only RoPE on whole heads (1.0) is supported")
+                }
             }
         }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a model cannot be built from a checkpoint, or a forward call cannot run.
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     case wrongShape(path: String, tensor: String, expected: [Int], actual: [Int])
@@ -60,10 +62,26 @@ struct LayerWeights {
     let postAttentionNorm: NormWeights?
     let ffnNorm: NormWeights
     /// Gated: w2(act(w1·x) ⊙ w3·x) (SwiGLU, GeGLU). Plain (GPT-2, w1 nil): w2(act(w3·x + b3)) + b2.
+    /// Nil in a mixture-of-experts layer, whose experts have their own.
+    let feedForward: FeedForwardMatrices?
+    /// Mixtral: a router over experts in place of one feed-forward.
+    let experts: ExpertWeights?
+    let postFfnNorm: NormWeights?
+}
+
+/// One feed-forward's matrices (a dense layer's, or one expert's).
+struct FeedForwardMatrices {
     let w1: MatrixView?
     let w2, w3: MatrixView
     let upBias, downBias: [Float]?
-    let postFfnNorm: NormWeights?
+}
+
+/// A mixture-of-experts layer: `router` has one row of logits per expert; each token goes to
+/// the top `perToken` experts.
+struct ExpertWeights {
+    let router: MatrixView
+    let experts: [FeedForwardMatrices]
+    let perToken: Int
 }
 
 /// A decoder of the Llama family and its relatives: pre-norm blocks of grouped-query
@@ -167,6 +185,26 @@ public final class LlamaModel: @unchecked Sendable {
             }
             return n
         }
+        func expertWeight(_ role: TensorRole, _ l: Int, _ e: Int) throws -> MatrixView {
+            guard var spec = a.spec(role), spec.shape.count == 2 else {
+                throw ModelError.invalidConfig(path: path, message: "architecture \(a.name) has no \(role) matrix")
+            }
+            spec.expert = e
+            let shape = spec.shape(c)
+            return try matrix(spec.canonicalName(layer: l), shape[0], shape[1])
+        }
+        func experts(_ l: Int) throws -> ExpertWeights? {
+            guard let count = a.expertCount else { return nil }
+            let k = a.expertsPerToken
+            guard count > 0, k > 0, k <= count else {
+                throw ModelError.invalidConfig(path: path, message: "\(k) experts per token of \(count) experts")
+            }
+            let experts = try (0..<count).map { e in
+                FeedForwardMatrices(w1: try expertWeight(.expertGate, l, e), w2: try expertWeight(.expertDown, l, e),
+                                    w3: try expertWeight(.expertUp, l, e), upBias: nil, downBias: nil)
+            }
+            return ExpertWeights(router: try weight(.router, l), experts: experts, perToken: k)
+        }
         embedding = try weight(.tokenEmbedding)
         positionEmbedding = a.learnedPositions ? try weight(.positionEmbedding) : nil
         var ls: [LayerWeights] = []
@@ -178,8 +216,10 @@ public final class LlamaModel: @unchecked Sendable {
                 bo: try optionalVector(.woBias, l),
                 postAttentionNorm: try optionalNorm(.postAttentionNorm, l),
                 ffnNorm: try norm(.ffnNorm, bias: .ffnNormBias, l),
-                w1: a.gatedFeedForward ? try weight(.gate, l) : nil, w2: try weight(.down, l), w3: try weight(.up, l),
-                upBias: try optionalVector(.upBias, l), downBias: try optionalVector(.downBias, l),
+                feedForward: a.expertCount != nil ? nil : FeedForwardMatrices(
+                    w1: a.gatedFeedForward ? try weight(.gate, l) : nil, w2: try weight(.down, l), w3: try weight(.up, l),
+                    upBias: try optionalVector(.upBias, l), downBias: try optionalVector(.downBias, l)),
+                experts: try experts(l),
                 postFfnNorm: try optionalNorm(.postFfnNorm, l)))
         }
         layers = ls
@@ -286,7 +326,11 @@ public final class LlamaModel: @unchecked Sendable {
             // Feed-forward block.
             normRows(x, w.ffnNorm, xb, rows: allRows)
             observer?.observe(.ffnNorm, layer: l, values: xb, rows: n, width: dim)
-            feedForward(w, layer: l, rows: n, state: state, observer: observer)
+            if let f = w.feedForward {
+                feedForward(f, state.xb, rows: n, into: state.xb, layer: l, state: state, observer: observer)
+            } else if let moe = w.experts {
+                mixtureOfExperts(moe, rows: n, layer: l, state: state)
+            }
             if let pn = w.postFfnNorm { normRows(xb, pn, xb, rows: allRows) }
             addInPlace(x, xb, count: n * dim)
             observer?.observe(.residual, layer: l, values: x, rows: n, width: dim)
@@ -304,9 +348,10 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// The feed-forward of the normalized rows in `state.xb`, into `state.xb`: gated
     /// (act(w1·x) ⊙ w3·x, SwiGLU or GeGLU) or plain (act(w3·x + b)), then w2 (+ b).
-    func feedForward(_ w: LayerWeights, layer l: Int, rows n: Int, state: RunState, observer: (any ForwardObserver)?) {
+    func feedForward(_ w: FeedForwardMatrices, _ xb: UnsafeMutablePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>,
+                     layer l: Int, state: RunState, observer: (any ForwardObserver)?) {
         let hidden = config.hiddenDim, activation = config.architecture.activation
-        let xb = state.xb, hb = state.hb, hb2 = state.hb2
+        let hb = state.hb, hb2 = state.hb2
         if let w1 = w.w1 {
             matmul(w1, xb, tokens: n, hb, parallel: parallel)
             matmul(w.w3, xb, tokens: n, hb2, parallel: parallel)
@@ -336,9 +381,56 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         observer?.observe(.activation, layer: l, values: hb, rows: n, width: hidden)
-        matmul(w.w2, hb, tokens: n, xb, parallel: parallel)
-        addBias(w.downBias, to: xb, rows: n)
-        observer?.observe(.down, layer: l, values: xb, rows: n, width: config.dim)
+        matmul(w.w2, hb, tokens: n, out, parallel: parallel)
+        addBias(w.downBias, to: out, rows: n)
+        observer?.observe(.down, layer: l, values: out, rows: n, width: config.dim)
+    }
+
+    /// Mixture of experts of the normalized rows `state.xb`, into `state.xb`: each row goes to
+    /// the `k` experts with the largest router logits, weighted by a softmax over those k
+    /// logits (transformers' Mixtral). Rows are grouped by expert, so a prompt still runs each
+    /// chosen expert as one GEMM, and an expert no row chose is never read.
+    func mixtureOfExperts(_ moe: ExpertWeights, rows n: Int, layer l: Int, state: RunState) {
+        let count = moe.experts.count, dim = config.dim, k = moe.perToken
+        let logits = state.routerLogits, choice = state.expertChoice, weight = state.expertWeight
+        matmul(moe.router, state.xb, tokens: n, logits, parallel: parallel)
+        for i in 0..<n {
+            let row = logits + i * count
+            // Top k by selection (k and the expert count are small), then softmax over them.
+            for j in 0..<k {
+                var best = -1
+                for e in 0..<count where !(0..<j).contains(where: { choice[i * k + $0] == Int32(e) }) {
+                    if best < 0 || row[e] > row[best] { best = e }
+                }
+                choice[i * k + j] = Int32(best)
+                weight[i * k + j] = row[best]
+            }
+            let top = weight[i * k]  // the largest, chosen first
+            var sum: Float = 0
+            for j in 0..<k { weight[i * k + j] = expf(weight[i * k + j] - top); sum += weight[i * k + j] }
+            for j in 0..<k { weight[i * k + j] /= sum }
+        }
+        let input = state.expertInput, output = state.expertOutput, total = state.expertSum
+        let members = state.expertRows, memberWeight = state.expertRowWeight
+        total.update(repeating: 0, count: n * dim)
+        for e in 0..<count {
+            var m = 0
+            for i in 0..<n {
+                for j in 0..<k where choice[i * k + j] == Int32(e) {
+                    members[m] = Int32(i)
+                    memberWeight[m] = weight[i * k + j]
+                    (input + m * dim).update(from: state.xb + i * dim, count: dim)
+                    m += 1
+                }
+            }
+            guard m > 0 else { continue }
+            feedForward(moe.experts[e], input, rows: m, into: output, layer: l, state: state, observer: nil)
+            for r in 0..<m {
+                let x = total + Int(members[r]) * dim, y = output + r * dim, g = memberWeight[r]
+                for d in 0..<dim { x[d] += g * y[d] }
+            }
+        }
+        state.xb.update(from: total, count: n * dim)
     }
 
     /// RoPE of `heads` heads at `x`, with row `row`'s angles, in the architecture's pairing.
@@ -381,7 +473,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Causal grouped-query attention of every row over its sequence's cache (positions
-    /// 0...row's position), into `state.xb2`. Query head h reads key/value head
+    /// 0...row's position, or the layer's sliding window of them), into `state.xb2`. Query head h reads key/value head
     /// h / (heads / kvHeads).
     func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState, observer: (any ForwardObserver)? = nil) {
         let c = config

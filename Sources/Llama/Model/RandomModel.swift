@@ -29,7 +29,7 @@ public struct RandomModelSpec: Sendable {
                             hiddenDim: hiddenDim, vocabSize: vocab, normEps: normEps, ropeTheta: ropeTheta, ropeScaling: nil,
                             maxContext: maxContext, tiedEmbeddings: true)
         var w = GGUFWriter()
-        w.set("general.architecture", .string(c.architecture.name))
+        w.set("general.architecture", .string(c.architecture.ggufArchitecture))
         w.set("general.name", .string(name))
         w.set("general.description", .string("random weights, not trained (seed \(seed))"))
         w.set("general.file_type", .uint32(1))  // llama.cpp's MOSTLY_F16
@@ -52,11 +52,10 @@ public struct RandomModelSpec: Sendable {
             return Array(out.prefix(count))
         }
         // Norm weights start at one, as in training; matrices are random.
-        for (spec, layer) in c.tensorLayout {
-            let shape = spec.shape(c)
-            let name = c.architecture.name(spec, layer: layer, in: .gguf)
-            if shape.count == 2 {
-                try w.addTensor(name: name, shape: shape, values: normal(shape[0] * shape[1]), as: .f16)
+        for file in c.architecture.fileTensors(c, in: .gguf) {
+            let shape = file.shape, name = file.name
+            if shape.count >= 2 {
+                try w.addTensor(name: name, shape: shape, values: normal(shape.reduce(1, *)), as: .f16)
             } else {
                 try w.addTensor(name: name, shape: shape, values: [Float](repeating: 1, count: shape[0]), as: .f32)
             }
