@@ -205,7 +205,7 @@ func weightTypeSummary(_ checkpoint: any Checkpoint) -> String {
     var seen: [String] = []
     let c = checkpoint.config
     for (spec, layer) in c.tensorLayout where layer == 0 && spec.role.isPerLayer && spec.shape.count == 2 {
-        if let t = try? checkpoint.tensor(spec.role.canonicalName(layer: 0)), !seen.contains(t.type.name) { seen.append(t.type.name) }
+        if let t = try? checkpoint.tensor(spec.canonicalName(layer: 0)), !seen.contains(t.type.name) { seen.append(t.type.name) }
     }
     return seen.joined(separator: "+")
 }

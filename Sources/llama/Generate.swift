@@ -134,7 +134,8 @@ struct Generate: AsyncParsableCommand {
                                           repeatPenalty: repeatPenalty, seed: chosenSeed)
         if verbose {
             let c = llama.config
-            printError("model: \(checkpoint.path): dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads (\(c.kvHeadCount) kv), vocab \(c.vocabSize), seed \(chosenSeed)")
+            printError("model: \(checkpoint.path): \(c.architecture.name), dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads (\(c.kvHeadCount) kv), vocab \(c.vocabSize), seed \(chosenSeed)")
+            printError("attention: \(c.architecture.attentionSummary)")
         }
         if let longest = prompts.map(\.count).max(), longest > contextUsed {
             throw GenerateError.promptTooLong(tokens: longest, context: contextUsed, maximum: maximum)

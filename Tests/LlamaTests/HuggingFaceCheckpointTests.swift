@@ -105,8 +105,9 @@ import Llama
         d["vocab_size"] = "many"
         #expect(throws: HuggingFaceError.self) { try parse(d) }
         d = Self.goodConfig
-        d["model_type"] = "qwen2"
-        #expect(throws: HuggingFaceError.self) { try parse(d) }
+        d["model_type"] = "qwen9"
+        let e3 = #expect(throws: HuggingFaceError.self) { try parse(d) }
+        #expect(e3?.description.contains("qwen9") == true && e3?.description.contains(Architecture.supportedNames) == true)
     }
 
     @Test func truncatedSafetensorsNamesTheFile() throws {

@@ -52,7 +52,7 @@ public enum CheckpointTensorError: Error, CustomStringConvertible, Equatable {
 public enum CheckpointSupport {
     /// The shape every canonical tensor must have under `config` (output only when untied).
     public static func expectedShapes(_ c: ModelConfig) -> [(String, [Int])] {
-        c.tensorLayout.map { ($0.spec.role.canonicalName(layer: $0.layer), $0.spec.shape(c)) }
+        c.tensorLayout.map { ($0.spec.canonicalName(layer: $0.layer), $0.spec.shape(c)) }
     }
 
     /// Checks that every tensor the model needs is present with the right shape and a plain
@@ -60,12 +60,13 @@ public enum CheckpointSupport {
     static func validate(_ tensors: [String: WeightTensor], config: ModelConfig, path: String,
                          format: TensorFormat = .canonical) throws {
         for (spec, layer) in config.tensorLayout {
-            let name = spec.role.canonicalName(layer: layer), shape = spec.shape(config)
+            let name = spec.canonicalName(layer: layer), shape = spec.shape(config)
             guard let t = tensors[name] else {
                 throw CheckpointTensorError.missing(path: path, tensor: config.architecture.name(spec, layer: layer, in: format))
             }
             guard t.shape == shape else {
-                throw CheckpointTensorError.wrongShape(path: path, tensor: name, shape: t.shape, expected: shape)
+                throw CheckpointTensorError.wrongShape(path: path, tensor: config.architecture.name(spec, layer: layer, in: format),
+                                                       shape: t.shape, expected: shape)
             }
             guard t.type == .f32 || t.type == .f16 || t.type == .bf16 else {
                 throw CheckpointTensorError.unsupportedType(path: path, tensor: name, type: t.type.name)
@@ -147,7 +148,7 @@ public enum CheckpointSupport {
         let expected = a.storedShape(spec, in: format, c)
         guard w.shape == expected, let part = w.rows(range) else {
             throw CheckpointTensorError.wrongFusedShape(path: path, tensor: fileName, shape: w.shape, expected: expected,
-                                                        parts: a.fusedGroup(spec, in: format).map { $0.role.canonicalName() })
+                                                        parts: a.fusedGroup(spec, in: format).map { $0.canonicalName() })
         }
         return part
     }

@@ -35,7 +35,7 @@ public enum GGUFCheckpointError: Error, CustomStringConvertible {
         case let .badValue(path, key, message):
             return "\(path): \(key): \(message)"
         case let .unsupportedArchitecture(path, arch):
-            return "\(path): general.architecture is \"\(arch)\"; supported: \(Architecture.all.map(\.name).joined(separator: ", "))"
+            return "\(path): general.architecture is \"\(arch)\"; supported: \(Architecture.supportedGGUFNames)"
         }
     }
 }
@@ -76,22 +76,37 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             throw GGUFCheckpointError.unknownTensorType(path: path, tensor: info.name, typeID: info.rawType)
         }
         let arch = (try? file.string("general.architecture")) ?? "llama"
-        guard var architecture = Architecture.named(arch) else {
+        guard var architecture = Architecture.named(gguf: arch) else {
             throw GGUFCheckpointError.unsupportedArchitecture(path: path, architecture: arch)
         }
-        var map: [String: (info: GGUFTensorInfo, spec: TensorSpec?)] = [:]
-        for info in file.tensors {
-            let held = architecture.locate(info.name, in: .gguf)
-            if held.isEmpty { map[info.name] = (info, nil) }
-            for (spec, layer) in held { map[spec.role.canonicalName(layer: layer)] = (info, spec) }
-        }
-        byCanonicalName = map
         func key(_ k: String) -> String { "\(arch).\(k)" }
         func positive(_ k: String) throws -> Int {
             let v = try file.int(key(k))
             guard v > 0, v <= 1 << 30 else { throw GGUFCheckpointError.badValue(path: path, key: key(k), message: "must be a positive integer, got \(v)") }
             return v
         }
+        // llama.cpp writes Mixtral as `llama` with an expert count (and Mistral as plain
+        // `llama`, without its window: such a file runs with full attention, as in llama.cpp).
+        if let experts = try file.optionalInt(key("expert_count")), experts > 0 {
+            guard arch == Architecture.mixtral.ggufArchitecture else {
+                throw GGUFCheckpointError.badValue(path: path, key: key("expert_count"),
+                                                   message: "mixture-of-experts \(arch) models are not supported (supported: Mixtral, written as llama)")
+            }
+            let used = try positive("expert_used_count")
+            guard experts <= 1 << 12, used <= experts else {
+                throw GGUFCheckpointError.badValue(path: path, key: key("expert_used_count"), message: "\(used) of \(experts) experts")
+            }
+            architecture = .mixtral
+            architecture.expertCount = experts
+            architecture.expertsPerToken = used
+        }
+        var map: [String: (info: GGUFTensorInfo, spec: TensorSpec?)] = [:]
+        for info in file.tensors {
+            let held = architecture.locate(info.name, in: .gguf)
+            if held.isEmpty { map[info.name] = (info, nil) }
+            for (spec, layer) in held { map[spec.canonicalName(layer: layer)] = (info, spec) }
+        }
+        byCanonicalName = map
 
         let dim = try positive("embedding_length")
         let layers = try positive("block_count")
@@ -114,6 +129,13 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         }
         guard headDim != nil || dim % heads == 0, architecture.learnedPositions || (headDim ?? dim / heads) % 2 == 0 else {
             throw GGUFCheckpointError.badValue(path: path, key: key("attention.head_count"), message: "\(heads) heads do not divide embedding_length \(dim) into even-sized heads")
+        }
+        if !architecture.learnedPositions, let rotated = try file.optionalInt(key("rope.dimension_count")), rotated != (headDim ?? dim / heads) {
+            throw GGUFCheckpointError.badValue(path: path, key: key("rope.dimension_count"),
+                                               message: "RoPE on \(rotated) of \(headDim ?? dim / heads) dimensions per head (partial rotary) is not supported")
+        }
+        for name in ["rope_factors_long.weight", "rope_factors_short.weight"] where map[name] != nil {
+            throw GGUFCheckpointError.badValue(path: path, key: name, message: "LongRoPE scaling factors are not supported")
         }
         try GGUFCheckpoint.readAttentionVariations(file, into: &architecture, layers: layers, dim: dim, heads: heads,
                                                    headDim: headDim ?? dim / heads, path: path)
@@ -147,16 +169,26 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
                             vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
                             maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
                             architecture: architecture, headDim: headDim)
-        // A fused tensor (GPT-2 attn_qkv) must hold exactly the rows of its parts.
-        for info in file.tensors {
-            guard let spec = architecture.locate(info.name, in: .gguf).first?.spec,
-                  architecture.rows(spec, in: .gguf, c) != nil else { continue }
-            let expected = architecture.storedShape(spec, in: .gguf, c)
-            if Array(info.dimensions.reversed()) != expected {
-                throw CheckpointTensorError.wrongFusedShape(path: path, tensor: info.name, shape: Array(info.dimensions.reversed()),
-                                                            expected: expected,
-                                                            parts: architecture.fusedGroup(spec, in: .gguf).map { $0.role.canonicalName() })
+        // A fused tensor (GPT-2 attn_qkv) must hold exactly the rows of its parts, a stack of
+        // experts (ffn_up_exps) exactly the expert count's; checked in layout order.
+        let byName = Dictionary(file.tensors.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        var checked = Set<String>()
+        for (spec, layer) in c.tensorLayout where architecture.rows(spec, in: .gguf, c) != nil {
+            let name = architecture.name(spec, layer: layer, in: .gguf)
+            guard checked.insert(name).inserted else { continue }
+            let stacked = TensorFormat.gguf.formatName(spec).stacksExperts
+            guard let info = byName[name] else {
+                if stacked { throw GGUFCheckpointError.missingTensor(path: path, tensor: name) }
+                continue  // named when the model asks for it
             }
+            let expected = architecture.storedShape(spec, in: .gguf, c), shape = Array(info.dimensions.reversed())
+            guard shape != expected else { continue }
+            if stacked {
+                throw GGUFCheckpointError.badValue(path: path, key: name,
+                    message: "has shape \(shape), expected \(expected) for \(architecture.expertCount ?? 0) experts (\(key("expert_count")))")
+            }
+            throw CheckpointTensorError.wrongFusedShape(path: path, tensor: name, shape: shape, expected: expected,
+                                                        parts: architecture.fusedGroup(spec, in: .gguf).map { $0.canonicalName() })
         }
         config = c
     }
@@ -174,7 +206,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
     static func readAttentionVariations(_ file: GGUFFile, into a: inout Architecture, layers: Int, dim: Int, heads: Int,
                                         headDim: Int, path: String) throws {
         func positive(_ k: String) throws -> Double? {
-            let key = "\(a.name).\(k)"
+            let key = "\(a.ggufArchitecture).\(k)"
             guard file.metadata[key] != nil else { return nil }
             let v = try file.double(key)
             guard v.isFinite, v > 0 else { throw GGUFCheckpointError.badValue(path: path, key: key, message: "must be positive, got \(v)") }
@@ -187,12 +219,16 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         } else if a.scalesQueriesByQueryPreAttnScalar {
             a.attentionScale = Architecture.queryScale(Double(a.ggufScaleByDimPerHeadAtLayerCounts.contains(layers) ? dim / heads : headDim))
         }
-        if let w = try positive("attention.sliding_window") ?? a.ggufDefaultSlidingWindow.map(Double.init) {
+        // A window of 0 is none (llama.cpp's converter writes Phi-3's null window so); a file
+        // without the key runs with full attention (llama.cpp's converter drops Mistral's).
+        let windowKey = "\(a.ggufArchitecture).attention.sliding_window"
+        let noWindow = try file.metadata[windowKey] != nil && file.double(windowKey) == 0
+        if !noWindow, let w = try positive("attention.sliding_window") ?? a.ggufDefaultSlidingWindow.map(Double.init) {
             guard w.rounded() == w, w < 1e9 else {
-                throw GGUFCheckpointError.badValue(path: path, key: "\(a.name).attention.sliding_window", message: "expected an integer, got \(w)")
+                throw GGUFCheckpointError.badValue(path: path, key: windowKey, message: "expected an integer, got \(w)")
             }
             // llama.cpp's `sliding_window_pattern`: one bool per layer, or the period.
-            let patternKey = "\(a.name).attention.sliding_window_pattern"
+            let patternKey = "\(a.ggufArchitecture).attention.sliding_window_pattern"
             if case let .array(items)? = file.metadata[patternKey] {
                 let flags = items.map { $0.bool ?? ($0.int.map { $0 != 0 }) }
                 guard flags.count == layers, flags.allSatisfy({ $0 != nil }) else {
@@ -226,9 +262,11 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         guard let (info, spec) = byCanonicalName[name], let type = info.type else {
             throw GGUFCheckpointError.missingTensor(path: path, tensor: GGUFCheckpoint.fileName(name, config.architecture))
         }
-        // GGUF lists dimensions fastest-first; PyTorch shapes are slowest-first.
-        let whole = WeightTensor(name: name, type: type, shape: Array(info.dimensions.reversed()),
-                                 data: file.data(of: info), owner: file)
+        // GGUF lists dimensions fastest-first; PyTorch shapes are slowest-first. A stack of
+        // experts' matrices is seen as one matrix of all their rows, to be sliced below.
+        var shape = Array(info.dimensions.reversed())
+        if let spec, spec.expert != nil, shape.count == 3 { shape = [shape[0] * shape[1], shape[2]] }
+        let whole = WeightTensor(name: name, type: type, shape: shape, data: file.data(of: info), owner: file)
         guard let spec, let range = config.architecture.rows(spec, in: .gguf, config) else { return whole }
         guard let part = whole.rows(range) else {
             throw GGUFCheckpointError.badValue(path: path, key: info.name, message: "has no rows \(range) for \(name)")

@@ -68,7 +68,7 @@ extension GGUFWriter {
     /// learned positions) is left out, and what it adds (head size, soft-caps, window) is
     /// written only when the model has it.
     mutating func setHyperparameters(_ c: ModelConfig) {
-        let arch = c.architecture, a = arch.name
+        let arch = c.architecture, a = arch.ggufArchitecture
         set("\(a).context_length", .uint32(UInt32(c.maxContext)))
         set("\(a).embedding_length", .uint32(UInt32(c.dim)))
         set("\(a).block_count", .uint32(UInt32(c.layerCount)))
@@ -99,5 +99,9 @@ extension GGUFWriter {
             if scale != inferred { set("\(a).attention.scale", .float32(scale)) }
         }
         set("\(a).vocab_size", .uint32(UInt32(c.vocabSize)))
+        if let experts = arch.expertCount {
+            set("\(a).expert_count", .uint32(UInt32(experts)))
+            set("\(a).expert_used_count", .uint32(UInt32(arch.expertsPerToken)))
+        }
     }
 }

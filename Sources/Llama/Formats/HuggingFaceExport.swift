@@ -85,8 +85,13 @@ public enum HuggingFaceExport {
             let q = 1 / (Double(scale) * Double(scale))
             config["query_pre_attn_scalar"] = abs(q - q.rounded()) < 1e-3 ? Int(q.rounded()) as Any : q as Any
         }
+        if let experts = a.expertCount {
+            config["num_local_experts"] = experts
+            config["num_experts_per_tok"] = a.expertsPerToken
+        }
         if let windows = a.slidingWindow, let size = windows.compactMap({ $0 }).max() {
             config["sliding_window"] = size
+            config["use_sliding_window"] = true
             config["layer_types"] = windows.map { $0 == nil ? "full_attention" : "sliding_attention" }
         }
         // The architecture's own spellings (GPT-2: n_embd, n_layer, …).

@@ -182,7 +182,7 @@ public final class Llama2cCheckpoint: Checkpoint, TensorTableCheckpoint, Tokeniz
                 at += 2 * tableBytes
                 if h.sharedClassifier { continue }
             }
-            for l in 0..<(spec.role.isPerLayer ? h.layerCount : 1) { take(spec.role.canonicalName(layer: l), spec.shape(sizes)) }
+            for l in 0..<(spec.role.isPerLayer ? h.layerCount : 1) { take(spec.canonicalName(layer: l), spec.shape(sizes)) }
         }
         let real = UnsafeRawBufferPointer(rebasing: bytes[tablesAt..<(tablesAt + tableBytes)])
         let imag = UnsafeRawBufferPointer(rebasing: bytes[(tablesAt + tableBytes)..<(tablesAt + 2 * tableBytes)])

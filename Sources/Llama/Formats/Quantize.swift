@@ -132,7 +132,7 @@ public enum Quantizer {
                 if let v = source.metadata[key] { w.set(key, .from(v, key: key)) }
             }
         } else {
-            w.set("general.architecture", .string(c.architecture.name))
+            w.set("general.architecture", .string(c.architecture.ggufArchitecture))
             w.set("general.name", .string((checkpoint.path as NSString).lastPathComponent))
             w.setHyperparameters(c)
         }
@@ -149,7 +149,7 @@ public enum Quantizer {
         for (name, spec, layer, t) in tensors {
             let type: GGMLType
             switch scheme {
-            case _ where !spec.role.isQuantizable || t.shape.count != 2: type = .f32
+            case _ where !spec.role.isQuantizable || t.shape.count < 2: type = .f32
             case let .uniform(u): type = u
             case let .mix(m): type = m.type(forTensor: name, columns: t.shape.last ?? 0, layer: layer, layers: c.layerCount, tiedOutput: tiedOutput)
             }
@@ -162,8 +162,9 @@ public enum Quantizer {
     }
 
     /// The tensors of `checkpoint` as `format` stores them, in layout order: each under its
-    /// file name, a fused tensor (GPT-2 `attn_qkv`) once with its parts' rows joined, with
-    /// the first part's spec.
+    /// file name, a fused tensor (GPT-2 `attn_qkv`) once with its parts' rows joined, a stack
+    /// of experts (GGUF `ffn_up_exps`) once as `[experts, rows, columns]`, with the first
+    /// part's spec.
     static func fileTensors(_ checkpoint: any Checkpoint, format: TensorFormat) throws -> [(name: String, spec: TensorSpec, layer: Int, tensor: WeightTensor)] {
         let c = checkpoint.config, a = c.architecture
         var out: [(name: String, spec: TensorSpec, layer: Int, tensor: WeightTensor)] = []
@@ -171,8 +172,13 @@ public enum Quantizer {
         for (spec, layer) in c.tensorLayout {
             let name = a.name(spec, layer: layer, in: format)
             guard written.insert(name).inserted else { continue }
-            let parts = try a.fusedGroup(spec, in: format).map { try checkpoint.tensor($0.role.canonicalName(layer: layer)) }
-            out.append((name, spec, layer, parts.count == 1 ? parts[0] : try CheckpointSupport.joiningRows(parts, name: name, path: checkpoint.path)))
+            let parts = try a.fusedGroup(spec, in: format).map { try checkpoint.tensor($0.canonicalName(layer: layer)) }
+            var t = parts.count == 1 ? parts[0] : try CheckpointSupport.joiningRows(parts, name: name, path: checkpoint.path)
+            let stored = a.storedShape(spec, in: format, c)
+            if stored.count > t.shape.count, CheckpointSupport.product(stored) == t.elementCount {
+                t = WeightTensor(name: t.name, type: t.type, shape: stored, data: t.data, owner: t.owner)
+            }
+            out.append((name, spec, layer, t))
         }
         return out
     }

@@ -2,8 +2,9 @@ import Foundation
 
 // Rotary position embedding in Meta's interleaved layout: within each head, elements
 // (2i, 2i+1) are one pair rotated by angle pos·freq[i], freq[i] = theta^(−2i/headDim).
-// (Hugging Face files store q/k rows permuted for "rotate half"; their readers undo that,
-// so one RoPE serves every format.)
+// (Hugging Face files of Llama store q/k rows permuted for "rotate half"; their readers undo
+// that.) Architectures whose every format keeps the rotate-half order (Qwen2, Phi-3: HF and
+// llama.cpp's NEOX style) use `applyRopeRotateHalf`, pairs (i, i + headDim/2), same angles.
 
 /// The rotation frequency of each pair in a head (`headDim / 2` values).
 ///

@@ -31,6 +31,9 @@ public enum TensorRole: String, CaseIterable, Sendable {
     case finalNormBias
     /// The output projection; absent from a file when tied to the embedding.
     case output
+    /// Mixture of experts (Mixtral): the router (one row of logits per expert) and each
+    /// expert's gate (w1), up (w3) and down (w2) projections.
+    case router, expertGate, expertUp, expertDown
 
     /// True for tensors that each layer has its own of.
     public var isPerLayer: Bool {
@@ -53,9 +56,22 @@ public enum TensorRole: String, CaseIterable, Sendable {
     public var isQuantizable: Bool {
         switch self {
         case .tokenEmbedding, .wq, .wk, .wv, .wo, .gate, .down, .up, .output: return true
+        // llama.cpp keeps the router (`ffn_gate_inp`) in F32 and quantizes the experts.
+        case .expertGate, .expertUp, .expertDown: return true
         default: return false
         }
     }
+
+    /// True for the tensors each expert of a mixture-of-experts layer has its own of.
+    public var isPerExpert: Bool {
+        switch self {
+        case .expertGate, .expertUp, .expertDown: return true
+        default: return false
+        }
+    }
+
+    /// Where a per-expert name has its expert number (`experts.%e.w1.weight`).
+    public static let expertMark = "%e"
 
     /// The engine's key for the tensor (Meta's name), for `layer` when `isPerLayer`.
     public func canonicalName(layer: Int = 0) -> String {
@@ -92,6 +108,10 @@ public enum TensorRole: String, CaseIterable, Sendable {
         case .finalNorm: return "norm.weight"
         case .finalNormBias: return "norm.bias"
         case .output: return "output.weight"
+        case .router: return "feed_forward.gate.weight"
+        case .expertGate: return "feed_forward.experts.\(Self.expertMark).w1.weight"
+        case .expertDown: return "feed_forward.experts.\(Self.expertMark).w2.weight"
+        case .expertUp: return "feed_forward.experts.\(Self.expertMark).w3.weight"
         }
     }
 }
@@ -109,6 +129,8 @@ public enum ModelDimension: Sendable, Equatable {
     case hidden
     /// Positions a learned position table holds (`maxContext`).
     case context
+    /// Experts of a mixture-of-experts layer.
+    case experts
 
     /// The value under `c`.
     public func size(_ c: ModelConfig) -> Int {
@@ -119,6 +141,7 @@ public enum ModelDimension: Sendable, Equatable {
         case .keyValue: return c.kvDim
         case .hidden: return c.hiddenDim
         case .context: return c.maxContext
+        case .experts: return c.architecture.expertCount ?? 0
         }
     }
 }
@@ -130,10 +153,15 @@ public struct FormatName: Sendable, Equatable, ExpressibleByStringLiteral {
     public var name: String
     /// For a fused tensor: the rows before this role's, as a sum of dimensions.
     public var rowOffset: [ModelDimension]?
+    /// For a per-expert role: one tensor holds every expert (GGUF's 3-D `ffn_up_exps`,
+    /// `[experts, rows, columns]`), expert e being its e-th block of rows. Otherwise each
+    /// expert has its own tensor, its number in place of `TensorRole.expertMark`.
+    public var stacksExperts: Bool
 
-    public init(_ name: String, rowOffset: [ModelDimension]? = nil) {
+    public init(_ name: String, rowOffset: [ModelDimension]? = nil, stacksExperts: Bool = false) {
         self.name = name
         self.rowOffset = rowOffset
+        self.stacksExperts = stacksExperts
     }
 
     public init(stringLiteral name: String) { self.init(name) }
@@ -157,6 +185,8 @@ public struct TensorSpec: Sendable, Equatable {
     /// The transformers file stores this matrix as `[columns, rows]` (GPT-2's `Conv1D`
     /// layers keep `[in, out]`); readers transpose it once into owned memory, writers back.
     public var huggingFaceTransposed: Bool
+    /// Which expert, for a per-expert role as `Architecture.layout` lists it (nil in the table).
+    public var expert: Int?
 
     public enum HeadGroup: Sendable, Equatable {
         case query, keyValue
@@ -175,6 +205,17 @@ public struct TensorSpec: Sendable, Equatable {
 
     /// The shape under `c`.
     public func shape(_ c: ModelConfig) -> [Int] { shape.map { $0.size(c) } }
+
+    /// The engine's key for this tensor in `layer` (and its expert).
+    public func canonicalName(layer: Int = 0) -> String {
+        Self.fillExpert(role.canonicalName(layer: layer), expert)
+    }
+
+    /// `name` with the expert number in place of `TensorRole.expertMark`.
+    static func fillExpert(_ name: String, _ expert: Int?) -> String {
+        guard let expert else { return name }
+        return name.replacingOccurrences(of: TensorRole.expertMark, with: String(expert))
+    }
 }
 
 /// How RoPE pairs the dimensions of a head.
@@ -239,8 +280,14 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     public var activation: Activation = .silu
     /// Feed-forward of gate ⊙ act(up) (Llama), or act(up) alone (GPT-2).
     public var gatedFeedForward = true
-    /// Experts per mixture-of-experts layer; nil for a dense feed-forward.
+    /// Experts per mixture-of-experts layer; nil for a dense feed-forward. Set from the file
+    /// (config.json `num_local_experts`, GGUF `<arch>.expert_count`).
     public var expertCount: Int? = nil
+    /// Experts each token is routed to (the top k of the router's logits).
+    public var expertsPerToken: Int = 0
+    /// GGUF `general.architecture` when llama.cpp writes it under another name (Mistral and
+    /// Mixtral are `llama`).
+    public var ggufName: String? = nil
     /// Positions are learned embeddings added to the tokens' (GPT-2), not RoPE.
     public var learnedPositions = false
     /// The token embeddings are multiplied by sqrt(dim) (Gemma), in fp32 as llama.cpp does;
@@ -290,10 +337,58 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Every architecture the engine knows.
-    public static let all: [Architecture] = [.llama, .gpt2, .gemma, .gemma2]
+    public static let all: [Architecture] = [.llama, .qwen2, .mistral, .mixtral, .phi3, .gpt2, .gemma, .gemma2]
 
-    /// The architecture a GGUF `general.architecture` or a config.json `model_type` names.
+    /// The architecture a config.json `model_type` (or the engine's own name) names.
     public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
+
+    /// The architecture a GGUF `general.architecture` names (Mistral and Mixtral files say
+    /// `llama`: a reader tells Mixtral by its expert count).
+    public static func named(gguf name: String) -> Architecture? { all.first { $0.ggufName == nil && $0.name == name } }
+
+    /// The names `named` knows, for messages.
+    public static var supportedNames: String { all.map(\.name).joined(separator: ", ") }
+
+    /// The GGUF architecture names a reader accepts, for messages.
+    public static var supportedGGUFNames: String {
+        all.compactMap { $0.ggufName == nil ? $0.name : nil }.joined(separator: ", ")
+    }
+
+    /// GGUF `general.architecture` of this architecture (and the prefix of its keys).
+    public var ggufArchitecture: String { ggufName ?? name }
+
+    /// The window of layer `l`, nil for full attention.
+    public func window(layer l: Int) -> Int? {
+        guard let w = slidingWindow, l < w.count else { return nil }
+        return w[l]
+    }
+
+    /// How the layers attend, for `--verbose`: "full attention" or the windows.
+    public var attentionSummary: String {
+        guard let w = slidingWindow, w.contains(where: { $0 != nil }) else {
+            return "full attention (the file records no sliding window)"
+        }
+        let windows = Set(w.compactMap { $0 })
+        if windows.count == 1, !w.contains(where: { $0 == nil }), let only = windows.first {
+            return "sliding-window attention of \(only) positions on every layer"
+        }
+        return "sliding-window attention per layer: " + w.map { $0.map(String.init) ?? "full" }.joined(separator: ", ")
+    }
+
+    /// This architecture with `added` inserted after the tensor of role `after` (or at the end).
+    public func inserting(_ added: [TensorSpec], after: TensorRole) -> Architecture {
+        var a = self
+        let i = a.tensors.firstIndex { $0.role == after }.map { $0 + 1 } ?? a.tensors.endIndex
+        a.tensors.insert(contentsOf: added, at: i)
+        return a
+    }
+
+    /// This architecture without the tensors of `roles`.
+    public func removing(_ roles: Set<TensorRole>) -> Architecture {
+        var a = self
+        a.tensors.removeAll { roles.contains($0.role) }
+        return a
+    }
 
     /// The spec of `role`, if this architecture has it.
     public func spec(_ role: TensorRole) -> TensorSpec? { tensors.first { $0.role == role } }
@@ -318,7 +413,10 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     /// them, per-layer ones repeat for each layer, and the output projection is left out when
     /// the embedding is tied.
     public func layout(_ c: ModelConfig) -> [(spec: TensorSpec, layer: Int)] {
-        let perLayer = tensors.filter(\.role.isPerLayer)
+        let perLayer = tensors.filter(\.role.isPerLayer).flatMap { s -> [TensorSpec] in
+            guard s.role.isPerExpert else { return [s] }
+            return (0..<(expertCount ?? 0)).map { e in var x = s; x.expert = e; return x }
+        }
         guard let firstLayerIndex = tensors.firstIndex(where: \.role.isPerLayer) else {
             return tensors.filter { included($0, c) }.map { ($0, 0) }
         }
@@ -364,32 +462,43 @@ extension Architecture {
 
     /// The full name of `spec` for `layer` in `format`.
     public func name(_ spec: TensorSpec, layer: Int, in format: TensorFormat) -> String {
-        let own = format.formatName(spec).name
+        let f = format.formatName(spec)
+        let own = f.stacksExperts ? f.name : TensorSpec.fillExpert(f.name, spec.expert)
         return spec.role.isPerLayer ? "\(layerStem(format))\(layer).\(own)" : own
     }
 
     /// Every spec stored in the same file tensor as `spec` in `format` (itself alone when
     /// not fused), in row order.
+    /// A stack of experts (GGUF `ffn_up_exps`) holds the role's spec for every expert.
     public func fusedGroup(_ spec: TensorSpec, in format: TensorFormat) -> [TensorSpec] {
         let own = format.formatName(spec)
+        if own.stacksExperts, spec.role.isPerExpert {
+            return (0..<(expertCount ?? 0)).map { e in var x = spec; x.expert = e; return x }
+        }
         guard own.rowOffset != nil else { return [spec] }
         return tensors.filter { $0.role.isPerLayer == spec.role.isPerLayer && format.formatName($0).name == own.name }
     }
 
     /// The shape of the file tensor `spec` is stored in (PyTorch order, before any
-    /// transposition): a fused tensor has the rows of all its parts.
+    /// transposition): a fused tensor has the rows of all its parts, a stack of experts is
+    /// `[experts, rows, columns]`.
     public func storedShape(_ spec: TensorSpec, in format: TensorFormat, _ c: ModelConfig) -> [Int] {
         var shape = spec.shape(c)
+        if format.formatName(spec).stacksExperts, spec.role.isPerExpert { return [expertCount ?? 0] + shape }
         if format.formatName(spec).rowOffset != nil, !shape.isEmpty {
             shape[0] = fusedGroup(spec, in: format).reduce(0) { $0 + ($1.shape(c).first ?? 0) }
         }
         return shape
     }
 
-    /// The rows `spec` takes of the fused tensor it is stored in under `c` in `format`; nil
-    /// when it is a tensor of its own.
+    /// The rows `spec` takes of the fused tensor it is stored in under `c` in `format` (for
+    /// stacked experts, of the tensor seen as `[experts · rows, columns]`); nil when it is a
+    /// tensor of its own.
     public func rows(_ spec: TensorSpec, in format: TensorFormat, _ c: ModelConfig) -> Range<Int>? {
-        guard let offset = format.formatName(spec).rowOffset, let rows = spec.shape(c).first else { return nil }
+        let f = format.formatName(spec)
+        guard let rows = spec.shape(c).first else { return nil }
+        if f.stacksExperts, let e = spec.expert { return (e * rows)..<((e + 1) * rows) }
+        guard let offset = f.rowOffset else { return nil }
         let start = offset.reduce(0) { $0 + $1.size(c) }
         return start..<(start + rows)
     }
@@ -404,8 +513,31 @@ extension Architecture {
         guard name.hasPrefix(stem) else { return [] }
         let rest = name.dropFirst(stem.count)
         guard let dot = rest.firstIndex(of: "."), let l = Int(rest[..<dot]), l >= 0, String(l) == rest[..<dot] else { return [] }
-        let own = rest[rest.index(after: dot)...]
-        return tensors.filter { $0.role.isPerLayer && format.formatName($0).name == own }.map { ($0, l) }
+        let own = String(rest[rest.index(after: dot)...])
+        var found: [(spec: TensorSpec, layer: Int)] = []
+        for s in tensors where s.role.isPerLayer {
+            let f = format.formatName(s)
+            if !s.role.isPerExpert {
+                if f.name == own { found.append((s, l)) }
+            } else if f.stacksExperts {
+                if f.name == own { found += (0..<(expertCount ?? 0)).map { e in var x = s; x.expert = e; return (x, l) } }
+            } else if let e = Self.expertNumber(own, pattern: f.name) {
+                var x = s
+                x.expert = e
+                found.append((x, l))
+            }
+        }
+        return found
+    }
+
+    /// The expert number of `name` written as `pattern` (with `TensorRole.expertMark`), or nil.
+    static func expertNumber(_ name: String, pattern: String) -> Int? {
+        let parts = pattern.components(separatedBy: TensorRole.expertMark)
+        guard parts.count == 2, name.hasPrefix(parts[0]), name.hasSuffix(parts[1]),
+              name.count > parts[0].count + parts[1].count else { return nil }
+        let digits = name.dropFirst(parts[0].count).dropLast(parts[1].count)
+        guard let e = Int(digits), e >= 0, String(e) == digits else { return nil }
+        return e
     }
 }
 

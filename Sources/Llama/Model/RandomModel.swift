@@ -29,7 +29,7 @@ public struct RandomModelSpec: Sendable {
                             hiddenDim: hiddenDim, vocabSize: vocab, normEps: normEps, ropeTheta: ropeTheta, ropeScaling: nil,
                             maxContext: maxContext, tiedEmbeddings: true)
         var w = GGUFWriter()
-        w.set("general.architecture", .string(c.architecture.name))
+        w.set("general.architecture", .string(c.architecture.ggufArchitecture))
         w.set("general.name", .string(name))
         w.set("general.description", .string("random weights, not trained (seed \(seed))"))
         w.set("general.file_type", .uint32(1))  // llama.cpp's MOSTLY_F16

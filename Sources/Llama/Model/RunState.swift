@@ -21,7 +21,20 @@ public final class RunState: @unchecked Sendable {
     let ropeSin: UnsafeMutablePointer<Float> // rows × headDim/2
     /// `maxLogitRows × vocab`: the logits of the rows asked for, in the order asked.
     public let logits: UnsafeMutablePointer<Float>
+    // Mixture of experts (one element each without experts): router logits (rows × experts),
+    // each row's chosen experts and their weights (rows × k), and one expert's rows gathered
+    // (their indices, weights, inputs and outputs: rows, rows, rows × dim, rows × dim), and
+    // the experts' weighted sum (rows × dim).
+    let routerLogits: UnsafeMutablePointer<Float>
+    let expertChoice: UnsafeMutablePointer<Int32>
+    let expertWeight: UnsafeMutablePointer<Float>
+    let expertRows: UnsafeMutablePointer<Int32>
+    let expertRowWeight: UnsafeMutablePointer<Float>
+    let expertInput: UnsafeMutablePointer<Float>
+    let expertOutput: UnsafeMutablePointer<Float>
+    let expertMixed: UnsafeMutablePointer<Float>
     private var all: [UnsafeMutablePointer<Float>] = []
+    private var ints: [UnsafeMutablePointer<Int32>] = []
 
     public init(config: ModelConfig, maxRows: Int, maxLogitRows: Int = 1) {
         self.config = config
@@ -46,11 +59,30 @@ public final class RunState: @unchecked Sendable {
         ropeCos = buffer(r * config.headDim / 2)
         ropeSin = buffer(r * config.headDim / 2)
         logits = buffer(self.maxLogitRows * config.vocabSize)
+        let experts = config.architecture.expertCount ?? 0, k = experts > 0 ? config.architecture.expertsPerToken : 0
+        let moeRows = experts > 0 ? r : 0
+        var intList: [UnsafeMutablePointer<Int32>] = []
+        func intBuffer(_ n: Int) -> UnsafeMutablePointer<Int32> {
+            let p = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, n))
+            p.initialize(repeating: 0, count: max(1, n))
+            intList.append(p)
+            return p
+        }
+        routerLogits = buffer(moeRows * experts)
+        expertChoice = intBuffer(moeRows * k)
+        expertWeight = buffer(moeRows * k)
+        expertRows = intBuffer(moeRows)
+        expertRowWeight = buffer(moeRows)
+        expertInput = buffer(moeRows * config.dim)
+        expertOutput = buffer(moeRows * config.dim)
+        expertMixed = buffer(moeRows * config.dim)
         all = list
+        ints = intList
     }
 
     deinit {
         for p in all { p.deallocate() }
+        for p in ints { p.deallocate() }
     }
 
     /// The logits of the `i`-th row asked for in the last forward call.

@@ -43,7 +43,12 @@ public enum TokenizerFileWriter {
             text += " \(rank)\n"
         }
         let data = Data(text.utf8)
-        let back = try TiktokenFile.parse(data, path: "tokenizer.model")
+        // A vocabulary whose special tokens come first (id 0 `<|endoftext|>`) has no ranks
+        // before them, which a tiktoken file cannot say.
+        let back: ByteLevelBPETokenizer
+        do { back = try TiktokenFile.parse(data, path: "tokenizer.model") } catch {
+            throw WriteError.notRepresentable(reason: "a tiktoken file cannot hold this vocabulary (\(error))")
+        }
         var differences: [String] = []
         if back.pieces != t.pieces || back.isSpecial != t.isSpecial { differences.append("the special tokens (tiktoken files imply Llama 3's, or BOS/EOS after the ranks)") }
         if back.bosID != t.bosID || back.eosID != t.eosID { differences.append("BOS/EOS ids") }

@@ -144,7 +144,7 @@ public struct ParameterLayout: Sendable {
         var global: [TensorRole: Int] = [:]
         var next = 0
         for (spec, layer) in m.tensorLayout {
-            let t = Tensor(name: spec.role.canonicalName(layer: layer), shape: spec.shape(m), offset: next)
+            let t = Tensor(name: spec.canonicalName(layer: layer), shape: spec.shape(m), offset: next)
             tensors.append(t)
             next += t.count
             if spec.role.isPerLayer { offsets[layer][spec.role] = t.offset } else { global[spec.role] = t.offset }
