@@ -2,7 +2,7 @@
 # `llama serve` under load, side by side with llama.cpp's llama-server on the same GGUF.
 #
 #   bench/serve.sh [--build] [--dir DIR] [-c CLIENTS] [-r REQUESTS] [-n TOKENS] [-t THREADS]
-#                  [--ctx N] [--long-prompt WORDS] MODEL.gguf
+#                  [--ctx N] [--long-prompt WORDS] [--llama BIN] MODEL.gguf
 #
 # For each server: 1 streaming client, then CLIENTS concurrent streaming clients (each
 # sending REQUESTS greedy requests of exactly TOKENS tokens, ignore_eos), then the same load
@@ -11,13 +11,14 @@
 # between tokens while the long prompt is read. Loopback only; every request has a timeout.
 # --build builds llama-server from the llama-cpp-python 0.3.36 sdist into DIR (default
 # ~/.cache/swiftllama-llamacpp, never inside this repository), as bench/llamacpp.sh does;
-# without a llama-server in DIR only SwiftLlama is measured.
+# without a llama-server in DIR only SwiftLlama is measured. --llama BIN uses that `llama`
+# binary instead of building this repository's release one.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${LLAMACPP_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftllama-llamacpp}"
 threads="$(nproc)" clients=4 requests=2 tokens=128 ctx=1024 long=512 build=0
-model=""
+model="" ours=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --build) build=1 ;;
@@ -28,7 +29,8 @@ while [ $# -gt 0 ]; do
         -t) threads="$2"; shift ;;
         --ctx) ctx="$2"; shift ;;
         --long-prompt) long="$2"; shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --llama) ours="$2"; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) model="$1" ;;
     esac
@@ -58,8 +60,10 @@ if [ "$build" = 1 ]; then
     cmake --build "$dir/build" --target llama-server -j "$threads"
 fi
 
-(cd "$repo" && swift build -c release --product llama >&2)
-ours="$repo/.build/release/llama"
+if [ -z "$ours" ]; then
+    (cd "$repo" && swift build -c release --product llama >&2)
+    ours="$repo/.build/release/llama"
+fi
 load="$repo/bench/serve_load.py"
 logdir="$(mktemp -d)"
 pid=""

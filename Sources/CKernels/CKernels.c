@@ -654,9 +654,16 @@ float swiftllama_dot_q3_K(const void *w, const int8_t *xq, const float *xd, cons
         _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
         _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
         const float d = half_to_float(p + 108) * xd[b];
-        int8_t sc[16];
-        for (int j = 0; j < 16; j++) sc[j] = (int8_t)(q3_K_scale(j, p + 96) - 32);
-        const __m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
+        // The 16 scales (q3_K_scale's layout, four at a time in 32-bit words), minus 32.
+        uint32_t a0, a1, a2;
+        memcpy(&a0, p + 96, 4);
+        memcpy(&a1, p + 100, 4);
+        memcpy(&a2, p + 104, 4);
+        const __m128i sc8 = _mm_sub_epi8(_mm_setr_epi32((int)((a0 & 0x0F0F0F0Fu) | ((a2 & 0x03030303u) << 4)),
+                                                        (int)((a1 & 0x0F0F0F0Fu) | (((a2 >> 2) & 0x03030303u) << 4)),
+                                                        (int)(((a0 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 4) & 0x03030303u) << 4)),
+                                                        (int)(((a1 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 6) & 0x03030303u) << 4))),
+                                         _mm_set1_epi8(32));
         offsets += 4.0f * d * (float)hsum_i32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), _mm256_loadu_si256((const __m256i *)(xsums + 16 * b))));
         const __m256i hb = _mm256_loadu_si256((const __m256i *)p);
         const int8_t *x = xq + 256 * b;

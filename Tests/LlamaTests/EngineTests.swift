@@ -117,3 +117,25 @@ import Llama
         #expect(after.0.count == 4)
     }
 }
+
+/// `llama generate --prompts-file` runs its batch through the engine: each prompt's greedy
+/// text equals what `llama generate` gives for it alone.
+@Suite struct GenerateBatchTests {
+    @Test func promptsFileEqualsEachPromptAlone() throws {
+        let model = try Fixtures.repository("models/shakespeare.gguf")
+        let prompts = ["ROMEO:", "O", "First Citizen: Before we proceed"]
+        let cli = GenerateCommandTests()
+        var alone: [String] = []
+        for p in prompts {
+            let r = try cli.run(["generate", "--model", model, "--temperature", "0", "--max-tokens", "16", p])
+            try #require(r.status == 0, "\(r.err)")
+            alone.append(String(r.out.dropLast()))
+        }
+        let file = NSTemporaryDirectory() + "swiftllama-prompts-\(UUID().uuidString).txt"
+        defer { unlink(file) }
+        try (prompts.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let batch = try cli.run(["generate", "--model", model, "--temperature", "0", "--max-tokens", "16", "--prompts-file", file])
+        #expect(batch.status == 0, "\(batch.err)")
+        #expect(batch.out == "[1] \(alone[0])\n[2] \(alone[1])\n[3] \(alone[2])\n")
+    }
+}

@@ -92,4 +92,44 @@ import Llama
         for d in 0..<hd { dot += q.values[0 * model.config.dim + d] * k.values[(t - 1) * model.config.kvDim + d] }
         #expect(abs(l0.scores[0 * t + (t - 1)] - dot / Float(hd).squareRoot()) < 1e-4)
     }
+
+    /// Architectures with a sliding window and an attention soft cap (gemma2), with 1 + w
+    /// norms (gemma) and with learned positions and LayerNorm (gpt2), from their HF folders: the probabilities are the softmax of the unmasked
+    /// scores, zero where the mask (causal and window) hides a key, and the last logits are
+    /// HF's.
+    @Test(arguments: ["gemma2", "gemma", "gpt2"])
+    func masksAndScoresOfOtherArchitectures(_ arch: String) throws {
+        let model = try LlamaModel(checkpoint: CheckpointLoader.load(path: Fixtures.shared("arch/\(arch)/hf")))
+        let data = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.shared("arch/\(arch)/ref.json")))
+        let ref = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let ids = try #require(ref["ids"] as? [Int]), longIDs = try #require(ref["long_ids"] as? [Int])
+        let refLogits = try #require(ref["last_logits"] as? [Double])
+        let short = try Inspection.run(model: model, tokens: ids, tokenizer: nil)
+        #expect(zip(short.lastLogits, refLogits).allSatisfy { abs(Double($0.0) - $0.1) < 1e-4 })
+        let tokens = Array(longIDs.prefix(32))
+        let s = try Inspection.run(model: model, tokens: tokens, tokenizer: nil)
+        let t = tokens.count
+        var windowed = false
+        for trace in s.layers {
+            if let w = trace.window, w < t { windowed = true }
+            for hi in trace.heads.indices {
+                for i in 0..<t {
+                    let row = (hi * t + i) * t
+                    let open = (0..<t).filter { !trace.isMasked(query: i, key: $0) }
+                    let m = open.map { trace.scores[row + $0] }.max() ?? 0
+                    let z = open.reduce(Float(0)) { $0 + exp(trace.scores[row + $1] - m) }
+                    for j in 0..<t {
+                        let p = trace.probabilities[row + j]
+                        if trace.isMasked(query: i, key: j) {
+                            #expect(p == 0, "\(arch) layer \(trace.layer) head \(hi) row \(i) key \(j)")
+                        } else {
+                            #expect(abs(p - exp(trace.scores[row + j] - m) / z) < 1e-5)
+                        }
+                    }
+                }
+            }
+        }
+        #expect(windowed == (arch == "gemma2"), "a sliding window shorter than \(t) positions")
+    }
 }
+

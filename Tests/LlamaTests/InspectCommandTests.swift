@@ -140,7 +140,7 @@ import Llama
         #expect(r.status == 0, "\(r.err)")
         for heading in ["Tokens: T = ", "Embedding: x = tok_embeddings[tokens]", "Attention norm", "GQA: 2 query heads per key/value head",
                         "RoPE: pair i", "Scores of head 0", "Causal mask", "Softmax of each row", "Attention output",
-                        "Output projection", "Feed-forward norm", "SwiGLU", "silu(gate) ⊙ up", "Final norm",
+                        "Output projection", "Feed-forward norm", "Gated feed-forward", "silu(gate) ⊙ up", "Final norm",
                         "Logits at the last position", "Top 5 next tokens", "Logit lens"] {
             #expect(r.out.contains(heading), "missing: \(heading)")
         }
@@ -237,7 +237,7 @@ import Llama
         #expect(r.status == 0, "\(r.err)")
         let html = try String(contentsOfFile: page, encoding: .utf8)
         for text in ["1. Tokens", "2. Embedding", "Layer 0 of 4", "RoPE", "Attention scores of head 0", "Feed-forward norm",
-                     "SwiGLU activation", "Final norm and logits", "Logit lens", "data:image/png;base64,"] {
+                     "Gated activation", "Final norm and logits", "Logit lens", "data:image/png;base64,"] {
             #expect(html.contains(text), "missing: \(text)")
         }
         let p = Process()

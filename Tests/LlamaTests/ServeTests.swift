@@ -276,10 +276,11 @@ import Testing
     /// other requests still complete.
     @Test func killedClientFreesItsSlotAndFullQueueIs503() throws {
         let model = try Fixtures.shared("fixtures/dev-llama3/model.gguf")
-        let server = try Server(["--model", model, "--parallel", "1", "--max-queue", "0", "--context", "4096"])
+        let server = try Server(["--model", model, "--parallel", "1", "--max-queue", "0", "--context", "65536"])
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try ServeTests.python())
-        let args = ["model": "m", "prompt": "count", "max_tokens": 4000, "temperature": 0, "ignore_eos": true] as [String: Any]
+        // Long enough (minutes) to be running whatever the machine's speed until it is killed.
+        let args = ["model": "m", "prompt": "count", "max_tokens": 60000, "temperature": 0, "ignore_eos": true] as [String: Any]
         p.arguments = [ServeTests.clientScript, server.base, "stream-until-killed",
                        String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
         let out = Pipe()
@@ -328,8 +329,9 @@ import Testing
         slow.executableURL = URL(fileURLWithPath: try ServeTests.python())
         let slowRequest = ["request": ["prompt": "KING:", "max_tokens": 4, "temperature": 0], "step": 1, "delay": 0.01] as [String: Any]
         slow.arguments = [ServeTests.clientScript, server.base, "slow", String(decoding: try JSONSerialization.data(withJSONObject: slowRequest), as: UTF8.self)]
-        let slowOut = Pipe()
+        let slowOut = Pipe(), slowErr = Pipe()
         slow.standardOutput = slowOut
+        slow.standardError = slowErr
         try slow.run()
 
         let requests = (0..<64).map { i in
@@ -341,9 +343,11 @@ import Testing
         #expect(results.allSatisfy { $0["error"] == nil && $0["finish_reason"] != nil }, "\(results.filter { $0["error"] != nil }.prefix(3))")
 
         let slowData = slowOut.fileHandleForReading.readDataToEndOfFile()
+        let slowError = slowErr.fileHandleForReading.readDataToEndOfFile()
         slow.waitUntilExit()
-        let slowResult = try JSONSerialization.jsonObject(with: slowData) as? [String: Any]
-        #expect(slowResult?["status"] as? Int == 200, "\(String(decoding: slowData, as: UTF8.self))")
+        let slowResult = (try? JSONSerialization.jsonObject(with: slowData)) as? [String: Any]
+        #expect(slowResult?["status"] as? Int == 200,
+                "slow client: \(String(decoding: slowData, as: UTF8.self)) \(String(decoding: slowError, as: UTF8.self))")
 
         let after = ServeTests.residentBytes(server.process.processIdentifier)
         #expect(before > 0 && after - before < 64 << 20, "resident memory \(before >> 20) MiB before the load, \(after >> 20) MiB after")

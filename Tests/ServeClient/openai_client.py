@@ -136,7 +136,7 @@ elif mode == "slow":
     body = json.dumps(args["request"]).encode()
     head = (f"POST /v1/completions HTTP/1.1\r\nHost: {u.hostname}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-    s = socket.create_connection((u.hostname, u.port), timeout=60)
+    s = socket.create_connection((u.hostname, u.port), timeout=300)
     data = head + body
     step = args.get("step", 1)
     for i in range(0, len(data), step):

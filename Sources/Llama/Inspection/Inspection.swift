@@ -7,6 +7,7 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
     case headOutOfRange(head: Int, heads: Int)
     case positionOutOfRange(position: Int, tokens: Int)
     case badTopK(Int)
+    case traceTooLarge(bytes: Int, available: Int)
 
     public var description: String {
         switch self {
@@ -15,6 +16,8 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
         case let .headOutOfRange(h, n): return "--head \(h) is out of range: the model has \(n) attention heads (0...\(n - 1))"
         case let .positionOutOfRange(p, n): return "--position \(p) is out of range: the prompt has \(n) tokens (0...\(n - 1))"
         case let .badTopK(k): return "--top-k \(k) must be at least 1"
+        case let .traceTooLarge(bytes, available):
+            return "tracing this prompt needs \(bytes >> 20) MiB (every layer's activations and T × T attention maps), more than half the \(available >> 20) MiB of memory: trace one layer with --layer, one head with --head, or use a shorter prompt"
         }
     }
 }
@@ -79,14 +82,25 @@ public struct LayerTrace: Sendable {
     public let steps: [ForwardStep: TensorTrace]
     /// The heads kept (all, or the one asked for), in order.
     public let heads: [Int]
+    /// The layer's sliding window (positions a query sees back from itself, itself
+    /// included), nil when it sees every earlier position.
+    public let window: Int?
     /// q·k/√(head dim) of every kept head, `[heads.count][T][T]`, future positions included:
     /// the causal part (key ≤ query) is the engine's own scores; the future part, which the
     /// engine masks and never computes, is computed here with the same kernel from the
     /// engine's q and k.
     public let scores: [Float]
     /// The softmax probabilities of every kept head, `[heads.count][T][T]`, zeros above the
-    /// diagonal: the engine's own.
+    /// diagonal (and outside a sliding window): the engine's own.
     public let probabilities: [Float]
+
+    /// Whether the mask hides key position `key` from query position `query`: a later key,
+    /// or one outside the sliding window.
+    public static func isMasked(query: Int, key: Int, window: Int?) -> Bool {
+        key > query || (window.map { key <= query - $0 } ?? false)
+    }
+
+    public func isMasked(query: Int, key: Int) -> Bool { Self.isMasked(query: query, key: key, window: window) }
 }
 
 /// The trace of one prompt through the engine's forward pass (`LlamaModel.forward` with a
@@ -141,6 +155,15 @@ public struct Inspection: Sendable {
 
         let tracedLayers = options.layer.map { [$0] } ?? Array(0..<c.layerCount)
         let heads = options.head.map { [$0] } ?? Array(0..<c.headCount)
+        // What the trace holds: the residual stream, each traced layer's steps (9 of width D,
+        // 2 of K, 3 of F) and two T × T maps per kept head, in fp32.
+        let perLayer = n * (9 * c.dim + 2 * c.kvDim + 3 * c.hiddenDim) + 2 * heads.count * n * n
+        let floats = (c.layerCount + 2) * n * c.dim + tracedLayers.count * perLayer
+        let (bytes, overflow) = floats.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+        let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        if overflow || bytes > memory / 2 {
+            throw InspectionError.traceTooLarge(bytes: overflow ? Int.max : bytes, available: memory)
+        }
         let recorder = TraceRecorder(config: c, tokens: n, layers: tracedLayers, heads: heads)
         let cache = KVCache(config: c, capacity: n)
         let batch = max(1, min(n, options.maxBatch))
@@ -233,6 +256,7 @@ extension LlamaModel {
             out.withUnsafeMutableBufferPointer { op in
                 guard let xb = xp.baseAddress, let ob = op.baseAddress else { return }
                 matmul(output, xb, tokens: rows, ob, parallel: parallel)
+                if let cap = config.architecture.logitSoftCap { softCap(ob, count: rows * config.vocabSize, cap: cap) }
             }
         }
         return out
@@ -322,30 +346,37 @@ final class TraceRecorder: ForwardObserver {
             acts[key.step] = TensorTrace(rows: t, width: values.count / max(1, t), values: values)
         }
         acts[.residual] = TensorTrace(rows: t, width: config.dim, values: residual[l + 1])
-        guard let s = slot[l] else { return LayerTrace(layer: l, steps: acts, heads: heads, scores: [], probabilities: []) }
+        guard let s = slot[l] else { return LayerTrace(layer: l, steps: acts, heads: heads, window: nil, scores: [], probabilities: []) }
         let per = heads.count * t * t
         var sc = Array(UnsafeBufferPointer(start: scores + s * per, count: per))
         let pr = Array(UnsafeBufferPointer(start: probabilities + s * per, count: per))
-        // The future half of the score matrix, which the causal engine never computes: the
-        // same dot product and scale over the engine's q and k.
+        // The masked part of the score matrix (future keys, and keys outside a sliding
+        // window), which the engine never computes: the same dot product, scale and soft cap
+        // over the engine's q and k.
+        let window = config.architecture.slidingWindow?[l]
         if let q = steps[StepKey(layer: l, step: .query)], let k = steps[StepKey(layer: l, step: .key)] {
             let kvMul = config.headCount / config.kvHeadCount
-            let scale = 1 / Float(hd).squareRoot()
+            let scale = config.architecture.attentionScale ?? 1 / Float(hd).squareRoot()
+            let cap = config.architecture.attentionSoftCap
+            let qDim = config.queryDim
             q.withUnsafeBufferPointer { qp in
                 k.withUnsafeBufferPointer { kp in
                     guard let qb = qp.baseAddress, let kb = kp.baseAddress else { return }
+                    var one: Float = 0
                     for (hi, h) in heads.enumerated() {
                         for i in 0..<t {
-                            for j in (i + 1)..<max(i + 1, t) {
-                                let qh = qb + i * config.dim + h * hd
+                            for j in 0..<t where LayerTrace.isMasked(query: i, key: j, window: window) {
+                                let qh = qb + i * qDim + h * hd
                                 let kh = kb + j * config.kvDim + (h / kvMul) * hd
-                                sc[(hi * t + i) * t + j] = dot(qh, kh, hd) * scale
+                                one = dot(qh, kh, hd) * scale
+                                if let cap { softCap(&one, count: 1, cap: cap) }
+                                sc[(hi * t + i) * t + j] = one
                             }
                         }
                     }
                 }
             }
         }
-        return LayerTrace(layer: l, steps: acts, heads: heads, scores: sc, probabilities: pr)
+        return LayerTrace(layer: l, steps: acts, heads: heads, window: window, scores: sc, probabilities: pr)
     }
 }

@@ -37,7 +37,7 @@ public enum InspectionHTML {
             + ".formula{font-family:monospace;color:#444}.shape{font-family:monospace;font-weight:bold}"
             + "figure{margin:1em 0}img{max-width:100%;image-rendering:pixelated;border:1px solid #eee}figcaption{color:#555;font-size:.9em}</style></head><body>")
         add("<h1>llama inspect</h1>")
-        add("<p>Model <code>\(esc(model))</code>: \(esc(c.architecture.name)), dim \(c.dim), \(c.layerCount) layers, \(c.headCount) attention heads of \(c.headDim) (\(c.kvHeadCount) key/value heads), feed-forward \(c.hiddenDim), vocabulary \(c.vocabSize), RMSNorm eps \(c.normEps), RoPE θ \(c.ropeTheta).</p>")
+        add("<p>Model <code>\(esc(model))</code>: \(esc(c.architecture.name)), dim \(c.dim), \(c.layerCount) layers, \(c.headCount) attention heads of \(c.headDim) (\(c.kvHeadCount) key/value heads), feed-forward \(c.hiddenDim), vocabulary \(c.vocabSize), \(InspectionReport.normName(c)) eps \(c.normEps), \(c.architecture.learnedPositions ? "learned positions" : "RoPE θ \(c.ropeTheta)").</p>")
         add("<p>Every number on this page is the engine's own: <code>llama inspect</code> runs the engine's forward pass with a tap at each step (its last logits are bit for bit those of <code>llama generate --logits-out</code>). Values are shown for position \(p), \(esc(InspectionReport.quoted(s.pieces[p]))).</p>")
 
         add("<h2>1. Tokens</h2><p>The prompt is \(t) token\(t == 1 ? "" : "s"), each an id in the vocabulary:</p>")
@@ -63,7 +63,7 @@ public enum InspectionHTML {
                 continue
             }
             let kvMul = c.headCount / c.kvHeadCount
-            stepBlock("Attention norm", "xb = x / rms(x) · g_attn   (rms(x) = √(mean(x²) + eps))", trace.steps[.attentionNorm])
+            stepBlock("Attention norm", "xb = " + InspectionReport.normFormula(c, "g_attn"), trace.steps[.attentionNorm])
             add("<h3>Queries, keys and values</h3><p class=\"formula\">q = xb · Wqᵀ, k = xb · Wkᵀ, v = xb · Wvᵀ</p>")
             add("<p>q is [\(t) × \(c.dim)]: \(c.headCount) heads of [\(t) × \(c.headDim)]. k and v are [\(t) × \(c.kvDim)]: \(c.kvHeadCount) key/value heads. Grouped-query attention: \(kvMul) query head\(kvMul == 1 ? "" : "s") share each key/value head.</p>")
             add("<table><tr><th>key/value head</th><th>query heads</th></tr>")
@@ -71,14 +71,16 @@ public enum InspectionHTML {
                 add("<tr><td>\(g)</td><td>\(((g * kvMul)..<((g + 1) * kvMul)).map(String.init).joined(separator: ", "))</td></tr>")
             }
             add("</table>")
+            if !c.architecture.learnedPositions {
             add("<h3>RoPE</h3><p>Within each head, elements (2i, 2i+1) form pair i, turned by the angle p · f_i at position p: a complex multiplication by e<sup>i·p·f_i</sup>. Relative positions then show up in q·k.</p>")
             add("<table><tr><th>pair i</th>" + [0, 1, 2, s.ropeFrequencies.count - 1].map { "<th>\($0)</th>" }.joined() + "</tr>")
             add("<tr><td>f_i</td>" + [0, 1, 2, s.ropeFrequencies.count - 1].map { "<td>\(InspectionReport.num(s.ropeFrequencies[max(0, min($0, s.ropeFrequencies.count - 1))]))</td>" }.joined() + "</tr></table>")
             figure("rope-angles.png")
+            }
             stepBlock("q after RoPE", "q[:, h·\(c.headDim) ..< (h+1)·\(c.headDim)] is head h", trace.steps[.query])
             stepBlock("k after RoPE", "k: [T × \(c.kvDim)]", trace.steps[.key])
             stepBlock("v", "v: [T × \(c.kvDim)]", trace.steps[.value])
-            add("<h3>Attention scores of head \(head)</h3><p class=\"formula\">S = q_h · k_gᵀ / √\(c.headDim)   (g = \(head / kvMul), its key/value head)</p>")
+            add("<h3>Attention scores of head \(head)</h3><p class=\"formula\">S = \(esc(InspectionReport.scoreFormula(c)))   (key/value head \(head / kvMul))</p>")
             add("<p>Rows are query positions, columns key positions. The causal mask sets every score of a later key to −∞, so after the softmax each position attends only to itself and the past.</p>")
             figure("layer\(l)-head\(head)-scores.png")
             figure("layer\(l)-head\(head)-masked.png")
@@ -87,17 +89,23 @@ public enum InspectionHTML {
             stepBlock("Attention output", "out_h = softmax(S_h) · v_g, heads concatenated", trace.steps[.attentionOutput])
             stepBlock("Output projection", "attn · Woᵀ", trace.steps[.attentionProjection])
             stepBlock("Residual", "x = x + attn · Woᵀ", trace.steps[.attentionResidual])
-            stepBlock("Feed-forward norm", "xb = x / rms(x) · g_ffn", trace.steps[.ffnNorm])
-            stepBlock("Gate", "gate = xb · W1ᵀ", trace.steps[.gate])
-            stepBlock("Up", "up = xb · W3ᵀ", trace.steps[.up])
-            stepBlock("SwiGLU activation", "a = silu(gate) ⊙ up   (silu(z) = z · σ(z))", trace.steps[.activation])
+            stepBlock("Feed-forward norm", "xb = " + InspectionReport.normFormula(c, "g_ffn"), trace.steps[.ffnNorm])
+            let act = InspectionReport.activationName(c)
+            if c.architecture.gatedFeedForward {
+                stepBlock("Gate", "gate = xb · W1ᵀ", trace.steps[.gate])
+                stepBlock("Up", "up = xb · W3ᵀ", trace.steps[.up])
+                stepBlock("Gated activation", "a = \(act)(gate) ⊙ up", trace.steps[.activation])
+            } else {
+                stepBlock("Up", "up = xb · W1ᵀ", trace.steps[.up])
+                stepBlock("Activation", "a = \(act)(up)", trace.steps[.activation])
+            }
             stepBlock("Down", "down = a · W2ᵀ", trace.steps[.down])
             stepBlock("Residual", "x = x + down: the input of the next layer", trace.steps[.residual])
         }
 
         let n = s.layers.count + 3
         add("<h2>\(n). Final norm and logits</h2>")
-        stepBlock("Final norm", "RMSNorm(x) · g, after the last layer", s.finalNorm)
+        stepBlock("Final norm", InspectionReport.normFormula(c, "g") + ", after the last layer", s.finalNorm)
         add("<p>The logits at the last position are the final norm times the output matrix: [1 × \(c.vocabSize)], \(esc(InspectionReport.stats(s.lastLogits[...]))). Their softmax gives the next token:</p>")
         add("<table><tr><th>rank</th><th>probability</th><th>logit</th><th>id</th><th>piece</th></tr>")
         for (i, k) in s.topK.enumerated() {

@@ -47,7 +47,7 @@ public enum InspectionPlots {
                 let scores = Array(trace.scores[block])
                 var masked = scores
                 var probs = Array(trace.probabilities[block])
-                for i in 0..<t { for j in (i + 1)..<max(i + 1, t) { masked[i * t + j] = -.infinity; probs[i * t + j] = .nan } }
+                for i in 0..<t { for j in 0..<t where trace.isMasked(query: i, key: j) { masked[i * t + j] = -.infinity; probs[i * t + j] = .nan } }
                 let kv = h / (c.headCount / c.kvHeadCount)
                 func map(_ title: String, _ values: [Float], _ scale: ColourScale, _ range: ClosedRange<Float>? = nil) -> Canvas {
                     Heatmap(title: title, rows: t, columns: t, values: values, rowLabels: labels, columnLabels: labels,
@@ -82,11 +82,14 @@ public enum InspectionPlots {
                     rowLabels: layerLabels, columnLabels: labels, rowAxis: "layer", columnAxis: "position").render()
         }
 
-        let lensText = s.logitLens.flatMap { $0.map { Heatmap.label($0.piece, limit: 8) } }
-        let lensProb = s.logitLens.flatMap { $0.map { Float($0.probability) } }
+        // A table of at most 64 positions (the last ones) stays a readable image.
+        let shown = max(0, t - 64)..<t
+        let lensText = s.logitLens.flatMap { row in shown.map { Heatmap.label(row[$0].piece, limit: 8) } }
+        let lensProb = s.logitLens.flatMap { row in shown.map { Float(row[$0].probability) } }
+        let lensTitle = shown.count < t ? "logit lens, positions \(shown.lowerBound)-\(t - 1) (colour: probability)" : "logit lens (colour: probability)"
         add("logit-lens.png", "Logit lens: the most likely next token when the residual stream after each layer goes through the final norm and the output projection; colour: its probability.") {
-            Heatmap(title: "logit lens (colour: probability)", rows: s.logitLens.count, columns: t, values: lensProb,
-                                        rowLabels: (0..<c.layerCount).map { "after \($0)" }, columnLabels: labels,
+            Heatmap(title: lensTitle, rows: s.logitLens.count, columns: shown.count, values: lensProb,
+                                        rowLabels: (0..<c.layerCount).map { "after \($0)" }, columnLabels: Array(labels[shown]),
                                         rowAxis: "layer", columnAxis: "input position", scale: .sequential, range: 0...1,
                                         cellText: lensText, cellSize: 18).render()
         }

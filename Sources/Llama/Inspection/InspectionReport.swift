@@ -14,7 +14,8 @@ public enum InspectionReport {
         let c = s.config, t = s.tokenCount, p = s.position
         let head = s.options.head ?? 0
         line("llama inspect: \(model)")
-        line("  \(c.architecture.name): dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads of \(c.headDim) (\(c.kvHeadCount) key/value heads), feed-forward \(c.hiddenDim), vocab \(c.vocabSize), RMSNorm eps \(c.normEps), RoPE theta \(c.ropeTheta)")
+        let positions = c.architecture.learnedPositions ? "learned positions" : "RoPE theta \(c.ropeTheta)"
+        line("  \(c.architecture.name): dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads of \(c.headDim) (\(c.kvHeadCount) key/value heads), feed-forward \(c.hiddenDim), vocab \(c.vocabSize), \(normName(c)) eps \(c.normEps), \(positions)")
         line("  Every number is the engine's own: a tap on its forward pass. Values are shown for position \(p) \(quoted(s.pieces[p])).")
         line()
         line("Tokens: T = \(t)")
@@ -37,7 +38,7 @@ public enum InspectionReport {
             line("  (layers \(s.layers.dropFirst().map { String($0.layer) }.joined(separator: ", ")) in brief; --layer L shows one layer in full)")
         }
         line()
-        line("Final norm: RMSNorm(x) · g  (x after layer \(c.layerCount - 1))")
+        line("Final norm: \(normFormula(c, "g"))  (x after layer \(c.layerCount - 1))")
         line("  " + describe(s.finalNorm, position: p))
         line("Logits at the last position: final norm · outputᵀ  [1 × \(c.vocabSize)]")
         line("  " + stats(s.lastLogits[...]))
@@ -69,13 +70,16 @@ public enum InspectionReport {
         let c = s.config, p = s.position, l = trace.layer
         let kvMul = c.headCount / c.kvHeadCount
         line("Layer \(l) of \(c.layerCount)")
-        line("  Attention norm: xb = x / rms(x) · g_attn")
+        line("  Attention norm: xb = \(normFormula(c, "g_attn"))")
         step(trace, .attentionNorm, p, &out)
         line("  Projections: q = xb · Wqᵀ, k = xb · Wkᵀ, v = xb · Wvᵀ")
         line("    q [\(s.tokenCount) × \(c.dim)] = \(c.headCount) heads × [\(s.tokenCount) × \(c.headDim)]; k, v [\(s.tokenCount) × \(c.kvDim)] = \(c.kvHeadCount) key/value heads × [\(s.tokenCount) × \(c.headDim)]")
         let groups = (0..<c.kvHeadCount).map { g in "kv \(g) ← q " + ((g * kvMul)..<((g + 1) * kvMul)).map(String.init).joined(separator: ",") }
         line("    GQA: \(kvMul) query head\(kvMul == 1 ? "" : "s") per key/value head: " + groups.prefix(8).joined(separator: "; ") + (groups.count > 8 ? "; …" : ""))
-        line("  RoPE: pair i of each head (elements 2i, 2i+1) at position p turns by the angle p · f_i (radians)")
+        if c.architecture.learnedPositions {
+            line("  Positions: learned position embeddings were added to x before the first layer (no RoPE)")
+        } else {
+        line("  RoPE: pair i of each head (\(c.architecture.ropeLayout == .interleaved ? "elements 2i, 2i+1" : "elements i, i + \(c.headDim / 2)")) at position p turns by the angle p · f_i (radians)")
         let half = s.ropeFrequencies.count
         let pairs = Array(Set([0, 1, 2, half / 2, half - 2, half - 1].filter { $0 >= 0 && $0 < half })).sorted()
         line("    f_i: " + pairs.map { "f_\($0) = \(num(s.ropeFrequencies[$0]))" }.joined(separator: ", "))
@@ -88,20 +92,22 @@ public enum InspectionReport {
             for i in pairs { text += " " + pad(String(format: "%.4f", Float(pos) * s.ropeFrequencies[i]), 10, right: false) }
             line(text)
         }
-        step(trace, .query, p, &out, label: "q after RoPE")
-        step(trace, .key, p, &out, label: "k after RoPE")
+        }
+        let rope = c.architecture.learnedPositions ? "" : " after RoPE"
+        step(trace, .query, p, &out, label: "q" + rope)
+        step(trace, .key, p, &out, label: "k" + rope)
         step(trace, .value, p, &out, label: "v")
         if let hi = trace.heads.firstIndex(of: head) {
             let t = s.tokenCount
             let scores = Array(trace.scores[(hi * t * t)..<((hi + 1) * t * t)])
             let probs = Array(trace.probabilities[(hi * t * t)..<((hi + 1) * t * t)])
             let g = head / kvMul
-            line("  Scores of head \(head) (key/value head \(g)): S = q · kᵀ / √\(c.headDim)  [\(t) × \(t)], rows = query positions, columns = key positions")
+            line("  Scores of head \(head) (key/value head \(g)): S = \(scoreFormula(c))  [\(t) × \(t)], rows = query positions, columns = key positions")
             matrix(scores, t, s.pieces, &out) { _, _, v in num3(v) }
-            line("  Causal mask: a position sees only itself and the past (key > query → −∞)")
-            matrix(scores, t, s.pieces, &out) { i, j, v in j > i ? "-inf" : num3(v) }
+            line("  Causal mask: a position sees only itself and the past" + (trace.window.map { ", at most \($0) positions back" } ?? "") + " (masked → −∞)")
+            matrix(scores, t, s.pieces, &out) { i, j, v in trace.isMasked(query: i, key: j) ? "-inf" : num3(v) }
             line("  Softmax of each row: the attention weights (each row sums to 1)")
-            matrix(probs, t, s.pieces, &out) { i, j, v in j > i ? "0" : String(format: "%.3f", v) }
+            matrix(probs, t, s.pieces, &out) { i, j, v in trace.isMasked(query: i, key: j) ? "0" : String(format: "%.3f", v) }
         }
         line("  Attention output: each head's weights · v, heads concatenated")
         step(trace, .attentionOutput, p, &out)
@@ -109,12 +115,19 @@ public enum InspectionReport {
         step(trace, .attentionProjection, p, &out)
         line("  Residual: x = x + attn · Woᵀ")
         step(trace, .attentionResidual, p, &out)
-        line("  Feed-forward norm: xb = x / rms(x) · g_ffn")
+        line("  Feed-forward norm: xb = \(normFormula(c, "g_ffn"))")
         step(trace, .ffnNorm, p, &out)
-        line("  SwiGLU feed-forward: down = (silu(xb · W1ᵀ) ⊙ (xb · W3ᵀ)) · W2ᵀ")
-        step(trace, .gate, p, &out, label: "gate = xb · W1ᵀ")
-        step(trace, .up, p, &out, label: "up = xb · W3ᵀ")
-        step(trace, .activation, p, &out, label: "silu(gate) ⊙ up")
+        let act = activationName(c)
+        if c.architecture.gatedFeedForward {
+            line("  Gated feed-forward: down = (\(act)(xb · W1ᵀ) ⊙ (xb · W3ᵀ)) · W2ᵀ")
+            step(trace, .gate, p, &out, label: "gate = xb · W1ᵀ")
+            step(trace, .up, p, &out, label: "up = xb · W3ᵀ")
+            step(trace, .activation, p, &out, label: "\(act)(gate) ⊙ up")
+        } else {
+            line("  Feed-forward: down = \(act)(xb · W1ᵀ) · W2ᵀ")
+            step(trace, .up, p, &out, label: "up = xb · W1ᵀ")
+            step(trace, .activation, p, &out, label: "\(act)(up)")
+        }
         step(trace, .down, p, &out, label: "down")
         line("  Residual: x = x + down  (the input of layer \(l + 1 < c.layerCount ? "\(l + 1)" : "the final norm"))")
         step(trace, .residual, p, &out)
@@ -124,9 +137,39 @@ public enum InspectionReport {
         out += "Layer \(trace.layer) of \(s.config.layerCount)\n"
         for (st, label) in [(ForwardStep.attentionNorm, "attention norm"), (.query, "q after RoPE"), (.key, "k after RoPE"), (.value, "v"),
                             (.attentionOutput, "attention output"), (.attentionProjection, "attn · Woᵀ"), (.attentionResidual, "residual"),
-                            (.ffnNorm, "ffn norm"), (.activation, "silu(gate) ⊙ up"), (.down, "down"), (.residual, "residual")] {
+                            (.ffnNorm, "ffn norm"), (.activation, "activation"), (.down, "down"), (.residual, "residual")] {
             if let a = trace.steps[st] { out += "  " + pad(label, 18) + " " + stats(a.values[...], shape: a) + "\n" }
         }
+    }
+
+    static func normName(_ c: ModelConfig) -> String {
+        switch c.architecture.norm {
+        case .rms: return "RMSNorm"
+        case .rmsOnePlusWeight: return "RMSNorm (1 + w)"
+        case .layerNorm: return "LayerNorm"
+        }
+    }
+
+    /// The norm as a formula with weight `g`.
+    static func normFormula(_ c: ModelConfig, _ g: String) -> String {
+        switch c.architecture.norm {
+        case .rms: return "x / rms(x) · \(g)"
+        case .rmsOnePlusWeight: return "x / rms(x) · (1 + \(g))"
+        case .layerNorm: return "(x − mean(x)) / std(x) · \(g) + b"
+        }
+    }
+
+    static func activationName(_ c: ModelConfig) -> String {
+        switch c.architecture.activation {
+        case .silu: return "silu"
+        case .geluTanh: return "gelu"
+        }
+    }
+
+    static func scoreFormula(_ c: ModelConfig) -> String {
+        let scale = c.architecture.attentionScale.map { "· \(num($0))" } ?? "/ √\(c.headDim)"
+        let raw = "q · kᵀ \(scale)"
+        return c.architecture.attentionSoftCap.map { "\(num($0)) · tanh(\(raw) / \(num($0)))" } ?? raw
     }
 
     static func step(_ trace: LayerTrace, _ st: ForwardStep, _ p: Int, _ out: inout String, label: String? = nil) {

@@ -102,8 +102,7 @@ public struct Heatmap: Sendable {
         return lo...hi
     }
 
-    func colour(_ v: Float) -> RGB {
-        let r = colourRange
+    func colour(_ v: Float, in r: ClosedRange<Float>) -> RGB {
         switch scale {
         case .sequential: return scale.colour(Double((v - r.lowerBound) / (r.upperBound - r.lowerBound)))
         case .diverging: return scale.colour(Double(v / max(abs(r.lowerBound), abs(r.upperBound))))
@@ -112,9 +111,13 @@ public struct Heatmap: Sendable {
 
     /// Draws the chart.
     public func render() -> Canvas {
+        let valueRange = colourRange
+        func colour(_ v: Float) -> RGB { self.colour(v, in: valueRange) }
         let lineH = Canvas.textHeight(), capH = Canvas.capHeight()
         let longest = max(rows, columns, 1)
-        var cellW = cellSize ?? max(10, min(36, 560 / longest))
+        // Cells of 10 to 36 px; long sequences shrink them (to 1 px) so the image stays
+        // within about 2000 pixels, and then only every k-th label is drawn.
+        var cellW = cellSize ?? max(min(10, max(1, 2000 / longest)), min(36, 560 / longest))
         let cellH = cellW
         if let cellText {
             cellW = max(cellW, (cellText.map { Canvas.textWidth($0) }.max() ?? 0) + 6)
@@ -129,7 +132,7 @@ public struct Heatmap: Sendable {
         let top = 10 + Canvas.textHeight(scale: titleScale) + 10
         let plotW = cellW * columns, plotH = cellH * rows
         let barW = 14, barGap = 16
-        let barLabels = [colourRange.upperBound, (colourRange.lowerBound + colourRange.upperBound) / 2, colourRange.lowerBound].map(Self.format)
+        let barLabels = [valueRange.upperBound, (valueRange.lowerBound + valueRange.upperBound) / 2, valueRange.lowerBound].map(Self.format)
         let barLabelW = barLabels.map { Canvas.textWidth($0) }.max() ?? 0
         let right = cellText == nil ? barGap + barW + 6 + barLabelW + 10 : 10
         let bottom = 6 + colLabelH + 8 + (columnAxis.isEmpty ? 0 : lineH + 6) + 4
@@ -185,7 +188,7 @@ public struct Heatmap: Sendable {
             let bx = left + plotW + barGap, barH = max(40, plotH)
             for y in 0..<barH {
                 let f = 1 - Double(y) / Double(max(1, barH - 1))
-                let r = colourRange
+                let r = valueRange
                 let v = r.lowerBound + Float(f) * (r.upperBound - r.lowerBound)
                 c.drawLine(bx, top + y, bx + barW - 1, top + y, colour(v))
             }

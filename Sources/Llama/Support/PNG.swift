@@ -109,9 +109,7 @@ public struct Canvas: Sendable {
 
     /// Paints every pixel.
     public mutating func fill(_ c: RGB) {
-        for i in stride(from: 0, to: pixels.count, by: 3) {
-            pixels[i] = c.r; pixels[i + 1] = c.g; pixels[i + 2] = c.b
-        }
+        fillRect(x: 0, y: 0, width: width, height: height, c)
     }
 
     /// The colour at (x, y), or nil outside the canvas.
@@ -128,10 +126,19 @@ public struct Canvas: Sendable {
         pixels[i] = c.r; pixels[i + 1] = c.g; pixels[i + 2] = c.b
     }
 
-    /// Fills the rectangle with corner (x, y) and the given size.
+    /// Fills the rectangle with corner (x, y) and the given size (clipped to the canvas).
     public mutating func fillRect(x: Int, y: Int, width w: Int, height h: Int, _ c: RGB) {
-        for yy in max(0, y)..<max(max(0, y), min(height, y + h)) {
-            for xx in max(0, x)..<max(max(0, x), min(width, x + w)) { set(xx, yy, c) }
+        let x0 = max(0, x), x1 = min(width, x + w), y0 = max(0, y), y1 = min(height, y + h)
+        guard x0 < x1, y0 < y1 else { return }
+        let stride = width * 3
+        pixels.withUnsafeMutableBufferPointer { p in
+            for yy in y0..<y1 {
+                var i = yy * stride + x0 * 3
+                for _ in x0..<x1 {
+                    p[i] = c.r; p[i + 1] = c.g; p[i + 2] = c.b
+                    i += 3
+                }
+            }
         }
     }
 
@@ -219,11 +226,12 @@ public struct Canvas: Sendable {
 
     /// Copies `other` with its top-left corner at (x, y), clipped to this canvas.
     public mutating func draw(_ other: Canvas, x: Int, y: Int) {
-        for yy in 0..<other.height {
-            for xx in 0..<other.width {
-                let i = (yy * other.width + xx) * 3
-                set(x + xx, y + yy, RGB(other.pixels[i], other.pixels[i + 1], other.pixels[i + 2]))
-            }
+        let x0 = max(0, x), x1 = min(width, x + other.width)
+        guard x0 < x1 else { return }
+        let count = (x1 - x0) * 3
+        for yy in max(0, y)..<max(max(0, y), min(height, y + other.height)) {
+            let src = ((yy - y) * other.width + (x0 - x)) * 3, dst = (yy * width + x0) * 3
+            pixels.replaceSubrange(dst..<(dst + count), with: other.pixels[src..<(src + count)])
         }
     }
 
