@@ -35,13 +35,16 @@ def extra(kwargs):
     return kwargs
 
 
-def completion(kind, kwargs):
-    """One request; streamed or not, returns text, finish_reason, usage, chunk count."""
+def completion(kind, kwargs, announce=False):
+    """One request; streamed or not, returns text, finish_reason, usage, chunk count.
+    announce: print "streaming" as soon as the first chunk arrives (the caller acts on it)."""
     kwargs = extra(kwargs)
     create = client.chat.completions.create if kind == "chat" else client.completions.create
     if kwargs.get("stream"):
         text, finish, usage, chunks, logprobs = "", None, None, 0, []
         for chunk in create(**kwargs):
+            if announce and chunks == 0:
+                print("streaming", flush=True)
             chunks += 1
             if chunk.usage is not None:
                 usage = chunk.usage.model_dump()
@@ -65,6 +68,8 @@ def completion(kind, kwargs):
 
 if mode in ("chat", "complete"):
     out(completion(mode, args))
+elif mode == "complete-announced":
+    out(completion("complete", args, announce=True))
 elif mode == "error":
     # The request must fail: report the status, the error body and Retry-After.
     kind = args.pop("_kind", "complete")
