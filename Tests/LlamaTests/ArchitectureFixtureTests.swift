@@ -7,7 +7,7 @@ import Testing
 /// converter (`model.gguf`) and quantizer (`model-q8_0.gguf`), transformers' own files (`hf/`).
 /// Adding an architecture adds its name to `names`.
 @Suite struct ArchitectureFixtureTests {
-    static let names = ["gpt2", "gemma", "gemma2"]
+    static let names = ["gpt2", "gemma", "gemma2", "qwen2"]
 
     /// One architecture's `ref.json`.
     struct Reference {

@@ -70,3 +70,35 @@ import Testing
         #expect(maxAbsDifference(Array(state.logits(row: 1)), alone) <= 1e-5)
     }
 }
+
+extension MixtralTests {
+    /// The inspection tap in a mixture-of-experts layer: `.down` once per layer, the experts'
+    /// weighted sum that the layer adds (residual = attention residual + down), and no
+    /// per-expert gate/up/activation; the logits are those of a run without an observer.
+    @Test func observerSeesTheExpertsSumAsDown() throws {
+        final class Keep: ForwardObserver {
+            var values: [String: [Float]] = [:]
+            func observe(_ step: ForwardStep, layer: Int, values v: UnsafePointer<Float>, rows: Int, width: Int) {
+                values["\(step.rawValue)@\(layer)"] = Array(UnsafeBufferPointer(start: v, count: rows * width))
+            }
+            func observeAttention(_ stage: AttentionStage, layer: Int, row: Int, head: Int, values: UnsafePointer<Float>, first: Int, count: Int) {}
+        }
+        let model = try LlamaModel(checkpoint: try GGUFCheckpoint(path: try fixture.path("model.gguf")))
+        let c = model.config
+        let ids = try fixture.inputs()[0].ids.map { TokenID($0) }
+        let rows = ids.enumerated().map { BatchRow(token: $0.element, position: $0.offset) }
+        let plain = RunState(config: c, maxRows: rows.count)
+        try model.forward(rows, caches: [KVCache(config: c, capacity: rows.count)], state: plain, logitRows: [rows.count - 1])
+        let keep = Keep()
+        let state = RunState(config: c, maxRows: rows.count)
+        try model.forward(rows, caches: [KVCache(config: c, capacity: rows.count)], state: state, logitRows: [rows.count - 1], observer: keep)
+        #expect(Array(state.logits(row: 0)) == Array(plain.logits(row: 0)))
+        for l in 0..<c.layerCount {
+            let down = try #require(keep.values["down@\(l)"]), before = try #require(keep.values["attentionResidual@\(l)"])
+            let after = try #require(keep.values["residual@\(l)"])
+            #expect(down.count == rows.count * c.dim)
+            #expect(maxAbsDifference(zip(before, down).map { $0 + $1 }, after) == 0, "layer \(l)")
+            for step in ["gate", "up", "activation"] { #expect(keep.values["\(step)@\(l)"] == nil) }
+        }
+    }
+}

@@ -148,7 +148,7 @@ public enum CheckpointSupport {
         let expected = a.storedShape(spec, in: format, c)
         guard w.shape == expected, let part = w.rows(range) else {
             throw CheckpointTensorError.wrongFusedShape(path: path, tensor: fileName, shape: w.shape, expected: expected,
-                                                        parts: a.fusedGroup(spec, in: format).map { $0.role.canonicalName() })
+                                                        parts: a.fusedGroup(spec, in: format).map { $0.canonicalName() })
         }
         return part
     }

@@ -85,8 +85,8 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             guard v > 0, v <= 1 << 30 else { throw GGUFCheckpointError.badValue(path: path, key: key(k), message: "must be a positive integer, got \(v)") }
             return v
         }
-        let layers = try positive("block_count")
-        // llama.cpp writes Mixtral as `llama` with an expert count.
+        // llama.cpp writes Mixtral as `llama` with an expert count (and Mistral as plain
+        // `llama`, without its window: such a file runs with full attention, as in llama.cpp).
         if let experts = try file.optionalInt(key("expert_count")), experts > 0 {
             guard arch == Architecture.mixtral.ggufArchitecture else {
                 throw GGUFCheckpointError.badValue(path: path, key: key("expert_count"),
@@ -109,6 +109,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         byCanonicalName = map
 
         let dim = try positive("embedding_length")
+        let layers = try positive("block_count")
         let heads = try positive("attention.head_count")
         let kvHeads = try file.optionalInt(key("attention.head_count_kv")) ?? heads
         let hidden = try positive("feed_forward_length")
@@ -128,6 +129,13 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
         }
         guard headDim != nil || dim % heads == 0, architecture.learnedPositions || (headDim ?? dim / heads) % 2 == 0 else {
             throw GGUFCheckpointError.badValue(path: path, key: key("attention.head_count"), message: "\(heads) heads do not divide embedding_length \(dim) into even-sized heads")
+        }
+        if !architecture.learnedPositions, let rotated = try file.optionalInt(key("rope.dimension_count")), rotated != (headDim ?? dim / heads) {
+            throw GGUFCheckpointError.badValue(path: path, key: key("rope.dimension_count"),
+                                               message: "RoPE on \(rotated) of \(headDim ?? dim / heads) dimensions per head (partial rotary) is not supported")
+        }
+        for name in ["rope_factors_long.weight", "rope_factors_short.weight"] where map[name] != nil {
+            throw GGUFCheckpointError.badValue(path: path, key: name, message: "LongRoPE scaling factors are not supported")
         }
         try GGUFCheckpoint.readAttentionVariations(file, into: &architecture, layers: layers, dim: dim, heads: heads,
                                                    headDim: headDim ?? dim / heads, path: path)
@@ -157,31 +165,30 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
                 originalContext: (try? file.int(key("rope.scaling.original_context_length"))) ?? 8192)
         }
 
-        if !architecture.learnedPositions, let rotated = try file.optionalInt(key("rope.dimension_count")), rotated != headDim ?? dim / heads {
-            throw GGUFCheckpointError.badValue(path: path, key: key("rope.dimension_count"),
-                                               message: "RoPE on \(rotated) of \(headDim ?? dim / heads) dimensions per head (partial rotary) is not supported")
-        }
-        for name in ["rope_factors_long.weight", "rope_factors_short.weight"] where map[name] != nil {
-            throw GGUFCheckpointError.badValue(path: path, key: name, message: "LongRoPE scaling factors are not supported")
-        }
-
         let c = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                             vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
                             maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
                             architecture: architecture, headDim: headDim)
-        // Tensors that hold several roles (fused q/k/v, stacked experts) must hold exactly them.
-        let byName = Dictionary(file.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for t in architecture.fileTensors(c, in: .gguf) where t.parts.count > 1 || t.shape.count > 2 {
-            guard let info = byName[t.name] else { throw GGUFCheckpointError.missingTensor(path: path, tensor: t.name) }
-            let shape = Array(info.dimensions.reversed())
-            guard shape == t.shape else {
-                guard architecture.formatName(t.parts[0].spec, .gguf).stacksExperts else {
-                    throw CheckpointTensorError.wrongFusedShape(path: path, tensor: t.name, shape: shape, expected: t.shape,
-                                                                parts: t.parts.map { $0.spec.canonicalName(layer: $0.layer) })
-                }
-                throw GGUFCheckpointError.badValue(path: path, key: t.name,
-                    message: "has shape \(shape), expected \(t.shape) for \(architecture.expertCount ?? 0) experts (\(key("expert_count")))")
+        // A fused tensor (GPT-2 attn_qkv) must hold exactly the rows of its parts, a stack of
+        // experts (ffn_up_exps) exactly the expert count's; checked in layout order.
+        let byName = Dictionary(file.tensors.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        var checked = Set<String>()
+        for (spec, layer) in c.tensorLayout where architecture.rows(spec, in: .gguf, c) != nil {
+            let name = architecture.name(spec, layer: layer, in: .gguf)
+            guard checked.insert(name).inserted else { continue }
+            let stacked = TensorFormat.gguf.formatName(spec).stacksExperts
+            guard let info = byName[name] else {
+                if stacked { throw GGUFCheckpointError.missingTensor(path: path, tensor: name) }
+                continue  // named when the model asks for it
             }
+            let expected = architecture.storedShape(spec, in: .gguf, c), shape = Array(info.dimensions.reversed())
+            guard shape != expected else { continue }
+            if stacked {
+                throw GGUFCheckpointError.badValue(path: path, key: name,
+                    message: "has shape \(shape), expected \(expected) for \(architecture.expertCount ?? 0) experts (\(key("expert_count")))")
+            }
+            throw CheckpointTensorError.wrongFusedShape(path: path, tensor: name, shape: shape, expected: expected,
+                                                        parts: architecture.fusedGroup(spec, in: .gguf).map { $0.canonicalName() })
         }
         config = c
     }

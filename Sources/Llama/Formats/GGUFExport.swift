@@ -99,9 +99,9 @@ extension GGUFWriter {
             if scale != inferred { set("\(a).attention.scale", .float32(scale)) }
         }
         set("\(a).vocab_size", .uint32(UInt32(c.vocabSize)))
-        if let experts = c.architecture.expertCount {
+        if let experts = arch.expertCount {
             set("\(a).expert_count", .uint32(UInt32(experts)))
-            set("\(a).expert_used_count", .uint32(UInt32(c.architecture.expertsPerToken)))
+            set("\(a).expert_used_count", .uint32(UInt32(arch.expertsPerToken)))
         }
     }
 }

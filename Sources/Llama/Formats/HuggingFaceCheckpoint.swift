@@ -171,8 +171,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         }
         let modelType = value("model_type", in: json) as? String ?? Architecture.llama.name
         guard var architecture = Architecture.named(modelType) else {
-            let known = Architecture.all.map { "\"\($0.name)\"" }.joined(separator: ", ")
-            throw HuggingFaceError.unsupported(path: path, message: "model_type is \"\(modelType)\"; supported: \(known)")
+            throw HuggingFaceError.unsupported(path: path, message: "model_type is \"\(modelType)\"; supported: \(Architecture.supportedNames)")
         }
         // The architecture's own spellings of the common keys (GPT-2's n_embd, …).
         for (common, own) in architecture.huggingFaceConfigKeys where json[common] == nil { json[common] = json[own] }
@@ -250,6 +249,26 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
                                             message: "is \(hd), but hidden_size / num_attention_heads = \(dim) / \(heads); a separate head size is not supported for \(architecture.name)")
         }
         try readAttentionVariations(json, into: &architecture, layers: layers, path: path)
+        if value("num_local_experts", in: json) != nil || architecture.has(.router) {
+            let experts = try int("num_local_experts")
+            let used = try int("num_experts_per_tok")
+            guard architecture.has(.router) else {
+                throw HuggingFaceError.unsupported(path: path, message: "num_local_experts: mixture-of-experts \(modelType) models are not supported (supported: mixtral)")
+            }
+            guard experts <= 1 << 12, used <= experts else {
+                throw HuggingFaceError.badValue(path: path, key: "num_experts_per_tok", message: "\(used) of \(experts) experts")
+            }
+            architecture.expertCount = experts
+            architecture.expertsPerToken = used
+        }
+        // Partial rotary embeddings (RoPE on a fraction of each head) are not implemented.
+        for dict in [json, value("rope_parameters", in: json) as? [String: Any] ?? [:]] {
+            if let f = value("partial_rotary_factor", in: dict) {
+                guard let x = f as? Double, x == 1 else {
+                    throw HuggingFaceError.unsupported(path: path, message: "partial_rotary_factor is \(f); only RoPE on whole heads (1.0) is supported")
+                }
+            }
+        }
 
         var scaling: RopeScaling?
         if let rs = ropeDict {
@@ -289,27 +308,6 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             }
         }
 
-        if value("num_local_experts", in: json) != nil || architecture.spec(.router) != nil {
-            let experts = try int("num_local_experts")
-            let used = try int("num_experts_per_tok")
-            guard architecture.spec(.router) != nil else {
-                throw HuggingFaceError.unsupported(path: path, message: "num_local_experts: mixture-of-experts \(modelType) models are not supported (supported: mixtral)")
-            }
-            guard experts <= 1 << 12, used <= experts else {
-                throw HuggingFaceError.badValue(path: path, key: "num_experts_per_tok", message: "\(used) of \(experts) experts")
-            }
-            architecture.expertCount = experts
-            architecture.expertsPerToken = used
-        }
-        // Partial rotary embeddings (RoPE on a fraction of each head) are not implemented.
-        for dict in [json, value("rope_parameters", in: json) as? [String: Any] ?? [:]] {
-            if let f = value("partial_rotary_factor", in: dict) {
-                guard let x = f as? Double, x == 1 else {
-                    throw HuggingFaceError.unsupported(path: path, message: "partial_rotary_factor is \(f); only RoPE on whole heads (1.0) is supported")
-                }
-            }
-        }
-
         let config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                                  vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
                                  maxContext: context, tiedEmbeddings: tie, architecture: architecture, headDim: headDim)
@@ -317,7 +315,8 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
     }
 
     /// Sliding windows (`sliding_window`, per layer from `layer_types` or the architecture's
-    /// pattern; off when `use_sliding_window` is false), soft-capping
+    /// pattern, from layer `max_window_layers` on when given (Qwen2); off when
+    /// `use_sliding_window` is false), soft-capping
     /// (`attn_logit_softcapping`, `final_logit_softcapping`) and `query_pre_attn_scalar`.
     static func readAttentionVariations(_ json: [String: Any], into a: inout Architecture, layers: Int, path: String) throws {
         func positive(_ key: String) throws -> Double? {
@@ -343,7 +342,9 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             }
             a.slidingWindow = types.map { ($0 as? String) == "sliding_attention" ? Int(w) : nil }
         } else {
-            a.slidingWindow = a.slidingWindows(size: Int(w), layers: layers)
+            // transformers' Qwen2: layers below max_window_layers attend fully.
+            let from = (json["max_window_layers"]).flatMap { SafetensorsFile.jsonInt($0) } ?? 0
+            a.slidingWindow = a.slidingWindows(size: Int(w), layers: layers).enumerated().map { $0.offset >= from ? $0.element : nil }
         }
         if a.slidingWindow?.allSatisfy({ $0 == nil }) == true { a.slidingWindow = nil }
     }

@@ -161,55 +161,26 @@ public enum Quantizer {
         return w
     }
 
-    /// The roles one file tensor holds (fused q/k/v, stacked experts) as one tensor of
-    /// `shape`, their rows one after the other: the stored bytes when every part has the same
-    /// type, fp32 otherwise. A single part is returned as it is.
-    public static func joined(_ parts: [WeightTensor], as name: String, shape: [Int]) throws -> WeightTensor {
-        guard parts.count > 1 || parts.first?.shape != shape else {
-            guard let only = parts.first else { throw QuantizeError.badTensor(path: name, tensor: name, message: "no parts") }
-            return only
-        }
-        let type = parts.allSatisfy({ $0.type == parts[0].type }) ? parts[0].type : .f32
-        var bytes = 0
-        for p in parts {
-            // Matrices join by rows, vectors (fused biases) end to end.
-            guard let cols = p.shape.last, cols > 0, cols % p.type.blockLayout.elements == 0, cols % type.blockLayout.elements == 0,
-                  p.shape.count <= 2 else {
-                throw QuantizeError.badTensor(path: name, tensor: p.name, message: "cannot join shape \(p.shape) stored as \(p.type.name)")
-            }
-            bytes += (p.elementCount / cols) * type.rowBytes(columns: cols)
-        }
-        let buffer = OwnedBuffer(byteCount: bytes)
-        guard let dst = buffer.bytes.baseAddress else { throw QuantizeError.badTensor(path: name, tensor: name, message: "empty") }
-        var at = 0
-        for p in parts {
-            let cols = p.shape[p.shape.count - 1], rows = p.elementCount / cols
-            let inRow = p.type.rowBytes(columns: cols), outRow = type.rowBytes(columns: cols)
-            guard let src = p.data.baseAddress, p.data.count >= rows * inRow else {
-                throw QuantizeError.badTensor(path: name, tensor: p.name, message: "\(p.data.count) bytes of data, needs \(rows * inRow)")
-            }
-            if p.type == type {
-                (dst + at).copyMemory(from: src, byteCount: rows * inRow)
-            } else {
-                for r in 0..<rows {
-                    dequantizeRow(p.type, src + r * inRow, (dst + at + r * outRow).assumingMemoryBound(to: Float.self), count: cols)
-                }
-            }
-            at += rows * outRow
-        }
-        return WeightTensor(name: name, type: type, shape: shape, data: buffer.readOnly, owner: buffer)
-    }
-
     /// The tensors of `checkpoint` as `format` stores them, in layout order: each under its
-    /// file name, a fused tensor (GPT-2 `attn_qkv`, Phi-3 `attn_qkv`) or a stack of experts
-    /// (Mixtral `ffn_up_exps`, `[experts, rows, columns]`) once with its parts' rows joined,
-    /// with the first part's spec.
+    /// file name, a fused tensor (GPT-2 `attn_qkv`) once with its parts' rows joined, a stack
+    /// of experts (GGUF `ffn_up_exps`) once as `[experts, rows, columns]`, with the first
+    /// part's spec.
     static func fileTensors(_ checkpoint: any Checkpoint, format: TensorFormat) throws -> [(name: String, spec: TensorSpec, layer: Int, tensor: WeightTensor)] {
-        let c = checkpoint.config
-        return try c.architecture.fileTensors(c, in: format).map { file in
-            let parts = try file.parts.map { try checkpoint.tensor($0.spec.canonicalName(layer: $0.layer)) }
-            return (file.name, file.parts[0].spec, file.parts[0].layer, try joined(parts, as: file.name, shape: file.shape))
+        let c = checkpoint.config, a = c.architecture
+        var out: [(name: String, spec: TensorSpec, layer: Int, tensor: WeightTensor)] = []
+        var written = Set<String>()
+        for (spec, layer) in c.tensorLayout {
+            let name = a.name(spec, layer: layer, in: format)
+            guard written.insert(name).inserted else { continue }
+            let parts = try a.fusedGroup(spec, in: format).map { try checkpoint.tensor($0.canonicalName(layer: layer)) }
+            var t = parts.count == 1 ? parts[0] : try CheckpointSupport.joiningRows(parts, name: name, path: checkpoint.path)
+            let stored = a.storedShape(spec, in: format, c)
+            if stored.count > t.shape.count, CheckpointSupport.product(stored) == t.elementCount {
+                t = WeightTensor(name: t.name, type: t.type, shape: stored, data: t.data, owner: t.owner)
+            }
+            out.append((name, spec, layer, t))
         }
+        return out
     }
 
     /// Llama 3.1 scaling as llama.cpp carries it: one divisor per frequency pair.

@@ -31,8 +31,8 @@ public enum TensorRole: String, CaseIterable, Sendable {
     case finalNormBias
     /// The output projection; absent from a file when tied to the embedding.
     case output
-    /// Mixture of experts: the router (one row of logits per expert) and each expert's
-    /// gate (w1), up (w3) and down (w2) projections.
+    /// Mixture of experts (Mixtral): the router (one row of logits per expert) and each
+    /// expert's gate (w1), up (w3) and down (w2) projections.
     case router, expertGate, expertUp, expertDown
 
     /// True for tensors that each layer has its own of.
@@ -56,11 +56,22 @@ public enum TensorRole: String, CaseIterable, Sendable {
     public var isQuantizable: Bool {
         switch self {
         case .tokenEmbedding, .wq, .wk, .wv, .wo, .gate, .down, .up, .output: return true
-        // Experts are quantized; the router stays F32, as llama.cpp keeps ffn_gate_inp.
+        // llama.cpp keeps the router (`ffn_gate_inp`) in F32 and quantizes the experts.
         case .expertGate, .expertUp, .expertDown: return true
         default: return false
         }
     }
+
+    /// True for the tensors each expert of a mixture-of-experts layer has its own of.
+    public var isPerExpert: Bool {
+        switch self {
+        case .expertGate, .expertUp, .expertDown: return true
+        default: return false
+        }
+    }
+
+    /// Where a per-expert name has its expert number (`experts.%e.w1.weight`).
+    public static let expertMark = "%e"
 
     /// The engine's key for the tensor (Meta's name), for `layer` when `isPerLayer`.
     public func canonicalName(layer: Int = 0) -> String {
@@ -103,17 +114,6 @@ public enum TensorRole: String, CaseIterable, Sendable {
         case .expertUp: return "feed_forward.experts.\(Self.expertMark).w3.weight"
         }
     }
-
-    /// True for the tensors each expert of a mixture-of-experts layer has its own of.
-    public var isPerExpert: Bool {
-        switch self {
-        case .expertGate, .expertUp, .expertDown: return true
-        default: return false
-        }
-    }
-
-    /// Where a per-expert name has its expert number (`experts.%e.w1.weight`).
-    public static let expertMark = "%e"
 }
 
 /// A size of the configuration, so shapes are data that can be compared and printed.
@@ -125,12 +125,12 @@ public enum ModelDimension: Sendable, Equatable {
     case query
     /// Key and value rows: kv heads · head size.
     case keyValue
-    /// Feed-forward inner size (of each expert in a mixture of experts).
+    /// Feed-forward inner size.
     case hidden
-    /// Experts of a mixture-of-experts layer.
-    case experts
     /// Positions a learned position table holds (`maxContext`).
     case context
+    /// Experts of a mixture-of-experts layer.
+    case experts
 
     /// The value under `c`.
     public func size(_ c: ModelConfig) -> Int {
@@ -140,8 +140,8 @@ public enum ModelDimension: Sendable, Equatable {
         case .query: return c.queryDim
         case .keyValue: return c.kvDim
         case .hidden: return c.hiddenDim
-        case .experts: return c.architecture.expertCount ?? 0
         case .context: return c.maxContext
+        case .experts: return c.architecture.expertCount ?? 0
         }
     }
 }
@@ -182,11 +182,11 @@ public struct TensorSpec: Sendable, Equatable {
     /// the interleaved pairs of Meta's layout (for an architecture whose `ropeLayout` is
     /// `.interleaved`): the head count to permute by, or nil.
     public var huggingFacePermutedHeads: HeadGroup?
-    /// Which expert, for a per-expert role as `Architecture.layout` lists it (nil in the table).
-    public var expert: Int?
     /// The transformers file stores this matrix as `[columns, rows]` (GPT-2's `Conv1D`
     /// layers keep `[in, out]`); readers transpose it once into owned memory, writers back.
     public var huggingFaceTransposed: Bool
+    /// Which expert, for a per-expert role as `Architecture.layout` lists it (nil in the table).
+    public var expert: Int?
 
     public enum HeadGroup: Sendable, Equatable {
         case query, keyValue
@@ -274,28 +274,8 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     public var ropeLayout: RopeLayout = .interleaved
     /// q, k, v projections have biases (Qwen2).
     public var attentionBias = false
-    /// Positions a layer attends over, per layer (nil: the whole context): the query's own
-    /// and the window − 1 before it, as transformers' sliding-window mask. Set from the file
-    /// (config.json `sliding_window` / `layer_types`, GGUF `<arch>.attention.sliding_window`).
+    /// Tokens a layer attends back over, per layer (nil: the whole context).
     public var slidingWindow: [Int?]? = nil
-
-    /// The window of layer `l`, nil for full attention.
-    public func window(layer l: Int) -> Int? {
-        guard let w = slidingWindow, l < w.count else { return nil }
-        return w[l]
-    }
-
-    /// How the layers attend, for `--verbose`: "full attention" or the windows.
-    public var attentionSummary: String {
-        guard let w = slidingWindow, w.contains(where: { $0 != nil }) else {
-            return "full attention (the file records no sliding window)"
-        }
-        let windows = Set(w.compactMap { $0 })
-        if windows.count == 1, !w.contains(where: { $0 == nil }), let only = windows.first {
-            return "sliding-window attention of \(only) positions on every layer"
-        }
-        return "sliding-window attention per layer: " + w.map { $0.map(String.init) ?? "full" }.joined(separator: ", ")
-    }
     public var norm: NormKind = .rms
     public var activation: Activation = .silu
     /// Feed-forward of gate ⊙ act(up) (Llama), or act(up) alone (GPT-2).
@@ -374,11 +354,26 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
         all.compactMap { $0.ggufName == nil ? $0.name : nil }.joined(separator: ", ")
     }
 
-    /// GGUF `general.architecture` of this architecture.
+    /// GGUF `general.architecture` of this architecture (and the prefix of its keys).
     public var ggufArchitecture: String { ggufName ?? name }
 
-    /// The spec of `role`, if this architecture has it.
-    public func spec(_ role: TensorRole) -> TensorSpec? { tensors.first { $0.role == role } }
+    /// The window of layer `l`, nil for full attention.
+    public func window(layer l: Int) -> Int? {
+        guard let w = slidingWindow, l < w.count else { return nil }
+        return w[l]
+    }
+
+    /// How the layers attend, for `--verbose`: "full attention" or the windows.
+    public var attentionSummary: String {
+        guard let w = slidingWindow, w.contains(where: { $0 != nil }) else {
+            return "full attention (the file records no sliding window)"
+        }
+        let windows = Set(w.compactMap { $0 })
+        if windows.count == 1, !w.contains(where: { $0 == nil }), let only = windows.first {
+            return "sliding-window attention of \(only) positions on every layer"
+        }
+        return "sliding-window attention per layer: " + w.map { $0.map(String.init) ?? "full" }.joined(separator: ", ")
+    }
 
     /// This architecture with `added` inserted after the tensor of role `after` (or at the end).
     public func inserting(_ added: [TensorSpec], after: TensorRole) -> Architecture {
@@ -394,6 +389,9 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
         a.tensors.removeAll { roles.contains($0.role) }
         return a
     }
+
+    /// The spec of `role`, if this architecture has it.
+    public func spec(_ role: TensorRole) -> TensorSpec? { tensors.first { $0.role == role } }
 
     /// True when this architecture has a tensor for `role`.
     public func has(_ role: TensorRole) -> Bool { spec(role) != nil }
@@ -471,74 +469,39 @@ extension Architecture {
 
     /// Every spec stored in the same file tensor as `spec` in `format` (itself alone when
     /// not fused), in row order.
+    /// A stack of experts (GGUF `ffn_up_exps`) holds the role's spec for every expert.
     public func fusedGroup(_ spec: TensorSpec, in format: TensorFormat) -> [TensorSpec] {
         let own = format.formatName(spec)
+        if own.stacksExperts, spec.role.isPerExpert {
+            return (0..<(expertCount ?? 0)).map { e in var x = spec; x.expert = e; return x }
+        }
         guard own.rowOffset != nil else { return [spec] }
         return tensors.filter { $0.role.isPerLayer == spec.role.isPerLayer && format.formatName($0).name == own.name }
     }
 
     /// The shape of the file tensor `spec` is stored in (PyTorch order, before any
-    /// transposition): a fused tensor has the rows of all its parts.
+    /// transposition): a fused tensor has the rows of all its parts, a stack of experts is
+    /// `[experts, rows, columns]`.
     public func storedShape(_ spec: TensorSpec, in format: TensorFormat, _ c: ModelConfig) -> [Int] {
         var shape = spec.shape(c)
+        if format.formatName(spec).stacksExperts, spec.role.isPerExpert { return [expertCount ?? 0] + shape }
         if format.formatName(spec).rowOffset != nil, !shape.isEmpty {
             shape[0] = fusedGroup(spec, in: format).reduce(0) { $0 + ($1.shape(c).first ?? 0) }
         }
         return shape
     }
 
-    /// The rows `spec` takes of the fused tensor it is stored in under `c` in `format`; nil
-    /// when it is a tensor of its own.
     /// The rows `spec` takes of the fused tensor it is stored in under `c` in `format` (for
     /// stacked experts, of the tensor seen as `[experts · rows, columns]`); nil when it is a
     /// tensor of its own.
     public func rows(_ spec: TensorSpec, in format: TensorFormat, _ c: ModelConfig) -> Range<Int>? {
         let f = format.formatName(spec)
         guard let rows = spec.shape(c).first else { return nil }
-        var start = (f.rowOffset ?? []).reduce(0) { $0 + $1.size(c) }
-        if f.stacksExperts, let e = spec.expert {
-            start += e * (f.rowOffset == nil ? rows : fusedRows(f.name, in: format, c))
-        } else if f.rowOffset == nil {
-            return nil
-        }
+        if f.stacksExperts, let e = spec.expert { return (e * rows)..<((e + 1) * rows) }
+        guard let offset = f.rowOffset else { return nil }
+        let start = offset.reduce(0) { $0 + $1.size(c) }
         return start..<(start + rows)
     }
-
-    /// Rows of one expert's block of the (fused) tensor `name` in `format`.
-    private func fusedRows(_ name: String, in format: TensorFormat, _ c: ModelConfig) -> Int {
-        tensors.filter { format.formatName($0).name == name }.reduce(0) { $0 + ($1.shape.first?.size(c) ?? 0) }
-    }
-
-    /// The tensors a file of `format` holds for `c`, in file order: each with its name, its
-    /// shape in the file (fused roles' rows added up, stacked experts as `[experts, rows,
-    /// columns]`) and the roles it holds, in row order. What writers write.
-    public func fileTensors(_ c: ModelConfig, in format: TensorFormat) -> [(name: String, shape: [Int], parts: [(spec: TensorSpec, layer: Int)])] {
-        var out: [(name: String, shape: [Int], parts: [(spec: TensorSpec, layer: Int)])] = []
-        var index: [String: Int] = [:]
-        for (spec, layer) in layout(c) {
-            let n = name(spec, layer: layer, in: format)
-            if let i = index[n] { out[i].parts.append((spec, layer)) } else {
-                index[n] = out.count
-                out.append((n, [], [(spec, layer)]))
-            }
-        }
-        for i in out.indices {
-            let parts = out[i].parts.sorted { (rows($0.spec, in: format, c)?.lowerBound ?? 0) < (rows($1.spec, in: format, c)?.lowerBound ?? 0) }
-            out[i].parts = parts
-            var shape = parts[0].spec.shape(c)
-            if format.formatName(parts[0].spec).stacksExperts {
-                let perExpert = parts.filter { $0.spec.expert == 0 }.reduce(0) { $0 + $1.spec.shape(c)[0] }
-                shape = [expertCount ?? 0, perExpert] + shape.dropFirst()
-            } else if parts.count > 1 {
-                shape[0] = parts.reduce(0) { $0 + $1.spec.shape(c)[0] }
-            }
-            out[i].shape = shape
-        }
-        return out
-    }
-
-    /// The name of `spec` in `format` (with the row range of a fused tensor).
-    public func formatName(_ spec: TensorSpec, _ format: TensorFormat) -> FormatName { format.formatName(spec) }
 
     /// The tensors a file name holds in `format` (several for a fused tensor), or none when it
     /// is not one of this architecture's weights. The layer number must be written plainly

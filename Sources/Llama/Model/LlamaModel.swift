@@ -61,27 +61,23 @@ struct LayerWeights {
     /// Gemma 2's norm of the attention output before the residual add.
     let postAttentionNorm: NormWeights?
     let ffnNorm: NormWeights
-    /// Gated: w2(act(w1·x) ⊙ w3·x) (SwiGLU, GeGLU). Plain (GPT-2, w1 nil): w2(act(w3·x + b3)) + b2.
-    /// Nil in a mixture-of-experts layer, whose experts have their own.
-    let feedForward: FeedForwardMatrices?
-    /// Mixtral: a router over experts in place of one feed-forward.
-    let experts: ExpertWeights?
+    let feedForward: FeedForwardWeights
     let postFfnNorm: NormWeights?
 }
 
-/// One feed-forward's matrices (a dense layer's, or one expert's).
-struct FeedForwardMatrices {
+/// One feed-forward network. Gated: w2(act(w1·x) ⊙ w3·x) (SwiGLU, GeGLU). Plain (GPT-2, w1
+/// nil): w2(act(w3·x + b3)) + b2.
+struct DenseFeedForward {
     let w1: MatrixView?
     let w2, w3: MatrixView
     let upBias, downBias: [Float]?
 }
 
-/// A mixture-of-experts layer: `router` has one row of logits per expert; each token goes to
-/// the top `perToken` experts.
-struct ExpertWeights {
-    let router: MatrixView
-    let experts: [FeedForwardMatrices]
-    let perToken: Int
+/// A layer's feed-forward: one network, or a router over experts (Mixtral).
+enum FeedForwardWeights {
+    case dense(DenseFeedForward)
+    /// `router` has one row per expert; each token goes to the top `perToken` experts.
+    case experts(router: MatrixView, experts: [DenseFeedForward], perToken: Int)
 }
 
 /// A decoder of the Llama family and its relatives: pre-norm blocks of grouped-query
@@ -193,17 +189,21 @@ public final class LlamaModel: @unchecked Sendable {
             let shape = spec.shape(c)
             return try matrix(spec.canonicalName(layer: l), shape[0], shape[1])
         }
-        func experts(_ l: Int) throws -> ExpertWeights? {
-            guard let count = a.expertCount else { return nil }
+        func feedForward(_ l: Int) throws -> FeedForwardWeights {
+            guard let count = a.expertCount else {
+                return .dense(DenseFeedForward(
+                    w1: a.gatedFeedForward ? try weight(.gate, l) : nil, w2: try weight(.down, l), w3: try weight(.up, l),
+                    upBias: try optionalVector(.upBias, l), downBias: try optionalVector(.downBias, l)))
+            }
             let k = a.expertsPerToken
-            guard count > 0, k > 0, k <= count else {
+            guard count > 0, k > 0, k <= count, a.gatedFeedForward else {
                 throw ModelError.invalidConfig(path: path, message: "\(k) experts per token of \(count) experts")
             }
             let experts = try (0..<count).map { e in
-                FeedForwardMatrices(w1: try expertWeight(.expertGate, l, e), w2: try expertWeight(.expertDown, l, e),
-                                    w3: try expertWeight(.expertUp, l, e), upBias: nil, downBias: nil)
+                DenseFeedForward(w1: try expertWeight(.expertGate, l, e), w2: try expertWeight(.expertDown, l, e),
+                                 w3: try expertWeight(.expertUp, l, e), upBias: nil, downBias: nil)
             }
-            return ExpertWeights(router: try weight(.router, l), experts: experts, perToken: k)
+            return .experts(router: try weight(.router, l), experts: experts, perToken: k)
         }
         embedding = try weight(.tokenEmbedding)
         positionEmbedding = a.learnedPositions ? try weight(.positionEmbedding) : nil
@@ -216,10 +216,7 @@ public final class LlamaModel: @unchecked Sendable {
                 bo: try optionalVector(.woBias, l),
                 postAttentionNorm: try optionalNorm(.postAttentionNorm, l),
                 ffnNorm: try norm(.ffnNorm, bias: .ffnNormBias, l),
-                feedForward: a.expertCount != nil ? nil : FeedForwardMatrices(
-                    w1: a.gatedFeedForward ? try weight(.gate, l) : nil, w2: try weight(.down, l), w3: try weight(.up, l),
-                    upBias: try optionalVector(.upBias, l), downBias: try optionalVector(.downBias, l)),
-                experts: try experts(l),
+                feedForward: try feedForward(l),
                 postFfnNorm: try optionalNorm(.postFfnNorm, l)))
         }
         layers = ls
@@ -326,10 +323,11 @@ public final class LlamaModel: @unchecked Sendable {
             // Feed-forward block.
             normRows(x, w.ffnNorm, xb, rows: allRows)
             observer?.observe(.ffnNorm, layer: l, values: xb, rows: n, width: dim)
-            if let f = w.feedForward {
-                feedForward(f, state.xb, rows: n, into: state.xb, layer: l, state: state, observer: observer)
-            } else if let moe = w.experts {
-                mixtureOfExperts(moe, rows: n, layer: l, state: state)
+            switch w.feedForward {
+            case let .dense(f):
+                feedForward(f, state.xb, rows: n, into: state.xb, state: state, layer: l, observer: observer)
+            case let .experts(router, experts, k):
+                mixtureOfExperts(router: router, experts: experts, perToken: k, rows: n, state: state, layer: l, observer: observer)
             }
             if let pn = w.postFfnNorm { normRows(xb, pn, xb, rows: allRows) }
             addInPlace(x, xb, count: n * dim)
@@ -346,10 +344,11 @@ public final class LlamaModel: @unchecked Sendable {
         observer?.observe(.logits, layer: c.layerCount, values: state.logits, rows: logitRows.count, width: c.vocabSize)
     }
 
-    /// The feed-forward of the normalized rows in `state.xb`, into `state.xb`: gated
-    /// (act(w1·x) ⊙ w3·x, SwiGLU or GeGLU) or plain (act(w3·x + b)), then w2 (+ b).
-    func feedForward(_ w: FeedForwardMatrices, _ xb: UnsafeMutablePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>,
-                     layer l: Int, state: RunState, observer: (any ForwardObserver)?) {
+    /// The feed-forward of `n` rows of `xb` into `out` (which may be `xb`), through
+    /// `state.hb`/`hb2`: gated (act(w1·x) ⊙ w3·x, SwiGLU or GeGLU) or plain (act(w3·x + b)),
+    /// then w2 (+ b). `observer` (nil for a mixture's experts) sees gate, up, activation, down.
+    func feedForward(_ w: DenseFeedForward, _ xb: UnsafePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>,
+                     state: RunState, layer l: Int, observer: (any ForwardObserver)?) {
         let hidden = config.hiddenDim, activation = config.architecture.activation
         let hb = state.hb, hb2 = state.hb2
         if let w1 = w.w1 {
@@ -386,14 +385,19 @@ public final class LlamaModel: @unchecked Sendable {
         observer?.observe(.down, layer: l, values: out, rows: n, width: config.dim)
     }
 
-    /// Mixture of experts of the normalized rows `state.xb`, into `state.xb`: each row goes to
-    /// the `k` experts with the largest router logits, weighted by a softmax over those k
+    /// Mixture of experts on the normalized rows `state.xb`, into `state.xb`: each row goes
+    /// to the `k` experts with the largest router logits, weighted by a softmax over those k
     /// logits (transformers' Mixtral). Rows are grouped by expert, so a prompt still runs each
     /// chosen expert as one GEMM, and an expert no row chose is never read.
-    func mixtureOfExperts(_ moe: ExpertWeights, rows n: Int, layer l: Int, state: RunState) {
-        let count = moe.experts.count, dim = config.dim, k = moe.perToken
+    ///
+    /// The observer sees only `.down`: the weighted sum of the chosen experts' outputs,
+    /// [rows × D] (what is added to the residual). Gate, up and activation exist per expert
+    /// for a subset of rows, so they are not shown.
+    func mixtureOfExperts(router: MatrixView, experts: [DenseFeedForward], perToken k: Int, rows n: Int, state: RunState,
+                          layer l: Int, observer: (any ForwardObserver)?) {
+        let count = experts.count, dim = config.dim
         let logits = state.routerLogits, choice = state.expertChoice, weight = state.expertWeight
-        matmul(moe.router, state.xb, tokens: n, logits, parallel: parallel)
+        matmul(router, state.xb, tokens: n, logits, parallel: parallel)
         for i in 0..<n {
             let row = logits + i * count
             // Top k by selection (k and the expert count are small), then softmax over them.
@@ -410,9 +414,9 @@ public final class LlamaModel: @unchecked Sendable {
             for j in 0..<k { weight[i * k + j] = expf(weight[i * k + j] - top); sum += weight[i * k + j] }
             for j in 0..<k { weight[i * k + j] /= sum }
         }
-        let input = state.expertInput, output = state.expertOutput, total = state.expertSum
+        let input = state.expertInput, output = state.expertOutput, mixed = state.expertMixed
         let members = state.expertRows, memberWeight = state.expertRowWeight
-        total.update(repeating: 0, count: n * dim)
+        mixed.update(repeating: 0, count: n * dim)
         for e in 0..<count {
             var m = 0
             for i in 0..<n {
@@ -424,13 +428,14 @@ public final class LlamaModel: @unchecked Sendable {
                 }
             }
             guard m > 0 else { continue }
-            feedForward(moe.experts[e], input, rows: m, into: output, layer: l, state: state, observer: nil)
+            feedForward(experts[e], input, rows: m, into: output, state: state, layer: l, observer: nil)
             for r in 0..<m {
-                let x = total + Int(members[r]) * dim, y = output + r * dim, g = memberWeight[r]
+                let x = mixed + Int(members[r]) * dim, y = output + r * dim, g = memberWeight[r]
                 for d in 0..<dim { x[d] += g * y[d] }
             }
         }
-        state.xb.update(from: total, count: n * dim)
+        state.xb.update(from: mixed, count: n * dim)
+        observer?.observe(.down, layer: l, values: state.xb, rows: n, width: dim)
     }
 
     /// RoPE of `heads` heads at `x`, with row `row`'s angles, in the architecture's pairing.
@@ -473,7 +478,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Causal grouped-query attention of every row over its sequence's cache (positions
-    /// 0...row's position, or the layer's sliding window of them), into `state.xb2`. Query head h reads key/value head
+    /// 0...row's position), into `state.xb2`. Query head h reads key/value head
     /// h / (heads / kvHeads).
     func attention(layer l: Int, rows: [BatchRow], caches: [KVCache], state: RunState, observer: (any ForwardObserver)? = nil) {
         let c = config
@@ -482,7 +487,7 @@ public final class LlamaModel: @unchecked Sendable {
         let scale = c.architecture.attentionScale ?? 1 / Float(headDim).squareRoot()
         let softCapValue = c.architecture.attentionSoftCap
         // Positions a query sees back from itself (itself included); nil: all of them.
-        let window = c.architecture.slidingWindow?[l]
+        let window = c.architecture.window(layer: l)
         let maxLength = (rows.map(\.position).max() ?? 0) + 1
         let q = state.q, out = state.xb2
         // Chunks of a few (row, head) items from a shared counter: under the causal mask

@@ -52,10 +52,11 @@ public struct RandomModelSpec: Sendable {
             return Array(out.prefix(count))
         }
         // Norm weights start at one, as in training; matrices are random.
-        for file in c.architecture.fileTensors(c, in: .gguf) {
-            let shape = file.shape, name = file.name
-            if shape.count >= 2 {
-                try w.addTensor(name: name, shape: shape, values: normal(shape.reduce(1, *)), as: .f16)
+        for (spec, layer) in c.tensorLayout {
+            let shape = spec.shape(c)
+            let name = c.architecture.name(spec, layer: layer, in: .gguf)
+            if shape.count == 2 {
+                try w.addTensor(name: name, shape: shape, values: normal(shape[0] * shape[1]), as: .f16)
             } else {
                 try w.addTensor(name: name, shape: shape, values: [Float](repeating: 1, count: shape[0]), as: .f32)
             }

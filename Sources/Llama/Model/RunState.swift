@@ -23,7 +23,8 @@ public final class RunState: @unchecked Sendable {
     public let logits: UnsafeMutablePointer<Float>
     // Mixture of experts (one element each without experts): router logits (rows × experts),
     // each row's chosen experts and their weights (rows × k), and one expert's rows gathered
-    // (their indices, weights, inputs and outputs: rows, rows, rows × dim, rows × dim).
+    // (their indices, weights, inputs and outputs: rows, rows, rows × dim, rows × dim), and
+    // the experts' weighted sum (rows × dim).
     let routerLogits: UnsafeMutablePointer<Float>
     let expertChoice: UnsafeMutablePointer<Int32>
     let expertWeight: UnsafeMutablePointer<Float>
@@ -31,7 +32,7 @@ public final class RunState: @unchecked Sendable {
     let expertRowWeight: UnsafeMutablePointer<Float>
     let expertInput: UnsafeMutablePointer<Float>
     let expertOutput: UnsafeMutablePointer<Float>
-    let expertSum: UnsafeMutablePointer<Float>
+    let expertMixed: UnsafeMutablePointer<Float>
     private var all: [UnsafeMutablePointer<Float>] = []
     private var ints: [UnsafeMutablePointer<Int32>] = []
 
@@ -74,7 +75,7 @@ public final class RunState: @unchecked Sendable {
         expertRowWeight = buffer(moeRows)
         expertInput = buffer(moeRows * config.dim)
         expertOutput = buffer(moeRows * config.dim)
-        expertSum = buffer(moeRows * config.dim)
+        expertMixed = buffer(moeRows * config.dim)
         all = list
         ints = intList
     }
