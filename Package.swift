@@ -21,6 +21,11 @@ let package = Package(
         .library(name: "Llama", targets: ["Llama"]),
         .executable(name: "llama", targets: ["llama"]),
     ],
+    // `swift build --traits MPI`: the `llama` commands become MPI programs when started by
+    // `mpirun` (data-parallel `llama train`). Off by default: the default build needs no MPI.
+    traits: [
+        .trait(name: "MPI", description: "Open MPI (mpi.h via pkg-config `ompi`): data-parallel training under mpirun"),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Only for the LlamaServer target (`llama serve`); the Llama library does not use it.
@@ -35,9 +40,12 @@ let package = Package(
         // The system's zlib, for deflate in PNG output; a system library keeps the core
         // free of package dependencies.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Open MPI's header and library, with a shim exporting its handle macros (see
+        // shim.h). Only the `MPI` trait brings it in.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev"])]),
         .target(
             name: "Llama",
-            dependencies: ["CKernels", "CZlib"],
+            dependencies: ["CKernels", "CZlib", .target(name: "CMPI", condition: .when(traits: ["MPI"]))],
             // Hot loops touch class-owned buffers; dynamic exclusivity checks there cost
             // measurable time and guard nothing the static checks don't.
             swiftSettings: cpuFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]

@@ -15,7 +15,11 @@ struct LlamaCommand: AsyncParsableCommand {
     /// for an X that is no subcommand is an error (not the top-level help with status 0), and a
     /// `ValidationError` thrown while a subcommand runs shows that subcommand's usage, not
     /// the top-level one.
+    ///
+    /// Under `mpirun`, ranks other than 0 write nothing, and only a `DistributedCommand`
+    /// (`train`) runs on every rank; see `Job`.
     static func main() async {
+        Job.silenceOtherRanks()
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let unknown = unknownHelpTopic(arguments) {
             printError("Error: \(unknown)")
@@ -23,16 +27,22 @@ struct LlamaCommand: AsyncParsableCommand {
         }
         let command = parseOrExit(arguments)
         let commandType = type(of: command)
+        Job.start(for: command)
         do {
             try await run(command)
         } catch let error as ValidationError {
             printError("Error: \(error.message)")
             printError("Usage: " + usageString(for: commandType).trimmingCharacters(in: .whitespacesAndNewlines))
             printError("  See 'llama help \(commandPath(commandType))' for more information.")
-            Foundation.exit(64)
+            Job.exit(64, sameOnEveryRank: true)
         } catch {
-            exit(withError: error)
+            if Job.communicator.size == 1 { exit(withError: error) }
+            // Several ranks: say it once (see Job.reportError) and end the whole job.
+            let code = exitCode(for: error).rawValue
+            if code != 0 && !(error is ExitCode) { Job.reportError(error) }
+            Job.exit(code, sameOnEveryRank: (error as? DistributedError)?.isSameOnEveryRank ?? false)
         }
+        Job.exit(0)
     }
 
     static func parseOrExit(_ arguments: [String]) -> ParsableCommand {

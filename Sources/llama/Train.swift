@@ -9,7 +9,7 @@ import Glibc
 /// Set by SIGINT; the training loop polls it after every step and saves before exiting.
 private let interruptRequested = Atomic<Bool>(false)
 
-struct Train: ParsableCommand {
+struct Train: ParsableCommand, DistributedCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a Llama model from scratch on token shards made by `llama prepare`.",
         discussion: """
@@ -21,6 +21,11 @@ struct Train: ParsableCommand {
         RUN/train.lock keeps a second trainer out of a run in progress.
 
         Example: llama train --data data/shakespeare --out runs/shakespeare --steps 2000
+
+        Data-parallel on an MPI build (swift build --traits MPI): mpirun -np N llama train … \
+        gives each rank --grad-accum / N of the micro-batches of every step (--grad-accum must \
+        be a multiple of N), sums the gradients across ranks and trains exactly as one process \
+        would; rank 0 alone writes the run directory and prints.
         """)
 
     @Option(name: .long, help: "Directory written by `llama prepare` (default on --resume: the one the run used).")
@@ -88,7 +93,8 @@ struct Train: ParsableCommand {
             }
             let header = try TrainingCheckpoint.readHeader(path: resume + "/checkpoint.bin")
             let dataset = try TrainingData(directory: data ?? header.dataDirectory)
-            trainer = try Trainer(resuming: resume, data: dataset, threads: threads, changes: settings)
+            trainer = try Trainer(resuming: resume, data: dataset, threads: threads, changes: settings,
+                                  communicator: Job.communicator)
             var applied = trainer.appliedChanges
             if dataset.directory != header.dataDirectory { applied.append("--data \(dataset.directory) (was \(header.dataDirectory))") }
             writeStderr("resuming \(resume) at step \(trainer.step)/\(trainer.hyper.steps)"
@@ -97,11 +103,13 @@ struct Train: ParsableCommand {
             guard let data, let out else { throw ValidationError("--data and --out are required (or --resume RUN)") }
             let dataset = try TrainingData(directory: data)
             let (model, hp) = settings.newRun(vocabSize: dataset.vocabSize)
-            trainer = try Trainer(config: model, hyper: hp, data: dataset, runDirectory: out, threads: threads)
+            trainer = try Trainer(config: model, hyper: hp, data: dataset, runDirectory: out, threads: threads,
+                                  communicator: Job.communicator)
         }
         if let stale = try trainer.prepareRunDirectory(replacing: force) {
             writeStderr("took over \(trainer.runDirectory)/\(TrainingRunLock.fileName) from process \(stale), which is no longer running\n")
         }
+        let startStep = trainer.step
         if resume == nil {
             writeStderr("\(trainer.model.layout.count) parameters, \(trainer.data.train.count) train / \(trainer.data.val.count) val tokens\n")
         }
@@ -132,7 +140,15 @@ struct Train: ParsableCommand {
             "wall_s": (summary.trainSeconds * 100).rounded() / 100,
             "tokens_per_s": (summary.tokensPerSecond * 10).rounded() / 10,
             "steps": summary.step, "params": summary.parameterCount, "threads": threads,
+            "ranks": summary.ranks, "allreduce_s": (summary.communicationSeconds * 1000).rounded() / 1000,
         ]
+        if summary.ranks > 1 {
+            // What the ranks exchanged: every parameter's gradient, as 4-byte floats, per step.
+            let megabytes = Double(summary.parameterCount * 4) / 1_048_576
+            writeStderr(String(format: "%d ranks: %.1f ms per step in all-reduce (%.2f MB of gradients per step), %.1f s in all\n",
+                               summary.ranks, 1000 * summary.communicationSeconds / Double(max(1, summary.step - startStep)),
+                               megabytes, summary.communicationSeconds))
+        }
         if json {
             let d = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
             print(String(decoding: d, as: UTF8.self))

@@ -67,12 +67,24 @@ public struct TrainingSummary: Sendable {
     public var trainSeconds: Double
     public var tokensPerSecond: Double
     public var parameterCount: Int
+    /// Processes the run was split across (`mpirun -np`), and the seconds this one spent
+    /// summing gradients and losses across them (0 alone).
+    public var ranks = 1
+    public var communicationSeconds = 0.0
 }
 
 /// One training run: model, optimizer, data and the run directory (checkpoint, log).
 ///
 /// The loop (`run`) reads like nanoGPT's train.py: set the learning rate, sum the gradients
 /// of `gradAccum` sampled batches, clip, step AdamW, then log, evaluate and save.
+///
+/// Data-parallel (`communicator.size` ranks, as nanoGPT's DDP): each rank computes the
+/// gradients of its share of the step's `gradAccum` micro-batches, the ranks sum them, and
+/// every rank takes the same AdamW step; rank 0 alone writes the run directory. The
+/// gradient of a step is summed in one fixed grouping whatever the rank count: each
+/// micro-batch's gradient alone, then pairwise, the halves of a range summed separately and
+/// added (`sumGradients`). Split evenly over 2 ranks, each rank's half is one such half and
+/// the all-reduce is that last addition, so 2 ranks train bit for bit as 1 process does.
 public final class Trainer {
     public let model: TrainingModel
     public let hyper: TrainingHyperparameters
@@ -82,6 +94,12 @@ public final class Trainer {
     public let schedule: LearningRateSchedule
     public private(set) var step = 0
     public private(set) var rng: Xoshiro256
+    /// The processes this run is split across (`SingleProcess` when alone).
+    public let communicator: any Communicator
+    /// Seconds spent in collective operations (gradient and loss all-reduces) so far.
+    public private(set) var communicationSeconds = 0.0
+    /// Partial gradient sums of `sumGradients`, allocated when first needed.
+    private var gradientSums: [FloatPointer] = []
     /// On resume, the settings changed from the saved run's (`--lr 0.0005 (was 0.001)`).
     public private(set) var appliedChanges: [String] = []
     private var trainSeconds = 0.0
@@ -100,9 +118,10 @@ public final class Trainer {
 
     /// A new run from random initialisation.
     public init(config: TrainingModelConfig, hyper: TrainingHyperparameters, data: TrainingData,
-                runDirectory: String, threads: Int) throws {
+                runDirectory: String, threads: Int, communicator: any Communicator = SingleProcess()) throws {
         try config.validate()
         try hyper.validate()
+        try Trainer.checkSplit(hyper, ranks: communicator.size)
         // Refuse a shape that cannot fit in memory up front, rather than failing to allocate it.
         try Trainer.checkMemory(config: config, hyper: hyper)
         guard config.vocabSize >= data.vocabSize else {
@@ -114,6 +133,7 @@ public final class Trainer {
         self.hyper = hyper
         self.data = data
         self.runDirectory = runDirectory
+        self.communicator = communicator
         model = try TrainingModel(config: config, pool: ParallelFor(workers: threads))
         optimizer = AdamW(layout: model.layout, beta1: Float(hyper.beta1), beta2: Float(hyper.beta2),
                           weightDecay: Float(hyper.weightDecay))
@@ -127,14 +147,16 @@ public final class Trainer {
     /// run may change midway (see `TrainingSettings.resuming`); `appliedChanges` then says
     /// what changed. A setting that contradicts the run throws `TrainingError.contradictsRun`.
     public convenience init(resuming runDirectory: String, data: TrainingData, threads: Int,
-                            changes: TrainingSettings = TrainingSettings()) throws {
+                            changes: TrainingSettings = TrainingSettings(),
+                            communicator: any Communicator = SingleProcess()) throws {
         let path = runDirectory + "/checkpoint.bin"
         let ck = try TrainingCheckpoint(path: path)
         guard ck.header.dataVocabSize == data.vocabSize else {
             throw TrainingError.badData(path: data.directory, reason: "vocabulary of \(data.vocabSize) tokens, but \(path) was trained on data with \(ck.header.dataVocabSize) (another tokenizer?)")
         }
         let (hyper, applied) = try changes.resuming(ck.header, checkpoint: path)
-        try self.init(config: ck.header.model, hyper: hyper, data: data, runDirectory: runDirectory, threads: threads)
+        try self.init(config: ck.header.model, hyper: hyper, data: data, runDirectory: runDirectory, threads: threads,
+                      communicator: communicator)
         appliedChanges = applied
         resumed = true
         ck.params.withUnsafeBufferPointer { model.params.update(from: $0.baseAddress!, count: $0.count) }
@@ -150,31 +172,105 @@ public final class Trainer {
         trainSeconds = ck.header.trainSeconds
     }
 
-    /// Fills the workspace with `batch` random windows of the train split (targets shifted
-    /// by one), positions drawn as the reference draws them: uniform in [0, n − context − 1).
-    func sampleBatch() {
-        let T = model.config.context
-        for b in 0..<hyper.batch {
-            let i = rng.below(data.train.count - T - 1)
-            workspace.setSequence(b, tokens: data.train[i..<(i + T)], targets: data.train[(i + 1)..<(i + 1 + T)])
-        }
+    deinit {
+        for buffer in gradientSums { buffer.deallocate() }
+    }
+
+    /// Throws unless the global batch splits evenly across `ranks`: ranks take whole
+    /// micro-batches, `gradAccum / ranks` each (nanoGPT's DDP split).
+    public static func checkSplit(_ hyper: TrainingHyperparameters, ranks: Int) throws {
+        let a = hyper.gradAccum
+        guard a % ranks != 0 else { return }
+        var l = a
+        while l % ranks != 0 { l += a }  // the least common multiple of gradAccum and ranks
+        let f = l / a, global = hyper.batch * a
+        let advice = hyper.batch % f == 0
+            ? "use --batch \(hyper.batch / f) --grad-accum \(l) (the same global batch of \(global) sequences)"
+            : "use --grad-accum \(l) (a global batch of \(hyper.batch * l) sequences instead of \(global))"
+        throw DistributedError.indivisible(
+            what: "--grad-accum", value: a, ranks: ranks,
+            advice: "ranks take whole micro-batches of --batch \(hyper.batch) sequences from the global batch of "
+                + "\(global) (--batch × --grad-accum); \(advice)")
+    }
+
+    /// The micro-batches of a step this rank computes: a contiguous `gradAccum / size` of them.
+    public var ownMicroBatches: Range<Int> {
+        let a = hyper.gradAccum, n = communicator.size, r = communicator.rank
+        return (r * a / n)..<((r + 1) * a / n)
     }
 
     /// One optimizer step; returns the mean training loss of its batches.
+    ///
+    /// Every rank draws the windows of the whole global batch (`gradAccum` micro-batches of
+    /// `batch` windows, positions uniform in [0, n − context − 1) as the reference draws
+    /// them), so the random stream is the single process's; it computes only its own.
     public func trainStep() -> Double {
         let lr = schedule(step)
-        model.zeroGradients()
-        var loss = 0.0
-        let tokens = Double(hyper.batch * model.config.context)
-        for _ in 0..<hyper.gradAccum {
-            sampleBatch()
-            loss += model.forward(workspace, gradScale: 1 / Float(hyper.gradAccum)) / tokens / Double(hyper.gradAccum)
+        let T = model.config.context, a = hyper.gradAccum
+        var starts: [Int] = []
+        starts.reserveCapacity(a * hyper.batch)
+        for _ in 0..<(a * hyper.batch) { starts.append(rng.below(data.train.count - T - 1)) }
+
+        // Each micro-batch's mean loss share, at its index; the other ranks' stay 0 here.
+        var losses = [Double](repeating: 0, count: a)
+        let tokens = Double(hyper.batch * T)
+        func microBatch(_ i: Int) {
+            model.zeroGradients()
+            for b in 0..<hyper.batch {
+                let s = starts[i * hyper.batch + b]
+                workspace.setSequence(b, tokens: data.train[s..<(s + T)], targets: data.train[(s + 1)..<(s + 1 + T)])
+            }
+            losses[i] = model.forward(workspace, gradScale: 1 / Float(a)) / tokens / Double(a)
             model.backward(workspace)
         }
+        sumGradients(ownMicroBatches, microBatch)
+
+        if communicator.size > 1 {
+            let t0 = Date()
+            communicator.allreduceSum(model.grads, count: model.layout.count)
+            // x + 0 is exact: the reduced losses are each rank's own, bit for bit.
+            losses.withUnsafeMutableBufferPointer { communicator.allreduceSum($0.baseAddress!, count: a) }
+            communicationSeconds += Date().timeIntervalSince(t0)
+        }
+        var loss = 0.0
+        for l in losses { loss += l }
         clipGradientNorm(model.grads, count: model.layout.count, maxNorm: hyper.clip)
         optimizer.update(params: model.params, grads: model.grads, lr: lr, pool: model.pool)
         step += 1
         return loss
+    }
+
+    /// Leaves in `model.grads` the gradient sum of the micro-batches `range`, each computed
+    /// alone by `microBatch` (which leaves its gradient in `model.grads`), in a grouping fixed
+    /// by the range: split at the middle, the sum of each half, then their sum.
+    private func sumGradients(_ range: Range<Int>, _ microBatch: (Int) -> Void) {
+        guard range.count > 1 else {
+            if let i = range.first { microBatch(i) } else { model.zeroGradients() }
+            return
+        }
+        let n = model.layout.count
+        func buffer(_ level: Int) -> FloatPointer {
+            while gradientSums.count <= level { gradientSums.append(.allocate(capacity: n)) }
+            return gradientSums[level]
+        }
+        // Sums `r` into buffer(level): the left half in place, the right half one level up.
+        func sum(_ r: Range<Int>, _ level: Int) {
+            let dst = buffer(level)
+            guard r.count > 1 else {
+                microBatch(r.lowerBound)
+                dst.update(from: model.grads, count: n)
+                return
+            }
+            let mid = r.lowerBound + r.count / 2
+            sum(r.lowerBound..<mid, level)
+            sum(mid..<r.upperBound, level + 1)
+            let right = buffer(level + 1)
+            TrainingKernels.parallelRows(n, model.pool) { i0, i1 in
+                for i in i0..<i1 { dst[i] += right[i] }
+            }
+        }
+        sum(range, 0)
+        model.grads.update(from: buffer(0), count: n)
     }
 
     /// Mean loss over the non-overlapping `context` windows of `tokens`, exactly as the
@@ -192,18 +288,50 @@ public final class Trainer {
         if let maxWindows, maxWindows > 0 { n = min(n, maxWindows) }
         guard n > 0 else { return (nil, 0) }
         let ws = evalWorkspace
-        var total = 0.0
-        var w = 0
-        while w < n {
-            let count = min(evalBatch, n - w)
+        // Forward passes of evalBatch windows; with several ranks, pass j runs on rank
+        // j mod size, and the per-pass losses are summed in order as one process sums them.
+        let passes = (n + evalBatch - 1) / evalBatch
+        var passLoss = [Double](repeating: 0, count: passes)
+        for j in stride(from: communicator.rank, to: passes, by: communicator.size) {
+            let w = j * evalBatch, count = min(evalBatch, n - w)
             for b in 0..<count {
                 let i = (w + b) * all / n * T
                 ws.setSequence(b, tokens: tokens[i..<(i + T)], targets: tokens[(i + 1)..<(i + 1 + T)])
             }
-            total += model.forward(ws, sequences: count)
-            w += count
+            passLoss[j] = model.forward(ws, sequences: count)
         }
+        if communicator.size > 1 {
+            let t0 = Date()
+            passLoss.withUnsafeMutableBufferPointer { communicator.allreduceSum($0.baseAddress!, count: passes) }
+            communicationSeconds += Date().timeIntervalSince(t0)
+        }
+        var total = 0.0
+        for l in passLoss { total += l }
         return (total / Double(n * T), n)
+    }
+
+    /// Throws `DistributedError.ranksDisagree` on every rank when the ranks were not started
+    /// alike: another model state, other settings or other data than rank 0's.
+    public func checkRanksAgree() throws {
+        guard communicator.size > 1 else { return }
+        var settings = Fingerprint()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        settings.add(String(decoding: (try? encoder.encode(hyper)) ?? Data(), as: UTF8.self))
+        settings.add(String(decoding: (try? encoder.encode(model.config)) ?? Data(), as: UTF8.self))
+        settings.add("\(step) \(optimizer.step) \(rng.stateWords)")
+        try communicator.checkAgreement(settings.value, "training settings or step (flags, --config, --resume)")
+        var tokens = Fingerprint()
+        for split in [data.train, data.val] {
+            split.withUnsafeBytes { tokens.add($0) }
+        }
+        try communicator.checkAgreement(tokens.value, "training data (--data)")
+        var state = Fingerprint()
+        let n = model.layout.count
+        for buffer in [model.params, optimizer.m, optimizer.v] {
+            state.add(UnsafeRawBufferPointer(start: buffer, count: n * 4))
+        }
+        try communicator.checkAgreement(state.value, "model and optimizer state (checkpoint.bin)")
     }
 
     /// Windows per loss estimate (`evalSteps` batches; nil: all).
@@ -217,8 +345,10 @@ public final class Trainer {
     /// ends); `run` does this itself when it was not done. A new run refuses a data
     /// directory, and refuses a directory holding another run unless `replacing` (then the
     /// old run's files go). Returns the pid of a killed trainer whose lock was taken over.
+    /// With several ranks, only rank 0 touches the directory (the others return nil).
     @discardableResult
     public func prepareRunDirectory(replacing: Bool = false) throws -> Int32? {
+        guard communicator.isRoot else { return nil }
         let fm = FileManager.default
         if !resumed {
             let meta = (runDirectory as NSString).appendingPathComponent("meta.json")
@@ -274,8 +404,10 @@ public final class Trainer {
         throw TrainingError.notEnoughMemory(bytes: bytes, available: memory, advice: advice)
     }
 
-    /// Saves model, optimizer, RNG and step atomically to `checkpointPath`.
+    /// Saves model, optimizer, RNG and step atomically to `checkpointPath` (on rank 0; every
+    /// rank holds the same state).
     public func saveCheckpoint() throws {
+        guard communicator.isRoot else { return }
         let n = model.layout.count
         let header = TrainingCheckpoint.Header(
             model: model.config, hyper: hyper, step: step, rng: rng.stateWords.map { String($0, radix: 16) },
@@ -293,12 +425,13 @@ public final class Trainer {
     /// step; the run is then saved so `--resume` continues it). `progress` receives each
     /// step's line for the terminal. Final losses are evaluated only when the run finished.
     public func run(shouldStop: () -> Bool = { false }, progress: (TrainingProgress) -> Void = { _ in }) throws -> TrainingSummary {
+        try checkRanksAgree()
         if lock == nil { _ = try prepareRunDirectory() }
         defer {
             lock?.release()
             lock = nil
         }
-        let log = try TrainingLog(path: logPath, resumingAt: step)
+        let log = communicator.isRoot ? try TrainingLog(path: logPath, resumingAt: step) : nil
         let tokensPerStep = Double(hyper.batch * hyper.gradAccum * model.config.context)
         let segmentStart = step, segmentSeconds = trainSeconds
         var interrupted = false
@@ -313,32 +446,36 @@ public final class Trainer {
                 valLoss = evaluate(data.val, maxWindows: estimateWindows)
             }
             let rate = Double(step - segmentStart) * tokensPerStep / max(trainSeconds - segmentSeconds, 1e-9)
-            log.append(step: step, trainLoss: loss, valLoss: valLoss, lr: lr, tokensPerSecond: rate, seconds: trainSeconds)
+            log?.append(step: step, trainLoss: loss, valLoss: valLoss, lr: lr, tokensPerSecond: rate, seconds: trainSeconds)
             progress(TrainingProgress(step: step, steps: hyper.steps, loss: loss, valLoss: valLoss, lr: lr,
                                       tokensPerSecond: rate,
                                       secondsLeft: Double(hyper.steps - step) * tokensPerStep / max(rate, 1e-9)))
             if hyper.saveEvery > 0 && step % hyper.saveEvery == 0 && step < hyper.steps {
-                try log.flush()
+                try log?.flush()
                 try saveCheckpoint()
             }
-            if shouldStop() && step < hyper.steps {
+            // The ranks stop together: when any of them was asked to.
+            let stop = communicator.size > 1 ? communicator.sum(shouldStop() ? 1 : 0) > 0 : shouldStop()
+            if stop && step < hyper.steps {
                 interrupted = true
                 break
             }
         }
-        try log.flush()
+        try log?.flush()
         try saveCheckpoint()
         var summary = TrainingSummary(step: step, finished: !interrupted, trainLoss: nil, valLoss: nil,
                                       trainSeconds: trainSeconds,
                                       tokensPerSecond: Double(step) * tokensPerStep / max(trainSeconds, 1e-9),
                                       parameterCount: model.layout.count)
+        summary.ranks = communicator.size
         if !interrupted {
             (summary.trainLoss, summary.trainLossWindows) = evaluateCounting(data.train, maxWindows: estimateWindows)
             (summary.valLoss, summary.valLossWindows) = evaluateCounting(data.val)
-            log.append(step: step, trainLoss: summary.trainLoss ?? .nan, valLoss: summary.valLoss, lr: schedule(step - 1),
+            log?.append(step: step, trainLoss: summary.trainLoss ?? .nan, valLoss: summary.valLoss, lr: schedule(step - 1),
                        tokensPerSecond: summary.tokensPerSecond, seconds: trainSeconds, final: true)
-            try log.flush()
+            try log?.flush()
         }
+        summary.communicationSeconds = communicationSeconds
         return summary
     }
 }
