@@ -39,7 +39,9 @@ struct LlamaCommand: AsyncParsableCommand {
             if Job.communicator.size == 1 { exit(withError: error) }
             // Several ranks: say it once (see Job.reportError) and end the whole job.
             let code = exitCode(for: error).rawValue
-            if code != 0 && !(error is ExitCode) { Job.reportError(error) }
+            // An ExitCode is a decision every rank took together (train's interrupt): no abort.
+            if error is ExitCode { Job.communicator.finalize(); Foundation.exit(code) }
+            if code != 0 { Job.reportError(error) }
             Job.exit(code, sameOnEveryRank: (error as? DistributedError)?.isSameOnEveryRank ?? false)
         }
         Job.exit(0)

@@ -119,6 +119,17 @@ struct Train: ParsableCommand, DistributedCommand {
             interruptRequested.store(true, ordering: .relaxed)
             signal(SIGINT, SIG_DFL)
         }
+        if trainer.communicator.size > 1 {
+            // Under mpirun, Ctrl-C reaches mpirun, which sends SIGTERM to every rank (then
+            // SIGKILL after a few seconds); SIGUSR1 sent to mpirun is forwarded as is. Either
+            // stops the ranks together after the step, and rank 0 saves.
+            for sig in [SIGTERM, SIGUSR1] {
+                signal(sig) { s in
+                    interruptRequested.store(true, ordering: .relaxed)
+                    signal(s, SIG_DFL)
+                }
+            }
+        }
         var lastPrint = Date.distantPast
         let summary = try trainer.run(shouldStop: { interruptRequested.load(ordering: .relaxed) }) { p in
             let now = Date()
