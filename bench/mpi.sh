@@ -3,10 +3,11 @@
 # process with 2 threads, on bench/train.sh's recipe (byte-level tinyshakespeare, dim 128,
 # 4 layers, 4 heads, hidden 352, context 64, AdamW 1e-3 → 1e-4, warmup 100) with its global
 # batch of 12 sequences taken as 2 micro-batches of 6 (ranks take whole micro-batches), for
-# STEPS steps (default 200, not the recipe's 2000). Also the recipe as bench/train.sh runs
+# STEPS steps (default 200, not the recipe's 2000; loss estimates over --eval-steps 20 batches,
+# the final validation loss over the whole split). Also the recipe as bench/train.sh runs
 # it (1 micro-batch of 12, 2 threads) for reference, and the all-reduce time per step.
 #
-# Usage: bench/mpi.sh [STEPS]        (needs Open MPI: apt-get install openmpi-bin libopenmpi-dev)
+# Usage: [BIND=core|none] bench/mpi.sh [STEPS]       (needs Open MPI: apt-get install openmpi-bin libopenmpi-dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -22,14 +23,14 @@ $LLAMA train-tokenizer "$CORPUS" --vocab-size 256 --out "$WORK/bytes.tiktoken" >
 $LLAMA prepare "$CORPUS" --tokenizer "$WORK/bytes.tiktoken" --out "$WORK/data" >/dev/null 2>&1
 RECIPE=(train --data "$WORK/data" --steps "$STEPS" --dim 128 --layers 4 --heads 4 --kv-heads 4 --hidden 352
         --context 64 --lr 1e-3 --min-lr 1e-4 --warmup 100 --weight-decay 0.1 --beta1 0.9 --beta2 0.99
-        --clip 1.0 --seed 1337 --eval-steps 0 --json)
+        --clip 1.0 --seed 1337 --json)
 
 echo "1 process, 2 threads, batch 12 (bench/train.sh's)..." >&2
 A=$($LLAMA "${RECIPE[@]}" --batch 12 --grad-accum 1 --threads 2 --out "$WORK/a" 2>/dev/null)
 echo "1 process, 2 threads, batch 6 x grad-accum 2..." >&2
 B=$($LLAMA "${RECIPE[@]}" --batch 6 --grad-accum 2 --threads 2 --out "$WORK/b" 2>/dev/null)
 echo "mpirun -np 2, 1 thread per rank, batch 6 x grad-accum 2..." >&2
-C=$(mpirun --allow-run-as-root --oversubscribe --bind-to core -np 2 \
+C=$(mpirun --allow-run-as-root --oversubscribe --bind-to "${BIND:-core}" -np 2 \
       $LLAMA "${RECIPE[@]}" --batch 6 --grad-accum 2 --threads 1 --out "$WORK/c" 2>"$WORK/c.err")
 grep "ranks:" "$WORK/c.err" >&2 || true
 
