@@ -112,7 +112,7 @@ expect_error() {  # description, pattern, command...
 }
 expect_error "--grad-accum 3 on 2 ranks" "grad-accum 3 is not divisible by the 2 MPI ranks" \
   "${MPIRUN[@]}" "$LLAMA" "${TRAIN[@]}" --steps 2 --grad-accum 3 --out "$WORK/bad1"
-expect_error "ranks started with different seeds" "ranks have another training settings" \
+expect_error "ranks started with different seeds" "ranks disagree with rank 0 on the training settings" \
   mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 "$LLAMA" "${TRAIN[@]}" --steps 2 --seed 1 --out "$WORK/bad2" \
   : -np 1 "$LLAMA" "${TRAIN[@]}" --steps 2 --seed 2 --out "$WORK/bad2"
 # The default build (scripts/test.sh's, or a debug one) refuses to train as N copies.

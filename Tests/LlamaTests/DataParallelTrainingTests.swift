@@ -110,7 +110,7 @@ import Llama
         }
         done.wait()
         for r in 0..<2 {
-            #expect(results.messages[r]?.contains("1 of the 2 MPI ranks have another training settings") == true, "rank \(r): \(results.messages[r] ?? "no error")")
+            #expect(results.messages[r]?.contains("1 of the 2 MPI ranks disagree with rank 0 on the training settings") == true, "rank \(r): \(results.messages[r] ?? "no error")")
         }
     }
 }

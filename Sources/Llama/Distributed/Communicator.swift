@@ -95,7 +95,7 @@ public enum DistributedError: Error, CustomStringConvertible {
         case let .indivisible(what, value, ranks, advice):
             return "\(what) \(value) is not divisible by the \(ranks) MPI ranks (mpirun -np \(ranks)): \(advice)"
         case let .ranksDisagree(what, ranks, size):
-            return "\(ranks) of the \(size) MPI ranks have another \(what) than rank 0: start every rank with the same flags and files"
+            return "\(ranks) of the \(size) MPI ranks disagree with rank 0 on the \(what): start every rank with the same flags and files"
         case let .mpiFailed(call, code):
             return "\(call) failed with MPI error \(code)"
         }
