@@ -60,6 +60,26 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
 
     static let ropeFreqsName = "rope_freqs.weight"
 
+    /// Why a shard of a split GGUF (llama.cpp's `llama-gguf-split`: `NAME-00001-of-00003.gguf`,
+    /// metadata `split.count` / `split.no`, tensors spread over the shards) cannot be opened
+    /// alone, naming the other files and whether they are there.
+    static func splitMessage(path: String, count: Int, index: Int?) -> String {
+        let dir = (path as NSString).deletingLastPathComponent
+        let file = (path as NSString).lastPathComponent
+        var names: [String] = []
+        if let r = file.range(of: #"-[0-9]{5}-of-[0-9]{5}\.gguf$"#, options: .regularExpression) {
+            let prefix = file[..<r.lowerBound]
+            for i in 1...count where i - 1 != (index ?? -1) {
+                let name = "\(prefix)-\(String(i).leftPadded(to: 5))-of-\(String(count).leftPadded(to: 5)).gguf"
+                let there = FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(name))
+                names.append(name + (there ? "" : " (missing)"))
+            }
+        }
+        let which = index.map { "shard \($0 + 1) of \(count)" } ?? "one of \(count) shards"
+        let others = names.isEmpty ? "the other \(count - 1) shard(s)" : names.joined(separator: ", ")
+        return "this file is \(which) of a split GGUF; the model's tensors are spread over it and \(others). Split models are not read here: merge the shards into one file with llama.cpp's `llama-gguf-split --merge \(file) merged.gguf` and open that"
+    }
+
     /// Opens and memory-maps `path`; reads the configuration and the embedded vocabulary.
     public convenience init(path: String) throws {
         try self.init(file: GGUFFile(path: path))
@@ -74,6 +94,9 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
 
         for info in file.tensors where info.type == nil {
             throw GGUFCheckpointError.unknownTensorType(path: path, tensor: info.name, typeID: info.rawType)
+        }
+        if let count = try file.optionalInt("split.count"), count > 1 {
+            throw GGUFCheckpointError.badValue(path: path, key: "split.count", message: GGUFCheckpoint.splitMessage(path: path, count: count, index: try file.optionalInt("split.no")))
         }
         let arch = (try? file.string("general.architecture")) ?? "llama"
         guard var architecture = Architecture.named(gguf: arch) else {
@@ -135,7 +158,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
                                                message: "RoPE on \(rotated) of \(headDim ?? dim / heads) dimensions per head (partial rotary) is not supported")
         }
         for name in ["rope_factors_long.weight", "rope_factors_short.weight"] where map[name] != nil {
-            throw GGUFCheckpointError.badValue(path: path, key: name, message: "LongRoPE scaling factors are not supported")
+            throw GGUFCheckpointError.badValue(path: path, key: name, message: "LongRoPE scaling factors (Phi-3 128k) are not supported; the 4k variants (no rope_factors tensors) are")
         }
         try GGUFCheckpoint.readAttentionVariations(file, into: &architecture, layers: layers, dim: dim, heads: heads,
                                                    headDim: headDim ?? dim / heads, path: path)
@@ -165,6 +188,16 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
                 originalContext: (try? file.int(key("rope.scaling.original_context_length"))) ?? 8192)
         }
 
+        // Other scaling types (linear, yarn) change the RoPE angles at every length: refused
+        // rather than run with plain RoPE (llama.cpp's converter writes them for configs with
+        // rope_scaling linear / yarn; Llama 3.1's scaling travels as rope_freqs.weight).
+        if let type = try? file.string(key("rope.scaling.type")), type != "none", type != "llama3" {
+            let factor = (try? file.double(key("rope.scaling.factor"))) ?? 1
+            if factor != 1 && factor != 0 {
+                throw GGUFCheckpointError.badValue(path: path, key: key("rope.scaling.type"),
+                    message: "RoPE scaling \"\(type)\" (factor \(factor)) is not supported; supported: none, llama3 (or rope_freqs.weight)")
+            }
+        }
         let c = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                             vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
                             maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
@@ -178,6 +211,14 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             guard checked.insert(name).inserted else { continue }
             let stacked = TensorFormat.gguf.formatName(spec).stacksExperts
             guard let info = byName[name] else {
+                // Files converted before llama.cpp stacked the experts (early 2024) hold one
+                // tensor per expert, `blk.N.ffn_gate.E.weight`; the llama.cpp this engine
+                // follows (llama-cpp-python 0.3.36) requires the stacked form too.
+                let perExpert = name.replacingOccurrences(of: "_exps.weight", with: ".0.weight")
+                if stacked, perExpert != name, byName[perExpert] != nil {
+                    throw GGUFCheckpointError.badValue(path: path, key: name,
+                        message: "missing: this file stores the experts one tensor each (\(perExpert), …), the layout llama.cpp wrote before it stacked them in \(name); llama.cpp no longer loads it either: convert the model again with llama.cpp's convert_hf_to_gguf.py, or run its Hugging Face folder")
+                }
                 if stacked { throw GGUFCheckpointError.missingTensor(path: path, tensor: name) }
                 continue  // named when the model asks for it
             }

@@ -302,6 +302,11 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
                 scaling = nil
             case nil where ropeKey == "rope_parameters":  // theta only
                 scaling = nil
+            case "longrope"?, "su"?:
+                // Phi-3 128k: per-frequency short/long factors and an attention factor; the
+                // engine's RoPE has no per-model frequency table on the Hugging Face path yet.
+                throw HuggingFaceError.unsupported(path: path,
+                    message: "\(ropeKey) type \"\(type ?? "")\" (LongRoPE short_factor/long_factor, as in Phi-3 128k) is not supported; the 4k variants (rope_scaling null) are")
             default:
                 throw HuggingFaceError.unsupported(path: path,
                     message: "\(ropeKey) type \(type.map { "\"\($0)\"" } ?? "(none)") is not supported; expected \"llama3\"")
@@ -332,7 +337,12 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             guard let s = try positive("query_pre_attn_scalar") else { throw HuggingFaceError.missingKey(path: path, key: "query_pre_attn_scalar") }
             a.attentionScale = Architecture.queryScale(s)
         }
-        guard (json["use_sliding_window"] as? Bool) != false, let w = try positive("sliding_window") else { return }
+        // transformers' Qwen2Config: `use_sliding_window` defaults to false (real Qwen2/2.5
+        // configs carry a `sliding_window` they do not use), `max_window_layers` to 28, and
+        // `layer_types` (when absent) puts the window on layers i >= max_window_layers.
+        let qwen2 = a.name == "qwen2"
+        let useWindow = (json["use_sliding_window"] as? Bool) ?? !qwen2
+        guard useWindow, let w = try positive("sliding_window") else { return }
         guard w.rounded() == w, w < 1e9 else {
             throw HuggingFaceError.badValue(path: path, key: "sliding_window", message: "expected an integer, found \(w)")
         }
@@ -343,7 +353,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             a.slidingWindow = types.map { ($0 as? String) == "sliding_attention" ? Int(w) : nil }
         } else {
             // transformers' Qwen2: layers below max_window_layers attend fully.
-            let from = (json["max_window_layers"]).flatMap { SafetensorsFile.jsonInt($0) } ?? 0
+            let from = (json["max_window_layers"]).flatMap { SafetensorsFile.jsonInt($0) } ?? (qwen2 ? 28 : 0)
             a.slidingWindow = a.slidingWindows(size: Int(w), layers: layers).enumerated().map { $0.offset >= from ? $0.element : nil }
         }
         if a.slidingWindow?.allSatisfy({ $0 == nil }) == true { a.slidingWindow = nil }
