@@ -91,4 +91,19 @@ import Testing
         if case let .int32(t)? = items.last { #expect(t == 5) } else { Issue.record("token_type is not i32") }
         #expect(loaded.encode("Hello world", allowSpecial: false) == source.encode("Hello world", allowSpecial: false))
     }
+
+    /// llama.cpp's converter wrote `../shared/arch/*/model.gguf` from the `hf/` folders beside
+    /// them (a tokenizer.json each): `llama export` of those folders writes the same vocabulary.
+    @Test(arguments: ["qwen2", "mistral", "mixtral", "phi3", "gemma", "gemma2", "gpt2"])
+    func exportWritesTheConvertersVocabulary(_ arch: String) throws {
+        let (w, notes) = try GGUFExport.writer(try CheckpointLoader.load(path: Fixtures.shared("arch/\(arch)/hf")), type: .f32)
+        #expect(notes.isEmpty, "\(notes)")
+        let out = ArchitectureFixtureTests.tempPath("\(arch)-vocab.gguf")
+        defer { unlink(out) }
+        try w.write(to: out)
+        let ours = try GGUFFile(path: out), theirs = try GGUFFile(path: Fixtures.shared("arch/\(arch)/model.gguf"))
+        for key in theirs.metadataKeys where key.hasPrefix("tokenizer.ggml.") && key != "tokenizer.ggml.add_space_prefix" {
+            #expect(ours.metadata[key] == theirs.metadata[key], "\(arch): \(key)")
+        }
+    }
 }

@@ -41,9 +41,11 @@ public enum GGUFCheckpointError: Error, CustomStringConvertible {
 }
 
 /// A GGUF model file as a `Checkpoint` (tensors memory-mapped, tokenizer from metadata).
-public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
+public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, LongRopeCarrying, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
+    /// Phi-3's LongRoPE (`rope_factors_short/long.weight`): its short factors are the RoPE divisors.
+    public let longRope: LongRopeScaling?
     /// The embedded vocabulary, built on first use: a 128k-token vocabulary costs tens of
     /// MB while it is parsed, which a run on token ids (or `llama bench`) never needs.
     public var tokenizer: (any Tokenizer)? { loadTokenizer().tokenizer }
@@ -157,9 +159,28 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             throw GGUFCheckpointError.badValue(path: path, key: key("rope.dimension_count"),
                                                message: "RoPE on \(rotated) of \(headDim ?? dim / heads) dimensions per head (partial rotary) is not supported")
         }
-        for name in ["rope_factors_long.weight", "rope_factors_short.weight"] where map[name] != nil {
-            throw GGUFCheckpointError.badValue(path: path, key: name, message: "LongRoPE scaling factors (Phi-3 128k) are not supported; the 4k variants (no rope_factors tensors) are")
+        // Phi-3's LongRoPE, as llama.cpp's converter writes it (see LongRope.swift).
+        var longRope: LongRopeScaling? = nil
+        if let short = map["rope_factors_short.weight"]?.info {
+            guard let long = map["rope_factors_long.weight"]?.info else {
+                throw GGUFCheckpointError.missingTensor(path: path, tensor: "rope_factors_long.weight")
+            }
+            guard let original = try file.optionalInt(key("rope.scaling.original_context_length")), original > 0 else {
+                throw GGUFCheckpointError.badValue(path: path, key: key("rope.scaling.original_context_length"), message: "missing, but the file has rope_factors_short.weight")
+            }
+            let af = file.metadata[key("rope.scaling.attn_factor")] != nil ? try file.double(key("rope.scaling.attn_factor"))
+                : LongRopeScaling.defaultAttentionFactor(context: context, original: original)
+            let lr = LongRopeScaling(shortFactors: try GGUFCheckpoint.floats(file, short, path: path),
+                                     longFactors: try GGUFCheckpoint.floats(file, long, path: path),
+                                     originalContext: original, context: context, attentionFactor: Float(af))
+            let half = (headDim ?? dim / heads) / 2
+            guard lr.shortFactors.count == half, lr.longFactors.count == half, af.isFinite, af > 0 else {
+                throw GGUFCheckpointError.badValue(path: path, key: "rope_factors_short.weight",
+                    message: "\(lr.shortFactors.count) short and \(lr.longFactors.count) long factors, expected \(half) each (attn_factor \(af))")
+            }
+            longRope = lr
         }
+        self.longRope = longRope
         try GGUFCheckpoint.readAttentionVariations(file, into: &architecture, layers: layers, dim: dim, heads: heads,
                                                    headDim: headDim ?? dim / heads, path: path)
         guard kvHeads > 0, heads % kvHeads == 0 else {
@@ -198,9 +219,14 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
                     message: "RoPE scaling \"\(type)\" (factor \(factor)) is not supported; supported: none, llama3 (or rope_freqs.weight)")
             }
         }
+        // LongRoPE runs its short factors, within the context they serve (an explicit
+        // attention.scale, as this engine's own export leaves out, would win).
+        if let lr = longRope, architecture.attentionScale == nil, lr.attentionFactor != 1 {
+            architecture.attentionScale = lr.queryScale(headDim: headDim ?? dim / heads)
+        }
         let c = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                             vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
-                            maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
+                            maxContext: longRope.map { min(context, $0.originalContext) } ?? context, tiedEmbeddings: map[TensorName.output] == nil,
                             architecture: architecture, headDim: headDim)
         // A fused tensor (GPT-2 attn_qkv) must hold exactly the rows of its parts, a stack of
         // experts (ffn_up_exps) exactly the expert count's; checked in layout order.
@@ -317,9 +343,14 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
 
     /// The `rope_freqs.weight` divisors (Llama 3.1 scaling), if the file has them.
     public func ropeFrequencyFactors() throws -> [Float]? {
-        guard let info = byCanonicalName[GGUFCheckpoint.ropeFreqsName]?.info, let type = info.type else { return nil }
-        guard type.isSupportedByKernels else {
-            throw GGUFCheckpointError.badValue(path: path, key: GGUFCheckpoint.ropeFreqsName, message: "type \(type.name) is not supported")
+        guard let info = byCanonicalName[GGUFCheckpoint.ropeFreqsName]?.info else { return longRope?.shortFactors }
+        return try GGUFCheckpoint.floats(file, info, path: path)
+    }
+
+    /// A small tensor's values as Float (rope_freqs, rope_factors_*).
+    static func floats(_ file: GGUFFile, _ info: GGUFTensorInfo, path: String) throws -> [Float] {
+        guard let type = info.type, type.isSupportedByKernels else {
+            throw GGUFCheckpointError.badValue(path: path, key: info.name, message: "type \(info.type?.name ?? "?") is not supported")
         }
         let n = info.elementCount
         var out = [Float](repeating: 0, count: n)

@@ -57,9 +57,12 @@ public enum HuggingFaceError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A Hugging Face Llama checkpoint directory (config.json + safetensors).
-public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerLoadReporting, @unchecked Sendable {
+public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerLoadReporting, LongRopeCarrying, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
+    /// Phi-3's LongRoPE (config.json `rope_scaling` longrope): its short factors are the RoPE divisors.
+    public let longRope: LongRopeScaling?
+    public func ropeFrequencyFactors() throws -> [Float]? { longRope?.shortFactors }
     public let tokenizer: (any Tokenizer)?
     /// Why a `tokenizer.model` found beside the weights could not be loaded, if it could not.
     public let tokenizerError: (any Error)?
@@ -102,6 +105,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             }
         }
 
+        longRope = parsed.longRope
         var c = parsed.config
         let outputName = c.architecture.spec(.output).map { c.architecture.name($0, layer: 0, in: .huggingFace) }
         c.tiedEmbeddings = parsed.tieWordEmbeddings || outputName.map { hfTensors[$0] == nil } ?? true
@@ -154,6 +158,8 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         public var config: ModelConfig
         /// `tie_word_embeddings` (a missing `lm_head.weight` also ties them, decided later).
         public var tieWordEmbeddings: Bool
+        /// Phi-3's LongRoPE, when `rope_scaling` says so.
+        public var longRope: LongRopeScaling? = nil
     }
 
     /// Decodes and validates a config.json; `path` names the file in errors.
@@ -271,6 +277,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         }
 
         var scaling: RopeScaling?
+        var longRope: LongRopeScaling?
         if let rs = ropeDict {
             guard let d = rs as? [String: Any] else {
                 throw HuggingFaceError.badValue(path: path, key: ropeKey, message: "expected an object or null")
@@ -302,21 +309,24 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
                 scaling = nil
             case nil where ropeKey == "rope_parameters":  // theta only
                 scaling = nil
-            case "longrope"?, "su"?:
-                // Phi-3 128k: per-frequency short/long factors and an attention factor; the
-                // engine's RoPE has no per-model frequency table on the Hugging Face path yet.
-                throw HuggingFaceError.unsupported(path: path,
-                    message: "\(ropeKey) type \"\(type ?? "")\" (LongRoPE short_factor/long_factor, as in Phi-3 128k) is not supported; the 4k variants (rope_scaling null) are")
+            case "longrope"?, "su"?, "yarn"? where architecture.name == Architecture.phi3.name:
+                // Phi-3 128k / 3.5 (transformers reads Phi-3's "su" and "yarn" as longrope).
+                longRope = try LongRopeScaling.fromHuggingFace(d, config: json, context: context, headDim: headDim ?? dim / heads,
+                                                               path: path, key: ropeKey)
+                scaling = nil
             default:
                 throw HuggingFaceError.unsupported(path: path,
                     message: "\(ropeKey) type \(type.map { "\"\($0)\"" } ?? "(none)") is not supported; expected \"llama3\"")
             }
         }
 
+        // LongRoPE runs its short factors: the context stops where they stop (see LongRope.swift).
+        if let lr = longRope, lr.attentionFactor != 1 { architecture.attentionScale = lr.queryScale(headDim: headDim ?? dim / heads) }
         let config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                                  vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
-                                 maxContext: context, tiedEmbeddings: tie, architecture: architecture, headDim: headDim)
-        return ParsedConfig(config: config, tieWordEmbeddings: tie)
+                                 maxContext: longRope.map { min(context, $0.originalContext) } ?? context, tiedEmbeddings: tie,
+                                 architecture: architecture, headDim: headDim)
+        return ParsedConfig(config: config, tieWordEmbeddings: tie, longRope: longRope)
     }
 
     /// Sliding windows (`sliding_window`, per layer from `layer_types` or the architecture's
