@@ -93,8 +93,13 @@ import Testing
         let longrope = try Self.huggingFace("phi3") { c in
             c["rope_scaling"] = ["type": "longrope", "long_factor": [1.0], "short_factor": [1.0]]
         }
+        // LongRoPE runs (Phi3Tests); factors that do not fit the head are named.
         let l = Self.message { try HuggingFaceCheckpoint(path: longrope) }
-        #expect(l.contains("longrope") && l.contains("not supported"), "\(l)")
+        #expect(l.contains("config.json") && l.contains("rope_scaling.short_factor") && l.contains("expected 8"), "\(l)")
+        let yarn = try Self.rewrite(try Fixtures.shared("arch/phi3/model.gguf"),
+                                    set: ["phi3.rope.scaling.type": .string("yarn"), "phi3.rope.scaling.factor": .float32(4)])
+        let y = Self.message { try GGUFCheckpoint(path: yarn) }
+        #expect(y.contains(yarn) && y.contains("phi3.rope.scaling.type") && y.contains("yarn"), "\(y)")
         let gguf = try Self.rewrite(try Fixtures.shared("arch/phi3/model.gguf"), set: ["phi3.rope.dimension_count": .uint32(8)])
         let g = Self.message { try GGUFCheckpoint(path: gguf) }
         #expect(g.contains("phi3.rope.dimension_count") && g.contains("partial rotary"), "\(g)")

@@ -9,9 +9,10 @@ struct ArchitectureFixture {
     let name: String
     let json: [String: Any]
 
-    init(_ arch: String) throws {
+    /// `reference`: another ref.json for the same files (default: the fixture's own).
+    init(_ arch: String, reference: String? = nil) throws {
         name = arch
-        let path = try Fixtures.shared("arch/\(arch)/ref.json")
+        let path = try reference ?? Fixtures.shared("arch/\(arch)/ref.json")
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }

@@ -5,88 +5,42 @@ import Testing
 /// The architectures beyond Llama against what their real peers produced
 /// (`../shared/arch/<arch>/`): HF transformers' logits in fp32 (`ref.json`), llama.cpp's
 /// converter (`model.gguf`) and quantizer (`model-q8_0.gguf`), transformers' own files (`hf/`).
-/// Adding an architecture adds its name to `names`.
+/// Adding an architecture adds its name to `names`; `ArchitectureFixture` reads the fixture
+/// and runs the CLI, and the per-architecture suites (Qwen2Tests, MistralTests, …) check only
+/// what is particular to one architecture.
 @Suite struct ArchitectureFixtureTests {
     static let names = ["gpt2", "gemma", "gemma2", "qwen2"]
 
-    /// One architecture's `ref.json`.
-    struct Reference {
-        let ids: [Int], lastLogits: [Float], greedyNext: [Int]
-        let longIDs: [Int], longLastLogits: [Float], longGreedyNext: [Int]
-        /// llama.cpp's distance from `lastLogits` / `longLastLogits` on model-q8_0.gguf.
-        let q8Short: Float, q8Long: Float
-
-        struct Bad: Error, CustomStringConvertible { let description: String }
-
-        static func load(_ arch: String) throws -> Reference {
-            let path = try Fixtures.shared("arch/\(arch)/ref.json")
-            guard let o = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] else {
-                throw Bad(description: "\(path): not a JSON object")
-            }
-            func ints(_ k: String) throws -> [Int] {
-                guard let a = o[k] as? [NSNumber] else { throw Bad(description: "\(path): no \(k)") }
-                return a.map(\.intValue)
-            }
-            func floats(_ k: String) throws -> [Float] {
-                guard let a = o[k] as? [NSNumber] else { throw Bad(description: "\(path): no \(k)") }
-                return a.map(\.floatValue)
-            }
-            guard let q8 = o["llamacpp_q8_0_max_abs_diff"] as? [String: Any], let s = q8["short"] as? NSNumber, let l = q8["long"] as? NSNumber else {
-                throw Bad(description: "\(path): no llamacpp_q8_0_max_abs_diff")
-            }
-            return Reference(ids: try ints("ids"), lastLogits: try floats("last_logits"), greedyNext: try ints("greedy_next"),
-                             longIDs: try ints("long_ids"), longLastLogits: try floats("long_last_logits"),
-                             longGreedyNext: try ints("long_greedy_next"), q8Short: s.floatValue, q8Long: l.floatValue)
-        }
-    }
-
     static func tempPath(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("swiftllama-arch-\(getpid())-\(name)").path
-    }
-
-    /// `llama generate --ids … --logits-out`: the last position's logits and the greedy ids.
-    static func generate(_ model: String, ids: [Int], count: Int) throws -> (logits: [Float], next: [Int]) {
-        let out = tempPath("logits-\(UUID().uuidString).json")  // tests run in parallel
-        defer { unlink(out) }
-        let r = try GenerateCommandTests().run(["generate", "--model", model, "--ids", ids.map(String.init).joined(separator: " "),
-                                                "--temperature", "0", "--print-ids", "--max-tokens", "\(count)", "--logits-out", out])
-        #expect(r.status == 0, "\(r.err)")
-        let logits = try GenerateCommandTests().readLogits(out)
-        return (logits, r.out.split(whereSeparator: \.isWhitespace).compactMap { Int($0) })
     }
 
     static var unquantizedFiles: [(String, String)] { names.flatMap { [($0, "hf"), ($0, "model.gguf")] } }
 
     @Test(arguments: unquantizedFiles)
     func generateMatchesTransformers(_ arch: String, _ file: String) throws {
-        let ref = try Reference.load(arch)
-        let model = try Fixtures.shared("arch/\(arch)/\(file)")
-        for (ids, logits, next) in [(ref.ids, ref.lastLogits, ref.greedyNext), (ref.longIDs, ref.longLastLogits, ref.longGreedyNext)] {
-            let got = try Self.generate(model, ids: ids, count: next.count)
-            #expect(got.logits.count == logits.count)
-            if got.logits.count == logits.count { #expect(maxAbsDifference(got.logits, logits) <= 1e-4, "\(arch) \(file) \(ids.count) ids") }
-            #expect(got.next == next, "\(arch) \(file) \(ids.count) ids")
-        }
+        try ArchitectureFixture(arch).checkCLI(file, tolerance: [1e-4, 1e-4], exactIDs: true)
     }
 
     /// Weight quantization dominates here: the bar is llama.cpp's own distance on the same
     /// file, with 25% and 0.01 of room.
     @Test(arguments: names)
     func q8_0LandsWhereLlamaCppDoes(_ arch: String) throws {
-        let ref = try Reference.load(arch)
-        let model = try Fixtures.shared("arch/\(arch)/model-q8_0.gguf")
-        for (ids, logits, bar) in [(ref.ids, ref.lastLogits, ref.q8Short), (ref.longIDs, ref.longLastLogits, ref.q8Long)] {
-            let got = try Self.generate(model, ids: ids, count: 1)
-            #expect(got.logits.count == logits.count)
-            guard got.logits.count == logits.count else { continue }
+        let fixture = try ArchitectureFixture(arch)
+        let model = try fixture.path("model-q8_0.gguf")
+        for (i, (input, key)) in zip(try fixture.inputs(), ["short", "long"]).enumerated() {
+            let got = try ArchitectureFixture.generate(model, ids: input.ids, count: 1)
+            #expect(got.logits.count == input.logits.count)
+            guard got.logits.count == input.logits.count else { continue }
+            let bar = try fixture.q8Tolerance(key)
             // Gemma's short input lands at 0.143 (bar 0.130; long: 0.066, bar 0.105). Exact
             // math on the dequantized weights gives 0.085, and each int8-activation matmul
             // adds a little with no single culprit (measured one tensor type at a time);
             // rounding the activation scales to fp16 as llama.cpp does gives 0.135. Left
             // open; this fails once it is fixed, so the marker gets removed.
             withKnownIssue("gemma q8_0 short input beyond 1.25 × llama.cpp + 0.01") {
-                #expect(maxAbsDifference(got.logits, logits) <= 1.25 * bar + 0.01, "\(arch) \(ids.count) ids")
-            } when: { arch == "gemma" && ids.count == ref.ids.count }
+                #expect(maxAbsDifference(got.logits, input.logits) <= bar, "\(arch) \(input.ids.count) ids")
+            } when: { arch == "gemma" && i == 0 }
         }
     }
 
@@ -158,14 +112,15 @@ import Testing
     @Test func gpt2WithoutPrefixAndWithMaskBuffers() throws {
         let dir = Self.tempPath("gpt2-hub-layout")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ref = try Reference.load("gpt2")
+        let fixture = try ArchitectureFixture("gpt2")
+        let (ids, logits, next) = try fixture.inputs()[0]
         let mask = [UInt8](repeating: 0x80, count: 2 * 16 * 16)  // bf16 1.0, any shape
         try Self.editedHuggingFace(try Fixtures.shared("arch/gpt2/hf"), to: dir,
                                    rename: { $0.hasPrefix("transformer.") ? String($0.dropFirst("transformer.".count)) : $0 },
                                    extra: (0..<3).map { ("h.\($0).attn.bias", [1, 1, 16, 16], mask) })
-        let got = try Self.generate(dir, ids: ref.ids, count: ref.greedyNext.count)
-        #expect(got.logits.count == ref.lastLogits.count && maxAbsDifference(got.logits, ref.lastLogits) <= 1e-4)
-        #expect(got.next == ref.greedyNext)
+        let got = try ArchitectureFixture.generate(dir, ids: ids, count: next.count)
+        #expect(got.logits.count == logits.count && maxAbsDifference(got.logits, logits) <= 1e-4)
+        #expect(got.next == next)
     }
 
     // MARK: bad input

@@ -102,3 +102,32 @@ extension MixtralTests {
         }
     }
 }
+
+extension MixtralTests {
+    /// GGUF files from before llama.cpp stacked the experts hold `blk.N.ffn_gate.E.weight`, one
+    /// tensor per expert; llama.cpp 0.3.36 requires `ffn_*_exps` (its `llama` loader creates
+    /// only the stacked tensors), and so does this reader, with an error that says why.
+    @Test func perExpertTensorsOfOldFilesAreExplained() throws {
+        let out = ArchitectureFixtureTests.tempPath("mixtral-split-experts.gguf")
+        defer { unlink(out) }
+        let f = try GGUFFile(path: try fixture.path("model.gguf"))
+        var w = GGUFWriter()
+        for key in f.metadataKeys { if let v = f.metadata[key] { w.set(key, .from(v, key: key)) } }
+        for t in f.tensors {
+            guard let type = t.type else { continue }
+            let shape = Array(t.dimensions.reversed()), bytes = Array(f.data(of: t))
+            guard t.name.hasSuffix("_exps.weight"), shape.count == 3 else {
+                try w.addTensor(name: t.name, shape: shape, type: type, data: bytes)
+                continue
+            }
+            let per = bytes.count / shape[0]
+            for e in 0..<shape[0] {
+                try w.addTensor(name: t.name.replacingOccurrences(of: "_exps.weight", with: ".\(e).weight"),
+                                shape: [shape[1], shape[2]], type: type, data: Array(bytes[(e * per)..<((e + 1) * per)]))
+            }
+        }
+        try w.write(to: out)
+        let e = try ArchitectureFixtureTests.generateError(out)
+        #expect(e.contains(out) && e.contains("blk.0.ffn_gate.0.weight") && e.contains("ffn_gate_exps") && e.contains("convert_hf_to_gguf"), "\(e)")
+    }
+}

@@ -33,3 +33,64 @@ import Testing
         #expect(try gguf.tensor(TensorName.w3(0)).shape == [160, 64])
     }
 }
+
+extension Phi3Tests {
+    /// llama.cpp's converter writes `phi3.rope.scaling.original_context_length` and
+    /// `phi3.attention.sliding_window` (0 for none); `llama export` writes the same keys.
+    @Test func ggufExportWritesTheConvertersKeys() throws {
+        let out = ArchitectureFixtureTests.tempPath("phi3-export.gguf"), windowed = ArchitectureFixtureTests.tempPath("phi3-window")
+        let out2 = ArchitectureFixtureTests.tempPath("phi3-window.gguf")
+        defer { unlink(out); unlink(out2); try? FileManager.default.removeItem(atPath: windowed) }
+        try GGUFExport.write(try CheckpointLoader.load(path: try fixture.path("hf")), to: out, type: .f32)
+        try ArchitectureFixtureTests.expectSameTensors(out, try fixture.path("model.gguf"), hyperparameters: "phi3")
+        // Phi-3-mini-4k's window (transformers applies it on every layer).
+        try ArchitectureFixtureTests.editedHuggingFace(try fixture.path("hf"), to: windowed, set: ["sliding_window": 2047])
+        let hf = try HuggingFaceCheckpoint(path: windowed)
+        #expect(hf.config.architecture.slidingWindow == [2047, 2047])
+        try GGUFExport.write(hf, to: out2, type: .f32)
+        let f = try GGUFFile(path: out2)
+        #expect(try f.optionalInt("phi3.attention.sliding_window") == 2047)
+        #expect(try f.optionalInt("phi3.rope.scaling.original_context_length") == 4096)
+        #expect(try GGUFCheckpoint(path: out2).config == hf.config)
+    }
+
+    /// Phi-3 128k's LongRoPE within its original context: the short factors and the attention
+    /// factor, against transformers' `Phi3ForCausalLM` on the same weights with a longrope
+    /// config (Tests/LlamaTests/Fixtures/phi3-longrope, from scripts/make_phi3_longrope_fixture.py);
+    /// the GGUF export carries it as llama.cpp's converter writes it and gives the same logits.
+    @Test func longRopeWithinTheOriginalContextMatchesTransformers() throws {
+        let dir = ArchitectureFixtureTests.tempPath("phi3-longrope-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let hf = dir + "/hf", gguf = dir + "/model.gguf"
+        try FileManager.default.createDirectory(atPath: hf, withIntermediateDirectories: true)
+        for name in ["model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: try fixture.path("hf/\(name)"), toPath: hf + "/" + name)
+        }
+        let ref = try ArchitectureFixture("phi3", reference: try Fixtures.repository("Tests/LlamaTests/Fixtures/phi3-longrope/ref.json"))
+        try FileManager.default.copyItem(atPath: try Fixtures.repository("Tests/LlamaTests/Fixtures/phi3-longrope/config.json"), toPath: hf + "/config.json")
+        let source = try HuggingFaceCheckpoint(path: hf)
+        #expect(source.config.maxContext == 4096 && source.longRope?.context == 131072)
+        try GGUFExport.write(source, to: gguf, type: .f32)
+        let f = try GGUFFile(path: gguf)
+        #expect(Set(f.tensors.map(\.name)).isSuperset(of: ["rope_factors_long.weight", "rope_factors_short.weight"]))
+        #expect(try f.optionalInt("phi3.context_length") == 131072 && f.optionalInt("phi3.rope.scaling.original_context_length") == 4096)
+        #expect(f.metadata["phi3.attention.scale"] == nil && f.metadata["rope_freqs.weight"] == nil)
+        #expect(try GGUFCheckpoint(path: gguf).config == source.config)
+        // and back to config.json (rope_scaling longrope, max_position_embeddings 131072).
+        try HuggingFaceExport.write(try GGUFCheckpoint(path: gguf), to: dir + "/hf2", type: .f32)
+        let back = try HuggingFaceCheckpoint(path: dir + "/hf2")
+        #expect(back.config == source.config && back.longRope == source.longRope)
+        for model in [hf, gguf] {
+            for input in try ref.inputs() {
+                let got = try ArchitectureFixture.generate(model, ids: input.ids, count: input.next.count)
+                #expect(got.logits.count == input.logits.count && maxAbsDifference(got.logits, input.logits) <= 1e-4, "\(model) \(input.ids.count) ids")
+                #expect(got.next == input.next, "\(model) \(input.ids.count) ids")
+            }
+        }
+        // Beyond the original context the long factors apply, which this engine does not run.
+        let long = [Int](repeating: 5, count: 4097).map(String.init).joined(separator: " ")
+        let r = try GenerateCommandTests().run(["generate", "--model", hf, "--ids", long, "--max-tokens", "1"])
+        #expect(r.status != 0 && r.err.contains("4096"), "\(r.err)")
+    }
+}

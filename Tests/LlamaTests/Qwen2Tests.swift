@@ -7,14 +7,8 @@ import Testing
     let fixture: ArchitectureFixture
     init() throws { fixture = try ArchitectureFixture("qwen2") }
 
-    @Test(arguments: ["hf", "model.gguf"])
-    func unquantizedMatchesTransformers(_ file: String) throws {
-        try fixture.checkCLI(file, tolerance: [1e-4, 1e-4], exactIDs: true)
-    }
-
-    @Test func q8_0LandsNoFartherThanLlamaCpp() throws {
-        try fixture.checkCLI("model-q8_0.gguf", tolerance: [try fixture.q8Tolerance("short"), try fixture.q8Tolerance("long")], exactIDs: false)
-    }
+    // The logits of hf/, model.gguf and model-q8_0.gguf are checked with the other
+    // architectures in ArchitectureFixtureTests.
 
     @Test func quantizeAndExportKeepTheModel() throws { try fixture.checkQuantizeAndExport() }
 
@@ -35,5 +29,29 @@ extension Qwen2Tests {
         #expect(ArchitectureTests.names(gguf.config, .gguf) == Set(gguf.file.tensors.map(\.name)))
         let dir = try fixture.path("hf")
         #expect(ArchitectureTests.names(try HuggingFaceCheckpoint(path: dir).config, .huggingFace) == (try ArchitectureTests.safetensorsNames(dir)))
+    }
+}
+
+extension Qwen2Tests {
+    /// transformers' Qwen2Config: no window unless `use_sliding_window` (default false), and then
+    /// only on layers i >= `max_window_layers` (default 28) unless `layer_types` says otherwise.
+    /// The expected lists are what `Qwen2Config(num_hidden_layers=2, …).layer_types` gives.
+    @Test func slidingWindowOnTheLayersTransformersPicks() throws {
+        let null = NSNull()
+        let cases: [([String: Any], [Int?]?)] = [
+            (["use_sliding_window": true, "sliding_window": 16, "max_window_layers": 1, "layer_types": null], [nil, 16]),
+            (["use_sliding_window": null, "sliding_window": 16, "max_window_layers": 1, "layer_types": null], nil),
+            (["use_sliding_window": false, "sliding_window": 16, "max_window_layers": 0, "layer_types": null], nil),
+            (["use_sliding_window": true, "sliding_window": 16, "max_window_layers": null, "layer_types": null], nil),
+            (["use_sliding_window": true, "sliding_window": 16, "max_window_layers": 0, "layer_types": null], [16, 16]),
+            (["use_sliding_window": true, "sliding_window": 16, "layer_types": ["sliding_attention", "full_attention"]], [16, nil]),
+        ]
+        for (i, (set, want)) in cases.enumerated() {
+            let dir = ArchitectureFixtureTests.tempPath("qwen2-window-\(i)")
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try ArchitectureFixtureTests.editedHuggingFace(try fixture.path("hf"), to: dir, set: set)
+            let got = try HuggingFaceCheckpoint(path: dir).config.architecture.slidingWindow
+            #expect(got == want, "case \(i): \(set)")
+        }
     }
 }

@@ -41,9 +41,11 @@ public enum GGUFCheckpointError: Error, CustomStringConvertible {
 }
 
 /// A GGUF model file as a `Checkpoint` (tensors memory-mapped, tokenizer from metadata).
-public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecked Sendable {
+public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, LongRopeCarrying, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
+    /// Phi-3's LongRoPE (`rope_factors_short/long.weight`): its short factors are the RoPE divisors.
+    public let longRope: LongRopeScaling?
     /// The embedded vocabulary, built on first use: a 128k-token vocabulary costs tens of
     /// MB while it is parsed, which a run on token ids (or `llama bench`) never needs.
     public var tokenizer: (any Tokenizer)? { loadTokenizer().tokenizer }
@@ -60,6 +62,26 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
 
     static let ropeFreqsName = "rope_freqs.weight"
 
+    /// Why a shard of a split GGUF (llama.cpp's `llama-gguf-split`: `NAME-00001-of-00003.gguf`,
+    /// metadata `split.count` / `split.no`, tensors spread over the shards) cannot be opened
+    /// alone, naming the other files and whether they are there.
+    static func splitMessage(path: String, count: Int, index: Int?) -> String {
+        let dir = (path as NSString).deletingLastPathComponent
+        let file = (path as NSString).lastPathComponent
+        var names: [String] = []
+        if let r = file.range(of: #"-[0-9]{5}-of-[0-9]{5}\.gguf$"#, options: .regularExpression) {
+            let prefix = file[..<r.lowerBound]
+            for i in 1...count where i - 1 != (index ?? -1) {
+                let name = "\(prefix)-\(String(i).leftPadded(to: 5))-of-\(String(count).leftPadded(to: 5)).gguf"
+                let there = FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(name))
+                names.append(name + (there ? "" : " (missing)"))
+            }
+        }
+        let which = index.map { "shard \($0 + 1) of \(count)" } ?? "one of \(count) shards"
+        let others = names.isEmpty ? "the other \(count - 1) shard(s)" : names.joined(separator: ", ")
+        return "this file is \(which) of a split GGUF; the model's tensors are spread over it and \(others). Split models are not read here: merge the shards into one file with llama.cpp's `llama-gguf-split --merge \(file) merged.gguf` and open that"
+    }
+
     /// Opens and memory-maps `path`; reads the configuration and the embedded vocabulary.
     public convenience init(path: String) throws {
         try self.init(file: GGUFFile(path: path))
@@ -74,6 +96,9 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
 
         for info in file.tensors where info.type == nil {
             throw GGUFCheckpointError.unknownTensorType(path: path, tensor: info.name, typeID: info.rawType)
+        }
+        if let count = try file.optionalInt("split.count"), count > 1 {
+            throw GGUFCheckpointError.badValue(path: path, key: "split.count", message: GGUFCheckpoint.splitMessage(path: path, count: count, index: try file.optionalInt("split.no")))
         }
         let arch = (try? file.string("general.architecture")) ?? "llama"
         guard var architecture = Architecture.named(gguf: arch) else {
@@ -134,9 +159,28 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             throw GGUFCheckpointError.badValue(path: path, key: key("rope.dimension_count"),
                                                message: "RoPE on \(rotated) of \(headDim ?? dim / heads) dimensions per head (partial rotary) is not supported")
         }
-        for name in ["rope_factors_long.weight", "rope_factors_short.weight"] where map[name] != nil {
-            throw GGUFCheckpointError.badValue(path: path, key: name, message: "LongRoPE scaling factors are not supported")
+        // Phi-3's LongRoPE, as llama.cpp's converter writes it (see LongRope.swift).
+        var longRope: LongRopeScaling? = nil
+        if let short = map["rope_factors_short.weight"]?.info {
+            guard let long = map["rope_factors_long.weight"]?.info else {
+                throw GGUFCheckpointError.missingTensor(path: path, tensor: "rope_factors_long.weight")
+            }
+            guard let original = try file.optionalInt(key("rope.scaling.original_context_length")), original > 0 else {
+                throw GGUFCheckpointError.badValue(path: path, key: key("rope.scaling.original_context_length"), message: "missing, but the file has rope_factors_short.weight")
+            }
+            let af = file.metadata[key("rope.scaling.attn_factor")] != nil ? try file.double(key("rope.scaling.attn_factor"))
+                : LongRopeScaling.defaultAttentionFactor(context: context, original: original)
+            let lr = LongRopeScaling(shortFactors: try GGUFCheckpoint.floats(file, short, path: path),
+                                     longFactors: try GGUFCheckpoint.floats(file, long, path: path),
+                                     originalContext: original, context: context, attentionFactor: Float(af))
+            let half = (headDim ?? dim / heads) / 2
+            guard lr.shortFactors.count == half, lr.longFactors.count == half, af.isFinite, af > 0 else {
+                throw GGUFCheckpointError.badValue(path: path, key: "rope_factors_short.weight",
+                    message: "\(lr.shortFactors.count) short and \(lr.longFactors.count) long factors, expected \(half) each (attn_factor \(af))")
+            }
+            longRope = lr
         }
+        self.longRope = longRope
         try GGUFCheckpoint.readAttentionVariations(file, into: &architecture, layers: layers, dim: dim, heads: heads,
                                                    headDim: headDim ?? dim / heads, path: path)
         guard kvHeads > 0, heads % kvHeads == 0 else {
@@ -165,9 +209,24 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
                 originalContext: (try? file.int(key("rope.scaling.original_context_length"))) ?? 8192)
         }
 
+        // Other scaling types (linear, yarn) change the RoPE angles at every length: refused
+        // rather than run with plain RoPE (llama.cpp's converter writes them for configs with
+        // rope_scaling linear / yarn; Llama 3.1's scaling travels as rope_freqs.weight).
+        if let type = try? file.string(key("rope.scaling.type")), type != "none", type != "llama3" {
+            let factor = (try? file.double(key("rope.scaling.factor"))) ?? 1
+            if factor != 1 && factor != 0 {
+                throw GGUFCheckpointError.badValue(path: path, key: key("rope.scaling.type"),
+                    message: "RoPE scaling \"\(type)\" (factor \(factor)) is not supported; supported: none, llama3 (or rope_freqs.weight)")
+            }
+        }
+        // LongRoPE runs its short factors, within the context they serve (an explicit
+        // attention.scale, as this engine's own export leaves out, would win).
+        if let lr = longRope, architecture.attentionScale == nil, lr.attentionFactor != 1 {
+            architecture.attentionScale = lr.queryScale(headDim: headDim ?? dim / heads)
+        }
         let c = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                             vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
-                            maxContext: context, tiedEmbeddings: map[TensorName.output] == nil,
+                            maxContext: longRope.map { min(context, $0.originalContext) } ?? context, tiedEmbeddings: map[TensorName.output] == nil,
                             architecture: architecture, headDim: headDim)
         // A fused tensor (GPT-2 attn_qkv) must hold exactly the rows of its parts, a stack of
         // experts (ffn_up_exps) exactly the expert count's; checked in layout order.
@@ -178,6 +237,14 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
             guard checked.insert(name).inserted else { continue }
             let stacked = TensorFormat.gguf.formatName(spec).stacksExperts
             guard let info = byName[name] else {
+                // Files converted before llama.cpp stacked the experts (early 2024) hold one
+                // tensor per expert, `blk.N.ffn_gate.E.weight`; the llama.cpp this engine
+                // follows (llama-cpp-python 0.3.36) requires the stacked form too.
+                let perExpert = name.replacingOccurrences(of: "_exps.weight", with: ".0.weight")
+                if stacked, perExpert != name, byName[perExpert] != nil {
+                    throw GGUFCheckpointError.badValue(path: path, key: name,
+                        message: "missing: this file stores the experts one tensor each (\(perExpert), …), the layout llama.cpp wrote before it stacked them in \(name); llama.cpp no longer loads it either: convert the model again with llama.cpp's convert_hf_to_gguf.py, or run its Hugging Face folder")
+                }
                 if stacked { throw GGUFCheckpointError.missingTensor(path: path, tensor: name) }
                 continue  // named when the model asks for it
             }
@@ -276,9 +343,14 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, @unchecke
 
     /// The `rope_freqs.weight` divisors (Llama 3.1 scaling), if the file has them.
     public func ropeFrequencyFactors() throws -> [Float]? {
-        guard let info = byCanonicalName[GGUFCheckpoint.ropeFreqsName]?.info, let type = info.type else { return nil }
-        guard type.isSupportedByKernels else {
-            throw GGUFCheckpointError.badValue(path: path, key: GGUFCheckpoint.ropeFreqsName, message: "type \(type.name) is not supported")
+        guard let info = byCanonicalName[GGUFCheckpoint.ropeFreqsName]?.info else { return longRope?.shortFactors }
+        return try GGUFCheckpoint.floats(file, info, path: path)
+    }
+
+    /// A small tensor's values as Float (rope_freqs, rope_factors_*).
+    static func floats(_ file: GGUFFile, _ info: GGUFTensorInfo, path: String) throws -> [Float] {
+        guard let type = info.type, type.isSupportedByKernels else {
+            throw GGUFCheckpointError.badValue(path: path, key: info.name, message: "type \(info.type?.name ?? "?") is not supported")
         }
         let n = info.elementCount
         var out = [Float](repeating: 0, count: n)

@@ -44,7 +44,7 @@ public enum GGUFExport {
             if overridden { w.removeAll(prefix: "tokenizer.") }
             if let tok = checkpoint.tokenizer {
                 do {
-                    try GGUFVocabularyWriter.write(tok, into: &w)
+                    try GGUFVocabularyWriter.write(tok, into: &w, vocabularySize: checkpoint.config.vocabSize)
                 } catch let e as GGUFVocabularyWriter.ExportError {
                     // The weights are still worth having; llama.cpp then needs ids or another vocabulary.
                     notes.append("no vocabulary written: \(e)")
@@ -89,6 +89,11 @@ extension GGUFWriter {
         if let cap = arch.logitSoftCap { set("\(a).final_logit_softcapping", .float32(cap)) }
         if let window = arch.slidingWindow?.compactMap({ $0 }).max() {
             set("\(a).attention.sliding_window", .uint32(UInt32(window)))
+        } else if arch.ggufWritesOriginalContextAndWindow {
+            set("\(a).attention.sliding_window", .uint32(0))  // the converter's "none"
+        }
+        if arch.ggufWritesOriginalContextAndWindow {
+            set("\(a).rope.scaling.original_context_length", .uint32(UInt32(c.ropeScaling?.originalContext ?? c.maxContext)))
         }
         // llama.cpp infers the query scale (see `ggufScaleByDimPerHeadAtLayerCounts`); written
         // only when the model's differs from that (read back by this engine).

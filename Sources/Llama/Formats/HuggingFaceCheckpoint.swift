@@ -57,9 +57,12 @@ public enum HuggingFaceError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A Hugging Face Llama checkpoint directory (config.json + safetensors).
-public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerLoadReporting, @unchecked Sendable {
+public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerLoadReporting, LongRopeCarrying, @unchecked Sendable {
     public let path: String
     public let config: ModelConfig
+    /// Phi-3's LongRoPE (config.json `rope_scaling` longrope): its short factors are the RoPE divisors.
+    public let longRope: LongRopeScaling?
+    public func ropeFrequencyFactors() throws -> [Float]? { longRope?.shortFactors }
     public let tokenizer: (any Tokenizer)?
     /// Why a `tokenizer.model` found beside the weights could not be loaded, if it could not.
     public let tokenizerError: (any Error)?
@@ -102,6 +105,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             }
         }
 
+        longRope = parsed.longRope
         var c = parsed.config
         let outputName = c.architecture.spec(.output).map { c.architecture.name($0, layer: 0, in: .huggingFace) }
         c.tiedEmbeddings = parsed.tieWordEmbeddings || outputName.map { hfTensors[$0] == nil } ?? true
@@ -154,6 +158,8 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         public var config: ModelConfig
         /// `tie_word_embeddings` (a missing `lm_head.weight` also ties them, decided later).
         public var tieWordEmbeddings: Bool
+        /// Phi-3's LongRoPE, when `rope_scaling` says so.
+        public var longRope: LongRopeScaling? = nil
     }
 
     /// Decodes and validates a config.json; `path` names the file in errors.
@@ -271,6 +277,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         }
 
         var scaling: RopeScaling?
+        var longRope: LongRopeScaling?
         if let rs = ropeDict {
             guard let d = rs as? [String: Any] else {
                 throw HuggingFaceError.badValue(path: path, key: ropeKey, message: "expected an object or null")
@@ -302,16 +309,24 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
                 scaling = nil
             case nil where ropeKey == "rope_parameters":  // theta only
                 scaling = nil
+            case "longrope"?, "su"?, "yarn"? where architecture.name == Architecture.phi3.name:
+                // Phi-3 128k / 3.5 (transformers reads Phi-3's "su" and "yarn" as longrope).
+                longRope = try LongRopeScaling.fromHuggingFace(d, config: json, context: context, headDim: headDim ?? dim / heads,
+                                                               path: path, key: ropeKey)
+                scaling = nil
             default:
                 throw HuggingFaceError.unsupported(path: path,
                     message: "\(ropeKey) type \(type.map { "\"\($0)\"" } ?? "(none)") is not supported; expected \"llama3\"")
             }
         }
 
+        // LongRoPE runs its short factors: the context stops where they stop (see LongRope.swift).
+        if let lr = longRope, lr.attentionFactor != 1 { architecture.attentionScale = lr.queryScale(headDim: headDim ?? dim / heads) }
         let config = ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
                                  vocabSize: vocab, normEps: Float(eps), ropeTheta: Float(theta), ropeScaling: scaling,
-                                 maxContext: context, tiedEmbeddings: tie, architecture: architecture, headDim: headDim)
-        return ParsedConfig(config: config, tieWordEmbeddings: tie)
+                                 maxContext: longRope.map { min(context, $0.originalContext) } ?? context, tiedEmbeddings: tie,
+                                 architecture: architecture, headDim: headDim)
+        return ParsedConfig(config: config, tieWordEmbeddings: tie, longRope: longRope)
     }
 
     /// Sliding windows (`sliding_window`, per layer from `layer_types` or the architecture's
@@ -332,7 +347,12 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             guard let s = try positive("query_pre_attn_scalar") else { throw HuggingFaceError.missingKey(path: path, key: "query_pre_attn_scalar") }
             a.attentionScale = Architecture.queryScale(s)
         }
-        guard (json["use_sliding_window"] as? Bool) != false, let w = try positive("sliding_window") else { return }
+        // transformers' Qwen2Config: `use_sliding_window` defaults to false (real Qwen2/2.5
+        // configs carry a `sliding_window` they do not use), `max_window_layers` to 28, and
+        // `layer_types` (when absent) puts the window on layers i >= max_window_layers.
+        let qwen2 = a.name == "qwen2"
+        let useWindow = (json["use_sliding_window"] as? Bool) ?? !qwen2
+        guard useWindow, let w = try positive("sliding_window") else { return }
         guard w.rounded() == w, w < 1e9 else {
             throw HuggingFaceError.badValue(path: path, key: "sliding_window", message: "expected an integer, found \(w)")
         }
@@ -343,7 +363,7 @@ public final class HuggingFaceCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
             a.slidingWindow = types.map { ($0 as? String) == "sliding_attention" ? Int(w) : nil }
         } else {
             // transformers' Qwen2: layers below max_window_layers attend fully.
-            let from = (json["max_window_layers"]).flatMap { SafetensorsFile.jsonInt($0) } ?? 0
+            let from = (json["max_window_layers"]).flatMap { SafetensorsFile.jsonInt($0) } ?? (qwen2 ? 28 : 0)
             a.slidingWindow = a.slidingWindows(size: Int(w), layers: layers).enumerated().map { $0.offset >= from ? $0.element : nil }
         }
         if a.slidingWindow?.allSatisfy({ $0 == nil }) == true { a.slidingWindow = nil }

@@ -102,6 +102,17 @@ public enum HuggingFaceExport {
             config["rope_scaling"] = ["rope_type": "llama3", "factor": Double(r.factor), "low_freq_factor": Double(r.lowFreqFactor),
                                       "high_freq_factor": Double(r.highFreqFactor), "original_max_position_embeddings": r.originalContext]
         }
+        if let lr = LongRopeScaling.of(checkpoint) {
+            var rope: [String: Any] = ["rope_type": "longrope", "short_factor": lr.shortFactors.map(Double.init),
+                                       "long_factor": lr.longFactors.map(Double.init), "rope_theta": Double(c.ropeTheta),
+                                       "original_max_position_embeddings": lr.originalContext]
+            if lr.attentionFactor != Float(LongRopeScaling.defaultAttentionFactor(context: lr.context, original: lr.originalContext)) {
+                rope["attention_factor"] = Double(lr.attentionFactor)
+            }
+            config["rope_scaling"] = rope
+            config["max_position_embeddings"] = lr.context
+            config["original_max_position_embeddings"] = lr.originalContext
+        }
         if let tok = checkpoint.tokenizer {
             if let b = tok.bosID { config["bos_token_id"] = b }
             if let e = tok.eosID { config["eos_token_id"] = e }

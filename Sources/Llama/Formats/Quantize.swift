@@ -155,7 +155,17 @@ public enum Quantizer {
             }
             try add(t, as: name, to: &w, type: type, path: checkpoint.path, parallel: parallel)
         }
-        if let divisors = try ropeDivisors(checkpoint) {
+        if let lr = LongRopeScaling.of(checkpoint) {
+            // As llama.cpp's converter writes Phi-3's LongRoPE; llama.cpp applies attn_factor
+            // itself, so the q·k scale this engine derives from it is not written.
+            let a = c.architecture.ggufArchitecture
+            w.removeAll(prefix: "\(a).attention.scale")
+            w.set("\(a).context_length", .uint32(UInt32(lr.context)))
+            w.set("\(a).rope.scaling.original_context_length", .uint32(UInt32(lr.originalContext)))
+            w.set("\(a).rope.scaling.attn_factor", .float32(lr.attentionFactor))
+            try w.addTensor(name: "rope_factors_long.weight", shape: [lr.longFactors.count], values: lr.longFactors, as: .f32)
+            try w.addTensor(name: "rope_factors_short.weight", shape: [lr.shortFactors.count], values: lr.shortFactors, as: .f32)
+        } else if let divisors = try ropeDivisors(checkpoint) {
             try w.addTensor(name: "rope_freqs.weight", shape: [divisors.count], values: divisors, as: .f32)
         }
         return w

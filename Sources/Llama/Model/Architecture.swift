@@ -316,6 +316,9 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
     /// llama.cpp's converter writes `attention.key_length` / `value_length` for this
     /// architecture even when they equal dim / heads (Gemma); otherwise only when they differ.
     public var ggufWritesHeadSize = false
+    /// llama.cpp's converter writes `rope.scaling.original_context_length` and
+    /// `attention.sliding_window` (0 for none) for this architecture (Phi-3).
+    public var ggufWritesOriginalContextAndWindow = false
     /// What llama.cpp assumes when a GGUF file leaves a key out (Gemma 2: soft-caps 50 and
     /// 30, window 4096): the attention soft-cap, the final soft-cap, the sliding window.
     public var ggufDefaultAttentionSoftCap: Float? = nil

@@ -26,7 +26,7 @@ public enum GGUFVocabularyWriter {
         public var description: String {
             switch self {
             case let .unsupportedTokenizer(typeName):
-                return "cannot write a \(typeName) vocabulary to GGUF; exportable kinds: byte-level BPE (tiktoken or GGUF \"gpt2\") and SentencePiece (tokenizer.model, tokenizer.bin or GGUF \"llama\")"
+                return "cannot write a \(typeName) vocabulary to GGUF; exportable kinds: byte-level BPE (tiktoken, tokenizer.json or GGUF \"gpt2\") and SentencePiece (tokenizer.model, tokenizer.bin, tokenizer.json with byte_fallback or GGUF \"llama\")"
             case let .notRepresentable(reason):
                 return "cannot write this vocabulary to GGUF: \(reason)"
             }
@@ -38,15 +38,18 @@ public enum GGUFVocabularyWriter {
     /// Byte-level BPE becomes `tokenizer.ggml.model` = "gpt2" (with a merge list derived from
     /// tiktoken ranks when the source has none); SentencePiece becomes "llama". Throws
     /// ``ExportError`` for other tokenizers and for settings GGUF cannot express.
-    public static func metadata(for tokenizer: any Tokenizer) throws -> [(String, GGUFWriter.Value)] {
+    /// `vocabularySize` (the model's embedding rows, when larger than the tokenizer) pads a
+    /// `tokenizer.json` vocabulary with unused "[PAD<i>]" entries, as llama.cpp's converter does.
+    public static func metadata(for tokenizer: any Tokenizer, vocabularySize: Int? = nil) throws -> [(String, GGUFWriter.Value)] {
+        if let t = tokenizer as? HuggingFaceTokenizer { return try huggingFaceMetadata(t, vocabularySize: vocabularySize) }
         if let t = tokenizer as? ByteLevelBPETokenizer { return try byteLevelMetadata(t) }
         if let t = tokenizer as? SentencePieceTokenizer { return try sentencePieceMetadata(t) }
         throw ExportError.unsupportedTokenizer(typeName: String(describing: type(of: tokenizer)))
     }
 
     /// Adds the vocabulary's metadata (see ``metadata(for:)``) to `writer`.
-    public static func write(_ tokenizer: any Tokenizer, into writer: inout GGUFWriter) throws {
-        for (key, value) in try metadata(for: tokenizer) { writer.set(key, value) }
+    public static func write(_ tokenizer: any Tokenizer, into writer: inout GGUFWriter, vocabularySize: Int? = nil) throws {
+        for (key, value) in try metadata(for: tokenizer, vocabularySize: vocabularySize) { writer.set(key, value) }
     }
 
     /// A token id as GGUF's u32 (llama.cpp reads ids with that type).

@@ -64,6 +64,8 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
     public let addedTokens: [AddedToken]
     /// The `tokenizer.json` it was loaded from, when it came from a file (exports copy it).
     public internal(set) var sourcePath: String?
+    /// `pad_token` of `tokenizer_config.json`, if it names a token.
+    public internal(set) var paddingID: TokenID?
 
     let addedByFirstByte: [[Int]]
     /// Bytes that start some added token (the scan skips the others quickly).

@@ -192,10 +192,12 @@ extension HuggingFaceTokenizer {
         let bos = prefix.first ?? configToken("bos_token")
         let eos = configToken("eos_token") ?? suffix.last
 
-        return HuggingFaceTokenizer(
+        let tokenizer = HuggingFaceTokenizer(
             addedTokens: added, normalizers: normalizers, metaspace: pre.metaspace, prefixSpace: pre.prefixSpace,
             preTokenizer: preTokenizer, model: model, prefixIDs: prefix, suffixIDs: suffix, pieces: pieces, texts: texts,
             bosID: bos, eosID: eos, chatTemplate: chatTemplate, stripLeadingSpace: decoder.stripLeadingSpace)
+        tokenizer.paddingID = configToken("pad_token")
+        return tokenizer
     }
 
     static func parseNormalizer(_ json: Any?, path: String, field: String) throws -> [Normalizer] {

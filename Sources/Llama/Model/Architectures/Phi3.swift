@@ -19,6 +19,7 @@ extension Architecture {
         a.name = "phi3"
         a.huggingFaceClass = "Phi3ForCausalLM"
         a.ropeLayout = .rotateHalf
+        a.ggufWritesOriginalContextAndWindow = true
         return a
     }()
 }
