@@ -35,10 +35,15 @@ public struct EngineRequest: Sendable {
     public var logprobs: Int?
     /// Report the logits of the prompt's last position in the final event.
     public var keepPromptLogits: Bool
+    /// Set it to end the request before the engine's next step, with its final event
+    /// (finish reason `.stoppedByCaller`); ending the iteration instead cancels the request
+    /// without one.
+    public var stop: EngineStop?
 
     public init(prompt: [TokenID], maxTokens: Int? = nil, sampling: SamplingParameters = SamplingParameters(),
                 stopStrings: [String] = [], stopIDs: Set<TokenID>? = nil, logprobs: Int? = nil,
-                keepPromptLogits: Bool = false) {
+                keepPromptLogits: Bool = false, stop: EngineStop? = nil) {
+        self.stop = stop
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.sampling = sampling
@@ -47,6 +52,18 @@ public struct EngineRequest: Sendable {
         self.logprobs = logprobs
         self.keepPromptLogits = keepPromptLogits
     }
+}
+
+/// A flag that ends a request at the engine's next step (for example on Ctrl-C in a chat).
+public final class EngineStop: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    public init() {}
+
+    public func request() { lock.lock(); value = true; lock.unlock() }
+
+    public var isRequested: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// Log-probability of a chosen id, and of the most likely ids at that step.
@@ -244,9 +261,15 @@ public final class Engine: @unchecked Sendable {
         while true {
             // Admit waiting requests into free slots; sleep when there is nothing to do.
             lock.lock()
-            for slot in slots where slot.job?.cancelled == true {
-                release(slot)
-                activeCount -= 1
+            for slot in slots where slot.job != nil {
+                if slot.job?.cancelled == true {
+                    release(slot)
+                    activeCount -= 1
+                } else if slot.job?.request.stop?.isRequested == true {
+                    slot.finish(.stoppedByCaller)
+                    release(slot)
+                    activeCount -= 1
+                }
             }
             while !waiting.isEmpty, slots.contains(where: { $0.job == nil }) {
                 let job = waiting.removeFirst()
