@@ -343,7 +343,12 @@ import Testing
             if try processing() == 0 { freed = true; break }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        #expect(freed, "the killed client's generation still runs: \(server.log)")
+        guard freed else {
+            // Still generating: a graceful stop would wait for all 60000 tokens.
+            Issue.record("the killed client's generation still runs: \(server.log)")
+            kill(server.process.processIdentifier, SIGKILL)
+            return
+        }
         #expect(ContinuousClock.now - killed < .seconds(10))
         let ok = try client(server, "complete", ["model": "m", "prompt": "x", "max_tokens": 2, "ignore_eos": true])
         #expect(usage(ok)["completion_tokens"] as? Int == 2)
