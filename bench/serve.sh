@@ -2,23 +2,26 @@
 # `llama serve` under load, side by side with llama.cpp's llama-server on the same GGUF.
 #
 #   bench/serve.sh [--build] [--dir DIR] [-c CLIENTS] [-r REQUESTS] [-n TOKENS] [-t THREADS]
-#                  [--ctx N] [--long-prompt WORDS] [--llama BIN] MODEL.gguf
+#                  [--ctx N] [--long-prompt WORDS] [--llama BIN] [--server-args "ARGS"] MODEL.gguf
 #
 # For each server: 1 streaming client, then CLIENTS concurrent streaming clients (each
 # sending REQUESTS greedy requests of exactly TOKENS tokens, ignore_eos), then the same load
-# with a WORDS-word prompt arriving mid-run (default 512). Reports time to first token
+# with a WORDS-word prompt arriving mid-run (default 512) while CLIENTS-1 streams run, so that
+# it finds a free slot at once. Reports time to first token
 # p50/p99, aggregate generated tokens/s, errors, and the running streams' largest gap
 # between tokens while the long prompt is read. Loopback only; every request has a timeout.
 # --build builds llama-server from the llama-cpp-python 0.3.36 sdist into DIR (default
 # ~/.cache/swiftllama-llamacpp, never inside this repository), as bench/llamacpp.sh does;
 # without a llama-server in DIR only SwiftLlama is measured. --llama BIN uses that `llama`
-# binary instead of building this repository's release one.
+# binary instead of building this repository's release one. --server-args adds arguments to
+# llama-server's command line (on a machine shared with other work, "--poll 0": ggml's
+# worker threads otherwise spin while they wait, and on oversubscribed cores that collapses).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${LLAMACPP_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftllama-llamacpp}"
 threads="$(nproc)" clients=4 requests=2 tokens=128 ctx=1024 long=512 build=0
-model="" ours=""
+model="" ours="" server_args=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --build) build=1 ;;
@@ -30,7 +33,8 @@ while [ $# -gt 0 ]; do
         --ctx) ctx="$2"; shift ;;
         --long-prompt) long="$2"; shift ;;
         --llama) ours="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --server-args) server_args="$2"; shift ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) model="$1" ;;
     esac
@@ -89,8 +93,8 @@ run_load() {  # NAME URL
     local one many longp
     one="$(python3 "$load" "$url" --clients 1 --requests "$requests" --max-tokens "$tokens")"
     many="$(python3 "$load" "$url" --clients "$clients" --requests "$requests" --max-tokens "$tokens")"
-    longp="$(python3 "$load" "$url" --clients "$clients" --requests 1 --max-tokens "$tokens" --long-prompt "$long")"
-    NAME="$name" ONE="$one" MANY="$many" LONG="$longp" python3 - <<'PY'
+    longp="$(python3 "$load" "$url" --clients "$((clients > 1 ? clients - 1 : 1))" --requests 1 --max-tokens "$tokens" --long-prompt "$long")"
+    SUMMARY="$logdir/summary" NAME="$name" ONE="$one" MANY="$many" LONG="$longp" python3 - <<'PY'
 import json, os
 one, many, lp = (json.loads(os.environ[k]) for k in ("ONE", "MANY", "LONG"))
 name = os.environ["NAME"]
@@ -99,7 +103,10 @@ print(f"| {name} | 1 | {ms(one['ttft_p50_s'])} | {ms(one['ttft_p99_s'])} | {one[
 l = lp.get("long_prompt", {})
 print(f"| {name} | {many['clients']} | {ms(many['ttft_p50_s'])} | {ms(many['ttft_p99_s'])} | {many['tokens_per_s']:.1f} "
       f"({many['tokens_per_s'] / one['tokens_per_s']:.2f}x one) | {many['errors'] + lp['errors']} | "
-      f"gap {ms(l.get('gap_median_before_s'))} ms median before, {ms(l.get('gap_max_during_s'))} ms max while a {l.get('words')}-word prompt is read |")
+      f"gap {ms(l.get('gap_median_before_s'))} ms median before, {ms(l.get('gap_max_during_s'))} ms max while a {l.get('words')}-word "
+      f"({l.get('prompt_tokens')}-token) prompt is read; its TTFT {ms(l.get('ttft_s'))} ms |")
+with open(os.environ["SUMMARY"], "a") as f:
+    f.write(f"{name}\t{one['tokens_per_s']}\t{many['tokens_per_s']}\n")
 PY
 }
 
@@ -119,11 +126,28 @@ server="$dir/build/bin/llama-server"
 if [ -x "$server" ]; then
     port="$(free_port)"
     "$server" -m "$model" --host 127.0.0.1 --port "$port" --parallel "$clients" -c "$((ctx * clients))" \
-        -t "$threads" >"$logdir/theirs.out" 2>"$logdir/theirs.err" &
+        -t "$threads" $server_args >"$logdir/theirs.out" 2>"$logdir/theirs.err" &
     pid=$!
     wait_ready "http://127.0.0.1:$port"
     run_load "llama.cpp llama-server" "http://127.0.0.1:$port"
     kill -TERM "$pid"; wait "$pid" || true; pid=""
 else
     echo "(no llama-server in $dir/build/bin: run with --build to measure llama.cpp too)"
+fi
+
+# The two servers' aggregate rates side by side (same run, same machine state).
+if [ -s "$logdir/summary" ]; then
+    python3 - "$logdir/summary" "$clients" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+n = sys.argv[2]
+ours = next((r for r in rows if r[0] == "SwiftLlama"), None)
+theirs = next((r for r in rows if r[0] != "SwiftLlama"), None)
+if ours:
+    print(f"SwiftLlama: {n} streams {float(ours[2]):.1f} tok/s = {float(ours[2]) / float(ours[1]):.2f}x its one stream", end="")
+    if theirs:
+        print(f"; {float(ours[2]) / float(theirs[2]):.2f}x llama-server's {n} streams ({float(theirs[2]):.1f} tok/s,"
+              f" {float(theirs[2]) / float(theirs[1]):.2f}x its one stream)", end="")
+    print()
+PY
 fi

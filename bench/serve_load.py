@@ -62,6 +62,7 @@ def stream(prompt, max_tokens, on_token=None):
                     on_token(now)
     conn.close()
     tokens = usage["completion_tokens"] if usage else len(times)
+    stream.prompt_tokens = usage.get("prompt_tokens") if usage else None
     return ttft if ttft is not None else time.perf_counter() - t0, tokens, times
 
 
@@ -97,7 +98,7 @@ if a.long_prompt:
         ttft_long, _, _ = stream("the " * a.long_prompt, 1)
         done = time.perf_counter()
         long_result = {"prompt_words": a.long_prompt, "long_prompt_ttft_s": round(ttft_long, 4),
-                       "sent": sent, "done": done}
+                       "prompt_tokens": getattr(stream, "prompt_tokens", None), "sent": sent, "done": done}
     except Exception as e:
         errors.append("long prompt: " + repr(e))
 for t in threads:
@@ -126,6 +127,7 @@ if long_result:
                 gaps_during.append(gap)
         last[i] = t
     out["long_prompt"] = {"words": a.long_prompt, "ttft_s": long_result["long_prompt_ttft_s"],
+                          "prompt_tokens": long_result["prompt_tokens"],
                           "gap_median_before_s": statistics.median(gaps_before) if gaps_before else None,
                           "gap_max_during_s": max(gaps_during) if gaps_during else None}
 print(json.dumps(out))

@@ -168,18 +168,32 @@ public final class OpenAIServer: Sendable {
         let log = context.log
 
         if !g.stream {
-            var text = ""
-            var pieces: [TokenLogprob] = []
-            var done: EngineCompletion? = nil
-            for try await event in stream {
-                switch event {
-                case let .piece(p):
-                    text += p.text
-                    if let lp = p.logprob { pieces.append(lp) }
-                case let .finished(c): done = c
+            // Nothing is written until the reply is ready, so a write error cannot tell that
+            // the client went away: the connection's own close (or reset) cancels instead.
+            let collect = Task { () async throws -> (String, [TokenLogprob], EngineCompletion?) in
+                var text = ""
+                var pieces: [TokenLogprob] = []
+                for try await event in stream {
+                    switch event {
+                    case let .piece(p):
+                        text += p.text
+                        if let lp = p.logprob { pieces.append(lp) }
+                    case let .finished(c): return (text, pieces, c)
+                    }
                 }
+                return (text, pieces, nil)
             }
-            guard let done else { throw APIError(status: 500, message: "the generation ended without a result", type: "server_error") }
+            let watcher = DisconnectWatcher { collect.cancel() }
+            let channel = context.channel
+            do { try await channel.pipeline.addHandler(watcher, position: .first).get() } catch { collect.cancel() }
+            if !channel.isActive { collect.cancel() }
+            defer { channel.pipeline.removeHandler(watcher, promise: nil) }
+            let (text, pieces, done) = try await withTaskCancellationHandler { try await collect.value } onCancel: { collect.cancel() }
+            guard let done else {
+                context.log.deferred = false
+                throw APIError(status: 499, message: "the client closed the connection before the reply was ready; its generation was cancelled",
+                               type: "client_closed_request")
+            }
             log.finish(status: 200, completion: done)
             return jsonResponse(shape.full(text: text, logprobs: logprobs != nil ? pieces : nil, completion: done))
         }
@@ -368,9 +382,42 @@ extension Duration {
 public struct ServerContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     let log = RequestLog()
+    /// The request's connection, to notice a client that goes away.
+    let channel: any Channel
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// Calls `onGone` once when the client's side of the connection closes or the connection
+/// ends. Placed first in the pipeline while a non-streaming generation runs: `llama serve`
+/// allows half-closed connections, so a client that exits shows up as an input-closed event,
+/// not as a closed channel.
+final class DisconnectWatcher: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    private let lock = NSLock()
+    private var onGone: (@Sendable () -> Void)?
+
+    init(onGone: @escaping @Sendable () -> Void) { self.onGone = onGone }
+
+    private func fire() {
+        lock.lock()
+        let action = onGone
+        onGone = nil
+        lock.unlock()
+        action?()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed { fire() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fire()
+        context.fireChannelInactive()
     }
 }
 

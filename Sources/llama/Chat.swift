@@ -75,7 +75,7 @@ struct Chat: AsyncParsableCommand {
             sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                          repeatPenalty: repeatPenalty, seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max))),
             stopIDs: tok.endOfGenerationIDs)
-        let session = ChatSession(model: llama, tokenizer: tok, template: template, specialTokens: special, options: options)
+        let session = try ChatSession(model: llama, tokenizer: tok, template: template, specialTokens: special, options: options)
         if let system { session.setSystem(system) }
 
         let interactive = isatty(STDIN_FILENO) == 1
@@ -98,7 +98,7 @@ struct Chat: AsyncParsableCommand {
             }
             if line.isEmpty && interactive { continue }
             interrupt.set(false)
-            let (_, stats) = try session.reply(to: line) { _, piece in
+            let (_, stats) = try await session.reply(to: line) { _, piece in
                 out.write(Data(piece.utf8))
                 return !interrupt.get()
             }

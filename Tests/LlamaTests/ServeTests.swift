@@ -308,6 +308,54 @@ import Testing
         #expect(server.log.contains("499"))
     }
 
+    /// A client killed while waiting for a non-streaming reply (nothing has been written to
+    /// it yet) cancels its generation: the slot is free long before the generation could have
+    /// ended, and the next request runs at once.
+    @Test func killedNonStreamingClientCancelsItsGeneration() throws {
+        let model = try Fixtures.shared("fixtures/dev-llama3/model.gguf")
+        let server = try Server(["--model", model, "--parallel", "1", "--context", "65536"])
+        func processing() throws -> Int? {
+            let h = try client(server, "raw", ["method": "GET", "path": "/health"])
+            return (h["json"] as? [String: Any])?["slots_processing"] as? Int
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try ServeTests.python())
+        // Minutes of generation on any machine, unless cancelled.
+        let args = ["model": "m", "prompt": "count", "max_tokens": 60000, "temperature": 0, "ignore_eos": true] as [String: Any]
+        p.arguments = [ServeTests.clientScript, server.base, "complete-until-killed",
+                       String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        #expect(String(decoding: out.fileHandleForReading.readData(ofLength: 11), as: UTF8.self) == "requesting\n")
+        var busy = false
+        for _ in 0..<300 {
+            if try processing() == 1 { busy = true; break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        try #require(busy, "the request never reached a slot: \(server.log)")
+        Thread.sleep(forTimeInterval: 0.5)  // generating for a while
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let killed = ContinuousClock.now
+        var freed = false
+        for _ in 0..<100 {
+            if try processing() == 0 { freed = true; break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        guard freed else {
+            // Still generating: a graceful stop would wait for all 60000 tokens.
+            Issue.record("the killed client's generation still runs: \(server.log)")
+            kill(server.process.processIdentifier, SIGKILL)
+            return
+        }
+        #expect(ContinuousClock.now - killed < .seconds(10))
+        let ok = try client(server, "complete", ["model": "m", "prompt": "x", "max_tokens": 2, "ignore_eos": true])
+        #expect(usage(ok)["completion_tokens"] as? Int == 2)
+        #expect(server.stop() == 0)
+        #expect(server.log.contains("POST /v1/completions 499"), "\(server.log)")
+    }
+
     /// Resident memory of a process, from /proc (Linux).
     static func residentBytes(_ pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),

@@ -117,6 +117,12 @@ elif mode == "stream-until-killed":
     for i, chunk in enumerate(stream):
         if i == 0:
             print("streaming", flush=True)
+elif mode == "complete-until-killed":
+    # A long non-streaming completion: nothing arrives until it is done, so the test kills
+    # this process while the server generates (it watches /health for the busy slot).
+    print("requesting", flush=True)
+    client.completions.create(**extra(args))
+    out({"finished": True})
 elif mode == "raw":
     # A request the openai client would not send: method, path, body (text), headers.
     u = urllib.parse.urlparse(base)

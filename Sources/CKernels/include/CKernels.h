@@ -100,4 +100,7 @@ void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *sca
 /// (" AVX2 FMA F16C AVX512F …"), for `llama --version`.
 const char *swiftllama_compiled_features(void);
 
+// The small-batch kernels live in their own file.
+#include "SmallBatch.h"
+
 #endif

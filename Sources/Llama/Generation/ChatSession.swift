@@ -34,6 +34,10 @@ public struct ChatTurnStats: Sendable {
 /// turn renders the whole conversation with the chat template (the prompt is always exactly
 /// what the template gives), and evaluates only the tokens after the longest prefix the cache
 /// already holds, so turn N costs its new tokens, not the whole history.
+///
+/// Replies run through an `Engine` with one slot: the same prefill, sampling, stop and
+/// streaming code as `llama generate` and `llama serve`, and the slot's prompt cache is the
+/// conversation's KV cache.
 public final class ChatSession {
     public let model: LlamaModel
     public let tokenizer: any Tokenizer
@@ -50,21 +54,17 @@ public final class ChatSession {
     /// its text spells one (a base model under a fallback format writes `<|im_end|>` as text).
     public let stopTexts: [String]
 
-    let memory: PromptCache
-    var cache: KVCache { memory.cache }
-    let state: RunState
+    let engine: Engine
 
-    /// A session over `model`; `context` is the KV cache size (the model's maximum when nil).
+    /// A session over `model`; `options.context` is the KV cache size (the model's maximum
+    /// when nil). Throws when that cache cannot fit in memory.
     public init(model: LlamaModel, tokenizer: any Tokenizer, template: ChatTemplate,
-                specialTokens: [String: String], options: GenerationOptions) {
+                specialTokens: [String: String], options: GenerationOptions) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.template = template
         self.specialTokens = specialTokens
         self.options = options
-        let capacity = min(model.config.maxContext, max(1, options.context ?? model.config.maxContext))
-        memory = PromptCache(cache: KVCache(config: model.config, capacity: capacity))
-        state = RunState(config: model.config, maxRows: max(1, options.prefillBatch), maxLogitRows: 1)
         var stops = tokenizer.endOfGenerationIDs.union(options.stopIDs)
         var texts: [String] = []
         for marker in template.endOfTurnMarkers {
@@ -72,9 +72,13 @@ public final class ChatSession {
         }
         stopIDs = stops
         stopTexts = texts
+        engine = try Engine(model: model, tokenizer: tokenizer, slots: 1, context: options.context,
+                            prefillChunk: max(1, options.prefillBatch), maxQueue: 1, stopIDs: stops)
     }
 
-    public var contextSize: Int { cache.capacity }
+    deinit { engine.shutdown() }
+
+    public var contextSize: Int { engine.context }
 
     /// Forgets the conversation (keeping the system prompt when `keepSystem`).
     public func reset(keepSystem: Bool = true) {
@@ -104,19 +108,21 @@ public final class ChatSession {
     }
 
     /// Adds the user's message, generates the reply (streaming each id and its text to
-    /// `onToken`, which returns false to stop), and adds the reply to the conversation.
-    public func reply(to userText: String, onToken: (TokenID, String) throws -> Bool) throws -> (text: String, stats: ChatTurnStats) {
+    /// `onToken`, which returns false to stop; the held-back text at the end comes with id
+    /// -1), and adds the reply to the conversation.
+    public func reply(to userText: String, onToken: (TokenID, String) throws -> Bool) async throws -> (text: String, stats: ChatTurnStats) {
         var stats = ChatTurnStats()
         messages.append(Self.message("user", userText))
         // Drop the oldest turns (after the system prompt) until the prompt and some room for
         // the reply fit the context.
-        let reserve = min(max(1, options.maxTokens), cache.capacity / 4)
+        let capacity = engine.context
+        let reserve = min(max(1, options.maxTokens), capacity / 4)
         var prompt = try promptTokens(for: messages)
-        while prompt.count + reserve > cache.capacity {
+        while prompt.count + reserve > capacity {
             let start = messages.first.map { Self.role($0) == "system" ? 1 : 0 } ?? 0
             guard messages.count - start > 1 else {
                 messages.removeLast()
-                throw ChatError.turnTooLong(tokens: prompt.count, context: cache.capacity)
+                throw ChatError.turnTooLong(tokens: prompt.count, context: capacity)
             }
             messages.remove(at: start)
             stats.droppedMessages += 1
@@ -124,54 +130,39 @@ public final class ChatSession {
         }
         stats.promptTokens = prompt.count
 
-        // Reuse the cached prefix; at least the last prompt token is evaluated for its logits.
-        let reuse = memory.reuse(for: prompt)
-        let clock = ContinuousClock()
-        var start = clock.now
-        var logits: [Float] = []
-        var p = reuse
-        while p < prompt.count {
-            let end = min(prompt.count, p + state.maxRows)
-            let rows = (p..<end).map { BatchRow(token: prompt[$0], position: $0) }
-            try model.forward(rows, caches: [cache], state: state, logitRows: end == prompt.count ? [rows.count - 1] : [])
-            if end == prompt.count { logits = Array(state.logits(row: 0)) }
-            memory.append(prompt[p..<end])
-            p = end
-        }
-        stats.promptTokensEvaluated = prompt.count - reuse
-        stats.promptSeconds = (clock.now - start).seconds
-
-        // Generation, as Generator does it for one sequence.
-        start = clock.now
-        var sampler = Sampler(options.sampling)
-        var history = prompt
-        var generated: [TokenID] = []
-        var decoder = StreamingDecoder(tokenizer: tokenizer)
-        var matcher = StopStringMatcher(stopTexts)
+        let stop = EngineStop()
+        let request = EngineRequest(prompt: prompt, maxTokens: max(0, options.maxTokens), sampling: options.sampling,
+                                    stopStrings: stopTexts, stopIDs: stopIDs, stop: stop)
         var text = ""
-        while options.maxTokens > 0 {
-            let id = logits.withUnsafeBufferPointer { sampler.sample($0, history: history) }
-            if stopIDs.contains(id) { stats.finishReason = .endOfGeneration; break }
-            generated.append(id)
-            history.append(id)
-            let piece = matcher.feed(try decoder.append(id))
-            text += piece
-            if matcher.stopped {
-                if !piece.isEmpty { _ = try onToken(id, piece) }
-                stats.finishReason = .endOfGeneration
-                break
+        var shown = 0
+        var completion: EngineCompletion? = nil
+        do {
+            for try await event in try engine.submit(request) {
+                switch event {
+                case let .piece(piece):
+                    // After a stop, the engine may still send the step it was running: dropped.
+                    guard !stop.isRequested else { continue }
+                    text += piece.text
+                    guard let id = piece.id else {
+                        if !piece.text.isEmpty { _ = try onToken(-1, piece.text) }
+                        continue
+                    }
+                    shown += 1
+                    if try !onToken(id, piece.text) { stop.request() }
+                case let .finished(c): completion = c
+                }
             }
-            if try !onToken(id, piece) { stats.finishReason = .stoppedByCaller; break }
-            if generated.count >= options.maxTokens { stats.finishReason = .maxTokens; break }
-            if cache.count >= cache.capacity { stats.finishReason = .contextFull; break }
-            try model.forward([BatchRow(token: id, position: cache.count)], caches: [cache], state: state, logitRows: [0])
-            memory.append([id])
-            logits = Array(state.logits(row: 0))
+        } catch {
+            messages.removeLast()
+            throw error
         }
-        let tail = matcher.stopped ? "" : matcher.feed(decoder.flush()) + matcher.flush()
-        if !tail.isEmpty { text += tail; _ = try onToken(-1, tail) }
-        stats.generatedTokens = generated.count
-        stats.generationSeconds = (clock.now - start).seconds
+        if let completion {
+            stats.promptTokensEvaluated = completion.promptTokens - completion.cachedTokens
+            stats.promptSeconds = completion.promptSeconds
+            stats.generationSeconds = completion.generationSeconds
+            stats.finishReason = completion.finishReason
+        }
+        stats.generatedTokens = shown
         messages.append(Self.message("assistant", text))
         return (text, stats)
     }

@@ -35,10 +35,15 @@ public struct EngineRequest: Sendable {
     public var logprobs: Int?
     /// Report the logits of the prompt's last position in the final event.
     public var keepPromptLogits: Bool
+    /// Set it to end the request before the engine's next step, with its final event
+    /// (finish reason `.stoppedByCaller`); ending the iteration instead cancels the request
+    /// without one.
+    public var stop: EngineStop?
 
     public init(prompt: [TokenID], maxTokens: Int? = nil, sampling: SamplingParameters = SamplingParameters(),
                 stopStrings: [String] = [], stopIDs: Set<TokenID>? = nil, logprobs: Int? = nil,
-                keepPromptLogits: Bool = false) {
+                keepPromptLogits: Bool = false, stop: EngineStop? = nil) {
+        self.stop = stop
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.sampling = sampling
@@ -47,6 +52,18 @@ public struct EngineRequest: Sendable {
         self.logprobs = logprobs
         self.keepPromptLogits = keepPromptLogits
     }
+}
+
+/// A flag that ends a request at the engine's next step (for example on Ctrl-C in a chat).
+public final class EngineStop: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    public init() {}
+
+    public func request() { lock.lock(); value = true; lock.unlock() }
+
+    public var isRequested: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// Log-probability of a chosen id, and of the most likely ids at that step.
@@ -177,32 +194,52 @@ public final class Engine: @unchecked Sendable {
     /// Ending the iteration early (or cancelling the consuming task) cancels the request
     /// and frees its slot before the next step.
     public func submit(_ request: EngineRequest) throws -> AsyncThrowingStream<EngineEvent, Error> {
+        let (stream, continuation) = AsyncThrowingStream<EngineEvent, Error>.makeStream()
+        let job = Job(request: request, emit: { continuation.yield($0) }, end: { continuation.finish(throwing: $0) })
+        try enqueue(job, startThread: true) {
+            continuation.onTermination = { [weak self, job] termination in
+                if case .cancelled = termination { self?.cancel(job) }
+            }
+        }
+        return stream
+    }
+
+    /// Checks a request and queues it; `beforeQueueing` runs under the lock once it is
+    /// accepted. With `startThread`, starts the engine thread if none runs.
+    func enqueue(_ job: Job, startThread: Bool, beforeQueueing: () -> Void = {}) throws {
+        let request = job.request
         guard !request.prompt.isEmpty else { throw EngineError.emptyPrompt }
         guard request.prompt.count <= context else { throw EngineError.promptTooLong(tokens: request.prompt.count, context: context) }
         let vocab = model.config.vocabSize
         if let bad = request.prompt.first(where: { $0 < 0 || $0 >= vocab }) {
             throw EngineError.tokenOutOfRange(id: bad, vocabularySize: vocab)
         }
-        let (stream, continuation) = AsyncThrowingStream<EngineEvent, Error>.makeStream()
-        let job = Job(request: request, continuation: continuation)
         lock.lock()
         defer { lock.unlock() }
         guard !stopping else { throw EngineError.shutDown }
         let busy = waiting.count + activeCount - slotCount
         guard busy < maxQueue else { throw EngineError.queueFull(waiting: max(0, busy), limit: maxQueue) }
-        continuation.onTermination = { [weak self, job] termination in
-            if case .cancelled = termination { self?.cancel(job) }
-        }
+        beforeQueueing()
         waiting.append(job)
-        if !running {
+        if startThread && !running {
             running = true
-            let thread = Thread { [self] in loop() }
+            let thread = Thread { [self] in loop(untilIdle: false) }
             thread.name = "llama-engine"
             thread.stackSize = 8 << 20
             thread.start()
         }
         lock.signal()
-        return stream
+    }
+
+    /// Runs the queued requests on the calling thread until none is left (`Generator`'s
+    /// blocking API): their events are delivered on this thread, between steps.
+    func runUntilIdle() {
+        lock.lock()
+        let busy = running
+        if !busy { running = true }
+        lock.unlock()
+        guard !busy else { return }
+        loop(untilIdle: true)
     }
 
     /// `submit`, with a refusal delivered as the stream's error.
@@ -240,20 +277,26 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: The engine thread
 
-    private func loop() {
+    private func loop(untilIdle: Bool) {
         while true {
             // Admit waiting requests into free slots; sleep when there is nothing to do.
             lock.lock()
-            for slot in slots where slot.job?.cancelled == true {
-                release(slot)
-                activeCount -= 1
+            for slot in slots where slot.job != nil {
+                if slot.job?.cancelled == true {
+                    release(slot)
+                    activeCount -= 1
+                } else if slot.job?.request.stop?.isRequested == true {
+                    slot.finish(.stoppedByCaller)
+                    release(slot)
+                    activeCount -= 1
+                }
             }
             while !waiting.isEmpty, slots.contains(where: { $0.job == nil }) {
                 let job = waiting.removeFirst()
                 if admit(job) { activeCount += 1 }
             }
             if activeCount == 0 {
-                if stopping && waiting.isEmpty {
+                if (stopping || untilIdle) && waiting.isEmpty {
                     running = false
                     lock.unlock()
                     return
@@ -332,7 +375,7 @@ public final class Engine: @unchecked Sendable {
             try model.forward(rows, caches: caches, state: state, logitRows: logitRows)
         } catch {
             for slot in stepped {
-                slot.job?.continuation.finish(throwing: error)
+                slot.job?.end(error)
                 slot.memory.clear()
                 finishSlot(slot)
             }
@@ -366,14 +409,18 @@ public final class Engine: @unchecked Sendable {
 /// A request being served.
 final class Job: @unchecked Sendable {
     let request: EngineRequest
-    let continuation: AsyncThrowingStream<EngineEvent, Error>.Continuation
+    /// Where the request's events go (an `AsyncThrowingStream`'s continuation, or
+    /// `Generator`'s callback), and the end of them (with the error, if one ended it).
+    let emit: (EngineEvent) -> Void
+    let end: (Error?) -> Void
     /// Set under the engine's lock.
     var cancelled = false
     let submitted = ContinuousClock.now
 
-    init(request: EngineRequest, continuation: AsyncThrowingStream<EngineEvent, Error>.Continuation) {
+    init(request: EngineRequest, emit: @escaping (EngineEvent) -> Void, end: @escaping (Error?) -> Void) {
         self.request = request
-        self.continuation = continuation
+        self.emit = emit
+        self.end = end
     }
 }
 
@@ -449,7 +496,7 @@ final class Slot {
         if decoder != nil { text = (try? decoder?.append(id)) ?? "" }
         let shown = matcher.feed(text)
         let logprob = job.request.logprobs.map { Slot.logprob(of: id, top: $0, logits: logits) }
-        job.continuation.yield(.piece(EnginePiece(id: id, text: shown, logprob: logprob)))
+        job.emit(.piece(EnginePiece(id: id, text: shown, logprob: logprob)))
         if matcher.stopped { finish(.endOfGeneration); return true }
         if generated >= maxTokens { finish(.maxTokens); return true }
         if cache.count >= min(context, cache.capacity) { finish(.contextFull); return true }
@@ -464,15 +511,15 @@ final class Slot {
             var tail = ""
             if let rest = decoder?.flush() { tail = matcher.feed(rest) }
             tail += matcher.flush()
-            if !tail.isEmpty { job.continuation.yield(.piece(EnginePiece(id: nil, text: tail, logprob: nil))) }
+            if !tail.isEmpty { job.emit(.piece(EnginePiece(id: nil, text: tail, logprob: nil))) }
         }
         let now = ContinuousClock.now
         let first = firstToken ?? now
-        job.continuation.yield(.finished(EngineCompletion(
+        job.emit(.finished(EngineCompletion(
             finishReason: reason, promptTokens: prompt.count, cachedTokens: reused, generatedTokens: generated,
             promptSeconds: (first - started).seconds, generationSeconds: (now - first).seconds,
             queueSeconds: (started - job.submitted).seconds, promptLogits: promptLogits)))
-        job.continuation.finish()
+        job.end(nil)
         pending = nil
     }
 

@@ -47,12 +47,14 @@ public struct GenerationStats: Sendable {
     public var generationTokensPerSecond: Double { generationSeconds > 0 ? Double(generatedTokens) / generationSeconds : 0 }
 }
 
-/// Runs prompts through a model and samples continuations.
+/// Runs prompts through a model and samples continuations, blocking until every prompt is
+/// done: the `Engine` of `llama generate`, `llama chat` and `llama serve`, run on the
+/// calling thread with one slot per prompt.
 ///
-/// Several prompts form a real batch: their prompt positions go through the model
-/// together in batched passes (matrix-matrix), then every step feeds the last token of all
-/// unfinished sequences through one forward call, so they share the weight matmuls. Each sequence has its own
-/// KV cache and its own sampler seeded with the same seed, so a prompt gives the same
+/// Several prompts form a real batch: each step is one forward call over the prompt
+/// positions still to read (up to `prefillBatch` of them, across prompts) and the next token
+/// of every sequence already generating, so they share the weight matmuls. Each sequence has
+/// its own KV cache and its own sampler seeded with the same seed, so a prompt gives the same
 /// tokens in a batch as alone.
 public struct Generator {
     public let model: LlamaModel
@@ -78,8 +80,13 @@ public struct Generator {
                          onToken: (Int, TokenID) throws -> Bool) throws -> (results: [GenerationResult], stats: GenerationStats) {
         let config = model.config
         for p in prompts where p.isEmpty { throw ModelError.invalidBatch("a prompt has no tokens") }
+        for p in prompts {
+            if let bad = p.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+                throw ModelError.tokenOutOfRange(id: bad, vocabularySize: config.vocabSize)
+            }
+        }
         let capacities = try prompts.map { try cacheCapacity(promptLength: $0.count, options: options) }
-        // Refuse a cache that cannot fit in memory up front, rather than failing to allocate it.
+        // Refuse caches that cannot fit in memory up front, rather than failing to allocate them.
         let bytesPerPosition = config.layerCount * config.kvDim * 2 * MemoryLayout<Float>.size
         let cacheBytes = capacities.reduce(0) { total, positions in
             let (bytes, o1) = positions.multipliedReportingOverflow(by: bytesPerPosition)
@@ -90,78 +97,59 @@ public struct Generator {
         guard cacheBytes <= memory else {
             throw ModelError.cacheTooLarge(positions: capacities.reduce(0, +), bytes: cacheBytes, available: memory)
         }
-        let caches = capacities.map { KVCache(config: config, capacity: $0) }
-        let total = prompts.reduce(0) { $0 + $1.count }
-        let state = RunState(config: config, maxRows: max(prompts.count, min(total, max(1, options.prefillBatch))),
-                             maxLogitRows: prompts.count)
-        var samplers = prompts.map { _ in Sampler(options.sampling) }
-        var histories = prompts
+        guard !prompts.isEmpty else { return ([], GenerationStats()) }
+        let engine = try Engine(model: model, tokenizer: nil, slots: prompts.count, context: capacities.max() ?? 1,
+                                prefillChunk: max(1, options.prefillBatch), maxQueue: prompts.count, stopIDs: options.stopIDs)
+
         var results = prompts.map { _ in GenerationResult() }
         var stats = GenerationStats()
+        stats.promptTokens = prompts.reduce(0) { $0 + $1.count }
+        var failure: Error? = nil
         let clock = ContinuousClock()
-
-        // Prompts: every prompt position of every prompt in forward calls of up to
-        // `maxRows` rows, so short prompts share the weight matmuls too. Only each prompt's
-        // last position gets logits: its first generated token comes from there.
-        var pending: [TokenID?] = Array(repeating: nil, count: prompts.count)
-        var start = clock.now
-        var firstLogits: [[Float]] = Array(repeating: [], count: prompts.count)
-        var allRows: [BatchRow] = []
-        for (i, prompt) in prompts.enumerated() {
-            for (p, token) in prompt.enumerated() { allRows.append(BatchRow(token: token, position: p, sequence: i)) }
-            stats.promptTokens += prompt.count
-        }
-        var chunkStart = 0
-        while chunkStart < allRows.count {
-            let chunk = Array(allRows[chunkStart..<min(allRows.count, chunkStart + state.maxRows)])
-            let lastRows = chunk.indices.filter { chunk[$0].position == prompts[chunk[$0].sequence].count - 1 }
-            try model.forward(chunk, caches: caches, state: state, logitRows: lastRows)
-            for (j, r) in lastRows.enumerated() { firstLogits[chunk[r].sequence] = Array(state.logits(row: j)) }
-            chunkStart += chunk.count
-        }
-        stats.promptSeconds = (clock.now - start).seconds
-
-        start = clock.now
-        var active: [Int] = []
-        func accept(_ i: Int, _ id: TokenID) throws {
-            if options.stopIDs.contains(id) {
-                results[i].finishReason = .endOfGeneration
-                return
+        let start = clock.now
+        var lastFirstToken = start
+        withoutActuallyEscaping(onToken) { onToken in
+            let stops = prompts.map { _ in EngineStop() }
+            for (i, prompt) in prompts.enumerated() {
+                let request = EngineRequest(prompt: prompt, maxTokens: max(0, options.maxTokens), sampling: options.sampling,
+                                            stopIDs: options.stopIDs, keepPromptLogits: options.keepPromptLogits, stop: stops[i])
+                // Events arrive on this thread, from `runUntilIdle` below.
+                let job = Job(request: request, emit: { event in
+                    switch event {
+                    case let .piece(piece):
+                        guard let id = piece.id, !stops[i].isRequested, failure == nil else { return }
+                        if results[i].tokens.isEmpty { lastFirstToken = max(lastFirstToken, clock.now) }
+                        results[i].tokens.append(id)
+                        stats.generatedTokens += 1
+                        do {
+                            if try !onToken(i, id) { stops[i].request() }
+                        } catch {
+                            failure = error
+                            stops.forEach { $0.request() }
+                        }
+                    case let .finished(c):
+                        results[i].finishReason = c.finishReason
+                        results[i].promptLogits = c.promptLogits
+                    }
+                }, end: { error in
+                    if let error, failure == nil {
+                        failure = error
+                        stops.forEach { $0.request() }
+                    }
+                })
+                do { try engine.enqueue(job, startThread: false) } catch {
+                    failure = failure ?? error
+                    stops.forEach { $0.request() }
+                }
             }
-            results[i].tokens.append(id)
-            histories[i].append(id)
-            stats.generatedTokens += 1
-            if try !onToken(i, id) {
-                results[i].finishReason = .stoppedByCaller
-            } else if results[i].tokens.count >= options.maxTokens {
-                results[i].finishReason = .maxTokens
-            } else if caches[i].count >= caches[i].capacity {
-                results[i].finishReason = .contextFull
-            } else {
-                pending[i] = id
-                active.append(i)
-            }
+            // Also after a failure: the queued requests end (stopped) and let go of `onToken`.
+            engine.runUntilIdle()
         }
-        for i in prompts.indices {
-            if options.keepPromptLogits { results[i].promptLogits = firstLogits[i] }
-            guard options.maxTokens > 0 else { continue }
-            let id = firstLogits[i].withUnsafeBufferPointer { samplers[i].sample($0, history: histories[i]) }
-            try accept(i, id)
-        }
-        firstLogits = []
-
-        // Generation: one row per unfinished sequence, all in one forward call.
-        while !active.isEmpty {
-            let step = active.filter { pending[$0] != nil }
-            active = []
-            let rows = step.map { BatchRow(token: pending[$0] ?? 0, position: caches[$0].count, sequence: $0) }
-            try model.forward(rows, caches: caches, state: state, logitRows: Array(rows.indices))
-            for (j, i) in step.enumerated() {
-                let id = samplers[i].sample(state.logits(row: j), history: histories[i])
-                try accept(i, id)
-            }
-        }
-        stats.generationSeconds = (clock.now - start).seconds
+        engine.shutdown()
+        if let failure { throw failure }
+        let end = clock.now
+        stats.promptSeconds = (lastFirstToken - start).seconds
+        stats.generationSeconds = (end - lastFirstToken).seconds
         return (results, stats)
     }
 }

@@ -1,7 +1,7 @@
 /// A KV cache that remembers which tokens it holds, so that a new prompt starting with the
 /// same tokens (the earlier turns of a chat, a shared system prompt) reuses them and
-/// evaluates only the rest. Used by `ChatSession` (one conversation) and by each slot of
-/// `Engine`.
+/// evaluates only the rest. Each slot of `Engine` has one (a `ChatSession` is a one-slot
+/// engine).
 public final class PromptCache: @unchecked Sendable {
     public let cache: KVCache
     /// The tokens whose keys and values are in `cache`, in order.

@@ -59,6 +59,7 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 /// converts each block of W to fp32 once for the whole batch.
 public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
                    parallel: ParallelFor) {
+    if tokens > 1, smallBatchMatvec(w, x, tokens: tokens, out, parallel: parallel) { return }
     if tokens <= matvecMaxTokens, hasDirectDot(w.type) {
         matvec(w, x, tokens: tokens, out, parallel: parallel)
     } else {
