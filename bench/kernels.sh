@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Times each generation kernel alone, per kernel set and weight type (bench/kernels.c), in
+# GB/s of weights, one and two threads; compare with bench/bandwidth.sh.
+#   bench/kernels.sh [MiB of weights=512] [passes=3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cc -O2 -march=x86-64-v3 -pthread -ISources/CKernels/include Sources/CKernels/*.c bench/kernels.c -o "$work/kernels" -lm
+"$work/kernels" "${1:-512}" "${2:-3}"
