@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cc -O2 -march=x86-64-v3 -pthread -ISources/CKernels/include Sources/CKernels/*.c bench/kernels.c -o "$work/kernels" -lm
+cc -O3 -march=x86-64-v3 -pthread -ISources/CKernels/include Sources/CKernels/*.c bench/kernels.c -o "$work/kernels" -lm
 "$work/kernels" "${1:-512}" "${2:-3}"

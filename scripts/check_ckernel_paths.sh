@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cc -O2 -march=x86-64-v3 -ISources/CKernels/include Sources/CKernels/*.c scripts/ckernel_paths.c -o "$work/t" -lm
+cc -O3 -march=x86-64-v3 -ISources/CKernels/include Sources/CKernels/*.c scripts/ckernel_paths.c -o "$work/t" -lm
 sets=(generic avx2)
 grep -q avx512_vnni /proc/cpuinfo && sets+=(avx512-256 avx512)
 for s in "${sets[@]}"; do

@@ -83,10 +83,18 @@ static void swiftllama_quantize_q8_K(const float *x, int8_t *q, float *d, int16_
 #endif
 
 
+// One f16 → f32 in integer registers: the half's exponent and mantissa moved into an f32's
+// place, then one multiply by 2^112 rebiases the exponent (exact, subnormals included; the
+// scales are never inf or NaN). Not _cvtsh_ss: clang compiles that to a vpinsrw into
+// whatever register is free, often the loop's accumulator, which chains every block's scale
+// to the previous block's FMA: Q4_0 streamed at 10 GB/s per thread on Zen 4 (bench/kernels.sh).
 static inline float half_to_float(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
+    const uint32_t bits = ((uint32_t)(h & 0x8000) << 16) | ((uint32_t)(h & 0x7FFF) << 13);
+    float f;
+    memcpy(&f, &bits, 4);
+    return f * 0x1p112f;
 }
 
 // Σ of 4 adjacent u8·s8 products added to each int32 lane of acc: one vpdpbusd where the
@@ -761,7 +769,7 @@ static inline float half_scalar(const uint8_t *p, const int bf16) {
         memcpy(&f, &bits, 4);
         return f;
     }
-    return _cvtsh_ss(h);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
 }
 
 static inline __attribute__((always_inline)) void matvec_half_impl(
