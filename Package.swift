@@ -3,12 +3,14 @@ import PackageDescription
 
 // Kernels need SIMD instructions (AVX2/FMA/F16C at least, AVX-512 and VNNI where the CPU
 // has them), which Swift and clang emit only when told the target CPU. `native` tunes the
-// build for the machine that compiles it, as llama.cpp's default GGML_NATIVE does: the
+// Swift code for the machine that compiles it, as llama.cpp's default GGML_NATIVE does: the
 // binary is fast here and may not run on an older CPU. For a portable x86-64 binary (any
-// AVX2 CPU) replace "native" by "haswell" in both lines.
+// AVX2 CPU) replace "native" by "haswell". The C kernels (CKernels) are built for the
+// x86-64-v3 (Haswell) baseline either way and carry AVX-512 sets chosen at run time from
+// CPUID (kernels_*.c), so they lose nothing where the CPU has more.
 #if arch(x86_64)
 let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "native"])]
-let cCpuFlags: [CSetting] = [.unsafeFlags(["-march=native", "-O3"])]
+let cCpuFlags: [CSetting] = [.unsafeFlags(["-march=x86-64-v3", "-O3"])]
 #else
 let cpuFlags: [SwiftSetting] = []
 let cCpuFlags: [CSetting] = [.unsafeFlags(["-O3"])]

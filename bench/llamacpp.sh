@@ -9,7 +9,9 @@
 # llama-bench and llama-quantize with CMake (-DGGML_NATIVE=ON: tuned for this CPU, as a
 # user building it would). Without --build, DIR must already hold that build.
 # Each model is measured by both engines in turn (llama.cpp first, then ours), so the
-# ratio compares runs made moments apart on the same machine state.
+# ratio compares runs made moments apart on the same machine state. The last column is the
+# memory bandwidth our generation achieves (weight bytes per token × tg t/s); compare it with
+# bench/bandwidth.sh.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -67,7 +69,7 @@ fi
 (cd "$repo" && swift build -c release >&2)
 ours="$repo/.build/release/llama"
 
-printf '| model | test | llama.cpp t/s | SwiftLlama t/s | ratio |\n| --- | --- | ---: | ---: | ---: |\n'
+printf '| model | test | llama.cpp t/s | SwiftLlama t/s | ratio | SwiftLlama weights GB/s |\n| --- | --- | ---: | ---: | ---: | ---: |\n'
 for m in "${models[@]}"; do
     theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -o json)"
     ours_json="$("$ours" bench --model "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" --json)"
@@ -83,6 +85,7 @@ for r in json.loads(os.environ["OURS"]):
         continue
     ratio = r["tokens_per_s"] / t[0] if t[0] else float("nan")
     print(f"| {os.environ['MODEL']} | {r['test']} | {t[0]:.2f} ± {t[1]:.2f} | "
-          f"{r['tokens_per_s']:.2f} ± {r['stddev']:.2f} | {ratio:.2f} |")
+          f"{r['tokens_per_s']:.2f} ± {r['stddev']:.2f} | {ratio:.2f} | "
+          f"{'' if r.get('weight_gb_per_s') is None else format(r['weight_gb_per_s'], '.1f')} |")
 PY
 done

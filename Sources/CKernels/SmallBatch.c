@@ -5,8 +5,12 @@
 #include "CKernels.h"
 #include <string.h>
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__F16C__)
+// Compiled for AVX-512 VNNI by target attribute (the target's baseline is x86-64-v3); called
+// only when the selected kernel set has the int8 GEMM, i.e. the CPU has these instructions
+// (Kernels/SmallBatch.swift checks `hasInt8GEMM`).
+#if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))), apply_to = function)
 
 #define SB_PREFETCH_AHEAD 2048
 
@@ -85,6 +89,8 @@ void swiftllama_dot2xn_q4_0(const void *w0, const void *w1, const int8_t *xq, co
     default: dot2xT(p, q, xq, xd, blocks, out, 4); break;
     }
 }
+
+#pragma clang attribute pop
 
 #else
 

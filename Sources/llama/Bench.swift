@@ -134,21 +134,28 @@ struct BenchModel: ParsableCommand {
         let rss = peakResidentBytes()
         let size = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
         let types = weightTypeSummary(checkpoint)
+        // Generation reads every weight matrix once per token: bytes × t/s is the memory
+        // bandwidth it achieves (compare with bench/bandwidth.sh). Only tg tests get it.
+        let weightBytes = weightBytesPerToken(checkpoint)
+        func gbPerSecond(_ r: BenchResult) -> Double? {
+            r.test.hasPrefix("tg") ? Double(weightBytes) * r.mean / 1e9 : nil
+        }
         if json {
             let objects = results.map { r in
                 "  {\"model\": \(jsonString(model)), \"type\": \(jsonString(types)), \"size_bytes\": \(size), " +
                 "\"params\": \(c.parameterEstimate), \"threads\": \(threads), \"test\": \"\(r.test)\", " +
                 "\"reps\": \(r.seconds.count), \"tokens_per_s\": \(r.mean), \"stddev\": \(r.stddev), " +
-                "\"samples_s\": [\(r.seconds.map { String($0) }.joined(separator: ", "))], \"peak_rss_bytes\": \(rss)}"
+                "\"samples_s\": [\(r.seconds.map { String($0) }.joined(separator: ", "))], \"peak_rss_bytes\": \(rss), " +
+                "\"weight_bytes_per_token\": \(weightBytes), \"weight_gb_per_s\": \(gbPerSecond(r).map { String($0) } ?? "null")}"
             }
             print("[\n" + objects.joined(separator: ",\n") + "\n]")
         } else {
-            print("| model | type | size | params | threads | test | t/s |")
-            print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+            print("| model | type | size | params | threads | test | t/s | weights GB/s |")
+            print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
             for r in results {
                 let name = (model as NSString).lastPathComponent
                 print("| \(name) | \(types) | \(byteSize(size)) | \(parameterCount(c.parameterEstimate)) | \(threads) | \(r.test) | " +
-                      "\(String(format: "%.2f ± %.2f", r.mean, r.stddev)) |")
+                      "\(String(format: "%.2f ± %.2f", r.mean, r.stddev)) | \(gbPerSecond(r).map { String(format: "%.1f", $0) } ?? "") |")
             }
             print("peak RSS: \(String(format: "%.1f MiB", Double(rss) / 1048576))")
         }
@@ -208,6 +215,22 @@ func weightTypeSummary(_ checkpoint: any Checkpoint) -> String {
         if let t = try? checkpoint.tensor(spec.canonicalName(layer: 0)), !seen.contains(t.type.name) { seen.append(t.type.name) }
     }
     return seen.joined(separator: "+")
+}
+
+/// Bytes of weight matrices one token of generation reads: every 2-D tensor but the
+/// embedding tables (one row each), plus the token embedding when it doubles as the output.
+/// For mixtures of experts this counts every expert (an upper bound).
+func weightBytesPerToken(_ checkpoint: any Checkpoint) -> Int {
+    let c = checkpoint.config
+    var total = 0, hasOutput = false
+    for (spec, layer) in c.tensorLayout where spec.shape.count == 2 {
+        if spec.role == .tokenEmbedding || spec.role == .positionEmbedding { continue }
+        guard let t = try? checkpoint.tensor(spec.canonicalName(layer: layer)) else { continue }
+        total += t.data.count
+        if spec.role == .output { hasOutput = true }
+    }
+    if !hasOutput, let e = try? checkpoint.tensor(TensorRole.tokenEmbedding.canonicalName()) { total += e.data.count }
+    return total
 }
 
 /// A file size as llama-bench shows it (GiB), in MiB or KiB for files under a GiB or MiB.

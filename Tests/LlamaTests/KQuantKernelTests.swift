@@ -34,17 +34,21 @@ import Llama
         }
         let x = (0..<(tokens * cols)).map { _ in uniform() }
         var dequant = [Float](repeating: 0, count: rows * cols)
-        var out = [Float](repeating: 0, count: tokens * rows)
         blocks.withUnsafeBytes { b in
             dequant.withUnsafeMutableBufferPointer { d in
                 for r in 0..<rows { dequantizeRow(type, b.baseAddress! + r * rowBytes, d.baseAddress! + r * cols, count: cols) }
             }
-            let w = MatrixView(type: type, rows: rows, columns: cols, base: b.baseAddress!)
-            x.withUnsafeBufferPointer { xs in out.withUnsafeMutableBufferPointer { o in
-                matmul(w, xs.baseAddress!, tokens: tokens, o.baseAddress!, parallel: ParallelFor(workers: 2))
-            } }
         }
         #expect(type.isSupportedByKernels)
+        // Every kernel set this CPU runs (generation's matvec path; the GEMM path is shared).
+        for kernels in KernelSet.runnable {
+        var out = [Float](repeating: 0, count: tokens * rows)
+        blocks.withUnsafeBytes { b in
+            let w = MatrixView(type: type, rows: rows, columns: cols, base: b.baseAddress!)
+            x.withUnsafeBufferPointer { xs in out.withUnsafeMutableBufferPointer { o in
+                matmul(w, xs.baseAddress!, tokens: tokens, o.baseAddress!, parallel: ParallelFor(workers: 2), kernels: kernels)
+            } }
+        }
         for t in 0..<tokens {
             for r in 0..<rows {
                 var exact = 0.0, squares = 0.0
@@ -58,8 +62,10 @@ import Llama
                 let int8 = tokens <= matvecMaxTokens || hasInt8GEMM
                 let sigma = squares.squareRoot() / 127 / 12.0.squareRoot()
                 let bound = (int8 ? 6 * sigma : 0) + 1e-4 * max(1, abs(exact))
-                #expect(abs(Double(out[t * rows + r]) - exact) <= bound, "\(type.name) row \(r) token \(t): \(out[t * rows + r]) vs \(exact)")
+                #expect(abs(Double(out[t * rows + r]) - exact) <= bound,
+                        "\(type.name) \(kernels.name) row \(r) token \(t): \(out[t * rows + r]) vs \(exact)")
             }
+        }
         }
     }
 }

@@ -80,7 +80,8 @@ import CKernels
         #expect(out == expected)
     }
 
-    @Test(arguments: [(GGMLType.f32, 37), (.f32, 5), (.f16, 67), (.bf16, 13), (.q8_0, 96), (.q4_0, 64)])
+    @Test(arguments: [(GGMLType.f32, 37), (.f32, 5), (.f16, 67), (.f16, 300), (.bf16, 13), (.bf16, 45), (.q8_0, 96), (.q8_0, 352),
+                      (.q4_0, 64), (.q4_0, 352)])
     func matmulMatchesNaive(_ type: GGMLType, _ cols: Int) {
         let rows = 29
         let (bytes, w) = encoded(type, rows: rows, cols: cols, seed: 9)
@@ -99,18 +100,38 @@ import CKernels
                     expected[t * rows + r] = Float(s)
                 }
             }
-            for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
-                var out = [Float](repeating: .nan, count: tokens * rows)
-                bytes.withUnsafeBytes { raw in
-                    let m = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
-                    x.withUnsafeBufferPointer { xp in
-                        out.withUnsafeMutableBufferPointer { o in
-                            matmul(m, xp.baseAddress!, tokens: tokens, o.baseAddress!, parallel: parallel)
+            // Every kernel set this CPU runs, one and several threads.
+            for kernels in KernelSet.runnable {
+                for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
+                    var out = [Float](repeating: .nan, count: tokens * rows)
+                    bytes.withUnsafeBytes { raw in
+                        let m = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
+                        x.withUnsafeBufferPointer { xp in
+                            out.withUnsafeMutableBufferPointer { o in
+                                matmul(m, xp.baseAddress!, tokens: tokens, o.baseAddress!, parallel: parallel, kernels: kernels)
+                            }
                         }
                     }
+                    #expect(maxAbsDifference(out, expected) < 1e-5 * max(1, Float(cols) / 64), "\(kernels.name)")
                 }
-                #expect(maxAbsDifference(out, expected) < 1e-5)
             }
+        }
+    }
+
+    /// The kernel sets: all four on x86-64, each one this CPU can run listed as runnable, and
+    /// the selected one among them (LLAMA_KERNELS or CPUID).
+    @Test func kernelSetsAreCompiledAndSelected() {
+        let names = KernelSet.all.map(\.name)
+        #if arch(x86_64)
+        #expect(names == ["generic", "avx2", "avx512-256", "avx512"])
+        #else
+        #expect(names == ["generic"])
+        #endif
+        #expect(KernelSet.runnable.contains { $0.name == "generic" })
+        #expect(KernelSet.runnable.contains { $0.name == KernelSet.selected.name })
+        #expect(!KernelSet.selectionReason.isEmpty)
+        if let forced = ProcessInfo.processInfo.environment["LLAMA_KERNELS"], KernelSet.runnable.contains(where: { $0.name == forced }) {
+            #expect(KernelSet.selected.name == forced)
         }
     }
 

@@ -45,11 +45,13 @@ import Llama
                 }
             }
         }
+        // Every kernel set this CPU runs (generation's matvec path; the GEMM path is shared).
+        for kernels in KernelSet.runnable {
         var out = [Float](repeating: 0, count: tokens * rows)
         blocks.withUnsafeBytes { b in
             let w = MatrixView(type: type, rows: rows, columns: cols, base: b.baseAddress!)
             x.withUnsafeBufferPointer { xs in out.withUnsafeMutableBufferPointer { o in
-                matmul(w, xs.baseAddress!, tokens: tokens, o.baseAddress!, parallel: ParallelFor(workers: 2))
+                matmul(w, xs.baseAddress!, tokens: tokens, o.baseAddress!, parallel: ParallelFor(workers: 2), kernels: kernels)
             } }
         }
         for t in 0..<tokens {
@@ -62,8 +64,10 @@ import Llama
                 // int8 activations: each |x| is off by at most max|x|/254 per block of 32.
                 let int8 = tokens <= matvecMaxTokens || hasInt8GEMM
                 let bound = int8 ? scale / 254 + 1e-4 : 1e-4 * max(1, abs(exact))
-                #expect(abs(Double(out[t * rows + r]) - exact) <= bound, "\(type.name) row \(r) token \(t): \(out[t * rows + r]) vs \(exact)")
+                #expect(abs(Double(out[t * rows + r]) - exact) <= bound,
+                        "\(type.name) \(kernels.name) row \(r) token \(t): \(out[t * rows + r]) vs \(exact)")
             }
+        }
         }
     }
 }

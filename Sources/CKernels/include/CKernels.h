@@ -15,6 +15,19 @@
 #define SWIFTLLAMA_CKERNELS_H
 
 #include <stdint.h>
+#include "CKernelSet.h"
+
+/// The kernel set this process uses (chosen once, on first use, from CPUID or
+/// LLAMA_KERNELS=generic|avx2|avx512-256|avx512), and why it was chosen.
+const swiftllama_kernel_set *swiftllama_kernels(void);
+const char *swiftllama_kernels_reason(void);
+/// Every compiled set, whether or not this CPU runs it (`swiftllama_kernel_set_runs_here`);
+/// tests call each set the CPU runs directly.
+int swiftllama_kernel_set_count(void);
+const swiftllama_kernel_set *swiftllama_kernel_set_at(int i);
+int swiftllama_kernel_set_runs_here(const swiftllama_kernel_set *set);
+
+// The entry points below call the selected set's kernels.
 
 /// Σ over `blocks` blocks of 32: w_d · x_d · Σ w_q·x_q, for Q8_0 weight blocks (34 bytes:
 /// f16 scale, 32 int8) at `w` and activations `xq` (int8) with one float scale per block.
@@ -73,8 +86,8 @@ void swiftllama_quantize_q8_K(const float *x, int8_t *q, float *d, int16_t *sums
 /// once, so they request the next rows while computing the current ones.
 void swiftllama_prefetch(const void *p, long bytes);
 
-/// 1 when the int8 matrix-matrix kernels below were compiled (AVX-512 with VNNI); 0 when
-/// they are stubs and callers must use the fp32 path.
+/// 1 when the selected set has the int8 matrix-matrix kernel (AVX-512 with VNNI); 0 when
+/// `swiftllama_gemm_int8` is plain loops and callers should use the fp32 path.
 int swiftllama_has_int8_gemm(void);
 
 /// Elements per packed block for `type`: 16 (Q2_K, Q3_K, Q6_K) or 32 (the others).
@@ -96,7 +109,8 @@ void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *sca
                           const int8_t *xq, const float *xd, const float *xds, int tokens,
                           float *out, long ldo, int nrows);
 
-/// The instruction-set extensions the kernels were compiled for, space-separated
+/// The instruction-set extensions the target's baseline was compiled for (the kernel sets
+/// add theirs per function), space-separated
 /// (" AVX2 FMA F16C AVX512F …"), for `llama --version`.
 const char *swiftllama_compiled_features(void);
 

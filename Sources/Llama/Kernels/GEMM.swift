@@ -163,7 +163,7 @@ func gemmTile(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int
 // four times the lanes of fp32 FMA. Exact in the weights (they are only repacked); the
 // activations are quantized per 32 as in generation, as llama.cpp does for these types.
 
-/// Whether the C target was built with AVX-512 VNNI.
+/// Whether the selected kernel set (`KernelSet.selected`) has the AVX-512 VNNI int8 GEMM.
 public let hasInt8GEMM = swiftllama_has_int8_gemm() != 0
 /// Types the int8 packer reads: blocks of 32 (Q4_K's, Q5_K's and IQ4_XS's sub-blocks of 32;
 /// Q2_K's, Q3_K's and Q6_K's of 16) of small unsigned values with a scale and a bias

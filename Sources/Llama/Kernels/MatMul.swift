@@ -55,13 +55,14 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 /// is `tokens × rows`, both row-major fp32.
 ///
 /// A few tokens (generation, small batches) read each weight row once, straight from its
-/// stored format (`matvec`); more (prompt processing) go through the blocked `gemm`, which
-/// converts each block of W to fp32 once for the whole batch.
+/// stored format (`matvec`, with `kernels`: the process's selected C kernel set unless a
+/// test or benchmark forces another); more (prompt processing) go through the blocked
+/// `gemm`, which converts each block of W to fp32 once for the whole batch.
 public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
-                   parallel: ParallelFor) {
-    if tokens > 1, smallBatchMatvec(w, x, tokens: tokens, out, parallel: parallel) { return }
+                   parallel: ParallelFor, kernels: KernelSet = .selected) {
+    if tokens > 1, kernels == .selected, smallBatchMatvec(w, x, tokens: tokens, out, parallel: parallel) { return }
     if tokens <= matvecMaxTokens, hasDirectDot(w.type) {
-        matvec(w, x, tokens: tokens, out, parallel: parallel)
+        matvec(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
     } else {
         gemm(w, x, tokens: tokens, out, parallel: parallel)
     }
@@ -92,44 +93,34 @@ func hasDirectDot(_ type: GGMLType) -> Bool {
 /// with the sums of every 16 for those with super-blocks of 256 (the K-quants, IQ4_XS). Float formats meet
 /// the fp32 activations.
 func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
-            parallel: ParallelFor) {
+            parallel: ParallelFor, kernels: KernelSet = .selected) {
     let cols = w.columns, rows = w.rows
-    switch w.type {
-    case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl:
+    if let (dot, dot2) = kernels.dot32[w.type] {
         // Every type with blocks of 32 meets the same activations, quantized per 32 once.
         let blocks = cols / 32
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
                 guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress else { return }
                 for t in 0..<tokens {
-                    quantizeActivations(x + t * cols, into: QuantizedActivations(
-                        values: values + t * cols, scales: scales + t * blocks, blocks: blocks))
+                    kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
                 }
-                // Two rows at a time (two weight streams per core, the activations' loads
-                // and offset products shared), then the odd row alone.
-                typealias Dot = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32) -> Float
-                typealias Dot2 = @convention(c) (UnsafeRawPointer?, UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32,
-                                                 UnsafeMutablePointer<Float>?) -> Void
-                let (dot, dot2): (Dot, Dot2) = switch w.type {
-                case .q8_0: (swiftllama_dot_q8_0, swiftllama_dot2_q8_0)
-                case .q4_1: (swiftllama_dot_q4_1, swiftllama_dot2_q4_1)
-                case .q5_0: (swiftllama_dot_q5_0, swiftllama_dot2_q5_0)
-                case .q5_1: (swiftllama_dot_q5_1, swiftllama_dot2_q5_1)
-                case .iq4_nl: (swiftllama_dot_iq4_nl, swiftllama_dot2_iq4_nl)
-                default: (swiftllama_dot_q4_0, swiftllama_dot2_q4_0)
-                }
+                let twoRows = kernels.twoRows
                 parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
                     var r = range.lowerBound
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { pair in
-                        guard let two = pair.baseAddress else { return }
-                        while r + 2 <= range.upperBound {
-                            let row = w.base + r * w.rowBytes
-                            for t in 0..<tokens {
-                                dot2(row, row + w.rowBytes, values + t * cols, scales + t * blocks, Int32(blocks), two)
-                                out[t * rows + r] = two[0]
-                                out[t * rows + r + 1] = two[1]
+                    if twoRows {
+                        // Two rows at a time (two weight streams per core, the activations'
+                        // loads and offset products shared), then the odd row alone.
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { pair in
+                            guard let two = pair.baseAddress else { return }
+                            while r + 2 <= range.upperBound {
+                                let row = w.base + r * w.rowBytes
+                                for t in 0..<tokens {
+                                    dot2(row, row + w.rowBytes, values + t * cols, scales + t * blocks, Int32(blocks), two)
+                                    out[t * rows + r] = two[0]
+                                    out[t * rows + r + 1] = two[1]
+                                }
+                                r += 2
                             }
-                            r += 2
                         }
                     }
                     for r in r..<range.upperBound {
@@ -141,7 +132,7 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                 }
             }
         }
-    case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs:
+    } else if let dot = kernels.dot256[w.type] {
         let superblocks = cols / 256
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * superblocks) { scaleBuffer in
@@ -149,19 +140,8 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                     guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress,
                           let sums = sumBuffer.baseAddress else { return }
                     for t in 0..<tokens {
-                        quantizeActivations(x + t * cols, into: SuperBlockActivations(
-                            values: values + t * cols, scales: scales + t * superblocks,
-                            sums: sums + t * cols / 16, superblocks: superblocks))
-                    }
-                    typealias Dot = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?,
-                                                    UnsafePointer<Int16>?, Int32) -> Float
-                    let dot: Dot = switch w.type {
-                    case .q2_K: swiftllama_dot_q2_K
-                    case .q3_K: swiftllama_dot_q3_K
-                    case .q4_K: swiftllama_dot_q4_K
-                    case .q5_K: swiftllama_dot_q5_K
-                    case .iq4_xs: swiftllama_dot_iq4_xs
-                    default: swiftllama_dot_q6_K
+                        kernels.quantizeQ8K(x + t * cols, values + t * cols, scales + t * superblocks,
+                                            sums + t * cols / 16, Int32(superblocks))
                     }
                     parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
                         for r in range {
@@ -175,31 +155,19 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
                 }
             }
         }
-    default:
-        let type = w.type
+    } else if let halfMatvec = kernels.matvecHalf[w.type] {
+        // F16 / BF16: four rows per pass in C (F16C conversion, 256-bit FMAs), each chunk's
+        // rows for every token while they are in cache.
         parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
-            var r = range.lowerBound
-            if type == .f16 {
-                while r + 2 <= range.upperBound {
-                    let row = w.base + r * w.rowBytes
-                    if r + 4 <= range.upperBound { swiftllama_prefetch(row + 2 * w.rowBytes, 2 * w.rowBytes) }
-                    for t in 0..<tokens {
-                        let (d0, d1) = dotF16x2(row, row + w.rowBytes, x + t * cols, cols)
-                        out[t * rows + r] = d0
-                        out[t * rows + r + 1] = d1
-                    }
-                    r += 2
-                }
-            }
-            for r in r..<range.upperBound {
-                let row = w.base + r * w.rowBytes
+            halfMatvec(w.base + range.lowerBound * w.rowBytes, w.rowBytes, Int32(range.count), Int32(cols),
+                       x, cols, Int32(tokens), out + range.lowerBound, rows)
+        }
+    } else {
+        parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
+            for r in range {
+                let row = (w.base + r * w.rowBytes).assumingMemoryBound(to: Float.self)
                 for t in 0..<tokens {
-                    let xt = x + t * cols
-                    switch type {
-                    case .f16: out[t * rows + r] = dotF16(row, xt, cols)
-                    case .bf16: out[t * rows + r] = dotBF16(row, xt, cols)
-                    default: out[t * rows + r] = dot(row.assumingMemoryBound(to: Float.self), xt, cols)
-                    }
+                    out[t * rows + r] = dot(row, x + t * cols, cols)
                 }
             }
         }

@@ -64,8 +64,22 @@ extension ParallelFor {
             body(0, 0..<count)
             return
         }
+        let n = min(workers, chunks)
+        // The pool's own counter (reset by `run` before it publishes the job): nothing is
+        // allocated per loop, and generation runs a few hundred of these per token.
+        if let pool {
+            let ran = pool.run { worker in
+                guard worker < n else { return }
+                while true {
+                    let c = pool.chunkCounter.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard c < chunks else { return }
+                    body(worker, (c * chunk)..<min(count, (c + 1) * chunk))
+                }
+            }
+            if ran { return }
+        }
         let next = ChunkCounter()
-        run(min(workers, chunks)) { worker, _ in
+        run(n) { worker, _ in
             while true {
                 let c = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard c < chunks else { return }
@@ -87,7 +101,7 @@ extension ParallelFor {
     }
 }
 
-/// The shared chunk index of one `runChunked` loop.
+/// The shared chunk index of one `runChunked` loop that could not use the pool's.
 final class ChunkCounter: Sendable {
     let value = Atomic<Int>(0)
 }
@@ -103,6 +117,9 @@ final class WorkerPool: @unchecked Sendable {
     private let remaining = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
+    /// The shared chunk index of the current job's `runChunked` loop; reset to 0 by `run`
+    /// before the job is published (only the holder of `busy` writes it otherwise).
+    let chunkCounter = Atomic<Int>(0)
     private let condition = NSCondition()
     /// The job of the current generation; written only while `busy` is held and before the
     /// generation is published, read by workers only after they saw it.
@@ -138,6 +155,7 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escapable in
             job = escapable
             remaining.store(size - 1, ordering: .relaxed)
+            chunkCounter.store(0, ordering: .relaxed)
             // Publish first, then look for sleepers; a worker announces itself as a sleeper
             // first, then reads the generation (both sequentially consistent). So either it
             // sees the new generation and does not wait, or we see it as a sleeper and wake

@@ -6,14 +6,15 @@ public enum BuildInfo {
     /// The library's version.
     public static let version = "0.9.0"
 
-    /// Instruction-set extensions the kernels were compiled for (Package.swift compiles with
-    /// `-target-cpu native` / `-march=native`, so these are the building machine's).
+    /// Instruction-set extensions the C kernels' baseline was compiled for (Package.swift:
+    /// x86-64-v3); the kernel sets add AVX-512 per function and are chosen at run time
+    /// (`KernelSet.selected`).
     public static var compiledFeatures: [String] {
         String(cString: swiftllama_compiled_features()).split(separator: " ").map(String.init)
     }
 
-    /// True when the int8 VNNI matrix-matrix kernels are compiled in (prompt processing of
-    /// Q8_0/Q4_0/Q4_K/Q6_K weights); false means those prompts take the fp32 path.
+    /// True when the selected kernel set has the int8 VNNI matrix-matrix kernel (prompt
+    /// processing of quantized weights); false means those prompts take the fp32 path.
     public static var int8VNNIKernels: Bool { hasInt8GEMM }
 
     /// The CPU this process runs on, from /proc/cpuinfo ("model name"), when known.
@@ -31,10 +32,12 @@ public enum BuildInfo {
     public static var summary: String {
         var lines = ["SwiftLlama \(version)"]
         #if arch(x86_64)
-        lines.append("target CPU: native (the building machine), compiled for: \(compiledFeatures.joined(separator: " "))")
+        lines.append("target CPU: native (the building machine); C kernels' baseline: \(compiledFeatures.joined(separator: " "))")
         #else
         lines.append("target CPU: generic")
         #endif
+        let runnable = KernelSet.all.map { $0.runsHere ? $0.name : "\($0.name) (not on this CPU)" }
+        lines.append("kernels: \(KernelSet.selected) — \(KernelSet.selectionReason); sets: \(runnable.joined(separator: ", "))")
         lines.append("int8 VNNI kernels: \(int8VNNIKernels ? "on" : "off (prompts of quantized models use the fp32 path)")")
         if let cpu = cpuModel { lines.append("running on: \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores") }
         return lines.joined(separator: "\n")

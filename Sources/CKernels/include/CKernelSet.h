@@ -1,0 +1,39 @@
+// One set of generation kernels compiled for one instruction-set level. CKernels.c picks
+// one set at startup from the CPU (CPUID) or from LLAMA_KERNELS; every set computes the
+// same sums (up to the order of float additions), so any set can be forced for testing.
+#ifndef SWIFTLLAMA_CKERNELSET_H
+#define SWIFTLLAMA_CKERNELSET_H
+
+#include <stdint.h>
+
+typedef float (*swiftllama_dot32_fn)(const void *w, const int8_t *xq, const float *xd, int blocks);
+typedef void (*swiftllama_dot2_fn)(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]);
+typedef float (*swiftllama_dot256_fn)(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks);
+/// out[t·ldo + r] = Σ_c W[r, c]·x[t·ldx + c] for r < rows, t < tokens: W is `rows` rows of
+/// `cols` halves (F16) or bfloat16s, `rowBytes` apart.
+typedef void (*swiftllama_matvec_half_fn)(const void *w, long rowBytes, int rows, int cols,
+                                          const float *x, long ldx, int tokens, float *out, long ldo);
+typedef void (*swiftllama_gemm_int8_fn)(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
+                                        const int8_t *xq, const float *xd, const float *xds, int tokens,
+                                        float *out, long ldo, int nrows);
+
+typedef struct swiftllama_kernel_set {
+    /// "generic", "avx2", "avx512-256" or "avx512".
+    const char *name;
+    /// What the set needs and how it computes, for `llama --version`.
+    const char *description;
+    /// 2 when the two-row dots (`dot2_*`) are faster than two one-row calls (512-bit
+    /// kernels that load two blocks per instruction); 1 when rows are best taken one by one.
+    int rowsPerCall;
+    swiftllama_dot32_fn dot_q8_0, dot_q4_0, dot_q4_1, dot_q5_0, dot_q5_1, dot_iq4_nl;
+    swiftllama_dot2_fn dot2_q8_0, dot2_q4_0, dot2_q4_1, dot2_q5_0, dot2_q5_1, dot2_iq4_nl;
+    swiftllama_dot256_fn dot_q2_K, dot_q3_K, dot_q4_K, dot_q5_K, dot_q6_K, dot_iq4_xs;
+    void (*quantize_q8)(const float *x, int8_t *q, float *d, int blocks);
+    void (*quantize_q8_K)(const float *x, int8_t *q, float *d, int16_t *sums, int superblocks);
+    swiftllama_matvec_half_fn matvec_f16, matvec_bf16;
+    /// The int8 matrix-matrix kernel of prompt processing, or NULL (then prompts of
+    /// quantized weights take the fp32 GEMM).
+    swiftllama_gemm_int8_fn gemm_int8;
+} swiftllama_kernel_set;
+
+#endif

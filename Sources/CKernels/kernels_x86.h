@@ -1,0 +1,929 @@
+// The x86 generation kernels, included by kernels_avx2.c, kernels_avx512_256.c and
+// kernels_avx512.c, each of which compiles them for its instruction set (a target
+// attribute on every function) and defines:
+//   K_VNNI   1: the u8·s8 products are vpdpbusd on 256-bit vectors (AVX-512 VL + VNNI);
+//            0: vpmaddubsw + vpmaddwd (AVX2).
+//   K_WIDE   1: the two-row dots load two blocks per 512-bit instruction (fast where the
+//            CPU executes 512-bit vectors whole, as Intel's AVX-512 cores do);
+//            0: two-row dots are 256-bit, and rows are best taken one by one.
+//   K_AVX512 1: the int8 matrix-matrix kernel (512-bit vpdpbusd) of prompt processing.
+//   K_SET, K_NAME, K_DESCRIPTION: the table's symbol, name and description.
+// Everything here is static: each including file gets its own copies.
+#include "kernel_common.h"
+
+static float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int blocks);
+static float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks);
+static float swiftllama_dot_q4_1(const void *w, const int8_t *xq, const float *xd, int blocks);
+static float swiftllama_dot_q5_0(const void *w, const int8_t *xq, const float *xd, int blocks);
+static float swiftllama_dot_q5_1(const void *w, const int8_t *xq, const float *xd, int blocks);
+static float swiftllama_dot_iq4_nl(const void *w, const int8_t *xq, const float *xd, int blocks);
+
+// Activation quantization, the step before every int8 product: Swift's SIMD max, select and
+// narrowing conversions run lane by lane (10–14% of a 512-token prompt's time when written
+// with them), so these are intrinsics too. Per block: d = max|x|/127, q = round(x/d) with
+// ties to even (as llama.cpp's AVX quantizers), q in −127…127.
+static inline void quantize_block32(const float *x, int8_t *q, float *d) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float m = _mm_cvtss_f32(m4);
+    *d = m / 127.0f;
+    const __m256 inv = _mm256_set1_ps(m > 0 ? 127.0f / m : 0.0f);
+    __m256i i[4];
+    for (int k = 0; k < 4; k++) i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    // int32 → int16 → int8 packs work per 128-bit lane; the permute puts the bytes back in order.
+    const __m256i s01 = _mm256_packs_epi32(i[0], i[1]), s23 = _mm256_packs_epi32(i[2], i[3]);
+    const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(s01, s23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, b);
+}
+
+static void swiftllama_quantize_q8(const float *x, int8_t *q, float *d, int blocks) {
+    for (int b = 0; b < blocks; b++) quantize_block32(x + 32 * b, q + 32 * b, d + b);
+}
+
+static void swiftllama_quantize_q8_K(const float *x, int8_t *q, float *d, int16_t *sums, int superblocks) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < superblocks; b++) {
+        const float *xb = x + 256 * b;
+        __m256 amax = _mm256_setzero_ps();
+        for (int k = 0; k < 32; k++) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + 8 * k)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float m = _mm_cvtss_f32(m4);
+        d[b] = m / 127.0f;
+        const __m256 inv = _mm256_set1_ps(m > 0 ? 127.0f / m : 0.0f);
+        for (int g = 0; g < 16; g++) {
+            const __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(xb + 16 * g), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            const __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(xb + 16 * g + 8), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            const __m256i s = _mm256_add_epi32(i0, i1);
+            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            t = _mm_hadd_epi32(t, t);
+            t = _mm_hadd_epi32(t, t);
+            sums[16 * b + g] = (int16_t)_mm_cvtsi128_si32(t);
+            const __m256i s16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), 0xD8);
+            const __m128i b8 = _mm_packs_epi16(_mm256_castsi256_si128(s16), _mm256_extracti128_si256(s16, 1));
+            _mm_storeu_si128((__m128i *)(q + 256 * b + 16 * g), b8);
+        }
+    }
+}
+
+// Generation streams each weight row once from memory; the hardware prefetcher restarts at
+// every 4 KiB page and rows are short (about 1 KiB for a 2048-column Q4_0 row), so the
+// kernels ask for the bytes this far ahead of what they read.
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD 2048
+#endif
+
+
+// One f16 → f32 in integer registers: the half's exponent and mantissa moved into an f32's
+// place, then one multiply by 2^112 rebiases the exponent (exact, subnormals included; the
+// scales are never inf or NaN). Not _cvtsh_ss: clang compiles that to a vpinsrw into
+// whatever register is free, often the loop's accumulator, which chains every block's scale
+// to the previous block's FMA: Q4_0 streamed at 10 GB/s per thread on Zen 4 (bench/kernels.sh).
+static inline float half_to_float(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    const uint32_t bits = ((uint32_t)(h & 0x8000) << 16) | ((uint32_t)(h & 0x7FFF) << 13);
+    float f;
+    memcpy(&f, &bits, 4);
+    return f * 0x1p112f;
+}
+
+// Σ of 4 adjacent u8·s8 products added to each int32 lane of acc: one vpdpbusd where the
+// CPU has VNNI, else vpmaddubsw + vpmaddwd (no saturation for the ranges used here: the
+// unsigned side is at most 127, so a pair sum stays below 2·127·127 < 32768).
+static inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if K_VNNI
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// 32 signed byte products summed to 8 int32 lanes, as floats. The u8·s8 instructions
+// multiply unsigned by signed bytes, so |x| carries the magnitude and w takes x's sign.
+static inline __m256 products(__m256i w, __m256i x) {
+    const __m256i ax = _mm256_sign_epi8(x, x);
+    const __m256i sw = _mm256_sign_epi8(w, x);
+    return _mm256_cvtepi32_ps(dot_u8s8(_mm256_setzero_si256(), ax, sw));
+}
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        // No software prefetch here: measured on Zen 4 (bench/kernels.sh), it costs a third
+        // of this kernel's streaming speed, which the hardware prefetcher already keeps at
+        // the memory's.
+        const uint8_t *p0 = p + 34 * b, *p1 = p0 + 34;
+        __m256 s0 = products(_mm256_loadu_si256((const __m256i *)(p0 + 2)), _mm256_loadu_si256((const __m256i *)(xq + 32 * b)));
+        __m256 s1 = products(_mm256_loadu_si256((const __m256i *)(p1 + 2)), _mm256_loadu_si256((const __m256i *)(xq + 32 * b + 32)));
+        acc0 = _mm256_fmadd_ps(s0, _mm256_set1_ps(half_to_float(p0) * xd[b]), acc0);
+        acc1 = _mm256_fmadd_ps(s1, _mm256_set1_ps(half_to_float(p1) * xd[b + 1]), acc1);
+    }
+    if (b < blocks) {
+        const uint8_t *p0 = p + 34 * b;
+        __m256 s0 = products(_mm256_loadu_si256((const __m256i *)(p0 + 2)), _mm256_loadu_si256((const __m256i *)(xq + 32 * b)));
+        acc0 = _mm256_fmadd_ps(s0, _mm256_set1_ps(half_to_float(p0) * xd[b]), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// The 32 nibbles of a Q4_0 block as unsigned bytes 0…15, elements 0–15 in the low lane.
+static inline __m256i q4_0_nibbles(const uint8_t *block) {
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)(block + 2));
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(bytes, mask);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
+    return _mm256_set_m128i(hi, lo);
+}
+
+// Σ (nibble − 8)·x as 8 float lanes: the nibbles go in unsigned as they are, and the
+// offset costs one more u8·s8 product (8s with x) instead of sign fix-ups.
+static inline __m256 q4_0_products(const uint8_t *block, const int8_t *x) {
+    const __m256i xv = _mm256_loadu_si256((const __m256i *)x);
+    const __m256i dot = dot_u8s8(_mm256_setzero_si256(), q4_0_nibbles(block), xv);
+    const __m256i off = dot_u8s8(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv);
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(dot, off));
+}
+
+// Q4_1 (blocks of 20 bytes: d f16, m f16, 16 bytes of nibbles laid out as Q4_0's): each weight
+// is d·nibble + m, so a block contributes d·xd·Σ nibble·x + m·xd·Σ x. The nibbles go in
+// unsigned as they are; Σ x is one more u8·s8 product (ones with x).
+static float swiftllama_dot_q4_1(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++, p += 20) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+        const __m256i s = dot_u8s8(_mm256_setzero_si256(), q4_0_nibbles(p + 2), x);
+        const __m256i sx = dot_u8s8(_mm256_setzero_si256(), ones, x);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(half_to_float(p) * xd[b]), acc);
+        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sx), _mm256_set1_ps(half_to_float(p + 2) * xd[b]), accm);
+    }
+    return hsum(_mm256_add_ps(acc, accm));
+}
+
+// The fifth bits of a Q5 block (bit e of qh belongs to element e) as bytes of 16 or 0, in the
+// element order of q4_0_nibbles: each 128-bit lane takes the two bytes of qh for its 16
+// elements, and byte k of each group of 8 is tested against bit k.
+static inline __m256i q5_high_bits(uint32_t qh) {
+    const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), pick);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+    return _mm256_and_si256(set, _mm256_set1_epi8(16));
+}
+
+// Q5_0 (22 bytes: d, qh, nibbles) and Q5_1 (24 bytes: d, m, qh, nibbles): the 5-bit values
+// 0…31 go in unsigned; Q5_0 centres them on 16 (minus 16·Σx), Q5_1 adds m·Σx.
+static inline float dot_q5(const uint8_t *p, const int8_t *xq, const float *xd, int blocks, int hasMin) {
+    const int size = hasMin ? 24 : 22, qhAt = hasMin ? 4 : 2;
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++, p += size) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        uint32_t qh;
+        memcpy(&qh, p + qhAt, 4);
+        const __m256i v = _mm256_or_si256(q4_0_nibbles(p + qhAt + 2), q5_high_bits(qh));
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+        const __m256i s = dot_u8s8(_mm256_setzero_si256(), v, x);
+        const __m256i sx = dot_u8s8(_mm256_setzero_si256(), ones, x);
+        const float dx = half_to_float(p) * xd[b];
+        if (hasMin) {
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dx), acc);
+            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sx), _mm256_set1_ps(half_to_float(p + 2) * xd[b]), accm);
+        } else {
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s, _mm256_slli_epi32(sx, 4))), _mm256_set1_ps(dx), acc);
+        }
+    }
+    return hsum(_mm256_add_ps(acc, accm));
+}
+
+static float swiftllama_dot_q5_0(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    return dot_q5((const uint8_t *)w, xq, xd, blocks, 0);
+}
+
+static float swiftllama_dot_q5_1(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    return dot_q5((const uint8_t *)w, xq, xd, blocks, 1);
+}
+
+static float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const uint8_t *p0 = p + 18 * b, *p1 = p0 + 18;
+        _mm_prefetch((const char *)p0 + PREFETCH_AHEAD, _MM_HINT_T0);
+        acc0 = _mm256_fmadd_ps(q4_0_products(p0, xq + 32 * b), _mm256_set1_ps(half_to_float(p0) * xd[b]), acc0);
+        acc1 = _mm256_fmadd_ps(q4_0_products(p1, xq + 32 * b + 32), _mm256_set1_ps(half_to_float(p1) * xd[b + 1]), acc1);
+    }
+    if (b < blocks) {
+        const uint8_t *p0 = p + 18 * b;
+        acc0 = _mm256_fmadd_ps(q4_0_products(p0, xq + 32 * b), _mm256_set1_ps(half_to_float(p0) * xd[b]), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// Two rows at a time: two weight streams in flight per core, and the activation loads and
+// Q4_0's offset products shared by both rows.
+#if K_WIDE
+// 16 lanes: a in the low 8, b in the high 8.
+static inline __m512 halves(float a, float b) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(a)), _mm256_set1_ps(b), 1);
+}
+
+// Two Q8_0 blocks of one row as unsigned bytes (q + 128), block b in the low 32 bytes.
+static inline __m512i q8_0_pair(const uint8_t *p) {
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 2))),
+                                         _mm256_loadu_si256((const __m256i *)(p + 36)), 1);
+    return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+}
+
+// AVX-512: two blocks per instruction. Weights go in as q + 128 (unsigned), so
+// Σ q·x = Σ (q+128)·x − 128·Σ x, and 128·Σ x per lane is one product shared by both rows.
+static void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const __m512i x = _mm512_loadu_si512((const void *)(xq + 32 * b));
+        const __m512i off = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, x);
+        const uint8_t *pb = p + 34 * b, *qb = q + 34 * b;
+        _mm_prefetch((const char *)pb + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)pb + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)qb + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)qb + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        const __m512i s0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q8_0_pair(pb), x), off);
+        const __m512i s1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q8_0_pair(qb), x), off);
+        const float x0 = xd[b], x1 = xd[b + 1];
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), halves(half_to_float(pb) * x0, half_to_float(pb + 34) * x1), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), halves(half_to_float(qb) * x0, half_to_float(qb + 34) * x1), a1);
+    }
+    float r0 = _mm512_reduce_add_ps(a0), r1 = _mm512_reduce_add_ps(a1);
+    if (b < blocks) {
+        r0 += swiftllama_dot_q8_0(p + 34 * b, xq + 32 * b, xd + b, 1);
+        r1 += swiftllama_dot_q8_0(q + 34 * b, xq + 32 * b, xd + b, 1);
+    }
+    out[0] = r0;
+    out[1] = r1;
+}
+#else
+static void swiftllama_dot2_q8_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+        const __m256i ax = _mm256_sign_epi8(x, x);
+        const uint8_t *pb = p + 34 * b, *qb = q + 34 * b;
+        const __m256i s0 = dot_u8s8(_mm256_setzero_si256(), ax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(pb + 2)), x));
+        const __m256i s1 = dot_u8s8(_mm256_setzero_si256(), ax, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(qb + 2)), x));
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(half_to_float(pb) * xd[b]), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_set1_ps(half_to_float(qb) * xd[b]), a1);
+    }
+    out[0] = hsum(a0);
+    out[1] = hsum(a1);
+}
+
+#endif
+
+#if K_WIDE
+// Two Q4_0 blocks' nibbles as 64 unsigned bytes in 128-bit lanes [b low, b+1 low, b high,
+// b+1 high] (16 values each).
+static inline __m512i q4_0_pair(const uint8_t *p) {
+    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2))),
+                                              _mm_loadu_si128((const __m128i *)(p + 20)), 1);
+    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    return _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
+}
+
+// q4_0_pair for blocks of `size` bytes whose nibbles start at byte `qs`.
+static inline __m512i q4_0_pair_at(const uint8_t *p, int qs, int size) {
+    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + qs))),
+                                              _mm_loadu_si128((const __m128i *)(p + size + qs)), 1);
+    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    return _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
+}
+
+// The fifth bits of two Q5 blocks (qh words at `qh` and `qh + size`) as a byte mask in
+// q4_0_pair's lane order: [block 0 elements 0–15, block 1 0–15, block 0 16–31, block 1 16–31].
+static inline __mmask64 q5_pair_mask(const uint8_t *qh, int size) {
+    uint32_t h0, h1;
+    memcpy(&h0, qh, 4);
+    memcpy(&h1, qh + size, 4);
+    return (__mmask64)((uint64_t)(h0 & 0xFFFF) | ((uint64_t)(h1 & 0xFFFF) << 16) |
+                       ((uint64_t)(h0 >> 16) << 32) | ((uint64_t)(h1 >> 16) << 48));
+}
+
+// 16 lanes [a ×4, b ×4, a ×4, b ×4], matching q4_0_pair's lane order.
+static inline __m512 quads(float a, float b) {
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_setr_ps(a, b, 0, 0)));
+}
+
+// AVX-512: two blocks per instruction; the activations are permuted once into the
+// nibbles' lane order and shared by both rows, with the 8·Σx offsets.
+static void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const __m512i xr = _mm512_loadu_si512((const void *)(xq + 32 * b));
+        const __m512i x = _mm512_shuffle_i64x2(xr, xr, _MM_SHUFFLE(3, 1, 2, 0));
+        const __m512i off = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), x);
+        const uint8_t *pb = p + 18 * b, *qb = q + 18 * b;
+        _mm_prefetch((const char *)pb + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)qb + PREFETCH_AHEAD, _MM_HINT_T0);
+        const __m512i s0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(pb), x), off);
+        const __m512i s1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(qb), x), off);
+        const float x0 = xd[b], x1 = xd[b + 1];
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), quads(half_to_float(pb) * x0, half_to_float(pb + 18) * x1), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), quads(half_to_float(qb) * x0, half_to_float(qb + 18) * x1), a1);
+    }
+    float r0 = _mm512_reduce_add_ps(a0), r1 = _mm512_reduce_add_ps(a1);
+    if (b < blocks) {
+        r0 += swiftllama_dot_q4_0(p + 18 * b, xq + 32 * b, xd + b, 1);
+        r1 += swiftllama_dot_q4_0(q + 18 * b, xq + 32 * b, xd + b, 1);
+    }
+    out[0] = r0;
+    out[1] = r1;
+}
+
+// Two Q4_1/Q5_0/Q5_1 rows, two blocks per instruction as swiftllama_dot2_q4_0. `qs` is the
+// offset of the nibbles in a block of `size` bytes; with `hasHigh` the 32-bit qh just before
+// them adds 16 to the elements whose bit is set (one masked byte add: the 64 bits of a
+// pair's two qh words, reordered into the nibbles' lane order, are the mask). `center` is
+// subtracted from every value (16 for Q5_0) through one product shared by both rows;
+// `hasMin` types add m·Σx instead, through that same shared product with ones.
+static inline __attribute__((always_inline)) void dot2_b32(
+    const uint8_t *p, const uint8_t *q, const int8_t *xq, const float *xd, int blocks, float out[2],
+    const int size, const int qs, const int hasHigh, const int hasMin, const int center, const int lookup,
+    float (*single)(const void *, const int8_t *, const float *, int)) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)iq4_unsigned));
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const __m512i xr = _mm512_loadu_si512((const void *)(xq + 32 * b));
+        const __m512i x = _mm512_shuffle_i64x2(xr, xr, _MM_SHUFFLE(3, 1, 2, 0));
+        const __m512i sx = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(hasMin ? 1 : center), x);
+        const uint8_t *pb = p + size * b, *qb = q + size * b;
+        _mm_prefetch((const char *)pb + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)qb + PREFETCH_AHEAD, _MM_HINT_T0);
+        __m512i v0 = q4_0_pair_at(pb, qs, size), v1 = q4_0_pair_at(qb, qs, size);
+        if (lookup) {
+            v0 = _mm512_shuffle_epi8(table, v0);
+            v1 = _mm512_shuffle_epi8(table, v1);
+        }
+        if (hasHigh) {
+            v0 = _mm512_mask_add_epi8(v0, q5_pair_mask(pb + qs - 4, size), v0, sixteen);
+            v1 = _mm512_mask_add_epi8(v1, q5_pair_mask(qb + qs - 4, size), v1, sixteen);
+        }
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v0, x);
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v1, x);
+        const float x0 = xd[b], x1 = xd[b + 1];
+        if (hasMin) {
+            const __m512 fx = _mm512_cvtepi32_ps(sx);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), quads(half_to_float(pb) * x0, half_to_float(pb + size) * x1), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), quads(half_to_float(qb) * x0, half_to_float(qb + size) * x1), a1);
+            a0 = _mm512_fmadd_ps(fx, quads(half_to_float(pb + 2) * x0, half_to_float(pb + size + 2) * x1), a0);
+            a1 = _mm512_fmadd_ps(fx, quads(half_to_float(qb + 2) * x0, half_to_float(qb + size + 2) * x1), a1);
+        } else {
+            s0 = _mm512_sub_epi32(s0, sx);
+            s1 = _mm512_sub_epi32(s1, sx);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), quads(half_to_float(pb) * x0, half_to_float(pb + size) * x1), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), quads(half_to_float(qb) * x0, half_to_float(qb + size) * x1), a1);
+        }
+    }
+    float r0 = _mm512_reduce_add_ps(a0), r1 = _mm512_reduce_add_ps(a1);
+    if (b < blocks) {
+        r0 += single(p + size * b, xq + 32 * b, xd + b, 1);
+        r1 += single(q + size * b, xq + 32 * b, xd + b, 1);
+    }
+    out[0] = r0;
+    out[1] = r1;
+}
+
+static void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 20, 4, 0, 1, 0, 0, swiftllama_dot_q4_1);
+}
+static void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 22, 6, 1, 0, 16, 0, swiftllama_dot_q5_0);
+}
+static void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 24, 8, 1, 1, 0, 0, swiftllama_dot_q5_1);
+}
+// IQ4_NL: the nibbles index the table shifted to unsigned (value + 128), centred back by 128·Σx.
+static void swiftllama_dot2_iq4_nl(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    dot2_b32((const uint8_t *)w0, (const uint8_t *)w1, xq, xd, blocks, out, 18, 2, 0, 0, 128, 1, swiftllama_dot_iq4_nl);
+}
+#else
+static void swiftllama_dot2_q4_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q4_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q4_1(w1, xq, xd, blocks);
+}
+static void swiftllama_dot2_q5_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_0(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_0(w1, xq, xd, blocks);
+}
+static void swiftllama_dot2_q5_1(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_q5_1(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_q5_1(w1, xq, xd, blocks);
+}
+static void swiftllama_dot2_iq4_nl(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    out[0] = swiftllama_dot_iq4_nl(w0, xq, xd, blocks);
+    out[1] = swiftllama_dot_iq4_nl(w1, xq, xd, blocks);
+}
+static void swiftllama_dot2_q4_0(const void *w0, const void *w1, const int8_t *xq, const float *xd, int blocks, float out[2]) {
+    const uint8_t *p = (const uint8_t *)w0, *q = (const uint8_t *)w1;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+        const __m256i off = dot_u8s8(_mm256_setzero_si256(), _mm256_set1_epi8(8), x);
+        const uint8_t *pb = p + 18 * b, *qb = q + 18 * b;
+        const __m256i s0 = _mm256_sub_epi32(dot_u8s8(_mm256_setzero_si256(), q4_0_nibbles(pb), x), off);
+        const __m256i s1 = _mm256_sub_epi32(dot_u8s8(_mm256_setzero_si256(), q4_0_nibbles(qb), x), off);
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(half_to_float(pb) * xd[b]), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_set1_ps(half_to_float(qb) * xd[b]), a1);
+    }
+    out[0] = hsum(a0);
+    out[1] = hsum(a1);
+}
+
+#endif
+
+// The 8 scales and 8 mins of a Q4_K super-block from its 12 packed bytes, as two 64-bit
+// words of bytes, with 32-bit word operations (the layout of q4_K_scale_min, four at once).
+static inline void q4_K_scales_mins(const uint8_t *q, uint64_t *scales, uint64_t *mins) {
+    uint32_t w0, w1, w2;
+    memcpy(&w0, q, 4);
+    memcpy(&w1, q + 4, 4);
+    memcpy(&w2, q + 8, 4);
+    const uint32_t s_lo = w0 & 0x3F3F3F3Fu, m_lo = w1 & 0x3F3F3F3Fu;
+    const uint32_t s_hi = (w2 & 0x0F0F0F0Fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    const uint32_t m_hi = ((w2 >> 4) & 0x0F0F0F0Fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    *scales = (uint64_t)s_lo | ((uint64_t)s_hi << 32);
+    *mins = (uint64_t)m_lo | ((uint64_t)m_hi << 32);
+}
+
+static float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int b = 0; b < superblocks; b++, p += 144) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 128, _MM_HINT_T0);
+        const float d = half_to_float(p) * xd[b], dmin = half_to_float(p + 2) * xd[b];
+        uint64_t sc8, mn8;
+        q4_K_scales_mins(p + 4, &sc8, &mn8);
+        // Scales as zero-extended int32 lanes (vpmaddwd below reads (scale, 0) pairs).
+        const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc8));
+        // Σ_j min_j · (sum of block j's 32 quantized activations), 4 int32 lanes.
+        const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xsums + 16 * b)),
+                                          _mm_loadu_si128((const __m128i *)(xsums + 16 * b + 8)));
+        const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn8));
+        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_madd_epi16(bs, mn16)), _mm_set1_ps(dmin), accm);
+        const uint8_t *qs = p + 16;
+        const int8_t *x = xq + 256 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+            const __m256i lo = _mm256_and_si256(q, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i plo = dot_u8s8(_mm256_setzero_si256(), lo, _mm256_loadu_si256((const __m256i *)(x + 64 * g)));
+            const __m256i phi = dot_u8s8(_mm256_setzero_si256(), hi, _mm256_loadu_si256((const __m256i *)(x + 64 * g + 32)));
+            // Each lane is below 4·15·127 in magnitude, so vpmaddwd of its low half with the
+            // scale (high half 0) is the exact product.
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_permutevar8x32_epi32(sc32, _mm256_set1_epi32(2 * g))));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_permutevar8x32_epi32(sc32, _mm256_set1_epi32(2 * g + 1))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum(acc) - _mm_cvtss_f32(m);
+}
+
+static float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < superblocks; b++, p += 210) {
+        for (int line = 0; line < 256; line += 64) _mm_prefetch((const char *)p + PREFETCH_AHEAD + line, _MM_HINT_T0);
+        const uint8_t *ql = p, *qh = p + 128;
+        const int8_t *sc = (const int8_t *)(p + 192);
+        const float d = half_to_float(p + 208) * xd[b];
+        const int8_t *x = xq + 256 * b;
+        const int16_t *bs = xsums + 16 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            // The 8 scales of this half as int16, in both 128-bit lanes.
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(sc + 8 * h))));
+            for (int j = 0; j < 4; j++) {
+                // q is 0…63 here (the −32 comes below, through the block sums). vpmaddubsw
+                // gives 16 int16 pair sums (at most 2·63·127): lanes 0–7 cover elements
+                // 0–15 of these 32 (scale sc[2j]), lanes 8–15 elements 16–31 (sc[2j+1]);
+                // vpmaddwd with those scales adds adjacent pairs into int32.
+                const __m256i pairs = _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * j)));
+                const __m256i pick = _mm256_setr_epi8(4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1,
+                                                      4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1,
+                                                      4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3,
+                                                      4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3);
+                const __m256i scales = _mm256_shuffle_epi8(sc16, pick);
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, scales));
+            }
+            ql += 64;
+            qh += 32;
+        }
+        int offset = 0;
+        for (int g = 0; g < 16; g++) offset += sc[g] * bs[g];
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_sub_ps(acc, _mm256_setr_ps(d * 32.0f * (float)offset, 0, 0, 0, 0, 0, 0, 0));
+    }
+    return hsum(acc);
+}
+
+// ---- Q2_K, Q3_K, Q5_K, IQ4_NL, IQ4_XS (generation dots against activations quantized per
+// 256, or per 32 for IQ4_NL) ----
+
+static inline int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+// From 8 int16 scales (s[0..7] in both 128-bit lanes), the pattern for vpmaddwd over the
+// 16 pair sums of 32 elements 32j…32j+31: s[2j] for the first 16 elements (lanes 0–7), s[2j+1]
+// for the next 16.
+static inline __m256i pair_scales(__m256i sc16, int j) {
+    const __m256i pick = _mm256_setr_epi8(4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1,
+                                          4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1, 4 * j, 4 * j + 1,
+                                          4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3,
+                                          4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3, 4 * j + 2, 4 * j + 3);
+    return _mm256_shuffle_epi8(sc16, pick);
+}
+
+static inline __m256i shift_right16(__m256i v, int n) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(n)); }
+
+// Q2_K: Σ_j d·sc_j·Σ q·x − dmin·Σ_j m_j·(Σ x of sub-block j); q is 0…3, so vpmaddubsw pairs
+// never saturate and vpmaddwd applies the per-16 scales.
+static float swiftllama_dot_q2_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int b = 0; b < superblocks; b++, p += 84) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        const float d = half_to_float(p + 80) * xd[b], dmin = half_to_float(p + 82) * xd[b];
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)p);
+        const __m128i lo = _mm_and_si128(sc8, _mm_set1_epi8(0x0F));
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F));
+        mins += dmin * (float)hsum_i32(_mm256_madd_epi16(_mm256_cvtepu8_epi16(hi), _mm256_loadu_si256((const __m256i *)(xsums + 16 * b))));
+        const int8_t *x = xq + 256 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * h));
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(h ? _mm_unpackhi_epi64(lo, lo) : lo));
+            for (int j = 0; j < 4; j++) {
+                const __m256i u = _mm256_and_si256(shift_right16(q, 2 * j), m3);
+                const __m256i pairs = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * j)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, pair_scales(sc16, j)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum(acc) - mins;
+}
+
+// Q3_K: values q − 4 with q = 2 low bits | hmask bit << 2 (0…7) go in unsigned; the −4
+// comes back through the sub-block sums: Σ_j s_j·(Σ q·x − 4·Σ x), s_j = scale − 32.
+static float swiftllama_dot_q3_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float offsets = 0;
+    for (int b = 0; b < superblocks; b++, p += 110) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        const float d = half_to_float(p + 108) * xd[b];
+        // The 16 scales (q3_K_scale's layout, four at a time in 32-bit words), minus 32.
+        uint32_t a0, a1, a2;
+        memcpy(&a0, p + 96, 4);
+        memcpy(&a1, p + 100, 4);
+        memcpy(&a2, p + 104, 4);
+        const __m128i sc8 = _mm_sub_epi8(_mm_setr_epi32((int)((a0 & 0x0F0F0F0Fu) | ((a2 & 0x03030303u) << 4)),
+                                                        (int)((a1 & 0x0F0F0F0Fu) | (((a2 >> 2) & 0x03030303u) << 4)),
+                                                        (int)(((a0 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 4) & 0x03030303u) << 4)),
+                                                        (int)(((a1 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 6) & 0x03030303u) << 4))),
+                                         _mm_set1_epi8(32));
+        offsets += 4.0f * d * (float)hsum_i32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), _mm256_loadu_si256((const __m256i *)(xsums + 16 * b))));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)p);
+        const int8_t *x = xq + 256 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(p + 32 + 32 * h));
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(sc8, sc8) : sc8));
+            for (int j = 0; j < 4; j++) {
+                const __m256i high = _mm256_and_si256(shift_right16(hb, 4 * h + j), one);
+                const __m256i u = _mm256_or_si256(_mm256_and_si256(shift_right16(q, 2 * j), m3), _mm256_slli_epi16(high, 2));
+                const __m256i pairs = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * j)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, pair_scales(sc16, j)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum(acc) - offsets;
+}
+
+// Q5_K: Q4_K's kernel with the fifth bit of each value from qh.
+static float swiftllama_dot_q5_K(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int b = 0; b < superblocks; b++, p += 176) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 128, _MM_HINT_T0);
+        const float d = half_to_float(p) * xd[b], dmin = half_to_float(p + 2) * xd[b];
+        uint64_t sc8, mn8;
+        q4_K_scales_mins(p + 4, &sc8, &mn8);
+        const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc8));
+        const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xsums + 16 * b)),
+                                          _mm_loadu_si128((const __m128i *)(xsums + 16 * b + 8)));
+        const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn8));
+        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_madd_epi16(bs, mn16)), _mm_set1_ps(dmin), accm);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 16));
+        const int8_t *x = xq + 256 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(p + 48 + 32 * g));
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(_mm256_and_si256(shift_right16(qh, 2 * g), one), 4));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(shift_right16(qh, 2 * g + 1), one), 4));
+            const __m256i plo = dot_u8s8(_mm256_setzero_si256(), lo, _mm256_loadu_si256((const __m256i *)(x + 64 * g)));
+            const __m256i phi = dot_u8s8(_mm256_setzero_si256(), hi, _mm256_loadu_si256((const __m256i *)(x + 64 * g + 32)));
+            // Lanes below 4·31·127 < 32768: vpmaddwd with (scale, 0) pairs is exact.
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_permutevar8x32_epi32(sc32, _mm256_set1_epi32(2 * g))));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_permutevar8x32_epi32(sc32, _mm256_set1_epi32(2 * g + 1))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum(acc) - _mm_cvtss_f32(m);
+}
+
+// The 32 IQ4 values of 16 nibble bytes (q4_0_nibbles order) as signed bytes.
+static inline __m256i iq4_lookup(const uint8_t *nibbles) {
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)iq4_values));
+    return _mm256_shuffle_epi8(table, q4_0_nibbles(nibbles - 2));
+}
+
+// IQ4_NL against activations per 32: signed × signed through the sign trick of products().
+static float swiftllama_dot_iq4_nl(const void *w, const int8_t *xq, const float *xd, int blocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++, p += 18) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        const __m256 s = products(iq4_lookup(p + 2), _mm256_loadu_si256((const __m256i *)(xq + 32 * b)));
+        acc = _mm256_fmadd_ps(s, _mm256_set1_ps(half_to_float(p) * xd[b]), acc);
+    }
+    return hsum(acc);
+}
+
+// IQ4_XS against activations per 256: per block of 32, Σ table[q]·x times its scale − 32.
+static float swiftllama_dot_iq4_xs(const void *w, const int8_t *xq, const float *xd, const int16_t *xsums, int superblocks) {
+    const uint8_t *p = (const uint8_t *)w;
+    (void)xsums;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < superblocks; b++, p += 136) {
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PREFETCH_AHEAD + 128, _MM_HINT_T0);
+        const int8_t *x = xq + 256 * b;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * ib));
+            const __m256i v = iq4_lookup(p + 8 + 16 * ib);
+            // 16 pair sums (at most 2·127·127 < 32768 in magnitude) times the block's scale
+            // − 32 as int16, added in pairs into int32 by vpmaddwd.
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(v, xv));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, _mm256_set1_epi16((short)(iq4_xs_scale(ib, p) - 32))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(p) * xd[b]), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum(acc);
+}
+
+
+// ---- F16 / BF16 matrix-vector products (generation over unquantized weights) ----
+// Four rows per pass share each activation load; two accumulators per row keep eight FMA
+// chains in flight. Rows r…r+3 are contiguous, so while one group is computed the next one
+// (the same number of bytes) is requested into L2, one 64-byte line per row and step.
+
+static inline __m256 load8_half(const uint8_t *p, const int bf16) {
+    const __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+static inline float half_scalar(const uint8_t *p, const int bf16) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    if (bf16) {
+        const uint32_t bits = (uint32_t)h << 16;
+        float f;
+        memcpy(&f, &bits, 4);
+        return f;
+    }
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+
+static inline __attribute__((always_inline)) void matvec_half_impl(
+    const int bf16, const void *w, long rowBytes, int rows, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
+    const uint8_t *base = (const uint8_t *)w;
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const uint8_t *w0 = base + (long)r * rowBytes, *w1 = w0 + rowBytes, *w2 = w1 + rowBytes, *w3 = w2 + rowBytes;
+        const int prefetchNext = r + 8 <= rows;
+        const uint8_t *next = w0 + 4 * rowBytes;
+        for (int t = 0; t < tokens; t++) {
+            const float *xt = x + (long)t * ldx;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            int c = 0;
+            for (; c + 32 <= cols; c += 32) {
+                if (t == 0 && prefetchNext) {
+                    _mm_prefetch((const char *)next + 2L * c, _MM_HINT_T1);
+                    _mm_prefetch((const char *)next + rowBytes + 2L * c, _MM_HINT_T1);
+                    _mm_prefetch((const char *)next + 2 * rowBytes + 2L * c, _MM_HINT_T1);
+                    _mm_prefetch((const char *)next + 3 * rowBytes + 2L * c, _MM_HINT_T1);
+                }
+                for (int k = 0; k < 32; k += 16) {
+                    const __m256 x0 = _mm256_loadu_ps(xt + c + k), x1 = _mm256_loadu_ps(xt + c + k + 8);
+                    const long o = 2L * (c + k);
+                    a0 = _mm256_fmadd_ps(load8_half(w0 + o, bf16), x0, a0);
+                    a1 = _mm256_fmadd_ps(load8_half(w1 + o, bf16), x0, a1);
+                    a2 = _mm256_fmadd_ps(load8_half(w2 + o, bf16), x0, a2);
+                    a3 = _mm256_fmadd_ps(load8_half(w3 + o, bf16), x0, a3);
+                    b0 = _mm256_fmadd_ps(load8_half(w0 + o + 16, bf16), x1, b0);
+                    b1 = _mm256_fmadd_ps(load8_half(w1 + o + 16, bf16), x1, b1);
+                    b2 = _mm256_fmadd_ps(load8_half(w2 + o + 16, bf16), x1, b2);
+                    b3 = _mm256_fmadd_ps(load8_half(w3 + o + 16, bf16), x1, b3);
+                }
+            }
+            for (; c + 8 <= cols; c += 8) {
+                const __m256 x0 = _mm256_loadu_ps(xt + c);
+                a0 = _mm256_fmadd_ps(load8_half(w0 + 2L * c, bf16), x0, a0);
+                a1 = _mm256_fmadd_ps(load8_half(w1 + 2L * c, bf16), x0, a1);
+                a2 = _mm256_fmadd_ps(load8_half(w2 + 2L * c, bf16), x0, a2);
+                a3 = _mm256_fmadd_ps(load8_half(w3 + 2L * c, bf16), x0, a3);
+            }
+            float s0 = hsum(_mm256_add_ps(a0, b0)), s1 = hsum(_mm256_add_ps(a1, b1));
+            float s2 = hsum(_mm256_add_ps(a2, b2)), s3 = hsum(_mm256_add_ps(a3, b3));
+            for (; c < cols; c++) {
+                s0 += half_scalar(w0 + 2L * c, bf16) * xt[c];
+                s1 += half_scalar(w1 + 2L * c, bf16) * xt[c];
+                s2 += half_scalar(w2 + 2L * c, bf16) * xt[c];
+                s3 += half_scalar(w3 + 2L * c, bf16) * xt[c];
+            }
+            float *o = out + (long)t * ldo + r;
+            o[0] = s0;
+            o[1] = s1;
+            o[2] = s2;
+            o[3] = s3;
+        }
+    }
+    for (; r < rows; r++) {
+        const uint8_t *w0 = base + (long)r * rowBytes;
+        for (int t = 0; t < tokens; t++) {
+            const float *xt = x + (long)t * ldx;
+            __m256 a0 = _mm256_setzero_ps(), b0 = a0;
+            int c = 0;
+            for (; c + 16 <= cols; c += 16) {
+                a0 = _mm256_fmadd_ps(load8_half(w0 + 2L * c, bf16), _mm256_loadu_ps(xt + c), a0);
+                b0 = _mm256_fmadd_ps(load8_half(w0 + 2L * c + 16, bf16), _mm256_loadu_ps(xt + c + 8), b0);
+            }
+            for (; c + 8 <= cols; c += 8) a0 = _mm256_fmadd_ps(load8_half(w0 + 2L * c, bf16), _mm256_loadu_ps(xt + c), a0);
+            float s0 = hsum(_mm256_add_ps(a0, b0));
+            for (; c < cols; c++) s0 += half_scalar(w0 + 2L * c, bf16) * xt[c];
+            out[(long)t * ldo + r] = s0;
+        }
+    }
+}
+
+static void matvec_f16(const void *w, long rowBytes, int rows, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
+    matvec_half_impl(0, w, rowBytes, rows, cols, x, ldx, tokens, out, ldo);
+}
+
+static void matvec_bf16(const void *w, long rowBytes, int rows, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
+    matvec_half_impl(1, w, rowBytes, rows, cols, x, ldx, tokens, out, ldo);
+}
+
+#if K_AVX512
+// ---- Int8 matrix-matrix product for prompt processing (AVX-512 VNNI; see CKernels.c for
+// the packed layout) ----
+
+// The kernel for blocks of 4·groups elements; inlined with a constant so the group loop
+// unrolls and the accumulators stay in registers.
+static inline __attribute__((always_inline)) void gemm_int8_impl(
+    const int groups, const uint8_t *packed, const float *scales, const float *biases, int blocks,
+    const int8_t *xq, const float *xd, const float *xds, int tokens, float *out, long ldo, int nrows) {
+    const int size = 4 * groups;
+    const long ldx = (long)size * blocks;
+    const __mmask16 rowMask = (__mmask16)((1u << nrows) - 1);
+    for (int t0 = 0; t0 < tokens; t0 += 8) {
+        // A short last group repeats its last token (valid memory) and stores only the real ones.
+        int tk[8];
+        for (int i = 0; i < 8; i++) tk[i] = t0 + i < tokens ? t0 + i : tokens - 1;
+        __m512 af[8];
+        for (int i = 0; i < 8; i++) af[i] = _mm512_setzero_ps();
+        for (int b = 0; b < blocks; b++) {
+            __m512i ai[8];
+            for (int i = 0; i < 8; i++) ai[i] = _mm512_setzero_si512();
+            const uint8_t *pb = packed + 64L * groups * b;
+            for (int m = 0; m < groups; m++) {
+                const __m512i w = _mm512_loadu_si512((const void *)(pb + 64 * m));
+                for (int i = 0; i < 8; i++) {
+                    int32_t x4;
+                    memcpy(&x4, xq + tk[i] * ldx + (long)size * b + 4 * m, 4);
+                    ai[i] = _mm512_dpbusd_epi32(ai[i], w, _mm512_set1_epi32(x4));
+                }
+            }
+            const __m512 sc = _mm512_loadu_ps(scales + 16 * b);
+            const __m512 bi = _mm512_loadu_ps(biases + 16 * b);
+            for (int i = 0; i < 8; i++) {
+                const long o = (long)tk[i] * blocks + b;
+                af[i] = _mm512_fmadd_ps(_mm512_mul_ps(sc, _mm512_cvtepi32_ps(ai[i])), _mm512_set1_ps(xd[o]), af[i]);
+                af[i] = _mm512_fnmadd_ps(bi, _mm512_set1_ps(xds[o]), af[i]);
+            }
+        }
+        for (int i = 0; i < 8 && t0 + i < tokens; i++) {
+            _mm512_mask_storeu_ps(out + (long)(t0 + i) * ldo, rowMask, af[i]);
+        }
+    }
+}
+
+static void gemm_int8_avx512(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
+                             const int8_t *xq, const float *xd, const float *xds, int tokens,
+                             float *out, long ldo, int nrows) {
+    if (blockSize == 16) {
+        gemm_int8_impl(4, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
+    } else {
+        gemm_int8_impl(8, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
+    }
+}
+#endif
+
+const swiftllama_kernel_set K_SET = {
+    .name = K_NAME,
+    .description = K_DESCRIPTION,
+    .rowsPerCall = K_WIDE ? 2 : 1,
+    .dot_q8_0 = swiftllama_dot_q8_0, .dot_q4_0 = swiftllama_dot_q4_0, .dot_q4_1 = swiftllama_dot_q4_1,
+    .dot_q5_0 = swiftllama_dot_q5_0, .dot_q5_1 = swiftllama_dot_q5_1, .dot_iq4_nl = swiftllama_dot_iq4_nl,
+    .dot2_q8_0 = swiftllama_dot2_q8_0, .dot2_q4_0 = swiftllama_dot2_q4_0, .dot2_q4_1 = swiftllama_dot2_q4_1,
+    .dot2_q5_0 = swiftllama_dot2_q5_0, .dot2_q5_1 = swiftllama_dot2_q5_1, .dot2_iq4_nl = swiftllama_dot2_iq4_nl,
+    .dot_q2_K = swiftllama_dot_q2_K, .dot_q3_K = swiftllama_dot_q3_K, .dot_q4_K = swiftllama_dot_q4_K,
+    .dot_q5_K = swiftllama_dot_q5_K, .dot_q6_K = swiftllama_dot_q6_K, .dot_iq4_xs = swiftllama_dot_iq4_xs,
+    .quantize_q8 = swiftllama_quantize_q8,
+    .quantize_q8_K = swiftllama_quantize_q8_K,
+    .matvec_f16 = matvec_f16,
+    .matvec_bf16 = matvec_bf16,
+#if K_AVX512
+    .gemm_int8 = gemm_int8_avx512,
+#else
+    .gemm_int8 = 0,
+#endif
+};

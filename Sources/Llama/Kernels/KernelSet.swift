@@ -1,0 +1,71 @@
+import CKernels
+
+/// One set of the C generation kernels (Sources/CKernels/kernels_*.c): the same dot
+/// products compiled for one instruction-set level. The process uses `KernelSet.selected`,
+/// chosen once from the CPU (CPUID) or from `LLAMA_KERNELS=generic|avx2|avx512-256|avx512`;
+/// tests and benchmarks pass any set this CPU runs to `matmul(_:_:tokens:_:parallel:kernels:)`.
+public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
+    public typealias Dot32 = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32) -> Float
+    public typealias Dot2 = @convention(c) (UnsafeRawPointer?, UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32,
+                                            UnsafeMutablePointer<Float>?) -> Void
+    public typealias Dot256 = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int16>?, Int32) -> Float
+    public typealias HalfMatvec = @convention(c) (UnsafeRawPointer?, Int, Int32, Int32, UnsafePointer<Float>?, Int, Int32,
+                                                  UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// "generic", "avx2", "avx512-256" or "avx512".
+    public let name: String
+    /// The instructions the set uses and how, for `llama --version`.
+    public let summary: String
+    /// True when the CPU has the set's instructions.
+    public let runsHere: Bool
+    /// True when two-row dots beat two one-row calls (512-bit sets on CPUs that run 512-bit
+    /// vectors whole).
+    let twoRows: Bool
+    /// Dots of blocks of 32 (one row, two rows) per type, and of super-blocks of 256.
+    let dot32: [GGMLType: (one: Dot32, two: Dot2)]
+    let dot256: [GGMLType: Dot256]
+    let matvecHalf: [GGMLType: HalfMatvec]
+    let quantizeQ8: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?, Int32) -> Void
+    let quantizeQ8K: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?,
+                                     UnsafeMutablePointer<Int16>?, Int32) -> Void
+
+    init?(_ table: UnsafePointer<swiftllama_kernel_set>) {
+        let t = table.pointee
+        guard let name = t.name, let summary = t.description,
+              let q8 = t.dot_q8_0, let q4 = t.dot_q4_0, let q41 = t.dot_q4_1, let q50 = t.dot_q5_0, let q51 = t.dot_q5_1, let nl = t.dot_iq4_nl,
+              let q8b = t.dot2_q8_0, let q4b = t.dot2_q4_0, let q41b = t.dot2_q4_1, let q50b = t.dot2_q5_0, let q51b = t.dot2_q5_1,
+              let nlb = t.dot2_iq4_nl,
+              let k2 = t.dot_q2_K, let k3 = t.dot_q3_K, let k4 = t.dot_q4_K, let k5 = t.dot_q5_K, let k6 = t.dot_q6_K, let xs = t.dot_iq4_xs,
+              let quantizeQ8 = t.quantize_q8, let quantizeQ8K = t.quantize_q8_K, let f16 = t.matvec_f16, let bf16 = t.matvec_bf16
+        else { return nil }
+        self.name = String(cString: name)
+        self.summary = String(cString: summary)
+        runsHere = swiftllama_kernel_set_runs_here(table) != 0
+        twoRows = t.rowsPerCall == 2
+        dot32 = [.q8_0: (q8, q8b), .q4_0: (q4, q4b), .q4_1: (q41, q41b), .q5_0: (q50, q50b), .q5_1: (q51, q51b), .iq4_nl: (nl, nlb)]
+        dot256 = [.q2_K: k2, .q3_K: k3, .q4_K: k4, .q5_K: k5, .q6_K: k6, .iq4_xs: xs]
+        matvecHalf = [.f16: f16, .bf16: bf16]
+        self.quantizeQ8 = quantizeQ8
+        self.quantizeQ8K = quantizeQ8K
+    }
+
+    /// Every compiled set, whether or not this CPU runs it.
+    public static let all: [KernelSet] = (0..<swiftllama_kernel_set_count()).compactMap { i in
+        swiftllama_kernel_set_at(i).flatMap { KernelSet($0) }
+    }
+
+    /// The sets this CPU runs (the generic one always).
+    public static var runnable: [KernelSet] { all.filter(\.runsHere) }
+
+    /// The set this process uses.
+    public static let selected: KernelSet = {
+        // Every table is a complete static constant of CKernels: only a broken build fails here.
+        guard let s = KernelSet(swiftllama_kernels()) else { preconditionFailure("CKernels' selected kernel table is incomplete") }
+        return s
+    }()
+
+    /// Why `selected` was chosen ("AMD family 0x19 with AVX-512 VNNI: …", "LLAMA_KERNELS=avx2").
+    public static var selectionReason: String { String(cString: swiftllama_kernels_reason()) }
+
+    public var description: String { "\(name) (\(summary))" }
+}

@@ -1,0 +1,117 @@
+// Each generation kernel alone: every kernel set this CPU runs (LLAMA_KERNELS' names), every
+// weight type, a matrix of 2048 columns and as many rows as fill the buffer (far larger than
+// the caches), one and two threads; prints the GB/s of weights streamed, to compare with
+// bench/bandwidth.sh. Times are each thread's CPU time (the slowest thread's), best of the
+// passes. Built and run by bench/kernels.sh against Sources/CKernels.
+#include "CKernels.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { COLS = 2048 };
+
+// Thread CPU time: on a machine shared with other jobs, wall-clock time counts the time the
+// thread waited for a core; CPU time counts only the time it ran (stalls on memory included).
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    const char *name;
+    int kind;  // 0: blocks of 32, 1: super-blocks of 256, 2: half matvec
+    long rowBytes;
+    int index;
+} Type;
+
+static const Type types[] = {
+    {"q8_0", 0, COLS / 32 * 34, 0}, {"q4_0", 0, COLS / 32 * 18, 1}, {"q4_1", 0, COLS / 32 * 20, 2},
+    {"q5_0", 0, COLS / 32 * 22, 3}, {"q5_1", 0, COLS / 32 * 24, 4}, {"iq4_nl", 0, COLS / 32 * 18, 5},
+    {"q2_K", 1, COLS / 256 * 84, 0}, {"q3_K", 1, COLS / 256 * 110, 1}, {"q4_K", 1, COLS / 256 * 144, 2},
+    {"q5_K", 1, COLS / 256 * 176, 3}, {"q6_K", 1, COLS / 256 * 210, 4}, {"iq4_xs", 1, COLS / 256 * 136, 5},
+    {"f16", 2, COLS * 2, 0}, {"bf16", 2, COLS * 2, 1},
+};
+
+typedef struct {
+    const swiftllama_kernel_set *set;
+    const Type *type;
+    const uint8_t *w;
+    int row0, rows;
+    const int8_t *xq;
+    const float *xd, *x;
+    const int16_t *xs;
+    float *out;
+    double seconds;
+} Job;
+
+static void *run(void *arg) {
+    Job *j = arg;
+    const double t0 = cpu_now();
+    const swiftllama_kernel_set *s = j->set;
+    const Type *t = j->type;
+    const uint8_t *w = j->w + (long)j->row0 * t->rowBytes;
+    float *out = j->out + j->row0;
+    if (t->kind == 2) {
+        (t->index ? s->matvec_bf16 : s->matvec_f16)(w, t->rowBytes, j->rows, COLS, j->x, COLS, 1, out, j->rows);
+    } else if (t->kind == 1) {
+        swiftllama_dot256_fn f[] = {s->dot_q2_K, s->dot_q3_K, s->dot_q4_K, s->dot_q5_K, s->dot_q6_K, s->dot_iq4_xs};
+        for (int r = 0; r < j->rows; r++) out[r] = f[t->index](w + (long)r * t->rowBytes, j->xq, j->xd, j->xs, COLS / 256);
+    } else {
+        swiftllama_dot32_fn f[] = {s->dot_q8_0, s->dot_q4_0, s->dot_q4_1, s->dot_q5_0, s->dot_q5_1, s->dot_iq4_nl};
+        swiftllama_dot2_fn f2[] = {s->dot2_q8_0, s->dot2_q4_0, s->dot2_q4_1, s->dot2_q5_0, s->dot2_q5_1, s->dot2_iq4_nl};
+        int r = 0;
+        if (s->rowsPerCall == 2)
+            for (; r + 2 <= j->rows; r += 2) f2[t->index](w + (long)r * t->rowBytes, w + (long)(r + 1) * t->rowBytes, j->xq, j->xd, COLS / 32, out + r);
+        for (; r < j->rows; r++) out[r] = f[t->index](w + (long)r * t->rowBytes, j->xq, j->xd, COLS / 32);
+    }
+    j->seconds = cpu_now() - t0;
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    const size_t bytes = (size_t)(argc > 1 ? atoi(argv[1]) : 512) << 20;
+    const int passes = argc > 2 ? atoi(argv[2]) : 3;
+    uint8_t *buf = aligned_alloc(4096, bytes);
+    float *out = malloc(sizeof(float) * (bytes / (COLS / 256 * 84) + 1));
+    int8_t xq[COLS];
+    float xd[COLS / 32], x[COLS];
+    int16_t xs[COLS / 16];
+    if (!buf || !out) return 1;
+    // 0x11 everywhere: small normal f16 scales and values, no denormals or NaNs.
+    memset(buf, 0x11, bytes);
+    for (int i = 0; i < COLS; i++) { x[i] = (float)((i * 7919) % 255 - 127) / 127.0f; }
+    swiftllama_quantize_q8(x, xq, xd, COLS / 32);
+    float d256[COLS / 256];
+    swiftllama_quantize_q8_K(x, xq, d256, xs, COLS / 256);
+    printf("| set | type | 1 thread GB/s | 2 threads GB/s |\n| --- | --- | ---: | ---: |\n");
+    for (int si = 0; si < swiftllama_kernel_set_count(); si++) {
+        const swiftllama_kernel_set *s = swiftllama_kernel_set_at(si);
+        if (!swiftllama_kernel_set_runs_here(s) || strcmp(s->name, "generic") == 0) continue;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const Type *t = &types[ti];
+            const int rows = (int)(bytes / (size_t)t->rowBytes);
+            double gbs[2] = {0, 0};
+            for (int threads = 1; threads <= 2; threads++) {
+                for (int p = 0; p < passes; p++) {
+                    Job jobs[2];
+                    pthread_t th;
+                    for (int k = 0; k < threads; k++) {
+                        const int r0 = rows * k / threads, r1 = rows * (k + 1) / threads;
+                        jobs[k] = (Job){s, t, buf, r0, r1 - r0, xq, t->kind == 1 ? d256 : xd, x, xs, out, 0};
+                    }
+                    if (threads == 2) pthread_create(&th, NULL, run, &jobs[1]);
+                    run(&jobs[0]);
+                    if (threads == 2) pthread_join(th, NULL);
+                    const double slowest = threads == 2 && jobs[1].seconds > jobs[0].seconds ? jobs[1].seconds : jobs[0].seconds;
+                    const double g = (double)rows * (double)t->rowBytes / slowest / 1e9;
+                    if (g > gbs[threads - 1]) gbs[threads - 1] = g;
+                }
+            }
+            printf("| %s | %s | %.1f | %.1f |\n", s->name, t->name, gbs[0], gbs[1]);
+        }
+    }
+    return 0;
+}

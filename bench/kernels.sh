@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Times each generation kernel alone, per kernel set and weight type (bench/kernels.c), in
+# GB/s of weights, one and two threads; compare with bench/bandwidth.sh. Compiled with clang
+# (what SwiftPM uses for Sources/CKernels) when it is on PATH, else cc; CC overrides.
+#   bench/kernels.sh [MiB of weights=512] [passes=3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"${CC:-$(command -v clang || echo cc)}" -O3 -march=x86-64-v3 -pthread -ISources/CKernels/include Sources/CKernels/*.c bench/kernels.c -o "$work/kernels" -lm
+"$work/kernels" "${1:-512}" "${2:-3}"
