@@ -176,7 +176,7 @@ import Llama
             if i % 97 == 0 { stream.append(257) }
         }
         let data = TrainingData(train: Array(stream[..<1500]), val: Array(stream[1500...]), vocabSize: 258, directory: "synthetic")
-        let config = TrainingModelConfig(vocabSize: 258, dim: 32, layers: 2, heads: 4, kvHeads: 2, hidden: 64, context: 32)
+        let config = ModelConfig.training(vocabSize: 258, dim: 32, layerCount: 2, headCount: 4, kvHeadCount: 2, hiddenDim: 64, context: 32)
         var hyper = TrainingHyperparameters()
         hyper.batch = 2
         hyper.steps = 6

@@ -2,14 +2,17 @@ import Foundation
 
 /// RMSNorm: `out[i] = weight[i] · x[i] / sqrt(mean(x²) + eps)`. The mean is summed in
 /// Double because it is cheap here and it is the one reduction every value depends on.
+/// Returns the scale 1 / sqrt(mean(x²) + eps) (the training model saves it for the backward).
+@discardableResult
 public func rmsnorm(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                    count n: Int, eps: Float) {
+                    count n: Int, eps: Float) -> Float {
     var ss: Double = 0
     for i in 0..<n { ss += Double(x[i]) * Double(x[i]) }
     // Same order of operations as the reference (x · rsqrt(var + eps), then · weight), in fp32.
     let variance = Float(ss / Double(n))
     let scale = 1 / (variance + eps).squareRoot()
     for i in 0..<n { out[i] = weight[i] * (x[i] * scale) }
+    return scale
 }
 
 /// Softmax in place; the maximum is subtracted first so exp never overflows. Eight lanes at

@@ -92,24 +92,24 @@ public final class Trainer {
     private lazy var evalWorkspace = TrainingWorkspace(config: model.config, batch: evalBatch, backward: false)
     /// Windows per evaluation forward pass: about 2048 positions, so the products are large
     /// enough for the kernels while the saved attention weights (context² per head) stay small.
-    private var evalBatch: Int { Trainer.evalBatch(context: model.config.context) }
+    private var evalBatch: Int { Trainer.evalBatch(context: model.config.maxContext) }
     private static func evalBatch(context: Int) -> Int { max(1, min(32, 2048 / context)) }
 
     public var checkpointPath: String { runDirectory + "/checkpoint.bin" }
     public var logPath: String { runDirectory + "/log.csv" }
 
     /// A new run from random initialisation.
-    public init(config: TrainingModelConfig, hyper: TrainingHyperparameters, data: TrainingData,
+    public init(config: ModelConfig, hyper: TrainingHyperparameters, data: TrainingData,
                 runDirectory: String, threads: Int) throws {
-        try config.validate()
+        try config.validateForTraining()
         try hyper.validate()
         // Refuse a shape that cannot fit in memory up front, rather than failing to allocate it.
         try Trainer.checkMemory(config: config, hyper: hyper)
         guard config.vocabSize >= data.vocabSize else {
             throw TrainingError.invalidConfig(field: "vocab_size", reason: "\(config.vocabSize) is smaller than the data's vocabulary (\(data.vocabSize))")
         }
-        guard data.train.count > config.context + 1 else {
-            throw TrainingError.badData(path: data.directory, reason: "the train split has \(data.train.count) tokens, not more than context + 1 (\(config.context + 1))")
+        guard data.train.count > config.maxContext + 1 else {
+            throw TrainingError.badData(path: data.directory, reason: "the train split has \(data.train.count) tokens, not more than context + 1 (\(config.maxContext + 1))")
         }
         self.hyper = hyper
         self.data = data
@@ -153,7 +153,7 @@ public final class Trainer {
     /// Fills the workspace with `batch` random windows of the train split (targets shifted
     /// by one), positions drawn as the reference draws them: uniform in [0, n − context − 1).
     func sampleBatch() {
-        let T = model.config.context
+        let T = model.config.maxContext
         for b in 0..<hyper.batch {
             let i = rng.below(data.train.count - T - 1)
             workspace.setSequence(b, tokens: data.train[i..<(i + T)], targets: data.train[(i + 1)..<(i + 1 + T)])
@@ -165,7 +165,7 @@ public final class Trainer {
         let lr = schedule(step)
         model.zeroGradients()
         var loss = 0.0
-        let tokens = Double(hyper.batch * model.config.context)
+        let tokens = Double(hyper.batch * model.config.maxContext)
         for _ in 0..<hyper.gradAccum {
             sampleBatch()
             loss += model.forward(workspace, gradScale: 1 / Float(hyper.gradAccum)) / tokens / Double(hyper.gradAccum)
@@ -186,7 +186,7 @@ public final class Trainer {
 
     /// `evaluate`, with the number of windows it averaged.
     public func evaluateCounting(_ tokens: [Int32], maxWindows: Int? = nil) -> (loss: Double?, windows: Int) {
-        let T = model.config.context
+        let T = model.config.maxContext
         let all = (tokens.count - 1) / T
         var n = all
         if let maxWindows, maxWindows > 0 { n = min(n, maxWindows) }
@@ -254,10 +254,10 @@ public final class Trainer {
     /// Throws `TrainingError.notEnoughMemory` when the parameters, gradients, AdamW moments
     /// and the training and evaluation workspaces of this shape exceed the machine's memory,
     /// naming the setting that weighs most.
-    public static func checkMemory(config: TrainingModelConfig, hyper: TrainingHyperparameters) throws {
+    public static func checkMemory(config: ModelConfig, hyper: TrainingHyperparameters) throws {
         let params = 4 * ParameterLayout.estimatedCount(config)  // weights, gradients, m, v
         let train = TrainingWorkspace.floatCount(config: config, batch: hyper.batch, backward: true)
-        let eval = TrainingWorkspace.floatCount(config: config, batch: evalBatch(context: config.context), backward: false)
+        let eval = TrainingWorkspace.floatCount(config: config, batch: evalBatch(context: config.maxContext), backward: false)
         let bytes = 4 * (params + train.total + eval.total)
         let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
         guard bytes > Double(memory) else { return }
@@ -265,11 +265,11 @@ public final class Trainer {
         let activations = train.total + eval.total - attention
         let advice: String
         if attention >= max(params, activations) {
-            advice = "attention weights grow with the square of the context; lower --context (\(config.context)) or --batch (\(hyper.batch))"
+            advice = "attention weights grow with the square of the context; lower --context (\(config.maxContext)) or --batch (\(hyper.batch))"
         } else if activations >= params {
-            advice = "lower --batch (\(hyper.batch)) or --context (\(config.context))"
+            advice = "lower --batch (\(hyper.batch)) or --context (\(config.maxContext))"
         } else {
-            advice = "the model is too large; lower --dim (\(config.dim)), --layers (\(config.layers)) or --hidden (\(config.hidden))"
+            advice = "the model is too large; lower --dim (\(config.dim)), --layers (\(config.layerCount)) or --hidden (\(config.hiddenDim))"
         }
         throw TrainingError.notEnoughMemory(bytes: bytes, available: memory, advice: advice)
     }
@@ -299,7 +299,7 @@ public final class Trainer {
             lock = nil
         }
         let log = try TrainingLog(path: logPath, resumingAt: step)
-        let tokensPerStep = Double(hyper.batch * hyper.gradAccum * model.config.context)
+        let tokensPerStep = Double(hyper.batch * hyper.gradAccum * model.config.maxContext)
         let segmentStart = step, segmentSeconds = trainSeconds
         var interrupted = false
         while step < hyper.steps {
