@@ -124,6 +124,16 @@ public func scaleInPlace(_ x: UnsafeMutablePointer<Float>, by s: Float, count n:
     for i in 0..<n { x[i] *= s }
 }
 
+/// Scores of one query head against `count` keys `stride` floats apart: `q·k · scale`, then
+/// soft-capped when `softCap` is set. The inference model's attention and the training
+/// model's forward both score with this, so they agree to the bit.
+@inline(__always)
+public func attentionScores(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
+                            scale: Float, softCap cap: Float?, into att: UnsafeMutablePointer<Float>) {
+    for t in 0..<count { att[t] = dot(q, keys + t * stride, headDim) * scale }
+    if let cap { softCap(att, count: count, cap: cap) }
+}
+
 /// tanh soft-capping in place: `x[i] = cap · tanh(x[i] / cap)` (Gemma 2's attention scores
 /// and final logits), in the reference's order of operations.
 public func softCap(_ x: UnsafeMutablePointer<Float>, count n: Int, cap: Float) {

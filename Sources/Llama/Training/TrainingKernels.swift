@@ -48,42 +48,27 @@ public enum TrainingKernels {
     /// q: rows×(heads·hd), k, v: rows×(kvHeads·hd), out: rows×(heads·hd),
     /// probs: batch×heads×context×context (softmax weights, upper triangle zero).
     ///
-    /// Per head, two small matrix products (S = Q·Kᵀ, O = P·V) on the GEMM micro-kernel;
-    /// computing the masked upper triangle too is cheaper than scalar dot products.
+    /// Row by row with the inference model's kernels (`attentionScores`, `softmax`,
+    /// `weightedSum`, as `LlamaModel.attention` over its cache), so the two forwards agree to
+    /// the bit; the backward works on the saved weights with matrix products.
     public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                  out: FloatPointer, probs: FloatPointer,
                                  batch: Int, context T: Int, heads: Int, kvHeads: Int, headDim hd: Int,
                                  pool: ParallelFor) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
-        let packCount = max(T, hd) * (max(T, hd) + StridedGEMM.nr)
         pool.parallelFor(batch * heads) { job in
             let b = job / heads, h = job % heads, kh = h / group
             let P = probs + (b * heads + h) * T * T
-            let qh = q + b * T * qw + h * hd, kh_ = k + b * T * kw + kh * hd, vh = v + b * T * kw + kh * hd
-            let pack = FloatPointer.allocate(capacity: packCount)
-            defer { pack.deallocate() }
-            StridedGEMM.multiplySerial(m: T, n: T, k: hd, a: qh, aRow: qw, aCol: 1, b: kh_, bRow: 1, bCol: kw,
-                                        c: P, ldc: T, accumulate: false, packBuffer: pack)
+            let kb = k + b * T * kw + kh * hd, vb = v + b * T * kw + kh * hd
             for t in 0..<T {
-                let pt = P + t * T
-                var mx = -Float.infinity
-                for s in 0...t {
-                    pt[s] *= scale
-                    mx = max(mx, pt[s])
-                }
-                var sum: Float = 0
-                for s in 0...t {
-                    let e = expf(pt[s] - mx)
-                    pt[s] = e
-                    sum += e
-                }
-                let inv = 1 / sum
-                for s in 0...t { pt[s] *= inv }
+                let pt = P + t * T, row = b * T + t
+                attentionScores(q + row * qw + h * hd, keys: kb, stride: kw, count: t + 1, headDim: hd,
+                                scale: scale, softCap: nil, into: pt)
+                softmax(pt, count: t + 1)
                 if t + 1 < T { (pt + t + 1).update(repeating: 0, count: T - t - 1) }
+                weightedSum(pt, count: t + 1, values: vb, stride: kw, width: hd, into: out + row * qw + h * hd)
             }
-            StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: P, aRow: T, aCol: 1, b: vh, bRow: kw, bCol: 1,
-                                        c: out + b * T * qw + h * hd, ldc: qw, accumulate: false, packBuffer: pack)
         }
     }
 

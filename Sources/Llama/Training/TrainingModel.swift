@@ -176,6 +176,7 @@ public final class TrainingWorkspace {
     var hFinal: FloatPointer
     var rstdFinal: FloatPointer
     var logits: FloatPointer         // overwritten by dLogits in backward
+    let logitsCount: Int
     var rowLoss: FloatPointer
     var tmp: FloatPointer            // rows × dim
     // Backward only.
@@ -203,7 +204,7 @@ public final class TrainingWorkspace {
             a1.append(take(n * c.hiddenDim)); a3.append(take(n * c.hiddenDim)); g.append(take(n * c.hiddenDim))
         }
         x.append(take(n * c.dim))
-        hFinal = take(n * c.dim); rstdFinal = take(n); logits = take(n * c.vocabSize)
+        hFinal = take(n * c.dim); rstdFinal = take(n); logits = take(n * c.vocabSize); logitsCount = n * c.vocabSize
         rowLoss = take(n); tmp = take(n * c.dim)
         if backward {
             dx = take(n * c.dim); dh = take(n * c.dim); dAtt = take(n * c.dim); dq = take(n * c.dim)
@@ -239,6 +240,14 @@ public final class TrainingWorkspace {
     public func setSequence(_ b: Int, tokens t: ArraySlice<Int32>, targets y: ArraySlice<Int32>) {
         for (i, id) in t.enumerated() { tokens[b * context + i] = id }
         for (i, id) in y.enumerated() { targets[b * context + i] = id }
+    }
+
+    /// The logits at `position` of sequence `b` after a `forward` without `gradScale` (with
+    /// one, the buffer holds their gradient instead).
+    public func logits(sequence b: Int, position: Int) -> [Float] {
+        precondition(b >= 0 && b < batch && position >= 0 && position < context, "no such row in the workspace")
+        let vocab = logitsCount / rows
+        return Array(UnsafeBufferPointer(start: logits + (b * context + position) * vocab, count: vocab))
     }
 }
 
