@@ -39,7 +39,7 @@ struct BenchGEMM: ParsableCommand {
 
     func run() throws {
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let gemm = TrainingGEMM(pool: ParallelFor(workers: threadCount))
+        let gemm = StridedGEMM(pool: ParallelFor(workers: threadCount))
         let x = [Float](repeating: 0.5, count: m * k), w = [Float](repeating: 0.25, count: n * k)
         let dy = [Float](repeating: 0.125, count: m * n)
         var y = [Float](repeating: 0, count: m * n), dx = [Float](repeating: 0, count: m * k)

@@ -44,6 +44,8 @@ struct Train: ParsableCommand, DistributedCommand {
     @Option(name: .long, parsing: .unconditional, help: "Feed-forward inner size (default 352).") var hidden: Int?
     @Option(name: .long, parsing: .unconditional, help: "Tokens per training sequence (default 64).") var context: Int?
     @Flag(name: .long, help: "Share the token embedding with the output projection.") var tied = false
+    @Flag(name: .customLong("qkv-bias"), help: "Qwen2-style model: biases on the q, k and v projections, rotate-half RoPE (architecture qwen2).")
+    var qkvBias = false
     @Option(name: .long, parsing: .unconditional, help: "Sequences per micro-batch (default 12).") var batch: Int?
     @Option(name: .customLong("grad-accum"), parsing: .unconditional, help: "Micro-batches per optimizer step (default 1).") var gradAccum: Int?
     @Option(name: .long, parsing: .unconditional, help: "Optimizer steps (default 2000; on --resume, may extend the run).") var steps: Int?
@@ -76,7 +78,7 @@ struct Train: ParsableCommand, DistributedCommand {
     private var flags: TrainingSettings {
         var s = TrainingSettings()
         s.dim = dim; s.layers = layers; s.heads = heads; s.kvHeads = kvHeads; s.hidden = hidden
-        s.context = context; s.tied = tied ? true : nil
+        s.context = context; s.tied = tied ? true : nil; s.qkvBias = qkvBias ? true : nil
         s.batch = batch; s.gradAccum = gradAccum; s.steps = steps; s.lr = lr; s.minLR = minLR; s.warmup = warmup
         s.weightDecay = weightDecay; s.beta1 = beta1; s.beta2 = beta2; s.clip = clip
         s.evalEvery = evalEvery; s.evalSteps = evalSteps; s.saveEvery = saveEvery; s.seed = seed

@@ -163,8 +163,10 @@ import Llama
         #expect(try tokenize(source, Self.text) == tokenize(dir + "/m.gguf", Self.text))
     }
 
-    /// A training run → GGUF and → HF: both give the run's logits and the run's tokenizer ids.
-    @Test func trainingRunExportsRoundTrip() throws {
+    /// A training run → GGUF and → HF: both give the run's logits and the run's tokenizer ids;
+    /// for a Llama run and a Qwen2-style one (`--qkv-bias`: written as qwen2, with its biases).
+    @Test(arguments: [false, true])
+    func trainingRunExportsRoundTrip(qkvBias: Bool) throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // 256 byte tokens (a tiktoken file) + BOS/EOS; the model's vocabulary matches.
@@ -178,7 +180,8 @@ import Llama
             if i % 97 == 0 { stream.append(257) }
         }
         let data = TrainingData(train: Array(stream[..<1500]), val: Array(stream[1500...]), vocabSize: 258, directory: "synthetic")
-        let config = TrainingModelConfig(vocabSize: 258, dim: 32, layers: 2, heads: 4, kvHeads: 2, hidden: 64, context: 32)
+        let config = ModelConfig.training(vocabSize: 258, dim: 32, layerCount: 2, headCount: 4, kvHeadCount: 2, hiddenDim: 64, context: 32,
+                                          architecture: qkvBias ? .qwen2 : .llama)
         var hyper = TrainingHyperparameters()
         hyper.batch = 2
         hyper.steps = 6
@@ -200,5 +203,8 @@ import Llama
             #expect(got.count == reference.count && maxAbsDifference(got, reference) <= 1e-5, "\(model)")
             #expect(try tokenize(run + "/tokenizer.tiktoken", Self.text) == tokenize(tok, Self.text))
         }
+        let gguf = try GGUFFile(path: dir + "/r.gguf")
+        #expect(gguf.metadata["general.architecture"] == .string(qkvBias ? "qwen2" : "llama"))
+        #expect(gguf.tensors.contains { $0.name == "blk.1.attn_v.bias" } == qkvBias)
     }
 }

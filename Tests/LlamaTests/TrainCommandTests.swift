@@ -150,7 +150,8 @@ import Glibc
         try Data(#"{"hidden": 64}"#.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
 
         for (args, flag, has) in [(["--dim", "32"], "--dim 32", "--dim 16"), (["--context", "32"], "--context 32", "--context 16"),
-                                  (["--tied"], "--tied true", "--tied false"), (["--seed", "5"], "--seed 5", "--seed 1337"),
+                                  (["--tied"], "--tied true", "--tied false"), (["--qkv-bias"], "--qkv-bias true", "--qkv-bias false"),
+                                  (["--seed", "5"], "--seed 5", "--seed 1337"),
                                   (["--steps", "2"], "--steps 2", "reached step 3"), (["--config", dir + "/config.json"], "--hidden 64", "--hidden 32"),
                                   (["--out", dir + "/elsewhere"], "--out \(dir)/elsewhere", "--resume \(run)")] {
             let r = try llama(["train", "--resume", run] + args)

@@ -5,7 +5,7 @@ import Testing
 /// Loss estimates during and after training: bounded by `--eval-steps` for the train split,
 /// the whole validation split at the end, and exact whole splits on request.
 @Suite struct TrainingEvaluationTests {
-    static let config = TrainingModelConfig(vocabSize: 32, dim: 16, layers: 1, heads: 2, kvHeads: 2, hidden: 32, context: 16)
+    static let config = ModelConfig.training(vocabSize: 32, dim: 16, layerCount: 1, headCount: 2, kvHeadCount: 2, hiddenDim: 32, context: 16)
 
     /// A train split of 2 500 windows (far more than an estimate's 20 × 4) and a validation
     /// split of 100.

@@ -4,14 +4,15 @@ import Llama
 
 /// Forward and backward of the training model against PyTorch autograd, on the fixture that
 /// scripts/make_grad_fixture.py writes (fp64 PyTorch; our fp32 must agree to 1e-4 of each
-/// tensor's largest gradient, 1e-5 relative on the loss).
+/// tensor's largest gradient, 1e-5 relative on the loss): Llama untied and tied, and the
+/// Qwen2-style model of `llama train --qkv-bias` (q/k/v biases, rotate-half RoPE).
 @Suite struct TrainingGradientTests {
     struct Fixture: Decodable {
         struct Config: Decodable {
             let vocab_size, dim, layers, heads, kv_heads, hidden, context, batch: Int
         }
         struct Param: Decodable { let name: String; let shape: [Int]; let value: [Double]; let grad: [Double] }
-        struct Case: Decodable { let tied: Bool; let tokens: [Int32]; let targets: [Int32]; let loss: Double; let params: [Param] }
+        struct Case: Decodable { let tied: Bool; let qkv_bias: Bool; let tokens: [Int32]; let targets: [Int32]; let loss: Double; let params: [Param] }
         let config: Config
         let cases: [Case]
     }
@@ -21,13 +22,16 @@ import Llama
         return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
     }
 
-    @Test(arguments: [false, true])
-    func gradientsMatchPyTorch(tied: Bool) throws {
+    @Test(arguments: [(false, false), (true, false), (false, true)])
+    func gradientsMatchPyTorch(tied: Bool, qkvBias: Bool) throws {
         let fx = try Self.load()
         let f = fx.config
-        guard let c = fx.cases.first(where: { $0.tied == tied }) else { Issue.record("no case tied=\(tied)"); return }
-        let config = TrainingModelConfig(vocabSize: f.vocab_size, dim: f.dim, layers: f.layers, heads: f.heads,
-                                         kvHeads: f.kv_heads, hidden: f.hidden, context: f.context, tiedEmbeddings: tied)
+        guard let c = fx.cases.first(where: { $0.tied == tied && $0.qkv_bias == qkvBias }) else {
+            Issue.record("no case tied=\(tied) qkv_bias=\(qkvBias)"); return
+        }
+        let config = ModelConfig.training(vocabSize: f.vocab_size, dim: f.dim, layerCount: f.layers, headCount: f.heads,
+                                          kvHeadCount: f.kv_heads, hiddenDim: f.hidden, context: f.context,
+                                          tiedEmbeddings: tied, architecture: qkvBias ? .qwen2 : .llama)
         for threads in [1, 2] {
             let model = try TrainingModel(config: config, pool: ParallelFor(workers: threads))
             #expect(model.layout.tensors.map(\.name) == c.params.map(\.name))
@@ -53,7 +57,7 @@ import Llama
                 worst = max(worst, rel)
                 #expect(rel < 1e-4, "\(t.name): max |Δgrad| \(err) vs max |grad| \(scale) (rel \(rel))")
             }
-            print("tied=\(tied) threads=\(threads): loss \(loss) (torch \(c.loss)), worst gradient relative error \(worst)")
+            print("tied=\(tied) qkv_bias=\(qkvBias) threads=\(threads): loss \(loss) (torch \(c.loss)), worst gradient relative error \(worst)")
         }
     }
 }

@@ -7,7 +7,7 @@ import Llama
     /// patterns the model uses.
     @Test func gemmMatchesNaiveProduct() {
         let pool = ParallelFor(workers: 2)
-        let gemm = TrainingGEMM(pool: pool)
+        let gemm = StridedGEMM(pool: pool)
         var rng = Xoshiro256(seed: 3)
         for (m, n, k) in [(7, 19, 5), (13, 33, 300), (768, 40, 17), (1, 1, 1)] {
             let x = (0..<(m * k)).map { _ in Float(rng.nextNormal()) }
@@ -31,7 +31,7 @@ import Llama
     /// of the training benchmark). Speed is measured there, not here.
     @Test(arguments: [1, 2])
     func gemmBackwardProductsMatchNaiveSums(threads: Int) {
-        let gemm = TrainingGEMM(pool: ParallelFor(workers: threads))
+        let gemm = StridedGEMM(pool: ParallelFor(workers: threads))
         var rng = Xoshiro256(seed: 5)
         for (m, k, n) in [(7, 5, 19), (13, 300, 33), (768, 128, 352)] {
             let x = (0..<(m * k)).map { _ in Float(rng.nextNormal()) }

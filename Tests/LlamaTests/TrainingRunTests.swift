@@ -14,7 +14,7 @@ import Llama
         return TrainingData(train: Array(text[..<3600]), val: Array(text[3600...]), vocabSize: 24, directory: "synthetic")
     }
 
-    static let config = TrainingModelConfig(vocabSize: 24, dim: 16, layers: 2, heads: 4, kvHeads: 2, hidden: 40, context: 16)
+    static let config = ModelConfig.training(vocabSize: 24, dim: 16, layerCount: 2, headCount: 4, kvHeadCount: 2, hiddenDim: 40, context: 16)
 
     static func hyper(steps: Int) -> TrainingHyperparameters {
         var h = TrainingHyperparameters()
@@ -113,13 +113,13 @@ import Llama
 
     @Test func badConfigsNameTheField() {
         var c = Self.config
-        c.heads = 5
-        #expect { try c.validate() } throws: { "\($0)".contains("dim") }
+        c.headCount = 5
+        #expect { try c.validateForTraining() } throws: { "\($0)".contains("dim") }
         c = Self.config
-        c.kvHeads = 3
-        #expect { try c.validate() } throws: { "\($0)".contains("kv_heads") }
+        c.kvHeadCount = 3
+        #expect { try c.validateForTraining() } throws: { "\($0)".contains("kv_heads") }
         c = Self.config
-        c.context = 5000
+        c.maxContext = 5000
         #expect { try Trainer(config: c, hyper: Self.hyper(steps: 1), data: Self.tinyData(), runDirectory: "/tmp/unused", threads: 1) }
             throws: { "\($0)".contains("context") }
     }

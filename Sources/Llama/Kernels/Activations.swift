@@ -3,6 +3,9 @@ import Foundation
 // Activation functions of the feed-forward layers, shared by inference and training (the
 // backward passes sit beside their forwards so the two can never drift apart).
 
+/// Raw fp32 pointer, the type the training kernels work on.
+public typealias FloatPointer = UnsafeMutablePointer<Float>
+
 /// `g = silu(a1) ⊙ a3`.
 public func swiglu(_ a1: UnsafePointer<Float>, _ a3: UnsafePointer<Float>, _ g: FloatPointer, count: Int) {
     typealias V = SIMD8<Float>

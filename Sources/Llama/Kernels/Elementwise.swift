@@ -2,14 +2,17 @@ import Foundation
 
 /// RMSNorm: `out[i] = weight[i] · x[i] / sqrt(mean(x²) + eps)`. The mean is summed in
 /// Double because it is cheap here and it is the one reduction every value depends on.
+/// Returns the scale 1 / sqrt(mean(x²) + eps) (the training model saves it for the backward).
+@discardableResult
 public func rmsnorm(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                    count n: Int, eps: Float) {
+                    count n: Int, eps: Float) -> Float {
     var ss: Double = 0
     for i in 0..<n { ss += Double(x[i]) * Double(x[i]) }
     // Same order of operations as the reference (x · rsqrt(var + eps), then · weight), in fp32.
     let variance = Float(ss / Double(n))
     let scale = 1 / (variance + eps).squareRoot()
     for i in 0..<n { out[i] = weight[i] * (x[i] * scale) }
+    return scale
 }
 
 /// Softmax in place; the maximum is subtracted first so exp never overflows. Eight lanes at
@@ -119,6 +122,16 @@ public func geglu(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ ou
 /// `x[i] *= s`.
 public func scaleInPlace(_ x: UnsafeMutablePointer<Float>, by s: Float, count n: Int) {
     for i in 0..<n { x[i] *= s }
+}
+
+/// Scores of one query head against `count` keys `stride` floats apart: `q·k · scale`, then
+/// soft-capped when `softCap` is set. The inference model's attention and the training
+/// model's forward both score with this, so they agree to the bit.
+@inline(__always)
+public func attentionScores(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
+                            scale: Float, softCap cap: Float?, into att: UnsafeMutablePointer<Float>) {
+    for t in 0..<count { att[t] = dot(q, keys + t * stride, headDim) * scale }
+    if let cap { softCap(att, count: count, cap: cap) }
 }
 
 /// tanh soft-capping in place: `x[i] = cap · tanh(x[i] / cap)` (Gemma 2's attention scores

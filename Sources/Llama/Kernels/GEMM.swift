@@ -213,3 +213,162 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
         }
     }
 }
+
+// fp32 products with strided operands (the training model): `C = (accumulate ? C : 0) + A·B`
+// with A(i, p) = `a[i·aRow + p·aCol]` and B(p, j) = `b[p·bRow + j·bCol]`, so the three
+// products of a linear layer (forward Y = X·Wᵀ, backward dX = dY·W and dW += dYᵀ·X) and
+// attention's products need no transposed copies. Same blocking and micro-kernel as `gemm`:
+// B is packed once into panels of 32 columns, `kc` rows per block (`gemmTile`'s layout), and
+// A's rows go 6 at a time through `gemmTile`, straight from A when a row is contiguous in k
+// (aCol = 1), else copied to a 6 × kc strip first. Each output element is computed by one
+// task in a fixed order: results do not depend on the thread count.
+
+/// Single-precision products for training shapes (hundreds of rows and columns), with the
+/// packed-B buffer kept between calls.
+public final class StridedGEMM: @unchecked Sendable {
+    /// Columns of B per packed panel (`gemmTile`'s width).
+    public static let nr = gemmPanelRows
+
+    let pool: ParallelFor
+    private var packedB: UnsafeMutablePointer<Float>
+    private var packedBCapacity: Int
+
+    public init(pool: ParallelFor) {
+        self.pool = pool
+        packedBCapacity = 1 << 16
+        packedB = .allocate(capacity: packedBCapacity)
+    }
+
+    deinit { packedB.deallocate() }
+
+    /// `C = (accumulate ? C : 0) + A·B`, over the pool. A(i, p) is `a[i*aRow + p*aCol]`,
+    /// B(p, j) is `b[p*bRow + j*bCol]`, C(i, j) is `c[i*ldc + j]`.
+    public func multiply(m: Int, n: Int, k: Int,
+                         a: UnsafePointer<Float>, aRow: Int, aCol: Int,
+                         b: UnsafePointer<Float>, bRow: Int, bCol: Int,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        let nr = StridedGEMM.nr
+        let panels = (n + nr - 1) / nr
+        let need = panels * nr * k
+        if need > packedBCapacity {
+            packedB.deallocate()
+            packedBCapacity = need
+            packedB = .allocate(capacity: need)
+        }
+        let pb = packedB
+        pool.parallelFor(panels) { panel in
+            StridedGEMM.packPanel(panel, n: n, k: k, b: b, bRow: bRow, bCol: bCol, into: pb)
+        }
+        let strips = (m + gemmTokens - 1) / gemmTokens
+        let tasks = min(strips, pool.workers * 4)
+        pool.parallelFor(tasks) { task in
+            StridedGEMM.strips(strips * task / tasks, strips * (task + 1) / tasks, m: m, n: n, k: k,
+                               a: a, aRow: aRow, aCol: aCol, packedB: pb, c: c, ldc: ldc, accumulate: accumulate)
+        }
+    }
+
+    /// `multiply` on the calling thread only, for products inside an already parallel task
+    /// (attention heads). `packBuffer` needs `k × (n rounded up to 32)` floats.
+    public static func multiplySerial(m: Int, n: Int, k: Int,
+                                      a: UnsafePointer<Float>, aRow: Int, aCol: Int,
+                                      b: UnsafePointer<Float>, bRow: Int, bCol: Int,
+                                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                                      packBuffer: UnsafeMutablePointer<Float>) {
+        let panels = (n + nr - 1) / nr
+        for panel in 0..<panels {
+            packPanel(panel, n: n, k: k, b: b, bRow: bRow, bCol: bCol, into: packBuffer)
+        }
+        strips(0, (m + gemmTokens - 1) / gemmTokens, m: m, n: n, k: k, a: a, aRow: aRow, aCol: aCol,
+               packedB: packBuffer, c: c, ldc: ldc, accumulate: accumulate)
+    }
+
+    /// Packs panel `panel` of B (k rows × 32 columns, zero-padded) at `dst + panel·32·k`:
+    /// row p of the panel at `p·32`, so a block of `kc` rows from p0 is what `gemmTile` reads.
+    @inline(__always)
+    static func packPanel(_ panel: Int, n: Int, k: Int, b: UnsafePointer<Float>, bRow: Int, bCol: Int,
+                          into packed: UnsafeMutablePointer<Float>) {
+        let j0 = panel * nr
+        let width = min(nr, n - j0)
+        let dst = packed + panel * nr * k
+        if width < nr { dst.update(repeating: 0, count: nr * k) }
+        if bCol == 1 {
+            for p in 0..<k { (dst + p * nr).update(from: b + p * bRow + j0, count: width) }
+        } else {
+            for jj in 0..<width {
+                var d = dst + jj
+                var s = b + (j0 + jj) * bCol
+                for _ in 0..<k {
+                    d.pointee = s.pointee
+                    d += nr
+                    s += bRow
+                }
+            }
+        }
+    }
+
+    /// Rows `6·s0 ..< 6·s1` of C against the packed B, block of `gemmKc` by block.
+    static func strips(_ s0: Int, _ s1: Int, m: Int, n: Int, k: Int,
+                       a: UnsafePointer<Float>, aRow: Int, aCol: Int, packedB pb: UnsafePointer<Float>,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        let panels = (n + nr - 1) / nr
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmTokens * gemmKc) { scratch in
+            guard let strip = scratch.baseAddress else { return }
+            var p0 = 0
+            while p0 < k {
+                let kc = min(gemmKc, k - p0)
+                let add = accumulate || p0 > 0
+                for s in s0..<s1 {
+                    let i0 = s * gemmTokens
+                    let rows = min(gemmTokens, m - i0)
+                    var x = a + i0 * aRow + p0
+                    var ldx = aRow
+                    if aCol != 1 {
+                        // A(i0..<i0+rows, p0..<p0+kc) as rows of kc.
+                        for r in 0..<rows {
+                            var src = a + (i0 + r) * aRow + p0 * aCol
+                            let d = strip + r * kc
+                            for q in 0..<kc {
+                                d[q] = src.pointee
+                                src += aCol
+                            }
+                        }
+                        x = UnsafePointer(strip)
+                        ldx = kc
+                    }
+                    for panel in 0..<panels {
+                        let j0 = panel * nr
+                        gemmTile(pb + panel * nr * k + p0 * nr, x, ldx: ldx, c + i0 * ldc + j0, ldo: ldc,
+                                 kc: kc, tokens: rows, rows: min(nr, n - j0), accumulate: add)
+                    }
+                }
+                p0 += kc
+            }
+        }
+    }
+
+    /// `y[rows×out] = x[rows×in] · wᵀ` with `w` of shape out×in (a linear layer).
+    public func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                       rows: Int, inDim: Int, outDim: Int) {
+        multiply(m: rows, n: outDim, k: inDim, a: x, aRow: inDim, aCol: 1,
+                 b: w, bRow: 1, bCol: inDim, c: y, ldc: outDim, accumulate: false)
+    }
+
+    /// `dx (+)= dy · w`: the input gradient of a linear layer.
+    public func linearBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                    rows: Int, inDim: Int, outDim: Int, accumulate: Bool) {
+        multiply(m: rows, n: inDim, k: outDim, a: dy, aRow: outDim, aCol: 1,
+                 b: w, bRow: inDim, bCol: 1, c: dx, ldc: inDim, accumulate: accumulate)
+    }
+
+    /// `dw += dyᵀ · x`: the weight gradient of a linear layer, accumulated.
+    public func linearBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                                     rows: Int, inDim: Int, outDim: Int) {
+        multiply(m: outDim, n: inDim, k: rows, a: dy, aRow: 1, aCol: outDim,
+                 b: x, bRow: inDim, bCol: 1, c: dw, ldc: inDim, accumulate: true)
+    }
+}

@@ -504,10 +504,8 @@ public final class LlamaModel: @unchecked Sendable {
                     let qh = q + i * qDim + h * headDim
                     let first = window.map { max(0, row.position + 1 - $0) } ?? 0
                     let length = row.position + 1 - first
-                    for t in 0..<length {
-                        att[t] = dot(qh, cache.key(layer: l, position: first + t) + kvOffset, headDim) * scale
-                    }
-                    if let cap = softCapValue { softCap(att, count: length, cap: cap) }
+                    attentionScores(qh, keys: cache.key(layer: l, position: first) + kvOffset, stride: c.kvDim, count: length,
+                                    headDim: headDim, scale: scale, softCap: softCapValue, into: att)
                     observer?.observeAttention(.scores, layer: l, row: i, head: h, values: att, first: first, count: length)
                     softmax(att, count: length)
                     observer?.observeAttention(.probabilities, layer: l, row: i, head: h, values: att, first: first, count: length)

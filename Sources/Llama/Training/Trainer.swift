@@ -110,16 +110,16 @@ public final class Trainer {
     private lazy var evalWorkspace = TrainingWorkspace(config: model.config, batch: evalBatch, backward: false)
     /// Windows per evaluation forward pass: about 2048 positions, so the products are large
     /// enough for the kernels while the saved attention weights (context² per head) stay small.
-    private var evalBatch: Int { Trainer.evalBatch(context: model.config.context) }
+    private var evalBatch: Int { Trainer.evalBatch(context: model.config.maxContext) }
     private static func evalBatch(context: Int) -> Int { max(1, min(32, 2048 / context)) }
 
     public var checkpointPath: String { runDirectory + "/checkpoint.bin" }
     public var logPath: String { runDirectory + "/log.csv" }
 
     /// A new run from random initialisation.
-    public init(config: TrainingModelConfig, hyper: TrainingHyperparameters, data: TrainingData,
+    public init(config: ModelConfig, hyper: TrainingHyperparameters, data: TrainingData,
                 runDirectory: String, threads: Int, communicator: any Communicator = SingleProcess()) throws {
-        try config.validate()
+        try config.validateForTraining()
         try hyper.validate()
         try Trainer.checkSplit(hyper, ranks: communicator.size)
         // Refuse a shape that cannot fit in memory up front, rather than failing to allocate it.
@@ -127,8 +127,8 @@ public final class Trainer {
         guard config.vocabSize >= data.vocabSize else {
             throw TrainingError.invalidConfig(field: "vocab_size", reason: "\(config.vocabSize) is smaller than the data's vocabulary (\(data.vocabSize))")
         }
-        guard data.train.count > config.context + 1 else {
-            throw TrainingError.badData(path: data.directory, reason: "the train split has \(data.train.count) tokens, not more than context + 1 (\(config.context + 1))")
+        guard data.train.count > config.maxContext + 1 else {
+            throw TrainingError.badData(path: data.directory, reason: "the train split has \(data.train.count) tokens, not more than context + 1 (\(config.maxContext + 1))")
         }
         self.hyper = hyper
         self.data = data
@@ -206,7 +206,7 @@ public final class Trainer {
     /// them), so the random stream is the single process's; it computes only its own.
     public func trainStep() -> Double {
         let lr = schedule(step)
-        let T = model.config.context, a = hyper.gradAccum
+        let T = model.config.maxContext, a = hyper.gradAccum
         var starts: [Int] = []
         starts.reserveCapacity(a * hyper.batch)
         for _ in 0..<(a * hyper.batch) { starts.append(rng.below(data.train.count - T - 1)) }
@@ -282,7 +282,7 @@ public final class Trainer {
 
     /// `evaluate`, with the number of windows it averaged.
     public func evaluateCounting(_ tokens: [Int32], maxWindows: Int? = nil) -> (loss: Double?, windows: Int) {
-        let T = model.config.context
+        let T = model.config.maxContext
         let all = (tokens.count - 1) / T
         var n = all
         if let maxWindows, maxWindows > 0 { n = min(n, maxWindows) }
@@ -384,10 +384,10 @@ public final class Trainer {
     /// Throws `TrainingError.notEnoughMemory` when the parameters, gradients, AdamW moments
     /// and the training and evaluation workspaces of this shape exceed the machine's memory,
     /// naming the setting that weighs most.
-    public static func checkMemory(config: TrainingModelConfig, hyper: TrainingHyperparameters) throws {
+    public static func checkMemory(config: ModelConfig, hyper: TrainingHyperparameters) throws {
         let params = 4 * ParameterLayout.estimatedCount(config)  // weights, gradients, m, v
         let train = TrainingWorkspace.floatCount(config: config, batch: hyper.batch, backward: true)
-        let eval = TrainingWorkspace.floatCount(config: config, batch: evalBatch(context: config.context), backward: false)
+        let eval = TrainingWorkspace.floatCount(config: config, batch: evalBatch(context: config.maxContext), backward: false)
         let bytes = 4 * (params + train.total + eval.total)
         let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
         guard bytes > Double(memory) else { return }
@@ -395,11 +395,11 @@ public final class Trainer {
         let activations = train.total + eval.total - attention
         let advice: String
         if attention >= max(params, activations) {
-            advice = "attention weights grow with the square of the context; lower --context (\(config.context)) or --batch (\(hyper.batch))"
+            advice = "attention weights grow with the square of the context; lower --context (\(config.maxContext)) or --batch (\(hyper.batch))"
         } else if activations >= params {
-            advice = "lower --batch (\(hyper.batch)) or --context (\(config.context))"
+            advice = "lower --batch (\(hyper.batch)) or --context (\(config.maxContext))"
         } else {
-            advice = "the model is too large; lower --dim (\(config.dim)), --layers (\(config.layers)) or --hidden (\(config.hidden))"
+            advice = "the model is too large; lower --dim (\(config.dim)), --layers (\(config.layerCount)) or --hidden (\(config.hiddenDim))"
         }
         throw TrainingError.notEnoughMemory(bytes: bytes, available: memory, advice: advice)
     }
@@ -432,7 +432,7 @@ public final class Trainer {
             lock = nil
         }
         let log = communicator.isRoot ? try TrainingLog(path: logPath, resumingAt: step) : nil
-        let tokensPerStep = Double(hyper.batch * hyper.gradAccum * model.config.context)
+        let tokensPerStep = Double(hyper.batch * hyper.gradAccum * model.config.maxContext)
         let segmentStart = step, segmentSeconds = trainSeconds
         var interrupted = false
         while step < hyper.steps {

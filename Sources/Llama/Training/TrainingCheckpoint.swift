@@ -28,7 +28,7 @@ public struct TrainingCheckpoint {
     }
 
     public struct Header: Codable, Sendable {
-        public var model: TrainingModelConfig
+        public var model: ModelConfig
         public var hyper: TrainingHyperparameters
         /// Optimizer steps completed.
         public var step: Int
@@ -42,6 +42,7 @@ public struct TrainingCheckpoint {
         public var paramCount: Int
         public var tensors: [TensorEntry]
 
+        // Coded in the extension below: the model as `ModelJSON`.
         enum CodingKeys: String, CodingKey {
             case model, hyper, step, rng, adamStep = "adam_step", trainSeconds = "train_seconds"
             case dataDirectory = "data_directory", dataVocabSize = "data_vocab_size"
@@ -126,7 +127,7 @@ public struct TrainingCheckpoint {
         func fail(_ r: String) -> TrainingError { .badCheckpoint(path: path, reason: r) }
         let headerEnd = 16 + (try TrainingCheckpoint.headerLength(data.prefix(16), fileSize: data.count, path: path))
         header = try TrainingCheckpoint.decodeHeader(data.subdata(in: 16..<headerEnd), path: path)
-        try header.model.validate()
+        try header.model.validateForTraining()
         let layout = ParameterLayout(header.model)
         guard header.paramCount == layout.count else {
             throw fail("param_count \(header.paramCount) but the model config has \(layout.count) parameters")
@@ -150,5 +151,67 @@ public struct TrainingCheckpoint {
         params = floats(0)
         m = floats(1)
         v = floats(2)
+    }
+}
+
+extension TrainingCheckpoint.Header {
+    /// The model in the header's JSON: `llama train`'s flag names, and the architecture by
+    /// name (left out for llama, as checkpoints written before `--qkv-bias` have it).
+    struct ModelJSON: Codable {
+        var vocabSize, dim, layers, heads, kvHeads, hidden, context: Int
+        var tiedEmbeddings: Bool
+        var normEps, ropeTheta: Float
+        var architecture: String?
+
+        enum CodingKeys: String, CodingKey {
+            case vocabSize = "vocab_size", dim, layers, heads, kvHeads = "kv_heads", hidden, context
+            case tiedEmbeddings = "tied_embeddings", normEps = "norm_eps", ropeTheta = "rope_theta", architecture
+        }
+
+        init(_ m: ModelConfig) {
+            (vocabSize, dim, layers, heads, kvHeads, hidden, context) =
+                (m.vocabSize, m.dim, m.layerCount, m.headCount, m.kvHeadCount, m.hiddenDim, m.maxContext)
+            (tiedEmbeddings, normEps, ropeTheta) = (m.tiedEmbeddings, m.normEps, m.ropeTheta)
+            architecture = m.architecture == .llama ? nil : m.architecture.name
+        }
+
+        func config(codingPath: [any CodingKey]) throws -> ModelConfig {
+            let name = architecture ?? Architecture.llama.name
+            guard let a = trainableArchitectures.first(where: { $0.name == name }) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: codingPath,
+                    debugDescription: "architecture \"\(name)\" is not one llama train makes"))
+            }
+            return .training(vocabSize: vocabSize, dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads,
+                             hiddenDim: hidden, context: context, tiedEmbeddings: tiedEmbeddings, architecture: a,
+                             normEps: normEps, ropeTheta: ropeTheta)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let path = c.codingPath + [CodingKeys.model]
+        self.init(model: try c.decode(ModelJSON.self, forKey: .model).config(codingPath: path),
+                  hyper: try c.decode(TrainingHyperparameters.self, forKey: .hyper),
+                  step: try c.decode(Int.self, forKey: .step), rng: try c.decode([String].self, forKey: .rng),
+                  adamStep: try c.decode(Int.self, forKey: .adamStep),
+                  trainSeconds: try c.decode(Double.self, forKey: .trainSeconds),
+                  dataDirectory: try c.decode(String.self, forKey: .dataDirectory),
+                  dataVocabSize: try c.decode(Int.self, forKey: .dataVocabSize),
+                  paramCount: try c.decode(Int.self, forKey: .paramCount),
+                  tensors: try c.decode([TrainingCheckpoint.TensorEntry].self, forKey: .tensors))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ModelJSON(model), forKey: .model)
+        try c.encode(hyper, forKey: .hyper)
+        try c.encode(step, forKey: .step)
+        try c.encode(rng, forKey: .rng)
+        try c.encode(adamStep, forKey: .adamStep)
+        try c.encode(trainSeconds, forKey: .trainSeconds)
+        try c.encode(dataDirectory, forKey: .dataDirectory)
+        try c.encode(dataVocabSize, forKey: .dataVocabSize)
+        try c.encode(paramCount, forKey: .paramCount)
+        try c.encode(tensors, forKey: .tensors)
     }
 }

@@ -42,69 +42,43 @@ public enum TrainingError: Error, CustomStringConvertible {
     }
 }
 
-/// The shape of a Llama model being trained (the JSON keys are the `llama train` flag names).
-public struct TrainingModelConfig: Codable, Sendable, Equatable {
-    public var vocabSize: Int
-    public var dim: Int
-    public var layers: Int
-    public var heads: Int
-    public var kvHeads: Int
-    /// Feed-forward inner size (rows of w1 and w3).
-    public var hidden: Int
-    /// Sequence length trained on (and the RoPE table length).
-    public var context: Int
-    /// True when the output projection shares the token embedding.
-    public var tiedEmbeddings: Bool
-    public var normEps: Float
-    public var ropeTheta: Float
+/// Architectures `llama train` can train: Llama, and Qwen2 (Llama plus q/k/v biases and
+/// rotate-half RoPE, `--qkv-bias`).
+public let trainableArchitectures: [Architecture] = [.llama, .qwen2]
 
-    enum CodingKeys: String, CodingKey {
-        case vocabSize = "vocab_size", dim, layers, heads, kvHeads = "kv_heads", hidden, context
-        case tiedEmbeddings = "tied_embeddings", normEps = "norm_eps", ropeTheta = "rope_theta"
-    }
-
-    public init(vocabSize: Int, dim: Int, layers: Int, heads: Int, kvHeads: Int, hidden: Int, context: Int,
-                tiedEmbeddings: Bool = false, normEps: Float = 1e-5, ropeTheta: Float = 10000) {
-        self.vocabSize = vocabSize
-        self.dim = dim
-        self.layers = layers
-        self.heads = heads
-        self.kvHeads = kvHeads
-        self.hidden = hidden
-        self.context = context
-        self.tiedEmbeddings = tiedEmbeddings
-        self.normEps = normEps
-        self.ropeTheta = ropeTheta
-    }
-
-    public var headDim: Int { dim / heads }
-    public var kvDim: Int { kvHeads * headDim }
-
-    /// The same model in the vocabulary the loaders and the inference model use (no rope
-    /// scaling; the context trained on is the longest it was made for).
-    public var modelConfig: ModelConfig {
-        ModelConfig(dim: dim, layerCount: layers, headCount: heads, kvHeadCount: kvHeads, hiddenDim: hidden,
+extension ModelConfig {
+    /// A model to train: no RoPE scaling, head size dim / heads, `maxContext` the sequence
+    /// length trained on (and the RoPE table length).
+    public static func training(vocabSize: Int, dim: Int, layerCount: Int, headCount: Int, kvHeadCount: Int,
+                                hiddenDim: Int, context: Int, tiedEmbeddings: Bool = false,
+                                architecture: Architecture = .llama,
+                                normEps: Float = 1e-5, ropeTheta: Float = 10000) -> ModelConfig {
+        ModelConfig(dim: dim, layerCount: layerCount, headCount: headCount, kvHeadCount: kvHeadCount, hiddenDim: hiddenDim,
                     vocabSize: vocabSize, normEps: normEps, ropeTheta: ropeTheta, ropeScaling: nil, maxContext: context,
-                    tiedEmbeddings: tiedEmbeddings)
+                    tiedEmbeddings: tiedEmbeddings, architecture: architecture)
     }
 
-    /// Throws naming the first field that makes the shape impossible.
-    public func validate() throws {
+    /// Throws naming the first field that makes the shape impossible to train (the names
+    /// are the checkpoint's JSON keys, which are `llama train`'s flags).
+    public func validateForTraining() throws {
         func check(_ ok: Bool, _ field: String, _ reason: String) throws {
             if !ok { throw TrainingError.invalidConfig(field: field, reason: reason) }
         }
+        try check(trainableArchitectures.contains(architecture), "architecture",
+                  "cannot train \(architecture.name); trainable: \(trainableArchitectures.map(\.name).joined(separator: ", "))")
         try check(vocabSize > 0, "vocab_size", "must be positive, got \(vocabSize)")
         try check(dim > 0, "dim", "must be positive, got \(dim)")
-        try check(layers > 0, "layers", "must be positive, got \(layers)")
-        try check(heads > 0, "heads", "must be positive, got \(heads)")
-        try check(dim % heads == 0, "dim", "\(dim) is not divisible by heads (\(heads))")
+        try check(layerCount > 0, "layers", "must be positive, got \(layerCount)")
+        try check(headCount > 0, "heads", "must be positive, got \(headCount)")
+        try check(dim % headCount == 0 && headDim == dim / headCount, "dim", "\(dim) is not divisible by heads (\(headCount))")
         try check(headDim % 2 == 0, "dim", "head size \(headDim) (dim / heads) must be even for RoPE")
-        try check(kvHeads > 0 && kvHeads <= heads && heads % kvHeads == 0, "kv_heads",
-                  "must divide heads (\(heads)), got \(kvHeads)")
-        try check(hidden > 0, "hidden", "must be positive, got \(hidden)")
-        try check(context > 0, "context", "must be positive, got \(context)")
+        try check(kvHeadCount > 0 && kvHeadCount <= headCount && headCount % kvHeadCount == 0, "kv_heads",
+                  "must divide heads (\(headCount)), got \(kvHeadCount)")
+        try check(hiddenDim > 0, "hidden", "must be positive, got \(hiddenDim)")
+        try check(maxContext > 0, "context", "must be positive, got \(maxContext)")
         try check(normEps > 0, "norm_eps", "must be positive")
         try check(ropeTheta > 0, "rope_theta", "must be positive")
+        try check(ropeScaling == nil, "rope_scaling", "training does not scale RoPE")
     }
 }
 
@@ -118,6 +92,7 @@ public struct ParameterLayout: Sendable {
         /// `[rows, columns]` for matrices, `[n]` for vectors.
         public let shape: [Int]
         public let offset: Int
+        public let role: TensorRole
         public var count: Int { shape.reduce(1, *) }
         /// Matrices get weight decay; norm weights do not (as the reference's groups).
         public var isMatrix: Bool { shape.count == 2 }
@@ -125,6 +100,8 @@ public struct ParameterLayout: Sendable {
 
     public struct Layer: Sendable {
         public let attentionNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3: Int
+        /// q/k/v biases (`--qkv-bias`); nil without.
+        public let bq, bk, bv: Int?
     }
 
     public let tensors: [Tensor]
@@ -135,24 +112,24 @@ public struct ParameterLayout: Sendable {
     /// Offset of the output projection (the embedding's when tied).
     public let output: Int
 
-    public init(_ c: TrainingModelConfig) {
+    public init(_ c: ModelConfig) {
         // The architecture's table gives the tensors, their shapes and their order (which is
         // also the order of checkpoint.bin).
-        let m = c.modelConfig
         var tensors: [Tensor] = []
-        var offsets: [[TensorRole: Int]] = Array(repeating: [:], count: c.layers)
+        var offsets: [[TensorRole: Int]] = Array(repeating: [:], count: c.layerCount)
         var global: [TensorRole: Int] = [:]
         var next = 0
-        for (spec, layer) in m.tensorLayout {
-            let t = Tensor(name: spec.canonicalName(layer: layer), shape: spec.shape(m), offset: next)
+        for (spec, layer) in c.tensorLayout {
+            let t = Tensor(name: spec.canonicalName(layer: layer), shape: spec.shape(c), offset: next, role: spec.role)
             tensors.append(t)
             next += t.count
             if spec.role.isPerLayer { offsets[layer][spec.role] = t.offset } else { global[spec.role] = t.offset }
         }
         func at(_ role: TensorRole, _ l: Int) -> Int { offsets[l][role] ?? 0 }
-        layers = (0..<c.layers).map { l in
+        layers = (0..<c.layerCount).map { l in
             Layer(attentionNorm: at(.attentionNorm, l), wq: at(.wq, l), wk: at(.wk, l), wv: at(.wv, l), wo: at(.wo, l),
-                  ffnNorm: at(.ffnNorm, l), w1: at(.gate, l), w2: at(.down, l), w3: at(.up, l))
+                  ffnNorm: at(.ffnNorm, l), w1: at(.gate, l), w2: at(.down, l), w3: at(.up, l),
+                  bq: offsets[l][.wqBias], bk: offsets[l][.wkBias], bv: offsets[l][.wvBias])
         }
         embedding = global[.tokenEmbedding] ?? 0
         finalNorm = global[.finalNorm] ?? 0
@@ -163,10 +140,11 @@ public struct ParameterLayout: Sendable {
 
     /// The parameter count of `c` in floating point: the sum `init` makes, for sizing a
     /// shape before building it (an absurd one would overflow `Int`).
-    public static func estimatedCount(_ c: TrainingModelConfig) -> Double {
-        let (dim, kvDim, hidden) = (Double(c.dim), Double(c.kvDim), Double(c.hidden))
-        let perLayer = 2 * dim + 2 * dim * dim + 2 * kvDim * dim + 3 * hidden * dim
-        return Double(c.vocabSize) * dim * (c.tiedEmbeddings ? 1 : 2) + Double(c.layers) * perLayer + dim
+    public static func estimatedCount(_ c: ModelConfig) -> Double {
+        let (dim, kvDim, hidden) = (Double(c.dim), Double(c.kvDim), Double(c.hiddenDim))
+        let biases = c.architecture.attentionBias ? dim + 2 * kvDim : 0
+        let perLayer = 2 * dim + 2 * dim * dim + 2 * kvDim * dim + 3 * hidden * dim + biases
+        return Double(c.vocabSize) * dim * (c.tiedEmbeddings ? 1 : 2) + Double(c.layerCount) * perLayer + dim
     }
 }
 
@@ -198,6 +176,7 @@ public final class TrainingWorkspace {
     var hFinal: FloatPointer
     var rstdFinal: FloatPointer
     var logits: FloatPointer         // overwritten by dLogits in backward
+    let logitsCount: Int
     var rowLoss: FloatPointer
     var tmp: FloatPointer            // rows × dim
     // Backward only.
@@ -206,31 +185,31 @@ public final class TrainingWorkspace {
     var tokens: [Int32]
     var targets: [Int32]
 
-    public init(config c: TrainingModelConfig, batch: Int, backward: Bool) {
+    public init(config c: ModelConfig, batch: Int, backward: Bool) {
         self.batch = batch
-        context = c.context
+        context = c.maxContext
         hasBackward = backward
-        rows = batch * c.context
+        rows = batch * c.maxContext
         let n = rows
         storageCount = Int(TrainingWorkspace.floatCount(config: c, batch: batch, backward: backward).total)
         storage = .allocate(capacity: storageCount)
         storage.initialize(repeating: 0, count: storageCount)
         var next = storage
         func take(_ count: Int) -> FloatPointer { defer { next += count }; return next }
-        for _ in 0..<c.layers {
+        for _ in 0..<c.layerCount {
             x.append(take(n * c.dim)); h1.append(take(n * c.dim)); rstd1.append(take(n))
             q.append(take(n * c.dim)); k.append(take(n * c.kvDim)); v.append(take(n * c.kvDim))
-            probs.append(take(batch * c.heads * c.context * c.context)); att.append(take(n * c.dim))
+            probs.append(take(batch * c.headCount * c.maxContext * c.maxContext)); att.append(take(n * c.dim))
             xMid.append(take(n * c.dim)); h2.append(take(n * c.dim)); rstd2.append(take(n))
-            a1.append(take(n * c.hidden)); a3.append(take(n * c.hidden)); g.append(take(n * c.hidden))
+            a1.append(take(n * c.hiddenDim)); a3.append(take(n * c.hiddenDim)); g.append(take(n * c.hiddenDim))
         }
         x.append(take(n * c.dim))
-        hFinal = take(n * c.dim); rstdFinal = take(n); logits = take(n * c.vocabSize)
+        hFinal = take(n * c.dim); rstdFinal = take(n); logits = take(n * c.vocabSize); logitsCount = n * c.vocabSize
         rowLoss = take(n); tmp = take(n * c.dim)
         if backward {
             dx = take(n * c.dim); dh = take(n * c.dim); dAtt = take(n * c.dim); dq = take(n * c.dim)
             dk = take(n * c.kvDim); dv = take(n * c.kvDim)
-            dg = take(n * c.hidden); da1 = take(n * c.hidden); da3 = take(n * c.hidden)
+            dg = take(n * c.hiddenDim); da1 = take(n * c.hiddenDim); da3 = take(n * c.hiddenDim)
         } else {
             // Forward-only (evaluation): the gradient buffers are never touched.
             dx = tmp; dh = tmp; dAtt = tmp; dq = tmp; dk = tmp; dv = tmp; dg = tmp; da1 = tmp; da3 = tmp
@@ -246,15 +225,15 @@ public final class TrainingWorkspace {
     /// (batch × heads × context² per layer, the part that grows with the square of the
     /// context). In floating point, so that absurd shapes are sized without overflow before
     /// anything is allocated.
-    public static func floatCount(config c: TrainingModelConfig, batch: Int, backward: Bool)
+    public static func floatCount(config c: ModelConfig, batch: Int, backward: Bool)
         -> (total: Double, attention: Double) {
-        let n = Double(batch) * Double(c.context)
-        let (dim, kvDim, hidden) = (Double(c.dim), Double(c.kvDim), Double(c.hidden))
-        let attention = Double(batch) * Double(c.heads) * Double(c.context) * Double(c.context) * Double(c.layers)
+        let n = Double(batch) * Double(c.maxContext)
+        let (dim, kvDim, hidden) = (Double(c.dim), Double(c.kvDim), Double(c.hiddenDim))
+        let attention = Double(batch) * Double(c.headCount) * Double(c.maxContext) * Double(c.maxContext) * Double(c.layerCount)
         let perLayer = n * (dim * 6 + kvDim * 2 + hidden * 3 + 2)
         let tail = n * (dim * 3 + Double(c.vocabSize) + 2)
         let back = backward ? n * (dim * 4 + kvDim * 2 + hidden * 3) : 0
-        return (perLayer * Double(c.layers) + attention + tail + back, attention)
+        return (perLayer * Double(c.layerCount) + attention + tail + back, attention)
     }
 
     /// Sets sequence `b` of the batch: `context` input tokens and the next-token targets.
@@ -262,24 +241,35 @@ public final class TrainingWorkspace {
         for (i, id) in t.enumerated() { tokens[b * context + i] = id }
         for (i, id) in y.enumerated() { targets[b * context + i] = id }
     }
+
+    /// The logits at `position` of sequence `b` after a `forward` without `gradScale` (with
+    /// one, the buffer holds their gradient instead).
+    public func logits(sequence b: Int, position: Int) -> [Float] {
+        precondition(b >= 0 && b < batch && position >= 0 && position < context, "no such row in the workspace")
+        let vocab = logitsCount / rows
+        return Array(UnsafeBufferPointer(start: logits + (b * context + position) * vocab, count: vocab))
+    }
 }
 
 /// A Llama decoder being trained: fp32 parameters and gradients in flat buffers (layout in
 /// `ParameterLayout`), with forward and backward passes written out op by op.
 public final class TrainingModel {
-    public let config: TrainingModelConfig
+    public let config: ModelConfig
     public let layout: ParameterLayout
     /// Parameters, `layout.count` floats.
     public let params: FloatPointer
     /// Gradients, same layout; accumulated by `backward` until `zeroGradients`.
     public let grads: FloatPointer
     public let pool: ParallelFor
-    let gemm: TrainingGEMM
+    let gemm: StridedGEMM
+    /// RoPE rotation of each position (context × headDim/2), as the inference model's;
+    /// `ropeSinInverse` is −sin, the inverse rotation of the backward pass.
     let ropeCos: [Float]
     let ropeSin: [Float]
+    let ropeSinInverse: [Float]
 
-    public init(config: TrainingModelConfig, pool: ParallelFor) throws {
-        try config.validate()
+    public init(config: ModelConfig, pool: ParallelFor) throws {
+        try config.validateForTraining()
         self.config = config
         layout = ParameterLayout(config)
         params = .allocate(capacity: layout.count)
@@ -287,9 +277,18 @@ public final class TrainingModel {
         grads = .allocate(capacity: layout.count)
         grads.initialize(repeating: 0, count: layout.count)
         self.pool = pool
-        gemm = TrainingGEMM(pool: pool)
-        (ropeCos, ropeSin) = TrainingKernels.ropeTables(context: config.context, headDim: config.headDim,
-                                                        theta: config.ropeTheta)
+        gemm = StridedGEMM(pool: pool)
+        let freqs = ropeFrequencies(headDim: config.headDim, theta: config.ropeTheta, scaling: nil, divisors: nil)
+        let half = freqs.count
+        var cos = [Float](repeating: 0, count: config.maxContext * half), sin = cos
+        cos.withUnsafeMutableBufferPointer { cp in
+            sin.withUnsafeMutableBufferPointer { sp in
+                for t in 0..<config.maxContext {
+                    ropeAngles(position: t, freqs: freqs, cos: cp.baseAddress! + t * half, sin: sp.baseAddress! + t * half)
+                }
+            }
+        }
+        (ropeCos, ropeSin, ropeSinInverse) = (cos, sin, sin.map { -$0 })
     }
 
     deinit {
@@ -297,14 +296,14 @@ public final class TrainingModel {
         grads.deallocate()
     }
 
-    /// The reference initialisation: matrices N(0, 0.02), wo and w2 N(0, 0.02/√(2L)), norms 1;
-    /// drawn tensor by tensor in layout order.
+    /// The reference initialisation: matrices N(0, 0.02), wo and w2 N(0, 0.02/√(2L)), norms 1,
+    /// biases 0 (as transformers' Qwen2); drawn tensor by tensor in layout order.
     public func initialize(rng: inout Xoshiro256) {
-        let residualStd = 0.02 / (2 * Double(config.layers)).squareRoot()
+        let residualStd = 0.02 / (2 * Double(config.layerCount)).squareRoot()
         for t in layout.tensors {
             let p = params + t.offset
             if !t.isMatrix {
-                p.update(repeating: 1, count: t.count)
+                p.update(repeating: t.role.isNormWeight ? 1 : 0, count: t.count)
                 continue
             }
             let std = (t.name.hasSuffix("wo.weight") || t.name.hasSuffix("w2.weight")) ? residualStd : 0.02
@@ -320,8 +319,8 @@ public final class TrainingModel {
     @discardableResult
     public func forward(_ ws: TrainingWorkspace, sequences: Int? = nil, gradScale: Float? = nil) -> Double {
         let c = config
-        let B = sequences ?? ws.batch, T = c.context, n = B * T
-        let D = c.dim, KV = c.kvDim, H = c.hidden, V = c.vocabSize
+        let B = sequences ?? ws.batch, T = c.maxContext, n = B * T
+        let D = c.dim, KV = c.kvDim, H = c.hiddenDim, V = c.vocabSize
         let w = params
         // Token embedding.
         let x0 = ws.x[0], emb = w + layout.embedding
@@ -330,7 +329,7 @@ public final class TrainingModel {
                 for r in r0..<r1 { (x0 + r * D).update(from: emb + Int(tokens[r]) * D, count: D) }
             }
         }
-        for l in 0..<c.layers {
+        for l in 0..<c.layerCount {
             let L = layout.layers[l]
             let x = ws.x[l]
             // Attention: h = norm(x); q, k, v = h·Wᵀ; rope; causal attention; x + wo·att.
@@ -338,10 +337,15 @@ public final class TrainingModel {
             gemm.linear(ws.h1[l], w + L.wq, ws.q[l], rows: n, inDim: D, outDim: D)
             gemm.linear(ws.h1[l], w + L.wk, ws.k[l], rows: n, inDim: D, outDim: KV)
             gemm.linear(ws.h1[l], w + L.wv, ws.v[l], rows: n, inDim: D, outDim: KV)
-            applyRope(ws.q[l], rows: n, width: D, inverse: false)
-            applyRope(ws.k[l], rows: n, width: KV, inverse: false)
+            if let bq = L.bq, let bk = L.bk, let bv = L.bv {
+                addBias(w + bq, to: ws.q[l], rows: n, width: D)
+                addBias(w + bk, to: ws.k[l], rows: n, width: KV)
+                addBias(w + bv, to: ws.v[l], rows: n, width: KV)
+            }
+            rotate(ws.q[l], rows: n, width: D, inverse: false)
+            rotate(ws.k[l], rows: n, width: KV, inverse: false)
             TrainingKernels.attention(q: ws.q[l], k: ws.k[l], v: ws.v[l], out: ws.att[l], probs: ws.probs[l],
-                                      batch: B, context: T, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, pool: pool)
+                                      batch: B, context: T, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, pool: pool)
             gemm.linear(ws.att[l], w + L.wo, ws.tmp, rows: n, inDim: D, outDim: D)
             add(x, ws.tmp, into: ws.xMid[l], count: n * D)
             // Feed-forward: h = norm(x); x + w2·(silu(w1·h) ⊙ w3·h).
@@ -355,7 +359,7 @@ public final class TrainingModel {
             gemm.linear(ws.g[l], w + L.w2, ws.tmp, rows: n, inDim: H, outDim: D)
             add(ws.xMid[l], ws.tmp, into: ws.x[l + 1], count: n * D)
         }
-        TrainingKernels.rmsNorm(ws.x[c.layers], w + layout.finalNorm, ws.hFinal, ws.rstdFinal, rows: n, dim: D, eps: c.normEps, pool: pool)
+        TrainingKernels.rmsNorm(ws.x[c.layerCount], w + layout.finalNorm, ws.hFinal, ws.rstdFinal, rows: n, dim: D, eps: c.normEps, pool: pool)
         gemm.linear(ws.hFinal, w + layout.output, ws.logits, rows: n, inDim: D, outDim: V)
         return ws.targets.withUnsafeBufferPointer { tp in
             TrainingKernels.crossEntropy(ws.logits, targets: tp.baseAddress!, rows: n, vocab: V,
@@ -368,16 +372,16 @@ public final class TrainingModel {
     public func backward(_ ws: TrainingWorkspace) {
         precondition(ws.hasBackward, "backward needs a workspace made with backward: true")
         let c = config
-        let B = ws.batch, T = c.context, n = B * T
-        let D = c.dim, KV = c.kvDim, H = c.hidden, V = c.vocabSize
+        let B = ws.batch, T = c.maxContext, n = B * T
+        let D = c.dim, KV = c.kvDim, H = c.hiddenDim, V = c.vocabSize
         let w = params, dW = grads
         // Output projection and final norm. ws.logits now holds dLogits.
         gemm.linearBackwardWeight(ws.logits, ws.hFinal, dW + layout.output, rows: n, inDim: D, outDim: V)
         gemm.linearBackwardInput(ws.logits, w + layout.output, ws.dh, rows: n, inDim: D, outDim: V, accumulate: false)
-        TrainingKernels.rmsNormBackward(ws.dh, ws.x[c.layers], w + layout.finalNorm, ws.rstdFinal, ws.dx,
+        TrainingKernels.rmsNormBackward(ws.dh, ws.x[c.layerCount], w + layout.finalNorm, ws.rstdFinal, ws.dx,
                                         dW + layout.finalNorm, rows: n, dim: D, accumulate: false, pool: pool)
         // ws.dx is the gradient of the residual stream, carried down through the layers.
-        for l in stride(from: c.layers - 1, through: 0, by: -1) {
+        for l in stride(from: c.layerCount - 1, through: 0, by: -1) {
             let L = layout.layers[l]
             // Feed-forward: x' = xMid + w2·g.
             gemm.linearBackwardWeight(ws.dx, ws.g[l], dW + L.w2, rows: n, inDim: H, outDim: D)
@@ -398,11 +402,16 @@ public final class TrainingModel {
             gemm.linearBackwardInput(ws.dx, w + L.wo, ws.dAtt, rows: n, inDim: D, outDim: D, accumulate: false)
             TrainingKernels.attentionBackward(dOut: ws.dAtt, q: ws.q[l], k: ws.k[l], v: ws.v[l], probs: ws.probs[l],
                                               dq: ws.dq, dk: ws.dk, dv: ws.dv,
-                                              batch: B, context: T, heads: c.heads, kvHeads: c.kvHeads,
+                                              batch: B, context: T, heads: c.headCount, kvHeads: c.kvHeadCount,
                                               headDim: c.headDim, pool: pool)
             // The gradient reaches q and k after RoPE; rotating back gives it before.
-            applyRope(ws.dq, rows: n, width: D, inverse: true)
-            applyRope(ws.dk, rows: n, width: KV, inverse: true)
+            rotate(ws.dq, rows: n, width: D, inverse: true)
+            rotate(ws.dk, rows: n, width: KV, inverse: true)
+            if let bq = L.bq, let bk = L.bk, let bv = L.bv {
+                sumRows(ws.dq, into: dW + bq, rows: n, width: D)
+                sumRows(ws.dk, into: dW + bk, rows: n, width: KV)
+                sumRows(ws.dv, into: dW + bv, rows: n, width: KV)
+            }
             gemm.linearBackwardWeight(ws.dq, ws.h1[l], dW + L.wq, rows: n, inDim: D, outDim: D)
             gemm.linearBackwardWeight(ws.dk, ws.h1[l], dW + L.wk, rows: n, inDim: D, outDim: KV)
             gemm.linearBackwardWeight(ws.dv, ws.h1[l], dW + L.wv, rows: n, inDim: D, outDim: KV)
@@ -420,17 +429,40 @@ public final class TrainingModel {
         }
     }
 
-    private func applyRope(_ p: FloatPointer, rows: Int, width: Int, inverse: Bool) {
-        let c = config
+    /// RoPE of q or k rows (`width` = heads × headDim) at positions 0..<context of each
+    /// sequence, with the inference model's kernel for the architecture's layout; `inverse`
+    /// rotates back (the backward pass).
+    private func rotate(_ p: FloatPointer, rows: Int, width: Int, inverse: Bool) {
+        let c = config, T = c.maxContext, half = c.headDim / 2, heads = width / c.headDim
+        let rotateHalf = c.architecture.ropeLayout == .rotateHalf
         ropeCos.withUnsafeBufferPointer { cp in
-            ropeSin.withUnsafeBufferPointer { sp in
+            (inverse ? ropeSinInverse : ropeSin).withUnsafeBufferPointer { sp in
+                guard let cos = cp.baseAddress, let sin = sp.baseAddress else { return }
                 // One task per sequence, so positions restart at 0 at each task's start.
-                pool.parallelFor(rows / c.context) { b in
-                    TrainingKernels.rope(p + b * c.context * width, rows: c.context, context: c.context, width: width,
-                                         headDim: c.headDim, cos: cp.baseAddress!, sin: sp.baseAddress!, inverse: inverse)
+                pool.parallelFor(rows / T) { b in
+                    for t in 0..<T {
+                        let x = p + (b * T + t) * width
+                        if rotateHalf {
+                            applyRopeRotateHalf(x, heads: heads, headDim: c.headDim, cos: cos + t * half, sin: sin + t * half)
+                        } else {
+                            applyRope(x, heads: heads, headDim: c.headDim, cos: cos + t * half, sin: sin + t * half)
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// `bias` (`width` floats) added to each of `rows` rows of `x`.
+    private func addBias(_ bias: UnsafePointer<Float>, to x: FloatPointer, rows: Int, width: Int) {
+        TrainingKernels.parallelRows(rows, pool) { r0, r1 in
+            for r in r0..<r1 { addInPlace(x + r * width, bias, count: width) }
+        }
+    }
+
+    /// `dst += Σ_rows x` (a bias gradient), serial over rows so the sum order never changes.
+    private func sumRows(_ x: UnsafePointer<Float>, into dst: FloatPointer, rows: Int, width: Int) {
+        for r in 0..<rows { addInPlace(dst, x + r * width, count: width) }
     }
 
     private func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: FloatPointer, count: Int) {

@@ -38,7 +38,7 @@ public final class TrainingRunCheckpoint: Checkpoint, TensorTableCheckpoint, Tok
         let ckpt = try TrainingCheckpoint(path: file)
         header = ckpt.header
         let m = ckpt.header.model
-        config = m.modelConfig
+        config = m
         let buffer = OwnedBuffer(byteCount: ckpt.params.count * 4)
         ckpt.params.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
         var table: [String: WeightTensor] = [:]

@@ -15,6 +15,8 @@ public struct TrainingSettings: Sendable, Equatable {
     public var hidden: Int?
     public var context: Int?
     public var tied: Bool?
+    /// Qwen2-style q/k/v biases (architecture qwen2: also rotate-half RoPE).
+    public var qkvBias: Bool?
     public var batch: Int?
     public var gradAccum: Int?
     public var steps: Int?
@@ -64,6 +66,9 @@ public struct TrainingSettings: Sendable, Equatable {
             case "tied":
                 guard let b = value as? Bool else { throw fail("true or false") }
                 tied = b
+            case "qkv_bias":
+                guard let b = value as? Bool else { throw fail("true or false") }
+                qkvBias = b
             case "batch": batch = try int()
             case "grad_accum": gradAccum = try int()
             case "steps": steps = try int()
@@ -98,6 +103,7 @@ public struct TrainingSettings: Sendable, Equatable {
         s.hidden = other.hidden ?? hidden
         s.context = other.context ?? context
         s.tied = other.tied ?? tied
+        s.qkvBias = other.qkvBias ?? qkvBias
         s.batch = other.batch ?? batch
         s.gradAccum = other.gradAccum ?? gradAccum
         s.steps = other.steps ?? steps
@@ -118,11 +124,11 @@ public struct TrainingSettings: Sendable, Equatable {
     /// The model and hyperparameters of a new run on data of `vocabSize` tokens: the given
     /// settings, defaults for the rest (dim 128, 4 layers, 4 heads, kv heads = heads, hidden
     /// 352, context 64, untied; `TrainingHyperparameters()`).
-    public func newRun(vocabSize: Int) -> (model: TrainingModelConfig, hyper: TrainingHyperparameters) {
+    public func newRun(vocabSize: Int) -> (model: ModelConfig, hyper: TrainingHyperparameters) {
         let h = heads ?? 4
-        let model = TrainingModelConfig(vocabSize: vocabSize, dim: dim ?? 128, layers: layers ?? 4, heads: h,
-                                         kvHeads: kvHeads ?? h, hidden: hidden ?? 352, context: context ?? 64,
-                                         tiedEmbeddings: tied ?? false)
+        let model = ModelConfig.training(vocabSize: vocabSize, dim: dim ?? 128, layerCount: layers ?? 4, headCount: h,
+                                         kvHeadCount: kvHeads ?? h, hiddenDim: hidden ?? 352, context: context ?? 64,
+                                         tiedEmbeddings: tied ?? false, architecture: qkvBias == true ? .qwen2 : .llama)
         var hp = TrainingHyperparameters()
         _ = apply(to: &hp)
         if let seed { hp.seed = seed }
@@ -141,9 +147,10 @@ public struct TrainingSettings: Sendable, Equatable {
             }
         }
         let m = header.model
-        try keep(dim, m.dim, "--dim"); try keep(layers, m.layers, "--layers"); try keep(hidden, m.hidden, "--hidden")
-        try keep(heads, m.heads, "--heads"); try keep(kvHeads, m.kvHeads, "--kv-heads")
-        try keep(context, m.context, "--context"); try keep(tied, m.tiedEmbeddings, "--tied")
+        try keep(dim, m.dim, "--dim"); try keep(layers, m.layerCount, "--layers"); try keep(hidden, m.hiddenDim, "--hidden")
+        try keep(heads, m.headCount, "--heads"); try keep(kvHeads, m.kvHeadCount, "--kv-heads")
+        try keep(context, m.maxContext, "--context"); try keep(tied, m.tiedEmbeddings, "--tied")
+        try keep(qkvBias, m.architecture.attentionBias, "--qkv-bias")
         try keep(seed, header.hyper.seed, "--seed")
         if let steps, steps < header.step {
             throw TrainingError.contradictsRun(path: checkpoint, flag: "--steps", given: "\(steps)",
