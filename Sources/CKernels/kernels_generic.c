@@ -11,22 +11,6 @@ static float swiftllama_dot_iq4_nl(const void *w, const int8_t *xq, const float 
 
 // Portable fallback (non-x86 or a compiler without these extensions): plain loops.
 
-static float half_to_float(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
-    if (exp == 0) {
-        float f = (float)mant / 16777216.0f;  // subnormal: mant · 2^-24
-        return sign ? -f : f;
-    } else if (exp == 31) {
-        bits = sign | 0x7F800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 static float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int blocks) {
     const uint8_t *p = (const uint8_t *)w;
@@ -35,7 +19,7 @@ static float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *x
         const int8_t *q = (const int8_t *)(p + 34 * b + 2);
         int s = 0;
         for (int j = 0; j < 32; j++) s += q[j] * xq[32 * b + j];
-        sum += half_to_float(p + 34 * b) * xd[b] * (float)s;
+        sum += half_bits_to_float(p + 34 * b) * xd[b] * (float)s;
     }
     return sum;
 }
@@ -50,7 +34,7 @@ static float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *x
             s += ((q[j] & 0x0F) - 8) * xq[32 * b + j];
             s += ((q[j] >> 4) - 8) * xq[32 * b + j + 16];
         }
-        sum += half_to_float(p + 18 * b) * xd[b] * (float)s;
+        sum += half_bits_to_float(p + 18 * b) * xd[b] * (float)s;
     }
     return sum;
 }
@@ -65,7 +49,7 @@ static float swiftllama_dot_q4_1(const void *w, const int8_t *xq, const float *x
             s += (q[j] & 0x0F) * xq[32 * b + j] + (q[j] >> 4) * xq[32 * b + j + 16];
             sx += xq[32 * b + j] + xq[32 * b + j + 16];
         }
-        sum += xd[b] * (half_to_float(p + 20 * b) * (float)s + half_to_float(p + 20 * b + 2) * (float)sx);
+        sum += xd[b] * (half_bits_to_float(p + 20 * b) * (float)s + half_bits_to_float(p + 20 * b + 2) * (float)sx);
     }
     return sum;
 }
@@ -83,8 +67,8 @@ static float dot_q5(const uint8_t *p, const int8_t *xq, const float *xd, int blo
             s += v0 * xq[32 * b + j] + v1 * xq[32 * b + j + 16];
             sx += xq[32 * b + j] + xq[32 * b + j + 16];
         }
-        sum += hasMin ? xd[b] * (half_to_float(p) * (float)s + half_to_float(p + 2) * (float)sx)
-                      : xd[b] * half_to_float(p) * (float)(s - 16 * sx);
+        sum += hasMin ? xd[b] * (half_bits_to_float(p) * (float)s + half_bits_to_float(p + 2) * (float)sx)
+                      : xd[b] * half_bits_to_float(p) * (float)(s - 16 * sx);
     }
     return sum;
 }
@@ -102,7 +86,7 @@ static float swiftllama_dot_q4_K(const void *w, const int8_t *xq, const float *x
     float sum = 0;
     (void)xsums;
     for (int b = 0; b < superblocks; b++, p += 144) {
-        const float d = half_to_float(p), dmin = half_to_float(p + 2);
+        const float d = half_bits_to_float(p), dmin = half_bits_to_float(p + 2);
         const int8_t *x = xq + 256 * b;
         int dots = 0, mins = 0;
         for (int j = 0; j < 8; j++) {
@@ -146,7 +130,7 @@ static float swiftllama_dot_q6_K(const void *w, const int8_t *xq, const float *x
             qh += 32;
             sc += 8;
         }
-        sum += half_to_float(p + 208) * xd[b] * (float)total;
+        sum += half_bits_to_float(p + 208) * xd[b] * (float)total;
     }
     return sum;
 }
