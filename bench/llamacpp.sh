@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side speed of SwiftLlama and llama.cpp on the same GGUF files, same threads.
 #
-#   bench/llamacpp.sh [--build] [--dir DIR] [-t THREADS] [-p 512] [-n 128] [-r 3] MODEL.gguf...
+#   bench/llamacpp.sh [--build] [--dir DIR] [--ik IKDIR] [-t THREADS] [-p 512] [-n 128] [-r 3] MODEL.gguf...
 #
 # --build fetches llama.cpp's source as the PyPI sdist of llama-cpp-python 0.3.36 (which
 # vendors it under vendor/llama.cpp) into DIR (default ~/.cache/swiftllama-llamacpp, never
@@ -12,22 +12,27 @@
 # ratio compares runs made moments apart on the same machine state. The last column is the
 # memory bandwidth our generation achieves (weight bytes per token × tg t/s); compare it with
 # bench/bandwidth.sh.
+# --ik IKDIR adds ik_llama.cpp as a third engine: IKDIR is its CMake build directory (with
+# bin/llama-bench), built outside this repository from `github:ikawrakow/ik_llama.cpp`
+# (cmake -B IKDIR -DGGML_NATIVE=ON -DLLAMA_CURL=OFF; cmake --build IKDIR --target llama-bench);
+# it runs with -rtr 1 (its run-time repacking of the weights).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${LLAMACPP_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftllama-llamacpp}"
 threads="$(nproc)"
-p=512 n=128 reps=3 build=0
+p=512 n=128 reps=3 build=0 ik=
 models=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --build) build=1 ;;
         --dir) dir="$2"; shift ;;
+        --ik) ik="$2"; shift ;;
         -t) threads="$2"; shift ;;
         -p) p="$2"; shift ;;
         -n) n="$2"; shift ;;
         -r) reps="$2"; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) models+=("$1") ;;
     esac
@@ -69,23 +74,48 @@ fi
 (cd "$repo" && swift build -c release >&2)
 ours="$repo/.build/release/llama"
 
-printf '| model | test | llama.cpp t/s | SwiftLlama t/s | ratio | SwiftLlama weights GB/s |\n| --- | --- | ---: | ---: | ---: | ---: |\n'
+if [ -n "$ik" ] && [ ! -x "$ik/bin/llama-bench" ]; then
+    echo "no llama-bench in $ik/bin (--ik must be ik_llama.cpp's build directory)" >&2
+    exit 2
+fi
+if [ -n "$ik" ]; then
+    printf '| model | test | llama.cpp t/s | ik_llama.cpp -rtr 1 t/s | SwiftLlama t/s | vs llama.cpp | vs ik | SwiftLlama weights GB/s |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+else
+    printf '| model | test | llama.cpp t/s | SwiftLlama t/s | ratio | SwiftLlama weights GB/s |\n| --- | --- | ---: | ---: | ---: | ---: |\n'
+fi
 for m in "${models[@]}"; do
     theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -o json)"
+    ik_json="[]"
+    if [ -n "$ik" ]; then
+        ik_json="$("$ik/bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -rtr 1 -o json)"
+    fi
     ours_json="$("$ours" bench --model "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" --json)"
-    THEIRS="$theirs_json" OURS="$ours_json" MODEL="$(basename "$m")" python3 - <<'PY'
+    THEIRS="$theirs_json" IK="$ik_json" WITH_IK="$ik" OURS="$ours_json" MODEL="$(basename "$m")" python3 - <<'PY'
 import json, os
-theirs = {}
-for r in json.loads(os.environ["THEIRS"]):
-    test = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
-    theirs[test] = (r["avg_ts"], r["stddev_ts"])
+def peer(text):
+    out = {}
+    for r in json.loads(text):
+        test = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
+        out[test] = (r["avg_ts"], r["stddev_ts"])
+    return out
+theirs, ik = peer(os.environ["THEIRS"]), peer(os.environ["IK"])
+with_ik = bool(os.environ["WITH_IK"])
 for r in json.loads(os.environ["OURS"]):
     t = theirs.get(r["test"])
     if t is None:
         continue
-    ratio = r["tokens_per_s"] / t[0] if t[0] else float("nan")
-    print(f"| {os.environ['MODEL']} | {r['test']} | {t[0]:.2f} ± {t[1]:.2f} | "
-          f"{r['tokens_per_s']:.2f} ± {r['stddev']:.2f} | {ratio:.2f} | "
-          f"{'' if r.get('weight_gb_per_s') is None else format(r['weight_gb_per_s'], '.1f')} |")
+    ours = r["tokens_per_s"]
+    ratio = ours / t[0] if t[0] else float("nan")
+    gbs = "" if r.get("weight_gb_per_s") is None else format(r["weight_gb_per_s"], ".1f")
+    cells = [os.environ["MODEL"], r["test"], f"{t[0]:.2f} ± {t[1]:.2f}"]
+    if with_ik:
+        k = ik.get(r["test"])
+        cells.append("–" if k is None else f"{k[0]:.2f} ± {k[1]:.2f}")
+    cells += [f"{ours:.2f} ± {r['stddev']:.2f}", f"{ratio:.2f}"]
+    if with_ik:
+        k = ik.get(r["test"])
+        cells.append("–" if not k or not k[0] else f"{ours / k[0]:.2f}")
+    cells.append(gbs)
+    print("| " + " | ".join(cells) + " |")
 PY
 done
