@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         -p) p="$2"; shift ;;
         -n) n="$2"; shift ;;
         -r) reps="$2"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) models+=("$1") ;;
     esac
