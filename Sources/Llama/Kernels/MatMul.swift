@@ -60,7 +60,7 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 /// `gemm`, which converts each block of W to fp32 once for the whole batch.
 public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
                    parallel: ParallelFor, kernels: KernelSet = .selected) {
-    if tokens > 1, kernels == .selected, smallBatchMatvec(w, x, tokens: tokens, out, parallel: parallel) { return }
+    if tokens > 1, kernels.name == KernelSet.selected.name, smallBatchMatvec(w, x, tokens: tokens, out, parallel: parallel) { return }
     if tokens <= matvecMaxTokens, hasDirectDot(w.type) {
         matvec(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
     } else {

@@ -318,7 +318,7 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         settings.add(String(decoding: (try? encoder.encode(hyper)) ?? Data(), as: UTF8.self))
-        settings.add(String(decoding: (try? encoder.encode(model.config)) ?? Data(), as: UTF8.self))
+        settings.add(String(decoding: (try? encoder.encode(TrainingCheckpoint.Header.ModelJSON(model.config))) ?? Data(), as: UTF8.self))
         settings.add("\(step) \(optimizer.step) \(rng.stateWords)")
         try communicator.checkAgreement(settings.value, "training settings or step (flags, --config, --resume)")
         var tokens = Fingerprint()
