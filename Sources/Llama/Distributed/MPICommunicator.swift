@@ -31,19 +31,19 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
-        var done = 0
-        while done < count {
-            let n = min(MPICommunicator.bucket, count - done)
-            MPI_Allreduce(swiftllama_mpi_in_place(), buffer + done, Int32(n), swiftllama_mpi_float(), swiftllama_mpi_sum(), comm)
-            done += n
-        }
+        allreduceSum(UnsafeMutableRawPointer(buffer), count: count, stride: 4, type: swiftllama_mpi_float())
     }
 
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
+        allreduceSum(UnsafeMutableRawPointer(buffer), count: count, stride: 8, type: swiftllama_mpi_double())
+    }
+
+    /// In-place sum over the ranks, `bucket` elements per MPI_Allreduce.
+    private func allreduceSum(_ buffer: UnsafeMutableRawPointer, count: Int, stride: Int, type: MPI_Datatype) {
         var done = 0
         while done < count {
             let n = min(MPICommunicator.bucket, count - done)
-            MPI_Allreduce(swiftllama_mpi_in_place(), buffer + done, Int32(n), swiftllama_mpi_double(), swiftllama_mpi_sum(), comm)
+            MPI_Allreduce(swiftllama_mpi_in_place(), buffer + done * stride, Int32(n), type, swiftllama_mpi_sum(), comm)
             done += n
         }
     }
