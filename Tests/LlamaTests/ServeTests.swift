@@ -106,6 +106,15 @@ import Testing
         #expect(usage(plain)["completion_tokens"] as? Int == 12)
         let text = try #require(plain["text"] as? String)
         #expect(!text.isEmpty)
+        // llama-server's `timings` beside the usage, with the engine-timed longest gap.
+        let raw = try client(server, "raw", ["method": "POST", "path": "/v1/completions",
+                                             "body": "{\"prompt\": \"ROMEO:\", \"max_tokens\": 5, \"temperature\": 0}"])
+        let timings = try #require((raw["json"] as? [String: Any])?["timings"] as? [String: Any])
+        let rawUsage = try #require((raw["json"] as? [String: Any])?["usage"] as? [String: Any])
+        #expect(timings["predicted_n"] as? Int == 5)
+        #expect(timings["prompt_n"] as? Int == (rawUsage["prompt_tokens"] as? Int ?? -1) - (timings["cache_n"] as? Int ?? -1))
+        #expect((timings["max_token_gap_ms"] as? Double ?? -1) > 0)
+        #expect((timings["max_token_gap_ms"] as? Double ?? .infinity) <= (timings["predicted_ms"] as? Double ?? 0))
 
         let streamed = try client(server, "complete", ["model": "m", "prompt": "ROMEO:", "max_tokens": 12, "temperature": 0,
                                                        "stream": true, "stream_options": ["include_usage": true]])
