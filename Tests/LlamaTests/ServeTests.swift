@@ -95,6 +95,20 @@ import Testing
 
     static func model() throws -> String { try Fixtures.repository("models/shakespeare.gguf") }
 
+    /// Starts the client script in `mode` on a request that generates for minutes on any
+    /// machine (unless cancelled): the process and its stdout, for a test to kill it.
+    func endlessClient(_ server: Server, _ mode: String) throws -> (Process, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try ServeTests.python())
+        let args = ["model": "m", "prompt": "count", "max_tokens": 60000, "temperature": 0, "ignore_eos": true] as [String: Any]
+        p.arguments = [ServeTests.clientScript, server.base, mode,
+                       String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        return (p, out)
+    }
+
     func usage(_ r: [String: Any]) -> [String: Any] { r["usage"] as? [String: Any] ?? [:] }
 
     @Test func completionsAndChatStreamingAndNot() throws {
@@ -286,15 +300,7 @@ import Testing
     @Test func killedClientFreesItsSlotAndFullQueueIs503() throws {
         let model = try Fixtures.shared("fixtures/dev-llama3/model.gguf")
         let server = try Server(["--model", model, "--parallel", "1", "--max-queue", "0", "--context", "65536"])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try ServeTests.python())
-        // Long enough (minutes) to be running whatever the machine's speed until it is killed.
-        let args = ["model": "m", "prompt": "count", "max_tokens": 60000, "temperature": 0, "ignore_eos": true] as [String: Any]
-        p.arguments = [ServeTests.clientScript, server.base, "stream-until-killed",
-                       String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let (p, out) = try endlessClient(server, "stream-until-killed")
         let first = out.fileHandleForReading.readData(ofLength: 10)
         #expect(String(decoding: first, as: UTF8.self) == "streaming\n")
 
@@ -327,15 +333,7 @@ import Testing
             let h = try client(server, "raw", ["method": "GET", "path": "/health"])
             return (h["json"] as? [String: Any])?["slots_processing"] as? Int
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try ServeTests.python())
-        // Minutes of generation on any machine, unless cancelled.
-        let args = ["model": "m", "prompt": "count", "max_tokens": 60000, "temperature": 0, "ignore_eos": true] as [String: Any]
-        p.arguments = [ServeTests.clientScript, server.base, "complete-until-killed",
-                       String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let (p, out) = try endlessClient(server, "complete-until-killed")
         #expect(String(decoding: out.fileHandleForReading.readData(ofLength: 11), as: UTF8.self) == "requesting\n")
         var busy = false
         for _ in 0..<300 {
