@@ -32,6 +32,10 @@ public final class KVCache: @unchecked Sendable {
     /// Forgets every position (the buffers are reused).
     public func reset() { count = 0 }
 
+    /// Keeps the first `positions` positions and forgets the rest (the next token goes at
+    /// `positions`).
+    public func truncate(to positions: Int) { count = min(count, max(0, positions)) }
+
     @inline(__always) func key(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
         keys + (layer * capacity + position) * kvDim
     }
