@@ -81,6 +81,9 @@ struct BenchModel: ParsableCommand {
     @Option(name: .short, parsing: .unconditional, help: "Generated tokens for the tg test (0 skips it; skipped with a notice when longer than the model's context).")
     var n = 128
 
+    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (as llama-bench's default -ctk/-ctv f16).")
+    var cacheType: KVCacheType = .f32
+
     @Option(name: .short, parsing: .unconditional, help: "Depth: positions already in the KV cache when each test starts (llama-bench's -d); tests are named ppN@dD, tgN@dD.")
     var d = 0
 
@@ -118,7 +121,7 @@ struct BenchModel: ParsableCommand {
         let depth = d
         /// A cache of `extra` positions beyond the depth, holding the depth's positions.
         func depthCache(extra: Int) throws -> KVCache {
-            let cache = KVCache(config: c, capacity: depth + extra)
+            let cache = KVCache(config: c, capacity: depth + extra, type: cacheType)
             guard depth > 0 else { return cache }
             let chunk = min(depth, 512)
             let state = RunState(config: c, maxRows: chunk, maxLogitRows: 1)
@@ -168,7 +171,7 @@ struct BenchModel: ParsableCommand {
         if json {
             let objects = results.map { r in
                 "  {\"model\": \(jsonString(model)), \"type\": \(jsonString(types)), \"size_bytes\": \(size), " +
-                "\"params\": \(c.parameterEstimate), \"threads\": \(threads), \"n_depth\": \(depth), \"test\": \"\(r.test)\", " +
+                "\"params\": \(c.parameterEstimate), \"threads\": \(threads), \"n_depth\": \(depth), \"cache_type\": \"\(cacheType.rawValue)\", \"test\": \"\(r.test)\", " +
                 "\"reps\": \(r.seconds.count), \"tokens_per_s\": \(r.mean), \"stddev\": \(r.stddev), " +
                 "\"samples_s\": [\(r.seconds.map { String($0) }.joined(separator: ", "))], \"peak_rss_bytes\": \(rss), " +
                 "\"weight_bytes_per_token\": \(weightBytes), \"weight_gb_per_s\": \(gbPerSecond(r).map { String($0) } ?? "null")}"
@@ -182,7 +185,7 @@ struct BenchModel: ParsableCommand {
                 print("| \(name) | \(types) | \(byteSize(size)) | \(parameterCount(c.parameterEstimate)) | \(threads) | \(r.test) | " +
                       "\(String(format: "%.2f ± %.2f", r.mean, r.stddev)) | \(gbPerSecond(r).map { String(format: "%.1f", $0) } ?? "") |")
             }
-            print("peak RSS: \(String(format: "%.1f MiB", Double(rss) / 1048576))")
+            print("peak RSS: \(String(format: "%.1f MiB", Double(rss) / 1048576)), KV cache \(cacheType.rawValue)")
         }
     }
 

@@ -53,6 +53,9 @@ struct Serve: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Prompt positions evaluated per step beside the running streams.")
     var prefillChunk = 256
 
+    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    var cacheType: KVCacheType = .f32
+
     @Flag(help: "Log every step that reads prompt positions (rows and milliseconds): the delay a prompt adds to the running streams.")
     var logSteps = false
 
@@ -91,7 +94,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let engine = try Engine(model: llama, tokenizer: tok, slots: parallel, context: context,
-                                prefillChunk: prefillChunk, maxQueue: maxQueue, onStep: stepLog)
+                                prefillChunk: prefillChunk, maxQueue: maxQueue, cacheType: cacheType, onStep: stepLog)
         var options = ServerOptions()
         options.host = host
         options.port = port

@@ -168,7 +168,7 @@ public final class Engine: @unchecked Sendable {
     /// An engine over `model` with `slots` parallel sequences of `context` positions each
     /// (the model's maximum when nil).
     public init(model: LlamaModel, tokenizer: (any Tokenizer)?, slots: Int = 4, context: Int? = nil,
-                prefillChunk: Int = 256, maxQueue: Int = 64, stopIDs: Set<TokenID>? = nil,
+                prefillChunk: Int = 256, maxQueue: Int = 64, stopIDs: Set<TokenID>? = nil, cacheType: KVCacheType = .f32,
                 onStep: (@Sendable (EngineStepReport) -> Void)? = nil) throws {
         self.model = model
         self.onStep = onStep
@@ -180,15 +180,17 @@ public final class Engine: @unchecked Sendable {
         self.maxQueue = max(0, maxQueue)
         defaultStopIDs = stopIDs ?? tokenizer?.endOfGenerationIDs ?? []
         let c = model.config
-        let bytesPerPosition = c.layerCount * c.kvDim * 2 * MemoryLayout<Float>.size
-        let (perSlot, o1) = self.context.multipliedReportingOverflow(by: bytesPerPosition)
-        let (total, o2) = perSlot.multipliedReportingOverflow(by: slotCount)
+        var total = KVCache.bytes(config: c, positions: self.context, type: cacheType)
+        if let perSlot = total {
+            let (all, overflow) = perSlot.multipliedReportingOverflow(by: slotCount)
+            total = overflow ? nil : all
+        }
         let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
-        guard !o1, !o2, total <= memory else {
-            throw ModelError.cacheTooLarge(positions: self.context &* slotCount, bytes: o1 || o2 ? Int.max : total, available: memory)
+        guard let total, total <= memory else {
+            throw ModelError.cacheTooLarge(positions: self.context &* slotCount, bytes: total ?? Int.max, available: memory)
         }
         let positions = self.context
-        let made = (0..<slotCount).map { _ in Slot(cache: KVCache(config: c, capacity: positions)) }
+        let made = (0..<slotCount).map { _ in Slot(cache: KVCache(config: c, capacity: positions, type: cacheType)) }
         self.slots = made
         caches = made.map(\.cache)
         state = RunState(config: c, maxRows: slotCount + self.prefillChunk, maxLogitRows: slotCount)

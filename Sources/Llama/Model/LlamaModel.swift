@@ -304,8 +304,7 @@ public final class LlamaModel: @unchecked Sendable {
                     rope(state.k + i * kvDim, heads: c.kvHeadCount, row: i, state: state)
                 }
                 let cache = caches[r.sequence]
-                cache.key(layer: l, position: r.position).update(from: state.k + i * kvDim, count: kvDim)
-                cache.value(layer: l, position: r.position).update(from: state.v + i * kvDim, count: kvDim)
+                cache.store(layer: l, position: r.position, key: state.k + i * kvDim, value: state.v + i * kvDim)
             }
             if let observer {
                 observer.observe(.query, layer: l, values: state.q, rows: n, width: qDim)
@@ -512,7 +511,7 @@ public final class LlamaModel: @unchecked Sendable {
                     let first = window.map { max(0, row.position + 1 - $0) } ?? 0
                     let length = row.position + 1 - first
                     swiftllama_attention_scores(q + i * qDim + h0 * headDim, headDim, Int32(group),
-                                                cache.key(layer: l, position: first) + kvOffset, Int32(SWIFTLLAMA_CACHE_F32), c.kvDim,
+                                                cache.key(layer: l, position: first, offset: kvOffset), cache.type.kernelCode, c.kvDim,
                                                 Int32(length), Int32(headDim), scale, att, maxLength, widened)
                     for j in 0..<group {
                         let scores = att + j * maxLength
@@ -521,8 +520,8 @@ public final class LlamaModel: @unchecked Sendable {
                         softmax(scores, count: length)
                         observer?.observeAttention(.probabilities, layer: l, row: i, head: h0 + j, values: scores, first: first, count: length)
                     }
-                    swiftllama_attention_values(att, maxLength, Int32(group), cache.value(layer: l, position: first) + kvOffset,
-                                                Int32(SWIFTLLAMA_CACHE_F32), c.kvDim, Int32(length), Int32(headDim),
+                    swiftllama_attention_values(att, maxLength, Int32(group), cache.value(layer: l, position: first, offset: kvOffset),
+                                                cache.type.kernelCode, c.kvDim, Int32(length), Int32(headDim),
                                                 out + i * qDim + h0 * headDim, headDim, widened)
                 }
             }
