@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side speed of SwiftLlama and llama.cpp on the same GGUF files, same threads.
 #
-#   bench/llamacpp.sh [--build] [--dir DIR] [--ik IKDIR] [-t THREADS] [-p 512] [-n 128] [-r 3] [-d DEPTH] MODEL.gguf...
+#   bench/llamacpp.sh [--build] [--dir DIR] [--ik IKDIR] [-t THREADS] [-p 512] [-n 128] [-r 3] [-d DEPTH] [--cache-type f32|f16] MODEL.gguf...
 #
 # --build fetches llama.cpp's source as the PyPI sdist of llama-cpp-python 0.3.36 (which
 # vendors it under vendor/llama.cpp) into DIR (default ~/.cache/swiftllama-llamacpp, never
@@ -20,12 +20,14 @@
 # tests named ppN@dD, tgN@dD). llama.cpp then runs with -fa 0 and -fa 1 and the faster of the
 # two is compared (the cell says which); ik_llama.cpp has no -d: its tgN@dD is `-gp D,N`
 # (N tokens generated after a D-token prompt, timed alone) and it has no ppN@dD.
+# --cache-type is our KV cache's type (default: f16 with -d, as llama.cpp's default cache;
+# f32 without).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${LLAMACPP_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftllama-llamacpp}"
 threads="$(nproc)"
-p=512 n=128 reps=3 depth=0 build=0 ik=
+p=512 n=128 reps=3 depth=0 cache= build=0 ik=
 models=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -37,7 +39,8 @@ while [ $# -gt 0 ]; do
         -n) n="$2"; shift ;;
         -r) reps="$2"; shift ;;
         -d) depth="$2"; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        --cache-type) cache="$2"; shift ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) models+=("$1") ;;
     esac
@@ -76,6 +79,7 @@ if [ ! -x "$bin/llama-bench" ]; then
 fi
 [ ${#models[@]} -gt 0 ] || { echo "no model files given" >&2; exit 2; }
 
+[ -n "$cache" ] || { [ "$depth" -gt 0 ] && cache=f16 || cache=f32; }
 (cd "$repo" && swift build -c release >&2)
 ours="$repo/.build/release/llama"
 
@@ -100,7 +104,7 @@ for m in "${models[@]}"; do
     elif [ -n "$ik" ]; then
         ik_json="$("$ik/bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -rtr 1 -o json)"
     fi
-    ours_json="$("$ours" bench --model "$m" -p "$p" -n "$n" -d "$depth" -t "$threads" -r "$reps" --json)"
+    ours_json="$("$ours" bench --model "$m" -p "$p" -n "$n" -d "$depth" --cache-type "$cache" -t "$threads" -r "$reps" --json)"
     THEIRS="$theirs_json" IK="$ik_json" WITH_IK="$ik" OURS="$ours_json" MODEL="$(basename "$m")" python3 - <<'PY'
 import json, os
 def peer(text):
