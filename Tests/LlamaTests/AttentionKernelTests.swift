@@ -26,6 +26,15 @@ import Testing
 
     static func halves(_ x: [Float]) -> [UInt16] { x.map { Float16($0).bitPattern } }
 
+    /// The cache elements of `type`: `floats` or their halves.
+    static func withElements(_ type: Int, _ floats: [Float], _ halves: [UInt16], _ body: (UnsafeRawPointer?) -> Void) {
+        if type == SWIFTLLAMA_CACHE_F16 {
+            halves.withUnsafeBytes { body($0.baseAddress) }
+        } else {
+            floats.withUnsafeBytes { body($0.baseAddress) }
+        }
+    }
+
     @Test(arguments: shapes)
     func scoresAreSumsAndDoNotDependOnTheGroup(_ s: Shape) throws {
         let stride = s.headDim * 2 + 3  // keys interleaved with other heads' data, as in the cache
@@ -38,16 +47,9 @@ import Testing
             var alone = att
             var scratch = [Float](repeating: 0, count: 8 * s.headDim)
             func run(_ qp: UnsafePointer<Float>, heads: Int, into out: UnsafeMutablePointer<Float>) {
-                if type == SWIFTLLAMA_CACHE_F16 {
-                    halfKeys.withUnsafeBufferPointer { k in
-                        swiftllama_attention_scores(qp, s.headDim, Int32(heads), k.baseAddress, Int32(type), stride, Int32(s.count),
-                                                    Int32(s.headDim), scale, out, s.count, &scratch)
-                    }
-                } else {
-                    keys.withUnsafeBufferPointer { k in
-                        swiftllama_attention_scores(qp, s.headDim, Int32(heads), k.baseAddress, Int32(type), stride, Int32(s.count),
-                                                    Int32(s.headDim), scale, out, s.count, &scratch)
-                    }
+                Self.withElements(type, keys, halfKeys) { k in
+                    swiftllama_attention_scores(qp, s.headDim, Int32(heads), k, Int32(type), stride, Int32(s.count),
+                                                Int32(s.headDim), scale, out, s.count, &scratch)
                 }
             }
             q.withUnsafeBufferPointer { qp in
@@ -81,16 +83,9 @@ import Testing
             var out = [Float](repeating: .nan, count: s.heads * s.headDim)
             var alone = out
             func run(_ a: UnsafePointer<Float>, heads: Int, into o: UnsafeMutablePointer<Float>) {
-                if type == SWIFTLLAMA_CACHE_F16 {
-                    halfValues.withUnsafeBufferPointer { v in
-                        swiftllama_attention_values(a, s.count, Int32(heads), v.baseAddress, Int32(type), stride, Int32(s.count),
-                                                    Int32(s.headDim), o, s.headDim, nil)
-                    }
-                } else {
-                    values.withUnsafeBufferPointer { v in
-                        swiftllama_attention_values(a, s.count, Int32(heads), v.baseAddress, Int32(type), stride, Int32(s.count),
-                                                    Int32(s.headDim), o, s.headDim, nil)
-                    }
+                Self.withElements(type, values, halfValues) { v in
+                    swiftllama_attention_values(a, s.count, Int32(heads), v, Int32(type), stride, Int32(s.count),
+                                                Int32(s.headDim), o, s.headDim, nil)
                 }
             }
             att.withUnsafeBufferPointer { a in
