@@ -8,7 +8,9 @@ rope configuration (rope_type longrope, short_factor / long_factor per frequency
 max_position_embeddings 32 × original_max_position_embeddings), and records what
 `Phi3ForCausalLM` (fp32, eager attention) gives on the fixture's short and long inputs, both
 within original_max_position_embeddings, where transformers uses the short factors and the
-attention factor sqrt(1 + ln(32) / ln(4096)). Writes OUT/config.json and OUT/ref.json
+attention factor sqrt(1 + ln(32) / ln(4096)); and on 4100 ids (`beyond_ids`, seeded random),
+longer than original_max_position_embeddings, where transformers runs the long factors at every
+position (`beyond_last_logits`, `beyond_greedy_next`). Writes OUT/config.json and OUT/ref.json
 (default OUT: Tests/LlamaTests/Fixtures/phi3-longrope).
 """
 import json
@@ -63,8 +65,11 @@ def run(ids, n):
 
 last, greedy = run(ref["ids"], 4)
 long_last, long_greedy = run(ref["long_ids"], 2)
+beyond_ids = torch.randint(4, config["vocab_size"], (4100,), generator=torch.Generator().manual_seed(4100)).tolist()
+beyond_last, beyond_greedy = run(beyond_ids, 2)
 with open(os.path.join(out, "ref.json"), "w") as f:
     json.dump({"ids": ref["ids"], "last_logits": last, "greedy_next": greedy,
                "long_ids": ref["long_ids"], "long_last_logits": long_last, "long_greedy_next": long_greedy,
+               "beyond_ids": beyond_ids, "beyond_last_logits": beyond_last, "beyond_greedy_next": beyond_greedy,
                "made_by": "scripts/make_phi3_longrope_fixture.py, transformers " + __import__("transformers").__version__}, f)
 print("wrote", out)

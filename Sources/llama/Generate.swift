@@ -114,7 +114,9 @@ struct Generate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer)
+        var checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer)
+        // Phi-3's LongRoPE: a context beyond the original one runs the long factors.
+        if let context { checkpoint = LongRopeScaling.withContext(checkpoint, context) }
         let tok = checkpoint.tokenizer
 
         let prompts = try promptIDs(tokenizer: tok, checkpoint: checkpoint)

@@ -76,7 +76,9 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer)
+        var checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer)
+        // Phi-3's LongRoPE: a context beyond the original one runs the long factors.
+        if let context { checkpoint = LongRopeScaling.withContext(checkpoint, context) }
         guard let tok = checkpoint.tokenizer else { throw CLIError("\(model): no tokenizer (give --tokenizer)") }
         let chat = try ModelChat(model: model, tokenizer: tok, templateFile: chatTemplate)
         if let fallback = chat.fallback {

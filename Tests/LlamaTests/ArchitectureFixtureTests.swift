@@ -33,11 +33,16 @@ import Testing
             #expect(got.logits.count == input.logits.count)
             guard got.logits.count == input.logits.count else { continue }
             let bar = try fixture.q8Tolerance(key)
-            // Gemma's short input lands at 0.143 (bar 0.130; long: 0.066, bar 0.105). Exact
-            // math on the dequantized weights gives 0.085, and each int8-activation matmul
-            // adds a little with no single culprit (measured one tensor type at a time);
-            // rounding the activation scales to fp16 as llama.cpp does gives 0.135. Left
-            // open; this fails once it is fixed, so the marker gets removed.
+            // Gemma's short input lands at 0.143 (bar 0.130; long: 0.066, bar 0.105). Not an
+            // engine difference but a draw: our logits equal exact math with activations
+            // quantized per 32 before each Q8_0 matmul within 1e-6, and llama.cpp's are the same
+            // math with its fp16 roundings (block scales, KV cache, GELU table), which alone
+            // give 0.106 here. Jittering the activations by 1e-4 before quantization (only
+            // which values round up or down changes) spreads the short input's distance over
+            // mean 0.126, sd 0.026 for our math and for llama.cpp's alike; 1 in 3 draws of
+            // either is above this bar, and llama.cpp's recorded 0.096 is a lucky one
+            // (scripts/gemma_q8_noise.py). Weight quantization alone gives 0.085. This fails
+            // if the engine ever lands within the bar, so the marker gets removed then.
             withKnownIssue("gemma q8_0 short input beyond 1.25 × llama.cpp + 0.01") {
                 #expect(maxAbsDifference(got.logits, input.logits) <= bar, "\(arch) \(input.ids.count) ids")
             } when: { arch == "gemma" && i == 0 }

@@ -3,8 +3,7 @@ import Llama
 import Testing
 
 /// What Hub GGUF files carry beyond the model: metadata this engine does not need (it must
-/// load them all the same) and split models (`llama-gguf-split`), which get an error naming
-/// the other shards.
+/// load them all the same). Split models (`llama-gguf-split`): SplitGGUFTests.
 @Suite struct GGUFRealFileMetadataTests {
     /// Keys seen in real files (llama.cpp's converter, `llama-quantize --imatrix`, gguf-py):
     /// none changes the model.
@@ -48,19 +47,5 @@ import Testing
         let got = try ArchitectureFixture.generate(out, ids: input.ids, count: input.next.count)
         #expect(got.logits.count == input.logits.count && maxAbsDifference(got.logits, input.logits) <= 1e-4)
         #expect(got.next == input.next)
-    }
-
-    @Test func aShardOfASplitModelNamesTheOthers() throws {
-        let dir = ArchitectureFixtureTests.tempPath("split-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let first = dir + "/Model-Q4_K_M-00001-of-00003.gguf"
-        try ArchitectureFixtureTests.editedGGUF(try Fixtures.shared("arch/qwen2/model.gguf"), to: first,
-                                                set: ["split.count": .uint16(3), "split.no": .uint16(0), "split.tensors.count": .int32(15)])
-        FileManager.default.createFile(atPath: dir + "/Model-Q4_K_M-00002-of-00003.gguf", contents: Data())
-        let e = try ArchitectureFixtureTests.generateError(first)
-        #expect(e.contains(first) && e.contains("split.count") && e.contains("shard 1 of 3"), "\(e)")
-        #expect(e.contains("Model-Q4_K_M-00002-of-00003.gguf,") && e.contains("Model-Q4_K_M-00003-of-00003.gguf (missing)"), "\(e)")
-        #expect(e.contains("llama-gguf-split --merge"), "\(e)")
     }
 }

@@ -14,11 +14,14 @@ import Testing
     }
 
     /// The long input lands within llama.cpp's bar. On the short one, layer 0's router has a
-    /// near tie at position 12 (experts 0 and 1 are 0.0025 apart in exact math) which the
+    /// near tie at position 12 (experts 0 and 1 are 0.0024 apart in exact math) which the
     /// 8-bit activations of the Q8_0 kernels flip, as llama.cpp's happen not to: the logits
-    /// then move by the flipped expert's share (1.31). The same weights with fp32
-    /// activations (the file dequantized by `llama quantize --type f32`) land within the bar,
-    /// so loading and slicing the quantized experts is exact.
+    /// then move by the flipped expert's share (1.31). That is a draw, not an engine
+    /// difference: with the activations jittered by 1e-4 before quantization, llama.cpp's
+    /// math (fp16 block scales and KV) flips the tie in 90% of 40 draws and ours in 85%
+    /// (scripts/mixtral_q8_noise.py), so the short input's bar is the flip's size. The same
+    /// weights with fp32 activations (the file dequantized by `llama quantize --type f32`)
+    /// land within llama.cpp's bar, so loading and slicing the quantized experts is exact.
     @Test func q8_0LandsNoFartherThanLlamaCpp() throws {
         try fixture.checkCLI("model-q8_0.gguf", tolerance: [1.5, try fixture.q8Tolerance("long")], exactIDs: false)
         let dir = NSTemporaryDirectory() + "arch-mixtral-\(getpid())-\(UUID().uuidString)"

@@ -88,9 +88,37 @@ extension Phi3Tests {
                 #expect(got.next == input.next, "\(model) \(input.ids.count) ids")
             }
         }
-        // Beyond the original context the long factors apply, which this engine does not run.
+        // Beyond the original context without --context: the context error.
         let long = [Int](repeating: 5, count: 4097).map(String.init).joined(separator: " ")
         let r = try GenerateCommandTests().run(["generate", "--model", hf, "--ids", long, "--max-tokens", "1"])
         #expect(r.status != 0 && r.err.contains("4096"), "\(r.err)")
+    }
+
+    /// With a context beyond the original one (`--context`), the long factors at every
+    /// position: transformers' logits on 4100 ids (where it runs the long factors), from the
+    /// Hugging Face folder and from its GGUF export.
+    @Test func longRopeBeyondTheOriginalContextMatchesTransformers() throws {
+        let dir = ArchitectureFixtureTests.tempPath("phi3-longrope-beyond-\(UUID().uuidString)")
+        let hf = dir + "/hf", gguf = dir + "/model.gguf"
+        try FileManager.default.createDirectory(atPath: hf, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for name in ["model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: try fixture.path("hf/\(name)"), toPath: hf + "/" + name)
+        }
+        try FileManager.default.copyItem(atPath: try Fixtures.repository("Tests/LlamaTests/Fixtures/phi3-longrope/config.json"), toPath: hf + "/config.json")
+        let ref = try ArchitectureFixture("phi3", reference: try Fixtures.repository("Tests/LlamaTests/Fixtures/phi3-longrope/ref.json"))
+        let ids = try ref.ints("beyond_ids"), logits = try ref.floats("beyond_last_logits"), next = try ref.ints("beyond_greedy_next")
+        #expect(ids.count == 4100)
+        let source = try HuggingFaceCheckpoint(path: hf)
+        try GGUFExport.write(source, to: gguf, type: .f32)
+        let wide = LongRopeScaling.withContext(source, 4200)
+        let wideFactors = try wide.ropeFrequencyFactors()
+        #expect(wide.config.maxContext == 131072 && wideFactors == source.longRope?.longFactors)
+        #expect(LongRopeScaling.withContext(source, 4096).config.maxContext == 4096)
+        for model in [hf, gguf] {
+            let got = try ArchitectureFixture.generate(model, ids: ids, count: next.count, extra: ["--context", "4200"])
+            #expect(got.logits.count == logits.count && maxAbsDifference(got.logits, logits) <= 1e-4, "\(model)")
+            #expect(got.next == next, "\(model)")
+        }
     }
 }

@@ -54,51 +54,38 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, LongRopeC
     private let tokenizerLock = NSLock()
     private var tokenizerLoaded: (tokenizer: (any Tokenizer)?, error: (any Error)?)?
     public var chatTemplates: [String: String] { (try? ModelChatTemplates.fromGGUF(file))?.templates ?? [:] }
-    /// The parsed file (metadata and the memory map the tensors point into).
+    /// The parsed file (metadata and the memory map the tensors point into); of a split
+    /// GGUF, the first shard, which holds the metadata.
     public let file: GGUFFile
+    /// Every file of the model: `file` alone, or the shards of a split GGUF in order (see
+    /// GGUFSplit.swift), each tensor read from its own shard's memory map.
+    public let shards: [GGUFFile]
     /// GGUF tensor infos by canonical name (plus `rope_freqs.weight` under its own name),
-    /// with the table entry that named them.
-    private let byCanonicalName: [String: (info: GGUFTensorInfo, spec: TensorSpec?)]
+    /// with the table entry that named them and the shard that holds them.
+    private let byCanonicalName: [String: (info: GGUFTensorInfo, spec: TensorSpec?, file: GGUFFile)]
 
     static let ropeFreqsName = "rope_freqs.weight"
 
-    /// Why a shard of a split GGUF (llama.cpp's `llama-gguf-split`: `NAME-00001-of-00003.gguf`,
-    /// metadata `split.count` / `split.no`, tensors spread over the shards) cannot be opened
-    /// alone, naming the other files and whether they are there.
-    static func splitMessage(path: String, count: Int, index: Int?) -> String {
-        let dir = (path as NSString).deletingLastPathComponent
-        let file = (path as NSString).lastPathComponent
-        var names: [String] = []
-        if let r = file.range(of: #"-[0-9]{5}-of-[0-9]{5}\.gguf$"#, options: .regularExpression) {
-            let prefix = file[..<r.lowerBound]
-            for i in 1...count where i - 1 != (index ?? -1) {
-                let name = "\(prefix)-\(String(i).leftPadded(to: 5))-of-\(String(count).leftPadded(to: 5)).gguf"
-                let there = FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(name))
-                names.append(name + (there ? "" : " (missing)"))
-            }
-        }
-        let which = index.map { "shard \($0 + 1) of \(count)" } ?? "one of \(count) shards"
-        let others = names.isEmpty ? "the other \(count - 1) shard(s)" : names.joined(separator: ", ")
-        return "this file is \(which) of a split GGUF; the model's tensors are spread over it and \(others). Split models are not read here: merge the shards into one file with llama.cpp's `llama-gguf-split --merge \(file) merged.gguf` and open that"
-    }
-
-    /// Opens and memory-maps `path`; reads the configuration and the embedded vocabulary.
+    /// Opens and memory-maps `path` (of a split GGUF, the first shard: the others are opened
+    /// beside it); reads the configuration and the embedded vocabulary.
     public convenience init(path: String) throws {
         try self.init(file: GGUFFile(path: path))
     }
 
-    /// A checkpoint over an already parsed file. Throws for unknown tensor types and for
-    /// missing or inconsistent `llama.*` metadata.
+    /// A checkpoint over an already parsed file (of a split GGUF, the first shard). Throws for
+    /// unknown tensor types, for missing or inconsistent shards and for missing or
+    /// inconsistent `llama.*` metadata.
     public init(file: GGUFFile) throws {
         self.file = file
         let path = file.path
         self.path = path
+        let shards = try GGUFSplit.shards(first: file)
+        self.shards = shards
 
-        for info in file.tensors where info.type == nil {
-            throw GGUFCheckpointError.unknownTensorType(path: path, tensor: info.name, typeID: info.rawType)
-        }
-        if let count = try file.optionalInt("split.count"), count > 1 {
-            throw GGUFCheckpointError.badValue(path: path, key: "split.count", message: GGUFCheckpoint.splitMessage(path: path, count: count, index: try file.optionalInt("split.no")))
+        for shard in shards {
+            for info in shard.tensors where info.type == nil {
+                throw GGUFCheckpointError.unknownTensorType(path: shard.path, tensor: info.name, typeID: info.rawType)
+            }
         }
         let arch = (try? file.string("general.architecture")) ?? "llama"
         guard var architecture = Architecture.named(gguf: arch) else {
@@ -125,11 +112,13 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, LongRopeC
             architecture.expertCount = experts
             architecture.expertsPerToken = used
         }
-        var map: [String: (info: GGUFTensorInfo, spec: TensorSpec?)] = [:]
-        for info in file.tensors {
-            let held = architecture.locate(info.name, in: .gguf)
-            if held.isEmpty { map[info.name] = (info, nil) }
-            for (spec, layer) in held { map[spec.canonicalName(layer: layer)] = (info, spec) }
+        var map: [String: (info: GGUFTensorInfo, spec: TensorSpec?, file: GGUFFile)] = [:]
+        for shard in shards {
+            for info in shard.tensors {
+                let held = architecture.locate(info.name, in: .gguf)
+                if held.isEmpty { map[info.name] = (info, nil, shard) }
+                for (spec, layer) in held { map[spec.canonicalName(layer: layer)] = (info, spec, shard) }
+            }
         }
         byCanonicalName = map
 
@@ -161,8 +150,8 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, LongRopeC
         }
         // Phi-3's LongRoPE, as llama.cpp's converter writes it (see LongRope.swift).
         var longRope: LongRopeScaling? = nil
-        if let short = map["rope_factors_short.weight"]?.info {
-            guard let long = map["rope_factors_long.weight"]?.info else {
+        if let short = map["rope_factors_short.weight"] {
+            guard let long = map["rope_factors_long.weight"] else {
                 throw GGUFCheckpointError.missingTensor(path: path, tensor: "rope_factors_long.weight")
             }
             guard let original = try file.optionalInt(key("rope.scaling.original_context_length")), original > 0 else {
@@ -170,8 +159,8 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, LongRopeC
             }
             let af = file.metadata[key("rope.scaling.attn_factor")] != nil ? try file.double(key("rope.scaling.attn_factor"))
                 : LongRopeScaling.defaultAttentionFactor(context: context, original: original)
-            let lr = LongRopeScaling(shortFactors: try GGUFCheckpoint.floats(file, short, path: path),
-                                     longFactors: try GGUFCheckpoint.floats(file, long, path: path),
+            let lr = LongRopeScaling(shortFactors: try GGUFCheckpoint.floats(short.file, short.info, path: path),
+                                     longFactors: try GGUFCheckpoint.floats(long.file, long.info, path: path),
                                      originalContext: original, context: context, attentionFactor: Float(af))
             let half = (headDim ?? dim / heads) / 2
             guard lr.shortFactors.count == half, lr.longFactors.count == half, af.isFinite, af > 0 else {
@@ -230,7 +219,7 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, LongRopeC
                             architecture: architecture, headDim: headDim)
         // A fused tensor (GPT-2 attn_qkv) must hold exactly the rows of its parts, a stack of
         // experts (ffn_up_exps) exactly the expert count's; checked in layout order.
-        let byName = Dictionary(file.tensors.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        let byName = Dictionary(shards.flatMap(\.tensors).map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
         var checked = Set<String>()
         for (spec, layer) in c.tensorLayout where architecture.rows(spec, in: .gguf, c) != nil {
             let name = architecture.name(spec, layer: layer, in: .gguf)
@@ -326,14 +315,14 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, LongRopeC
 
     /// A tensor by canonical name, pointing into the memory map (no copy).
     public func tensor(_ name: String) throws -> WeightTensor {
-        guard let (info, spec) = byCanonicalName[name], let type = info.type else {
+        guard let (info, spec, shard) = byCanonicalName[name], let type = info.type else {
             throw GGUFCheckpointError.missingTensor(path: path, tensor: GGUFCheckpoint.fileName(name, config.architecture))
         }
         // GGUF lists dimensions fastest-first; PyTorch shapes are slowest-first. A stack of
         // experts' matrices is seen as one matrix of all their rows, to be sliced below.
         var shape = Array(info.dimensions.reversed())
         if let spec, spec.expert != nil, shape.count == 3 { shape = [shape[0] * shape[1], shape[2]] }
-        let whole = WeightTensor(name: name, type: type, shape: shape, data: file.data(of: info), owner: file)
+        let whole = WeightTensor(name: name, type: type, shape: shape, data: shard.data(of: info), owner: shard)
         guard let spec, let range = config.architecture.rows(spec, in: .gguf, config) else { return whole }
         guard let part = whole.rows(range) else {
             throw GGUFCheckpointError.badValue(path: path, key: info.name, message: "has no rows \(range) for \(name)")
@@ -343,8 +332,8 @@ public final class GGUFCheckpoint: Checkpoint, TokenizerLoadReporting, LongRopeC
 
     /// The `rope_freqs.weight` divisors (Llama 3.1 scaling), if the file has them.
     public func ropeFrequencyFactors() throws -> [Float]? {
-        guard let info = byCanonicalName[GGUFCheckpoint.ropeFreqsName]?.info else { return longRope?.shortFactors }
-        return try GGUFCheckpoint.floats(file, info, path: path)
+        guard let entry = byCanonicalName[GGUFCheckpoint.ropeFreqsName] else { return longRope?.shortFactors }
+        return try GGUFCheckpoint.floats(entry.file, entry.info, path: path)
     }
 
     /// A small tensor's values as Float (rope_freqs, rope_factors_*).

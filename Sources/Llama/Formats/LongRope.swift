@@ -9,10 +9,14 @@ import Foundation
 //               max_position_embeddings / original (1 when factor ≤ 1), unless the config gives
 //               attention_factor
 //
-// This engine runs the short factors: the context is capped at original_max_position_embeddings
-// (longer prompts get the engine's context error), the factors are the RoPE frequency
-// divisors (`Checkpoint.ropeFrequencyFactors`), and scaling q and k by attention_factor is the
-// q·k scale attention_factor² / √head_dim. GGUF carries the same as llama.cpp's converter writes
+// A checkpoint runs the short factors: its context is capped at original_max_position_embeddings,
+// the factors are the RoPE frequency divisors (`Checkpoint.ropeFrequencyFactors`), and scaling
+// q and k by attention_factor is the q·k scale attention_factor² / √head_dim. Asked for a longer
+// context (`--context`), `LongRopeScaling.withContext` gives the same checkpoint with the long
+// factors at every position, up to max_position_embeddings: llama.cpp's rule (long factors when
+// the context is longer than the original one), and what transformers computes for a sequence
+// longer than original_max_position_embeddings (a shorter prompt in such a context gets the
+// long factors here and in llama.cpp, the short ones in transformers). GGUF carries the same as llama.cpp's converter writes
 // it: tensors `rope_factors_short.weight` / `rope_factors_long.weight`, and
 // `<arch>.rope.scaling.attn_factor`, `.rope.scaling.original_context_length`, `.context_length`.
 
@@ -75,8 +79,40 @@ public protocol LongRopeCarrying {
 
 extension LongRopeScaling {
     /// The LongRoPE of `checkpoint` (looking through a tokenizer override), if any.
-    static func of(_ checkpoint: any Checkpoint) -> LongRopeScaling? {
+    public static func of(_ checkpoint: any Checkpoint) -> LongRopeScaling? {
         let base = (checkpoint as? TokenizerOverride)?.base ?? checkpoint
         return (base as? LongRopeCarrying)?.longRope
     }
+}
+
+extension LongRopeScaling {
+    /// `checkpoint` for a context of `context` tokens: itself when that fits its context or it
+    /// has no LongRoPE, else the same weights with the long factors and a context of
+    /// max_position_embeddings.
+    public static func withContext(_ checkpoint: any Checkpoint, _ context: Int) -> any Checkpoint {
+        guard context > checkpoint.config.maxContext, let lr = of(checkpoint), lr.context > lr.originalContext,
+              !(checkpoint is LongRopeLongFactors) else { return checkpoint }
+        return LongRopeLongFactors(base: checkpoint, longRope: lr)
+    }
+}
+
+/// A LongRoPE checkpoint running its long factors (`LongRopeScaling.withContext`).
+public struct LongRopeLongFactors: Checkpoint, LongRopeCarrying, TokenizerLoadReporting {
+    public let base: any Checkpoint
+    public let longRope: LongRopeScaling?
+    init(base: any Checkpoint, longRope: LongRopeScaling) {
+        self.base = base
+        self.longRope = longRope
+    }
+    public var path: String { base.path }
+    public var config: ModelConfig {
+        var c = base.config
+        c.maxContext = longRope?.context ?? c.maxContext
+        return c
+    }
+    public var tokenizer: (any Tokenizer)? { base.tokenizer }
+    public var tokenizerError: (any Error)? { (base as? TokenizerLoadReporting)?.tokenizerError }
+    public func tensor(_ name: String) throws -> WeightTensor { try base.tensor(name) }
+    public func ropeFrequencyFactors() throws -> [Float]? { longRope?.longFactors }
+    public var chatTemplates: [String: String] { base.chatTemplates }
 }

@@ -128,7 +128,8 @@ public enum Quantizer {
         let c = checkpoint.config
         var w = GGUFWriter()
         if let source {
-            for key in source.metadataKeys where key != "general.file_type" && key != "general.quantization_version" {
+            // A split model's shard keys (split.*) would describe the shards, not this one file.
+            for key in source.metadataKeys where key != "general.file_type" && key != "general.quantization_version" && !key.hasPrefix("split.") {
                 if let v = source.metadata[key] { w.set(key, .from(v, key: key)) }
             }
         } else {

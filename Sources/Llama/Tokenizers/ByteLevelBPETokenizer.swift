@@ -31,6 +31,9 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
 
     let pieces: [[UInt8]]          // decoded bytes of every id
     let isSpecial: [Bool]
+    /// Tokens the file stores as USER_DEFINED that llama.cpp made CONTROL by their text
+    /// (LlamaCppTokenTypes.swift): a GGUF written back keeps the file's type.
+    let fileUserDefined: Set<TokenID>
     let table: ByteStringTable     // ordinary tokens' bytes → id
     let mode: MergeMode
     let byteIDs: [Int32]
@@ -43,10 +46,11 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
 
     init(pieces: [[UInt8]], isSpecial: [Bool], table: ByteStringTable, mode: MergeMode, byteIDs: [Int32],
          specials: [SpecialToken], bosID: TokenID?, eosID: TokenID?, endOfGeneration: Set<TokenID>,
-         preTokenizer: PreTokenizer, wholePieceShortcut: Bool, addsBOS: Bool = true) {
+         fileUserDefined: Set<TokenID> = [], preTokenizer: PreTokenizer, wholePieceShortcut: Bool, addsBOS: Bool = true) {
         self.addsBOSByDefault = addsBOS && bosID != nil
         self.pieces = pieces
         self.isSpecial = isSpecial
+        self.fileUserDefined = fileUserDefined
         var table = table
         table.freeze()
         self.table = table

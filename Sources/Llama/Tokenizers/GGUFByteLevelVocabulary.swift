@@ -63,6 +63,12 @@ extension ByteLevelBPETokenizer {
             throw TokenizerLoadError.malformed(path: path, reason: "tokenizer.ggml.token_type has \(types.count) entries, tokenizer.ggml.tokens has \(tokens.count)")
         }
         let merges = (try? f.stringArray("tokenizer.ggml.merges")) ?? []
+        // llama.cpp's corrections by text (LlamaCppTokenTypes.swift); an id outside the
+        // vocabulary is ignored there, as llama.cpp ignores it.
+        let corrected = LlamaCppTokenTypes(texts: tokens, types: types) { key in
+            guard let v = try? f.optionalInt(key), v >= 0, v < tokens.count else { return nil }
+            return v
+        }
         var pieces: [[UInt8]] = []
         pieces.reserveCapacity(tokens.count)
         var isSpecial = [Bool](repeating: false, count: tokens.count)
@@ -71,14 +77,18 @@ extension ByteLevelBPETokenizer {
         idOfText.reserveCapacity(tokens.count)
         var specials: [SpecialToken] = []
         for (id, text) in tokens.enumerated() {
-            let type = types[id]
+            let type = types[id], special = corrected.types[id] == 3 || corrected.types[id] == 4
+            if special, !text.isEmpty {
+                // Split out of text (always if user-defined, with special tokens allowed if control).
+                specials.append(.init(text: text, id: id, alwaysMatched: corrected.types[id] == 4))
+            }
             if type == 3 || type == 4 {
                 // Control and user-defined tokens are literal text, not byte-mapped.
                 isSpecial[id] = true
                 pieces.append(Array(text.utf8))
-                if !text.isEmpty { specials.append(.init(text: text, id: id, alwaysMatched: type == 4)) }
                 continue
             }
+            // A token promoted by its text stays an ordinary token too: merges can still form it.
             guard let bytes = bytesFromMapped(text) else {
                 // Text outside the byte mapping can never come out of the byte-level encoding,
                 // so llama.cpp never produces this id; it decodes as its text.
@@ -114,16 +124,12 @@ extension ByteLevelBPETokenizer {
         }
         let bos = preEntry.dropsBOS ? nil : try optionalID("tokenizer.ggml.bos_token_id")
         let eos = try optionalID("tokenizer.ggml.eos_token_id")
-        var ends = Set<TokenID>()
-        if let eos { ends.insert(eos) }
-        if let eot = try optionalID("tokenizer.ggml.eot_token_id") { ends.insert(eot) }
-        if let eom = try optionalID("tokenizer.ggml.eom_token_id") { ends.insert(eom) }
-        for name in ["<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|endoftext|>"] {
-            if let s = specials.first(where: { $0.text == name }) { ends.insert(s.id) }
-        }
+        _ = try optionalID("tokenizer.ggml.eot_token_id")
+        _ = try optionalID("tokenizer.ggml.eom_token_id")
         return ByteLevelBPETokenizer(
             pieces: pieces, isSpecial: isSpecial, table: table, mode: .byList(PairMergeTableBox(pairs)), byteIDs: byteIDs,
-            specials: specials, bosID: bos, eosID: eos, endOfGeneration: ends,
+            specials: specials, bosID: bos, eosID: eos, endOfGeneration: corrected.endOfGeneration,
+            fileUserDefined: Set(corrected.promoted.filter { types[$0] == 4 }),
             preTokenizer: preTokenizer, wholePieceShortcut: preEntry.ignoreMerges,
             addsBOS: try f.optionalBool("tokenizer.ggml.add_bos_token") ?? preEntry.addsBOSByDefault)
     }

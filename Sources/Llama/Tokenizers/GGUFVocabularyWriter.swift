@@ -116,6 +116,7 @@ public enum GGUFVocabularyWriter {
         }
         var userDefined = Set<TokenID>()
         for s in t.specials where s.alwaysMatched { userDefined.insert(s.id) }
+        userDefined.formUnion(t.fileUserDefined)
 
         var tokens: [String] = []
         var types: [Int32] = []

@@ -84,16 +84,19 @@ extension SentencePieceTokenizer {
         cfg.byteFallback = true
         cfg.specialTextRule = .llamaCpp
 
-        var eog: Set<TokenID> = []
-        if let eot = try id("tokenizer.ggml.eot_token_id", default: nil) { eog.insert(eot) }
-        if let eom = try id("tokenizer.ggml.eom_token_id", default: nil) { eog.insert(eom) }
-        // llama.cpp recognises end-of-turn tokens by their text and makes them CONTROL, so they
-        // are only split out of text when special tokens are allowed and decode to nothing.
-        for i in endOfTurnIDs(entries, promote: true) {
-            eog.insert(i)
-            if entries[i].type != .control { entries[i].type = .control }
+        _ = try id("tokenizer.ggml.eot_token_id", default: nil)
+        _ = try id("tokenizer.ggml.eom_token_id", default: nil)
+        // llama.cpp recognises end-of-turn and fill-in-the-middle tokens by their text and makes
+        // them CONTROL (LlamaCppTokenTypes.swift), so they are only split out of text when
+        // special tokens are allowed and decode to nothing.
+        let corrected = LlamaCppTokenTypes(texts: tokens, types: entries.map { Int($0.type.rawValue) }) { key in
+            guard let v = try? f.optionalInt(key), v >= 0, v < n else { return nil }
+            return v
         }
-        cfg.extraEndOfGenerationIDs = eog
+        for i in corrected.promoted {
+            if let t = SentencePieceType(rawValue: UInt8(corrected.types[i])) { entries[i].type = t }
+        }
+        cfg.extraEndOfGenerationIDs = corrected.endOfGeneration
 
         // llama.cpp's per-model attributes: for Phi-3 (by general.name) every special token but
         // <unk>, <s> and <|endoftext|> swallows the whitespace after it.

@@ -315,11 +315,7 @@ extension SentencePieceTokenizer {
     /// Texts of end-of-turn tokens that llama.cpp treats as ending a generation.
     /// llama.cpp's end-of-generation texts (`llama_vocab::load`, llama-cpp-python 0.3.36): a
     /// token with one of these texts becomes CONTROL and ends generation, whatever its type.
-    static let endOfTurnNames: Set<String> = [
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-        "<EOT>", "_<EOT>", "<|end_of_text|>", "</s>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-        "[EOT]", "[EOS]", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
-    ]
+    static var endOfTurnNames: Set<String> { LlamaCppTokenTypes.endOfGenerationNames }
 
     /// Ids whose text is a known end-of-turn marker. Without `promote`, only pieces that are
     /// already CONTROL or USER_DEFINED count (a NORMAL piece is ordinary text).
