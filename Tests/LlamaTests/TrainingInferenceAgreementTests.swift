@@ -41,10 +41,24 @@ import Llama
 
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
     func sameLogitsAsTheInferenceModel(tied: Bool, qkvBias: Bool) throws {
-        let (batch, context) = (2, 16)
         let config = ModelConfig.training(vocabSize: 48, dim: 32, layerCount: 2, headCount: 4, kvHeadCount: 2,
-                                          hiddenDim: 64, context: context, tiedEmbeddings: tied,
+                                          hiddenDim: 64, context: 16, tiedEmbeddings: tied,
                                           architecture: qkvBias ? .qwen2 : .llama)
+        try check(config, batch: 2, label: "tied=\(tied) qkv_bias=\(qkvBias)")
+    }
+
+    /// Heads of 48 (stories15M's: the weighted sum's 32-lane fused part and its 16-lane
+    /// tail) and 40, and a context that is not a multiple of the 4 rows the training
+    /// attention sums at a time.
+    @Test(arguments: [(96, 2, 1), (80, 2, 2)])
+    func sameLogitsWithWideHeads(dim: Int, heads: Int, kvHeads: Int) throws {
+        let config = ModelConfig.training(vocabSize: 48, dim: dim, layerCount: 2, headCount: heads, kvHeadCount: kvHeads,
+                                          hiddenDim: 64, context: 19)
+        try check(config, batch: 2, label: "dim \(dim), \(heads) heads")
+    }
+
+    func check(_ config: ModelConfig, batch: Int, label: String) throws {
+        let context = config.maxContext
         let pool = ParallelFor(workers: 2)
         let model = try TrainingModel(config: config, pool: pool)
         var rng = Xoshiro256(seed: 11)
@@ -79,6 +93,6 @@ import Llama
                 }
             }
         }
-        #expect(mismatches == 0, "tied=\(tied) qkv_bias=\(qkvBias): \(mismatches) logits differ, by up to \(worst)")
+        #expect(mismatches == 0, "\(label): \(mismatches) logits differ, by up to \(worst)")
     }
 }

@@ -316,8 +316,16 @@ public final class StridedGEMM: @unchecked Sendable {
                        a: UnsafePointer<Float>, aRow: Int, aCol: Int, packedB pb: UnsafePointer<Float>,
                        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         let panels = (n + nr - 1) / nr
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmTokens * gemmKc) { scratch in
-            guard let strip = scratch.baseAddress else { return }
+        // A copy of A's strip only when its rows and columns are both strided (a transposed
+        // A is read in place by `gemmTileTransposedA`).
+        if aCol != 1 && aRow != 1 {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmTokens * gemmKc) { scratch in
+                body(scratch.baseAddress)
+            }
+        } else {
+            body(nil)
+        }
+        func body(_ strip: UnsafeMutablePointer<Float>?) {
             var p0 = 0
             while p0 < k {
                 let kc = min(gemmKc, k - p0)
@@ -325,9 +333,20 @@ public final class StridedGEMM: @unchecked Sendable {
                 for s in s0..<s1 {
                     let i0 = s * gemmTokens
                     let rows = min(gemmTokens, m - i0)
+                    if aRow == 1 && aCol != 1 {
+                        // A's columns are contiguous (a transposed operand: dYᵀ in the weight
+                        // gradient, Pᵀ and dSᵀ in attention): the 6 rows of one k are adjacent.
+                        let x = a + i0 + p0 * aCol
+                        for panel in 0..<panels {
+                            let j0 = panel * nr
+                            gemmTileTransposedA(pb + panel * nr * k + p0 * nr, x, lda: aCol, c + i0 * ldc + j0, ldo: ldc,
+                                                kc: kc, tokens: rows, rows: min(nr, n - j0), accumulate: add)
+                        }
+                        continue
+                    }
                     var x = a + i0 * aRow + p0
                     var ldx = aRow
-                    if aCol != 1 {
+                    if aCol != 1, let strip {
                         // A(i0..<i0+rows, p0..<p0+kc) as rows of kc.
                         for r in 0..<rows {
                             var src = a + (i0 + r) * aRow + p0 * aCol
@@ -349,6 +368,76 @@ public final class StridedGEMM: @unchecked Sendable {
                 p0 += kc
             }
         }
+    }
+
+    /// `gemmTile` with the tokens of one k adjacent (`x[k·lda + t]`) instead of each token's
+    /// row contiguous: the same products summed in the same order, so the same bits as
+    /// `gemmTile` on a transposed copy, without the copy (training only; inference keeps
+    /// `gemmTile`).
+    @inline(__always)
+    static func gemmTileTransposedA(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, lda: Int,
+                                    _ out: UnsafeMutablePointer<Float>, ldo: Int, kc: Int, tokens: Int, rows: Int,
+                                    accumulate: Bool) {
+        typealias V = SIMD16<Float>
+        var c = (V(), V(), V(), V(), V(), V(), V(), V(), V(), V(), V(), V())
+        let p = UnsafeRawPointer(panel)
+        if tokens == gemmTokens {
+            var xk = x
+            for k in 0..<kc {
+                let b0 = p.loadUnaligned(fromByteOffset: 128 * k, as: V.self)
+                let b1 = p.loadUnaligned(fromByteOffset: 128 * k + 64, as: V.self)
+                var s = V(repeating: xk[0])
+                c.0.addProduct(s, b0); c.1.addProduct(s, b1)
+                s = V(repeating: xk[1])
+                c.2.addProduct(s, b0); c.3.addProduct(s, b1)
+                s = V(repeating: xk[2])
+                c.4.addProduct(s, b0); c.5.addProduct(s, b1)
+                s = V(repeating: xk[3])
+                c.6.addProduct(s, b0); c.7.addProduct(s, b1)
+                s = V(repeating: xk[4])
+                c.8.addProduct(s, b0); c.9.addProduct(s, b1)
+                s = V(repeating: xk[5])
+                c.10.addProduct(s, b0); c.11.addProduct(s, b1)
+                xk += lda
+            }
+        } else {
+            for t in 0..<tokens {
+                var s0 = V(), s1 = V()
+                for k in 0..<kc {
+                    let s = V(repeating: x[k * lda + t])
+                    s0.addProduct(s, p.loadUnaligned(fromByteOffset: 128 * k, as: V.self))
+                    s1.addProduct(s, p.loadUnaligned(fromByteOffset: 128 * k + 64, as: V.self))
+                }
+                switch t {
+                case 0: c.0 = s0; c.1 = s1
+                case 1: c.2 = s0; c.3 = s1
+                case 2: c.4 = s0; c.5 = s1
+                case 3: c.6 = s0; c.7 = s1
+                default: c.8 = s0; c.9 = s1
+                }
+            }
+        }
+        @inline(__always) func store(_ t: Int, _ v0: V, _ v1: V) {
+            guard t < tokens else { return }
+            let o = out + t * ldo
+            if rows == gemmPanelRows {
+                let r = UnsafeMutableRawPointer(o)
+                if accumulate {
+                    r.storeBytes(of: r.loadUnaligned(as: V.self) + v0, as: V.self)
+                    r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
+                } else {
+                    r.storeBytes(of: v0, as: V.self)
+                    r.storeBytes(of: v1, toByteOffset: 64, as: V.self)
+                }
+            } else {
+                for j in 0..<rows {
+                    let v = j < 16 ? v0[j] : v1[j - 16]
+                    o[j] = accumulate ? o[j] + v : v
+                }
+            }
+        }
+        store(0, c.0, c.1); store(1, c.2, c.3); store(2, c.4, c.5)
+        store(3, c.6, c.7); store(4, c.8, c.9); store(5, c.10, c.11)
     }
 
     /// `y[rows×out] = x[rows×in] · wᵀ` with `w` of shape out×in (a linear layer).

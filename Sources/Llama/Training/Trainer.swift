@@ -234,7 +234,7 @@ public final class Trainer {
         }
         var loss = 0.0
         for l in losses { loss += l }
-        clipGradientNorm(model.grads, count: model.layout.count, maxNorm: hyper.clip)
+        clipGradientNorm(model.grads, count: model.layout.count, maxNorm: hyper.clip, pool: model.pool)
         optimizer.update(params: model.params, grads: model.grads, lr: lr, pool: model.pool)
         step += 1
         return loss

@@ -37,10 +37,13 @@ public enum TrainingKernels {
                 }
             }
         }
-        for r in 0..<rows {
-            let dyr = dy + r * dim, xr = x + r * dim
-            let s = rstd[r]
-            for i in 0..<dim { dw[i] += dyr[i] * xr[i] * s }
+        // Each task owns a range of columns and adds the rows in order: the serial sums.
+        parallelColumns(dim, pool) { c0, c1 in
+            for r in 0..<rows {
+                let dyr = dy + r * dim, xr = x + r * dim
+                let s = rstd[r]
+                for i in c0..<c1 { dw[i] += dyr[i] * xr[i] * s }
+            }
         }
     }
 
@@ -67,49 +70,139 @@ public enum TrainingKernels {
                                 scale: scale, softCap: nil, into: pt)
                 softmax(pt, count: t + 1)
                 if t + 1 < T { (pt + t + 1).update(repeating: 0, count: T - t - 1) }
-                weightedSum(pt, count: t + 1, values: vb, stride: kw, width: hd, into: out + row * qw + h * hd)
+            }
+            // The weighted sums 4 rows at a time, sharing each value vector's loads.
+            var t = 0
+            while t < T {
+                let rows = min(4, T - t), row = b * T + t
+                weightedSumRows(P + t * T, ldp: T, firstCount: t + 1, rows: rows, values: vb, stride: kw, width: hd,
+                                into: out + row * qw + h * hd, ldo: qw)
+                t += rows
             }
         }
     }
 
+    /// `weightedSum` of `rows` (≤ 4) consecutive query rows of attention: row r sums the first
+    /// `firstCount + r` value vectors with weights `p[r·ldp ..]` into `out[r·ldo ..]`. Each
+    /// output lane is computed with `weightedSum`'s operations in its order (a fused
+    /// multiply-add chain over positions for lanes below the last multiple of 32, a multiply
+    /// then an add per position for the others, here 16 lanes at a time): the same bits as
+    /// the inference model's attention, with each value vector loaded once for all rows.
+    static func weightedSumRows(_ p: UnsafePointer<Float>, ldp: Int, firstCount n0: Int, rows: Int,
+                                values: UnsafePointer<Float>, stride: Int, width: Int,
+                                into out: FloatPointer, ldo: Int) {
+        typealias V = SIMD16<Float>
+        let raw = UnsafeRawPointer(values)
+        // Rows past `rows` read row 0's weights (in bounds) and are not stored.
+        let p0 = p, p1 = rows > 1 ? p + ldp : p, p2 = rows > 2 ? p + 2 * ldp : p, p3 = rows > 3 ? p + 3 * ldp : p
+        @inline(__always) func store(_ r: Int, _ d: Int, _ v: V) {
+            UnsafeMutableRawPointer(out + r * ldo + d).storeBytes(of: v, as: V.self)
+        }
+        var d = 0
+        while d + 32 <= width {
+            var a00 = V(), a01 = V(), a10 = V(), a11 = V(), a20 = V(), a21 = V(), a30 = V(), a31 = V()
+            for s in 0..<n0 {
+                let o = 4 * (s * stride + d)
+                let v0 = raw.loadUnaligned(fromByteOffset: o, as: V.self)
+                let v1 = raw.loadUnaligned(fromByteOffset: o + 64, as: V.self)
+                var w = V(repeating: p0[s]); a00.addProduct(w, v0); a01.addProduct(w, v1)
+                w = V(repeating: p1[s]); a10.addProduct(w, v0); a11.addProduct(w, v1)
+                w = V(repeating: p2[s]); a20.addProduct(w, v0); a21.addProduct(w, v1)
+                w = V(repeating: p3[s]); a30.addProduct(w, v0); a31.addProduct(w, v1)
+            }
+            // Row r also sums positions n0 ..< n0 + r.
+            for s in n0..<(n0 + rows - 1) {
+                let o = 4 * (s * stride + d)
+                let v0 = raw.loadUnaligned(fromByteOffset: o, as: V.self)
+                let v1 = raw.loadUnaligned(fromByteOffset: o + 64, as: V.self)
+                let k = s - n0  // rows above k take this position
+                if k < 1 { let w = V(repeating: p1[s]); a10.addProduct(w, v0); a11.addProduct(w, v1) }
+                if k < 2 { let w = V(repeating: p2[s]); a20.addProduct(w, v0); a21.addProduct(w, v1) }
+                let w = V(repeating: p3[s]); a30.addProduct(w, v0); a31.addProduct(w, v1)
+            }
+            store(0, d, a00); store(0, d + 16, a01)
+            if rows > 1 { store(1, d, a10); store(1, d + 16, a11) }
+            if rows > 2 { store(2, d, a20); store(2, d + 16, a21) }
+            if rows > 3 { store(3, d, a30); store(3, d + 16, a31) }
+            d += 32
+        }
+        while d + 16 <= width {
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+            for s in 0..<(n0 + rows - 1) {
+                let v = raw.loadUnaligned(fromByteOffset: 4 * (s * stride + d), as: V.self)
+                if s < n0 { a0 = a0 + V(repeating: p0[s]) * v }
+                if s < n0 + 1 { a1 = a1 + V(repeating: p1[s]) * v }
+                if s < n0 + 2 { a2 = a2 + V(repeating: p2[s]) * v }
+                a3 = a3 + V(repeating: p3[s]) * v
+            }
+            store(0, d, a0)
+            if rows > 1 { store(1, d, a1) }
+            if rows > 2 { store(2, d, a2) }
+            if rows > 3 { store(3, d, a3) }
+            d += 16
+        }
+        while d < width {
+            for r in 0..<rows {
+                let pr = p + r * ldp
+                var s: Float = 0
+                for j in 0..<(n0 + r) { s += pr[j] * values[j * stride + d] }
+                out[r * ldo + d] = s
+            }
+            d += 1
+        }
+    }
+
+    /// Floats of scratch one worker of `attentionBackward` needs: a packed operand and the
+    /// T × T score gradient.
+    public static func attentionBackwardScratchCount(context T: Int, headDim hd: Int) -> Int {
+        max(T, hd) * (max(T, hd) + StridedGEMM.nr) + T * T
+    }
+
     /// Backward of `attention`: writes dq, dk, dv (dk, dv summed over the heads sharing a
-    /// kv head inside one task, so no two tasks write the same element).
+    /// kv head inside one task, so no two tasks write the same element). `scratch` holds
+    /// `attentionBackwardScratchCount` floats per worker of `pool` (nil: allocated here, once
+    /// per call).
     public static func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                                          v: UnsafePointer<Float>, probs: UnsafePointer<Float>,
                                          dq: FloatPointer, dk: FloatPointer, dv: FloatPointer,
                                          batch: Int, context T: Int, heads: Int, kvHeads: Int, headDim hd: Int,
-                                         pool: ParallelFor) {
+                                         pool: ParallelFor, scratch: FloatPointer? = nil) {
         let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
-        let packCount = max(T, hd) * (max(T, hd) + StridedGEMM.nr)
-        pool.parallelFor(batch * kvHeads) { job in
-            let b = job / kvHeads, kh = job % kvHeads
-            let kb = k + b * T * kw + kh * hd, vb = v + b * T * kw + kh * hd
-            let dkb = dk + b * T * kw + kh * hd, dvb = dv + b * T * kw + kh * hd
-            let pack = FloatPointer.allocate(capacity: packCount + T * T)
-            defer { pack.deallocate() }
-            let dS = pack + packCount
-            for (i, h) in ((kh * group)..<((kh + 1) * group)).enumerated() {
-                let P = probs + (b * heads + h) * T * T
-                let dOh = dOut + b * T * qw + h * hd, qh = q + b * T * qw + h * hd
-                // dP = dO·Vᵀ ; dV (+)= Pᵀ·dO
-                StridedGEMM.multiplySerial(m: T, n: T, k: hd, a: dOh, aRow: qw, aCol: 1, b: vb, bRow: 1, bCol: kw,
-                                            c: dS, ldc: T, accumulate: false, packBuffer: pack)
-                StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: P, aRow: 1, aCol: T, b: dOh, bRow: qw, bCol: 1,
-                                            c: dvb, ldc: kw, accumulate: i > 0, packBuffer: pack)
-                // dS = P ⊙ (dP − Σ_s P·dP) · scale (softmax backward, then the score scale)
-                for t in 0..<T {
-                    let pt = P + t * T, st = dS + t * T
-                    var rowDot: Float = 0
-                    for s in 0...t { rowDot += pt[s] * st[s] }
-                    for s in 0...t { st[s] = pt[s] * (st[s] - rowDot) * scale }
-                    if t + 1 < T { (st + t + 1).update(repeating: 0, count: T - t - 1) }
+        let perWorker = attentionBackwardScratchCount(context: T, headDim: hd)
+        let packCount = perWorker - T * T
+        let owned = scratch == nil ? FloatPointer.allocate(capacity: perWorker * pool.workers) : nil
+        defer { owned?.deallocate() }
+        guard let buffers = scratch ?? owned else { return }
+        pool.runChunked(batch * kvHeads, chunk: 1) { worker, jobs in
+            for job in jobs {
+                let b = job / kvHeads, kh = job % kvHeads
+                let kb = k + b * T * kw + kh * hd, vb = v + b * T * kw + kh * hd
+                let dkb = dk + b * T * kw + kh * hd, dvb = dv + b * T * kw + kh * hd
+                let pack = buffers + worker * perWorker
+                let dS = pack + packCount
+                for (i, h) in ((kh * group)..<((kh + 1) * group)).enumerated() {
+                    let P = probs + (b * heads + h) * T * T
+                    let dOh = dOut + b * T * qw + h * hd, qh = q + b * T * qw + h * hd
+                    // dP = dO·Vᵀ ; dV (+)= Pᵀ·dO
+                    StridedGEMM.multiplySerial(m: T, n: T, k: hd, a: dOh, aRow: qw, aCol: 1, b: vb, bRow: 1, bCol: kw,
+                                                c: dS, ldc: T, accumulate: false, packBuffer: pack)
+                    StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: P, aRow: 1, aCol: T, b: dOh, bRow: qw, bCol: 1,
+                                                c: dvb, ldc: kw, accumulate: i > 0, packBuffer: pack)
+                    // dS = P ⊙ (dP − Σ_s P·dP) · scale (softmax backward, then the score scale)
+                    for t in 0..<T {
+                        let pt = P + t * T, st = dS + t * T
+                        var rowDot: Float = 0
+                        for s in 0...t { rowDot += pt[s] * st[s] }
+                        for s in 0...t { st[s] = pt[s] * (st[s] - rowDot) * scale }
+                        if t + 1 < T { (st + t + 1).update(repeating: 0, count: T - t - 1) }
+                    }
+                    // dQ = dS·K ; dK (+)= dSᵀ·Q
+                    StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: dS, aRow: T, aCol: 1, b: kb, bRow: kw, bCol: 1,
+                                                c: dq + b * T * qw + h * hd, ldc: qw, accumulate: false, packBuffer: pack)
+                    StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: dS, aRow: 1, aCol: T, b: qh, bRow: qw, bCol: 1,
+                                                c: dkb, ldc: kw, accumulate: i > 0, packBuffer: pack)
                 }
-                // dQ = dS·K ; dK (+)= dSᵀ·Q
-                StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: dS, aRow: T, aCol: 1, b: kb, bRow: kw, bCol: 1,
-                                            c: dq + b * T * qw + h * hd, ldc: qw, accumulate: false, packBuffer: pack)
-                StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: dS, aRow: 1, aCol: T, b: qh, bRow: qw, bCol: 1,
-                                            c: dkb, ldc: kw, accumulate: i > 0, packBuffer: pack)
             }
         }
     }
@@ -125,23 +218,41 @@ public enum TrainingKernels {
                 let l = logits + r * vocab
                 var mx = -Float.infinity
                 for i in 0..<vocab { mx = max(mx, l[i]) }
-                var sum: Float = 0
-                for i in 0..<vocab { sum += expf(l[i] - mx) }
-                let lse = mx + logf(sum)
                 let target = Int(targets[r])
-                rowLoss[r] = lse - l[target]
+                let lt = l[target]
+                var sum: Float = 0
                 if let d = dLogits {
+                    // One exp per logit, kept in dLogits (which may be `logits` itself: the
+                    // target's logit was read above).
                     let dr = d + r * vocab
+                    for i in 0..<vocab {
+                        let e = expf(l[i] - mx)
+                        sum += e
+                        dr[i] = e
+                    }
                     let g = gradScale / Float(rows)
                     let inv = 1 / sum
-                    for i in 0..<vocab { dr[i] = expf(l[i] - mx) * inv * g }
+                    for i in 0..<vocab { dr[i] = dr[i] * inv * g }
                     dr[target] -= g
+                } else {
+                    for i in 0..<vocab { sum += expf(l[i] - mx) }
                 }
+                rowLoss[r] = mx + logf(sum) - lt
             }
         }
         var total = 0.0
         for r in 0..<rows { total += Double(rowLoss[r]) }
         return total
+    }
+
+    /// Splits `columns` into contiguous ranges of whole 16-float vectors over the pool (for
+    /// sums over rows that must keep their order: each column is summed by one task).
+    @inline(__always)
+    static func parallelColumns(_ columns: Int, _ pool: ParallelFor, _ body: (Int, Int) -> Void) {
+        let vectors = (columns + 15) / 16
+        let tasks = min(vectors, pool.workers * 2)
+        guard tasks > 1 else { return body(0, columns) }
+        pool.parallelFor(tasks) { t in body(min(columns, vectors * t / tasks * 16), min(columns, vectors * (t + 1) / tasks * 16)) }
     }
 
     /// Splits `rows` into contiguous chunks over the pool.

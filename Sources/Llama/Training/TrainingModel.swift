@@ -267,6 +267,8 @@ public final class TrainingModel {
     let ropeCos: [Float]
     let ropeSin: [Float]
     let ropeSinInverse: [Float]
+    /// Per-worker scratch of `TrainingKernels.attentionBackward`, allocated once.
+    let attentionScratch: FloatPointer
 
     public init(config: ModelConfig, pool: ParallelFor) throws {
         try config.validateForTraining()
@@ -278,6 +280,10 @@ public final class TrainingModel {
         grads.initialize(repeating: 0, count: layout.count)
         self.pool = pool
         gemm = StridedGEMM(pool: pool)
+        let scratchCount = pool.workers
+            * TrainingKernels.attentionBackwardScratchCount(context: config.maxContext, headDim: config.headDim)
+        attentionScratch = .allocate(capacity: scratchCount)
+        attentionScratch.initialize(repeating: 0, count: scratchCount)
         let freqs = ropeFrequencies(headDim: config.headDim, theta: config.ropeTheta, scaling: nil, divisors: nil)
         let half = freqs.count
         var cos = [Float](repeating: 0, count: config.maxContext * half), sin = cos
@@ -294,6 +300,7 @@ public final class TrainingModel {
     deinit {
         params.deallocate()
         grads.deallocate()
+        attentionScratch.deallocate()
     }
 
     /// The reference initialisation: matrices N(0, 0.02), wo and w2 N(0, 0.02/√(2L)), norms 1,
@@ -403,7 +410,7 @@ public final class TrainingModel {
             TrainingKernels.attentionBackward(dOut: ws.dAtt, q: ws.q[l], k: ws.k[l], v: ws.v[l], probs: ws.probs[l],
                                               dq: ws.dq, dk: ws.dk, dv: ws.dv,
                                               batch: B, context: T, heads: c.headCount, kvHeads: c.kvHeadCount,
-                                              headDim: c.headDim, pool: pool)
+                                              headDim: c.headDim, pool: pool, scratch: attentionScratch)
             // The gradient reaches q and k after RoPE; rotating back gives it before.
             rotate(ws.dq, rows: n, width: D, inverse: true)
             rotate(ws.dk, rows: n, width: KV, inverse: true)
@@ -421,11 +428,16 @@ public final class TrainingModel {
             TrainingKernels.rmsNormBackward(ws.dh, ws.x[l], w + L.attentionNorm, ws.rstd1[l], ws.dx, dW + L.attentionNorm,
                                             rows: n, dim: D, accumulate: true, pool: pool)
         }
-        // Embedding: scatter-add each position's gradient into its token's row.
-        for r in 0..<n {
-            let dst = dW + layout.embedding + Int(ws.tokens[r]) * D
-            let src = ws.dx + r * D
-            for i in 0..<D { dst[i] += src[i] }
+        // Embedding: scatter-add each position's gradient into its token's row, positions in
+        // order; each task owns a range of columns.
+        let dx = ws.dx, dEmb = dW + layout.embedding
+        ws.tokens.withUnsafeBufferPointer { tokens in
+            TrainingKernels.parallelColumns(D, pool) { c0, c1 in
+                for r in 0..<n {
+                    let dst = dEmb + Int(tokens[r]) * D, src = dx + r * D
+                    for i in c0..<c1 { dst[i] += src[i] }
+                }
+            }
         }
     }
 
@@ -460,9 +472,12 @@ public final class TrainingModel {
         }
     }
 
-    /// `dst += Σ_rows x` (a bias gradient), serial over rows so the sum order never changes.
+    /// `dst += Σ_rows x` (a bias gradient), rows in order (each task owns a range of
+    /// columns) so the sum order never changes.
     private func sumRows(_ x: UnsafePointer<Float>, into dst: FloatPointer, rows: Int, width: Int) {
-        for r in 0..<rows { addInPlace(dst, x + r * width, count: width) }
+        TrainingKernels.parallelColumns(width, pool) { c0, c1 in
+            for r in 0..<rows { addInPlace(dst + c0, x + r * width + c0, count: c1 - c0) }
+        }
     }
 
     private func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: FloatPointer, count: Int) {
