@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 
 // Kernels of the training model: small functions over raw fp32 buffers, with no knowledge
 // of the model, so they can be benchmarked and replaced alone.
@@ -83,73 +84,16 @@ public enum TrainingKernels {
     }
 
     /// `weightedSum` of `rows` (≤ 4) consecutive query rows of attention: row r sums the first
-    /// `firstCount + r` value vectors with weights `p[r·ldp ..]` into `out[r·ldo ..]`. Each
-    /// output lane is computed with `weightedSum`'s operations in its order (a fused
-    /// multiply-add chain over positions for lanes below the last multiple of 32, a multiply
-    /// then an add per position for the others, here 16 lanes at a time): the same bits as
-    /// the inference model's attention, with each value vector loaded once for all rows.
+    /// `firstCount + r` value vectors with weights `p[r·ldp ..]` into `out[r·ldo ..]`. The C
+    /// attention kernel with the rows as its heads (each value vector loaded once for all of
+    /// them): every row sums over the longest row's positions, the others' weights there being
+    /// the zeros above the causal diagonal, which leave an FMA chain unchanged; so each row
+    /// has `weightedSum`'s bits, and the inference model's.
     static func weightedSumRows(_ p: UnsafePointer<Float>, ldp: Int, firstCount n0: Int, rows: Int,
                                 values: UnsafePointer<Float>, stride: Int, width: Int,
                                 into out: FloatPointer, ldo: Int) {
-        typealias V = SIMD16<Float>
-        let raw = UnsafeRawPointer(values)
-        // Rows past `rows` read row 0's weights (in bounds) and are not stored.
-        let p0 = p, p1 = rows > 1 ? p + ldp : p, p2 = rows > 2 ? p + 2 * ldp : p, p3 = rows > 3 ? p + 3 * ldp : p
-        @inline(__always) func store(_ r: Int, _ d: Int, _ v: V) {
-            UnsafeMutableRawPointer(out + r * ldo + d).storeBytes(of: v, as: V.self)
-        }
-        var d = 0
-        while d + 32 <= width {
-            var a00 = V(), a01 = V(), a10 = V(), a11 = V(), a20 = V(), a21 = V(), a30 = V(), a31 = V()
-            for s in 0..<n0 {
-                let o = 4 * (s * stride + d)
-                let v0 = raw.loadUnaligned(fromByteOffset: o, as: V.self)
-                let v1 = raw.loadUnaligned(fromByteOffset: o + 64, as: V.self)
-                var w = V(repeating: p0[s]); a00.addProduct(w, v0); a01.addProduct(w, v1)
-                w = V(repeating: p1[s]); a10.addProduct(w, v0); a11.addProduct(w, v1)
-                w = V(repeating: p2[s]); a20.addProduct(w, v0); a21.addProduct(w, v1)
-                w = V(repeating: p3[s]); a30.addProduct(w, v0); a31.addProduct(w, v1)
-            }
-            // Row r also sums positions n0 ..< n0 + r.
-            for s in n0..<(n0 + rows - 1) {
-                let o = 4 * (s * stride + d)
-                let v0 = raw.loadUnaligned(fromByteOffset: o, as: V.self)
-                let v1 = raw.loadUnaligned(fromByteOffset: o + 64, as: V.self)
-                let k = s - n0  // rows above k take this position
-                if k < 1 { let w = V(repeating: p1[s]); a10.addProduct(w, v0); a11.addProduct(w, v1) }
-                if k < 2 { let w = V(repeating: p2[s]); a20.addProduct(w, v0); a21.addProduct(w, v1) }
-                let w = V(repeating: p3[s]); a30.addProduct(w, v0); a31.addProduct(w, v1)
-            }
-            store(0, d, a00); store(0, d + 16, a01)
-            if rows > 1 { store(1, d, a10); store(1, d + 16, a11) }
-            if rows > 2 { store(2, d, a20); store(2, d + 16, a21) }
-            if rows > 3 { store(3, d, a30); store(3, d + 16, a31) }
-            d += 32
-        }
-        while d + 16 <= width {
-            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
-            for s in 0..<(n0 + rows - 1) {
-                let v = raw.loadUnaligned(fromByteOffset: 4 * (s * stride + d), as: V.self)
-                if s < n0 { a0 = a0 + V(repeating: p0[s]) * v }
-                if s < n0 + 1 { a1 = a1 + V(repeating: p1[s]) * v }
-                if s < n0 + 2 { a2 = a2 + V(repeating: p2[s]) * v }
-                a3 = a3 + V(repeating: p3[s]) * v
-            }
-            store(0, d, a0)
-            if rows > 1 { store(1, d, a1) }
-            if rows > 2 { store(2, d, a2) }
-            if rows > 3 { store(3, d, a3) }
-            d += 16
-        }
-        while d < width {
-            for r in 0..<rows {
-                let pr = p + r * ldp
-                var s: Float = 0
-                for j in 0..<(n0 + r) { s += pr[j] * values[j * stride + d] }
-                out[r * ldo + d] = s
-            }
-            d += 1
-        }
+        swiftllama_attention_values(p, ldp, Int32(rows), values, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(n0 + rows - 1),
+                                    Int32(width), out, ldo, nil)
     }
 
     /// Floats of scratch one worker of `attentionBackward` needs: a packed operand and the
