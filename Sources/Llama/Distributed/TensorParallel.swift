@@ -23,8 +23,9 @@ import Foundation
 //     columns, ParallelEmbedding, or by rows, VocabParallelEmbedding: gathered per token) and
 //     wk/wv when KV < N (the shards split the head's rows: gathered at load, bytes as stored);
 //   - anything else (GGUF, Hugging Face, a single file): the full tensors are sliced at load,
-//     the rank's rows or columns copied out of the map, the rest never read. A column slice of
-//     a quantized type must start and end on the type's blocks. The embedding stays in the map
+//     the rank's rows or columns copied out of the map, and the map's pages of the tensor then
+//     released (madvise), so a rank's resident weights are its slices. A column slice of a
+//     quantized type must start and end on the type's blocks. The embedding stays in the map
 //     (a lookup reads one row); a tied output is the rank's rows of it.
 
 /// This process's part of a model split across `size` ranks (Meta's model parallelism).
@@ -211,7 +212,17 @@ final class ModelShards: @unchecked Sendable {
         case let .rows(range): sliced = try copyRows(t, range)
         case let .columns(range): sliced = try copyColumns(t, range)
         }
+        // The whole tensor was read to copy the slice: its pages leave this rank's memory.
+        mappedFile(of: t.owner)?.release(t.data)
         return sliced
+    }
+
+    /// The file map behind a tensor's bytes, nil for memory of its own (which must stay).
+    private func mappedFile(of owner: AnyObject) -> MappedFile? {
+        if let f = owner as? MappedFile { return f }
+        if let g = owner as? GGUFFile { return g.file }
+        if let s = owner as? SafetensorsFile { return s.owner as? MappedFile }
+        return nil
     }
 
     private func owned(_ bytes: Int) -> OwnedBuffer {
