@@ -150,8 +150,12 @@ struct Generate: AsyncParsableCommand, DistributedCommand {
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repeatPenalty: repeatPenalty, seed: chosenSeed)
         if verbose {
-            let c = llama.config
+            let c = checkpoint.config
             printError("model: \(checkpoint.path): \(c.architecture.name), dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads (\(c.kvHeadCount) kv), vocab \(c.vocabSize), seed \(chosenSeed)")
+            if ranks > 1 {
+                let l = llama.config
+                printError("model-parallel: \(ranks) ranks, each \(l.headCount) heads (\(l.kvHeadCount) kv), feed-forward \(l.hiddenDim) of \(c.hiddenDim)")
+            }
             printError("attention: \(c.architecture.attentionSummary)")
         }
         if let longest = prompts.map(\.count).max(), longest > contextUsed {

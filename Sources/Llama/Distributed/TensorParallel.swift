@@ -162,7 +162,10 @@ final class ModelShards: @unchecked Sendable {
         for name in [TensorName.embedding, TensorName.wq(0), TensorName.w2(0)] {
             if let t = try? checkpoint.tensor(name) { f.add("\(name) \(t.type.name)") }
         }
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int { f.add("\(size) bytes") }
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: path), attributes[.type] as? FileAttributeType == .typeRegular,
+           let size = attributes[.size] as? Int {
+            f.add("\(size) bytes")  // a file's (a directory's size depends on its filesystem)
+        }
         try communicator.checkAgreement(f.value, "model (--model: another file, or another configuration)")
         local = try part.localConfig(full)
     }

@@ -170,8 +170,8 @@ public final class LlamaModel: @unchecked Sendable {
             return out
         }
 
-        // Shapes come from the architecture's table; the fields are what the forward pass reads.
-        // Shapes are this rank's slices of the full model's (`ModelShards.localShape`).
+        // Shapes come from the architecture's table (this rank's slices of them, see
+        // `ModelShards.localShape`); the fields are what the forward pass reads.
         func weight(_ role: TensorRole, _ l: Int = 0) throws -> MatrixView {
             guard let fullShape = c.architecture.spec(role)?.shape(full), fullShape.count == 2 else {
                 throw ModelError.invalidConfig(path: path, message: "architecture \(c.architecture.name) has no \(role) matrix")
