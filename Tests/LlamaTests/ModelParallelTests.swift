@@ -115,6 +115,10 @@ import Llama
             let fixture = try ArchitectureFixture(arch)
             _ = try Self.checkTwoRanks(try fixture.path("model.gguf"), ids: try fixture.ints("ids"))
         }
+        // A quantized file whose column slices fall on whole Q8_0 blocks (the others' 160-
+        // column w2 does not): int8 activations, quantized per 32 on each rank as in one process.
+        let gpt2 = try ArchitectureFixture("gpt2")
+        _ = try Self.checkTwoRanks(try gpt2.path("model-q8_0.gguf"), ids: try gpt2.ints("ids"))
     }
 
     @Test func badSetupsAreRefusedWithTheNumbers() throws {
