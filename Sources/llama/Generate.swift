@@ -50,6 +50,9 @@ struct Generate: AsyncParsableCommand, DistributedCommand {
     @Option(help: "Tokenizer file (tokenizer.model, tokenizer.json, GGUF), overriding the one inside or beside the checkpoint.")
     var tokenizer: String?
 
+    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    var cacheType: KVCacheType = .f32
+
     @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads (default: every core; more than the cores available are clamped).")
     var threads: Int?
 
@@ -169,7 +172,7 @@ struct Generate: AsyncParsableCommand, DistributedCommand {
         let engine = try Engine(model: llama, tokenizer: tok, slots: prompts.count,
                                 context: overflow ? contextUsed : min(contextUsed, wanted),
                                 prefillChunk: 512, maxQueue: prompts.count,
-                                stopIDs: endIDs(tokenizer: tok, checkpoint: checkpoint))
+                                stopIDs: endIDs(tokenizer: tok, checkpoint: checkpoint), cacheType: cacheType)
         // All at once, so the batches (and the ranks' forward calls) are the same on every run.
         let streams = try engine.submit(batch: prompts.enumerated().map { i, p in
             EngineRequest(prompt: p, maxTokens: maxTokens, sampling: sampling, stopStrings: stop,

@@ -116,5 +116,7 @@ const char *swiftllama_compiled_features(void);
 
 // The small-batch kernels live in their own file.
 #include "SmallBatch.h"
+// So do the attention kernels.
+#include "Attention.h"
 
 #endif
