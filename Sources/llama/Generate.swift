@@ -131,8 +131,8 @@ struct Generate: AsyncParsableCommand, DistributedCommand {
         if ranks > 1 {
             // Every rank must run the same steps: the same prompts, limits and stop rules.
             var f = Fingerprint()
-            f.add("\(prompts) \(maxTokens) \(context ?? -1) \(stop) \(temperature) \(topK) \(topP) \(minP) \(repeatPenalty) \(seed ?? 0) \(logitsOut != nil)")
-            try communicator.checkAgreement(f.value, "generation settings (prompt, --max-tokens, --context, --stop, sampling)")
+            f.add("\(prompts) \(maxTokens) \(context ?? -1) \(stop) \(temperature) \(topK) \(topP) \(minP) \(repeatPenalty) \(seed ?? 0) \(logitsOut != nil) \(cacheType)")
+            try communicator.checkAgreement(f.value, "generation settings (prompt, --max-tokens, --context, --stop, sampling, --cache-type)")
         }
         let setupCalls = communicator.calls, setupSeconds = communicator.seconds
         let maximum = llama.config.maxContext
