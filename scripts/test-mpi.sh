@@ -6,8 +6,13 @@
 #   - a 2-rank run stopped at step 25 and resumed on 2 ranks ends bit for bit like the
 #     uninterrupted one;
 #   - only rank 0 writes stdout (train --json, generate) and the run directory;
+#   - model-parallel generation: `mpirun -np 2 llama generate` on the two-shard Meta
+#     directory fixtures/dev-odd/meta (rank r reads consolidated.0r.pth) and on GGUFs gives
+#     the single process's --logits-out within 1e-5 and the same greedy text and ids;
 #   - bad setups fail with clear errors (--grad-accum not divisible by the ranks; ranks
-#     started with different flags; a build without MPI under mpirun).
+#     started with different flags; a build without MPI under mpirun; a Meta shard count
+#     other than -np; heads not divisible by -np; quantized columns off their blocks; ranks
+#     on different model files).
 # Installs Open MPI (openmpi-bin, libopenmpi-dev) with apt-get when missing (as root).
 #   scripts/test-mpi.sh [debug|release]      (default: debug, quicker to build)
 set -euo pipefail
@@ -98,11 +103,45 @@ out=$(compare "$WORK/one" "$WORK/two" "$WORK/one.json" "$WORK/two.json") && pass
 out=$(compare "$WORK/two" "$WORK/split" "$WORK/two.json" "$WORK/split.json") && pass "2-rank resume at step 25 = uninterrupted 2-rank run ($out)" || fail "resume under MPI: $out"
 [ "$(ls "$WORK/two")" = "$(ls "$WORK/one")" ] && pass "rank 0 alone wrote the run directory ($(ls "$WORK/two" | tr '\n' ' '))" || fail "run directories differ: $(ls "$WORK/two") vs $(ls "$WORK/one")"
 
-# generate is not distributed yet: rank 0 runs it alone; stdout appears once.
-GEN=(generate --model "$WORK/one" --max-tokens 12 --temperature 0 "ROMEO:")
+# Model-parallel generate: each rank its heads and feed-forward rows; rank 0 prints once.
+GEN=(generate --model "$WORK/one" --max-tokens 12 --temperature 0 --threads 1 "ROMEO:")
 "$LLAMA" "${GEN[@]}" > "$WORK/gen1.txt" 2>/dev/null || fail "generate"
 "${MPIRUN[@]}" "$LLAMA" "${GEN[@]}" > "$WORK/gen2.txt" 2>/dev/null || fail "generate under mpirun"
-cmp -s "$WORK/gen1.txt" "$WORK/gen2.txt" && [ -s "$WORK/gen1.txt" ] && pass "generate under mpirun -np 2 prints once, as one process" || fail "generate stdout under mpirun differs: $(cat "$WORK/gen2.txt")"
+cmp -s "$WORK/gen1.txt" "$WORK/gen2.txt" && [ -s "$WORK/gen1.txt" ] && pass "generate (the trained run) under mpirun -np 2 prints once, as one process" || fail "generate stdout under mpirun differs: $(cat "$WORK/gen2.txt")"
+
+# Compares the logits files of one process and of rank 0 of a 2-rank job (max |difference|).
+same_logits() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+worst = max(abs(x - y) for x, y in zip(a, b)) if len(a) == len(b) and a else float("inf")
+print(f"{len(a)} logits, max |difference| {worst:.2e}")
+sys.exit(0 if worst <= 1e-5 else 1)
+PY
+}
+# generate ARGS... as one process and under mpirun -np 2: the same stdout, logits within 1e-5.
+model_parallel() {
+  local what=$1; shift
+  "$LLAMA" generate "$@" --logits-out "$WORK/mp1.json" > "$WORK/mp1.txt" 2> "$WORK/mp1.err" || { cat "$WORK/mp1.err" >&2; fail "$what: one process"; return; }
+  "${MPIRUN[@]}" "$LLAMA" generate "$@" --logits-out "$WORK/mp2.json" --verbose > "$WORK/mp2.txt" 2> "$WORK/mp2.err" || { cat "$WORK/mp2.err" >&2; fail "$what: mpirun -np 2"; return; }
+  grep -q "model-parallel: 2 ranks" "$WORK/mp2.err" || fail "$what: no model-parallel line on stderr"
+  if ! cmp -s "$WORK/mp1.txt" "$WORK/mp2.txt" || [ ! -s "$WORK/mp1.txt" ]; then
+    fail "$what: stdout differs: $(head -c 200 "$WORK/mp1.txt") vs $(head -c 200 "$WORK/mp2.txt")"; return
+  fi
+  out=$(same_logits "$WORK/mp1.json" "$WORK/mp2.json") && pass "$what: mpirun -np 2 = 1 process ($out; stdout \"$(head -c 60 "$WORK/mp2.txt" | tr '\n' ' ')\")" || fail "$what: logits: $out"
+}
+ODD=$SHARED/fixtures/dev-odd
+IDS=$(python3 -c "import json; print(' '.join(map(str, json.load(open('$ODD/ref.json'))['ids'])))")
+GREEDY=(--temperature 0 --max-tokens 8 --threads 1)
+model_parallel "Meta, 2 shards (one per rank; 1 kv head gathered)" --model "$ODD/meta" --ids "$IDS" --print-ids "${GREEDY[@]}"
+# ref.json's greedy ids are HF transformers' own.
+want=$(python3 -c "import json; print(' '.join(map(str, json.load(open('$ODD/ref.json'))['greedy_next'])))")
+[ "$(tr -s ' \n' ' ' < "$WORK/mp2.txt" | sed 's/ $//')" = "$want" ] && pass "Meta on 2 ranks: HF transformers' greedy ids ($want)" || fail "Meta on 2 ranks: ids $(cat "$WORK/mp2.txt") vs ref.json's $want"
+model_parallel "GGUF F16 (sliced on load), text" --model "$ODD/model-f16.gguf" "${GREEDY[@]}" --max-tokens 16 "Once upon a time"
+model_parallel "GGUF F32 Llama 3 (tied output split by vocabulary), ids" --model "$SHARED/fixtures/dev-llama3/model.gguf" --ids "$IDS" --print-ids "${GREEDY[@]}"
+printf 'Once upon a time\nThe cat sat on\n' > "$WORK/prompts.txt"
+model_parallel "Hugging Face folder (sliced on load), batch of 2 prompts" --model "$ODD/hf" --tokenizer "$ODD/model-f16.gguf" "${GREEDY[@]}" \
+  --prompts-file "$WORK/prompts.txt"
 
 # Bad setups.
 expect_error() {  # description, pattern, command...
@@ -115,6 +154,21 @@ expect_error "--grad-accum 3 on 2 ranks" "grad-accum 3 is not divisible by the 2
 expect_error "ranks started with different seeds" "ranks disagree with rank 0 on the training settings" \
   mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 "$LLAMA" "${TRAIN[@]}" --steps 2 --seed 1 --out "$WORK/bad2" \
   : -np 1 "$LLAMA" "${TRAIN[@]}" --steps 2 --seed 2 --out "$WORK/bad2"
+# Model-parallel generation's bad setups.
+NP3=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np 3)
+expect_error "a 2-shard Meta directory on 3 ranks" "the checkpoint has 2 model-parallel shards (consolidated.NN.pth) but 3 MPI ranks were started" \
+  "${NP3[@]}" "$LLAMA" generate --model "$ODD/meta" --ids "1 2 3" --max-tokens 1 --threads 1
+expect_error "4 query heads on 3 ranks" "the model's query head count 4 is not divisible by the 3 MPI ranks" \
+  "${NP3[@]}" "$LLAMA" generate --model "$ODD/model-f16.gguf" --ids "1 2 3" --max-tokens 1 --threads 1
+expect_error "Q8_0 columns split off their blocks" "which is not a whole number of Q8_0 blocks of 32 columns" \
+  "${MPIRUN[@]}" "$LLAMA" generate --model "$ODD/model-q8_0.gguf" --ids "1 2 3" --max-tokens 1 --threads 1
+expect_error "ranks started on different model files" "ranks disagree with rank 0 on the model" \
+  mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 "$LLAMA" generate --model "$ODD/model-f16.gguf" --ids "1 2 3" --max-tokens 1 --threads 1 \
+  : -np 1 "$LLAMA" generate --model "$ODD/model-bf16.gguf" --ids "1 2 3" --max-tokens 1 --threads 1
+expect_error "ranks started with different prompts" "ranks disagree with rank 0 on the generation settings" \
+  mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 "$LLAMA" generate --model "$ODD/model-f16.gguf" --ids "1 2 3" --max-tokens 1 --threads 1 \
+  : -np 1 "$LLAMA" generate --model "$ODD/model-f16.gguf" --ids "1 2 4" --max-tokens 1 --threads 1
+
 # The default build (scripts/test.sh's, or a debug one) refuses to train as N copies.
 for plain in .build/release/llama .build/debug/llama; do
   [ -x "$plain" ] || continue

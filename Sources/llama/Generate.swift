@@ -28,7 +28,7 @@ enum GenerateError: Error, CustomStringConvertible {
     }
 }
 
-struct Generate: AsyncParsableCommand {
+struct Generate: AsyncParsableCommand, DistributedCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text from a model checkpoint.",
         discussion: """
@@ -38,6 +38,10 @@ struct Generate: AsyncParsableCommand {
         Special-token text in the prompt (such as <|begin_of_text|>) becomes special ids. \
         Generation stops at an end-of-generation token, a --stop text, --max-tokens, or when the \
         context is full (said on stderr).
+        Under `mpirun -np N` (a build with the MPI trait) the model is split across the N ranks \
+        as Meta's model-parallel code splits it: a Meta directory needs N shards (rank r reads \
+        consolidated.0r.pth); other formats are sliced on load. Rank 0 samples and prints.
+          mpirun -np 2 llama generate --model llama-2-13b/ --threads 1 "Once upon a time"
         """)
 
     @Option(help: "Model checkpoint: a GGUF or llama2.c file, or a Hugging Face or Meta directory.")
@@ -114,14 +118,25 @@ struct Generate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer)
+        // Model-parallel under mpirun: each rank its slice of every layer (see TensorParallel).
+        let ranks = Job.communicator.size
+        let communicator = TimedCommunicator(Job.communicator)
+        var checkpoint = try CheckpointLoader.load(path: model, tokenizerPath: tokenizer,
+                                                   shard: ranks > 1 ? TensorParallel(communicator) : nil)
         // Phi-3's LongRoPE: a context beyond the original one runs the long factors.
         if let context { checkpoint = LongRopeScaling.withContext(checkpoint, context) }
         let tok = checkpoint.tokenizer
 
         let prompts = try promptIDs(tokenizer: tok, checkpoint: checkpoint)
         let workers = clampedThreads(threads, flag: "--threads")
-        let llama = try LlamaModel(checkpoint: checkpoint, parallel: ParallelFor(workers: workers))
+        let llama = try LlamaModel(checkpoint: checkpoint, parallel: ParallelFor(workers: workers), communicator: communicator)
+        if ranks > 1 {
+            // Every rank must run the same steps: the same prompts, limits and stop rules.
+            var f = Fingerprint()
+            f.add("\(prompts) \(maxTokens) \(context ?? -1) \(stop) \(temperature) \(topK) \(topP) \(minP) \(repeatPenalty) \(seed ?? 0) \(logitsOut != nil) \(cacheType)")
+            try communicator.checkAgreement(f.value, "generation settings (prompt, --max-tokens, --context, --stop, sampling, --cache-type)")
+        }
+        let setupCalls = communicator.calls, setupSeconds = communicator.seconds
         let maximum = llama.config.maxContext
         if let context, context > maximum {
             printError("note: --context \(context) is more than the model's maximum of \(maximum) tokens; using \(maximum)")
@@ -134,12 +149,18 @@ struct Generate: AsyncParsableCommand {
             printError("note: no tokenizer (\(reason)): printing token ids instead of text")
         }
 
-        let chosenSeed = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        // Rank 0's seed when none is given (rank 0 samples; the others follow its tokens).
+        let chosenSeed = ranks > 1 ? communicator.broadcast(seed ?? UInt64.random(in: 0...UInt64(UInt32.max)))
+            : seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repeatPenalty: repeatPenalty, seed: chosenSeed)
         if verbose {
-            let c = llama.config
+            let c = checkpoint.config
             printError("model: \(checkpoint.path): \(c.architecture.name), dim \(c.dim), \(c.layerCount) layers, \(c.headCount) heads (\(c.kvHeadCount) kv), vocab \(c.vocabSize), seed \(chosenSeed)")
+            if ranks > 1 {
+                let l = llama.config
+                printError("model-parallel: \(ranks) ranks, each \(l.headCount) heads (\(l.kvHeadCount) kv), feed-forward \(l.hiddenDim) of \(c.hiddenDim)")
+            }
             printError("attention: \(c.architecture.attentionSummary)")
         }
         if let longest = prompts.map(\.count).max(), longest > contextUsed {
@@ -154,10 +175,11 @@ struct Generate: AsyncParsableCommand {
                                 context: overflow ? contextUsed : min(contextUsed, wanted),
                                 prefillChunk: 512, maxQueue: prompts.count,
                                 stopIDs: endIDs(tokenizer: tok, checkpoint: checkpoint), cacheType: cacheType)
-        let streams = try prompts.enumerated().map { i, p in
-            try engine.submit(EngineRequest(prompt: p, maxTokens: maxTokens, sampling: sampling, stopStrings: stop,
-                                            keepPromptLogits: logitsOut != nil && i == 0))
-        }
+        // All at once, so the batches (and the ranks' forward calls) are the same on every run.
+        let streams = try engine.submit(batch: prompts.enumerated().map { i, p in
+            EngineRequest(prompt: p, maxTokens: maxTokens, sampling: sampling, stopStrings: stop,
+                          keepPromptLogits: logitsOut != nil && i == 0)
+        })
 
         // One prompt streams; a batch prints each completion when it is done.
         let streaming = prompts.count == 1
@@ -201,7 +223,7 @@ struct Generate: AsyncParsableCommand {
             printError("note: \(which)stopped after \(c.generatedTokens) of --max-tokens \(maxTokens) tokens: the context of \(contextUsed) tokens is full (prompt: \(prompts[i].count) tokens); \(limit)")
         }
 
-        if let logitsOut, let logits = completions.first?.2?.promptLogits {
+        if let logitsOut, communicator.isRoot, let logits = completions.first?.2?.promptLogits {
             try writeAtomically(Array(jsonArray(logits).utf8), to: logitsOut)
         }
         if verbose {
@@ -214,6 +236,14 @@ struct Generate: AsyncParsableCommand {
             let generationSeconds = max(0, total - promptSeconds)
             printError(String(format: "prompt: %d tokens in %.3f s, %.1f tokens/s", promptTokens, promptSeconds, promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0))
             printError(String(format: "generation: %d tokens in %.3f s, %.1f tokens/s", generated, generationSeconds, generationSeconds > 0 ? Double(generated) / generationSeconds : 0))
+            if ranks > 1 {
+                // Rank 0's time in collectives (all-reduces, gathers, the token's broadcast),
+                // waiting for the other ranks included, per forward step.
+                let steps = max(1, generated + (promptTokens > 0 ? 1 : 0))
+                let seconds = communicator.seconds - setupSeconds
+                printError(String(format: "model-parallel: %d ranks, %d collectives, %.3f s communicating (%.2f ms per token)",
+                                  ranks, communicator.calls - setupCalls, seconds, 1000 * seconds / Double(steps)))
+            }
         }
     }
 

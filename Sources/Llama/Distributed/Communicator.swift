@@ -85,6 +85,10 @@ public enum DistributedError: Error, CustomStringConvertible {
     case indivisible(what: String, value: Int, ranks: Int, advice: String)
     /// `ranks` of the `size` processes have a different `what` from rank 0's.
     case ranksDisagree(what: String, ranks: Int, size: Int)
+    /// A Meta checkpoint of `shards` model-parallel shards started on `ranks` ranks.
+    case shardCount(path: String, shards: Int, ranks: Int)
+    /// Tensor `tensor` cannot be cut into the ranks' slices (`message` says why).
+    case unsplittable(path: String, tensor: String, message: String)
     case mpiFailed(call: String, code: Int32)
 
     public var description: String {
@@ -96,6 +100,11 @@ public enum DistributedError: Error, CustomStringConvertible {
             return "\(what) \(value) is not divisible by the \(ranks) MPI ranks (mpirun -np \(ranks)): \(advice)"
         case let .ranksDisagree(what, ranks, size):
             return "\(ranks) of the \(size) MPI ranks disagree with rank 0 on the \(what): start every rank with the same flags and files"
+        case let .shardCount(path, shards, ranks):
+            return "\(path): the checkpoint has \(shards) model-parallel shard\(shards == 1 ? "" : "s") (consolidated.NN.pth) but \(ranks) MPI rank\(ranks == 1 ? "" : "s") were started: "
+                + "each rank loads one shard, so start it with mpirun -np \(shards) (or convert it to GGUF, which any -np slices)"
+        case let .unsplittable(path, tensor, message):
+            return "\(path): tensor \(tensor) cannot be split across the MPI ranks: \(message)"
         case let .mpiFailed(call, code):
             return "\(call) failed with MPI error \(code)"
         }
@@ -104,7 +113,7 @@ public enum DistributedError: Error, CustomStringConvertible {
     /// True for errors every rank finds alike (only rank 0 needs to print them).
     public var isSameOnEveryRank: Bool {
         switch self {
-        case .indivisible, .ranksDisagree, .builtWithoutMPI: return true
+        case .indivisible, .ranksDisagree, .builtWithoutMPI, .shardCount, .unsplittable: return true
         case .mpiFailed: return false
         }
     }
@@ -159,4 +168,36 @@ public struct Fingerprint: Sendable {
         var s = string
         s.withUTF8 { add(UnsafeRawBufferPointer($0)) }
     }
+}
+
+/// A communicator that counts the wall-clock time spent in its collectives (waiting for the
+/// slowest rank included): the communication time of a model-parallel generation.
+public final class TimedCommunicator: Communicator, @unchecked Sendable {
+    public let base: any Communicator
+    /// Seconds spent in collectives so far, and how many calls.
+    public private(set) var seconds = 0.0
+    public private(set) var calls = 0
+
+    public init(_ base: any Communicator) { self.base = base }
+
+    public var rank: Int { base.rank }
+    public var size: Int { base.size }
+
+    @inline(__always) private func timed(_ body: () -> Void) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        calls += 1
+    }
+
+    public func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) { timed { base.allreduceSum(buffer, count: count) } }
+    public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) { timed { base.allreduceSum(buffer, count: count) } }
+    public func broadcast(_ buffer: UnsafeMutableRawPointer, byteCount: Int, root: Int) {
+        timed { base.broadcast(buffer, byteCount: byteCount, root: root) }
+    }
+    public func allgather(_ send: UnsafePointer<Float>, count: Int, into receive: UnsafeMutablePointer<Float>) {
+        timed { base.allgather(send, count: count, into: receive) }
+    }
+    public func finalize() { base.finalize() }
+    public func abort(code: Int32) -> Never { base.abort(code: code) }
 }

@@ -72,8 +72,12 @@ public protocol Checkpoint: Sendable {
     /// `ModelChatTemplates` reads them (GGUF `tokenizer.chat_template[.NAME]`, Hugging Face
     /// `tokenizer_config.json` / `chat_template.jinja`); empty when it has none.
     var chatTemplates: [String: String] { get }
+    /// The rank whose slices alone this checkpoint holds (a Meta directory opened for one
+    /// rank of a model-parallel job: its `consolidated.0r.pth`); nil for a whole model.
+    var modelParallelShard: TensorParallel? { get }
 }
 
 extension Checkpoint {
     public var chatTemplates: [String: String] { [:] }
+    public var modelParallelShard: TensorParallel? { nil }
 }

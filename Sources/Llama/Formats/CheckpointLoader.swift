@@ -47,6 +47,7 @@ public struct TokenizerOverride: Checkpoint, TokenizerLoadReporting {
     public func tensor(_ name: String) throws -> WeightTensor { try base.tensor(name) }
     public func ropeFrequencyFactors() throws -> [Float]? { try base.ropeFrequencyFactors() }
     public var chatTemplates: [String: String] { base.chatTemplates }
+    public var modelParallelShard: TensorParallel? { base.modelParallelShard }
 }
 
 /// Opens a checkpoint of any supported format, detected from content.
@@ -93,12 +94,14 @@ public enum CheckpointLoader {
 
     /// `path` is a file (GGUF, llama2.c `.bin`) or a directory (Hugging Face, Meta).
     /// `tokenizerPath` overrides the tokenizer found beside or inside the checkpoint; when it
-    /// is given and cannot be loaded, this throws.
-    public static func load(path: String, tokenizerPath: String? = nil) throws -> any Checkpoint {
+    /// is given and cannot be loaded, this throws. With `shard` (a rank of a model-parallel
+    /// job, more than one rank), a Meta directory opens only that rank's shard; other formats
+    /// are whole here and sliced by `LlamaModel`.
+    public static func load(path: String, tokenizerPath: String? = nil, shard: TensorParallel? = nil) throws -> any Checkpoint {
         let checkpoint: any Checkpoint
         switch try detect(path: path) {
         case .huggingFace: checkpoint = try HuggingFaceCheckpoint(path: path)
-        case .meta: checkpoint = try MetaCheckpoint(path: path)
+        case .meta: checkpoint = try MetaCheckpoint(path: path, shard: shard)
         case .gguf: checkpoint = try GGUFCheckpoint(path: path)
         case .llama2c: checkpoint = try Llama2cCheckpoint(path: path)
         case .trainingRun: checkpoint = try TrainingRunCheckpoint(path: path)

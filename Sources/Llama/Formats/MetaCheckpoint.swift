@@ -145,8 +145,15 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
         }.map { directory + "/" + $0 }
     }
 
-    /// Reads `params.json` and the shards in directory `path`.
-    public init(path: String) throws {
+    /// The rank whose shard alone was read (`init(path:shard:)`), nil when all were joined.
+    public let modelParallelShard: TensorParallel?
+    /// The `consolidated.NN.pth` files this checkpoint opened.
+    public let openedFiles: [String]
+
+    /// Reads `params.json` and the shards in directory `path`. With `shard` of more than one
+    /// rank, reads only that rank's `consolidated.0r.pth`, whose tensors stay that rank's
+    /// slices (see `TensorParallel`); the directory must hold exactly `shard.size` shards.
+    public init(path: String, shard: TensorParallel? = nil) throws {
         self.path = path
         let paramsPath = path + "/params.json"
         guard FileManager.default.fileExists(atPath: paramsPath) else {
@@ -168,6 +175,22 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
                 throw MetaCheckpointError.missingFile(path: path, expected: "shard consolidated.\(String(format: "%02d", i)).pth is missing (shards must be numbered 00, 01, … without gaps)")
             }
         }
+        let split = shard.flatMap { $0.size > 1 ? $0 : nil }
+        if let split {
+            guard shardPaths.count == split.size else {
+                throw DistributedError.shardCount(path: path, shards: shardPaths.count, ranks: split.size)
+            }
+            (config, tensors) = try MetaCheckpoint.readShard(params: params, paramsPath: paramsPath, ranks: split.size, file: shardPaths[split.rank])
+            modelParallelShard = split
+            openedFiles = [shardPaths[split.rank]]
+            let parent = (path as NSString).deletingLastPathComponent
+            let tok = CheckpointSupport.tokenizerBeside([path + "/tokenizer.model", parent + "/tokenizer.model"])
+            tokenizer = tok.tokenizer
+            tokenizerError = tok.error
+            return
+        }
+        modelParallelShard = nil
+        openedFiles = shardPaths
         let shards = try shardPaths.map { try MetaShard(path: $0) }
         let first = shards[0]
         for s in shards.dropFirst() where Set(s.names) != Set(first.names) {
@@ -218,6 +241,36 @@ public final class MetaCheckpoint: Checkpoint, TensorTableCheckpoint, TokenizerL
         tokenizerError = tok.error
     }
 
+
+    /// One rank's shard `file` of `n`: its tensors as stored (this rank's slices), and the
+    /// configuration of the whole model.
+    private static func readShard(params: Params, paramsPath: String, ranks n: Int, file: String) throws
+        -> (ModelConfig, [String: WeightTensor]) {
+        let s = try MetaShard(path: file)
+        guard let emb = s.tensors[TensorName.embedding], emb.shape.count == 2 else {
+            throw MetaCheckpointError.badTensor(path: file, tensor: TensorName.embedding, message: "missing or not a matrix")
+        }
+        let embeddingByColumns = CheckpointSupport.mul(emb.shape[1], n) == params.dim
+        let vocab = params.vocabSize ?? (embeddingByColumns ? emb.shape[0] : emb.shape[0] * n)
+        var tensors: [String: WeightTensor] = [:]
+        for name in s.names where name != "rope.freqs" {
+            guard MetaCheckpoint.splitAxis(name, embeddingByColumns: embeddingByColumns) != nil else {
+                throw MetaCheckpointError.badTensor(path: file, tensor: name, message: "is not part of a Llama model")
+            }
+            tensors[name] = s.tensors[name]
+        }
+        guard tensors[TensorName.output] != nil else {
+            throw MetaCheckpointError.badTensor(path: file, tensor: TensorName.output, message: "missing: a model-parallel shard must store its rows of the output")
+        }
+        let context = params.useScaledRope ? 131072 : (vocab >= 128000 ? 8192 : 4096)
+        let c = ModelConfig(dim: params.dim, layerCount: params.layers, headCount: params.heads, kvHeadCount: params.kvHeads,
+                            hiddenDim: ModelConfig.metaHiddenDim(dim: params.dim, multipleOf: params.multipleOf,
+                                                                 ffnDimMultiplier: params.ffnDimMultiplier),
+                            vocabSize: vocab, normEps: params.normEps, ropeTheta: params.ropeTheta,
+                            ropeScaling: params.ropeScaling, maxContext: context, tiedEmbeddings: false)
+        try CheckpointSupport.checkConfig(c) { MetaCheckpointError.badValue(path: paramsPath, key: "(configuration)", message: $0) }
+        return (c, tensors)
+    }
 
     // MARK: params.json
 

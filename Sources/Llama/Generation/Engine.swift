@@ -224,6 +224,32 @@ public final class Engine: @unchecked Sendable {
         return stream
     }
 
+    /// Starts several requests together: all are queued before the engine thread takes any,
+    /// so they form the same batches on every run (what the ranks of a model-parallel job
+    /// need: every rank must make the same forward calls). Throws, queueing none, when one
+    /// cannot run.
+    public func submit(batch requests: [EngineRequest]) throws -> [AsyncThrowingStream<EngineEvent, Error>] {
+        var jobs: [Job] = []
+        var streams: [AsyncThrowingStream<EngineEvent, Error>] = []
+        for request in requests {
+            let (stream, continuation) = AsyncThrowingStream<EngineEvent, Error>.makeStream()
+            let job = Job(request: request, emit: { continuation.yield($0) }, end: { continuation.finish(throwing: $0) })
+            do {
+                try enqueue(job, startThread: jobs.count == requests.count - 1) {
+                    continuation.onTermination = { [weak self, job] termination in
+                        if case .cancelled = termination { self?.cancel(job) }
+                    }
+                }
+            } catch {
+                for queued in jobs { cancel(queued) }
+                throw error
+            }
+            jobs.append(job)
+            streams.append(stream)
+        }
+        return streams
+    }
+
     /// Checks a request and queues it; `beforeQueueing` runs under the lock once it is
     /// accepted. With `startThread`, starts the engine thread if none runs.
     func enqueue(_ job: Job, startThread: Bool, beforeQueueing: () -> Void = {}) throws {
@@ -418,7 +444,7 @@ public final class Engine: @unchecked Sendable {
         for (j, slot) in owners.enumerated() {
             let logits = state.logits(row: j)
             if slot.pending == nil && slot.job?.request.keepPromptLogits == true { slot.promptLogits = Array(logits) }
-            if slot.accept(logits: logits, context: context) { finishSlot(slot) }
+            if slot.accept(logits: logits, context: context, communicator: model.communicator) { finishSlot(slot) }
         }
     }
 
@@ -508,14 +534,17 @@ final class Slot {
     }
 
     /// Samples from `logits` and reports the token; returns true when the request is done.
-    func accept(logits: UnsafeBufferPointer<Float>, context: Int) -> Bool {
+    /// In a model-parallel job rank 0's token is every rank's (broadcast), so all ranks stop
+    /// at the same step and feed the same token next.
+    func accept(logits: UnsafeBufferPointer<Float>, context: Int, communicator: any Communicator) -> Bool {
         guard let job else { return true }
         if firstToken == nil { firstToken = .now }
         if maxTokens == 0 {  // only the prompt's logits were wanted
             finish(.maxTokens)
             return true
         }
-        let id = sampler.sample(logits, history: history)
+        var id = sampler.sample(logits, history: history)
+        if communicator.size > 1 { id = TokenID(communicator.broadcast(Int32(truncatingIfNeeded: id))) }
         if stopIDs.contains(id) {
             finish(.endOfGeneration)
             return true

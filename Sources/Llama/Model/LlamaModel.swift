@@ -90,9 +90,18 @@ enum FeedForwardWeights {
 /// Weights stay in the checkpoint's memory (memory-mapped for GGUF) in their stored type;
 /// kernels convert them to fp32 as they go. The model itself is immutable: the per-request
 /// state lives in a `RunState` and one `KVCache` per sequence, both passed in.
+///
+/// With a `communicator` of N > 1 ranks the model is this rank's slice of a model-parallel
+/// job (`TensorParallel`): its query heads, key/value heads and feed-forward rows, with an
+/// all-reduce after wo and after w2; every rank must then make the same forward calls.
 public final class LlamaModel: @unchecked Sendable {
+    /// This rank's configuration: the checkpoint's, with heads, key/value heads and the
+    /// feed-forward size divided by the ranks of a model-parallel job (the same alone).
     public let config: ModelConfig
     public let checkpoint: any Checkpoint
+    /// The ranks this model is split across (`SingleProcess`: not split).
+    public let communicator: any Communicator
+    let shards: ModelShards
     let embedding: MatrixView
     /// Learned position table (GPT-2), `[maxContext, dim]`.
     let positionEmbedding: MatrixView?
@@ -103,10 +112,14 @@ public final class LlamaModel: @unchecked Sendable {
     public let ropeFrequencies: [Float]
     public var parallel: ParallelFor
 
-    public init(checkpoint: any Checkpoint, parallel: ParallelFor = ParallelFor()) throws {
+    public init(checkpoint: any Checkpoint, parallel: ParallelFor = ParallelFor(),
+                communicator: any Communicator = SingleProcess()) throws {
         self.checkpoint = checkpoint
         self.parallel = parallel
-        let c = checkpoint.config
+        self.communicator = communicator
+        let shards = try ModelShards(checkpoint: checkpoint, communicator: communicator)
+        self.shards = shards
+        let c = shards.local, full = shards.full
         config = c
         let path = checkpoint.path
         guard c.dim > 0, c.layerCount > 0, c.headCount > 0, c.kvHeadCount > 0, c.hiddenDim > 0, c.vocabSize > 0 else {
@@ -122,8 +135,8 @@ public final class LlamaModel: @unchecked Sendable {
             throw ModelError.invalidConfig(path: path, message: "context, eps and rope theta must be positive")
         }
 
-        func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> MatrixView {
-            let t = try checkpoint.tensor(name)
+        func matrix(_ name: String, _ rows: Int, _ cols: Int, asOutput: Bool = false) throws -> MatrixView {
+            let t = try shards.tensor(name, asOutput: asOutput)
             guard t.shape == [rows, cols] else {
                 throw ModelError.wrongShape(path: path, tensor: name, expected: [rows, cols], actual: t.shape)
             }
@@ -140,7 +153,7 @@ public final class LlamaModel: @unchecked Sendable {
             return MatrixView(type: t.type, rows: rows, columns: cols, base: base)
         }
         func vector(_ name: String, _ count: Int) throws -> [Float] {
-            let t = try checkpoint.tensor(name)
+            let t = try shards.tensor(name)
             guard t.shape == [count] else {
                 throw ModelError.wrongShape(path: path, tensor: name, expected: [count], actual: t.shape)
             }
@@ -158,17 +171,20 @@ public final class LlamaModel: @unchecked Sendable {
             return out
         }
 
-        // Shapes come from the architecture's table; the fields are what the forward pass reads.
+        // Shapes come from the architecture's table (this rank's slices of them, see
+        // `ModelShards.localShape`); the fields are what the forward pass reads.
         func weight(_ role: TensorRole, _ l: Int = 0) throws -> MatrixView {
-            guard let shape = c.architecture.spec(role)?.shape(c), shape.count == 2 else {
+            guard let fullShape = c.architecture.spec(role)?.shape(full), fullShape.count == 2 else {
                 throw ModelError.invalidConfig(path: path, message: "architecture \(c.architecture.name) has no \(role) matrix")
             }
+            let shape = shards.localShape(role, full: fullShape)
             return try matrix(role.canonicalName(layer: l), shape[0], shape[1])
         }
         let a = c.architecture
         /// A vector the architecture has (a bias, a norm), nil when it has none.
         func optionalVector(_ role: TensorRole, _ l: Int = 0) throws -> [Float]? {
-            guard let shape = a.spec(role)?.shape(c) else { return nil }
+            guard let fullShape = a.spec(role)?.shape(full) else { return nil }
+            let shape = shards.localShape(role, full: fullShape)
             guard shape.count == 1 else { throw ModelError.invalidConfig(path: path, message: "architecture \(a.name): \(role) is not a vector") }
             return try vector(role.canonicalName(layer: l), shape[0])
         }
@@ -187,7 +203,7 @@ public final class LlamaModel: @unchecked Sendable {
                 throw ModelError.invalidConfig(path: path, message: "architecture \(a.name) has no \(role) matrix")
             }
             spec.expert = e
-            let shape = spec.shape(c)
+            let shape = shards.localShape(role, full: spec.shape(full))
             return try matrix(spec.canonicalName(layer: l), shape[0], shape[1])
         }
         func feedForward(_ l: Int) throws -> FeedForwardWeights {
@@ -225,7 +241,13 @@ public final class LlamaModel: @unchecked Sendable {
         if let w = a.slidingWindow, w.count != c.layerCount || w.contains(where: { ($0 ?? 1) < 1 }) {
             throw ModelError.invalidConfig(path: path, message: "sliding windows \(w) for \(c.layerCount) layers")
         }
-        output = c.tiedEmbeddings ? embedding : try weight(.output)
+        if c.tiedEmbeddings && shards.split(.output) != .whole {
+            // This rank's vocabulary rows of the embedding table.
+            let shape = shards.localShape(.output, full: [c.vocabSize, c.dim])
+            output = try matrix(TensorName.embedding, shape[0], shape[1], asOutput: true)
+        } else {
+            output = c.tiedEmbeddings ? embedding : try weight(.output)
+        }
         let divisors = try checkpoint.ropeFrequencyFactors()
         if let divisors {
             guard divisors.count == c.headDim / 2, divisors.allSatisfy({ $0 > 0 && $0.isFinite }) else {
@@ -276,8 +298,10 @@ public final class LlamaModel: @unchecked Sendable {
         let dim = c.dim, qDim = c.queryDim, kvDim = c.kvDim, headDim = c.headDim, half = headDim / 2
         let x = state.x, xb = state.xb
         let allRows = Array(0..<n)
+        let splitEmbedding = shards.splitsEmbedding(embedding)
+        if splitEmbedding { shards.embed(embedding, tokens: rows.map(\.token), into: x) }
         for (i, r) in rows.enumerated() {
-            embedding.dequantize(row: r.token, into: x + i * dim)
+            if !splitEmbedding { embedding.dequantize(row: r.token, into: x + i * dim) }
             if a.scalesEmbeddingBySqrtDim { scaleInPlace(x + i * dim, by: Float(dim).squareRoot(), count: dim) }
             if let pe = positionEmbedding {
                 pe.dequantize(row: r.position, into: xb + i * dim)
@@ -314,6 +338,8 @@ public final class LlamaModel: @unchecked Sendable {
             attention(layer: l, rows: rows, caches: caches, state: state, observer: observer)
             observer?.observe(.attentionOutput, layer: l, values: state.xb2, rows: n, width: qDim)
             matmul(w.wo, state.xb2, tokens: n, xb, parallel: parallel)
+            // Row-parallel wo: each rank's heads give a partial sum (before the bias, added once).
+            if communicator.size > 1 { communicator.allreduceSum(xb, count: n * dim) }
             addBias(w.bo, to: xb, rows: n)
             if let pn = w.postAttentionNorm { normRows(xb, pn, xb, rows: allRows) }
             observer?.observe(.attentionProjection, layer: l, values: xb, rows: n, width: dim)
@@ -339,7 +365,11 @@ public final class LlamaModel: @unchecked Sendable {
         guard !logitRows.isEmpty else { return }
         normRows(x, finalNorm, xb, rows: logitRows)
         observer?.observe(.finalNorm, layer: c.layerCount, values: xb, rows: logitRows.count, width: dim)
-        matmul(output, xb, tokens: logitRows.count, state.logits, parallel: parallel)
+        if shards.splitsOutput(output) {
+            shards.logits(output, xb, rows: logitRows.count, into: state.logits, parallel: parallel)
+        } else {
+            matmul(output, xb, tokens: logitRows.count, state.logits, parallel: parallel)
+        }
         if let cap = a.logitSoftCap { softCap(state.logits, count: logitRows.count * c.vocabSize, cap: cap) }
         observer?.observe(.logits, layer: c.layerCount, values: state.logits, rows: logitRows.count, width: c.vocabSize)
     }
@@ -381,6 +411,8 @@ public final class LlamaModel: @unchecked Sendable {
         }
         observer?.observe(.activation, layer: l, values: hb, rows: n, width: hidden)
         matmul(w.w2, hb, tokens: n, out, parallel: parallel)
+        // Row-parallel w2: each rank's feed-forward rows give a partial sum.
+        if communicator.size > 1 { communicator.allreduceSum(out, count: n * config.dim) }
         addBias(w.downBias, to: out, rows: n)
         observer?.observe(.down, layer: l, values: out, rows: n, width: config.dim)
     }

@@ -51,6 +51,19 @@ public final class MappedFile: @unchecked Sendable {
 
     public var count: Int { bytes.count }
 
+    /// Drops the pages wholly inside `range` (part of this map) from the process's resident
+    /// memory; touched again, they are read from the file. For a rank of a model-parallel job
+    /// that copied its slice of a tensor out: the rest of the tensor stops counting against it.
+    public func release(_ range: UnsafeRawBufferPointer) {
+        guard let base, let start = range.baseAddress, start >= UnsafeRawPointer(base),
+              start + range.count <= UnsafeRawPointer(base) + bytes.count else { return }
+        let page = max(1, sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + range.count) / page * page
+        guard end > first, let p = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(p, end - first, Int32(MADV_DONTNEED))
+    }
+
     deinit {
         if let base { munmap(base, bytes.count) }
     }
