@@ -19,6 +19,13 @@ public let repackEnabled: Bool = {
     return String(cString: v) != "0"
 }()
 
+/// True when a `WeightTensor`'s `owner` keeps its bytes in a read-only memory map of a file
+/// (GGUF, safetensors, any `MappedFile`): pages there can be dropped and are read again
+/// from the file if touched. In-memory buffers (converted tensors) are not.
+public func isReadOnlyFileMapping(_ owner: AnyObject) -> Bool {
+    owner is MappedFile || owner is GGUFFile || (owner as? SafetensorsFile)?.owner is MappedFile
+}
+
 /// Up to this many tokens a row-interleaved matrix goes through its matrix-vector kernel
 /// (8 tokens per call); beyond, through `gemm` (which reads the layout when it packs).
 public let interleavedMaxTokens = 8

@@ -138,7 +138,7 @@ public final class LlamaModel: @unchecked Sendable {
             }
             // Row-interleaved for the kernels where they have such a layout (Kernels/Repack.swift).
             return repackForMatvec(MatrixView(type: t.type, rows: rows, columns: cols, base: base),
-                                   releasingSource: t.owner is MappedFile, parallel: parallel)
+                                   releasingSource: isReadOnlyFileMapping(t.owner), parallel: parallel)
         }
         func vector(_ name: String, _ count: Int) throws -> [Float] {
             let t = try checkpoint.tensor(name)
