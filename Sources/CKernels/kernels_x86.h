@@ -936,8 +936,8 @@ static void matvec_q4_0_r8(const void *w, int groups, int blocks, const int8_t *
 
 // Q8_0: 8 registers of q + 128 per block. With VNNI they go in unsigned and the accumulators
 // start from −128·Σx; without, vpmaddubsw's int16 pair sums would saturate (2·255·127), so
-// the AVX2 set turns them back to signed once per block and takes the sign trick of
-// products() per token.
+// the AVX2 set turns them back to signed q once per block and multiplies |q| (unsigned, up to
+// 128: q = −128 is exact too) by x with q's sign, one vpsignb per register and token.
 static inline __attribute__((always_inline)) void q8_0_r8_group(const uint8_t *p, int blocks, const int8_t *xq,
                                                                 const float *xd, const int32_t *xs, float *out, long ldo,
                                                                 const int T) {
@@ -952,10 +952,14 @@ static inline __attribute__((always_inline)) void q8_0_r8_group(const uint8_t *p
         R8_FETCH(p, 4);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         __m256i v[8];
+#if !K_VNNI
+        __m256i a[8];
+#endif
         for (int i = 0; i < 8; i++) {
             v[i] = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * i));
 #if !K_VNNI
             v[i] = _mm256_xor_si256(v[i], _mm256_set1_epi8((char)0x80));
+            a[i] = _mm256_abs_epi8(v[i]);
 #endif
         }
         for (int t = 0; t < T; t++) {
@@ -969,9 +973,8 @@ static inline __attribute__((always_inline)) void q8_0_r8_group(const uint8_t *p
 #else
             __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
             for (int i = 0; i < 8; i += 2) {
-                const __m256i x0 = bcast4(x + 4 * i), x1 = bcast4(x + 4 * i + 4);
-                s0 = dot_u8s8(s0, _mm256_sign_epi8(x0, x0), _mm256_sign_epi8(v[i], x0));
-                s1 = dot_u8s8(s1, _mm256_sign_epi8(x1, x1), _mm256_sign_epi8(v[i + 1], x1));
+                s0 = dot_u8s8(s0, a[i], _mm256_sign_epi8(bcast4(x + 4 * i), v[i]));
+                s1 = dot_u8s8(s1, a[i + 1], _mm256_sign_epi8(bcast4(x + 4 * i + 4), v[i + 1]));
             }
 #endif
             const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
