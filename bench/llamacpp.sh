@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side speed of SwiftLlama and llama.cpp on the same GGUF files, same threads.
 #
-#   bench/llamacpp.sh [--build] [--dir DIR] [--ik IKDIR] [-t THREADS] [-p 512] [-n 128] [-r 3] MODEL.gguf...
+#   bench/llamacpp.sh [--build] [--dir DIR] [--ik IKDIR] [-t THREADS] [-p 512] [-n 128] [-r 3] [-d DEPTH] [--cache-type f32|f16] MODEL.gguf...
 #
 # --build fetches llama.cpp's source as the PyPI sdist of llama-cpp-python 0.3.36 (which
 # vendors it under vendor/llama.cpp) into DIR (default ~/.cache/swiftllama-llamacpp, never
@@ -16,12 +16,18 @@
 # bin/llama-bench), built outside this repository from `github:ikawrakow/ik_llama.cpp`
 # (cmake -B IKDIR -DGGML_NATIVE=ON -DLLAMA_CURL=OFF; cmake --build IKDIR --target llama-bench);
 # it runs with -rtr 1 (its run-time repacking of the weights).
+# -d DEPTH runs every test with DEPTH positions already in the KV cache (llama-bench's -d;
+# tests named ppN@dD, tgN@dD). llama.cpp then runs with -fa 0 and -fa 1 and the faster of the
+# two is compared (the cell says which); ik_llama.cpp has no -d: its tgN@dD is `-gp D,N`
+# (N tokens generated after a D-token prompt, timed alone) and it has no ppN@dD.
+# --cache-type is our KV cache's type (default: f16 with -d, as llama.cpp's default cache;
+# f32 without).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${LLAMACPP_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftllama-llamacpp}"
 threads="$(nproc)"
-p=512 n=128 reps=3 build=0 ik=
+p=512 n=128 reps=3 depth=0 cache= build=0 ik=
 models=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -32,7 +38,9 @@ while [ $# -gt 0 ]; do
         -p) p="$2"; shift ;;
         -n) n="$2"; shift ;;
         -r) reps="$2"; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -d) depth="$2"; shift ;;
+        --cache-type) cache="$2"; shift ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) models+=("$1") ;;
     esac
@@ -71,6 +79,7 @@ if [ ! -x "$bin/llama-bench" ]; then
 fi
 [ ${#models[@]} -gt 0 ] || { echo "no model files given" >&2; exit 2; }
 
+[ -n "$cache" ] || { [ "$depth" -gt 0 ] && cache=f16 || cache=f32; }
 (cd "$repo" && swift build -c release >&2)
 ours="$repo/.build/release/llama"
 
@@ -84,19 +93,36 @@ else
     printf '| model | test | llama.cpp t/s | SwiftLlama t/s | ratio | SwiftLlama weights GB/s |\n| --- | --- | ---: | ---: | ---: | ---: |\n'
 fi
 for m in "${models[@]}"; do
-    theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -o json)"
+    if [ "$depth" -gt 0 ]; then
+        theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -d "$depth" -fa 0,1 -t "$threads" -r "$reps" -o json)"
+    else
+        theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -o json)"
+    fi
     ik_json="[]"
-    if [ -n "$ik" ]; then
+    if [ -n "$ik" ] && [ "$depth" -gt 0 ]; then
+        ik_json="$("$ik/bin/llama-bench" -m "$m" -p 0 -n 0 -gp "$depth,$n" -t "$threads" -r "$reps" -rtr 1 -o json)"
+    elif [ -n "$ik" ]; then
         ik_json="$("$ik/bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -rtr 1 -o json)"
     fi
-    ours_json="$("$ours" bench --model "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" --json)"
+    ours_json="$("$ours" bench --model "$m" -p "$p" -n "$n" -d "$depth" --cache-type "$cache" -t "$threads" -r "$reps" --json)"
     THEIRS="$theirs_json" IK="$ik_json" WITH_IK="$ik" OURS="$ours_json" MODEL="$(basename "$m")" python3 - <<'PY'
 import json, os
 def peer(text):
+    # test name -> (t/s, stddev, note); at a depth the faster of -fa 0/1, noted.
     out = {}
     for r in json.loads(text):
-        test = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
-        out[test] = (r["avg_ts"], r["stddev_ts"])
+        depth = r.get("n_depth", 0)
+        if r["n_gen"] == 0:
+            test = f"pp{r['n_prompt']}"
+        elif r["n_prompt"] == 0:
+            test = f"tg{r['n_gen']}"
+        else:  # ik_llama.cpp's -gp D,N: N tokens after a D-token prompt
+            test, depth = f"tg{r['n_gen']}", r["n_prompt"]
+        if depth:
+            test += f"@d{depth}"
+        note = f" (fa {int(bool(r['flash_attn']))})" if depth and "n_depth" in r and "flash_attn" in r else ""
+        if test not in out or r["avg_ts"] > out[test][0]:
+            out[test] = (r["avg_ts"], r["stddev_ts"], note)
     return out
 theirs, ik = peer(os.environ["THEIRS"]), peer(os.environ["IK"])
 with_ik = bool(os.environ["WITH_IK"])
@@ -107,7 +133,7 @@ for r in json.loads(os.environ["OURS"]):
     ours = r["tokens_per_s"]
     ratio = ours / t[0] if t[0] else float("nan")
     gbs = "" if r.get("weight_gb_per_s") is None else format(r["weight_gb_per_s"], ".1f")
-    cells = [os.environ["MODEL"], r["test"], f"{t[0]:.2f} ± {t[1]:.2f}"]
+    cells = [os.environ["MODEL"], r["test"], f"{t[0]:.2f} ± {t[1]:.2f}{t[2]}"]
     if with_ik:
         k = ik.get(r["test"])
         cells.append("–" if k is None else f"{k[0]:.2f} ± {k[1]:.2f}")

@@ -101,10 +101,13 @@ name = os.environ["NAME"]
 def ms(x): return f"{x * 1000:.0f}" if x is not None else "-"
 print(f"| {name} | 1 | {ms(one['ttft_p50_s'])} | {ms(one['ttft_p99_s'])} | {one['tokens_per_s']:.1f} | {one['errors']} | |")
 l = lp.get("long_prompt", {})
+server_gap = l.get("server_gap_max_s")
 print(f"| {name} | {many['clients']} | {ms(many['ttft_p50_s'])} | {ms(many['ttft_p99_s'])} | {many['tokens_per_s']:.1f} "
       f"({many['tokens_per_s'] / one['tokens_per_s']:.2f}x one) | {many['errors'] + lp['errors']} | "
       f"gap {ms(l.get('gap_median_before_s'))} ms median before, {ms(l.get('gap_max_during_s'))} ms max while a {l.get('words')}-word "
-      f"({l.get('prompt_tokens')}-token) prompt is read; its TTFT {ms(l.get('ttft_s'))} ms |")
+      f"({l.get('prompt_tokens')}-token) prompt is read"
+      + (f" (server-timed longest gap {ms(server_gap)} ms)" if server_gap is not None else "")
+      + f"; its TTFT {ms(l.get('ttft_s'))} ms |")
 with open(os.environ["SUMMARY"], "a") as f:
     f.write(f"{name}\t{one['tokens_per_s']}\t{many['tokens_per_s']}\n")
 PY
@@ -115,12 +118,23 @@ echo "CPU: $(lscpu | sed -n 's/^Model name: *//p')"
 printf '| server | clients | TTFT p50 ms | TTFT p99 ms | generated tok/s | errors | long prompt |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |\n'
 
 port="$(free_port)"
-"$ours" serve --model "$model" --port "$port" --parallel "$clients" --context "$ctx" -t "$threads" \
+"$ours" serve --model "$model" --port "$port" --parallel "$clients" --context "$ctx" -t "$threads" --log-steps \
     >"$logdir/ours.out" 2>"$logdir/ours.err" &
 pid=$!
 wait_ready "http://127.0.0.1:$port"
 run_load SwiftLlama "http://127.0.0.1:$port"
 kill -TERM "$pid"; wait "$pid" || true; pid=""
+# Our engine's steps that read prompt positions (--log-steps): the delay each one added to
+# the running streams, against the prefill chunk.
+python3 - "$logdir/ours.err" <<'PY'
+import re, sys
+steps = [tuple(map(int, m.groups())) for m in re.finditer(r"step: (\d+) decode \+ (\d+) prompt rows, (\d+)ms", open(sys.argv[1]).read())]
+mixed = [s for s in steps if s[0] > 0]
+if mixed:
+    worst = max(mixed, key=lambda s: s[2])
+    print(f"SwiftLlama engine: {len(mixed)} steps read prompt rows beside running streams; the longest took {worst[2]} ms "
+          f"({worst[1]} prompt rows + {worst[0]} decode rows; at most one chunk per step)")
+PY
 
 server="$dir/build/bin/llama-server"
 if [ -x "$server" ]; then

@@ -6,7 +6,8 @@
 Each client sends R streaming requests one after another (greedy, ignore_eos, so every
 request generates exactly T tokens). Prints one JSON object: time to first token p50/p99,
 aggregate generated tokens/s over the whole run, errors, and with --long-prompt P the
-running streams' inter-token gaps around a P-token prompt sent mid-run.
+running streams' inter-token gaps around a P-token prompt sent mid-run (as the client saw
+them, and the longest as the server timed it when it reports one).
 """
 import argparse
 import http.client
@@ -41,7 +42,7 @@ def stream(prompt, max_tokens, on_token=None):
     r = conn.getresponse()
     if r.status != 200:
         raise RuntimeError(f"HTTP {r.status}: {r.read()[:200]!r}")
-    ttft, times, usage = None, [], None
+    ttft, times, usage, timings = None, [], None, None
     for raw in r:
         line = raw.strip()
         if not line.startswith(b"data: "):
@@ -52,6 +53,8 @@ def stream(prompt, max_tokens, on_token=None):
         chunk = json.loads(data)
         if chunk.get("usage"):
             usage = chunk["usage"]
+        if chunk.get("timings"):
+            timings = chunk["timings"]
         for c in chunk.get("choices", []):
             if c.get("text"):
                 now = time.perf_counter()
@@ -63,10 +66,15 @@ def stream(prompt, max_tokens, on_token=None):
     conn.close()
     tokens = usage["completion_tokens"] if usage else len(times)
     stream.prompt_tokens = usage.get("prompt_tokens") if usage else None
+    # The server's own longest wait between this stream's tokens (SwiftLlama's timings).
+    gap_ms = (timings or {}).get("max_token_gap_ms")
+    if gap_ms is not None:
+        with lock:
+            server_gaps.append(gap_ms / 1000)
     return ttft if ttft is not None else time.perf_counter() - t0, tokens, times
 
 
-ttfts, errors, total_tokens = [], [], [0]
+ttfts, errors, total_tokens, server_gaps = [], [], [0], []
 lock = threading.Lock()
 arrivals = []  # (time, client) for the gap measurement
 
@@ -129,5 +137,6 @@ if long_result:
     out["long_prompt"] = {"words": a.long_prompt, "ttft_s": long_result["long_prompt_ttft_s"],
                           "prompt_tokens": long_result["prompt_tokens"],
                           "gap_median_before_s": statistics.median(gaps_before) if gaps_before else None,
-                          "gap_max_during_s": max(gaps_during) if gaps_during else None}
+                          "gap_max_during_s": max(gaps_during) if gaps_during else None,
+                          "server_gap_max_s": max(server_gaps) if server_gaps else None}
 print(json.dumps(out))

@@ -210,7 +210,7 @@ public final class OpenAIServer: Sendable {
                         try await writer.write(sse(shape.chunk(role: false, text: p.text, logprobs: p.logprob.map { [$0] }, finish: nil)))
                     case let .finished(c):
                         completion = c
-                        try await writer.write(sse(shape.chunk(role: false, text: nil, logprobs: nil, finish: finishReason(c.finishReason))))
+                        try await writer.write(sse(shape.chunk(role: false, text: nil, logprobs: nil, finish: finishReason(c.finishReason), completion: c)))
                         if includeUsage { try await writer.write(sse(shape.usageChunk(c))) }
                     }
                 }
@@ -265,6 +265,25 @@ struct ResponseShape: Sendable {
         ])
     }
 
+    /// llama-server's `timings` object (its field names), plus `max_token_gap_ms`: the
+    /// longest wait between two of this request's tokens, timed in the engine.
+    func timings(_ c: EngineCompletion) -> JinjaValue {
+        let evaluated = c.promptTokens - c.cachedTokens
+        let promptMS = c.promptSeconds * 1000, predictedMS = c.generationSeconds * 1000
+        // The first token comes with the prompt's last step: the generation time covers the rest.
+        let later = max(0, c.generatedTokens - 1)
+        func rate(_ n: Int, _ ms: Double) -> JinjaValue { ms > 0 ? .double(Double(n) / ms * 1000) : .double(0) }
+        func perToken(_ n: Int, _ ms: Double) -> JinjaValue { n > 0 ? .double(ms / Double(n)) : .double(0) }
+        return object([
+            "cache_n": .int(c.cachedTokens),
+            "prompt_n": .int(evaluated), "prompt_ms": .double(promptMS),
+            "prompt_per_token_ms": perToken(evaluated, promptMS), "prompt_per_second": rate(evaluated, promptMS),
+            "predicted_n": .int(c.generatedTokens), "predicted_ms": .double(predictedMS),
+            "predicted_per_token_ms": perToken(later, predictedMS), "predicted_per_second": rate(later, predictedMS),
+            "max_token_gap_ms": .double(c.longestTokenGapSeconds * 1000),
+        ])
+    }
+
     func tokenText(_ id: TokenID) -> (String, [UInt8]) {
         let bytes = tokenizer.decodedBytes(of: id, atStart: false) ?? []
         return (String(decoding: bytes, as: UTF8.self), bytes)
@@ -302,12 +321,13 @@ struct ResponseShape: Sendable {
         return object([
             "id": .string(id), "object": .string(chat ? "chat.completion" : "text_completion"),
             "created": .int(created), "model": .string(model), "system_fingerprint": .string("swiftllama"),
-            "choices": .list([choice]), "usage": usage(c),
+            "choices": .list([choice]), "usage": usage(c), "timings": timings(c),
         ])
     }
 
-    /// A stream chunk: `text` nil with `finish` for the last one.
-    func chunk(role: Bool, text: String?, logprobs: [TokenLogprob]?, finish: String?) -> JinjaValue {
+    /// A stream chunk: `text` nil with `finish` for the last one, which also carries the
+    /// timings (as llama-server's does).
+    func chunk(role: Bool, text: String?, logprobs: [TokenLogprob]?, finish: String?, completion: EngineCompletion? = nil) -> JinjaValue {
         let choice: JinjaValue
         if chat {
             var delta = JinjaDict()
@@ -324,11 +344,14 @@ struct ResponseShape: Sendable {
                 "finish_reason": finish.map { .string($0) } ?? JinjaValue.none,
             ])
         }
-        return object([
+        let value = object([
             "id": .string(id), "object": .string(chat ? "chat.completion.chunk" : "text_completion"),
             "created": .int(created), "model": .string(model), "system_fingerprint": .string("swiftllama"),
             "choices": .list([choice]),
         ])
+        guard let completion, case var .dict(fields) = value else { return value }
+        fields["timings"] = timings(completion)
+        return .dict(fields)
     }
 
     func usageChunk(_ c: EngineCompletion) -> JinjaValue {
@@ -361,6 +384,7 @@ final class RequestLog: @unchecked Sendable {
         var line = "\(method) \(path) \(status)"
         if let c = completion {
             line += " prompt=\(c.promptTokens) cached=\(c.cachedTokens) completion=\(c.generatedTokens) finish=\(finishReason(c.finishReason))"
+            line += String(format: " max_gap=%.0fms", c.longestTokenGapSeconds * 1000)
         }
         line += String(format: " %.0fms", (ContinuousClock.now - start).milliseconds)
         if let note { line += " (\(note))" }

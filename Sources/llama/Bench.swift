@@ -62,7 +62,10 @@ struct BenchTokenizer: ParsableCommand {
 /// `llama bench --model M`: the two tests of llama.cpp's llama-bench, so the numbers compare.
 /// ppN runs N prompt tokens in one batch and computes logits only for the last; tgN
 /// generates N tokens one forward call at a time from an empty cache. Each test gets a
-/// fresh cache, one untimed warm-up run, then `reps` timed runs.
+/// fresh cache, one untimed warm-up run, then `reps` timed runs. With `-d D` (llama-bench's
+/// depth) the cache already holds D positions when each run starts (filled once, untimed,
+/// and cut back to D before every run, as llama-bench restores its saved state); the tests
+/// are then named `ppN@dD` and `tgN@dD`.
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
@@ -78,6 +81,12 @@ struct BenchModel: ParsableCommand {
     @Option(name: .short, parsing: .unconditional, help: "Generated tokens for the tg test (0 skips it; skipped with a notice when longer than the model's context).")
     var n = 128
 
+    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (as llama-bench's default -ctk/-ctv f16).")
+    var cacheType: KVCacheType = .f32
+
+    @Option(name: .short, parsing: .unconditional, help: "Depth: positions already in the KV cache when each test starts (llama-bench's -d); tests are named ppN@dD, tgN@dD.")
+    var d = 0
+
     @Option(name: .short, parsing: .unconditional, help: "Threads (default: every core; more than the cores available are clamped).")
     var t: Int?
 
@@ -88,7 +97,7 @@ struct BenchModel: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard p >= 0, n >= 0 else { throw ValidationError("-p and -n must not be negative") }
+        guard p >= 0, n >= 0, d >= 0 else { throw ValidationError("-p, -n and -d must not be negative") }
         guard p + n > 0 else { throw ValidationError("-p and -n are both 0: nothing to measure") }
         guard r >= 1 else { throw ValidationError("-r must be at least 1") }
         if let t { guard t >= 1 else { throw ValidationError("-t must be at least 1") } }
@@ -104,35 +113,54 @@ struct BenchModel: ParsableCommand {
         let c = llama.config
         // A test longer than the context cannot run: skip it, as llama-bench does with -p 0.
         var p = p, n = n
-        for (name, value, flag) in [("pp", p, "-p"), ("tg", n, "-n")] where value > c.maxContext {
-            printError("\(name)\(value) skipped: the model's context is \(c.maxContext); use \(flag) \(c.maxContext)")
+        for (name, value, flag) in [("pp", p, "-p"), ("tg", n, "-n")] where value > 0 && d + value > c.maxContext {
+            let room = max(0, c.maxContext - d)
+            printError("\(name)\(value)\(suffix) skipped: the model's context is \(c.maxContext)" +
+                       (d > 0 ? " and the depth \(d)" : "") + "; use \(flag) \(room)" + (room == 0 ? " or a smaller -d" : ""))
             if name == "pp" { p = 0 } else { n = 0 }
         }
         // Token ids are arbitrary: speed does not depend on them. A fixed pattern keeps runs comparable.
-        func tokens(_ count: Int) -> [TokenID] { (0..<count).map { TokenID((7919 * $0 + 13) % c.vocabSize) } }
+        func tokens(_ count: Int, from start: Int = 0) -> [TokenID] { (start..<start + count).map { TokenID((7919 * $0 + 13) % c.vocabSize) } }
+        let depth = d
+        /// A cache of `extra` positions beyond the depth, holding the depth's positions.
+        func depthCache(extra: Int) throws -> KVCache {
+            let cache = KVCache(config: c, capacity: depth + extra, type: cacheType)
+            guard depth > 0 else { return cache }
+            let chunk = min(depth, 512)
+            let state = RunState(config: c, maxRows: chunk, maxLogitRows: 1)
+            let ids = tokens(depth)
+            var start = 0
+            while start < depth {
+                let end = min(depth, start + chunk)
+                let rows = (start..<end).map { BatchRow(token: ids[$0], position: $0) }
+                try llama.forward(rows, caches: [cache], state: state, logitRows: [rows.count - 1])
+                start = end
+            }
+            return cache
+        }
 
         var results: [BenchResult] = []
         if p > 0 {
-            let prompt = tokens(p)
+            let prompt = tokens(p, from: depth)
             let state = RunState(config: c, maxRows: p, maxLogitRows: 1)
-            let cache = KVCache(config: c, capacity: p)
-            let rows = prompt.enumerated().map { BatchRow(token: $1, position: $0) }
+            let cache = try depthCache(extra: p)
+            let rows = prompt.enumerated().map { BatchRow(token: $1, position: depth + $0) }
             let times = try measure {
-                cache.reset()
+                cache.truncate(to: depth)
                 try llama.forward(rows, caches: [cache], state: state, logitRows: [p - 1])
             }
-            results.append(BenchResult(test: "pp\(p)", tokens: p, seconds: times))
+            results.append(BenchResult(test: "pp\(p)\(suffix)", tokens: p, seconds: times))
         }
         if n > 0 {
-            let ids = tokens(n)
+            let ids = tokens(n, from: depth)
             let state = RunState(config: c, maxRows: 1, maxLogitRows: 1)
-            let cache = KVCache(config: c, capacity: n)
-            let rows = ids.enumerated().map { [BatchRow(token: $1, position: $0)] }
+            let cache = try depthCache(extra: n)
+            let rows = ids.enumerated().map { [BatchRow(token: $1, position: depth + $0)] }
             let times = try measure {
-                cache.reset()
+                cache.truncate(to: depth)
                 for row in rows { try llama.forward(row, caches: [cache], state: state, logitRows: [0]) }
             }
-            results.append(BenchResult(test: "tg\(n)", tokens: n, seconds: times))
+            results.append(BenchResult(test: "tg\(n)\(suffix)", tokens: n, seconds: times))
         }
         let rss = peakResidentBytes()
         let size = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
@@ -146,7 +174,7 @@ struct BenchModel: ParsableCommand {
         if json {
             let objects = results.map { r in
                 "  {\"model\": \(jsonString(model)), \"type\": \(jsonString(types)), \"size_bytes\": \(size), " +
-                "\"params\": \(c.parameterEstimate), \"threads\": \(threads), \"test\": \"\(r.test)\", " +
+                "\"params\": \(c.parameterEstimate), \"threads\": \(threads), \"n_depth\": \(depth), \"cache_type\": \"\(cacheType.rawValue)\", \"test\": \"\(r.test)\", " +
                 "\"reps\": \(r.seconds.count), \"tokens_per_s\": \(r.mean), \"stddev\": \(r.stddev), " +
                 "\"samples_s\": [\(r.seconds.map { String($0) }.joined(separator: ", "))], \"peak_rss_bytes\": \(rss), " +
                 "\"weight_bytes_per_token\": \(weightBytes), \"weight_gb_per_s\": \(gbPerSecond(r).map { String($0) } ?? "null"), " +
@@ -161,10 +189,13 @@ struct BenchModel: ParsableCommand {
                 print("| \(name) | \(types) | \(byteSize(size)) | \(parameterCount(c.parameterEstimate)) | \(threads) | \(r.test) | " +
                       "\(String(format: "%.2f ± %.2f", r.mean, r.stddev)) | \(gbPerSecond(r).map { String(format: "%.1f", $0) } ?? "") |")
             }
-            print("peak RSS: \(String(format: "%.1f MiB", Double(rss) / 1048576))")
+            print("peak RSS: \(String(format: "%.1f MiB", Double(rss) / 1048576)), KV cache \(cacheType.rawValue)")
             print("weights: \(layout); model built in \(String(format: "%.2f s", loadSeconds))")
         }
     }
+
+    /// The test-name suffix of a depth (`@d4096`), empty without one.
+    var suffix: String { d > 0 ? "@d\(d)" : "" }
 
     /// One warm-up call (page-in of the mapped weights, lazy setup), then `r` timed calls.
     func measure(_ body: () throws -> Void) throws -> [Double] {

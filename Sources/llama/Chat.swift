@@ -54,6 +54,9 @@ struct Chat: AsyncParsableCommand {
     @Option(help: "Context size (the whole conversation), at most the model's maximum.")
     var context: Int?
 
+    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    var cacheType: KVCacheType = .f32
+
     @Flag(help: "After each reply, print on stderr the prompt tokens evaluated (and reused from the cache) and the speeds.")
     var verbose = false
 
@@ -70,11 +73,12 @@ struct Chat: AsyncParsableCommand {
         }
         let (template, special) = try chooseTemplate(tokenizer: tok)
         let llama = try LlamaModel(checkpoint: checkpoint)
-        let options = GenerationOptions(
+        var options = GenerationOptions(
             maxTokens: maxTokens, context: context,
             sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                          repeatPenalty: repeatPenalty, seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max))),
             stopIDs: tok.endOfGenerationIDs)
+        options.cacheType = cacheType
         let session = try ChatSession(model: llama, tokenizer: tok, template: template, specialTokens: special, options: options)
         if let system { session.setSystem(system) }
 

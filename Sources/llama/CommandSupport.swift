@@ -100,3 +100,5 @@ enum Job {
         Foundation.exit(code)
     }
 }
+
+extension KVCacheType: ExpressibleByArgument {}

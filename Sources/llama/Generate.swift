@@ -46,6 +46,9 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Tokenizer file (tokenizer.model, tokenizer.json, GGUF), overriding the one inside or beside the checkpoint.")
     var tokenizer: String?
 
+    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    var cacheType: KVCacheType = .f32
+
     @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads (default: every core; more than the cores available are clamped).")
     var threads: Int?
 
@@ -148,7 +151,7 @@ struct Generate: AsyncParsableCommand {
         let engine = try Engine(model: llama, tokenizer: tok, slots: prompts.count,
                                 context: overflow ? contextUsed : min(contextUsed, wanted),
                                 prefillChunk: 512, maxQueue: prompts.count,
-                                stopIDs: endIDs(tokenizer: tok, checkpoint: checkpoint))
+                                stopIDs: endIDs(tokenizer: tok, checkpoint: checkpoint), cacheType: cacheType)
         let streams = try prompts.enumerated().map { i, p in
             try engine.submit(EngineRequest(prompt: p, maxTokens: maxTokens, sampling: sampling, stopStrings: stop,
                                             keepPromptLogits: logitsOut != nil && i == 0))

@@ -53,6 +53,12 @@ struct Serve: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Prompt positions evaluated per step beside the running streams.")
     var prefillChunk = 256
 
+    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    var cacheType: KVCacheType = .f32
+
+    @Flag(help: "Log every step that reads prompt positions (rows and milliseconds): the delay a prompt adds to the running streams.")
+    var logSteps = false
+
     @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads (default: every core).")
     var threads: Int?
 
@@ -80,8 +86,15 @@ struct Serve: AsyncParsableCommand {
         if let context, context > llama.config.maxContext {
             printError("note: --context \(context) is more than the model's maximum of \(llama.config.maxContext) tokens; using \(llama.config.maxContext)")
         }
+        var stepLog: (@Sendable (EngineStepReport) -> Void)? = nil
+        if logSteps {
+            stepLog = { step in
+                guard step.prefillRows > 0 else { return }
+                printError(String(format: "step: %d decode + %d prompt rows, %.0fms", step.decodeRows, step.prefillRows, step.seconds * 1000))
+            }
+        }
         let engine = try Engine(model: llama, tokenizer: tok, slots: parallel, context: context,
-                                prefillChunk: prefillChunk, maxQueue: maxQueue)
+                                prefillChunk: prefillChunk, maxQueue: maxQueue, cacheType: cacheType, onStep: stepLog)
         var options = ServerOptions()
         options.host = host
         options.port = port

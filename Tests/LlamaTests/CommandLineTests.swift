@@ -46,6 +46,22 @@ import Llama
         #expect(table.out.contains(" MiB |") && table.out.contains(" K |") && !table.out.contains("0.00 GiB"))
     }
 
+    /// `-d` (llama-bench's depth): tests named ppN@dD / tgN@dD with `n_depth` in the JSON; a
+    /// test that does not fit beside the depth is skipped with a notice naming the room left.
+    @Test func benchAtDepth() throws {
+        let model = try shakespeare()
+        let r = try cli.run(["bench", "--model", model, "-d", "100", "-p", "16", "-n", "4", "-r", "1", "--json"])
+        #expect(r.status == 0, "\(r.err)")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]])
+        #expect(parsed.map { $0["test"] as? String } == ["pp16@d100", "tg4@d100"])
+        #expect(parsed.allSatisfy { $0["n_depth"] as? Int == 100 && ($0["tokens_per_s"] as? Double ?? 0) > 0 })
+        let deep = try cli.run(["bench", "--model", model, "-d", "120", "-p", "16", "-n", "4", "-r", "1", "--json"])
+        #expect(deep.status == 0, "\(deep.err)")
+        #expect(deep.err.contains("pp16@d120 skipped: the model's context is 128 and the depth 120; use -p 8"))
+        let only = try #require(try JSONSerialization.jsonObject(with: Data(deep.out.utf8)) as? [[String: Any]])
+        #expect(only.map { $0["test"] as? String } == ["tg4@d120"])
+    }
+
     /// Threads beyond the cores are clamped with a notice; generate takes --threads.
     @Test func threadCountsAreClamped() throws {
         let model = try shakespeare()

@@ -101,6 +101,46 @@ import Llama
         }
     }
 
+    /// A prompt arriving beside a running stream is read in chunks of at most
+    /// `prefillChunk` positions, each in one step with the stream's next token (the engine's
+    /// own step reports say so), and the stream's longest wait is reported.
+    @Test func longPromptIsReadInChunksBesideTheRunningStream() async throws {
+        let (model, tok) = try EngineTests.load()
+        let reports = Reports()
+        let engine = try Engine(model: model, tokenizer: tok, slots: 2, prefillChunk: 8, onStep: { reports.add($0) })
+        let first = tok.encode("ROMEO:", addBOS: tok.addsBOSByDefault, allowSpecial: true)
+        let long = tok.encode("First Citizen:\nBefore we proceed any further, hear me speak. All: Speak, speak. You are all resolved rather to die than to famish?",
+                              addBOS: tok.addsBOSByDefault, allowSpecial: true)
+        try #require(long.count > 24 && first.count < 8)
+        // Submitted together: the stream has 100 tokens to go while the long prompt needs a
+        // handful of steps.
+        let streaming = try engine.submit(EngineRequest(prompt: first, maxTokens: 100, sampling: .greedy, stopIDs: []))
+        let reading = try engine.submit(EngineRequest(prompt: long, maxTokens: 1, sampling: .greedy, stopIDs: []))
+        func finish(_ s: AsyncThrowingStream<EngineEvent, Error>) async throws -> EngineCompletion? {
+            for try await e in s { if case let .finished(c) = e { return c } }
+            return nil
+        }
+        let longDone = try #require(try await finish(reading))
+        let c = try #require(try await finish(streaming))
+        #expect(longDone.promptTokens == long.count && longDone.cachedTokens == 0 && longDone.generatedTokens == 1)
+        let steps = reports.all
+        let prefill = steps.filter { $0.prefillRows > 0 }
+        #expect(prefill.allSatisfy { $0.prefillRows <= 8 })
+        #expect(prefill.reduce(0) { $0 + $1.prefillRows } == first.count + long.count)
+        // The long prompt's chunks ran while the stream generated (one decode row each).
+        #expect(prefill.filter { $0.decodeRows == 1 }.count >= (long.count - 8) / 8)
+        #expect(steps.allSatisfy { $0.decodeRows <= 2 && $0.seconds >= 0 })
+        #expect(c.generatedTokens == 100)
+        #expect(c.longestTokenGapSeconds > 0 && c.longestTokenGapSeconds <= c.generationSeconds)
+    }
+
+    final class Reports: @unchecked Sendable {
+        private let lock = NSLock()
+        private var items: [EngineStepReport] = []
+        func add(_ r: EngineStepReport) { lock.lock(); items.append(r); lock.unlock() }
+        var all: [EngineStepReport] { lock.lock(); defer { lock.unlock() }; return items }
+    }
+
     /// Ending the iteration early cancels the request and frees its slot.
     @Test func cancellationFreesTheSlot() async throws {
         let (model, tok) = try EngineTests.load()

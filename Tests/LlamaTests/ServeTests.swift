@@ -95,6 +95,20 @@ import Testing
 
     static func model() throws -> String { try Fixtures.repository("models/shakespeare.gguf") }
 
+    /// Starts the client script in `mode` on a request that generates for minutes on any
+    /// machine (unless cancelled): the process and its stdout, for a test to kill it.
+    func endlessClient(_ server: Server, _ mode: String) throws -> (Process, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try ServeTests.python())
+        let args = ["model": "m", "prompt": "count", "max_tokens": 60000, "temperature": 0, "ignore_eos": true] as [String: Any]
+        p.arguments = [ServeTests.clientScript, server.base, mode,
+                       String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        return (p, out)
+    }
+
     func usage(_ r: [String: Any]) -> [String: Any] { r["usage"] as? [String: Any] ?? [:] }
 
     @Test func completionsAndChatStreamingAndNot() throws {
@@ -106,6 +120,15 @@ import Testing
         #expect(usage(plain)["completion_tokens"] as? Int == 12)
         let text = try #require(plain["text"] as? String)
         #expect(!text.isEmpty)
+        // llama-server's `timings` beside the usage, with the engine-timed longest gap.
+        let raw = try client(server, "raw", ["method": "POST", "path": "/v1/completions",
+                                             "body": "{\"prompt\": \"ROMEO:\", \"max_tokens\": 5, \"temperature\": 0}"])
+        let timings = try #require((raw["json"] as? [String: Any])?["timings"] as? [String: Any])
+        let rawUsage = try #require((raw["json"] as? [String: Any])?["usage"] as? [String: Any])
+        #expect(timings["predicted_n"] as? Int == 5)
+        #expect(timings["prompt_n"] as? Int == (rawUsage["prompt_tokens"] as? Int ?? -1) - (timings["cache_n"] as? Int ?? -1))
+        #expect((timings["max_token_gap_ms"] as? Double ?? -1) > 0)
+        #expect((timings["max_token_gap_ms"] as? Double ?? .infinity) <= (timings["predicted_ms"] as? Double ?? 0))
 
         let streamed = try client(server, "complete", ["model": "m", "prompt": "ROMEO:", "max_tokens": 12, "temperature": 0,
                                                        "stream": true, "stream_options": ["include_usage": true]])
@@ -277,15 +300,7 @@ import Testing
     @Test func killedClientFreesItsSlotAndFullQueueIs503() throws {
         let model = try Fixtures.shared("fixtures/dev-llama3/model.gguf")
         let server = try Server(["--model", model, "--parallel", "1", "--max-queue", "0", "--context", "65536"])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try ServeTests.python())
-        // Long enough (minutes) to be running whatever the machine's speed until it is killed.
-        let args = ["model": "m", "prompt": "count", "max_tokens": 60000, "temperature": 0, "ignore_eos": true] as [String: Any]
-        p.arguments = [ServeTests.clientScript, server.base, "stream-until-killed",
-                       String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let (p, out) = try endlessClient(server, "stream-until-killed")
         let first = out.fileHandleForReading.readData(ofLength: 10)
         #expect(String(decoding: first, as: UTF8.self) == "streaming\n")
 
@@ -318,15 +333,7 @@ import Testing
             let h = try client(server, "raw", ["method": "GET", "path": "/health"])
             return (h["json"] as? [String: Any])?["slots_processing"] as? Int
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try ServeTests.python())
-        // Minutes of generation on any machine, unless cancelled.
-        let args = ["model": "m", "prompt": "count", "max_tokens": 60000, "temperature": 0, "ignore_eos": true] as [String: Any]
-        p.arguments = [ServeTests.clientScript, server.base, "complete-until-killed",
-                       String(decoding: try JSONSerialization.data(withJSONObject: args), as: UTF8.self)]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let (p, out) = try endlessClient(server, "complete-until-killed")
         #expect(String(decoding: out.fileHandleForReading.readData(ofLength: 11), as: UTF8.self) == "requesting\n")
         var busy = false
         for _ in 0..<300 {

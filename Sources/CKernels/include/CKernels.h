@@ -141,4 +141,7 @@ void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows,
 /// (" AVX2 FMA F16C AVX512F …"), for `llama --version`.
 const char *swiftllama_compiled_features(void);
 
+// The attention kernels live in their own file.
+#include "Attention.h"
+
 #endif

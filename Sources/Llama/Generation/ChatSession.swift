@@ -73,7 +73,7 @@ public final class ChatSession {
         stopIDs = stops
         stopTexts = texts
         engine = try Engine(model: model, tokenizer: tokenizer, slots: 1, context: options.context,
-                            prefillChunk: max(1, options.prefillBatch), maxQueue: 1, stopIDs: stops)
+                            prefillChunk: max(1, options.prefillBatch), maxQueue: 1, stopIDs: stops, cacheType: options.cacheType)
     }
 
     deinit { engine.shutdown() }

@@ -101,8 +101,22 @@ public struct EngineCompletion: Sendable {
     public var generationSeconds: Double
     /// Seconds the request waited for a free slot.
     public var queueSeconds: Double
+    /// The longest time between two of this request's consecutive tokens, measured in the
+    /// engine (0 with fewer than two tokens): how long other requests' prompts held it up.
+    public var longestTokenGapSeconds: Double
     /// Logits at the prompt's last position, when asked for.
     public var promptLogits: [Float]?
+}
+
+/// One engine step as the engine timed it: the rows it evaluated and how long the forward
+/// call and the sampling took. A step with `prefillRows > 0` is the delay a prompt being
+/// read adds to the running streams (at most `Engine.prefillChunk` rows).
+public struct EngineStepReport: Sendable {
+    /// One row per generating sequence (its next token).
+    public var decodeRows: Int
+    /// Prompt positions evaluated in this step.
+    public var prefillRows: Int
+    public var seconds: Double
 }
 
 /// What `Engine.generate` yields.
@@ -135,6 +149,8 @@ public final class Engine: @unchecked Sendable {
     public let maxQueue: Int
     /// Ids that end a generation unless a request gives its own.
     public let defaultStopIDs: Set<TokenID>
+    /// Called on the engine thread after every step (keep it short).
+    private let onStep: (@Sendable (EngineStepReport) -> Void)?
 
     private let lock = NSCondition()
     // Guarded by `lock`:
@@ -152,8 +168,10 @@ public final class Engine: @unchecked Sendable {
     /// An engine over `model` with `slots` parallel sequences of `context` positions each
     /// (the model's maximum when nil).
     public init(model: LlamaModel, tokenizer: (any Tokenizer)?, slots: Int = 4, context: Int? = nil,
-                prefillChunk: Int = 256, maxQueue: Int = 64, stopIDs: Set<TokenID>? = nil) throws {
+                prefillChunk: Int = 256, maxQueue: Int = 64, stopIDs: Set<TokenID>? = nil, cacheType: KVCacheType = .f32,
+                onStep: (@Sendable (EngineStepReport) -> Void)? = nil) throws {
         self.model = model
+        self.onStep = onStep
         self.tokenizer = tokenizer
         slotCount = max(1, slots)
         let cap = model.config.maxContext
@@ -162,15 +180,17 @@ public final class Engine: @unchecked Sendable {
         self.maxQueue = max(0, maxQueue)
         defaultStopIDs = stopIDs ?? tokenizer?.endOfGenerationIDs ?? []
         let c = model.config
-        let bytesPerPosition = c.layerCount * c.kvDim * 2 * MemoryLayout<Float>.size
-        let (perSlot, o1) = self.context.multipliedReportingOverflow(by: bytesPerPosition)
-        let (total, o2) = perSlot.multipliedReportingOverflow(by: slotCount)
+        var total = KVCache.bytes(config: c, positions: self.context, type: cacheType)
+        if let perSlot = total {
+            let (all, overflow) = perSlot.multipliedReportingOverflow(by: slotCount)
+            total = overflow ? nil : all
+        }
         let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
-        guard !o1, !o2, total <= memory else {
-            throw ModelError.cacheTooLarge(positions: self.context &* slotCount, bytes: o1 || o2 ? Int.max : total, available: memory)
+        guard let total, total <= memory else {
+            throw ModelError.cacheTooLarge(positions: self.context &* slotCount, bytes: total ?? Int.max, available: memory)
         }
         let positions = self.context
-        let made = (0..<slotCount).map { _ in Slot(cache: KVCache(config: c, capacity: positions)) }
+        let made = (0..<slotCount).map { _ in Slot(cache: KVCache(config: c, capacity: positions, type: cacheType)) }
         self.slots = made
         caches = made.map(\.cache)
         state = RunState(config: c, maxRows: slotCount + self.prefillChunk, maxLogitRows: slotCount)
@@ -355,6 +375,7 @@ public final class Engine: @unchecked Sendable {
             owners.append(slot)
             stepped.append(slot)
         }
+        let decodeRows = rows.count
         var budget = prefillChunk
         let prefilling = slots.enumerated().filter { $0.element.job != nil && $0.element.pending == nil && $0.element.prefilled < $0.element.prompt.count }
             .sorted { $0.element.lastUse < $1.element.lastUse }
@@ -371,6 +392,11 @@ public final class Engine: @unchecked Sendable {
             }
         }
         guard !rows.isEmpty else { return }
+        let started = ContinuousClock.now
+        defer {
+            onStep?(EngineStepReport(decodeRows: decodeRows, prefillRows: rows.count - decodeRows,
+                                     seconds: (ContinuousClock.now - started).seconds))
+        }
         do {
             try model.forward(rows, caches: caches, state: state, logitRows: logitRows)
         } catch {
@@ -448,6 +474,8 @@ final class Slot {
     var promptLogits: [Float]?
     var started = ContinuousClock.now
     var firstToken: ContinuousClock.Instant?
+    var lastToken: ContinuousClock.Instant?
+    var longestGap = Duration.zero
 
     init(cache: KVCache) { memory = PromptCache(cache: cache) }
 
@@ -470,6 +498,8 @@ final class Slot {
         promptLogits = nil
         started = .now
         firstToken = nil
+        lastToken = nil
+        longestGap = .zero
         if maxTokens == 0 && !r.keepPromptLogits {
             finish(.maxTokens)
             return true
@@ -491,6 +521,9 @@ final class Slot {
             return true
         }
         generated += 1
+        let now = ContinuousClock.now
+        if let lastToken { longestGap = max(longestGap, now - lastToken) }
+        lastToken = now
         history.append(id)
         var text = ""
         if decoder != nil { text = (try? decoder?.append(id)) ?? "" }
@@ -518,7 +551,8 @@ final class Slot {
         job.emit(.finished(EngineCompletion(
             finishReason: reason, promptTokens: prompt.count, cachedTokens: reused, generatedTokens: generated,
             promptSeconds: (first - started).seconds, generationSeconds: (now - first).seconds,
-            queueSeconds: (started - job.submitted).seconds, promptLogits: promptLogits)))
+            queueSeconds: (started - job.submitted).seconds, longestTokenGapSeconds: longestGap.seconds,
+            promptLogits: promptLogits)))
         job.end(nil)
         pending = nil
     }

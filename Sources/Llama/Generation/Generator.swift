@@ -13,6 +13,8 @@ public struct GenerationOptions: Sendable {
     public var keepPromptLogits = false
     /// Prompt positions processed per forward call (bounds activation memory).
     public var prefillBatch = 512
+    /// How the KV cache stores keys and values.
+    public var cacheType: KVCacheType = .f32
 
     public init(maxTokens: Int = 128, context: Int? = nil, sampling: SamplingParameters = SamplingParameters(),
                 stopIDs: Set<TokenID> = [], keepPromptLogits: Bool = false) {
@@ -87,11 +89,10 @@ public struct Generator {
         }
         let capacities = try prompts.map { try cacheCapacity(promptLength: $0.count, options: options) }
         // Refuse caches that cannot fit in memory up front, rather than failing to allocate them.
-        let bytesPerPosition = config.layerCount * config.kvDim * 2 * MemoryLayout<Float>.size
         let cacheBytes = capacities.reduce(0) { total, positions in
-            let (bytes, o1) = positions.multipliedReportingOverflow(by: bytesPerPosition)
-            let (sum, o2) = total.addingReportingOverflow(bytes)
-            return o1 || o2 ? Int.max : sum
+            guard let bytes = KVCache.bytes(config: config, positions: positions, type: options.cacheType) else { return Int.max }
+            let (sum, overflow) = total.addingReportingOverflow(bytes)
+            return overflow ? Int.max : sum
         }
         let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
         guard cacheBytes <= memory else {
@@ -99,7 +100,8 @@ public struct Generator {
         }
         guard !prompts.isEmpty else { return ([], GenerationStats()) }
         let engine = try Engine(model: model, tokenizer: nil, slots: prompts.count, context: capacities.max() ?? 1,
-                                prefillChunk: max(1, options.prefillBatch), maxQueue: prompts.count, stopIDs: options.stopIDs)
+                                prefillChunk: max(1, options.prefillBatch), maxQueue: prompts.count, stopIDs: options.stopIDs,
+                                cacheType: options.cacheType)
 
         var results = prompts.map { _ in GenerationResult() }
         var stats = GenerationStats()

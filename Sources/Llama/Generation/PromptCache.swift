@@ -23,7 +23,7 @@ public final class PromptCache: @unchecked Sendable {
     @discardableResult
     public func reuse(for prompt: [TokenID]) -> Int {
         let keep = min(sharedPrefix(with: prompt), max(0, prompt.count - 1))
-        cache.count = keep
+        cache.truncate(to: keep)
         tokens.removeSubrange(keep...)
         return keep
     }
@@ -35,7 +35,7 @@ public final class PromptCache: @unchecked Sendable {
 
     /// Forgets everything (after a failed forward call, the cache's contents are unknown).
     public func clear() {
-        cache.count = 0
+        cache.reset()
         tokens = []
     }
 }

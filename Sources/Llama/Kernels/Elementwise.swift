@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 
 /// RMSNorm: `out[i] = weight[i] · x[i] / sqrt(mean(x²) + eps)`. The mean is summed in
 /// Double because it is cheap here and it is the one reduction every value depends on.
@@ -55,31 +56,11 @@ public func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Floa
 }
 
 /// `out[d] = Σ_t weight[t] · values[t·stride + d]` for `d < width`: attention's weighted sum
-/// of value vectors. Sixteen output lanes at a time stay in registers over all positions,
-/// instead of a read-modify-write of the output per position.
+/// of value vectors, each output an FMA chain over t in order (the C attention kernel with
+/// one head, so a head's output is the same as in `LlamaModel.attention`'s groups).
 public func weightedSum(_ weight: UnsafePointer<Float>, count n: Int, values: UnsafePointer<Float>, stride: Int,
                         width: Int, into out: UnsafeMutablePointer<Float>) {
-    typealias V = SIMD16<Float>
-    let raw = UnsafeRawPointer(values)
-    var d = 0
-    while d + 32 <= width {
-        var a0 = V(), a1 = V()
-        for t in 0..<n {
-            let w = V(repeating: weight[t])
-            let o = 4 * (t * stride + d)
-            a0.addProduct(w, raw.loadUnaligned(fromByteOffset: o, as: V.self))
-            a1.addProduct(w, raw.loadUnaligned(fromByteOffset: o + 64, as: V.self))
-        }
-        UnsafeMutableRawPointer(out + d).storeBytes(of: a0, as: V.self)
-        UnsafeMutableRawPointer(out + d).storeBytes(of: a1, toByteOffset: 64, as: V.self)
-        d += 32
-    }
-    while d < width {
-        var s: Float = 0
-        for t in 0..<n { s += weight[t] * values[t * stride + d] }
-        out[d] = s
-        d += 1
-    }
+    swiftllama_attention_values(weight, n, 1, values, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(n), Int32(width), out, width, nil)
 }
 
 /// LayerNorm: `out[i] = (x[i] − mean) / sqrt(var + eps) · weight[i] + bias[i]` with the
@@ -125,12 +106,13 @@ public func scaleInPlace(_ x: UnsafeMutablePointer<Float>, by s: Float, count n:
 }
 
 /// Scores of one query head against `count` keys `stride` floats apart: `q·k · scale`, then
-/// soft-capped when `softCap` is set. The inference model's attention and the training
-/// model's forward both score with this, so they agree to the bit.
-@inline(__always)
+/// soft-capped when `softCap` is set. The C attention kernel with one head, as
+/// `LlamaModel.attention` scores its head groups: the training model's forward scores with
+/// this, so the two agree to the bit.
 public func attentionScores(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
                             scale: Float, softCap cap: Float?, into att: UnsafeMutablePointer<Float>) {
-    for t in 0..<count { att[t] = dot(q, keys + t * stride, headDim) * scale }
+    swiftllama_attention_scores(q, headDim, 1, keys, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(count), Int32(headDim),
+                                scale, att, count, nil)
     if let cap { softCap(att, count: count, cap: cap) }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 
 /// Why a model cannot be built from a checkpoint, or a forward call cannot run.
 public enum ModelError: Error, CustomStringConvertible, Equatable {
@@ -305,8 +306,7 @@ public final class LlamaModel: @unchecked Sendable {
                     rope(state.k + i * kvDim, heads: c.kvHeadCount, row: i, state: state)
                 }
                 let cache = caches[r.sequence]
-                cache.key(layer: l, position: r.position).update(from: state.k + i * kvDim, count: kvDim)
-                cache.value(layer: l, position: r.position).update(from: state.v + i * kvDim, count: kvDim)
+                cache.store(layer: l, position: r.position, key: state.k + i * kvDim, value: state.v + i * kvDim)
             }
             if let observer {
                 observer.observe(.query, layer: l, values: state.q, rows: n, width: qDim)
@@ -492,28 +492,39 @@ public final class LlamaModel: @unchecked Sendable {
         let window = c.architecture.window(layer: l)
         let maxLength = (rows.map(\.position).max() ?? 0) + 1
         let q = state.q, out = state.xb2
-        // Chunks of a few (row, head) items from a shared counter: under the causal mask
-        // later rows attend to more positions, so equal static halves would leave one core
-        // waiting.
-        parallel.runChunked(rows.count * c.headCount, chunk: 4) { _, range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: maxLength) { scratch in
+        // One item is a row and a group of query heads that read the same key/value head:
+        // each cached key and value is loaded once for the group. When that leaves too few
+        // items for the threads (one decode row, few kv heads), a group is one head; a
+        // query's scores and output are the same either way (Attention.h). Items come in
+        // chunks from a shared counter: under the causal mask later rows attend to more
+        // positions, so equal static halves would leave one core waiting.
+        let group = rows.count * c.kvHeadCount >= 2 * parallel.workers ? kvMul : 1
+        let groupsPerRow = c.headCount / group
+        let scratchCount = group * maxLength + 8 * headDim
+        parallel.runChunked(rows.count * groupsPerRow, chunk: group == 1 ? 4 : 1) { _, range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
                 guard let att = scratch.baseAddress else { return }
+                let widened = att + group * maxLength
                 for item in range {
-                    let i = item / c.headCount, h = item % c.headCount
+                    let i = item / groupsPerRow, h0 = (item % groupsPerRow) * group
                     let row = rows[i]
                     let cache = caches[row.sequence]
-                    let kvOffset = (h / kvMul) * headDim
-                    let qh = q + i * qDim + h * headDim
+                    let kvOffset = (h0 / kvMul) * headDim
                     let first = window.map { max(0, row.position + 1 - $0) } ?? 0
                     let length = row.position + 1 - first
-                    attentionScores(qh, keys: cache.key(layer: l, position: first) + kvOffset, stride: c.kvDim, count: length,
-                                    headDim: headDim, scale: scale, softCap: softCapValue, into: att)
-                    observer?.observeAttention(.scores, layer: l, row: i, head: h, values: att, first: first, count: length)
-                    softmax(att, count: length)
-                    observer?.observeAttention(.probabilities, layer: l, row: i, head: h, values: att, first: first, count: length)
-                    let oh = out + i * qDim + h * headDim
-                    weightedSum(att, count: length, values: cache.value(layer: l, position: first) + kvOffset,
-                                stride: c.kvDim, width: headDim, into: oh)
+                    swiftllama_attention_scores(q + i * qDim + h0 * headDim, headDim, Int32(group),
+                                                cache.key(layer: l, position: first, offset: kvOffset), cache.type.kernelCode, c.kvDim,
+                                                Int32(length), Int32(headDim), scale, att, maxLength, widened)
+                    for j in 0..<group {
+                        let scores = att + j * maxLength
+                        if let softCapValue { softCap(scores, count: length, cap: softCapValue) }
+                        observer?.observeAttention(.scores, layer: l, row: i, head: h0 + j, values: scores, first: first, count: length)
+                        softmax(scores, count: length)
+                        observer?.observeAttention(.probabilities, layer: l, row: i, head: h0 + j, values: scores, first: first, count: length)
+                    }
+                    swiftllama_attention_values(att, maxLength, Int32(group), cache.value(layer: l, position: first, offset: kvOffset),
+                                                cache.type.kernelCode, c.kvDim, Int32(length), Int32(headDim),
+                                                out + i * qDim + h0 * headDim, headDim, widened)
                 }
             }
         }
