@@ -22,7 +22,7 @@ static double cpu_now(void) {
 
 typedef struct {
     const char *name;
-    int kind;  // 0: blocks of 32, 1: super-blocks of 256, 2: half matvec
+    int kind;  // 0: blocks of 32, 1: super-blocks of 256, 2: half matvec, 3: row-interleaved (R8) groups of 8 rows
     long rowBytes;
     int index;
 } Type;
@@ -33,6 +33,7 @@ static const Type types[] = {
     {"q2_K", 1, COLS / 256 * 84, 0}, {"q3_K", 1, COLS / 256 * 110, 1}, {"q4_K", 1, COLS / 256 * 144, 2},
     {"q5_K", 1, COLS / 256 * 176, 3}, {"q6_K", 1, COLS / 256 * 210, 4}, {"iq4_xs", 1, COLS / 256 * 136, 5},
     {"f16", 2, COLS * 2, 0}, {"bf16", 2, COLS * 2, 1},
+    {"q4_0 R8", 3, COLS / 32 * 18, 0}, {"q8_0 R8", 3, COLS / 32 * 34, 1},
 };
 
 typedef struct {
@@ -43,6 +44,7 @@ typedef struct {
     const int8_t *xq;
     const float *xd, *x;
     const int16_t *xs;
+    const int32_t *xs32;
     float *out;
     double seconds;
 } Job;
@@ -54,7 +56,9 @@ static void *run(void *arg) {
     const Type *t = j->type;
     const uint8_t *w = j->w + (long)j->row0 * t->rowBytes;
     float *out = j->out + j->row0;
-    if (t->kind == 2) {
+    if (t->kind == 3) {
+        (t->index ? s->matvec_q8_0_r8 : s->matvec_q4_0_r8)(w, j->rows / 8, COLS / 32, j->xq, j->xd, j->xs32, 1, out, j->rows);
+    } else if (t->kind == 2) {
         (t->index ? s->matvec_bf16 : s->matvec_f16)(w, t->rowBytes, j->rows, COLS, j->x, COLS, 1, out, j->rows);
     } else if (t->kind == 1) {
         swiftllama_dot256_fn f[] = {s->dot_q2_K, s->dot_q3_K, s->dot_q4_K, s->dot_q5_K, s->dot_q6_K, s->dot_iq4_xs};
@@ -79,11 +83,13 @@ int main(int argc, char **argv) {
     int8_t xq[COLS];
     float xd[COLS / 32], x[COLS];
     int16_t xs[COLS / 16];
+    int32_t xs32[COLS / 32];
     if (!buf || !out) return 1;
     // 0x11 everywhere: small normal f16 scales and values, no denormals or NaNs.
     memset(buf, 0x11, bytes);
     for (int i = 0; i < COLS; i++) { x[i] = (float)((i * 7919) % 255 - 127) / 127.0f; }
     swiftllama_quantize_q8(x, xq, xd, COLS / 32);
+    swiftllama_block_sums(xq, COLS / 32, xs32);
     float d256[COLS / 256];
     swiftllama_quantize_q8_K(x, xq, d256, xs, COLS / 256);
     printf("| set | type | 1 thread GB/s | 2 threads GB/s |\n| --- | --- | ---: | ---: |\n");
@@ -92,7 +98,7 @@ int main(int argc, char **argv) {
         if (!swiftllama_kernel_set_runs_here(s) || strcmp(s->name, "generic") == 0) continue;
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
             const Type *t = &types[ti];
-            const int rows = (int)(bytes / (size_t)t->rowBytes);
+            const int rows = (int)(bytes / (size_t)t->rowBytes) / 16 * 16;  // whole groups of 8 per thread
             double gbs[2] = {0, 0};
             for (int threads = 1; threads <= 2; threads++) {
                 for (int p = 0; p < passes; p++) {
@@ -100,7 +106,7 @@ int main(int argc, char **argv) {
                     pthread_t th;
                     for (int k = 0; k < threads; k++) {
                         const int r0 = rows * k / threads, r1 = rows * (k + 1) / threads;
-                        jobs[k] = (Job){s, t, buf, r0, r1 - r0, xq, t->kind == 1 ? d256 : xd, x, xs, out, 0};
+                        jobs[k] = (Job){s, t, buf, r0, r1 - r0, xq, t->kind == 1 ? d256 : xd, x, xs, xs32, out, 0};
                     }
                     if (threads == 2) pthread_create(&th, NULL, run, &jobs[1]);
                     run(&jobs[0]);

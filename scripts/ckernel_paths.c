@@ -1,5 +1,5 @@
 // Prints the new types' dots (Q2_K, Q3_K, Q5_K, IQ4_XS, IQ4_NL one and two rows, Q4_1/Q5_0/Q5_1
-// two rows over an odd block count) on fixed pseudo-random blocks, for
+// two rows over an odd block count, the row-interleaved Q4_0/Q8_0 kernels) on fixed pseudo-random blocks, for
 // scripts/check_ckernel_paths.sh to compare across the portable, AVX2 and native builds.
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +38,21 @@ int main(void) {
         if (t == 1) swiftllama_dot2_q5_0(q41[0], q41[1], xq, xd, N / 32 - 1, two);
         if (t == 2) swiftllama_dot2_q5_1(q41[0], q41[1], xq, xd, N / 32 - 1, two);
         printf("t%d %.6g %.6g\n", t, two[0], two[1]);
+    }
+    // Row-interleaved Q4_0 / Q8_0 (16 rows, 2 groups) against the same activations.
+    for (int t = 0; t < 2; t++) {
+        const int size = t == 0 ? 18 : 34, blocks = N / 32;
+        static uint8_t plain[16 * 34 * (N / 32)], packed[16 * 34 * (N / 32)];
+        for (int i = 0; i < 16 * size * blocks; i++) plain[i] = (uint8_t)r();
+        for (int row = 0; row < 16; row++) for (int b = 0; b < blocks; b++) { plain[(row * blocks + b) * size] = 0; plain[(row * blocks + b) * size + 1] = 0x20; }
+        swiftllama_repack_r8(t == 0 ? 2 : 8, plain, packed, 2, blocks);
+        int32_t sums[N / 32];
+        swiftllama_block_sums(xq, blocks, sums);
+        float out[16];
+        (t == 0 ? swiftllama_kernels()->matvec_q4_0_r8 : swiftllama_kernels()->matvec_q8_0_r8)(packed, 2, blocks, xq, xd, sums, 1, out, 16);
+        printf("r8_%d", t);
+        for (int row = 0; row < 16; row++) printf(" %.6g", out[row]);
+        printf("\n");
     }
     return 0;
 }

@@ -309,6 +309,73 @@ void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, 
 
 int swiftllama_int8_block_size(int type) { return int8_block_size(type); }
 
+// ---------------------------------------------------------------------------------------
+// Row-interleaved layouts (CKernels.h): the repacking at load, and the plain blocks back
+// for the readers that want rows (embedding lookups, the prompt GEMMs' packing).
+
+// Quantized bytes per block of one row: 16 (Q4_0), 32 (Q8_0), 0 (no such layout).
+static int r8_quant_bytes(int type) { return type == 2 ? 16 : type == 8 ? 32 : 0; }
+
+int swiftllama_r8_supports(int type) { return r8_quant_bytes(type) != 0; }
+
+void swiftllama_repack_r8(int type, const void *src, void *dst, int groups, int blocks) {
+    const int qb = r8_quant_bytes(type), bb = 2 + qb;
+    const uint8_t flip = type == 8 ? 0x80 : 0;
+    const long rowBytes = (long)bb * blocks;
+    for (long g = 0; g < groups; g++) {
+        for (int b = 0; b < blocks; b++) {
+            uint8_t *o = (uint8_t *)dst + (g * blocks + b) * 8 * bb;
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *p = (const uint8_t *)src + (8 * g + r) * rowBytes + (long)bb * b;
+                memcpy(o + 2 * r, p, 2);
+                for (int i = 0; i < qb / 4; i++)
+                    for (int k = 0; k < 4; k++) o[16 + 32 * i + 4 * r + k] = p[2 + 4 * i + k] ^ flip;
+            }
+        }
+    }
+}
+
+void swiftllama_r8_block(int type, const void *packed, int blocks, long row, int b, uint8_t *dst) {
+    const int qb = r8_quant_bytes(type), bb = 2 + qb;
+    const uint8_t flip = type == 8 ? 0x80 : 0;
+    const long g = row / 8;
+    const int r = (int)(row % 8);
+    const uint8_t *p = (const uint8_t *)packed + (g * blocks + b) * 8 * bb;
+    memcpy(dst, p + 2 * r, 2);
+    for (int i = 0; i < qb / 4; i++)
+        for (int k = 0; k < 4; k++) dst[2 + 4 * i + k] = p[16 + 32 * i + 4 * r + k] ^ flip;
+}
+
+void swiftllama_r8_row(int type, const void *packed, int blocks, long row, int b0, int count, uint8_t *dst) {
+    const int bb = 2 + r8_quant_bytes(type);
+    for (int b = 0; b < count; b++) swiftllama_r8_block(type, packed, blocks, row, b0 + b, dst + (long)bb * b);
+}
+
+void swiftllama_block_sums(const int8_t *xq, int blocks, int32_t *sums) {
+    for (int b = 0; b < blocks; b++) {
+        int32_t s = 0;
+        for (int i = 0; i < 32; i++) s += xq[32 * b + i];
+        sums[b] = s;
+    }
+}
+
+void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows, int blocks,
+                             uint8_t *tile, float *scales, float *biases) {
+    const int size = int8_block_size(type), groups = size / 4;
+    memset(tile, 0, (size_t)blocks * 16 * size);
+    memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
+    memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    uint8_t u[32], block[34];
+    for (int r = 0; r < nrows; r++) {
+        for (int b = 0; b < blocks; b++) {
+            swiftllama_r8_block(type, packed, blocks, row0 + r, b, block);
+            swiftllama_int8_block(type, block, 0, u, &scales[16 * b + r], &biases[16 * b + r]);
+            uint8_t *dst = tile + (long)16 * size * b + 4 * r;
+            for (int m = 0; m < groups; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
+        }
+    }
+}
+
 
 int swiftllama_has_int8_gemm(void) { return select_set()->gemm_int8 != NULL; }
 

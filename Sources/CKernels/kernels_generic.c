@@ -257,6 +257,47 @@ static void matvec_bf16(const void *w, long rowBytes, int rows, int cols, const 
     matvec_half(1, w, rowBytes, rows, cols, x, ldx, tokens, out, ldo);
 }
 
+// The row-interleaved layouts (CKernels.h) in plain loops: the reference the x86 sets are
+// tested against, and the kernels when a test forces this set on a repacked matrix.
+static void matvec_r8(int type, const void *w, int groups, int blocks, const int8_t *xq, const float *xd,
+                      const int32_t *xs, int tokens, float *out, long ldo) {
+    const int qb = type == 8 ? 32 : 16, bb = 8 * (2 + qb), offset = type == 8 ? 128 : 8;
+    for (int g = 0; g < groups; g++) {
+        for (int t = 0; t < tokens; t++) {
+            const int8_t *x = xq + 32L * blocks * t;
+            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int b = 0; b < blocks; b++) {
+                const uint8_t *p = (const uint8_t *)w + ((long)g * blocks + b) * bb;
+                for (int r = 0; r < 8; r++) {
+                    int s = -offset * xs[(long)blocks * t + b];
+                    for (int i = 0; i < qb / 4; i++) {
+                        for (int k = 0; k < 4; k++) {
+                            const uint8_t q = p[16 + 32 * i + 4 * r + k];
+                            if (type == 8) {
+                                s += q * x[32 * b + 4 * i + k];
+                            } else {
+                                s += (q & 0x0F) * x[32 * b + 4 * i + k] + (q >> 4) * x[32 * b + 16 + 4 * i + k];
+                            }
+                        }
+                    }
+                    acc[r] += (float)s * (half_bits_to_float(p + 2 * r) * xd[(long)blocks * t + b]);
+                }
+            }
+            for (int r = 0; r < 8; r++) out[ldo * t + 8L * g + r] = acc[r];
+        }
+    }
+}
+
+static void matvec_q4_0_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                           int tokens, float *out, long ldo) {
+    matvec_r8(2, w, groups, blocks, xq, xd, xs, tokens, out, ldo);
+}
+
+static void matvec_q8_0_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                           int tokens, float *out, long ldo) {
+    matvec_r8(8, w, groups, blocks, xq, xd, xs, tokens, out, ldo);
+}
+
 const swiftllama_kernel_set swiftllama_set_generic = {
     .name = "generic",
     .description = "plain C loops",
@@ -271,5 +312,7 @@ const swiftllama_kernel_set swiftllama_set_generic = {
     .quantize_q8_K = swiftllama_quantize_q8_K,
     .matvec_f16 = matvec_f16,
     .matvec_bf16 = matvec_bf16,
+    .matvec_q4_0_r8 = matvec_q4_0_r8,
+    .matvec_q8_0_r8 = matvec_q8_0_r8,
     .gemm_int8 = 0,
 };

@@ -852,6 +852,156 @@ static void matvec_bf16(const void *w, long rowBytes, int rows, int cols, const 
     matvec_half_impl(1, w, rowBytes, rows, cols, x, ldx, tokens, out, ldo);
 }
 
+// ---- Row-interleaved matrix-vector products (the R8 layouts of CKernels.h) ----
+// One 256-bit load holds 4 consecutive quantized bytes of each of 8 rows; one broadcast of
+// the matching 4 activation bytes feeds one u8·s8 product for all 8 rows, each row's sum in
+// its own int32 lane: no horizontal sums, one f16 → f32 conversion for the 8 rows' scales,
+// and the weights' offset (Q4_0 stores q + 8, the R8 Q8_0 q + 128) is offset·Σx per block
+// and token, shared by the 8 rows (the accumulators start from it). Each block is unpacked
+// once for every token of the call; each token's float sums run in block order, the same
+// for 1 and for 8 tokens.
+// The stream of a chunk of row groups is one contiguous run of bytes, which the hardware
+// prefetcher follows: a software prefetch 512–2048 bytes ahead measured 5–10% slower
+// (bench/kernels.sh, Zen 4), so it is off unless R8_PREFETCH is defined as a distance.
+#ifndef R8_PREFETCH
+#define R8_PREFETCH 0
+#endif
+#if R8_PREFETCH > 0
+#define R8_FETCH(p, k) _mm_prefetch((const char *)(p) + R8_PREFETCH + 64 * (k), _MM_HINT_T0)
+#else
+#define R8_FETCH(p, k) ((void)0)
+#endif
+
+static inline __m256i bcast4(const int8_t *x) {
+    int32_t v;
+    memcpy(&v, x, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// The 8 quantized registers of Q4_0 block b of a group (elements 4i…4i+3 in v[i], i < 4, and
+// 16+4i… in v[4+i]) against T tokens.
+static inline __attribute__((always_inline)) void q4_0_r8_group(const uint8_t *p, int blocks, const int8_t *xq,
+                                                                const float *xd, const int32_t *xs, float *out, long ldo,
+                                                                const int T) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const long stride = 32L * blocks;
+    __m256 acc[8];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++, p += 144) {
+        R8_FETCH(p, 0);
+        R8_FETCH(p, 1);
+        R8_FETCH(p, 2);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        __m256i v[8];
+        for (int i = 0; i < 4; i++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * i));
+            v[i] = _mm256_and_si256(q, m4);
+            v[4 + i] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        }
+        for (int t = 0; t < T; t++) {
+            const int8_t *x = xq + stride * t + 32 * b;
+            __m256i s0 = _mm256_set1_epi32(-8 * xs[(long)blocks * t + b]), s1 = _mm256_setzero_si256();
+            s0 = dot_u8s8(s0, v[0], bcast4(x));
+            s1 = dot_u8s8(s1, v[1], bcast4(x + 4));
+            s0 = dot_u8s8(s0, v[2], bcast4(x + 8));
+            s1 = dot_u8s8(s1, v[3], bcast4(x + 12));
+            s0 = dot_u8s8(s0, v[4], bcast4(x + 16));
+            s1 = dot_u8s8(s1, v[5], bcast4(x + 20));
+            s0 = dot_u8s8(s0, v[6], bcast4(x + 24));
+            s1 = dot_u8s8(s1, v[7], bcast4(x + 28));
+            const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
+}
+
+static void matvec_q4_0_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                           int tokens, float *out, long ldo) {
+    for (int g = 0; g < groups; g++) {
+        const uint8_t *p = (const uint8_t *)w + 144L * blocks * g;
+        float *o = out + 8L * g;
+        switch (tokens) {
+        case 1: q4_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 1); break;
+        case 2: q4_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 2); break;
+        case 3: q4_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 3); break;
+        case 4: q4_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 4); break;
+        case 5: q4_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 5); break;
+        case 6: q4_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 6); break;
+        case 7: q4_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 7); break;
+        default: q4_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 8); break;
+        }
+    }
+}
+
+// Q8_0: 8 registers of q + 128 per block. With VNNI they go in unsigned and the accumulators
+// start from −128·Σx; without, vpmaddubsw's int16 pair sums would saturate (2·255·127), so
+// the AVX2 set turns them back to signed q once per block and multiplies |q| (unsigned, up to
+// 128: q = −128 is exact too) by x with q's sign, one vpsignb per register and token.
+static inline __attribute__((always_inline)) void q8_0_r8_group(const uint8_t *p, int blocks, const int8_t *xq,
+                                                                const float *xd, const int32_t *xs, float *out, long ldo,
+                                                                const int T) {
+    const long stride = 32L * blocks;
+    __m256 acc[8];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++, p += 272) {
+        R8_FETCH(p, 0);
+        R8_FETCH(p, 1);
+        R8_FETCH(p, 2);
+        R8_FETCH(p, 3);
+        R8_FETCH(p, 4);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        __m256i v[8];
+#if !K_VNNI
+        __m256i a[8];
+#endif
+        for (int i = 0; i < 8; i++) {
+            v[i] = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * i));
+#if !K_VNNI
+            v[i] = _mm256_xor_si256(v[i], _mm256_set1_epi8((char)0x80));
+            a[i] = _mm256_abs_epi8(v[i]);
+#endif
+        }
+        for (int t = 0; t < T; t++) {
+            const int8_t *x = xq + stride * t + 32 * b;
+#if K_VNNI
+            __m256i s0 = _mm256_set1_epi32(-128 * xs[(long)blocks * t + b]), s1 = _mm256_setzero_si256();
+            for (int i = 0; i < 8; i += 2) {
+                s0 = _mm256_dpbusd_epi32(s0, v[i], bcast4(x + 4 * i));
+                s1 = _mm256_dpbusd_epi32(s1, v[i + 1], bcast4(x + 4 * i + 4));
+            }
+#else
+            __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+            for (int i = 0; i < 8; i += 2) {
+                s0 = dot_u8s8(s0, a[i], _mm256_sign_epi8(bcast4(x + 4 * i), v[i]));
+                s1 = dot_u8s8(s1, a[i + 1], _mm256_sign_epi8(bcast4(x + 4 * i + 4), v[i + 1]));
+            }
+#endif
+            const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
+}
+
+static void matvec_q8_0_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                           int tokens, float *out, long ldo) {
+    for (int g = 0; g < groups; g++) {
+        const uint8_t *p = (const uint8_t *)w + 272L * blocks * g;
+        float *o = out + 8L * g;
+        switch (tokens) {
+        case 1: q8_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 1); break;
+        case 2: q8_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 2); break;
+        case 3: q8_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 3); break;
+        case 4: q8_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 4); break;
+        case 5: q8_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 5); break;
+        case 6: q8_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 6); break;
+        case 7: q8_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 7); break;
+        default: q8_0_r8_group(p, blocks, xq, xd, xs, o, ldo, 8); break;
+        }
+    }
+}
+
 #if K_AVX512
 // ---- Int8 matrix-matrix product for prompt processing (AVX-512 VNNI; see CKernels.c for
 // the packed layout) ----
@@ -921,6 +1071,8 @@ const swiftllama_kernel_set K_SET = {
     .quantize_q8_K = swiftllama_quantize_q8_K,
     .matvec_f16 = matvec_f16,
     .matvec_bf16 = matvec_bf16,
+    .matvec_q4_0_r8 = matvec_q4_0_r8,
+    .matvec_q8_0_r8 = matvec_q8_0_r8,
 #if K_AVX512
     .gemm_int8 = gemm_int8_avx512,
 #else

@@ -106,7 +106,10 @@ struct BenchModel: ParsableCommand {
     func run() throws {
         let threads = clampedThreads(t, flag: "-t")
         let checkpoint = try CheckpointLoader.load(path: model)
+        let loadStart = DispatchTime.now().uptimeNanoseconds
         let llama = try LlamaModel(checkpoint: checkpoint, parallel: ParallelFor(workers: threads))
+        let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e9
+        let layout = llama.weightLayoutSummary
         let c = llama.config
         // A test longer than the context cannot run: skip it, as llama-bench does with -p 0.
         var p = p, n = n
@@ -174,7 +177,8 @@ struct BenchModel: ParsableCommand {
                 "\"params\": \(c.parameterEstimate), \"threads\": \(threads), \"n_depth\": \(depth), \"cache_type\": \"\(cacheType.rawValue)\", \"test\": \"\(r.test)\", " +
                 "\"reps\": \(r.seconds.count), \"tokens_per_s\": \(r.mean), \"stddev\": \(r.stddev), " +
                 "\"samples_s\": [\(r.seconds.map { String($0) }.joined(separator: ", "))], \"peak_rss_bytes\": \(rss), " +
-                "\"weight_bytes_per_token\": \(weightBytes), \"weight_gb_per_s\": \(gbPerSecond(r).map { String($0) } ?? "null")}"
+                "\"weight_bytes_per_token\": \(weightBytes), \"weight_gb_per_s\": \(gbPerSecond(r).map { String($0) } ?? "null"), " +
+                "\"weight_layout\": \(jsonString(layout)), \"load_s\": \(loadSeconds)}"
             }
             print("[\n" + objects.joined(separator: ",\n") + "\n]")
         } else {
@@ -186,6 +190,7 @@ struct BenchModel: ParsableCommand {
                       "\(String(format: "%.2f ± %.2f", r.mean, r.stddev)) | \(gbPerSecond(r).map { String(format: "%.1f", $0) } ?? "") |")
             }
             print("peak RSS: \(String(format: "%.1f MiB", Double(rss) / 1048576)), KV cache \(cacheType.rawValue)")
+            print("weights: \(layout); model built in \(String(format: "%.2f s", loadSeconds))")
         }
     }
 

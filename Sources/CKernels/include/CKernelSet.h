@@ -13,6 +13,13 @@ typedef float (*swiftllama_dot256_fn)(const void *w, const int8_t *xq, const flo
 /// `cols` halves (F16) or bfloat16s, `rowBytes` apart.
 typedef void (*swiftllama_matvec_half_fn)(const void *w, long rowBytes, int rows, int cols,
                                           const float *x, long ldx, int tokens, float *out, long ldo);
+/// Row-interleaved matrix-vector product (the "R8" layouts of `swiftllama_repack_r8`):
+/// out[t·ldo + 8·g + r] = row 8·g + r · token t for g < groups, r < 8, t < tokens (1…8).
+/// Token t's activations: `xq + 32·blocks·t` (int8), scales `xd + blocks·t`, and the sum of
+/// each block's quantized values `xs + blocks·t`. Each token's sums are computed in the same
+/// order whatever `tokens` is: a token's results are bit for bit the same alone or batched.
+typedef void (*swiftllama_matvec_r8_fn)(const void *w, int groups, int blocks, const int8_t *xq, const float *xd,
+                                        const int32_t *xs, int tokens, float *out, long ldo);
 typedef void (*swiftllama_gemm_int8_fn)(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
                                         const int8_t *xq, const float *xd, const float *xds, int tokens,
                                         float *out, long ldo, int nrows);
@@ -31,6 +38,8 @@ typedef struct swiftllama_kernel_set {
     void (*quantize_q8)(const float *x, int8_t *q, float *d, int blocks);
     void (*quantize_q8_K)(const float *x, int8_t *q, float *d, int16_t *sums, int superblocks);
     swiftllama_matvec_half_fn matvec_f16, matvec_bf16;
+    /// Q4_0 and Q8_0 in the row-interleaved layout (groups of 8 rows).
+    swiftllama_matvec_r8_fn matvec_q4_0_r8, matvec_q8_0_r8;
     /// The int8 matrix-matrix kernel of prompt processing, or NULL (then prompts of
     /// quantized weights take the fp32 GEMM).
     swiftllama_gemm_int8_fn gemm_int8;

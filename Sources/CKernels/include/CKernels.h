@@ -109,14 +109,39 @@ void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *sca
                           const int8_t *xq, const float *xd, const float *xds, int tokens,
                           float *out, long ldo, int nrows);
 
+// ---- Row-interleaved ("R8") layouts, made once at model load (Kernels/Repack.swift) ----
+// Rows are taken 8 at a time. For each block index b of a group of 8 rows: the 8 rows' f16
+// scales (16 bytes), then the quantized bytes as 4-byte words interleaved by row: word i of
+// row r (its bytes 4i…4i+3) at 16 + 32·i + 4·r. One 256-bit load then holds 4 consecutive
+// bytes of each of the 8 rows, and one 4-byte activation broadcast feeds one u8·s8 product
+// for all 8 rows, each row's sum in its own int32 lane. Q4_0 (type 2): 16 nibble bytes per
+// row (low nibbles: elements 4i…4i+3, high: 16+4i…), stored as they are (value + 8). Q8_0
+// (type 8): 32 bytes per row stored as q + 128 (unsigned). A group takes exactly the bytes
+// of its 8 plain rows, at the same offset.
+
+/// True (1) for the types with a row-interleaved layout (Q4_0, Q8_0).
+int swiftllama_r8_supports(int type);
+/// Repacks `groups` groups of 8 plain rows of `blocks` blocks (at `src`, rows contiguous)
+/// into the row-interleaved layout at `dst` (the same number of bytes).
+void swiftllama_repack_r8(int type, const void *src, void *dst, int groups, int blocks);
+/// Block `b` of row `row` of a row-interleaved matrix of `blocks` blocks per row, as the
+/// plain block bytes (18 for Q4_0, 34 for Q8_0) at `dst`.
+void swiftllama_r8_block(int type, const void *packed, int blocks, long row, int b, uint8_t *dst);
+/// `count` plain blocks from block `b0` of row `row` of a row-interleaved matrix, at `dst`.
+void swiftllama_r8_row(int type, const void *packed, int blocks, long row, int b0, int count, uint8_t *dst);
+/// The sum of each block's 32 int8 values: sums[b] = Σ xq[32·b + i].
+void swiftllama_block_sums(const int8_t *xq, int blocks, int32_t *sums);
+/// `swiftllama_pack_int8` for `nrows` (≤ 16) rows from row `row0` (a multiple of 8) of a
+/// row-interleaved matrix of `blocks` blocks per row.
+void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows, int blocks,
+                             uint8_t *tile, float *scales, float *biases);
+
 /// The instruction-set extensions the target's baseline was compiled for (the kernel sets
 /// add theirs per function), space-separated
 /// (" AVX2 FMA F16C AVX512F …"), for `llama --version`.
 const char *swiftllama_compiled_features(void);
 
-// The small-batch kernels live in their own file.
-#include "SmallBatch.h"
-// So do the attention kernels.
+// The attention kernels live in their own file.
 #include "Attention.h"
 
 #endif

@@ -75,7 +75,6 @@ public func gemm(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
 @inline(__always)
 func packBlock(_ w: MatrixView, rowStart: Int, rowCount: Int, k0: Int, kc: Int,
                into packed: UnsafeMutablePointer<Float>, rowBuffer: UnsafeMutablePointer<Float>) {
-    let byteOffset = w.type.rowBytes(columns: k0)
     let panelCount = (rowCount + gemmPanelRows - 1) / gemmPanelRows
     let padded = panelCount * gemmPanelRows
     for i in 0..<padded {
@@ -84,8 +83,7 @@ func packBlock(_ w: MatrixView, rowStart: Int, rowCount: Int, k0: Int, kc: Int,
             for k in 0..<kc { panel[k * gemmPanelRows] = 0 }
             continue
         }
-        let src = w.base + (rowStart + i) * w.rowBytes + byteOffset
-        dequantizeRow(w.type, src, rowBuffer, count: kc)
+        w.dequantize(row: rowStart + i, from: k0, count: kc, into: rowBuffer)
         for k in 0..<kc { panel[k * gemmPanelRows] = rowBuffer[k] }
     }
 }
@@ -207,7 +205,11 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
         for tile in range {
             let r0 = tile * int8TileRows
             let n = min(int8TileRows, rows - r0)
-            swiftllama_pack_int8(typeID, w.base + r0 * w.rowBytes, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
+            if w.layout == .rowInterleaved8 {
+                swiftllama_pack_int8_r8(typeID, w.base, r0, Int32(n), Int32(blocks), packed, scales, biases)
+            } else {
+                swiftllama_pack_int8(typeID, w.base + r0 * w.rowBytes, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
+            }
             swiftllama_gemm_int8(Int32(size), packed, scales, biases, Int32(blocks), xq, xd, xds, Int32(tokens),
                                  out + r0, rows, Int32(n))
         }

@@ -9,6 +9,8 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
     public typealias Dot2 = @convention(c) (UnsafeRawPointer?, UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32,
                                             UnsafeMutablePointer<Float>?) -> Void
     public typealias Dot256 = @convention(c) (UnsafeRawPointer?, UnsafePointer<Int8>?, UnsafePointer<Float>?, UnsafePointer<Int16>?, Int32) -> Float
+    public typealias MatvecR8 = @convention(c) (UnsafeRawPointer?, Int32, Int32, UnsafePointer<Int8>?, UnsafePointer<Float>?,
+                                                UnsafePointer<Int32>?, Int32, UnsafeMutablePointer<Float>?, Int) -> Void
     public typealias HalfMatvec = @convention(c) (UnsafeRawPointer?, Int, Int32, Int32, UnsafePointer<Float>?, Int, Int32,
                                                   UnsafeMutablePointer<Float>?, Int) -> Void
 
@@ -25,6 +27,8 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
     let dot32: [GGMLType: (one: Dot32, two: Dot2)]
     let dot256: [GGMLType: Dot256]
     let matvecHalf: [GGMLType: HalfMatvec]
+    /// Row-interleaved matrix-vector kernels (1…8 tokens against groups of 8 rows) per type.
+    let matvecR8: [GGMLType: MatvecR8]
     let quantizeQ8: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?, Int32) -> Void
     let quantizeQ8K: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?,
                                      UnsafeMutablePointer<Int16>?, Int32) -> Void
@@ -36,7 +40,8 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
               let q8b = t.dot2_q8_0, let q4b = t.dot2_q4_0, let q41b = t.dot2_q4_1, let q50b = t.dot2_q5_0, let q51b = t.dot2_q5_1,
               let nlb = t.dot2_iq4_nl,
               let k2 = t.dot_q2_K, let k3 = t.dot_q3_K, let k4 = t.dot_q4_K, let k5 = t.dot_q5_K, let k6 = t.dot_q6_K, let xs = t.dot_iq4_xs,
-              let quantizeQ8 = t.quantize_q8, let quantizeQ8K = t.quantize_q8_K, let f16 = t.matvec_f16, let bf16 = t.matvec_bf16
+              let quantizeQ8 = t.quantize_q8, let quantizeQ8K = t.quantize_q8_K, let f16 = t.matvec_f16, let bf16 = t.matvec_bf16,
+              let q4r8 = t.matvec_q4_0_r8, let q8r8 = t.matvec_q8_0_r8
         else { return nil }
         self.name = String(cString: name)
         self.summary = String(cString: summary)
@@ -45,6 +50,7 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
         dot32 = [.q8_0: (q8, q8b), .q4_0: (q4, q4b), .q4_1: (q41, q41b), .q5_0: (q50, q50b), .q5_1: (q51, q51b), .iq4_nl: (nl, nlb)]
         dot256 = [.q2_K: k2, .q3_K: k3, .q4_K: k4, .q5_K: k5, .q6_K: k6, .iq4_xs: xs]
         matvecHalf = [.f16: f16, .bf16: bf16]
+        matvecR8 = [.q4_0: q4r8, .q8_0: q8r8]
         self.quantizeQ8 = quantizeQ8
         self.quantizeQ8K = quantizeQ8K
     }

@@ -1,27 +1,72 @@
 import CKernels
 
-/// A weight matrix as the kernels see it: `rows × columns`, each row contiguous in `type`.
+/// How a weight matrix's rows lie in memory.
+public enum WeightLayout: Sendable, Equatable, CustomStringConvertible {
+    /// Row r at `base + r·rowBytes`, as the checkpoint stores it.
+    case plain
+    /// Groups of 8 rows interleaved block by block (CKernels.h, "R8"): the layout
+    /// `repackForMatvec` makes at load for the types with such kernels (Q4_0, Q8_0).
+    case rowInterleaved8
+
+    public var description: String { self == .plain ? "plain" : "row-interleaved (8 rows)" }
+}
+
+/// A weight matrix as the kernels see it: `rows × columns` of `type`, in `layout`.
 public struct MatrixView: @unchecked Sendable {
     public let type: GGMLType
     public let rows: Int
     public let columns: Int
-    /// First byte of row 0; rows follow each other `rowBytes` apart.
+    /// First byte of row 0 (`.plain`) or of row group 0 (`.rowInterleaved8`); a group of 8
+    /// rows takes the bytes of 8 plain rows, so group g starts at `base + 8·g·rowBytes`.
     public let base: UnsafeRawPointer
     public let rowBytes: Int
+    /// Plain rows, or the row-interleaved copy made at load. Only the kernels read `base`
+    /// directly; everything else reads rows through `dequantize(row:into:)`.
+    public let layout: WeightLayout
+    /// Owns a repacked copy (nil: the caller keeps the bytes alive).
+    let storage: AnyObject?
 
-    /// A view of `rows × columns` elements of `type` at `base` (the caller keeps them alive).
+    /// A view of `rows × columns` plain rows of `type` at `base` (the caller keeps them alive).
     public init(type: GGMLType, rows: Int, columns: Int, base: UnsafeRawPointer) {
+        self.init(type: type, rows: rows, columns: columns, base: base, layout: .plain, storage: nil)
+    }
+
+    init(type: GGMLType, rows: Int, columns: Int, base: UnsafeRawPointer, layout: WeightLayout, storage: AnyObject?) {
         self.type = type
         self.rows = rows
         self.columns = columns
         self.base = base
         self.rowBytes = type.rowBytes(columns: columns)
+        self.layout = layout
+        self.storage = storage
     }
 
     /// Row `r` in fp32, written to `dst` (`columns` floats).
     @inline(__always)
     public func dequantize(row r: Int, into dst: UnsafeMutablePointer<Float>) {
-        dequantizeRow(type, base + r * rowBytes, dst, count: columns)
+        dequantize(row: r, from: 0, count: columns, into: dst)
+    }
+
+    /// Columns `k0 ..< k0 + count` of row `r` in fp32 (`k0` and `count` whole blocks).
+    @inline(__always)
+    func dequantize(row r: Int, from k0: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch layout {
+        case .plain:
+            dequantizeRow(type, base + r * rowBytes + type.rowBytes(columns: k0), dst, count: count)
+        case .rowInterleaved8:
+            // The plain blocks back, at most 8 at a time (272 bytes of Q8_0).
+            let per = 8 * 32
+            var k = 0
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: type.rowBytes(columns: per)) { buffer in
+                guard let plain = buffer.baseAddress else { return }
+                while k < count {
+                    let n = min(per, count - k)
+                    swiftllama_r8_row(Int32(type.rawValue), base, Int32(columns / 32), r, Int32((k0 + k) / 32), Int32(n / 32), plain)
+                    dequantizeRow(type, plain, dst + k, count: n)
+                    k += n
+                }
+            }
+        }
     }
 }
 
@@ -60,7 +105,14 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 /// `gemm`, which converts each block of W to fp32 once for the whole batch.
 public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
                    parallel: ParallelFor, kernels: KernelSet = .selected) {
-    if tokens > 1, kernels.name == KernelSet.selected.name, smallBatchMatvec(w, x, tokens: tokens, out, parallel: parallel) { return }
+    if w.layout == .rowInterleaved8 {
+        if tokens <= interleavedMaxTokens {
+            matvecInterleaved(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
+        } else {
+            gemm(w, x, tokens: tokens, out, parallel: parallel)
+        }
+        return
+    }
     if tokens <= matvecMaxTokens, hasDirectDot(w.type) {
         matvec(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
     } else {

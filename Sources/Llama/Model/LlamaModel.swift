@@ -150,7 +150,9 @@ public final class LlamaModel: @unchecked Sendable {
             guard t.data.count >= needed, let base = t.data.baseAddress else {
                 throw ModelError.truncatedTensor(path: path, tensor: name, bytes: t.data.count, needed: needed)
             }
-            return MatrixView(type: t.type, rows: rows, columns: cols, base: base)
+            // Row-interleaved for the kernels where they have such a layout (Kernels/Repack.swift).
+            return repackForMatvec(MatrixView(type: t.type, rows: rows, columns: cols, base: base),
+                                   releasingSource: isReadOnlyFileMapping(t.owner), parallel: parallel)
         }
         func vector(_ name: String, _ count: Int) throws -> [Float] {
             let t = try shards.tensor(name)

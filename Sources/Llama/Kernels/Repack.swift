@@ -1,0 +1,154 @@
+import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Row-interleaved weights for generation. The plain matrix-vector kernels dot one row at a
+// time: per row and block of 32 they load, unpack, multiply, convert the products and the
+// scale to floats and sum, then reduce the row's vector to a scalar. That work, not memory,
+// bounded generation (Q4_0 streamed 10–14 GB/s per thread of the machine's 32). Repacked
+// once at load so that 8 rows share every step (CKernels.h, "R8"): one activation broadcast
+// feeds one product for 8 rows, the 8 sums stay in the lanes of one vector, one conversion
+// gives the 8 scales, and Q4_0's offset is computed once per block for all 8 rows. The same
+// kernel takes 1…8 tokens, each block unpacked once for all of them (parallel sequences).
+
+/// False when `LLAMA_REPACK=0` is set: weights keep the checkpoint's plain layout (to
+/// compare the two; results agree within float reassociation).
+public let repackEnabled: Bool = {
+    guard let v = getenv("LLAMA_REPACK") else { return true }
+    return String(cString: v) != "0"
+}()
+
+/// True when a `WeightTensor`'s `owner` keeps its bytes in a read-only memory map of a file
+/// (GGUF, safetensors, any `MappedFile`): pages there can be dropped and are read again
+/// from the file if touched. In-memory buffers (converted tensors) are not.
+public func isReadOnlyFileMapping(_ owner: AnyObject) -> Bool {
+    owner is MappedFile || owner is GGUFFile || (owner as? SafetensorsFile)?.owner is MappedFile
+}
+
+/// Up to this many tokens a row-interleaved matrix goes through its matrix-vector kernel
+/// (8 tokens per call); beyond, through `gemm` (which reads the layout when it packs).
+public let interleavedMaxTokens = 8
+
+/// The memory of a repacked matrix: anonymous pages (huge pages where the kernel gives them:
+/// fewer TLB misses when every token streams the whole matrix), unmapped with the last view.
+final class RepackedWeights: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let bytes: Int
+
+    init?(bytes: Int) {
+        let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else { return nil }
+        #if os(Linux)
+        _ = madvise(p, bytes, MADV_HUGEPAGE)
+        #endif
+        base = p
+        self.bytes = bytes
+    }
+
+    deinit { munmap(base, bytes) }
+}
+
+/// True when `repackForMatvec` would repack `view` for `kernels`: the layout is on, the set
+/// has SIMD kernels for it (not the generic set), and the rows split into groups of 8.
+public func repacks(_ view: MatrixView, kernels: KernelSet = .selected) -> Bool {
+    repackEnabled && kernels.name != "generic" && view.layout == .plain && kernels.matvecR8[view.type] != nil
+        && swiftllama_r8_supports(Int32(view.type.rawValue)) != 0
+        && view.rows >= 8 && view.rows % 8 == 0 && view.columns % 32 == 0
+}
+
+/// `view` in the row-interleaved layout of its type, in memory of its own, for every kernel
+/// that reads it (generation, batches of parallel sequences, prompts' GEMMs, row lookups);
+/// `view` itself when `repacks(view)` is false. With `releasingSource` (the plain bytes are
+/// a read-only file mapping), the source pages are dropped from this process once copied,
+/// so the weights stay resident once, not twice: a later read of the checkpoint's tensor
+/// faults them in again from the file.
+public func repackForMatvec(_ view: MatrixView, releasingSource: Bool, parallel: ParallelFor = .serial,
+                            kernels: KernelSet = .selected) -> MatrixView {
+    guard repacks(view, kernels: kernels), let repacked = view.rowInterleaved(parallel: parallel) else { return view }
+    if releasingSource {
+        let bytes = view.rows * view.rowBytes
+        // Whole pages inside the matrix only: a page shared with a neighbour stays.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: view.base) + page - 1) / page * page
+        let end = (Int(bitPattern: view.base) + bytes) / page * page
+        if end > start, let p = UnsafeMutableRawPointer(bitPattern: start) {
+            _ = madvise(p, end - start, MADV_DONTNEED)
+        }
+    }
+    return repacked
+}
+
+extension MatrixView {
+    /// This plain matrix in the row-interleaved layout, in memory of its own, whatever the
+    /// kernel set and `LLAMA_REPACK` (tests; the model goes through `repackForMatvec`); nil
+    /// when the type has no such layout or the rows do not split into groups of 8.
+    public func rowInterleaved(parallel: ParallelFor = .serial) -> MatrixView? {
+        guard layout == .plain, swiftllama_r8_supports(Int32(type.rawValue)) != 0, rows >= 8, rows % 8 == 0, columns % 32 == 0,
+              let storage = RepackedWeights(bytes: rows * rowBytes) else { return nil }
+        let typeID = Int32(type.rawValue), blocks = Int32(columns / 32), groupBytes = 8 * rowBytes
+        parallel.runChunked(rows / 8, chunk: 64) { _, range in
+            let offset = range.lowerBound * groupBytes
+            swiftllama_repack_r8(typeID, base + offset, storage.base + offset, Int32(range.count), blocks)
+        }
+        return MatrixView(type: type, rows: rows, columns: columns, base: UnsafeRawPointer(storage.base),
+                          layout: .rowInterleaved8, storage: storage)
+    }
+}
+
+/// `out[t, r] = W[r] · x[t]` for up to `interleavedMaxTokens` tokens over a row-interleaved
+/// matrix: the activations quantized per 32 (with each block's sum, which the weights'
+/// offset multiplies), then each chunk of row groups meets up to 8 tokens per kernel call.
+func matvecInterleaved(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
+                       parallel: ParallelFor, kernels: KernelSet = .selected) {
+    guard let kernel = kernels.matvecR8[w.type] else {
+        preconditionFailure("no row-interleaved kernel for \(w.type.name) in set \(kernels.name)")
+    }
+    let cols = w.columns, rows = w.rows, blocks = cols / 32
+    withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: tokens * blocks) { sumBuffer in
+                guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress,
+                      let sums = sumBuffer.baseAddress else { return }
+                for t in 0..<tokens {
+                    kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
+                    swiftllama_block_sums(values + t * cols, Int32(blocks), sums + t * blocks)
+                }
+                parallel.runChunked(rows / 8, chunk: matvecChunkRows / 8) { _, range in
+                    let groupBase = w.base + range.lowerBound * 8 * w.rowBytes
+                    var t0 = 0
+                    while t0 < tokens {
+                        let n = min(8, tokens - t0)
+                        kernel(groupBase, Int32(range.count), Int32(blocks), values + t0 * cols, scales + t0 * blocks,
+                               sums + t0 * blocks, Int32(n), out + t0 * rows + 8 * range.lowerBound, rows)
+                        t0 += n
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension LlamaModel {
+    /// How many weight matrices the kernels read row-interleaved, e.g. "row-interleaved:
+    /// 113 of 113 matrices (Q4_0), kernels avx512-256" or "plain (LLAMA_REPACK=0)".
+    public var weightLayoutSummary: String {
+        var all: [MatrixView] = [embedding]
+        if output.base != embedding.base { all.append(output) }  // a tied output is the embedding
+        if let pe = positionEmbedding { all.append(pe) }
+        for l in layers {
+            all += [l.wq, l.wk, l.wv, l.wo]
+            switch l.feedForward {
+            case let .dense(f): all += [f.w2, f.w3] + (f.w1.map { [$0] } ?? [])
+            case let .experts(router, experts, _):
+                all.append(router)
+                for f in experts { all += [f.w2, f.w3] + (f.w1.map { [$0] } ?? []) }
+            }
+        }
+        let repacked = all.filter { $0.layout == .rowInterleaved8 }
+        let types = Set(repacked.map(\.type.name)).sorted().joined(separator: ", ")
+        let why = !repackEnabled ? " (LLAMA_REPACK=0)" : KernelSet.selected.name == "generic" ? " (generic kernels)" : ""
+        if repacked.isEmpty { return "plain" + why }
+        return "row-interleaved: \(repacked.count) of \(all.count) matrices (\(types)), kernels \(KernelSet.selected.name)"
+    }
+}

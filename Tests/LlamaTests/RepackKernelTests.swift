@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import Llama
+
+/// Row-interleaved weights (Kernels/Repack.swift, CKernels.h "R8"): the kernels of every set
+/// this CPU runs against plain sums of the dequantized weights, on shapes that cross block,
+/// row-group, chunk and vector boundaries; a token's results bit for bit the same alone and in
+/// a batch; row lookups and the prompt GEMMs reading the layout.
+@Suite struct RepackKernelTests {
+    let k = KernelTests()
+
+    /// `w · xs` per token and row in Double: the reference for a `rows × cols` matrix.
+    func plainSums(_ w: [Float], _ xs: [Float], rows: Int, cols: Int, tokens: Int) -> [Float] {
+        var expected = [Float](repeating: 0, count: tokens * rows)
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                var s: Double = 0
+                for c in 0..<cols { s += Double(w[r * cols + c]) * Double(xs[t * cols + c]) }
+                expected[t * rows + r] = Float(s)
+            }
+        }
+        return expected
+    }
+
+    func product(_ m: MatrixView, _ x: [Float], tokens: Int, parallel: ParallelFor, kernels: KernelSet) -> [Float] {
+        var out = [Float](repeating: .nan, count: tokens * m.rows)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { o in
+                matmul(m, xp.baseAddress!, tokens: tokens, o.baseAddress!, parallel: parallel, kernels: kernels)
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [(GGMLType.q4_0, 8, 32), (.q4_0, 136, 352), (.q4_0, 72, 2048), (.q8_0, 8, 64), (.q8_0, 136, 352), (.q8_0, 16, 2048)])
+    func repackedMatchesPlainSums(_ type: GGMLType, _ rows: Int, _ cols: Int) throws {
+        let (bytes, w) = k.encoded(type, rows: rows, cols: cols, seed: 41)
+        try bytes.withUnsafeBytes { raw in
+            let plain = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
+            let m = try #require(plain.rowInterleaved(parallel: ParallelFor(workers: 3)))
+            #expect(m.layout == .rowInterleaved8)
+            for tokens in [1, 2, 3, 5, 8, 9, 13] {
+                let x = k.values(tokens * cols, seed: UInt64(50 + tokens))
+                // Up to 8 tokens the interleaved kernel, beyond them the GEMMs (int8 with
+                // VNNI, else fp32 from rows read back out of the layout).
+                let quantized = tokens <= interleavedMaxTokens || hasInt8GEMM
+                let expected = plainSums(w, quantized ? k.referenceQuantized(x) : x, rows: rows, cols: cols, tokens: tokens)
+                for kernels in KernelSet.runnable {
+                    for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
+                        let out = product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
+                        #expect(maxAbsDifference(out, expected) < 1e-5 * max(1, Float(cols) / 64),
+                                "\(type.name) \(rows)×\(cols), \(tokens) tokens, \(kernels.name)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The decode step of parallel sequences: each token's logits are those it gets alone, bit
+    /// for bit, under every set (the kernel sums each token's blocks in the same order for 1…8
+    /// tokens), so greedy generation is the same for one client and for four.
+    @Test(arguments: [(GGMLType.q4_0, 200, 2048), (.q4_0, 24, 96), (.q8_0, 200, 1024), (.q8_0, 24, 96)])
+    func batchedTokensEqualEachTokenAlone(_ type: GGMLType, _ rows: Int, _ cols: Int) throws {
+        let (bytes, _) = k.encoded(type, rows: rows, cols: cols, seed: 21)
+        try bytes.withUnsafeBytes { raw in
+            let m = try #require(MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!).rowInterleaved())
+            for kernels in KernelSet.runnable {
+                for tokens in 2...interleavedMaxTokens {
+                    let x = k.values(tokens * cols, seed: UInt64(30 + tokens))
+                    let parallel = ParallelFor(workers: 3)
+                    let batched = product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
+                    var alone: [Float] = []
+                    for t in 0..<tokens {
+                        alone += product(m, Array(x[(t * cols)..<((t + 1) * cols)]), tokens: 1, parallel: parallel, kernels: kernels)
+                    }
+                    #expect(batched == alone, "\(type.name) \(tokens) tokens, \(rows)×\(cols), \(kernels.name)")
+                    #expect(!batched.contains { $0.isNaN })
+                }
+            }
+        }
+    }
+
+    /// Embedding lookups and tied outputs read rows out of the layout: the same floats as the
+    /// plain rows, whole and by block ranges (the fp32 GEMM's packing).
+    @Test(arguments: [GGMLType.q4_0, .q8_0])
+    func rowsReadBackFromTheLayout(_ type: GGMLType) throws {
+        let rows = 24, cols = 320
+        let (bytes, w) = k.encoded(type, rows: rows, cols: cols, seed: 7)
+        try bytes.withUnsafeBytes { raw in
+            let m = try #require(MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!).rowInterleaved())
+            var row = [Float](repeating: .nan, count: cols)
+            for r in 0..<rows {
+                row.withUnsafeMutableBufferPointer { m.dequantize(row: r, into: $0.baseAddress!) }
+                #expect(row == Array(w[(r * cols)..<((r + 1) * cols)]), "row \(r)")
+            }
+        }
+    }
+
+    /// Shapes without groups of 8 rows, and types without the layout, stay plain.
+    @Test func otherShapesAndTypesStayPlain() {
+        let (q4, _) = k.encoded(.q4_0, rows: 29, cols: 64, seed: 3)
+        let (f16, _) = k.encoded(.f16, rows: 16, cols: 64, seed: 3)
+        q4.withUnsafeBytes { raw in
+            let m = MatrixView(type: .q4_0, rows: 29, columns: 64, base: raw.baseAddress!)
+            #expect(m.rowInterleaved() == nil)
+            #expect(repackForMatvec(m, releasingSource: false).layout == .plain)
+        }
+        f16.withUnsafeBytes { raw in
+            let m = MatrixView(type: .f16, rows: 16, columns: 64, base: raw.baseAddress!)
+            #expect(m.rowInterleaved() == nil)
+            #expect(repackForMatvec(m, releasingSource: false).layout == .plain)
+        }
+    }
+
+    /// The model's loader repacks Q4_0/Q8_0 matrices for the selected set unless LLAMA_REPACK=0
+    /// or the set is the generic one.
+    @Test func loaderRepacksForTheSelectedSet() {
+        let (bytes, _) = k.encoded(.q4_0, rows: 16, cols: 64, seed: 3)
+        bytes.withUnsafeBytes { raw in
+            let m = MatrixView(type: .q4_0, rows: 16, columns: 64, base: raw.baseAddress!)
+            let expected: WeightLayout = repackEnabled && KernelSet.selected.name != "generic" ? .rowInterleaved8 : .plain
+            #expect(repackForMatvec(m, releasingSource: false).layout == expected)
+            #expect(repacks(m) == (expected == .rowInterleaved8))
+        }
+    }
+}
