@@ -88,6 +88,32 @@ func packBlock(_ w: MatrixView, rowStart: Int, rowCount: Int, k0: Int, kc: Int,
     }
 }
 
+/// Writes token `t`'s 32 output lanes of a GEMM tile (`v0`, `v1`) to row `t` of `out` (`ldo`
+/// apart), the first `rows` of them, added to what is there when `accumulate`; nothing for
+/// `t ≥ tokens`. Shared by `gemmTile` and `StridedGEMM.gemmTileTransposedA`.
+@inline(__always)
+func storeTileRow(_ out: UnsafeMutablePointer<Float>, ldo: Int, token t: Int, tokens: Int, rows: Int, accumulate: Bool,
+                  _ v0: SIMD16<Float>, _ v1: SIMD16<Float>) {
+    typealias V = SIMD16<Float>
+    guard t < tokens else { return }
+    let o = out + t * ldo
+    if rows == gemmPanelRows {
+        let r = UnsafeMutableRawPointer(o)
+        if accumulate {
+            r.storeBytes(of: r.loadUnaligned(as: V.self) + v0, as: V.self)
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
+        } else {
+            r.storeBytes(of: v0, as: V.self)
+            r.storeBytes(of: v1, toByteOffset: 64, as: V.self)
+        }
+    } else {
+        for j in 0..<rows {
+            let v = j < 16 ? v0[j] : v1[j - 16]
+            o[j] = accumulate ? o[j] + v : v
+        }
+    }
+}
+
 /// `out[t, j] (+)= Σ_k panel[k, j] · x[t, k]` for `t < tokens` (≤ 6) and `j < rows` (≤ 32).
 @inline(__always)
 func gemmTile(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int,
@@ -134,23 +160,7 @@ func gemmTile(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int
         }
     }
     @inline(__always) func store(_ t: Int, _ v0: V, _ v1: V) {
-        guard t < tokens else { return }
-        let o = out + t * ldo
-        if rows == gemmPanelRows {
-            let r = UnsafeMutableRawPointer(o)
-            if accumulate {
-                r.storeBytes(of: r.loadUnaligned(as: V.self) + v0, as: V.self)
-                r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
-            } else {
-                r.storeBytes(of: v0, as: V.self)
-                r.storeBytes(of: v1, toByteOffset: 64, as: V.self)
-            }
-        } else {
-            for j in 0..<rows {
-                let v = j < 16 ? v0[j] : v1[j - 16]
-                o[j] = accumulate ? o[j] + v : v
-            }
-        }
+        storeTileRow(out, ldo: ldo, token: t, tokens: tokens, rows: rows, accumulate: accumulate, v0, v1)
     }
     store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
     store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
@@ -420,23 +430,7 @@ public final class StridedGEMM: @unchecked Sendable {
             }
         }
         @inline(__always) func store(_ t: Int, _ v0: V, _ v1: V) {
-            guard t < tokens else { return }
-            let o = out + t * ldo
-            if rows == gemmPanelRows {
-                let r = UnsafeMutableRawPointer(o)
-                if accumulate {
-                    r.storeBytes(of: r.loadUnaligned(as: V.self) + v0, as: V.self)
-                    r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
-                } else {
-                    r.storeBytes(of: v0, as: V.self)
-                    r.storeBytes(of: v1, toByteOffset: 64, as: V.self)
-                }
-            } else {
-                for j in 0..<rows {
-                    let v = j < 16 ? v0[j] : v1[j - 16]
-                    o[j] = accumulate ? o[j] + v : v
-                }
-            }
+            storeTileRow(out, ldo: ldo, token: t, tokens: tokens, rows: rows, accumulate: accumulate, v0, v1)
         }
         store(0, c.0, c.1); store(1, c.2, c.3); store(2, c.4, c.5)
         store(3, c.6, c.7); store(4, c.8, c.9); store(5, c.10, c.11)
