@@ -122,10 +122,10 @@ struct BenchModel: ParsableCommand {
         // Token ids are arbitrary: speed does not depend on them. A fixed pattern keeps runs comparable.
         func tokens(_ count: Int, from start: Int = 0) -> [TokenID] { (start..<start + count).map { TokenID((7919 * $0 + 13) % c.vocabSize) } }
         let depth = d
-        /// A cache of `extra` positions beyond the depth, holding the depth's positions.
-        func depthCache(extra: Int) throws -> KVCache {
-            let cache = KVCache(config: c, capacity: depth + extra, type: cacheType)
-            guard depth > 0 else { return cache }
+        // One cache for both tests: the depth's positions are computed once (untimed), and
+        // each run cuts the cache back to them.
+        let cache = KVCache(config: c, capacity: depth + max(p, n), type: cacheType)
+        if depth > 0 {
             let chunk = min(depth, 512)
             let state = RunState(config: c, maxRows: chunk, maxLogitRows: 1)
             let ids = tokens(depth)
@@ -136,14 +136,12 @@ struct BenchModel: ParsableCommand {
                 try llama.forward(rows, caches: [cache], state: state, logitRows: [rows.count - 1])
                 start = end
             }
-            return cache
         }
 
         var results: [BenchResult] = []
         if p > 0 {
             let prompt = tokens(p, from: depth)
             let state = RunState(config: c, maxRows: p, maxLogitRows: 1)
-            let cache = try depthCache(extra: p)
             let rows = prompt.enumerated().map { BatchRow(token: $1, position: depth + $0) }
             let times = try measure {
                 cache.truncate(to: depth)
@@ -154,7 +152,6 @@ struct BenchModel: ParsableCommand {
         if n > 0 {
             let ids = tokens(n, from: depth)
             let state = RunState(config: c, maxRows: 1, maxLogitRows: 1)
-            let cache = try depthCache(extra: n)
             let rows = ids.enumerated().map { [BatchRow(token: $1, position: depth + $0)] }
             let times = try measure {
                 cache.truncate(to: depth)
