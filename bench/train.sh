@@ -37,17 +37,4 @@ for r in $(seq "$REPEATS"); do
   RESULTS+=("$OURS" "$THEIRS")
 done
 
-python3 - "${RESULTS[@]}" <<'PY'
-import json, statistics, sys
-runs = [json.loads(s) for s in sys.argv[1:]]
-print(f"{'':12}{'tokens/s':>10}{'wall s':>9}{'train':>8}{'val':>8}")
-ratios = []
-for i in range(0, len(runs), 2):
-    a, b = runs[i], runs[i + 1]
-    for name, r in (("swiftllama", a), ("pytorch", b)):
-        print(f"{name:12}{r['tokens_per_s']:>10.0f}{r['wall_s']:>9.1f}{r['train_loss']:>8.4f}{r['val_loss']:>8.4f}")
-    ratios.append(a['tokens_per_s'] / b['tokens_per_s'])
-    print(f"speed ratio swiftllama/pytorch: {ratios[-1]:.2f}x")
-if len(ratios) > 1:
-    print(f"median ratio over {len(ratios)} runs: {statistics.median(ratios):.2f}x")
-PY
+python3 bench/train_summary.py "${RESULTS[@]}"
