@@ -65,7 +65,10 @@ struct BenchTokenizer: ParsableCommand {
 /// fresh cache, one untimed warm-up run, then `reps` timed runs. With `-d D` (llama-bench's
 /// depth) the cache already holds D positions when each run starts (filled once, untimed,
 /// and cut back to D before every run, as llama-bench restores its saved state); the tests
-/// are then named `ppN@dD` and `tgN@dD`.
+/// are then named `ppN@dD` and `tgN@dD`. With `--parallel P` (llama-batched-bench's -npl)
+/// a third test, `tgNxP`, decodes P sequences together, one forward call of P rows per step
+/// (what `llama serve` runs with P streams), and reports their aggregate speed and its
+/// ratio to the single sequence's tgN.
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
@@ -93,6 +96,9 @@ struct BenchModel: ParsableCommand {
     @Option(name: .short, parsing: .unconditional, help: "Timed repetitions per test.")
     var r = 5
 
+    @Option(name: .long, parsing: .unconditional, help: "Also decode this many sequences together (test tgNxP: one forward call of P rows per step, as `llama serve` with P streams), reporting aggregate t/s and the ratio to one sequence.")
+    var parallel = 1
+
     @Flag(name: .long, help: "Print a JSON array, one object per test.")
     var json = false
 
@@ -101,6 +107,8 @@ struct BenchModel: ParsableCommand {
         guard p + n > 0 else { throw ValidationError("-p and -n are both 0: nothing to measure") }
         guard r >= 1 else { throw ValidationError("-r must be at least 1") }
         if let t { guard t >= 1 else { throw ValidationError("-t must be at least 1") } }
+        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
+        guard parallel == 1 || n > 0 else { throw ValidationError("--parallel \(parallel) decodes -n tokens per sequence; -n is 0") }
     }
 
     func run() throws {
@@ -122,19 +130,23 @@ struct BenchModel: ParsableCommand {
         // Token ids are arbitrary: speed does not depend on them. A fixed pattern keeps runs comparable.
         func tokens(_ count: Int, from start: Int = 0) -> [TokenID] { (start..<start + count).map { TokenID((7919 * $0 + 13) % c.vocabSize) } }
         let depth = d
-        // One cache for both tests: the depth's positions are computed once (untimed), and
-        // each run cuts the cache back to them.
-        let cache = KVCache(config: c, capacity: depth + max(p, n), type: cacheType)
+        // One cache per sequence (one without --parallel) for every test: the depth's
+        // positions are computed once (untimed), and each run cuts the caches back to them.
+        let sequences = n > 0 ? parallel : 1
+        let caches = (0..<sequences).map { _ in KVCache(config: c, capacity: depth + max(p, n), type: cacheType) }
+        let cache = caches[0]
         if depth > 0 {
             let chunk = min(depth, 512)
             let state = RunState(config: c, maxRows: chunk, maxLogitRows: 1)
             let ids = tokens(depth)
-            var start = 0
-            while start < depth {
-                let end = min(depth, start + chunk)
-                let rows = (start..<end).map { BatchRow(token: ids[$0], position: $0) }
-                try llama.forward(rows, caches: [cache], state: state, logitRows: [rows.count - 1])
-                start = end
+            for cache in caches {
+                var start = 0
+                while start < depth {
+                    let end = min(depth, start + chunk)
+                    let rows = (start..<end).map { BatchRow(token: ids[$0], position: $0) }
+                    try llama.forward(rows, caches: [cache], state: state, logitRows: [rows.count - 1])
+                    start = end
+                }
             }
         }
 
@@ -149,15 +161,20 @@ struct BenchModel: ParsableCommand {
             }
             results.append(BenchResult(test: "pp\(p)\(suffix)", tokens: p, seconds: times))
         }
-        if n > 0 {
+        // tgN, and tgNxP: every step one forward call of one row per sequence (the next
+        // token of each), the logits of every row, as the server's engine steps its streams.
+        for count in n > 0 ? (parallel > 1 ? [1, parallel] : [1]) : [] {
             let ids = tokens(n, from: depth)
-            let state = RunState(config: c, maxRows: 1, maxLogitRows: 1)
-            let rows = ids.enumerated().map { [BatchRow(token: $1, position: depth + $0)] }
+            let state = RunState(config: c, maxRows: count, maxLogitRows: count)
+            let steps = ids.enumerated().map { i, id in (0..<count).map { BatchRow(token: id, position: depth + i, sequence: $0) } }
+            let logitRows = Array(0..<count)
+            let used = Array(caches.prefix(count))
             let times = try measure {
-                cache.truncate(to: depth)
-                for row in rows { try llama.forward(row, caches: [cache], state: state, logitRows: [0]) }
+                for cache in used { cache.truncate(to: depth) }
+                for rows in steps { try llama.forward(rows, caches: used, state: state, logitRows: logitRows) }
             }
-            results.append(BenchResult(test: "tg\(n)\(suffix)", tokens: n, seconds: times))
+            results.append(BenchResult(test: "tg\(n)" + (count > 1 ? "x\(count)" : "") + suffix, tokens: n * count,
+                                       seconds: times, sequences: count))
         }
         let rss = peakResidentBytes()
         let size = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
@@ -166,15 +183,23 @@ struct BenchModel: ParsableCommand {
         // bandwidth it achieves (compare with bench/bandwidth.sh). Only tg tests get it.
         let weightBytes = weightBytesPerToken(checkpoint)
         func gbPerSecond(_ r: BenchResult) -> Double? {
-            r.test.hasPrefix("tg") ? Double(weightBytes) * r.mean / 1e9 : nil
+            r.test.hasPrefix("tg") ? Double(weightBytes) * r.mean / Double(r.sequences) / 1e9 : nil
+        }
+        // The aggregate speed of P sequences over one sequence's (tgNxP only).
+        let single = results.first { $0.test.hasPrefix("tg") && $0.sequences == 1 }
+        func ratio(_ r: BenchResult) -> Double? {
+            guard r.sequences > 1, let single, single.mean > 0 else { return nil }
+            return r.mean / single.mean
         }
         if json {
             let objects = results.map { r in
                 "  {\"model\": \(jsonString(model)), \"type\": \(jsonString(types)), \"size_bytes\": \(size), " +
-                "\"params\": \(c.parameterEstimate), \"threads\": \(threads), \"n_depth\": \(depth), \"cache_type\": \"\(cacheType.rawValue)\", \"test\": \"\(r.test)\", " +
+                "\"params\": \(c.parameterEstimate), \"threads\": \(threads), \"n_depth\": \(depth), \"cache_type\": \"\(cacheType.rawValue)\", " +
+                "\"test\": \"\(r.test)\", \"n_parallel\": \(r.sequences), " +
                 "\"reps\": \(r.seconds.count), \"tokens_per_s\": \(r.mean), \"stddev\": \(r.stddev), " +
                 "\"samples_s\": [\(r.seconds.map { String($0) }.joined(separator: ", "))], \"peak_rss_bytes\": \(rss), " +
                 "\"weight_bytes_per_token\": \(weightBytes), \"weight_gb_per_s\": \(gbPerSecond(r).map { String($0) } ?? "null"), " +
+                "\"ratio_to_one_sequence\": \(ratio(r).map { String($0) } ?? "null"), " +
                 "\"weight_layout\": \(jsonString(layout)), \"load_s\": \(loadSeconds)}"
             }
             print("[\n" + objects.joined(separator: ",\n") + "\n]")
@@ -185,6 +210,12 @@ struct BenchModel: ParsableCommand {
                 let name = (model as NSString).lastPathComponent
                 print("| \(name) | \(types) | \(byteSize(size)) | \(parameterCount(c.parameterEstimate)) | \(threads) | \(r.test) | " +
                       "\(String(format: "%.2f ± %.2f", r.mean, r.stddev)) | \(gbPerSecond(r).map { String(format: "%.1f", $0) } ?? "") |")
+            }
+            for r in results {
+                if let x = ratio(r) {
+                    print("\(r.test): \(r.sequences) sequences decoding together (one forward of \(r.sequences) rows per step), " +
+                          "aggregate \(String(format: "%.2f", r.mean)) t/s = \(String(format: "%.2f", x))x one sequence")
+                }
             }
             print("peak RSS: \(String(format: "%.1f MiB", Double(rss) / 1048576)), KV cache \(cacheType.rawValue)")
             print("weights: \(layout); model built in \(String(format: "%.2f s", loadSeconds))")
@@ -210,8 +241,11 @@ struct BenchModel: ParsableCommand {
 /// The timings of one bench test; speeds are averaged per run, as llama-bench does.
 struct BenchResult {
     let test: String
+    /// Tokens per run, over every sequence.
     let tokens: Int
     let seconds: [Double]
+    /// Sequences decoding together (1 but for tgNxP).
+    var sequences = 1
     var speeds: [Double] { seconds.map { Double(tokens) / $0 } }
     var mean: Double { speeds.reduce(0, +) / Double(speeds.count) }
     /// Sample standard deviation (0 for one run).

@@ -62,6 +62,28 @@ import Llama
         #expect(only.map { $0["test"] as? String } == ["tg4@d120"])
     }
 
+    /// `--parallel P` (llama-batched-bench's -npl): tgN for one sequence, then tgNxP with P
+    /// sequences decoding together, its aggregate speed (P·N tokens per run) and the ratio to
+    /// tgN; bad values are refused naming the option.
+    @Test func benchParallelSequences() throws {
+        let model = try shakespeare()
+        let r = try cli.run(["bench", "--model", model, "-p", "0", "-n", "4", "-r", "1", "--parallel", "3", "--json"])
+        #expect(r.status == 0, "\(r.err)")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]])
+        #expect(parsed.map { $0["test"] as? String } == ["tg4", "tg4x3"])
+        #expect(parsed.map { $0["n_parallel"] as? Int } == [1, 3])
+        #expect(parsed[0]["ratio_to_one_sequence"] is NSNull)
+        let one = try #require(parsed[0]["tokens_per_s"] as? Double), three = try #require(parsed[1]["tokens_per_s"] as? Double)
+        let ratio = try #require(parsed[1]["ratio_to_one_sequence"] as? Double)
+        #expect(one > 0 && three > 0 && abs(ratio - three / one) < 1e-9 * ratio)
+        let table = try cli.run(["bench", "--model", model, "-p", "0", "-n", "4", "-r", "1", "--parallel", "2", "-d", "8"])
+        #expect(table.status == 0 && table.out.contains("| tg4x2@d8 |") && table.out.contains("tg4x2@d8: 2 sequences"), "\(table.out) \(table.err)")
+        let zero = try cli.run(["bench", "--model", model, "--parallel", "0"])
+        #expect(zero.status != 0 && zero.err.contains("--parallel must be at least 1"), "\(zero.err)")
+        let none = try cli.run(["bench", "--model", model, "-p", "8", "-n", "0", "--parallel", "2"])
+        #expect(none.status != 0 && none.err.contains("-n is 0"), "\(none.err)")
+    }
+
     /// Threads beyond the cores are clamped with a notice; generate takes --threads.
     @Test func threadCountsAreClamped() throws {
         let model = try shakespeare()
