@@ -58,8 +58,10 @@ import Llama
 
     /// The decode step of parallel sequences: each token's logits are those it gets alone, bit
     /// for bit, under every set (the kernel sums each token's blocks in the same order for 1…8
-    /// tokens), so greedy generation is the same for one client and for four.
-    @Test(arguments: [(GGMLType.q4_0, 200, 2048), (.q4_0, 24, 96), (.q8_0, 200, 1024), (.q8_0, 24, 96)])
+    /// tokens), so greedy generation is the same for one client and for four. Q4_0 rows of
+    /// 33792 columns (1056 blocks) take the kernel's other offset path at 8 tokens (the
+    /// per-call table holds 8192 block-tokens): the same integers, so the same floats.
+    @Test(arguments: [(GGMLType.q4_0, 200, 2048), (.q4_0, 24, 96), (.q4_0, 8, 33792), (.q8_0, 200, 1024), (.q8_0, 24, 96)])
     func batchedTokensEqualEachTokenAlone(_ type: GGMLType, _ rows: Int, _ cols: Int) throws {
         let (bytes, _) = k.encoded(type, rows: rows, cols: cols, seed: 21)
         try bytes.withUnsafeBytes { raw in
@@ -76,6 +78,36 @@ import Llama
                     #expect(batched == alone, "\(type.name) \(tokens) tokens, \(rows)×\(cols), \(kernels.name)")
                     #expect(!batched.contains { $0.isNaN })
                 }
+            }
+        }
+    }
+
+    /// Matrices that share their input (a layer's wq, wk, wv; gate and up) in one call: each
+    /// output bit for bit what its matrix gives alone, for Q4_0 and Q8_0 mixed, 1…8 tokens.
+    @Test func sharedInputProductsEqualEachAlone() throws {
+        let cols = 320
+        let shapes: [(GGMLType, Int)] = [(.q4_0, 136), (.q8_0, 24), (.q4_0, 8)]
+        let encoded = shapes.enumerated().map { i, s in k.encoded(s.0, rows: s.1, cols: cols, seed: UInt64(60 + i)).0 }
+        var keep: [MatrixView] = []
+        for ((type, rows), bytes) in zip(shapes, encoded) {
+            // The repacked copy has memory of its own.
+            let repacked = bytes.withUnsafeBytes { MatrixView(type: type, rows: rows, columns: cols, base: $0.baseAddress!).rowInterleaved() }
+            keep.append(try #require(repacked))
+        }
+        for kernels in KernelSet.runnable {
+            for tokens in 1...interleavedMaxTokens {
+                let x = k.values(tokens * cols, seed: UInt64(70 + tokens))
+                let parallel = ParallelFor(workers: 3)
+                let alone = keep.map { product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
+                var outs = keep.map { [Float](repeating: .nan, count: tokens * $0.rows) }
+                let buffers = outs.indices.map { i in UnsafeMutablePointer<Float>.allocate(capacity: outs[i].count) }
+                defer { for b in buffers { b.deallocate() } }
+                x.withUnsafeBufferPointer { xp in
+                    matmul(Array(zip(keep, buffers)).map { (w: $0.0, out: $0.1) }, xp.baseAddress!, tokens: tokens,
+                           parallel: parallel, kernels: kernels)
+                }
+                for i in outs.indices { outs[i] = Array(UnsafeBufferPointer(start: buffers[i], count: outs[i].count)) }
+                #expect(outs == alone, "\(tokens) tokens, \(kernels.name)")
             }
         }
     }

@@ -120,6 +120,21 @@ public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ ou
     }
 }
 
+/// `matmul` of several matrices with the same input (a layer's wq, wk, wv; its gate and
+/// up), each into its own output. When they are all row-interleaved and the tokens few
+/// (generation, parallel streams), the input is quantized once and one parallel loop runs
+/// all of them; otherwise one `matmul` each. The outputs are the same either way.
+public func matmul(_ products: [(w: MatrixView, out: UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>, tokens: Int,
+                   parallel: ParallelFor, kernels: KernelSet = .selected) {
+    let cols = products.first?.w.columns ?? 0
+    if products.count > 1, tokens <= interleavedMaxTokens,
+       products.allSatisfy({ $0.w.layout == .rowInterleaved8 && $0.w.columns == cols && kernels.matvecR8[$0.w.type] != nil }) {
+        matvecInterleaved(products, x, tokens: tokens, parallel: parallel, kernels: kernels)
+        return
+    }
+    for (w, out) in products { matmul(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels) }
+}
+
 /// Up to this many tokens, a product reads each weight row once and dots it straight from
 /// its stored format with every token (generation); beyond, `gemm` converts blocks of W to
 /// fp32 once and shares them with the whole batch (prompt processing).

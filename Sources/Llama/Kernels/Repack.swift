@@ -101,10 +101,30 @@ extension MatrixView {
 /// offset multiplies), then each chunk of row groups meets up to 8 tokens per kernel call.
 func matvecInterleaved(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
                        parallel: ParallelFor, kernels: KernelSet = .selected) {
-    guard let kernel = kernels.matvecR8[w.type] else {
-        preconditionFailure("no row-interleaved kernel for \(w.type.name) in set \(kernels.name)")
+    matvecInterleaved([(w, out)], x, tokens: tokens, parallel: parallel, kernels: kernels)
+}
+
+/// `outs[i][t, r] = Wᵢ[r] · x[t]` for row-interleaved matrices of the same width that read
+/// the same input (a layer's wq, wk and wv; its gate and up): the activations are quantized
+/// once for all of them, and one parallel loop hands out every matrix's chunks of row groups,
+/// so the cores meet once instead of once per matrix. Each output is what
+/// `matvecInterleaved` gives for its matrix alone, bit for bit.
+func matvecInterleaved(_ products: [(w: MatrixView, out: UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
+                       tokens: Int, parallel: ParallelFor, kernels: KernelSet = .selected) {
+    guard let cols = products.first?.w.columns else { return }
+    let blocks = cols / 32
+    let groupsPerChunk = matvecChunkRows / 8
+    // Chunks never cross matrices: matrix i owns chunks firstChunk[i] ..< firstChunk[i + 1].
+    var firstChunk = [0]
+    var chosen: [KernelSet.MatvecR8] = []
+    for (w, _) in products {
+        guard w.columns == cols, let kernel = kernels.matvecR8[w.type] else {
+            preconditionFailure("no row-interleaved kernel for \(w.type.name) in set \(kernels.name), or widths differ")
+        }
+        chosen.append(kernel)
+        firstChunk.append(firstChunk[firstChunk.count - 1] + (w.rows / 8 + groupsPerChunk - 1) / groupsPerChunk)
     }
-    let cols = w.columns, rows = w.rows, blocks = cols / 32
+    let chunks = firstChunk[firstChunk.count - 1]
     withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
         withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: tokens * blocks) { sumBuffer in
@@ -114,14 +134,21 @@ func matvecInterleaved(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, 
                     kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
                     swiftllama_block_sums(values + t * cols, Int32(blocks), sums + t * blocks)
                 }
-                parallel.runChunked(rows / 8, chunk: matvecChunkRows / 8) { _, range in
-                    let groupBase = w.base + range.lowerBound * 8 * w.rowBytes
-                    var t0 = 0
-                    while t0 < tokens {
-                        let n = min(8, tokens - t0)
-                        kernel(groupBase, Int32(range.count), Int32(blocks), values + t0 * cols, scales + t0 * blocks,
-                               sums + t0 * blocks, Int32(n), out + t0 * rows + 8 * range.lowerBound, rows)
-                        t0 += n
+                parallel.runChunked(chunks, chunk: 1) { _, range in
+                    var i = 0
+                    for c in range {
+                        while c >= firstChunk[i + 1] { i += 1 }
+                        let (w, out) = products[i], kernel = chosen[i], rows = w.rows
+                        let g0 = (c - firstChunk[i]) * groupsPerChunk
+                        let count = min(groupsPerChunk, rows / 8 - g0)
+                        let groupBase = w.base + g0 * 8 * w.rowBytes
+                        var t0 = 0
+                        while t0 < tokens {
+                            let n = min(8, tokens - t0)
+                            kernel(groupBase, Int32(count), Int32(blocks), values + t0 * cols, scales + t0 * blocks,
+                                   sums + t0 * blocks, Int32(n), out + t0 * rows + 8 * g0, rows)
+                            t0 += n
+                        }
                     }
                 }
             }

@@ -318,9 +318,7 @@ public final class LlamaModel: @unchecked Sendable {
             // Attention block.
             normRows(x, w.attentionNorm, xb, rows: allRows)
             observer?.observe(.attentionNorm, layer: l, values: xb, rows: n, width: dim)
-            matmul(w.wq, xb, tokens: n, state.q, parallel: parallel)
-            matmul(w.wk, xb, tokens: n, state.k, parallel: parallel)
-            matmul(w.wv, xb, tokens: n, state.v, parallel: parallel)
+            matmul([(w.wq, state.q), (w.wk, state.k), (w.wv, state.v)], xb, tokens: n, parallel: parallel)
             addBias(w.bq, to: state.q, rows: n)
             addBias(w.bk, to: state.k, rows: n)
             addBias(w.bv, to: state.v, rows: n)
@@ -384,8 +382,7 @@ public final class LlamaModel: @unchecked Sendable {
         let hidden = config.hiddenDim, activation = config.architecture.activation
         let hb = state.hb, hb2 = state.hb2
         if let w1 = w.w1 {
-            matmul(w1, xb, tokens: n, hb, parallel: parallel)
-            matmul(w.w3, xb, tokens: n, hb2, parallel: parallel)
+            matmul([(w1, hb), (w.w3, hb2)], xb, tokens: n, parallel: parallel)
             if let observer {
                 observer.observe(.gate, layer: l, values: hb, rows: n, width: hidden)
                 observer.observe(.up, layer: l, values: hb2, rows: n, width: hidden)
