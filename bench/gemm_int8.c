@@ -82,6 +82,27 @@ int main(int argc, char **argv) {
         const double n = (double)ROWS * COLS;
         printf("| %s | %.2f | %.2f | %.1f |\n", t->name, bestPack / n * 1e9, bestMul / n * 1e9,
                n * TOKENS / (bestPack + bestMul) / 1e9);
+        if (t->id == 2 || t->id == 8) {
+            // The row-interleaved layout of the same matrix (Q4_0 and Q8_0 as loaded): packing only.
+            uint8_t *r8 = malloc((size_t)ROWS * t->rowBytes);
+            swiftllama_repack_r8(t->id, w, r8, ROWS / 8, blocks);
+            bestPack = 1e9;
+            for (int p = 0; p < passes; p++) {
+                double pack = 0;
+                for (int r0 = 0; r0 < ROWS; r0 += 16) {
+                    double t0 = cpu_now();
+                    swiftllama_pack_int8_r8(t->id, r8, r0, 16, blocks, packed, scales, biases);
+                    pack += cpu_now() - t0;
+                }
+                if (pack < bestPack) bestPack = pack;
+            }
+            // Same tiles as the plain rows: the product must not change.
+            memcpy(ref, out, sizeof(float) * TOKENS * ROWS);
+            swiftllama_gemm_int8(size, packed, scales, biases, blocks, xq, xd, xds, TOKENS, out + ROWS - 16, ROWS, 16);
+            printf("| %s R8 | %.2f | | | (last tile %s)\n", t->name, bestPack / n * 1e9,
+                   memcmp(ref, out, sizeof(float) * TOKENS * ROWS) == 0 ? "identical" : "DIFFERS");
+            free(r8);
+        }
         if (size != 16) continue;
         // The K16 layout and kernel of the same type, checked against the per-16 path.
         memcpy(ref, out, sizeof(float) * TOKENS * ROWS);

@@ -187,7 +187,7 @@ void swiftllama_quantize_q8_K(const float *x, int8_t *q, float *d, int16_t *sums
 // load; their int32 sums are turned into floats once per block.
 
 // The unsigned values (32, or 16 for Q6_K), scale and bias of block b of one row.
-void swiftllama_int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias) {
+static inline __attribute__((always_inline)) void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias) {
     if (type == 8) {  // Q8_0
         const uint8_t *p = row + 34 * b;
         const float d = half_bits_to_float(p);
@@ -290,21 +290,40 @@ void swiftllama_int8_block(int type, const uint8_t *row, int b, uint8_t u[32], f
     }
 }
 
-void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, int blocks,
-                          uint8_t *packed, float *scales, float *biases) {
+void swiftllama_int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias) {
+    int8_block(type, row, b, u, scale, bias);
+}
+
+// `swiftllama_pack_int8` for one type, inlined with the type constant so each type's
+// unpacking compiles to its own straight loops.
+static inline __attribute__((always_inline)) void pack_int8_type(int type, const void *rows, long rowBytes, int nrows, int blocks,
+                                                                 uint8_t *packed, float *scales, float *biases) {
     const int size = int8_block_size(type), groups = size / 4;
-    memset(packed, 0, (size_t)blocks * 16 * size);
-    memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
-    memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    if (nrows < 16) {
+        memset(packed, 0, (size_t)blocks * 16 * size);
+        memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
+        memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    }
     uint8_t u[32];
     for (int r = 0; r < nrows; r++) {
         const uint8_t *row = (const uint8_t *)rows + (long)r * rowBytes;
         for (int b = 0; b < blocks; b++) {
-            swiftllama_int8_block(type, row, b, u, &scales[16 * b + r], &biases[16 * b + r]);
+            int8_block(type, row, b, u, &scales[16 * b + r], &biases[16 * b + r]);
             uint8_t *dst = packed + (long)16 * size * b + 4 * r;
             for (int m = 0; m < groups; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
         }
     }
+}
+
+void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, int blocks,
+                          uint8_t *packed, float *scales, float *biases) {
+#define PACK_CASE(t) case t: pack_int8_type(t, rows, rowBytes, nrows, blocks, packed, scales, biases); break;
+    switch (type) {
+        PACK_CASE(8) PACK_CASE(2) PACK_CASE(3) PACK_CASE(6) PACK_CASE(7) PACK_CASE(10)
+        PACK_CASE(11) PACK_CASE(12) PACK_CASE(13) PACK_CASE(14) PACK_CASE(20) PACK_CASE(23)
+        default: pack_int8_type(type, rows, rowBytes, nrows, blocks, packed, scales, biases); break;
+    }
+#undef PACK_CASE
 }
 
 int swiftllama_int8_block_size(int type) { return int8_block_size(type); }
@@ -427,21 +446,51 @@ void swiftllama_block_sums(const int8_t *xq, int blocks, int32_t *sums) {
 
 void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows, int blocks,
                              uint8_t *tile, float *scales, float *biases) {
-    const int size = int8_block_size(type), groups = size / 4;
-    memset(tile, 0, (size_t)blocks * 16 * size);
-    memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
-    memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    // Straight from the interleaved words: a group of 8 rows holds, for 4 consecutive
+    // elements, the 8 rows' 4 bytes side by side, which is half of a tile's 64-byte group.
+    // Q8_0 is stored as u = q + 128 already; Q4_0's word i holds elements 4i… (low nibbles)
+    // and 16 + 4i… (high nibbles).
+    const int isQ8 = type == 8, size = 32, bb = isQ8 ? 34 : 18;
+    if (nrows < 16) {
+        memset(tile, 0, (size_t)blocks * 16 * size);
+        memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
+        memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    }
+    for (int h = 0; h < nrows / 8; h++) {
+        const long g = row0 / 8 + h;
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *src = (const uint8_t *)packed + (g * blocks + b) * 8 * bb;
+            uint8_t *dst = tile + (long)16 * size * b + 32 * h;
+            for (int r = 0; r < 8; r++) {
+                const float d = half_bits_to_float(src + 2 * r);
+                scales[16 * b + 8 * h + r] = d;
+                biases[16 * b + 8 * h + r] = (isQ8 ? 128.0f : 8.0f) * d;
+            }
+            if (isQ8) {
+                for (int m = 0; m < 8; m++) memcpy(dst + 64 * m, src + 16 + 32 * m, 32);
+            } else {
+                for (int m = 0; m < 4; m++) {
+                    const uint8_t *w = src + 16 + 32 * m;
+                    uint8_t *lo = dst + 64 * m, *hi = dst + 64 * (m + 4);
+                    for (int k = 0; k < 32; k++) {
+                        lo[k] = w[k] & 0x0F;
+                        hi[k] = w[k] >> 4;
+                    }
+                }
+            }
+        }
+    }
+    // Rows of a last partial group (R8 matrices have whole groups; kept for any caller).
     uint8_t u[32], block[34];
-    for (int r = 0; r < nrows; r++) {
+    for (int r = nrows / 8 * 8; r < nrows; r++) {
         for (int b = 0; b < blocks; b++) {
             swiftllama_r8_block(type, packed, blocks, row0 + r, b, block);
-            swiftllama_int8_block(type, block, 0, u, &scales[16 * b + r], &biases[16 * b + r]);
+            int8_block(type, block, 0, u, &scales[16 * b + r], &biases[16 * b + r]);
             uint8_t *dst = tile + (long)16 * size * b + 4 * r;
-            for (int m = 0; m < groups; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
+            for (int m = 0; m < 8; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
         }
     }
 }
-
 
 int swiftllama_has_int8_gemm(void) { return select_set()->gemm_int8 != NULL; }
 

@@ -183,7 +183,7 @@ let int8TileRows = 16
 
 /// Types whose sub-blocks of 16 have small integer scales under one scale per 256: their
 /// products stay in int32 over a super-block (`gemmInt8K16`).
-let int8GEMMK16Types: Set<GGMLType> = [.q2_K, .q3_K, .q6_K]
+public let int8GEMMK16Types: Set<GGMLType> = [.q2_K, .q3_K, .q6_K]
 
 func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
               parallel: ParallelFor) {
