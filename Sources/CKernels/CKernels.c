@@ -187,7 +187,7 @@ void swiftllama_quantize_q8_K(const float *x, int8_t *q, float *d, int16_t *sums
 // load; their int32 sums are turned into floats once per block.
 
 // The unsigned values (32, or 16 for Q6_K), scale and bias of block b of one row.
-void swiftllama_int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias) {
+static inline __attribute__((always_inline)) void int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias) {
     if (type == 8) {  // Q8_0
         const uint8_t *p = row + 34 * b;
         const float d = half_bits_to_float(p);
@@ -290,24 +290,109 @@ void swiftllama_int8_block(int type, const uint8_t *row, int b, uint8_t u[32], f
     }
 }
 
-void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, int blocks,
-                          uint8_t *packed, float *scales, float *biases) {
+void swiftllama_int8_block(int type, const uint8_t *row, int b, uint8_t u[32], float *scale, float *bias) {
+    int8_block(type, row, b, u, scale, bias);
+}
+
+// `swiftllama_pack_int8` for one type, inlined with the type constant so each type's
+// unpacking compiles to its own straight loops.
+static inline __attribute__((always_inline)) void pack_int8_type(int type, const void *rows, long rowBytes, int nrows, int blocks,
+                                                                 uint8_t *packed, float *scales, float *biases) {
     const int size = int8_block_size(type), groups = size / 4;
-    memset(packed, 0, (size_t)blocks * 16 * size);
-    memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
-    memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    if (nrows < 16) {
+        memset(packed, 0, (size_t)blocks * 16 * size);
+        memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
+        memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    }
     uint8_t u[32];
     for (int r = 0; r < nrows; r++) {
         const uint8_t *row = (const uint8_t *)rows + (long)r * rowBytes;
         for (int b = 0; b < blocks; b++) {
-            swiftllama_int8_block(type, row, b, u, &scales[16 * b + r], &biases[16 * b + r]);
+            int8_block(type, row, b, u, &scales[16 * b + r], &biases[16 * b + r]);
             uint8_t *dst = packed + (long)16 * size * b + 4 * r;
             for (int m = 0; m < groups; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
         }
     }
 }
 
+void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, int blocks,
+                          uint8_t *packed, float *scales, float *biases) {
+#define PACK_CASE(t) case t: pack_int8_type(t, rows, rowBytes, nrows, blocks, packed, scales, biases); break;
+    switch (type) {
+        PACK_CASE(8) PACK_CASE(2) PACK_CASE(3) PACK_CASE(6) PACK_CASE(7) PACK_CASE(10)
+        PACK_CASE(11) PACK_CASE(12) PACK_CASE(13) PACK_CASE(14) PACK_CASE(20) PACK_CASE(23)
+        default: pack_int8_type(type, rows, rowBytes, nrows, blocks, packed, scales, biases); break;
+    }
+#undef PACK_CASE
+}
+
 int swiftllama_int8_block_size(int type) { return int8_block_size(type); }
+
+// One super-block of one row for `swiftllama_pack_int8_k16` (layout in CKernels.h): the 256
+// unsigned values in element order, the 16 sub-block scales sc_j and biases b_j, d and dbias.
+static void k16_superblock(int type, const uint8_t *p, uint8_t u[256], int sc[16], int bias[16], float *d, float *dbias) {
+    // Elements 128·n + 32·k + l (n < 2 halves, k < 4 quarters, l < 32).
+    if (type == 10) {  // Q2_K: scales[16], qs[64], d, dmin
+        for (int n = 0; n < 2; n++)
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 32; l++) u[128 * n + 32 * k + l] = (uint8_t)((p[16 + 32 * n + l] >> (2 * k)) & 3);
+        for (int j = 0; j < 16; j++) {
+            sc[j] = p[j] & 0x0F;
+            bias[j] = p[j] >> 4;
+        }
+        *d = half_bits_to_float(p + 80);
+        *dbias = half_bits_to_float(p + 82);
+    } else if (type == 11) {  // Q3_K: hmask[32], qs[64], scales[12], d
+        for (int n = 0; n < 2; n++)
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 32; l++)
+                    u[128 * n + 32 * k + l] = (uint8_t)(((p[32 + 32 * n + l] >> (2 * k)) & 3) | (((p[l] >> (4 * n + k)) & 1) << 2));
+        for (int j = 0; j < 16; j++) {
+            sc[j] = q3_K_scale(j, p + 96) - 32;
+            bias[j] = 4 * sc[j];
+        }
+        *d = *dbias = half_bits_to_float(p + 108);
+    } else {  // Q6_K: ql[128], qh[64], scales[16] (int8), d
+        for (int n = 0; n < 2; n++)
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *ql = p + 64 * n + (k % 2) * 32, *qh = p + 128 + 32 * n;
+                for (int l = 0; l < 32; l++) {
+                    const int low = k < 2 ? (ql[l] & 0x0F) : (ql[l] >> 4);
+                    u[128 * n + 32 * k + l] = (uint8_t)(low | (((qh[l] >> (2 * k)) & 3) << 4));
+                }
+            }
+        for (int j = 0; j < 16; j++) {
+            sc[j] = (int8_t)p[192 + j];
+            bias[j] = 32 * sc[j];
+        }
+        *d = *dbias = half_bits_to_float(p + 208);
+    }
+}
+
+void swiftllama_pack_int8_k16(int type, const void *rows, long rowBytes, int nrows, int superblocks,
+                              uint8_t *packed, int32_t *scales, int32_t *pairs, float *d, float *dbias) {
+    if (nrows < 16) {
+        memset(packed, 0, (size_t)superblocks * 4096);
+        memset(scales, 0, (size_t)superblocks * 256 * sizeof(int32_t));
+        memset(pairs, 0, (size_t)superblocks * 128 * sizeof(int32_t));
+        memset(d, 0, (size_t)superblocks * 16 * sizeof(float));
+        memset(dbias, 0, (size_t)superblocks * 16 * sizeof(float));
+    }
+    const int blockBytes = type == 10 ? 84 : type == 11 ? 110 : 210;
+    uint8_t u[256];
+    int sc[16], bias[16];
+    for (int r = 0; r < nrows; r++) {
+        const uint8_t *row = (const uint8_t *)rows + (long)r * rowBytes;
+        for (int s = 0; s < superblocks; s++) {
+            k16_superblock(type, row + (long)blockBytes * s, u, sc, bias, &d[16 * s + r], &dbias[16 * s + r]);
+            uint32_t *dst = (uint32_t *)(packed + 4096L * s) + r;
+            for (int g = 0; g < 64; g++) memcpy(dst + 16 * g, u + 4 * g, 4);
+            for (int j = 0; j < 16; j++) scales[256 * s + 16 * j + r] = type == 14 ? sc[j] : (int32_t)(uint16_t)sc[j];
+            for (int q = 0; q < 8; q++)
+                pairs[128 * s + 16 * q + r] = (int32_t)((uint32_t)(uint16_t)bias[2 * q] | ((uint32_t)(uint16_t)bias[2 * q + 1] << 16));
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Row-interleaved layouts (CKernels.h): the repacking at load, and the plain blocks back
@@ -361,21 +446,51 @@ void swiftllama_block_sums(const int8_t *xq, int blocks, int32_t *sums) {
 
 void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows, int blocks,
                              uint8_t *tile, float *scales, float *biases) {
-    const int size = int8_block_size(type), groups = size / 4;
-    memset(tile, 0, (size_t)blocks * 16 * size);
-    memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
-    memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    // Straight from the interleaved words: a group of 8 rows holds, for 4 consecutive
+    // elements, the 8 rows' 4 bytes side by side, which is half of a tile's 64-byte group.
+    // Q8_0 is stored as u = q + 128 already; Q4_0's word i holds elements 4i… (low nibbles)
+    // and 16 + 4i… (high nibbles).
+    const int isQ8 = type == 8, size = 32, bb = isQ8 ? 34 : 18;
+    if (nrows < 16) {
+        memset(tile, 0, (size_t)blocks * 16 * size);
+        memset(scales, 0, (size_t)blocks * 16 * sizeof(float));
+        memset(biases, 0, (size_t)blocks * 16 * sizeof(float));
+    }
+    for (int h = 0; h < nrows / 8; h++) {
+        const long g = row0 / 8 + h;
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *src = (const uint8_t *)packed + (g * blocks + b) * 8 * bb;
+            uint8_t *dst = tile + (long)16 * size * b + 32 * h;
+            for (int r = 0; r < 8; r++) {
+                const float d = half_bits_to_float(src + 2 * r);
+                scales[16 * b + 8 * h + r] = d;
+                biases[16 * b + 8 * h + r] = (isQ8 ? 128.0f : 8.0f) * d;
+            }
+            if (isQ8) {
+                for (int m = 0; m < 8; m++) memcpy(dst + 64 * m, src + 16 + 32 * m, 32);
+            } else {
+                for (int m = 0; m < 4; m++) {
+                    const uint8_t *w = src + 16 + 32 * m;
+                    uint8_t *lo = dst + 64 * m, *hi = dst + 64 * (m + 4);
+                    for (int k = 0; k < 32; k++) {
+                        lo[k] = w[k] & 0x0F;
+                        hi[k] = w[k] >> 4;
+                    }
+                }
+            }
+        }
+    }
+    // Rows of a last partial group (R8 matrices have whole groups; kept for any caller).
     uint8_t u[32], block[34];
-    for (int r = 0; r < nrows; r++) {
+    for (int r = nrows / 8 * 8; r < nrows; r++) {
         for (int b = 0; b < blocks; b++) {
             swiftllama_r8_block(type, packed, blocks, row0 + r, b, block);
-            swiftllama_int8_block(type, block, 0, u, &scales[16 * b + r], &biases[16 * b + r]);
+            int8_block(type, block, 0, u, &scales[16 * b + r], &biases[16 * b + r]);
             uint8_t *dst = tile + (long)16 * size * b + 4 * r;
-            for (int m = 0; m < groups; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
+            for (int m = 0; m < 8; m++) memcpy(dst + 64 * m, u + 4 * m, 4);
         }
     }
 }
-
 
 int swiftllama_has_int8_gemm(void) { return select_set()->gemm_int8 != NULL; }
 
@@ -407,6 +522,43 @@ void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *sca
                           float *out, long ldo, int nrows) {
     const swiftllama_gemm_int8_fn f = select_set()->gemm_int8;
     (f ? f : gemm_int8_plain)(blockSize, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
+}
+
+// Plain loops over the K16 layout (the same integer sums as the AVX-512 kernel).
+static void gemm_int8_k16_plain(int type, const uint8_t *packed, const int32_t *scales, const int32_t *pairs,
+                                const float *d, const float *dbias, int superblocks,
+                                const int8_t *xq, const float *xd, const int16_t *xsums, int tokens,
+                                float *out, long ldo, int nrows) {
+    for (int t = 0; t < tokens; t++) {
+        for (int r = 0; r < nrows; r++) {
+            float sum = 0;
+            for (int s = 0; s < superblocks; s++) {
+                const int8_t *x = xq + (long)t * 256 * superblocks + 256 * s;
+                const int16_t *xs = xsums + (long)t * 16 * superblocks + 16 * s;
+                int32_t isum = 0, msum = 0;
+                for (int j = 0; j < 16; j++) {
+                    int32_t acc = 0;
+                    for (int i = 0; i < 16; i++) acc += packed[4096L * s + 64 * (4 * j + i / 4) + 4 * r + i % 4] * x[16 * j + i];
+                    const int32_t lane = scales[256 * s + 16 * j + r];
+                    isum += acc * (type == 14 ? lane : (int16_t)lane);
+                }
+                for (int q = 0; q < 8; q++) {
+                    const int32_t lane = pairs[128 * s + 16 * q + r];
+                    msum += (int16_t)(lane & 0xFFFF) * xs[2 * q] + (int16_t)((uint32_t)lane >> 16) * xs[2 * q + 1];
+                }
+                sum += xd[(long)t * superblocks + s] * (d[16 * s + r] * (float)isum - dbias[16 * s + r] * (float)msum);
+            }
+            out[(long)t * ldo + r] = sum;
+        }
+    }
+}
+
+void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *scales, const int32_t *pairs,
+                              const float *d, const float *dbias, int superblocks,
+                              const int8_t *xq, const float *xd, const int16_t *xsums, int tokens,
+                              float *out, long ldo, int nrows) {
+    const swiftllama_gemm_int8_k16_fn f = select_set()->gemm_int8_k16;
+    (f ? f : gemm_int8_k16_plain)(type, packed, scales, pairs, d, dbias, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
 }
 
 // The instruction-set extensions the baseline of this target was compiled for (the

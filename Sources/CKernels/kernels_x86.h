@@ -1083,6 +1083,73 @@ static void gemm_int8_avx512(int blockSize, const uint8_t *packed, const float *
         gemm_int8_impl(8, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
     }
 }
+
+// Q2_K, Q3_K and Q6_K (layout and sums in CKernels.h, `swiftllama_gemm_int8_k16`): per
+// sub-block of 16 and token, four vpdpbusd give S_j in an int32 lane per row, and one
+// vpdpwssd (S_j fits int16 for Q2_K and Q3_K, whose values are below 8; the scale lane's high
+// half is zero) or vpmulld + vpaddd (Q6_K) adds sc_j·S_j; the float step is once per
+// super-block. Eight tokens share each weight load, as in `gemm_int8_impl`.
+static inline __attribute__((always_inline)) void gemm_int8_k16_impl(
+    const int wide, const uint8_t *packed, const int32_t *scales, const int32_t *pairs, const float *d, const float *dbias,
+    int superblocks, const int8_t *xq, const float *xd, const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
+    const long ldx = 256L * superblocks, lds = 16L * superblocks;
+    const __mmask16 rowMask = (__mmask16)((1u << nrows) - 1);
+    for (int t0 = 0; t0 < tokens; t0 += 8) {
+        int tk[8];
+        for (int i = 0; i < 8; i++) tk[i] = t0 + i < tokens ? t0 + i : tokens - 1;
+        __m512 af[8];
+        for (int i = 0; i < 8; i++) af[i] = _mm512_setzero_ps();
+        for (int s = 0; s < superblocks; s++) {
+            __m512i is[8];
+            for (int i = 0; i < 8; i++) is[i] = _mm512_setzero_si512();
+            const uint8_t *pb = packed + 4096L * s;
+            for (int j = 0; j < 16; j++) {
+                __m512i a[8];
+                for (int i = 0; i < 8; i++) a[i] = _mm512_setzero_si512();
+                for (int m = 0; m < 4; m++) {
+                    const __m512i w = _mm512_loadu_si512((const void *)(pb + 256 * j + 64 * m));
+                    for (int i = 0; i < 8; i++) {
+                        int32_t x4;
+                        memcpy(&x4, xq + tk[i] * ldx + 256L * s + 16 * j + 4 * m, 4);
+                        a[i] = _mm512_dpbusd_epi32(a[i], w, _mm512_set1_epi32(x4));
+                    }
+                }
+                const __m512i sc = _mm512_loadu_si512((const void *)(scales + 256L * s + 16 * j));
+                for (int i = 0; i < 8; i++)
+                    is[i] = wide ? _mm512_add_epi32(is[i], _mm512_mullo_epi32(a[i], sc)) : _mm512_dpwssd_epi32(is[i], a[i], sc);
+            }
+            __m512i ms[8];
+            for (int i = 0; i < 8; i++) ms[i] = _mm512_setzero_si512();
+            for (int q = 0; q < 8; q++) {
+                const __m512i bp = _mm512_loadu_si512((const void *)(pairs + 128L * s + 16 * q));
+                for (int i = 0; i < 8; i++) {
+                    int32_t x2;
+                    memcpy(&x2, xsums + tk[i] * lds + 16L * s + 2 * q, 4);
+                    ms[i] = _mm512_dpwssd_epi32(ms[i], _mm512_set1_epi32(x2), bp);
+                }
+            }
+            const __m512 dv = _mm512_loadu_ps(d + 16L * s), bv = _mm512_loadu_ps(dbias + 16L * s);
+            for (int i = 0; i < 8; i++) {
+                const __m512 f = _mm512_fmsub_ps(dv, _mm512_cvtepi32_ps(is[i]), _mm512_mul_ps(bv, _mm512_cvtepi32_ps(ms[i])));
+                af[i] = _mm512_fmadd_ps(f, _mm512_set1_ps(xd[(long)tk[i] * superblocks + s]), af[i]);
+            }
+        }
+        for (int i = 0; i < 8 && t0 + i < tokens; i++) {
+            _mm512_mask_storeu_ps(out + (long)(t0 + i) * ldo, rowMask, af[i]);
+        }
+    }
+}
+
+static void gemm_int8_k16_avx512(int type, const uint8_t *packed, const int32_t *scales, const int32_t *pairs,
+                                 const float *d, const float *dbias, int superblocks,
+                                 const int8_t *xq, const float *xd, const int16_t *xsums, int tokens,
+                                 float *out, long ldo, int nrows) {
+    if (type == 14) {
+        gemm_int8_k16_impl(1, packed, scales, pairs, d, dbias, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+    } else {
+        gemm_int8_k16_impl(0, packed, scales, pairs, d, dbias, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+    }
+}
 #endif
 
 const swiftllama_kernel_set K_SET = {
@@ -1103,7 +1170,9 @@ const swiftllama_kernel_set K_SET = {
     .matvec_q8_0_r8 = matvec_q8_0_r8,
 #if K_AVX512
     .gemm_int8 = gemm_int8_avx512,
+    .gemm_int8_k16 = gemm_int8_k16_avx512,
 #else
     .gemm_int8 = 0,
+    .gemm_int8_k16 = 0,
 #endif
 };

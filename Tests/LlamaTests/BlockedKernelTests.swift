@@ -37,6 +37,11 @@ import CKernels
                 setHalf(b + 2, Float(rng.nextUnit()) * 0.002)
             case .q6_K:
                 setHalf(b + 208, Float(rng.nextUnit()) * 0.0005 + 0.0001)
+            case .q2_K:
+                setHalf(b + 80, Float(rng.nextUnit()) * 0.002 + 0.0005)
+                setHalf(b + 82, Float(rng.nextUnit()) * 0.002)
+            case .q3_K:
+                setHalf(b + 108, Float(rng.nextUnit()) * 0.002 + 0.0005)
             default:
                 break
             }
@@ -66,15 +71,17 @@ import CKernels
 
     /// 150 rows = 4 full panels + a partial one, across two row blocks; 768 columns = three
     /// kc blocks; 13 tokens = two tiles of 6 and a tail of 1.
-    @Test(arguments: [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_K, .q6_K])
+    @Test(arguments: [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_K, .q6_K, .q2_K, .q3_K])
     func gemmMatchesNaive(_ type: GGMLType) {
         let rows = 150, cols = 768, tokens = 13
         let (bytes, w) = randomRows(type, rows: rows, cols: cols, seed: 3)
         let x = values(tokens * cols, seed: 4)
-        // Where the int8 path runs, the activations are quantized per 32 first: the
-        // reference rounds them the same way, so only summation order differs.
+        // Where the int8 path runs, the activations are quantized per 32 (per 256 for the
+        // K-quants with sub-blocks of 16) first: the reference rounds them the same way, so
+        // only summation order differs.
         let int8 = hasInt8GEMM && int8GEMMTypes.contains(type)
-        let expected = naive(w, int8 ? referenceQuantized(x, block: 32) : x, rows: rows, cols: cols, tokens: tokens)
+        let block = int8GEMMK16Types.contains(type) ? 256 : 32
+        let expected = naive(w, int8 ? referenceQuantized(x, block: block) : x, rows: rows, cols: cols, tokens: tokens)
         let scale = expected.map { abs($0) }.max() ?? 1
         for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
             var out = [Float](repeating: .nan, count: tokens * rows)

@@ -23,6 +23,12 @@ typedef void (*swiftllama_matvec_r8_fn)(const void *w, int groups, int blocks, c
 typedef void (*swiftllama_gemm_int8_fn)(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
                                         const int8_t *xq, const float *xd, const float *xds, int tokens,
                                         float *out, long ldo, int nrows);
+/// The int8 matrix-matrix kernel for Q2_K, Q3_K and Q6_K (sub-blocks of 16 with integer
+/// scales): see `swiftllama_gemm_int8_k16` in CKernels.h.
+typedef void (*swiftllama_gemm_int8_k16_fn)(int type, const uint8_t *packed, const int32_t *scales, const int32_t *pairs,
+                                            const float *d, const float *dbias, int superblocks,
+                                            const int8_t *xq, const float *xd, const int16_t *xsums, int tokens,
+                                            float *out, long ldo, int nrows);
 
 typedef struct swiftllama_kernel_set {
     /// "generic", "avx2", "avx512-256" or "avx512".
@@ -43,6 +49,8 @@ typedef struct swiftllama_kernel_set {
     /// The int8 matrix-matrix kernel of prompt processing, or NULL (then prompts of
     /// quantized weights take the fp32 GEMM).
     swiftllama_gemm_int8_fn gemm_int8;
+    /// The same for the K-quants with sub-blocks of 16, or NULL (set exactly when `gemm_int8` is).
+    swiftllama_gemm_int8_k16_fn gemm_int8_k16;
 } swiftllama_kernel_set;
 
 #endif

@@ -109,6 +109,35 @@ void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *sca
                           const int8_t *xq, const float *xd, const float *xds, int tokens,
                           float *out, long ldo, int nrows);
 
+// ---- The int8 GEMM for the K-quants with sub-blocks of 16 (Q2_K, Q3_K, Q6_K) ----
+// Their 16 sub-block scales are small integers under one fp16 scale per super-block of 256,
+// so the product of a super-block stays in int32: per sub-block j, S_j = Σ u·q (vpdpbusd,
+// u the unsigned stored value, q the activation quantized per 256 as Q8_K), then
+// I = Σ_j sc_j·S_j (vpdpwssd, or vpmulld for Q6_K whose S_j exceed int16) and
+// M = Σ_j b_j·Σq_j (vpdpwssd on pairs of sub-blocks, Σq_j the activation's sums of 16),
+// and one float step per super-block and token: xd·(d·I − dbias·M). The weights are
+// d·sc_j·u − dbias·b_j: Q2_K sc_j, b_j = the 4-bit scale and min (dbias = dmin);
+// Q3_K sc_j = scale − 32, b_j = 4·sc_j (dbias = d); Q6_K sc_j = the int8 scale, b_j = 32·sc_j
+// (dbias = d). Exact in the weights; one float rounding per super-block instead of per 16.
+
+/// Packs `nrows` (≤ 16) rows of `superblocks` super-blocks of Q2_K (10), Q3_K (11) or Q6_K (14)
+/// for `swiftllama_gemm_int8_k16`. Per super-block s: the unsigned values at
+/// `packed + 4096·s` as 64 groups of 16 rows × 4 bytes (elements 4g…4g+3 of row r at
+/// 64·g + 4·r); the sub-block scales at `scales + 256·s + 16·j` (row r in lane r; as the low
+/// int16 of the lane with a zero high half, except Q6_K: the int32); the bias pairs at
+/// `pairs + 128·s + 16·p` (lane r: b_{2p} in the low int16, b_{2p+1} in the high); `d` and
+/// `dbias` at `16·s + r`. Rows past `nrows` are zero.
+void swiftllama_pack_int8_k16(int type, const void *rows, long rowBytes, int nrows, int superblocks,
+                              uint8_t *packed, int32_t *scales, int32_t *pairs, float *d, float *dbias);
+
+/// out[t·ldo + j] = Σ_c W[j, c]·x[t, c] for t < tokens, j < nrows (≤ 16), from a tile packed
+/// by `swiftllama_pack_int8_k16` and activations quantized per 256 (`swiftllama_quantize_q8_K`:
+/// `xq` tokens × 256·superblocks, `xd` tokens × superblocks, `xsums` tokens × 16·superblocks).
+void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *scales, const int32_t *pairs,
+                              const float *d, const float *dbias, int superblocks,
+                              const int8_t *xq, const float *xd, const int16_t *xsums, int tokens,
+                              float *out, long ldo, int nrows);
+
 // ---- Row-interleaved ("R8") layouts, made once at model load (Kernels/Repack.swift) ----
 // Rows are taken 8 at a time. For each block index b of a group of 8 rows: the 8 rows' f16
 // scales (16 bytes), then the quantized bytes as 4-byte words interleaved by row: word i of

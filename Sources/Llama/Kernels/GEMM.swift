@@ -173,15 +173,24 @@ func gemmTile(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int
 
 /// Whether the selected kernel set (`KernelSet.selected`) has the AVX-512 VNNI int8 GEMM.
 public let hasInt8GEMM = swiftllama_has_int8_gemm() != 0
-/// Types the int8 packer reads: blocks of 32 (Q4_K's, Q5_K's and IQ4_XS's sub-blocks of 32;
-/// Q2_K's, Q3_K's and Q6_K's of 16) of small unsigned values with a scale and a bias
-/// (Q4_1/Q5_1's minimum, Q5_0's centre, the K-quants' mins, IQ4's table shifted by 128).
+/// Types the int8 packers read: blocks of 32 (Q4_K's, Q5_K's and IQ4_XS's sub-blocks of 32)
+/// of small unsigned values with a scale and a bias (Q4_1/Q5_1's minimum, Q5_0's centre, the
+/// K-quants' mins, IQ4's table shifted by 128), and super-blocks of 256 with sub-blocks of 16
+/// (Q2_K, Q3_K, Q6_K: `gemmInt8K16`).
 public let int8GEMMTypes: Set<GGMLType> = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs]
 /// Weight rows per int8 tile (one 16-lane vector).
 let int8TileRows = 16
 
+/// Types whose sub-blocks of 16 have small integer scales under one scale per 256: their
+/// products stay in int32 over a super-block (`gemmInt8K16`).
+public let int8GEMMK16Types: Set<GGMLType> = [.q2_K, .q3_K, .q6_K]
+
 func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
               parallel: ParallelFor) {
+    if int8GEMMK16Types.contains(w.type), w.layout != .rowInterleaved8 {
+        gemmInt8K16(w, x, tokens: tokens, out, parallel: parallel)
+        return
+    }
     let rows = w.rows, cols = w.columns, blocks32 = cols / 32
     let typeID = Int32(w.type.rawValue)
     let size = Int(swiftllama_int8_block_size(typeID))
@@ -222,6 +231,43 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
             }
             swiftllama_gemm_int8(Int32(size), packed, scales, biases, Int32(blocks), xq, xd, xds, Int32(tokens),
                                  out + r0, rows, Int32(n))
+        }
+    }
+}
+
+/// Q2_K, Q3_K and Q6_K: activations quantized per 256 (Q8_K, with the sums of each 16), so a
+/// super-block's sub-block products are summed with their integer scales in int32 and
+/// converted to float once per super-block and token (`swiftllama_gemm_int8_k16`: a third
+/// fewer vector instructions than one float step per 16).
+func gemmInt8K16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
+                 parallel: ParallelFor) {
+    let rows = w.rows, cols = w.columns, superblocks = cols / 256
+    let typeID = Int32(w.type.rawValue)
+    let xq = UnsafeMutablePointer<Int8>.allocate(capacity: tokens * cols)
+    let xd = UnsafeMutablePointer<Float>.allocate(capacity: tokens * superblocks)
+    let xsums = UnsafeMutablePointer<Int16>.allocate(capacity: tokens * superblocks * 16)
+    defer { xq.deallocate(); xd.deallocate(); xsums.deallocate() }
+    parallel.runChunked(tokens, chunk: 16) { _, range in
+        for t in range {
+            quantizeActivations(x + t * cols, into: SuperBlockActivations(
+                values: xq + t * cols, scales: xd + t * superblocks, sums: xsums + t * superblocks * 16, superblocks: superblocks))
+        }
+    }
+    let tiles = (rows + int8TileRows - 1) / int8TileRows
+    parallel.runChunked(tiles, chunk: 2) { _, range in
+        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: superblocks * 4096)
+        let scales = UnsafeMutablePointer<Int32>.allocate(capacity: superblocks * 256)
+        let pairs = UnsafeMutablePointer<Int32>.allocate(capacity: superblocks * 128)
+        let d = UnsafeMutablePointer<Float>.allocate(capacity: superblocks * 16)
+        let dbias = UnsafeMutablePointer<Float>.allocate(capacity: superblocks * 16)
+        defer { packed.deallocate(); scales.deallocate(); pairs.deallocate(); d.deallocate(); dbias.deallocate() }
+        for tile in range {
+            let r0 = tile * int8TileRows
+            let n = min(int8TileRows, rows - r0)
+            swiftllama_pack_int8_k16(typeID, w.base + r0 * w.rowBytes, w.rowBytes, Int32(n), Int32(superblocks),
+                                     packed, scales, pairs, d, dbias)
+            swiftllama_gemm_int8_k16(typeID, packed, scales, pairs, d, dbias, Int32(superblocks), xq, xd, xsums,
+                                     Int32(tokens), out + r0, rows, Int32(n))
         }
     }
 }
