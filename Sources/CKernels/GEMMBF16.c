@@ -111,32 +111,50 @@ static void gemm_plain(const uint32_t *packed, int pairs, const uint32_t *xb, lo
 // 16 floats → 16 bfloat16s (round to nearest even), as 8 pairs.
 static inline __m256i bf16x16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
 
+// 8 × 8 32-bit words: r[i] holds row i's words 0…7; afterwards r[q] holds word q of rows 0…7.
+static inline __attribute__((always_inline)) void transpose8x8(__m256i r[8]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
 static void pack_avx512(int type, const void *rows, long rowBytes, int nrows, int cols, uint32_t *packed) {
+    // Blocks of 8 rows × 16 columns (8 pairs): each row's 16 values as bfloat16 in one
+    // 256-bit vector, an 8 × 8 transpose of the 32-bit pairs, then one vector store per pair
+    // (8 rows' words, contiguous in the tile).
     const int pairs = (cols + 1) / 2;
-    // Row j's pairs, 16 at a time (32 columns), then one 32-bit store per pair.
-    for (int j = 0; j < SWIFTLLAMA_BF16_TILE_ROWS; j++) {
-        uint32_t *dst = packed + j;
-        if (j >= nrows) {
-            for (int p = 0; p < pairs; p++) dst[(long)SWIFTLLAMA_BF16_TILE_ROWS * p] = 0;
-            continue;
-        }
-        const uint8_t *row = (const uint8_t *)rows + (long)j * rowBytes;
-        for (int c = 0; c < cols; c += 32) {
-            const int n = cols - c < 32 ? cols - c : 32;
-            const __mmask32 m = n == 32 ? 0xFFFFFFFFu : (__mmask32)((1u << n) - 1);
-            __m512i v;
-            if (type == 30) {
-                v = _mm512_maskz_loadu_epi16(m, row + 2 * c);
-            } else {
-                const __m512i h = _mm512_maskz_loadu_epi16(m, row + 2 * c);
-                const __m256i lo = bf16x16(_mm512_cvtph_ps(_mm512_castsi512_si256(h)));
-                const __m256i hi = bf16x16(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)));
-                v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    for (int c = 0; c < cols; c += 16) {
+        const int n = cols - c < 16 ? cols - c : 16, np = pairs - c / 2 < 8 ? pairs - c / 2 : 8;
+        const __mmask16 m = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+        for (int j0 = 0; j0 < SWIFTLLAMA_BF16_TILE_ROWS; j0 += 8) {
+            __m256i r[8];
+            for (int i = 0; i < 8; i++) {
+                const int j = j0 + i;
+                const uint8_t *src = (const uint8_t *)rows + (long)j * rowBytes + 2L * c;
+                if (j >= nrows) {
+                    r[i] = _mm256_setzero_si256();
+                } else if (type == 30) {
+                    r[i] = _mm256_maskz_loadu_epi16(m, src);
+                } else {
+                    r[i] = bf16x16(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src)));
+                }
             }
-            uint32_t words[16];
-            _mm512_storeu_si512((void *)words, v);
-            const int np = (n + 1) / 2;
-            for (int q = 0; q < np; q++) dst[(long)SWIFTLLAMA_BF16_TILE_ROWS * (c / 2 + q)] = words[q];
+            transpose8x8(r);
+            uint32_t *dst = packed + (long)SWIFTLLAMA_BF16_TILE_ROWS * (c / 2) + j0;
+            for (int q = 0; q < np; q++) _mm256_storeu_si256((__m256i *)(dst + (long)SWIFTLLAMA_BF16_TILE_ROWS * q), r[q]);
         }
     }
 }
