@@ -2,7 +2,8 @@
 // weight type, a matrix of 2048 columns and as many rows as fill the buffer (far larger than
 // the caches), one and two threads; prints the GB/s of weights streamed, to compare with
 // bench/bandwidth.sh. Times are each thread's CPU time (the slowest thread's), best of the
-// passes. Built and run by bench/kernels.sh against Sources/CKernels.
+// passes. Then the BF16 prompt GEMM where the CPU has AVX512_BF16. Built and run by
+// bench/kernels.sh against Sources/CKernels.
 #include "CKernels.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -75,6 +76,44 @@ static void *run(void *arg) {
     return NULL;
 }
 
+// The BF16 prompt GEMM (GEMMBF16.c) alone, one thread: a 2048 × 2048 F16 or BF16 matrix
+// against 512 tokens, tiles packed as the engine packs them (packing included), in GFLOP/s
+// (2·rows·cols·tokens over the thread's CPU time, best of the passes), per width.
+static void gemm_bf16_table(int passes) {
+    enum { R = 2048, C = 2048, T = 512, P = C / 2 };
+    if (!swiftllama_cpu_has_bf16()) {
+        printf("\nBF16 GEMM: this CPU has no AVX512_BF16\n");
+        return;
+    }
+    uint16_t *w = malloc(sizeof(uint16_t) * R * C);
+    float *x = malloc(sizeof(float) * T * C), *out = malloc(sizeof(float) * T * R);
+    uint32_t *xb = malloc(sizeof(uint32_t) * T * P), *tile = malloc(sizeof(uint32_t) * 32 * P);
+    if (!w || !x || !out || !xb || !tile) return;
+    for (long i = 0; i < (long)T * C; i++) x[i] = (float)((i * 7919) % 255 - 127) / 127.0f;
+    printf("\n| BF16 GEMM (%d×%d × %d tokens) | width | 1 thread GFLOP/s |\n| --- | --- | ---: |\n", R, C, T);
+    const char *names[] = {"f16", "bf16"};
+    const int typeIDs[] = {1, 30}, widths[] = {SWIFTLLAMA_BF16_256, SWIFTLLAMA_BF16_512};
+    for (int ti = 0; ti < 2; ti++) {
+        // Values in ±[0.5, 2): normal in both formats.
+        for (long i = 0; i < (long)R * C; i++) w[i] = ti == 0 ? (uint16_t)(0x3800 + i % 2048) ^ (uint16_t)((i & 1) << 15) : (uint16_t)(0x3F00 + i % 256);
+        swiftllama_bf16_activations(x, C, T, C, xb, P);
+        for (int wi = 0; wi < 2; wi++) {
+            double best = 0;
+            for (int p = 0; p < passes; p++) {
+                const double t0 = cpu_now();
+                for (int r0 = 0; r0 < R; r0 += 32) {
+                    swiftllama_pack_bf16(typeIDs[ti], w + (long)r0 * C, 2L * C, 32, C, tile);
+                    swiftllama_gemm_bf16(widths[wi], tile, P, xb, P, T, out + r0, R, 32);
+                }
+                const double g = 2.0 * R * C * T / (cpu_now() - t0) / 1e9;
+                if (g > best) best = g;
+            }
+            printf("| %s | %d-bit | %.1f |\n", names[ti], widths[wi], best);
+        }
+    }
+    free(w); free(x); free(out); free(xb); free(tile);
+}
+
 int main(int argc, char **argv) {
     const size_t bytes = (size_t)(argc > 1 ? atoi(argv[1]) : 512) << 20;
     const int passes = argc > 2 ? atoi(argv[2]) : 3;
@@ -119,5 +158,6 @@ int main(int argc, char **argv) {
             printf("| %s | %s | %.1f | %.1f |\n", s->name, t->name, gbs[0], gbs[1]);
         }
     }
+    gemm_bf16_table(passes);
     return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Times each generation kernel alone, per kernel set and weight type (bench/kernels.c), in
-# GB/s of weights, one and two threads; compare with bench/bandwidth.sh. Compiled with clang
+# GB/s of weights, one and two threads; compare with bench/bandwidth.sh. Then the BF16
+# prompt GEMM (GFLOP/s, one thread, per vector width) where the CPU has AVX512_BF16. Compiled with clang
 # (what SwiftPM uses for Sources/CKernels) when it is on PATH, else cc; CC overrides.
 #   bench/kernels.sh [MiB of weights=512] [passes=3]
 set -euo pipefail

@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "GEMMBF16.h"
 #include "kernel_common.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,10 +33,12 @@ void swiftllama_prefetch(const void *p, long bytes) {
 typedef struct {
     int avx2, avx512, amd, intel;
     unsigned family, model;
+    /// AVX-512 F+BW+VL with AVX512_BF16 (vdpbf16ps): the prompt GEMM of F16/BF16 weights.
+    int bf16;
 } cpu_features;
 
 static cpu_features detect_cpu(void) {
-    cpu_features f = {0, 0, 0, 0, 0, 0};
+    cpu_features f = {0, 0, 0, 0, 0, 0, 0};
 #if defined(__x86_64__)
     unsigned a, b, c, d;
     if (!__get_cpuid(0, &a, &b, &c, &d)) return f;
@@ -62,6 +65,11 @@ static cpu_features detect_cpu(void) {
     const int vnni = (c >> 11) & 1;
     f.avx2 = ymm && avx2 && fma && f16c && bmi2;
     f.avx512 = f.avx2 && zmm && avx512f && avx512dq && avx512bw && avx512vl && vnni;
+    const unsigned maxSubleaf7 = a;
+    if (maxSubleaf7 >= 1) {
+        __cpuid_count(7, 1, a, b, c, d);
+        f.bf16 = f.avx2 && zmm && avx512f && avx512dq && avx512bw && avx512vl && ((a >> 5) & 1);
+    }
 #endif
     return f;
 }
@@ -149,6 +157,34 @@ int swiftllama_kernel_set_count(void) { return all_set_count; }
 const swiftllama_kernel_set *swiftllama_kernel_set_at(int i) { return i >= 0 && i < all_set_count ? all_sets[i] : NULL; }
 
 int swiftllama_kernel_set_runs_here(const swiftllama_kernel_set *s) { return s && cpu_runs(s, detect_cpu()); }
+
+int swiftllama_cpu_has_bf16(void) {
+    // Asked per packed tile: CPUID once (0 or 1 once known; racing threads store the same).
+    static int known = -1;
+    int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = detect_cpu().bf16;
+        __atomic_store_n(&known, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+// The BF16 prompt GEMM (GEMMBF16.c) runs when asked for (LLAMA_BF16_PRODUCTS=1: its
+// bfloat16 activations move logits by up to ~3e-2 from fp32 math on the fixtures, past the
+// 1e-4 that unquantized files are held to), where the CPU has AVX512_BF16 and the selected
+// set is an AVX-512 one (LLAMA_KERNELS=avx2|generic keep prompts on the fp32 GEMM).
+int swiftllama_bf16_gemm_width(void) {
+#if defined(__x86_64__)
+    const char *env = getenv("LLAMA_BF16_PRODUCTS");
+    if (!env || strcmp(env, "1") != 0) return 0;
+    const swiftllama_kernel_set *s = select_set();
+    const cpu_features f = detect_cpu();
+    if (!f.bf16 || (s != &swiftllama_set_avx512 && s != &swiftllama_set_avx512_256)) return 0;
+    return f.amd ? SWIFTLLAMA_BF16_256 : SWIFTLLAMA_BF16_512;
+#else
+    return 0;
+#endif
+}
 
 // The fixed entry points, through the selected set.
 float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int blocks) { return select_set()->dot_q8_0(w, xq, xd, blocks); }

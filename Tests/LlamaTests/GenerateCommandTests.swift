@@ -20,10 +20,14 @@ import Llama
     }
 
     /// Runs the command; returns exit status, stdout and stderr.
-    func run(_ arguments: [String], executable: String? = nil) throws -> (status: Int32, out: String, err: String) {
+    /// `environment`: variables added to this process's for the child.
+    func run(_ arguments: [String], executable: String? = nil, environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try executable ?? GenerateCommandTests.executable())
         p.arguments = arguments
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -172,5 +172,7 @@ const char *swiftllama_compiled_features(void);
 
 // The attention kernels live in their own file.
 #include "Attention.h"
+// So does the BF16 prompt GEMM.
+#include "GEMMBF16.h"
 
 #endif

@@ -30,6 +30,7 @@ public func gemm(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
         gemmInt8(w, x, tokens: tokens, out, parallel: parallel)
         return
     }
+    if let width = bf16GEMMWidth, gemmBF16(w, x, tokens: tokens, out, parallel: parallel, width: width) { return }
     let rows = w.rows, cols = w.columns
     let panels = (rows + gemmPanelRows - 1) / gemmPanelRows
     // Chunks of whole row blocks, so each chunk converts its weights once.

@@ -1,0 +1,77 @@
+import CKernels
+
+// BF16-product path for prompts over F16 and BF16 weights (CKernels/GEMMBF16.c): on CPUs
+// with AVX-512 BF16, each tile of 32 weight rows is packed once as bfloat16 pairs (BF16
+// weights as stored; F16 weights rounded to the nearest bfloat16, 10-bit mantissa to 7, as
+// ik_llama.cpp's repacking does), the activations are rounded to bfloat16 once per batch,
+// and vdpbf16ps sums two products per fp32 lane per instruction: twice the products of
+// fp32 FMAs per instruction, with fp32 accumulation. Rounding activations to 8 significant
+// bits moves the logits: measured 2e-3 to 6e-3 from HF's fp32 logits on dev-odd and
+// dev-llama3, up to 3.5e-2 on the random mistral/mixtral fixtures, against 1e-4 with fp32
+// products. So the path is opt-in: LLAMA_BF16_PRODUCTS=1 in the environment (read once),
+// on a CPU with AVX512_BF16 and an AVX-512 kernel set selected. Otherwise (the default, no
+// AVX512_BF16, or LLAMA_KERNELS=avx2|generic) prompts keep the fp32 `gemm`.
+
+/// Vector width of the BF16 prompt kernel.
+public enum BF16GEMMWidth: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    /// Plain loops over the same packed operands (any CPU; for tests).
+    case plain = 0
+    /// 256-bit vdpbf16ps, 32 rows × 6 tokens per micro-kernel: what AMD Zen 4 runs per half
+    /// of a 512-bit instruction, measured ~8% faster there than 512-bit.
+    case bits256 = 256
+    /// 512-bit vdpbf16ps, 32 rows × 12 tokens per micro-kernel (Intel Sapphire Rapids and
+    /// later, which run 512-bit vectors whole).
+    case bits512 = 512
+
+    public var description: String { self == .plain ? "plain" : "\(rawValue)-bit" }
+
+    /// The widths this CPU runs (`plain` always).
+    public static var runnable: [BF16GEMMWidth] { cpuHasAVX512BF16 ? allCases : [.plain] }
+}
+
+/// Whether the CPU has AVX-512 BF16 (vdpbf16ps), from CPUID.
+public let cpuHasAVX512BF16 = swiftllama_cpu_has_bf16() != 0
+
+/// The width prompts over F16/BF16 weights use, or nil when they take the fp32 `gemm` (no
+/// LLAMA_BF16_PRODUCTS=1, no AVX512_BF16, or a non-AVX-512 kernel set selected).
+public let bf16GEMMWidth: BF16GEMMWidth? = {
+    let w = swiftllama_bf16_gemm_width()
+    return w == 0 ? nil : BF16GEMMWidth(rawValue: w)
+}()
+
+/// Types the BF16 path reads.
+public let bf16GEMMTypes: Set<GGMLType> = [.f16, .bf16]
+
+/// `out[t, r] = Σ_c W[r, c] · x[t, c]` for `t < tokens` with bfloat16 products and fp32
+/// sums (see above), rows split across cores in tiles of 32. Returns false, writing nothing,
+/// when `w` is not plain F16 or BF16 rows.
+@discardableResult
+public func gemmBF16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
+                     parallel: ParallelFor, width: BF16GEMMWidth) -> Bool {
+    guard bf16GEMMTypes.contains(w.type), w.layout == .plain else { return false }
+    let rows = w.rows, cols = w.columns, pairs = (cols + 1) / 2
+    guard rows > 0, tokens > 0 else { return true }
+    let tileRows = Int(SWIFTLLAMA_BF16_TILE_ROWS)
+    let xb = UnsafeMutablePointer<UInt32>.allocate(capacity: tokens * pairs)
+    defer { xb.deallocate() }
+    parallel.runChunked(tokens, chunk: 32) { _, range in
+        swiftllama_bf16_activations(x + range.lowerBound * cols, cols, Int32(range.count), Int32(cols),
+                                    xb + range.lowerBound * pairs, pairs)
+    }
+    // One packed tile per worker, reused for each tile it takes.
+    let tileWords = tileRows * pairs
+    let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: parallel.workers * tileWords)
+    defer { packed.deallocate() }
+    let typeID = Int32(w.type.rawValue)
+    let tiles = (rows + tileRows - 1) / tileRows
+    parallel.runChunked(tiles, chunk: 1) { worker, range in
+        let tile = packed + worker * tileWords
+        for t in range {
+            let r0 = t * tileRows
+            let n = min(tileRows, rows - r0)
+            swiftllama_pack_bf16(typeID, w.base + r0 * w.rowBytes, w.rowBytes, Int32(n), Int32(cols), tile)
+            swiftllama_gemm_bf16(width.rawValue, tile, Int32(pairs), xb, pairs, Int32(tokens), out + r0, rows, Int32(n))
+        }
+    }
+    return true
+}
