@@ -115,39 +115,42 @@ func matvecInterleaved(_ products: [(w: MatrixView, out: UnsafeMutablePointer<Fl
     let blocks = cols / 32
     let groupsPerChunk = matvecChunkRows / 8
     // Chunks never cross matrices: matrix i owns chunks firstChunk[i] ..< firstChunk[i + 1].
-    var firstChunk = [0]
-    var chosen: [KernelSet.MatvecR8] = []
-    for (w, _) in products {
-        guard w.columns == cols, let kernel = kernels.matvecR8[w.type] else {
-            preconditionFailure("no row-interleaved kernel for \(w.type.name) in set \(kernels.name), or widths differ")
-        }
-        chosen.append(kernel)
-        firstChunk.append(firstChunk[firstChunk.count - 1] + (w.rows / 8 + groupsPerChunk - 1) / groupsPerChunk)
-    }
-    let chunks = firstChunk[firstChunk.count - 1]
-    withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
-            withUnsafeTemporaryAllocation(of: Int32.self, capacity: tokens * blocks) { sumBuffer in
-                guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress,
-                      let sums = sumBuffer.baseAddress else { return }
-                for t in 0..<tokens {
-                    kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
-                    swiftllama_block_sums(values + t * cols, Int32(blocks), sums + t * blocks)
+    // Both tables live on the stack: nothing is allocated per call.
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: products.count + 1) { firstChunk in
+        withUnsafeTemporaryAllocation(of: KernelSet.MatvecR8.self, capacity: products.count) { chosen in
+            firstChunk[0] = 0
+            for (i, (w, _)) in products.enumerated() {
+                guard w.columns == cols, let kernel = kernels.matvecR8[w.type] else {
+                    preconditionFailure("no row-interleaved kernel for \(w.type.name) in set \(kernels.name), or widths differ")
                 }
-                parallel.runChunked(chunks, chunk: 1) { _, range in
-                    var i = 0
-                    for c in range {
-                        while c >= firstChunk[i + 1] { i += 1 }
-                        let (w, out) = products[i], kernel = chosen[i], rows = w.rows
-                        let g0 = (c - firstChunk[i]) * groupsPerChunk
-                        let count = min(groupsPerChunk, rows / 8 - g0)
-                        let groupBase = w.base + g0 * 8 * w.rowBytes
-                        var t0 = 0
-                        while t0 < tokens {
-                            let n = min(8, tokens - t0)
-                            kernel(groupBase, Int32(count), Int32(blocks), values + t0 * cols, scales + t0 * blocks,
-                                   sums + t0 * blocks, Int32(n), out + t0 * rows + 8 * g0, rows)
-                            t0 += n
+                chosen.initializeElement(at: i, to: kernel)
+                firstChunk[i + 1] = firstChunk[i] + (w.rows / 8 + groupsPerChunk - 1) / groupsPerChunk
+            }
+            withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
+                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: tokens * blocks) { sumBuffer in
+                        guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress,
+                              let sums = sumBuffer.baseAddress else { return }
+                        for t in 0..<tokens {
+                            kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
+                            swiftllama_block_sums(values + t * cols, Int32(blocks), sums + t * blocks)
+                        }
+                        parallel.runChunked(firstChunk[products.count], chunk: 1) { _, range in
+                            var i = 0
+                            for c in range {
+                                while c >= firstChunk[i + 1] { i += 1 }
+                                let (w, out) = products[i], kernel = chosen[i], rows = w.rows
+                                let g0 = (c - firstChunk[i]) * groupsPerChunk
+                                let count = min(groupsPerChunk, rows / 8 - g0)
+                                let groupBase = w.base + g0 * 8 * w.rowBytes
+                                var t0 = 0
+                                while t0 < tokens {
+                                    let n = min(8, tokens - t0)
+                                    kernel(groupBase, Int32(count), Int32(blocks), values + t0 * cols, scales + t0 * blocks,
+                                           sums + t0 * blocks, Int32(n), out + t0 * rows + 8 * g0, rows)
+                                    t0 += n
+                                }
+                            }
                         }
                     }
                 }
