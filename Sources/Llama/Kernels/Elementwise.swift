@@ -63,6 +63,20 @@ public func weightedSum(_ weight: UnsafePointer<Float>, count n: Int, values: Un
     swiftllama_attention_values(weight, n, 1, values, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(n), Int32(width), out, width, nil)
 }
 
+/// `weightedSum` of `rows` (≤ 4) consecutive query rows of attention: row r sums the first
+/// `firstCount + r` value vectors with weights `p[r·ldp ..]` into `out[r·ldo ..]`. The C
+/// attention kernel with the rows as its heads (each value vector loaded once for all of
+/// them): every row sums over the longest row's positions, the others' weights there being
+/// the zeros above the causal diagonal, which leave an FMA chain unchanged; so each row
+/// has `weightedSum`'s bits, and attention over a sequence's own rows
+/// (`TransformerBlock.sequenceAttention`) the bits of attention over a cache.
+func weightedSumRows(_ p: UnsafePointer<Float>, ldp: Int, firstCount n0: Int, rows: Int,
+                     values: UnsafePointer<Float>, stride: Int, width: Int,
+                     into out: FloatPointer, ldo: Int) {
+    swiftllama_attention_values(p, ldp, Int32(rows), values, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(n0 + rows - 1),
+                                Int32(width), out, ldo, nil)
+}
+
 /// LayerNorm: `out[i] = (x[i] − mean) / sqrt(var + eps) · weight[i] + bias[i]` with the
 /// biased variance, as torch's `layer_norm`. Mean and variance are summed in Double (two
 /// passes), the rest in fp32. `out` may be `x`.
