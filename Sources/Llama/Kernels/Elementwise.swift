@@ -57,7 +57,7 @@ public func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Floa
 
 /// `out[d] = Σ_t weight[t] · values[t·stride + d]` for `d < width`: attention's weighted sum
 /// of value vectors, each output an FMA chain over t in order (the C attention kernel with
-/// one head, so a head's output is the same as in `LlamaModel.attention`'s groups).
+/// one head, so a head's output is the same as in `TransformerBlock.cacheAttention`'s groups).
 public func weightedSum(_ weight: UnsafePointer<Float>, count n: Int, values: UnsafePointer<Float>, stride: Int,
                         width: Int, into out: UnsafeMutablePointer<Float>) {
     swiftllama_attention_values(weight, n, 1, values, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(n), Int32(width), out, width, nil)
@@ -121,8 +121,8 @@ public func scaleInPlace(_ x: UnsafeMutablePointer<Float>, by s: Float, count n:
 
 /// Scores of one query head against `count` keys `stride` floats apart: `q·k · scale`, then
 /// soft-capped when `softCap` is set. The C attention kernel with one head, as
-/// `LlamaModel.attention` scores its head groups: the training model's forward scores with
-/// this, so the two agree to the bit.
+/// `TransformerBlock.cacheAttention` scores its head groups: attention over a sequence's own
+/// rows (`TransformerBlock.sequenceAttention`) scores with this, so the two agree to the bit.
 public func attentionScores(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
                             scale: Float, softCap cap: Float?, into att: UnsafeMutablePointer<Float>) {
     swiftllama_attention_scores(q, headDim, 1, keys, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(count), Int32(headDim),

@@ -423,7 +423,7 @@ struct TransformerBlock {
         let headDim = c.headDim, qDim = c.queryDim
         let kvMul = c.headCount / c.kvHeadCount
         let (scale, softCapValue, window) = attentionShape(layer: l)
-        let maxLength = (rows.map(\.position).max() ?? 0) + 1
+        let maxLength = rows.reduce(0) { max($0, $1.position) } + 1
         // One item is a row and a group of query heads that read the same key/value head:
         // each cached key and value is loaded once for the group. When that leaves too few
         // items for the threads (one decode row, few kv heads), a group is one head; a

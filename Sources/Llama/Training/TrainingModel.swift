@@ -148,8 +148,8 @@ public struct ParameterLayout: Sendable {
     /// The tensor of `role`: layer `layer`'s for a per-layer role, the model's own otherwise
     /// (the output projection: the embedding when tied). Nil when the architecture has none.
     public func tensor(_ role: TensorRole, layer: Int = 0) -> Tensor? {
-        let index = role.isPerLayer ? perLayer[layer][role] : global[role == .output && global[.output] == nil ? .tokenEmbedding : role]
-        return index.map { tensors[$0] }
+        if role.isPerLayer { return perLayer[layer][role].map { tensors[$0] } }
+        return (global[role] ?? (role == .output ? global[.tokenEmbedding] : nil)).map { tensors[$0] }
     }
 
     /// The parameter count of `c` in floating point: the sum `init` makes, for sizing a
