@@ -243,7 +243,7 @@ extension LlamaModel {
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 guard let xb = xp.baseAddress, let ob = op.baseAddress else { return }
-                normRows(xb, finalNorm, ob, rows: Array(0..<rows))
+                block.normRows(xb, finalNorm, ob, rows: 0..<rows)
             }
         }
         return out

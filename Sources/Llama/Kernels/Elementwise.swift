@@ -57,10 +57,24 @@ public func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Floa
 
 /// `out[d] = Σ_t weight[t] · values[t·stride + d]` for `d < width`: attention's weighted sum
 /// of value vectors, each output an FMA chain over t in order (the C attention kernel with
-/// one head, so a head's output is the same as in `LlamaModel.attention`'s groups).
+/// one head, so a head's output is the same as in `TransformerBlock.cacheAttention`'s groups).
 public func weightedSum(_ weight: UnsafePointer<Float>, count n: Int, values: UnsafePointer<Float>, stride: Int,
                         width: Int, into out: UnsafeMutablePointer<Float>) {
     swiftllama_attention_values(weight, n, 1, values, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(n), Int32(width), out, width, nil)
+}
+
+/// `weightedSum` of `rows` (≤ 4) consecutive query rows of attention: row r sums the first
+/// `firstCount + r` value vectors with weights `p[r·ldp ..]` into `out[r·ldo ..]`. The C
+/// attention kernel with the rows as its heads (each value vector loaded once for all of
+/// them): every row sums over the longest row's positions, the others' weights there being
+/// the zeros above the causal diagonal, which leave an FMA chain unchanged; so each row
+/// has `weightedSum`'s bits, and attention over a sequence's own rows
+/// (`TransformerBlock.sequenceAttention`) the bits of attention over a cache.
+func weightedSumRows(_ p: UnsafePointer<Float>, ldp: Int, firstCount n0: Int, rows: Int,
+                     values: UnsafePointer<Float>, stride: Int, width: Int,
+                     into out: FloatPointer, ldo: Int) {
+    swiftllama_attention_values(p, ldp, Int32(rows), values, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(n0 + rows - 1),
+                                Int32(width), out, ldo, nil)
 }
 
 /// LayerNorm: `out[i] = (x[i] − mean) / sqrt(var + eps) · weight[i] + bias[i]` with the
@@ -107,8 +121,8 @@ public func scaleInPlace(_ x: UnsafeMutablePointer<Float>, by s: Float, count n:
 
 /// Scores of one query head against `count` keys `stride` floats apart: `q·k · scale`, then
 /// soft-capped when `softCap` is set. The C attention kernel with one head, as
-/// `LlamaModel.attention` scores its head groups: the training model's forward scores with
-/// this, so the two agree to the bit.
+/// `TransformerBlock.cacheAttention` scores its head groups: attention over a sequence's own
+/// rows (`TransformerBlock.sequenceAttention`) scores with this, so the two agree to the bit.
 public func attentionScores(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
                             scale: Float, softCap cap: Float?, into att: UnsafeMutablePointer<Float>) {
     swiftllama_attention_scores(q, headDim, 1, keys, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(count), Int32(headDim),

@@ -8,19 +8,11 @@ import CKernels
 // computed by exactly one task in a fixed order: results are bit-identical whatever the
 // thread count.
 
-/// Element-wise and per-row kernels of the Llama block, forward and backward.
+/// The backward kernels of the block (`TransformerBlock`, whose forward the training model
+/// runs as the inference model does) and the loss.
 public enum TrainingKernels {
-    /// `y = x / rms(x) * w` per row with the inference model's `rmsnorm`; saves `1/rms` per
-    /// row for the backward pass.
-    public static func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: FloatPointer,
-                               _ rstd: FloatPointer, rows: Int, dim: Int, eps: Float, pool: ParallelFor) {
-        parallelRows(rows, pool) { r0, r1 in
-            for r in r0..<r1 { rstd[r] = rmsnorm(x + r * dim, w, y + r * dim, count: dim, eps: eps) }
-        }
-    }
-
-    /// Backward of `rmsNorm`: `dx (+)= …`, and `dw += Σ_rows dy ⊙ x̂` (serial over rows, so
-    /// the sum order never changes).
+    /// Backward of the block's RMSNorm (`TransformerBlock.normRows` with `rstd`): `dx (+)= …`,
+    /// and `dw += Σ_rows dy ⊙ x̂` (serial over rows, so the sum order never changes).
     public static func rmsNormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                        _ rstd: UnsafePointer<Float>, _ dx: FloatPointer, _ dw: FloatPointer,
                                        rows: Int, dim: Int, accumulate: Bool, pool: ParallelFor) {
@@ -46,54 +38,6 @@ public enum TrainingKernels {
                 for i in c0..<c1 { dw[i] += dyr[i] * xr[i] * s }
             }
         }
-    }
-
-    /// Causal grouped-query attention forward for `batch` sequences of `context` positions.
-    /// q: rows×(heads·hd), k, v: rows×(kvHeads·hd), out: rows×(heads·hd),
-    /// probs: batch×heads×context×context (softmax weights, upper triangle zero).
-    ///
-    /// Row by row with the inference model's kernels (`attentionScores`, `softmax`,
-    /// `weightedSum`, as `LlamaModel.attention` over its cache), so the two forwards agree to
-    /// the bit; the backward works on the saved weights with matrix products.
-    public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                 out: FloatPointer, probs: FloatPointer,
-                                 batch: Int, context T: Int, heads: Int, kvHeads: Int, headDim hd: Int,
-                                 pool: ParallelFor) {
-        let qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads
-        let scale = 1 / Float(hd).squareRoot()
-        pool.parallelFor(batch * heads) { job in
-            let b = job / heads, h = job % heads, kh = h / group
-            let P = probs + (b * heads + h) * T * T
-            let kb = k + b * T * kw + kh * hd, vb = v + b * T * kw + kh * hd
-            for t in 0..<T {
-                let pt = P + t * T, row = b * T + t
-                attentionScores(q + row * qw + h * hd, keys: kb, stride: kw, count: t + 1, headDim: hd,
-                                scale: scale, softCap: nil, into: pt)
-                softmax(pt, count: t + 1)
-                if t + 1 < T { (pt + t + 1).update(repeating: 0, count: T - t - 1) }
-            }
-            // The weighted sums 4 rows at a time, sharing each value vector's loads.
-            var t = 0
-            while t < T {
-                let rows = min(4, T - t), row = b * T + t
-                weightedSumRows(P + t * T, ldp: T, firstCount: t + 1, rows: rows, values: vb, stride: kw, width: hd,
-                                into: out + row * qw + h * hd, ldo: qw)
-                t += rows
-            }
-        }
-    }
-
-    /// `weightedSum` of `rows` (≤ 4) consecutive query rows of attention: row r sums the first
-    /// `firstCount + r` value vectors with weights `p[r·ldp ..]` into `out[r·ldo ..]`. The C
-    /// attention kernel with the rows as its heads (each value vector loaded once for all of
-    /// them): every row sums over the longest row's positions, the others' weights there being
-    /// the zeros above the causal diagonal, which leave an FMA chain unchanged; so each row
-    /// has `weightedSum`'s bits, and the inference model's.
-    static func weightedSumRows(_ p: UnsafePointer<Float>, ldp: Int, firstCount n0: Int, rows: Int,
-                                values: UnsafePointer<Float>, stride: Int, width: Int,
-                                into out: FloatPointer, ldo: Int) {
-        swiftllama_attention_values(p, ldp, Int32(rows), values, Int32(SWIFTLLAMA_CACHE_F32), stride, Int32(n0 + rows - 1),
-                                    Int32(width), out, ldo, nil)
     }
 
     /// Floats of scratch one worker of `attentionBackward` needs: a packed operand and the

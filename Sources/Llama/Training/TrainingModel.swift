@@ -105,6 +105,9 @@ public struct ParameterLayout: Sendable {
     }
 
     public let tensors: [Tensor]
+    /// Index into `tensors` of each layer's tensors by role, and of the model's own.
+    private let perLayer: [[TensorRole: Int]]
+    private let global: [TensorRole: Int]
     public let count: Int
     public let embedding: Int
     public let layers: [Layer]
@@ -116,26 +119,37 @@ public struct ParameterLayout: Sendable {
         // The architecture's table gives the tensors, their shapes and their order (which is
         // also the order of checkpoint.bin).
         var tensors: [Tensor] = []
-        var offsets: [[TensorRole: Int]] = Array(repeating: [:], count: c.layerCount)
+        var perLayer: [[TensorRole: Int]] = Array(repeating: [:], count: c.layerCount)
         var global: [TensorRole: Int] = [:]
         var next = 0
         for (spec, layer) in c.tensorLayout {
             let t = Tensor(name: spec.canonicalName(layer: layer), shape: spec.shape(c), offset: next, role: spec.role)
+            if spec.role.isPerLayer { perLayer[layer][spec.role] = tensors.count } else { global[spec.role] = tensors.count }
             tensors.append(t)
             next += t.count
-            if spec.role.isPerLayer { offsets[layer][spec.role] = t.offset } else { global[spec.role] = t.offset }
         }
-        func at(_ role: TensorRole, _ l: Int) -> Int { offsets[l][role] ?? 0 }
+        func offset(_ role: TensorRole, _ l: Int) -> Int? { perLayer[l][role].map { tensors[$0].offset } }
+        func at(_ role: TensorRole, _ l: Int) -> Int { offset(role, l) ?? 0 }
         layers = (0..<c.layerCount).map { l in
             Layer(attentionNorm: at(.attentionNorm, l), wq: at(.wq, l), wk: at(.wk, l), wv: at(.wv, l), wo: at(.wo, l),
                   ffnNorm: at(.ffnNorm, l), w1: at(.gate, l), w2: at(.down, l), w3: at(.up, l),
-                  bq: offsets[l][.wqBias], bk: offsets[l][.wkBias], bv: offsets[l][.wvBias])
+                  bq: offset(.wqBias, l), bk: offset(.wkBias, l), bv: offset(.wvBias, l))
         }
-        embedding = global[.tokenEmbedding] ?? 0
-        finalNorm = global[.finalNorm] ?? 0
-        output = c.tiedEmbeddings ? embedding : global[.output] ?? 0
+        func globalOffset(_ role: TensorRole) -> Int { global[role].map { tensors[$0].offset } ?? 0 }
+        embedding = globalOffset(.tokenEmbedding)
+        finalNorm = globalOffset(.finalNorm)
+        output = c.tiedEmbeddings ? embedding : globalOffset(.output)
         self.tensors = tensors
+        self.perLayer = perLayer
+        self.global = global
         count = next
+    }
+
+    /// The tensor of `role`: layer `layer`'s for a per-layer role, the model's own otherwise
+    /// (the output projection: the embedding when tied). Nil when the architecture has none.
+    public func tensor(_ role: TensorRole, layer: Int = 0) -> Tensor? {
+        if role.isPerLayer { return perLayer[layer][role].map { tensors[$0] } }
+        return (global[role] ?? (role == .output ? global[.tokenEmbedding] : nil)).map { tensors[$0] }
     }
 
     /// The parameter count of `c` in floating point: the sum `init` makes, for sizing a
@@ -221,6 +235,13 @@ public final class TrainingWorkspace {
 
     deinit { storage.deallocate() }
 
+    /// Layer `l`'s activations as the block writes them (`projection`, wo·att and the
+    /// feed-forward's output, is scratch shared by the layers: the backward does not read it).
+    func layer(_ l: Int) -> BlockActivations {
+        BlockActivations(h1: h1[l], rstd1: rstd1[l], q: q[l], k: k[l], v: v[l], att: att[l], xMid: xMid[l],
+                         h2: h2[l], rstd2: rstd2[l], a1: a1[l], a3: a3[l], g: g[l], projection: tmp, experts: nil)
+    }
+
     /// Floats a workspace holds (`total`), and how many of them are attention weights
     /// (batch × heads × context² per layer, the part that grows with the square of the
     /// context). In floating point, so that absurd shapes are sized without overflow before
@@ -252,7 +273,9 @@ public final class TrainingWorkspace {
 }
 
 /// A Llama decoder being trained: fp32 parameters and gradients in flat buffers (layout in
-/// `ParameterLayout`), with forward and backward passes written out op by op.
+/// `ParameterLayout`). The forward is the inference model's block (`TransformerBlock`) over
+/// views of the parameters, keeping each layer's activations in the workspace; the backward
+/// is written out op by op over them.
 public final class TrainingModel {
     public let config: ModelConfig
     public let layout: ParameterLayout
@@ -262,45 +285,74 @@ public final class TrainingModel {
     public let grads: FloatPointer
     public let pool: ParallelFor
     let gemm: StridedGEMM
-    /// RoPE rotation of each position (context × headDim/2), as the inference model's;
-    /// `ropeSinInverse` is −sin, the inverse rotation of the backward pass.
-    let ropeCos: [Float]
-    let ropeSin: [Float]
-    let ropeSinInverse: [Float]
+    /// The decoder block, the inference model's, with products over fp32 parameters.
+    let block: TransformerBlock
+    /// Each layer's weights, views of `params` (what the optimizer writes, the block reads).
+    let layers: [LayerWeights]
+    let finalNorm: NormWeights
+    let outputWeights: MatrixView
+    /// RoPE rotation of each position (context × headDim/2 cos, then sin, then −sin: the
+    /// inverse rotation of the backward pass), as the inference model's.
+    let ropeTable: FloatPointer
+    let rope: RopeRows
+    let inverseRope: RopeRows
     /// Per-worker scratch of `TrainingKernels.attentionBackward`, allocated once.
     let attentionScratch: FloatPointer
 
     public init(config: ModelConfig, pool: ParallelFor) throws {
         try config.validateForTraining()
         self.config = config
-        layout = ParameterLayout(config)
-        params = .allocate(capacity: layout.count)
+        let layout = ParameterLayout(config)
+        self.layout = layout
+        let params = FloatPointer.allocate(capacity: layout.count)
         params.initialize(repeating: 0, count: layout.count)
+        self.params = params
         grads = .allocate(capacity: layout.count)
         grads.initialize(repeating: 0, count: layout.count)
         self.pool = pool
         gemm = StridedGEMM(pool: pool)
+        block = TransformerBlock(config: config, parallel: pool, products: .strided(gemm), communicator: SingleProcess())
+        // The architecture's tensors (the table that gives the inference model its weights)
+        // as views of the parameter buffer.
+        let a = config.architecture
+        func missing(_ role: TensorRole) -> TrainingError {
+            TrainingError.invalidConfig(field: "architecture", reason: "\(a.name) has no \(role) to train")
+        }
+        func matrix(_ role: TensorRole, _ l: Int) throws -> MatrixView {
+            guard let t = layout.tensor(role, layer: l), t.shape.count == 2 else { throw missing(role) }
+            return MatrixView(type: .f32, rows: t.shape[0], columns: t.shape[1], base: UnsafeRawPointer(params + t.offset))
+        }
+        func vector(_ role: TensorRole, _ l: Int) -> WeightVector? {
+            layout.tensor(role, layer: l).map { WeightVector(base: params + $0.offset, count: $0.count, storage: nil) }
+        }
+        layers = try (0..<config.layerCount).map { l in
+            try LayerWeights(layer: l, architecture: a, path: "training model", matrix: { try matrix($0, l) },
+                             vector: { vector($0, l) }, expert: { role, _ in throw missing(role) })
+        }
+        guard let finalScale = vector(.finalNorm, 0) else { throw missing(.finalNorm) }
+        finalNorm = NormWeights(weight: finalScale, bias: nil)
+        outputWeights = try matrix(.output, 0)
         let scratchCount = pool.workers
             * TrainingKernels.attentionBackwardScratchCount(context: config.maxContext, headDim: config.headDim)
         attentionScratch = .allocate(capacity: scratchCount)
         attentionScratch.initialize(repeating: 0, count: scratchCount)
         let freqs = ropeFrequencies(headDim: config.headDim, theta: config.ropeTheta, scaling: nil, divisors: nil)
-        let half = freqs.count
-        var cos = [Float](repeating: 0, count: config.maxContext * half), sin = cos
-        cos.withUnsafeMutableBufferPointer { cp in
-            sin.withUnsafeMutableBufferPointer { sp in
-                for t in 0..<config.maxContext {
-                    ropeAngles(position: t, freqs: freqs, cos: cp.baseAddress! + t * half, sin: sp.baseAddress! + t * half)
-                }
-            }
+        let table = config.maxContext * freqs.count
+        ropeTable = .allocate(capacity: 3 * table)
+        let cos = ropeTable, sin = ropeTable + table, sinInverse = ropeTable + 2 * table
+        for t in 0..<config.maxContext {
+            ropeAngles(position: t, freqs: freqs, cos: cos + t * freqs.count, sin: sin + t * freqs.count)
         }
-        (ropeCos, ropeSin, ropeSinInverse) = (cos, sin, sin.map { -$0 })
+        for i in 0..<table { sinInverse[i] = -sin[i] }
+        rope = RopeRows(cos: cos, sin: sin, period: config.maxContext)
+        inverseRope = RopeRows(cos: cos, sin: sinInverse, period: config.maxContext)
     }
 
     deinit {
         params.deallocate()
         grads.deallocate()
         attentionScratch.deallocate()
+        ropeTable.deallocate()
     }
 
     /// The reference initialisation: matrices N(0, 0.02), wo and w2 N(0, 0.02/√(2L)), norms 1,
@@ -327,47 +379,20 @@ public final class TrainingModel {
     public func forward(_ ws: TrainingWorkspace, sequences: Int? = nil, gradScale: Float? = nil) -> Double {
         let c = config
         let B = sequences ?? ws.batch, T = c.maxContext, n = B * T
-        let D = c.dim, KV = c.kvDim, H = c.hiddenDim, V = c.vocabSize
-        let w = params
+        let D = c.dim, V = c.vocabSize
         // Token embedding.
-        let x0 = ws.x[0], emb = w + layout.embedding
+        let x0 = ws.x[0], emb = params + layout.embedding
         ws.tokens.withUnsafeBufferPointer { tokens in
             TrainingKernels.parallelRows(n, pool) { r0, r1 in
                 for r in r0..<r1 { (x0 + r * D).update(from: emb + Int(tokens[r]) * D, count: D) }
             }
         }
-        for l in 0..<c.layerCount {
-            let L = layout.layers[l]
-            let x = ws.x[l]
-            // Attention: h = norm(x); q, k, v = h·Wᵀ; rope; causal attention; x + wo·att.
-            TrainingKernels.rmsNorm(x, w + L.attentionNorm, ws.h1[l], ws.rstd1[l], rows: n, dim: D, eps: c.normEps, pool: pool)
-            gemm.linear(ws.h1[l], w + L.wq, ws.q[l], rows: n, inDim: D, outDim: D)
-            gemm.linear(ws.h1[l], w + L.wk, ws.k[l], rows: n, inDim: D, outDim: KV)
-            gemm.linear(ws.h1[l], w + L.wv, ws.v[l], rows: n, inDim: D, outDim: KV)
-            if let bq = L.bq, let bk = L.bk, let bv = L.bv {
-                addBias(w + bq, to: ws.q[l], rows: n, width: D)
-                addBias(w + bk, to: ws.k[l], rows: n, width: KV)
-                addBias(w + bv, to: ws.v[l], rows: n, width: KV)
-            }
-            rotate(ws.q[l], rows: n, width: D, inverse: false)
-            rotate(ws.k[l], rows: n, width: KV, inverse: false)
-            TrainingKernels.attention(q: ws.q[l], k: ws.k[l], v: ws.v[l], out: ws.att[l], probs: ws.probs[l],
-                                      batch: B, context: T, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, pool: pool)
-            gemm.linear(ws.att[l], w + L.wo, ws.tmp, rows: n, inDim: D, outDim: D)
-            add(x, ws.tmp, into: ws.xMid[l], count: n * D)
-            // Feed-forward: h = norm(x); x + w2·(silu(w1·h) ⊙ w3·h).
-            TrainingKernels.rmsNorm(ws.xMid[l], w + L.ffnNorm, ws.h2[l], ws.rstd2[l], rows: n, dim: D, eps: c.normEps, pool: pool)
-            gemm.linear(ws.h2[l], w + L.w1, ws.a1[l], rows: n, inDim: D, outDim: H)
-            gemm.linear(ws.h2[l], w + L.w3, ws.a3[l], rows: n, inDim: D, outDim: H)
-            let (a1, a3, g) = (ws.a1[l], ws.a3[l], ws.g[l])
-            TrainingKernels.parallelRows(n, pool) { r0, r1 in
-                swiglu(a1 + r0 * H, a3 + r0 * H, g + r0 * H, count: (r1 - r0) * H)
-            }
-            gemm.linear(ws.g[l], w + L.w2, ws.tmp, rows: n, inDim: H, outDim: D)
-            add(ws.xMid[l], ws.tmp, into: ws.x[l + 1], count: n * D)
+        for (l, weights) in layers.enumerated() {
+            block.forward(layer: l, weights, x: ws.x[l], output: ws.x[l + 1], rows: n, buffers: ws.layer(l),
+                          attention: .sequences(batch: B, context: T, probs: ws.probs[l]), rope: rope, observer: nil)
         }
-        TrainingKernels.rmsNorm(ws.x[c.layerCount], w + layout.finalNorm, ws.hFinal, ws.rstdFinal, rows: n, dim: D, eps: c.normEps, pool: pool)
-        gemm.linear(ws.hFinal, w + layout.output, ws.logits, rows: n, inDim: D, outDim: V)
+        block.normRows(ws.x[c.layerCount], finalNorm, ws.hFinal, rows: 0..<n, rstd: ws.rstdFinal)
+        block.products(outputWeights, ws.hFinal, rows: n, ws.logits)
         return ws.targets.withUnsafeBufferPointer { tp in
             TrainingKernels.crossEntropy(ws.logits, targets: tp.baseAddress!, rows: n, vocab: V,
                                          dLogits: gradScale == nil ? nil : ws.logits, gradScale: gradScale ?? 1,
@@ -412,8 +437,8 @@ public final class TrainingModel {
                                               batch: B, context: T, heads: c.headCount, kvHeads: c.kvHeadCount,
                                               headDim: c.headDim, pool: pool, scratch: attentionScratch)
             // The gradient reaches q and k after RoPE; rotating back gives it before.
-            rotate(ws.dq, rows: n, width: D, inverse: true)
-            rotate(ws.dk, rows: n, width: KV, inverse: true)
+            block.rope(ws.dq, rows: n, heads: c.headCount, angles: inverseRope)
+            block.rope(ws.dk, rows: n, heads: c.kvHeadCount, angles: inverseRope)
             if let bq = L.bq, let bk = L.bk, let bv = L.bv {
                 sumRows(ws.dq, into: dW + bq, rows: n, width: D)
                 sumRows(ws.dk, into: dW + bk, rows: n, width: KV)
@@ -441,48 +466,11 @@ public final class TrainingModel {
         }
     }
 
-    /// RoPE of q or k rows (`width` = heads × headDim) at positions 0..<context of each
-    /// sequence, with the inference model's kernel for the architecture's layout; `inverse`
-    /// rotates back (the backward pass).
-    private func rotate(_ p: FloatPointer, rows: Int, width: Int, inverse: Bool) {
-        let c = config, T = c.maxContext, half = c.headDim / 2, heads = width / c.headDim
-        let rotateHalf = c.architecture.ropeLayout == .rotateHalf
-        ropeCos.withUnsafeBufferPointer { cp in
-            (inverse ? ropeSinInverse : ropeSin).withUnsafeBufferPointer { sp in
-                guard let cos = cp.baseAddress, let sin = sp.baseAddress else { return }
-                // One task per sequence, so positions restart at 0 at each task's start.
-                pool.parallelFor(rows / T) { b in
-                    for t in 0..<T {
-                        let x = p + (b * T + t) * width
-                        if rotateHalf {
-                            applyRopeRotateHalf(x, heads: heads, headDim: c.headDim, cos: cos + t * half, sin: sin + t * half)
-                        } else {
-                            applyRope(x, heads: heads, headDim: c.headDim, cos: cos + t * half, sin: sin + t * half)
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `bias` (`width` floats) added to each of `rows` rows of `x`.
-    private func addBias(_ bias: UnsafePointer<Float>, to x: FloatPointer, rows: Int, width: Int) {
-        TrainingKernels.parallelRows(rows, pool) { r0, r1 in
-            for r in r0..<r1 { addInPlace(x + r * width, bias, count: width) }
-        }
-    }
-
     /// `dst += Σ_rows x` (a bias gradient), rows in order (each task owns a range of
     /// columns) so the sum order never changes.
     private func sumRows(_ x: UnsafePointer<Float>, into dst: FloatPointer, rows: Int, width: Int) {
         TrainingKernels.parallelColumns(width, pool) { c0, c1 in
             for r in 0..<rows { addInPlace(dst + c0, x + r * width + c0, count: c1 - c0) }
-        }
-    }
-
-    private func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: FloatPointer, count: Int) {
-        TrainingKernels.parallelRows(count, pool) { i0, i1 in
-            for i in i0..<i1 { y[i] = a[i] + b[i] }
         }
     }
 }
