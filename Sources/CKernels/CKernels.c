@@ -293,10 +293,18 @@ static inline __attribute__((always_inline)) void int8_block(int type, const uin
             qs = p + 8 + 16 * (b % 8);
             d = half_bits_to_float(p) * (float)(iq4_xs_scale(b % 8, p) - 32);
         }
+#if defined(__SSSE3__)
+        // The table lookup of 32 nibbles as two byte shuffles.
+        const __m128i table = _mm_loadu_si128((const __m128i *)iq4_unsigned), low4 = _mm_set1_epi8(0x0F);
+        const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+        _mm_storeu_si128((__m128i *)u, _mm_shuffle_epi8(table, _mm_and_si128(q, low4)));
+        _mm_storeu_si128((__m128i *)(u + 16), _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(q, 4), low4)));
+#else
         for (int i = 0; i < 16; i++) {
             u[i] = iq4_unsigned[qs[i] & 0x0F];
             u[i + 16] = iq4_unsigned[qs[i] >> 4];
         }
+#endif
         *scale = d;
         *bias = 128.0f * d;
     } else if (type == 12) {  // Q4_K: block b is sub-block b % 8 of super-block b / 8
@@ -305,7 +313,12 @@ static inline __attribute__((always_inline)) void int8_block(int type, const uin
         int sc, m;
         q4_K_scale_min(j, p + 4, &sc, &m);
         const uint8_t *qs = p + 16 + 32 * (j / 2);
+#if defined(__AVX2__)
+        const __m256i q = _mm256_loadu_si256((const __m256i *)qs), low4 = _mm256_set1_epi8(0x0F);
+        _mm256_storeu_si256((__m256i *)u, _mm256_and_si256((j % 2) ? _mm256_srli_epi16(q, 4) : q, low4));
+#else
         for (int i = 0; i < 32; i++) u[i] = (j % 2) ? (qs[i] >> 4) : (qs[i] & 0x0F);
+#endif
         *scale = half_bits_to_float(p) * (float)sc;
         *bias = half_bits_to_float(p + 2) * (float)m;
     } else {  // Q6_K: block b is the 16 elements of scale j = b % 16 in super-block b / 16
