@@ -237,40 +237,33 @@ static inline __attribute__((always_inline)) void tile256(const int nt, const ui
 
 #define TILE_CASE(f, n) case n: f(n, w, kc, xt, ldx, ot, ldo, nrows, acc); break;
 
-static void gemm_avx512(const uint32_t *packed, int pairs, const uint32_t *xb, long ldx, int tokens,
-                        float *out, long ldo, int nrows) {
-    for (int k0 = 0; k0 < pairs; k0 += BF16_KC) {
-        const int kc = pairs - k0 < BF16_KC ? pairs - k0 : BF16_KC, acc = k0 > 0;
-        const uint32_t *w = packed + 32L * k0;
-        for (int t0 = 0; t0 < tokens; t0 += BF16_NT512) {
-            const uint32_t *xt = xb + t0 * ldx + k0;
-            float *ot = out + t0 * ldo;
-            switch (tokens - t0 < BF16_NT512 ? tokens - t0 : BF16_NT512) {
-                TILE_CASE(tile512, 1) TILE_CASE(tile512, 2) TILE_CASE(tile512, 3) TILE_CASE(tile512, 4)
-                TILE_CASE(tile512, 5) TILE_CASE(tile512, 6) TILE_CASE(tile512, 7) TILE_CASE(tile512, 8)
-                TILE_CASE(tile512, 9) TILE_CASE(tile512, 10) TILE_CASE(tile512, 11)
-                default: tile512(BF16_NT512, w, kc, xt, ldx, ot, ldo, nrows, acc); break;
-            }
-        }
-    }
+// The blocked driver of one width: blocks of BF16_KC pairs, NT tokens per micro-kernel call,
+// the last call's token count a compile-time constant (CASES).
+#define BF16_GEMM_DRIVER(name, tile, NT, CASES) \
+static void name(const uint32_t *packed, int pairs, const uint32_t *xb, long ldx, int tokens, \
+                 float *out, long ldo, int nrows) { \
+    for (int k0 = 0; k0 < pairs; k0 += BF16_KC) { \
+        const int kc = pairs - k0 < BF16_KC ? pairs - k0 : BF16_KC, acc = k0 > 0; \
+        const uint32_t *w = packed + 32L * k0; \
+        for (int t0 = 0; t0 < tokens; t0 += NT) { \
+            const uint32_t *xt = xb + t0 * ldx + k0; \
+            float *ot = out + t0 * ldo; \
+            switch (tokens - t0 < NT ? tokens - t0 : NT) { \
+                CASES \
+                default: tile(NT, w, kc, xt, ldx, ot, ldo, nrows, acc); break; \
+            } \
+        } \
+    } \
 }
 
-static void gemm_avx256(const uint32_t *packed, int pairs, const uint32_t *xb, long ldx, int tokens,
-                        float *out, long ldo, int nrows) {
-    for (int k0 = 0; k0 < pairs; k0 += BF16_KC) {
-        const int kc = pairs - k0 < BF16_KC ? pairs - k0 : BF16_KC, acc = k0 > 0;
-        const uint32_t *w = packed + 32L * k0;
-        for (int t0 = 0; t0 < tokens; t0 += BF16_NT256) {
-            const uint32_t *xt = xb + t0 * ldx + k0;
-            float *ot = out + t0 * ldo;
-            switch (tokens - t0 < BF16_NT256 ? tokens - t0 : BF16_NT256) {
-                TILE_CASE(tile256, 1) TILE_CASE(tile256, 2) TILE_CASE(tile256, 3) TILE_CASE(tile256, 4)
-                TILE_CASE(tile256, 5)
-                default: tile256(BF16_NT256, w, kc, xt, ldx, ot, ldo, nrows, acc); break;
-            }
-        }
-    }
-}
+BF16_GEMM_DRIVER(gemm_avx512, tile512, BF16_NT512,
+    TILE_CASE(tile512, 1) TILE_CASE(tile512, 2) TILE_CASE(tile512, 3) TILE_CASE(tile512, 4)
+    TILE_CASE(tile512, 5) TILE_CASE(tile512, 6) TILE_CASE(tile512, 7) TILE_CASE(tile512, 8)
+    TILE_CASE(tile512, 9) TILE_CASE(tile512, 10) TILE_CASE(tile512, 11))
+
+BF16_GEMM_DRIVER(gemm_avx256, tile256, BF16_NT256,
+    TILE_CASE(tile256, 1) TILE_CASE(tile256, 2) TILE_CASE(tile256, 3) TILE_CASE(tile256, 4)
+    TILE_CASE(tile256, 5))
 
 #if defined(__clang__)
 #pragma clang attribute pop

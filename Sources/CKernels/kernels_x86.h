@@ -936,29 +936,18 @@ static void matvec_q4_0_r8(const void *w, int groups, int blocks, const int8_t *
     for (int g = 0; g < groups; g++) {
         const uint8_t *p = (const uint8_t *)w + 144L * blocks * g;
         float *o = out + 8L * g;
-        if (off) {
-            switch (T) {
-            case 1: q4_0_r8_group(p, blocks, xq, xd, xs, buffer, o, ldo, 1); break;
-            case 2: q4_0_r8_group(p, blocks, xq, xd, xs, buffer, o, ldo, 2); break;
-            case 3: q4_0_r8_group(p, blocks, xq, xd, xs, buffer, o, ldo, 3); break;
-            case 4: q4_0_r8_group(p, blocks, xq, xd, xs, buffer, o, ldo, 4); break;
-            case 5: q4_0_r8_group(p, blocks, xq, xd, xs, buffer, o, ldo, 5); break;
-            case 6: q4_0_r8_group(p, blocks, xq, xd, xs, buffer, o, ldo, 6); break;
-            case 7: q4_0_r8_group(p, blocks, xq, xd, xs, buffer, o, ldo, 7); break;
-            default: q4_0_r8_group(p, blocks, xq, xd, xs, buffer, o, ldo, 8); break;
-            }
-        } else {
-            switch (T) {
-            case 1: q4_0_r8_group(p, blocks, xq, xd, xs, NULL, o, ldo, 1); break;
-            case 2: q4_0_r8_group(p, blocks, xq, xd, xs, NULL, o, ldo, 2); break;
-            case 3: q4_0_r8_group(p, blocks, xq, xd, xs, NULL, o, ldo, 3); break;
-            case 4: q4_0_r8_group(p, blocks, xq, xd, xs, NULL, o, ldo, 4); break;
-            case 5: q4_0_r8_group(p, blocks, xq, xd, xs, NULL, o, ldo, 5); break;
-            case 6: q4_0_r8_group(p, blocks, xq, xd, xs, NULL, o, ldo, 6); break;
-            case 7: q4_0_r8_group(p, blocks, xq, xd, xs, NULL, o, ldo, 7); break;
-            default: q4_0_r8_group(p, blocks, xq, xd, xs, NULL, o, ldo, 8); break;
-            }
-        }
+        // The group kernel is inlined per token count and per offset source (table or inline).
+#define Q4_0_R8_TOKENS(OFF) switch (T) { \
+            case 1: q4_0_r8_group(p, blocks, xq, xd, xs, OFF, o, ldo, 1); break; \
+            case 2: q4_0_r8_group(p, blocks, xq, xd, xs, OFF, o, ldo, 2); break; \
+            case 3: q4_0_r8_group(p, blocks, xq, xd, xs, OFF, o, ldo, 3); break; \
+            case 4: q4_0_r8_group(p, blocks, xq, xd, xs, OFF, o, ldo, 4); break; \
+            case 5: q4_0_r8_group(p, blocks, xq, xd, xs, OFF, o, ldo, 5); break; \
+            case 6: q4_0_r8_group(p, blocks, xq, xd, xs, OFF, o, ldo, 6); break; \
+            case 7: q4_0_r8_group(p, blocks, xq, xd, xs, OFF, o, ldo, 7); break; \
+            default: q4_0_r8_group(p, blocks, xq, xd, xs, OFF, o, ldo, 8); break; }
+        if (off) Q4_0_R8_TOKENS(buffer) else Q4_0_R8_TOKENS(NULL)
+#undef Q4_0_R8_TOKENS
     }
 }
 
