@@ -39,6 +39,10 @@ public enum BuildInfo {
         let runnable = KernelSet.all.map { $0.runsHere ? $0.name : "\($0.name) (not on this CPU)" }
         lines.append("kernels: \(KernelSet.selected) — \(KernelSet.selectionReason); sets: \(runnable.joined(separator: ", "))")
         lines.append("int8 VNNI kernels: \(int8VNNIKernels ? "on" : "off (prompts of quantized models use the fp32 path)")")
+        let bf16 = bf16GEMMWidth.map { "on (\($0) vdpbf16ps; LLAMA_BF16_PRODUCTS=1)" }
+            ?? (cpuHasAVX512BF16 ? "available, off (LLAMA_BF16_PRODUCTS=1 turns it on; prompts of F16/BF16 models use the fp32 path)"
+                                 : "not on this CPU (prompts of F16/BF16 models use the fp32 path)")
+        lines.append("BF16 prompt products: \(bf16)")
         if let cpu = cpuModel { lines.append("running on: \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores") }
         return lines.joined(separator: "\n")
     }
