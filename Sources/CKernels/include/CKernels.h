@@ -151,7 +151,12 @@ void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *sc
 /// True (1) for the types with a row-interleaved layout (Q4_0, Q8_0).
 int swiftllama_r8_supports(int type);
 /// Repacks `groups` groups of 8 plain rows of `blocks` blocks (at `src`, rows contiguous)
-/// into the row-interleaved layout at `dst` (the same number of bytes).
+/// into the row-interleaved layout at `dst` (the same number of bytes). Here and below,
+/// `blocks` and block indices count the type's own blocks: 32 elements (Q4_0, Q8_0, Q4_1,
+/// Q5_0, Q5_1, IQ4_NL), 256 (the K-quants, IQ4_XS). Each type with a layout adds its case to
+/// `swiftllama_r8_supports`, `swiftllama_repack_r8` and `swiftllama_r8_block`
+/// (CKernels.c): readers that want plain rows (embedding lookups, the prompt GEMMs' packers)
+/// get them back through `swiftllama_r8_row`.
 void swiftllama_repack_r8(int type, const void *src, void *dst, int groups, int blocks);
 /// Block `b` of row `row` of a row-interleaved matrix of `blocks` blocks per row, as the
 /// plain block bytes (18 for Q4_0, 34 for Q8_0) at `dst`.

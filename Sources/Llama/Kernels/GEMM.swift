@@ -188,7 +188,7 @@ public let int8GEMMK16Types: Set<GGMLType> = [.q2_K, .q3_K, .q6_K]
 
 func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
               parallel: ParallelFor) {
-    if int8GEMMK16Types.contains(w.type), w.layout != .rowInterleaved8 {
+    if int8GEMMK16Types.contains(w.type) {
         gemmInt8K16(w, x, tokens: tokens, out, parallel: parallel)
         return
     }
@@ -221,19 +221,38 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
         let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: blocks * 16 * size)
         let scales = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
         let biases = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
-        defer { packed.deallocate(); scales.deallocate(); biases.deallocate() }
+        var plain: UnsafeMutableRawPointer?
+        defer { packed.deallocate(); scales.deallocate(); biases.deallocate(); plain?.deallocate() }
         for tile in range {
             let r0 = tile * int8TileRows
             let n = min(int8TileRows, rows - r0)
-            if w.layout == .rowInterleaved8 {
+            if w.layout == .rowInterleaved8, w.type == .q4_0 || w.type == .q8_0 {
                 swiftllama_pack_int8_r8(typeID, w.base, r0, Int32(n), Int32(blocks), packed, scales, biases)
             } else {
-                swiftllama_pack_int8(typeID, w.base + r0 * w.rowBytes, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
+                let source = plainRows(w, from: r0, count: n, buffer: &plain)
+                swiftllama_pack_int8(typeID, source, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
             }
             swiftllama_gemm_int8(Int32(size), packed, scales, biases, Int32(blocks), xq, xd, xds, Int32(tokens),
                                  out + r0, rows, Int32(n))
         }
     }
+}
+
+/// Rows `r0 ..< r0 + count` of `w` in the plain layout: in place for a plain matrix; for a
+/// row-interleaved one, copied back into `buffer` (allocated on first use, `count` ≤ 16 rows,
+/// kept for the caller's next tile), so that one packer per type serves both layouts.
+func plainRows(_ w: MatrixView, from r0: Int, count: Int, buffer: inout UnsafeMutableRawPointer?) -> UnsafeRawPointer {
+    guard w.layout == .rowInterleaved8 else { return w.base + r0 * w.rowBytes }
+    let rows: UnsafeMutableRawPointer
+    if let buffer { rows = buffer } else {
+        rows = .allocate(byteCount: int8TileRows * w.rowBytes, alignment: 64)
+        buffer = rows
+    }
+    let typeID = Int32(w.type.rawValue), blocks = Int32(w.columns / w.type.blockLayout.elements)
+    for i in 0..<count {
+        swiftllama_r8_row(typeID, w.base, blocks, r0 + i, 0, blocks, (rows + i * w.rowBytes).assumingMemoryBound(to: UInt8.self))
+    }
+    return UnsafeRawPointer(rows)
 }
 
 /// Q2_K, Q3_K and Q6_K: activations quantized per 256 (Q8_K, with the sums of each 16), so a
@@ -261,11 +280,13 @@ func gemmInt8K16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
         let pairs = UnsafeMutablePointer<Int32>.allocate(capacity: superblocks * 128)
         let d = UnsafeMutablePointer<Float>.allocate(capacity: superblocks * 16)
         let dbias = UnsafeMutablePointer<Float>.allocate(capacity: superblocks * 16)
-        defer { packed.deallocate(); scales.deallocate(); pairs.deallocate(); d.deallocate(); dbias.deallocate() }
+        var plain: UnsafeMutableRawPointer?
+        defer { packed.deallocate(); scales.deallocate(); pairs.deallocate(); d.deallocate(); dbias.deallocate(); plain?.deallocate() }
         for tile in range {
             let r0 = tile * int8TileRows
             let n = min(int8TileRows, rows - r0)
-            swiftllama_pack_int8_k16(typeID, w.base + r0 * w.rowBytes, w.rowBytes, Int32(n), Int32(superblocks),
+            let source = plainRows(w, from: r0, count: n, buffer: &plain)
+            swiftllama_pack_int8_k16(typeID, source, w.rowBytes, Int32(n), Int32(superblocks),
                                      packed, scales, pairs, d, dbias)
             swiftllama_gemm_int8_k16(typeID, packed, scales, pairs, d, dbias, Int32(superblocks), xq, xd, xsums,
                                      Int32(tokens), out + r0, rows, Int32(n))

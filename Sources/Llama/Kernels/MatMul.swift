@@ -54,14 +54,16 @@ public struct MatrixView: @unchecked Sendable {
         case .plain:
             dequantizeRow(type, base + r * rowBytes + type.rowBytes(columns: k0), dst, count: count)
         case .rowInterleaved8:
-            // The plain blocks back, at most 8 at a time (272 bytes of Q8_0).
-            let per = 8 * 32
+            // The plain blocks back, at most 8 at a time (272 bytes of Q8_0, 1 680 of Q6_K).
+            let block = type.blockLayout.elements
+            let per = 8 * block
             var k = 0
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: type.rowBytes(columns: per)) { buffer in
                 guard let plain = buffer.baseAddress else { return }
                 while k < count {
                     let n = min(per, count - k)
-                    swiftllama_r8_row(Int32(type.rawValue), base, Int32(columns / 32), r, Int32((k0 + k) / 32), Int32(n / 32), plain)
+                    swiftllama_r8_row(Int32(type.rawValue), base, Int32(columns / block), r, Int32((k0 + k) / block),
+                                      Int32(n / block), plain)
                     dequantizeRow(type, plain, dst + k, count: n)
                     k += n
                 }

@@ -54,7 +54,7 @@ final class RepackedWeights: @unchecked Sendable {
 public func repacks(_ view: MatrixView, kernels: KernelSet = .selected) -> Bool {
     repackEnabled && kernels.name != "generic" && view.layout == .plain && kernels.matvecR8[view.type] != nil
         && swiftllama_r8_supports(Int32(view.type.rawValue)) != 0
-        && view.rows >= 8 && view.rows % 8 == 0 && view.columns % 32 == 0
+        && view.rows >= 8 && view.rows % 8 == 0 && view.columns % view.type.blockLayout.elements == 0
 }
 
 /// `view` in the row-interleaved layout of its type, in memory of its own, for every kernel
@@ -84,9 +84,11 @@ extension MatrixView {
     /// kernel set and `LLAMA_REPACK` (tests; the model goes through `repackForMatvec`); nil
     /// when the type has no such layout or the rows do not split into groups of 8.
     public func rowInterleaved(parallel: ParallelFor = .serial) -> MatrixView? {
-        guard layout == .plain, swiftllama_r8_supports(Int32(type.rawValue)) != 0, rows >= 8, rows % 8 == 0, columns % 32 == 0,
+        let block = type.blockLayout.elements
+        guard layout == .plain, swiftllama_r8_supports(Int32(type.rawValue)) != 0, rows >= 8, rows % 8 == 0, columns % block == 0,
               let storage = RepackedWeights(bytes: rows * rowBytes) else { return nil }
-        let typeID = Int32(type.rawValue), blocks = Int32(columns / 32), groupBytes = 8 * rowBytes
+        // Blocks of the type's own size: 32 elements (Q4_0, Q8_0, …), 256 (K-quants, IQ4_XS).
+        let typeID = Int32(type.rawValue), blocks = Int32(columns / block), groupBytes = 8 * rowBytes
         parallel.runChunked(rows / 8, chunk: 64) { _, range in
             let offset = range.lowerBound * groupBytes
             swiftllama_repack_r8(typeID, base + offset, storage.base + offset, Int32(range.count), blocks)
