@@ -90,9 +90,15 @@ static inline __attribute__((always_inline)) void k23_r8_group(const int isQ3, c
                 __m256i u[8];
                 for (int w = 0; w < 8; w++) u[w] = _mm256_and_si256(_mm256_srli_epi16(q[w], 2 * k), three);
                 if (isQ3) {
-                    const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * n + k))), four = _mm256_set1_epi8(4);
-                    for (int w = 0; w < 8; w++)
-                        u[w] = _mm256_or_si256(u[w], _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm[w], bit), bit), four));
+                    // 4 where bit c of the row's hmask byte is set: from bit 2 up, the masked
+                    // bit (≥ 4) clipped to 4; bits 0 and 1 shifted up to bit 2 (a 16-bit shift by
+                    // at most 2 moves no other byte's bits into bit 2).
+                    const __m256i four = _mm256_set1_epi8(4);
+                    for (int w = 0; w < 8; w++) {
+                        const __m256i h = c >= 2 ? _mm256_min_epu8(_mm256_and_si256(hm[w], _mm256_set1_epi8((char)(1 << c))), four)
+                                                 : _mm256_and_si256(_mm256_slli_epi16(hm[w], 2 - c), four);
+                        u[w] = _mm256_or_si256(u[w], h);
+                    }
                 }
                 for (int t = 0; t < T; t++) {
                     const int8_t *x = xq + stride * t + 256L * s + 32 * c;
