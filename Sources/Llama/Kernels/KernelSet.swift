@@ -41,7 +41,8 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
               let nlb = t.dot2_iq4_nl,
               let k2 = t.dot_q2_K, let k3 = t.dot_q3_K, let k4 = t.dot_q4_K, let k5 = t.dot_q5_K, let k6 = t.dot_q6_K, let xs = t.dot_iq4_xs,
               let quantizeQ8 = t.quantize_q8, let quantizeQ8K = t.quantize_q8_K, let f16 = t.matvec_f16, let bf16 = t.matvec_bf16,
-              let q4r8 = t.matvec_q4_0_r8, let q8r8 = t.matvec_q8_0_r8
+              let q4r8 = t.matvec_q4_0_r8, let q8r8 = t.matvec_q8_0_r8,
+              let q2Kr8 = t.matvec_q2_K_r8, let q3Kr8 = t.matvec_q3_K_r8
         else { return nil }
         self.name = String(cString: name)
         self.summary = String(cString: summary)
@@ -50,7 +51,7 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
         dot32 = [.q8_0: (q8, q8b), .q4_0: (q4, q4b), .q4_1: (q41, q41b), .q5_0: (q50, q50b), .q5_1: (q51, q51b), .iq4_nl: (nl, nlb)]
         dot256 = [.q2_K: k2, .q3_K: k3, .q4_K: k4, .q5_K: k5, .q6_K: k6, .iq4_xs: xs]
         matvecHalf = [.f16: f16, .bf16: bf16]
-        matvecR8 = [.q4_0: q4r8, .q8_0: q8r8]
+        matvecR8 = [.q4_0: q4r8, .q8_0: q8r8, .q2_K: q2Kr8, .q3_K: q3Kr8]
         self.quantizeQ8 = quantizeQ8
         self.quantizeQ8K = quantizeQ8K
     }
