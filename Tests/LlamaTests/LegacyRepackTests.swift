@@ -185,4 +185,25 @@ import Llama
             }
         }
     }
+
+    /// The IQ4 fixture models through the generation kernels only: every token of the short
+    /// prompt fed one at a time (the 1-token kernel) and 8 at a time (the 8-token one), the
+    /// last logits within 0.05 × max(1, max |reference|) of the float64 reference, with the
+    /// matrices row-interleaved for the selected set (unless LLAMA_REPACK=0 or generic).
+    @Test(arguments: ["iq4_nl", "iq4_xs"])
+    func fixtureModelsGenerateNearTheReference(_ name: String) throws {
+        let fixtures = KTypesModelTests()
+        let ref = try fixtures.reference(name)
+        let model = try LlamaModel(checkpoint: try fixtures.checkpoint(name))
+        if repackEnabled && KernelSet.selected.name != "generic" {
+            #expect(model.weightLayoutSummary.contains("(\(name.uppercased()))"), "\(model.weightLayoutSummary)")
+        }
+        let tolerance = quantizedActivationTolerance * max(1, ref.last.map { abs($0) }.max() ?? 1)
+        for batch in [1, 8] {
+            let logits = try #require(try model.logits(of: ref.ids, at: [ref.ids.count - 1], maxBatch: batch).first)
+            let err = maxAbsDifference(logits, ref.last)
+            print("\(name), \(ref.ids.count) ids \(batch) at a time: max abs error \(err) (bar \(tolerance))")
+            #expect(err <= tolerance, "\(name), \(batch) tokens per step")
+        }
+    }
 }
