@@ -484,7 +484,8 @@ void swiftllama_r8_block(int type, const void *packed, int blocks, long row, int
 }
 
 void swiftllama_r8_row(int type, const void *packed, int blocks, long row, int b0, int count, uint8_t *dst) {
-    const int bb = swiftllama_r8_legacy_supports(type) ? swiftllama_r8_legacy_block_bytes(type) : 2 + r8_quant_bytes(type);
+    if (swiftllama_r8_legacy_supports(type)) return swiftllama_r8_legacy_row(type, packed, blocks, row, b0, count, dst);
+    const int bb = 2 + r8_quant_bytes(type);
     for (int b = 0; b < count; b++) swiftllama_r8_block(type, packed, blocks, row, b0 + b, dst + (long)bb * b);
 }
 

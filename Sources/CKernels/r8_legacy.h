@@ -21,6 +21,8 @@ int swiftllama_r8_legacy_supports(int type);
 int swiftllama_r8_legacy_block_bytes(int type);
 void swiftllama_r8_legacy_repack(int type, const void *src, void *dst, int groups, int blocks);
 void swiftllama_r8_legacy_block(int type, const void *packed, int blocks, long row, int b, uint8_t *dst);
+/// `count` plain blocks from block `b0` of `row` (the readers of rows: one type dispatch per call).
+void swiftllama_r8_legacy_row(int type, const void *packed, int blocks, long row, int b0, int count, uint8_t *dst);
 
 /// The plain-loop kernels (`swiftllama_matvec_r8_fn`) of the generic set.
 void swiftllama_matvec_q4_1_r8_generic(const void *w, int groups, int blocks, const int8_t *xq, const float *xd,

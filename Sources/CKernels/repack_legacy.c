@@ -3,6 +3,9 @@
 #include "r8_legacy.h"
 #include "kernel_common.h"
 #include <string.h>
+#if defined(__BMI2__)
+#include <immintrin.h>
+#endif
 
 // The shape of a type's block: `halves` f16 fields, `words` 4-byte fields, `quants` nibble
 // bytes (per row), `elements` per block.
@@ -32,9 +35,15 @@ int swiftllama_r8_legacy_block_bytes(int type) {
 }
 
 // Q5 high bits: bit e of the plain word is element e's; bit k of byte j of the stored word
-// is element 4k + j's. `back` undoes it.
-static uint32_t q5_high_bits(uint32_t h, int back) {
+// is element 4k + j's (byte j gathers every 4th bit from bit j). `back` undoes it.
+static inline uint32_t q5_high_bits(uint32_t h, int back) {
     uint32_t o = 0;
+#if defined(__BMI2__)
+    for (int j = 0; j < 4; j++) {
+        if (back) o |= _pdep_u32((h >> (8 * j)) & 0xFF, 0x11111111u << j);
+        else o |= _pext_u32(h, 0x11111111u << j) << (8 * j);
+    }
+#else
     for (int k = 0; k < 8; k++) {
         for (int j = 0; j < 4; j++) {
             const int e = 4 * k + j, t = 8 * j + k;
@@ -42,6 +51,7 @@ static uint32_t q5_high_bits(uint32_t h, int back) {
             else o |= ((h >> e) & 1u) << t;
         }
     }
+#endif
     return o;
 }
 
@@ -89,6 +99,31 @@ void swiftllama_r8_legacy_block(int type, const void *packed, int blocks, long r
     uint8_t *q = w + 4 * s.words;
     const uint8_t *qp = wp + 32 * s.words;
     for (int i = 0; i < s.quants / 4; i++) memcpy(q + 4 * i, qp + 32 * i + 4 * r, 4);
+}
+
+void swiftllama_r8_legacy_row(int type, const void *packed, int blocks, long row, int b0, int count, uint8_t *dst) {
+    r8_shape s;
+    if (!r8_shape_of(type, &s)) return;
+    const int bb = r8_bytes(s), r = (int)(row % 8), q5 = type == 6 || type == 7;
+    const uint8_t *p = (const uint8_t *)packed + ((row / 8) * blocks + b0) * 8 * bb;
+    for (int b = 0; b < count; b++, p += 8 * bb, dst += bb) {
+        for (int f = 0; f < s.halves; f++) memcpy(dst + 2 * f, p + 16 * f + 2 * r, 2);
+        uint8_t *w = dst + 2 * s.halves;
+        const uint8_t *wp = p + 16 * s.halves;
+        for (int f = 0; f < s.words; f++) {
+            uint32_t v;
+            memcpy(&v, wp + 32 * f + 4 * r, 4);
+            if (q5) v = q5_high_bits(v, 1);
+            memcpy(w + 4 * f, &v, 4);
+        }
+        uint8_t *q = w + 4 * s.words;
+        const uint8_t *qp = wp + 32 * s.words + 4 * r;
+        if (s.quants == 16) {
+            for (int i = 0; i < 4; i++) memcpy(q + 4 * i, qp + 32 * i, 4);
+        } else {
+            for (int i = 0; i < s.quants / 4; i++) memcpy(q + 4 * i, qp + 32 * i, 4);
+        }
+    }
 }
 
 // ---- The generic set's kernels: each row's plain block read back, then the plain sums ----
