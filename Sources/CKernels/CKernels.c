@@ -2,6 +2,7 @@
 #include "GEMMBF16.h"
 #include "kernel_common.h"
 #include "repack_k23.h"
+#include "r8_legacy.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,10 +452,13 @@ void swiftllama_pack_int8_k16(int type, const void *rows, long rowBytes, int nro
 // Quantized bytes per block of one row: 16 (Q4_0), 32 (Q8_0), 0 (no such layout).
 static int r8_quant_bytes(int type) { return type == 2 ? 16 : type == 8 ? 32 : 0; }
 
-int swiftllama_r8_supports(int type) { return r8_quant_bytes(type) != 0 || swiftllama_k23_block_bytes(type) != 0; }
+int swiftllama_r8_supports(int type) {
+    return r8_quant_bytes(type) != 0 || swiftllama_k23_block_bytes(type) != 0 || swiftllama_r8_legacy_supports(type);
+}
 
 void swiftllama_repack_r8(int type, const void *src, void *dst, int groups, int blocks) {
     if (swiftllama_k23_block_bytes(type)) return swiftllama_k23_repack(type, src, dst, groups, blocks);
+    if (swiftllama_r8_legacy_supports(type)) return swiftllama_r8_legacy_repack(type, src, dst, groups, blocks);
     const int qb = r8_quant_bytes(type), bb = 2 + qb;
     const uint8_t flip = type == 8 ? 0x80 : 0;
     const long rowBytes = (long)bb * blocks;
@@ -473,6 +477,7 @@ void swiftllama_repack_r8(int type, const void *src, void *dst, int groups, int 
 
 void swiftllama_r8_block(int type, const void *packed, int blocks, long row, int b, uint8_t *dst) {
     if (swiftllama_k23_block_bytes(type)) return swiftllama_k23_block(type, packed, blocks, row, b, dst);
+    if (swiftllama_r8_legacy_supports(type)) return swiftllama_r8_legacy_block(type, packed, blocks, row, b, dst);
     const int qb = r8_quant_bytes(type), bb = 2 + qb;
     const uint8_t flip = type == 8 ? 0x80 : 0;
     const long g = row / 8;
@@ -484,6 +489,7 @@ void swiftllama_r8_block(int type, const void *packed, int blocks, long row, int
 }
 
 void swiftllama_r8_row(int type, const void *packed, int blocks, long row, int b0, int count, uint8_t *dst) {
+    if (swiftllama_r8_legacy_supports(type)) return swiftllama_r8_legacy_row(type, packed, blocks, row, b0, count, dst);
     const int bb = swiftllama_k23_block_bytes(type) ? swiftllama_k23_block_bytes(type) : 2 + r8_quant_bytes(type);
     for (int b = 0; b < count; b++) swiftllama_r8_block(type, packed, blocks, row, b0 + b, dst + (long)bb * b);
 }

@@ -2,6 +2,7 @@
 // architectures (and, on x86, a reference any set can be compared with).
 #include "kernel_common.h"
 #include "repack_k23.h"
+#include "r8_legacy.h"
 
 static float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int blocks);
 static float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks);
@@ -316,5 +317,8 @@ const swiftllama_kernel_set swiftllama_set_generic = {
     .matvec_q4_0_r8 = matvec_q4_0_r8,
     .matvec_q8_0_r8 = matvec_q8_0_r8,
     .matvec_q2_K_r8 = swiftllama_matvec_q2_K_r8_generic, .matvec_q3_K_r8 = swiftllama_matvec_q3_K_r8_generic,
+    .matvec_q4_1_r8 = swiftllama_matvec_q4_1_r8_generic, .matvec_q5_0_r8 = swiftllama_matvec_q5_0_r8_generic,
+    .matvec_q5_1_r8 = swiftllama_matvec_q5_1_r8_generic, .matvec_iq4_nl_r8 = swiftllama_matvec_iq4_nl_r8_generic,
+    .matvec_iq4_xs_r8 = swiftllama_matvec_iq4_xs_r8_generic,
     .gemm_int8 = 0,
 };

@@ -148,7 +148,8 @@ void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *sc
 // (type 8): 32 bytes per row stored as q + 128 (unsigned). A group takes exactly the bytes
 // of its 8 plain rows, at the same offset.
 
-/// True (1) for the types with a row-interleaved layout (Q4_0, Q8_0).
+/// True (1) for the types with a row-interleaved layout (Q4_0, Q8_0; Q4_1, Q5_0, Q5_1, IQ4_NL,
+/// IQ4_XS with the layouts of r8_legacy.h).
 int swiftllama_r8_supports(int type);
 /// Repacks `groups` groups of 8 plain rows of `blocks` blocks (at `src`, rows contiguous)
 /// into the row-interleaved layout at `dst` (the same number of bytes). Here and below,

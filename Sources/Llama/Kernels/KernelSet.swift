@@ -51,7 +51,13 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
         dot32 = [.q8_0: (q8, q8b), .q4_0: (q4, q4b), .q4_1: (q41, q41b), .q5_0: (q50, q50b), .q5_1: (q51, q51b), .iq4_nl: (nl, nlb)]
         dot256 = [.q2_K: k2, .q3_K: k3, .q4_K: k4, .q5_K: k5, .q6_K: k6, .iq4_xs: xs]
         matvecHalf = [.f16: f16, .bf16: bf16]
-        matvecR8 = [.q4_0: q4r8, .q8_0: q8r8, .q2_K: q2Kr8, .q3_K: q3Kr8]
+        var r8: [GGMLType: MatvecR8] = [.q4_0: q4r8, .q8_0: q8r8, .q2_K: q2Kr8, .q3_K: q3Kr8]
+        // Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS (CKernels/r8_legacy.h).
+        for (type, kernel) in [(GGMLType.q4_1, t.matvec_q4_1_r8), (.q5_0, t.matvec_q5_0_r8), (.q5_1, t.matvec_q5_1_r8),
+                               (.iq4_nl, t.matvec_iq4_nl_r8), (.iq4_xs, t.matvec_iq4_xs_r8)] {
+            if let kernel { r8[type] = kernel }
+        }
+        matvecR8 = r8
         self.quantizeQ8 = quantizeQ8
         self.quantizeQ8K = quantizeQ8K
     }
