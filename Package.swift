@@ -73,10 +73,12 @@ let package = Package(
             ],
             swiftSettings: cpuFlags
         ),
+        // The test binary's counting malloc (AllocationTests: nothing allocated per token).
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(
             name: "LlamaTests",
             // CZlib: the PNG tests inflate the encoder's output with zlib, not with our code.
-            dependencies: ["Llama", "CZlib"],
+            dependencies: ["Llama", "CZlib", "CAllocationCounter"],
             exclude: ["Fixtures"],  // read from their paths by the tests
             swiftSettings: cpuFlags
         ),

@@ -120,11 +120,50 @@ static void gemm_bf16_table(int passes) {
     free(w); free(x); free(out); free(xb); free(tile);
 }
 
+// The R8 kernels against 1, 2, 4 and 8 tokens, one thread, weights far larger than the caches
+// (a decode step of several sequences reads each matrix once for all its rows): GB/s of
+// weights and the CPU time per 8-row block and token (ns), per kernel set. A kernel whose
+// per-token work is small runs at nearly the same GB/s for 4 tokens as for 1.
+static void r8_tokens_table(const uint8_t *buf, size_t bytes, float *out, int passes) {
+    enum { TMAX = 8 };
+    static int8_t xq[TMAX * COLS];
+    static float xd[TMAX * COLS / 32], x[COLS];
+    static int32_t xs[TMAX * COLS / 32];
+    for (int t = 0; t < TMAX; t++) {
+        for (int i = 0; i < COLS; i++) x[i] = (float)((i * 7919 + 131 * t) % 255 - 127) / 127.0f;
+        swiftllama_quantize_q8(x, xq + (long)COLS * t, xd + COLS / 32 * t, COLS / 32);
+        swiftllama_block_sums(xq + (long)COLS * t, COLS / 32, xs + COLS / 32 * t);
+    }
+    printf("\n| set | type | tokens | 1 thread GB/s | ns per block·token |\n| --- | --- | ---: | ---: | ---: |\n");
+    for (int si = 0; si < swiftllama_kernel_set_count(); si++) {
+        const swiftllama_kernel_set *s = swiftllama_kernel_set_at(si);
+        if (!swiftllama_kernel_set_runs_here(s) || strcmp(s->name, "generic") == 0) continue;
+        for (int ti = 0; ti < 2; ti++) {
+            const long rowBytes = ti ? COLS / 32 * 34 : COLS / 32 * 18;
+            const int groups = (int)(bytes / (size_t)rowBytes) / 8;
+            const int tokens[] = {1, 2, 4, 8};
+            for (int k = 0; k < 4; k++) {
+                double best = 1e30;
+                for (int p = 0; p < passes; p++) {
+                    const double t0 = cpu_now();
+                    (ti ? s->matvec_q8_0_r8 : s->matvec_q4_0_r8)(buf, groups, COLS / 32, xq, xd, xs, tokens[k], out, 8L * groups);
+                    const double dt = cpu_now() - t0;
+                    if (dt < best) best = dt;
+                }
+                printf("| %s | %s R8 | %d | %.1f | %.2f |\n", s->name, ti ? "q8_0" : "q4_0", tokens[k],
+                       (double)groups * 8 * rowBytes / best / 1e9, best * 1e9 / ((double)groups * COLS / 32 * tokens[k]));
+            }
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     const size_t bytes = (size_t)(argc > 1 ? atoi(argv[1]) : 512) << 20;
     const int passes = argc > 2 ? atoi(argv[2]) : 3;
+    const int r8Only = argc > 3 && strcmp(argv[3], "r8") == 0;
     uint8_t *buf = aligned_alloc(4096, bytes);
-    float *out = malloc(sizeof(float) * (bytes / (COLS / 256 * 84) + 1));
+    // 8 token rows of outputs for the R8 token table; more than enough for one row per matrix row.
+    float *out = malloc(sizeof(float) * 8 * (bytes / (COLS / 256 * 84) + 1));
     int8_t xq[COLS];
     float xd[COLS / 32], x[COLS];
     int16_t xs[COLS / 16];
@@ -137,6 +176,10 @@ int main(int argc, char **argv) {
     swiftllama_block_sums(xq, COLS / 32, xs32);
     float d256[COLS / 256];
     swiftllama_quantize_q8_K(x, xq, d256, xs, COLS / 256);
+    if (r8Only) {
+        r8_tokens_table(buf, bytes, out, passes);
+        return 0;
+    }
     printf("| set | type | 1 thread GB/s | 2 threads GB/s |\n| --- | --- | ---: | ---: |\n");
     for (int si = 0; si < swiftllama_kernel_set_count(); si++) {
         const swiftllama_kernel_set *s = swiftllama_kernel_set_at(si);
@@ -164,6 +207,7 @@ int main(int argc, char **argv) {
             printf("| %s | %s | %.1f | %.1f |\n", s->name, t->name, gbs[0], gbs[1]);
         }
     }
+    r8_tokens_table(buf, bytes, out, passes);
     gemm_bf16_table(passes);
     return 0;
 }

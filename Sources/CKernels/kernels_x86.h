@@ -861,15 +861,21 @@ static void matvec_bf16(const void *w, long rowBytes, int rows, int cols, const 
 // once for every token of the call; each token's float sums run in block order, the same
 // for 1 and for 8 tokens.
 // The stream of a chunk of row groups is one contiguous run of bytes, which the hardware
-// prefetcher follows: a software prefetch 512–2048 bytes ahead measured 5–10% slower
-// (bench/kernels.sh, Zen 4), so it is off unless R8_PREFETCH is defined as a distance.
+// prefetcher follows alone for one token: a software prefetch measured 5–10% slower there
+// (bench/kernels.sh, Zen 4). For 2 or more tokens on long rows (8192 columns: the feed-forward
+// down matrix) it is what keeps the stream going: the tokens' activations (8 KiB each) no
+// longer stay in L1 between row groups, their misses compete with the weights' for the
+// hardware prefetcher, and the 4-token kernel fell to 8 GB/s of weights against 16 at 2048
+// columns. A non-temporal prefetch R8_PREFETCH bytes ahead, for T ≥ 2 only (T is a constant in
+// each inlined copy, so the one-token copies have none): 8 → 12 GB/s at 8192 columns, the
+// same at 2048 (one thread, cache-cold weights, Zen 4). R8_PREFETCH=0 turns it off.
 #ifndef R8_PREFETCH
-#define R8_PREFETCH 0
+#define R8_PREFETCH 2048
 #endif
 #if R8_PREFETCH > 0
-#define R8_FETCH(p, k) _mm_prefetch((const char *)(p) + R8_PREFETCH + 64 * (k), _MM_HINT_T0)
+#define R8_FETCH(p, k, T) do { if ((T) >= 2) _mm_prefetch((const char *)(p) + R8_PREFETCH + 64 * (k), _MM_HINT_NTA); } while (0)
 #else
-#define R8_FETCH(p, k) ((void)0)
+#define R8_FETCH(p, k, T) ((void)0)
 #endif
 
 static inline __m256i bcast4(const int8_t *x) {
@@ -892,9 +898,9 @@ static inline __attribute__((always_inline)) void q4_0_r8_group(const uint8_t *p
     __m256 acc[8];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++, p += 144) {
-        R8_FETCH(p, 0);
-        R8_FETCH(p, 1);
-        R8_FETCH(p, 2);
+        R8_FETCH(p, 0, T);
+        R8_FETCH(p, 1, T);
+        R8_FETCH(p, 2, T);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         __m256i v[8];
         for (int i = 0; i < 4; i++) {
@@ -962,11 +968,11 @@ static inline __attribute__((always_inline)) void q8_0_r8_group(const uint8_t *p
     __m256 acc[8];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++, p += 272) {
-        R8_FETCH(p, 0);
-        R8_FETCH(p, 1);
-        R8_FETCH(p, 2);
-        R8_FETCH(p, 3);
-        R8_FETCH(p, 4);
+        R8_FETCH(p, 0, T);
+        R8_FETCH(p, 1, T);
+        R8_FETCH(p, 2, T);
+        R8_FETCH(p, 3, T);
+        R8_FETCH(p, 4, T);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         __m256i v[8];
 #if !K_VNNI

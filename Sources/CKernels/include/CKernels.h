@@ -14,6 +14,7 @@
 #ifndef SWIFTLLAMA_CKERNELS_H
 #define SWIFTLLAMA_CKERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "CKernelSet.h"
 
@@ -175,6 +176,14 @@ void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows,
 /// add theirs per function), space-separated
 /// (" AVX2 FMA F16C AVX512F …"), for `llama --version`.
 const char *swiftllama_compiled_features(void);
+
+/// Slots of `swiftllama_scratch`: each caller that may be running on a thread while another
+/// holds its buffer takes its own slot (Sources/Llama/Kernels/Scratch.swift names them).
+#define SWIFTLLAMA_SCRATCH_SLOTS 4
+/// A buffer of at least `bytes` bytes (64-byte aligned) owned by the calling thread and
+/// `slot`, kept for the next call (contents not preserved when it grows) and freed when the
+/// thread ends; NULL if memory runs out or `slot` is out of range.
+void *swiftllama_scratch(int slot, size_t bytes);
 
 // The attention kernels live in their own file.
 #include "Attention.h"

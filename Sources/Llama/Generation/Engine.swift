@@ -164,6 +164,11 @@ public final class Engine: @unchecked Sendable {
     private let state: RunState
     private var caches: [KVCache]
     private var useCounter = 0
+    // A step's batch, kept between steps (emptied, capacity kept): no arrays per step.
+    private var rows: [BatchRow] = []
+    private var logitRows: [Int] = []
+    private var owners: [Slot] = []
+    private var stepped: [Slot] = []
 
     /// An engine over `model` with `slots` parallel sequences of `context` positions each
     /// (the model's maximum when nil).
@@ -390,10 +395,10 @@ public final class Engine: @unchecked Sendable {
     /// One forward call over every active slot, then one sampled token per slot that has
     /// logits.
     private func step() {
-        var rows: [BatchRow] = []
-        var logitRows: [Int] = []
-        var owners: [Slot] = []
-        var stepped: [Slot] = []
+        rows.removeAll(keepingCapacity: true)
+        logitRows.removeAll(keepingCapacity: true)
+        owners.removeAll(keepingCapacity: true)
+        stepped.removeAll(keepingCapacity: true)
         for (i, slot) in slots.enumerated() {
             guard slot.job != nil, let token = slot.pending else { continue }
             rows.append(BatchRow(token: token, position: slot.cache.count, sequence: i))
@@ -403,8 +408,10 @@ public final class Engine: @unchecked Sendable {
         }
         let decodeRows = rows.count
         var budget = prefillChunk
-        let prefilling = slots.enumerated().filter { $0.element.job != nil && $0.element.pending == nil && $0.element.prefilled < $0.element.prompt.count }
-            .sorted { $0.element.lastUse < $1.element.lastUse }
+        func prefills(_ slot: Slot) -> Bool { slot.job != nil && slot.pending == nil && slot.prefilled < slot.prompt.count }
+        // Sorting the prefilling slots makes an array: only when there are some.
+        let prefilling = slots.contains(where: prefills)
+            ? slots.enumerated().filter { prefills($0.element) }.sorted { $0.element.lastUse < $1.element.lastUse } : []
         for (i, slot) in prefilling where budget > 0 {
             let start = slot.prefilled
             let end = min(slot.prompt.count, start + budget)
@@ -435,7 +442,7 @@ public final class Engine: @unchecked Sendable {
         }
         for slot in stepped {
             if let token = slot.pending {
-                slot.memory.append([token])
+                slot.memory.append(CollectionOfOne(token))
             } else {
                 slot.memory.append(slot.prompt[slot.prefilled..<slot.chunkEnd])
                 slot.prefilled = slot.chunkEnd

@@ -61,7 +61,9 @@ public struct Sampler: Sendable {
                 penalized[id] = l > 0 ? l / p.repeatPenalty : l * p.repeatPenalty
             }
         }
-        @inline(__always) func logit(_ i: Int) -> Float { penalized[i] ?? logits[i] }
+        // A constant for the local function to capture: a captured var would be boxed on the heap.
+        let penalties = penalized
+        @inline(__always) func logit(_ i: Int) -> Float { penalties.isEmpty ? logits[i] : penalties[i] ?? logits[i] }
 
         if p.temperature <= 0 {
             var best = 0

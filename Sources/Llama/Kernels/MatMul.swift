@@ -128,6 +128,13 @@ public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ ou
 /// all of them; otherwise one `matmul` each. The outputs are the same either way.
 public func matmul(_ products: [(w: MatrixView, out: UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>, tokens: Int,
                    parallel: ParallelFor, kernels: KernelSet = .selected) {
+    products.withUnsafeBufferPointer { matmul($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
+}
+
+/// `matmul(_:_:tokens:parallel:kernels:)` over a list the caller keeps where it likes (the
+/// model's layers pass two or three products from the stack: no array per layer).
+public func matmul(_ products: UnsafeBufferPointer<(w: MatrixView, out: UnsafeMutablePointer<Float>)>, _ x: UnsafePointer<Float>,
+                   tokens: Int, parallel: ParallelFor, kernels: KernelSet = .selected) {
     let cols = products.first?.w.columns ?? 0
     if products.count > 1, tokens <= interleavedMaxTokens,
        products.allSatisfy({ $0.w.layout == .rowInterleaved8 && $0.w.columns == cols && kernels.matvecR8[$0.w.type] != nil }) {
@@ -167,59 +174,52 @@ func matvec(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Unsa
     if let (dot, dot2) = kernels.dot32[w.type] {
         // Every type with blocks of 32 meets the same activations, quantized per 32 once.
         let blocks = cols / 32
-        withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
-                guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress else { return }
-                for t in 0..<tokens {
-                    kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
-                }
-                let twoRows = kernels.twoRows
-                parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
-                    var r = range.lowerBound
-                    if twoRows {
-                        // Two rows at a time (two weight streams per core, the activations'
-                        // loads and offset products shared), then the odd row alone.
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { pair in
-                            guard let two = pair.baseAddress else { return }
-                            while r + 2 <= range.upperBound {
-                                let row = w.base + r * w.rowBytes
-                                for t in 0..<tokens {
-                                    dot2(row, row + w.rowBytes, values + t * cols, scales + t * blocks, Int32(blocks), two)
-                                    out[t * rows + r] = two[0]
-                                    out[t * rows + r + 1] = two[1]
-                                }
-                                r += 2
+        withActivationScratch(tokens: tokens, columns: cols, scaleCount: blocks, sumCount: 0, sum: Int32.self) {
+            values, scales, _ in
+            for t in 0..<tokens {
+                kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
+            }
+            let twoRows = kernels.twoRows
+            parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
+                var r = range.lowerBound
+                if twoRows {
+                    // Two rows at a time (two weight streams per core, the activations'
+                    // loads and offset products shared), then the odd row alone.
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { pair in
+                        guard let two = pair.baseAddress else { return }
+                        while r + 2 <= range.upperBound {
+                            let row = w.base + r * w.rowBytes
+                            for t in 0..<tokens {
+                                dot2(row, row + w.rowBytes, values + t * cols, scales + t * blocks, Int32(blocks), two)
+                                out[t * rows + r] = two[0]
+                                out[t * rows + r + 1] = two[1]
                             }
+                            r += 2
                         }
                     }
-                    for r in r..<range.upperBound {
-                        let row = w.base + r * w.rowBytes
-                        for t in 0..<tokens {
-                            out[t * rows + r] = dot(row, values + t * cols, scales + t * blocks, Int32(blocks))
-                        }
+                }
+                for r in r..<range.upperBound {
+                    let row = w.base + r * w.rowBytes
+                    for t in 0..<tokens {
+                        out[t * rows + r] = dot(row, values + t * cols, scales + t * blocks, Int32(blocks))
                     }
                 }
             }
         }
     } else if let dot = kernels.dot256[w.type] {
         let superblocks = cols / 256
-        withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * superblocks) { scaleBuffer in
-                withUnsafeTemporaryAllocation(of: Int16.self, capacity: tokens * cols / 16) { sumBuffer in
-                    guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress,
-                          let sums = sumBuffer.baseAddress else { return }
+        withActivationScratch(tokens: tokens, columns: cols, scaleCount: superblocks, sumCount: cols / 16, sum: Int16.self) {
+            values, scales, sums in
+            for t in 0..<tokens {
+                kernels.quantizeQ8K(x + t * cols, values + t * cols, scales + t * superblocks,
+                                    sums + t * cols / 16, Int32(superblocks))
+            }
+            parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
+                for r in range {
+                    let row = w.base + r * w.rowBytes
                     for t in 0..<tokens {
-                        kernels.quantizeQ8K(x + t * cols, values + t * cols, scales + t * superblocks,
-                                            sums + t * cols / 16, Int32(superblocks))
-                    }
-                    parallel.runChunked(rows, chunk: matvecChunkRows) { _, range in
-                        for r in range {
-                            let row = w.base + r * w.rowBytes
-                            for t in 0..<tokens {
-                                let xq = values + t * cols, xd = scales + t * superblocks, xs = sums + t * cols / 16
-                                out[t * rows + r] = dot(row, xq, xd, xs, Int32(superblocks))
-                            }
-                        }
+                        let xq = values + t * cols, xd = scales + t * superblocks, xs = sums + t * cols / 16
+                        out[t * rows + r] = dot(row, xq, xd, xs, Int32(superblocks))
                     }
                 }
             }

@@ -84,7 +84,10 @@ extension MatrixView {
 /// offset multiplies), then each chunk of row groups meets up to 8 tokens per kernel call.
 func matvecInterleaved(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
                        parallel: ParallelFor, kernels: KernelSet = .selected) {
-    matvecInterleaved([(w, out)], x, tokens: tokens, parallel: parallel, kernels: kernels)
+    var one = (w: w, out: out)
+    withUnsafePointer(to: &one) { p in
+        matvecInterleaved(UnsafeBufferPointer(start: p, count: 1), x, tokens: tokens, parallel: parallel, kernels: kernels)
+    }
 }
 
 /// `outs[i][t, r] = Wᵢ[r] · x[t]` for row-interleaved matrices of the same width that read
@@ -92,13 +95,14 @@ func matvecInterleaved(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, 
 /// once for all of them, and one parallel loop hands out every matrix's chunks of row groups,
 /// so the cores meet once instead of once per matrix. Each output is what
 /// `matvecInterleaved` gives for its matrix alone, bit for bit.
-func matvecInterleaved(_ products: [(w: MatrixView, out: UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
-                       tokens: Int, parallel: ParallelFor, kernels: KernelSet = .selected) {
+func matvecInterleaved(_ products: UnsafeBufferPointer<(w: MatrixView, out: UnsafeMutablePointer<Float>)>,
+                       _ x: UnsafePointer<Float>, tokens: Int, parallel: ParallelFor, kernels: KernelSet = .selected) {
     guard let cols = products.first?.w.columns else { return }
     let blocks = cols / 32
     let groupsPerChunk = matvecChunkRows / 8
     // Chunks never cross matrices: matrix i owns chunks firstChunk[i] ..< firstChunk[i + 1].
-    // Both tables live on the stack: nothing is allocated per call.
+    // The tables live on the stack and the activations in the thread's scratch: nothing is
+    // allocated per call.
     withUnsafeTemporaryAllocation(of: Int.self, capacity: products.count + 1) { firstChunk in
         withUnsafeTemporaryAllocation(of: KernelSet.MatvecR8.self, capacity: products.count) { chosen in
             firstChunk[0] = 0
@@ -109,31 +113,26 @@ func matvecInterleaved(_ products: [(w: MatrixView, out: UnsafeMutablePointer<Fl
                 chosen.initializeElement(at: i, to: kernel)
                 firstChunk[i + 1] = firstChunk[i] + (w.rows / 8 + groupsPerChunk - 1) / groupsPerChunk
             }
-            withUnsafeTemporaryAllocation(of: Int8.self, capacity: tokens * cols) { valueBuffer in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: tokens * blocks) { scaleBuffer in
-                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: tokens * blocks) { sumBuffer in
-                        guard let values = valueBuffer.baseAddress, let scales = scaleBuffer.baseAddress,
-                              let sums = sumBuffer.baseAddress else { return }
-                        for t in 0..<tokens {
-                            kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
-                            swiftllama_block_sums(values + t * cols, Int32(blocks), sums + t * blocks)
-                        }
-                        parallel.runChunked(firstChunk[products.count], chunk: 1) { _, range in
-                            var i = 0
-                            for c in range {
-                                while c >= firstChunk[i + 1] { i += 1 }
-                                let (w, out) = products[i], kernel = chosen[i], rows = w.rows
-                                let g0 = (c - firstChunk[i]) * groupsPerChunk
-                                let count = min(groupsPerChunk, rows / 8 - g0)
-                                let groupBase = w.base + g0 * 8 * w.rowBytes
-                                var t0 = 0
-                                while t0 < tokens {
-                                    let n = min(8, tokens - t0)
-                                    kernel(groupBase, Int32(count), Int32(blocks), values + t0 * cols, scales + t0 * blocks,
-                                           sums + t0 * blocks, Int32(n), out + t0 * rows + 8 * g0, rows)
-                                    t0 += n
-                                }
-                            }
+            withActivationScratch(tokens: tokens, columns: cols, scaleCount: blocks, sumCount: blocks, sum: Int32.self) {
+                values, scales, sums in
+                for t in 0..<tokens {
+                    kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
+                    swiftllama_block_sums(values + t * cols, Int32(blocks), sums + t * blocks)
+                }
+                parallel.runChunked(firstChunk[products.count], chunk: 1) { _, range in
+                    var i = 0
+                    for c in range {
+                        while c >= firstChunk[i + 1] { i += 1 }
+                        let (w, out) = products[i], kernel = chosen[i], rows = w.rows
+                        let g0 = (c - firstChunk[i]) * groupsPerChunk
+                        let count = min(groupsPerChunk, rows / 8 - g0)
+                        let groupBase = w.base + g0 * 8 * w.rowBytes
+                        var t0 = 0
+                        while t0 < tokens {
+                            let n = min(8, tokens - t0)
+                            kernel(groupBase, Int32(count), Int32(blocks), values + t0 * cols, scales + t0 * blocks,
+                                   sums + t0 * blocks, Int32(n), out + t0 * rows + 8 * g0, rows)
+                            t0 += n
                         }
                     }
                 }

@@ -121,13 +121,34 @@ enum MatrixProducts {
     /// Several matrices with the same input (a layer's wq, wk, wv; its gate and up), each
     /// into its own output: the stored products quantize the input once and run them in one
     /// parallel loop (`matmul(_ products:…)`); the outputs are what each product gives alone.
+    /// Two or three products, passed to `matmul` from the stack: no array per layer.
     @inline(__always)
-    func shared(_ list: [(w: MatrixView, out: FloatPointer)], _ x: UnsafePointer<Float>, rows n: Int) {
+    func shared(_ p0: (w: MatrixView, out: FloatPointer), _ p1: (w: MatrixView, out: FloatPointer),
+                _ x: UnsafePointer<Float>, rows n: Int) {
+        shared(p0, p1, nil, x, rows: n)
+    }
+
+    @inline(__always)
+    func shared(_ p0: (w: MatrixView, out: FloatPointer), _ p1: (w: MatrixView, out: FloatPointer),
+                _ p2: (w: MatrixView, out: FloatPointer)?, _ x: UnsafePointer<Float>, rows n: Int) {
         switch self {
         case let .stored(parallel):
-            matmul(list, x, tokens: n, parallel: parallel)
+            withUnsafeTemporaryAllocation(of: (w: MatrixView, out: FloatPointer).self, capacity: 3) { list in
+                list.initializeElement(at: 0, to: p0)
+                list.initializeElement(at: 1, to: p1)
+                var count = 2
+                if let p2 {
+                    list.initializeElement(at: 2, to: p2)
+                    count = 3
+                }
+                let used = UnsafeMutableBufferPointer(rebasing: list[..<count])
+                matmul(UnsafeBufferPointer(used), x, tokens: n, parallel: parallel)
+                _ = used.deinitialize()
+            }
         case .strided:
-            for (w, out) in list { self(w, x, rows: n, out) }
+            self(p0.w, x, rows: n, p0.out)
+            self(p1.w, x, rows: n, p1.out)
+            if let p2 { self(p2.w, x, rows: n, p2.out) }
         }
     }
 }
@@ -216,7 +237,7 @@ struct TransformerBlock {
         // Attention: h1 = norm(x); q, k, v = h1·Wᵀ (+ b); RoPE; attention; xMid = x + wo·att.
         normRows(x, w.attentionNorm, a.h1, rows: 0..<n, rstd: a.rstd1)
         observer?.observe(.attentionNorm, layer: l, values: a.h1, rows: n, width: dim)
-        products.shared([(w.wq, a.q), (w.wk, a.k), (w.wv, a.v)], a.h1, rows: n)
+        products.shared((w.wq, a.q), (w.wk, a.k), (w.wv, a.v), a.h1, rows: n)
         addBias(w.bq, to: a.q, rows: n)
         addBias(w.bk, to: a.k, rows: n)
         addBias(w.bv, to: a.v, rows: n)
@@ -327,7 +348,7 @@ struct TransformerBlock {
         let hidden = config.hiddenDim, activation = config.architecture.activation
         let a1 = a.a1, a3 = a.a3, g = a.g
         if let w1 = w.w1 {
-            products.shared([(w1, a1), (w.w3, a3)], h, rows: n)
+            products.shared((w1, a1), (w.w3, a3), h, rows: n)
             if let observer {
                 observer.observe(.gate, layer: l, values: a1, rows: n, width: hidden)
                 observer.observe(.up, layer: l, values: a3, rows: n, width: hidden)
@@ -444,8 +465,7 @@ struct TransformerBlock {
         let groupsPerRow = c.headCount / group
         let scratchCount = group * maxLength + 8 * headDim
         parallel.runChunked(rows.count * groupsPerRow, chunk: group == 1 ? 4 : 1) { _, range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
-                guard let att = scratch.baseAddress else { return }
+            withScratch(.attention, of: Float.self, capacity: scratchCount) { att in
                 let widened = att + group * maxLength
                 for item in range {
                     let i = item / groupsPerRow, h0 = (item % groupsPerRow) * group

@@ -218,21 +218,24 @@ public final class LlamaModel: @unchecked Sendable {
         guard logitRows.count <= state.maxLogitRows, logitRows.allSatisfy({ $0 >= 0 && $0 < n }) else {
             throw ModelError.invalidBatch("logit rows \(logitRows) for \(n) rows (state returns at most \(state.maxLogitRows))")
         }
-        var next = caches.map(\.count)
-        for r in rows {
-            guard r.token >= 0, r.token < c.vocabSize else { throw ModelError.tokenOutOfRange(id: r.token, vocabularySize: c.vocabSize) }
-            guard r.sequence >= 0, r.sequence < caches.count else { throw ModelError.invalidBatch("sequence \(r.sequence) has no cache") }
-            guard r.position == next[r.sequence] else {
-                throw ModelError.invalidBatch("sequence \(r.sequence): position \(r.position), expected \(next[r.sequence])")
+        // Each sequence's next position, on the stack (nothing is allocated per token).
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: caches.count) { next in
+            for (s, cache) in caches.enumerated() { next.initializeElement(at: s, to: cache.count) }
+            for r in rows {
+                guard r.token >= 0, r.token < c.vocabSize else { throw ModelError.tokenOutOfRange(id: r.token, vocabularySize: c.vocabSize) }
+                guard r.sequence >= 0, r.sequence < caches.count else { throw ModelError.invalidBatch("sequence \(r.sequence) has no cache") }
+                guard r.position == next[r.sequence] else {
+                    throw ModelError.invalidBatch("sequence \(r.sequence): position \(r.position), expected \(next[r.sequence])")
+                }
+                guard r.position < caches[r.sequence].capacity else {
+                    throw ModelError.promptTooLong(tokens: r.position + 1, context: caches[r.sequence].capacity)
+                }
+                // A learned position table has no row past the model's context.
+                guard positionEmbedding == nil || r.position < c.maxContext else {
+                    throw ModelError.promptTooLong(tokens: r.position + 1, context: c.maxContext)
+                }
+                next[r.sequence] += 1
             }
-            guard r.position < caches[r.sequence].capacity else {
-                throw ModelError.promptTooLong(tokens: r.position + 1, context: caches[r.sequence].capacity)
-            }
-            // A learned position table has no row past the model's context.
-            guard positionEmbedding == nil || r.position < c.maxContext else {
-                throw ModelError.promptTooLong(tokens: r.position + 1, context: c.maxContext)
-            }
-            next[r.sequence] += 1
         }
 
         let a = c.architecture
@@ -259,7 +262,9 @@ public final class LlamaModel: @unchecked Sendable {
             block.forward(layer: l, w, x: x, output: x, rows: n, buffers: buffers, attention: source, rope: angles,
                           observer: observer)
         }
-        for (s, cache) in caches.enumerated() { cache.count = next[s] }
+        // Rows continue their caches in order (checked above): a cache's new count is its
+        // last row's position + 1.
+        for r in rows { caches[r.sequence].count = max(caches[r.sequence].count, r.position + 1) }
 
         // Final norm and output projection, only for the rows whose logits are wanted.
         guard !logitRows.isEmpty else { return }
