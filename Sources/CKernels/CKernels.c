@@ -1,6 +1,7 @@
 #include "CKernels.h"
 #include "GEMMBF16.h"
 #include "kernel_common.h"
+#include "repack_kquants.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,9 +451,13 @@ void swiftllama_pack_int8_k16(int type, const void *rows, long rowBytes, int nro
 // Quantized bytes per block of one row: 16 (Q4_0), 32 (Q8_0), 0 (no such layout).
 static int r8_quant_bytes(int type) { return type == 2 ? 16 : type == 8 ? 32 : 0; }
 
-int swiftllama_r8_supports(int type) { return r8_quant_bytes(type) != 0; }
+int swiftllama_r8_supports(int type) {
+    if (swiftllama_kq_r8_bytes(type)) return 1;  // Q4_K, Q5_K, Q6_K: repack_kquants.c
+    return r8_quant_bytes(type) != 0;
+}
 
 void swiftllama_repack_r8(int type, const void *src, void *dst, int groups, int blocks) {
+    if (swiftllama_kq_r8_bytes(type)) { swiftllama_kq_repack_r8(type, src, dst, groups, blocks); return; }
     const int qb = r8_quant_bytes(type), bb = 2 + qb;
     const uint8_t flip = type == 8 ? 0x80 : 0;
     const long rowBytes = (long)bb * blocks;
@@ -470,6 +475,7 @@ void swiftllama_repack_r8(int type, const void *src, void *dst, int groups, int 
 }
 
 void swiftllama_r8_block(int type, const void *packed, int blocks, long row, int b, uint8_t *dst) {
+    if (swiftllama_kq_r8_bytes(type)) { swiftllama_kq_r8_block(type, packed, blocks, row, b, dst); return; }
     const int qb = r8_quant_bytes(type), bb = 2 + qb;
     const uint8_t flip = type == 8 ? 0x80 : 0;
     const long g = row / 8;
@@ -481,7 +487,8 @@ void swiftllama_r8_block(int type, const void *packed, int blocks, long row, int
 }
 
 void swiftllama_r8_row(int type, const void *packed, int blocks, long row, int b0, int count, uint8_t *dst) {
-    const int bb = 2 + r8_quant_bytes(type);
+    int bb = 2 + r8_quant_bytes(type);
+    if (swiftllama_kq_r8_bytes(type)) bb = swiftllama_kq_r8_bytes(type);
     for (int b = 0; b < count; b++) swiftllama_r8_block(type, packed, blocks, row, b0 + b, dst + (long)bb * b);
 }
 

@@ -1019,6 +1019,8 @@ static void matvec_q8_0_r8(const void *w, int groups, int blocks, const int8_t *
     }
 }
 
+#include "kernels_r8_kquants.h"
+
 #if K_AVX512
 // ---- Int8 matrix-matrix product for prompt processing (AVX-512 VNNI; see CKernels.c for
 // the packed layout) ----
@@ -1157,6 +1159,7 @@ const swiftllama_kernel_set K_SET = {
     .matvec_bf16 = matvec_bf16,
     .matvec_q4_0_r8 = matvec_q4_0_r8,
     .matvec_q8_0_r8 = matvec_q8_0_r8,
+    .matvec_q4_K_r8 = matvec_q4_K_r8, .matvec_q5_K_r8 = matvec_q5_K_r8, .matvec_q6_K_r8 = matvec_q6_K_r8,
 #if K_AVX512
     .gemm_int8 = gemm_int8_avx512,
     .gemm_int8_k16 = gemm_int8_k16_avx512,

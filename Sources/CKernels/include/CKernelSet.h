@@ -46,6 +46,8 @@ typedef struct swiftllama_kernel_set {
     swiftllama_matvec_half_fn matvec_f16, matvec_bf16;
     /// Q4_0 and Q8_0 in the row-interleaved layout (groups of 8 rows).
     swiftllama_matvec_r8_fn matvec_q4_0_r8, matvec_q8_0_r8;
+    /// Q4_K, Q5_K and Q6_K in their row-interleaved layouts (repack_kquants.h), or NULL.
+    swiftllama_matvec_r8_fn matvec_q4_K_r8, matvec_q5_K_r8, matvec_q6_K_r8;
     /// The int8 matrix-matrix kernel of prompt processing, or NULL (then prompts of
     /// quantized weights take the fp32 GEMM).
     swiftllama_gemm_int8_fn gemm_int8;

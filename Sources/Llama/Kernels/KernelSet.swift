@@ -50,7 +50,12 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
         dot32 = [.q8_0: (q8, q8b), .q4_0: (q4, q4b), .q4_1: (q41, q41b), .q5_0: (q50, q50b), .q5_1: (q51, q51b), .iq4_nl: (nl, nlb)]
         dot256 = [.q2_K: k2, .q3_K: k3, .q4_K: k4, .q5_K: k5, .q6_K: k6, .iq4_xs: xs]
         matvecHalf = [.f16: f16, .bf16: bf16]
-        matvecR8 = [.q4_0: q4r8, .q8_0: q8r8]
+        var r8: [GGMLType: MatvecR8] = [.q4_0: q4r8, .q8_0: q8r8]
+        // Q4_K, Q5_K, Q6_K where the set has them (kernels_r8_kquants.h).
+        for (type, kernel) in [(GGMLType.q4_K, t.matvec_q4_K_r8), (.q5_K, t.matvec_q5_K_r8), (.q6_K, t.matvec_q6_K_r8)] {
+            if let kernel { r8[type] = kernel }
+        }
+        matvecR8 = r8
         self.quantizeQ8 = quantizeQ8
         self.quantizeQ8K = quantizeQ8K
     }
