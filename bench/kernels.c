@@ -35,6 +35,7 @@ static const Type types[] = {
     {"q5_K", 1, COLS / 256 * 176, 3}, {"q6_K", 1, COLS / 256 * 210, 4}, {"iq4_xs", 1, COLS / 256 * 136, 5},
     {"f16", 2, COLS * 2, 0}, {"bf16", 2, COLS * 2, 1},
     {"q4_0 R8", 3, COLS / 32 * 18, 0}, {"q8_0 R8", 3, COLS / 32 * 34, 1},
+    {"q4_K R8", 3, COLS / 256 * 144, 2}, {"q5_K R8", 3, COLS / 256 * 176, 3}, {"q6_K R8", 3, COLS / 256 * 210, 4},
 };
 
 typedef struct {
@@ -58,7 +59,8 @@ static void *run(void *arg) {
     const uint8_t *w = j->w + (long)j->row0 * t->rowBytes;
     float *out = j->out + j->row0;
     if (t->kind == 3) {
-        (t->index ? s->matvec_q8_0_r8 : s->matvec_q4_0_r8)(w, j->rows / 8, COLS / 32, j->xq, j->xd, j->xs32, 1, out, j->rows);
+        swiftllama_matvec_r8_fn f[] = {s->matvec_q4_0_r8, s->matvec_q8_0_r8, s->matvec_q4_K_r8, s->matvec_q5_K_r8, s->matvec_q6_K_r8};
+        f[t->index](w, j->rows / 8, COLS / 32, j->xq, j->xd, j->xs32, 1, out, j->rows);
     } else if (t->kind == 2) {
         (t->index ? s->matvec_bf16 : s->matvec_f16)(w, t->rowBytes, j->rows, COLS, j->x, COLS, 1, out, j->rows);
     } else if (t->kind == 1) {
