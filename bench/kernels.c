@@ -36,8 +36,9 @@ static const Type types[] = {
     {"f16", 2, COLS * 2, 0}, {"bf16", 2, COLS * 2, 1},
     {"q4_0 R8", 3, COLS / 32 * 18, 0}, {"q8_0 R8", 3, COLS / 32 * 34, 1},
     {"q2_K R8", 3, COLS / 256 * 84, 2}, {"q3_K R8", 3, COLS / 256 * 110, 3},
-    {"q4_1 R8", 3, COLS / 32 * 20, 2}, {"q5_0 R8", 3, COLS / 32 * 22, 3}, {"q5_1 R8", 3, COLS / 32 * 24, 4},
-    {"iq4_nl R8", 3, COLS / 32 * 18, 5}, {"iq4_xs R8", 3, COLS / 256 * 136, 6},
+    {"q4_1 R8", 3, COLS / 32 * 20, 4}, {"q5_0 R8", 3, COLS / 32 * 22, 5}, {"q5_1 R8", 3, COLS / 32 * 24, 6},
+    {"iq4_nl R8", 3, COLS / 32 * 18, 7}, {"iq4_xs R8", 3, COLS / 256 * 136, 8},
+    {"q4_K R8", 3, COLS / 256 * 144, 9}, {"q5_K R8", 3, COLS / 256 * 176, 10}, {"q6_K R8", 3, COLS / 256 * 210, 11},
 };
 
 typedef struct {
@@ -63,7 +64,7 @@ static void *run(void *arg) {
     if (t->kind == 3) {
         swiftllama_matvec_r8_fn f[] = {s->matvec_q4_0_r8, s->matvec_q8_0_r8, s->matvec_q2_K_r8, s->matvec_q3_K_r8,
                                        s->matvec_q4_1_r8, s->matvec_q5_0_r8, s->matvec_q5_1_r8, s->matvec_iq4_nl_r8,
-                                       s->matvec_iq4_xs_r8};
+                                       s->matvec_iq4_xs_r8, s->matvec_q4_K_r8, s->matvec_q5_K_r8, s->matvec_q6_K_r8};
         f[t->index](w, j->rows / 8, COLS / 32, j->xq, j->xd, j->xs32, 1, out, j->rows);
     } else if (t->kind == 2) {
         (t->index ? s->matvec_bf16 : s->matvec_f16)(w, t->rowBytes, j->rows, COLS, j->x, COLS, 1, out, j->rows);

@@ -3,6 +3,7 @@
 #include "kernel_common.h"
 #include "repack_k23.h"
 #include "r8_legacy.h"
+#include "repack_kquants.h"
 
 static float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int blocks);
 static float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks);
@@ -300,6 +301,21 @@ static void matvec_q8_0_r8(const void *w, int groups, int blocks, const int8_t *
     matvec_r8(8, w, groups, blocks, xq, xd, xs, tokens, out, ldo);
 }
 
+static void matvec_q4_K_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                           int tokens, float *out, long ldo) {
+    swiftllama_kq_matvec_r8_generic(12, w, groups, blocks, xq, xd, xs, tokens, out, ldo);
+}
+
+static void matvec_q5_K_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                           int tokens, float *out, long ldo) {
+    swiftllama_kq_matvec_r8_generic(13, w, groups, blocks, xq, xd, xs, tokens, out, ldo);
+}
+
+static void matvec_q6_K_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                           int tokens, float *out, long ldo) {
+    swiftllama_kq_matvec_r8_generic(14, w, groups, blocks, xq, xd, xs, tokens, out, ldo);
+}
+
 const swiftllama_kernel_set swiftllama_set_generic = {
     .name = "generic",
     .description = "plain C loops",
@@ -320,5 +336,6 @@ const swiftllama_kernel_set swiftllama_set_generic = {
     .matvec_q4_1_r8 = swiftllama_matvec_q4_1_r8_generic, .matvec_q5_0_r8 = swiftllama_matvec_q5_0_r8_generic,
     .matvec_q5_1_r8 = swiftllama_matvec_q5_1_r8_generic, .matvec_iq4_nl_r8 = swiftllama_matvec_iq4_nl_r8_generic,
     .matvec_iq4_xs_r8 = swiftllama_matvec_iq4_xs_r8_generic,
+    .matvec_q4_K_r8 = matvec_q4_K_r8, .matvec_q5_K_r8 = matvec_q5_K_r8, .matvec_q6_K_r8 = matvec_q6_K_r8,
     .gemm_int8 = 0,
 };

@@ -1028,6 +1028,7 @@ static void matvec_q8_0_r8(const void *w, int groups, int blocks, const int8_t *
 #include "kernels_r8_k23.h"
 // Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS.
 #include "kernels_r8_legacy.h"
+#include "kernels_r8_kquants.h"
 
 #if K_AVX512
 // ---- Int8 matrix-matrix product for prompt processing (AVX-512 VNNI; see CKernels.c for
@@ -1170,6 +1171,7 @@ const swiftllama_kernel_set K_SET = {
     .matvec_q2_K_r8 = matvec_q2_K_r8, .matvec_q3_K_r8 = matvec_q3_K_r8,
     .matvec_q4_1_r8 = matvec_q4_1_r8, .matvec_q5_0_r8 = matvec_q5_0_r8, .matvec_q5_1_r8 = matvec_q5_1_r8,
     .matvec_iq4_nl_r8 = matvec_iq4_nl_r8, .matvec_iq4_xs_r8 = matvec_iq4_xs_r8,
+    .matvec_q4_K_r8 = matvec_q4_K_r8, .matvec_q5_K_r8 = matvec_q5_K_r8, .matvec_q6_K_r8 = matvec_q6_K_r8,
 #if K_AVX512
     .gemm_int8 = gemm_int8_avx512,
     .gemm_int8_k16 = gemm_int8_k16_avx512,

@@ -50,6 +50,8 @@ typedef struct swiftllama_kernel_set {
     swiftllama_matvec_r8_fn matvec_q2_K_r8, matvec_q3_K_r8;
     /// Q4_1, Q5_0, Q5_1, IQ4_NL and IQ4_XS in their row-interleaved layouts (r8_legacy.h).
     swiftllama_matvec_r8_fn matvec_q4_1_r8, matvec_q5_0_r8, matvec_q5_1_r8, matvec_iq4_nl_r8, matvec_iq4_xs_r8;
+    /// Q4_K, Q5_K and Q6_K in their row-interleaved layouts (repack_kquants.h), or NULL.
+    swiftllama_matvec_r8_fn matvec_q4_K_r8, matvec_q5_K_r8, matvec_q6_K_r8;
     /// The int8 matrix-matrix kernel of prompt processing, or NULL (then prompts of
     /// quantized weights take the fp32 GEMM).
     swiftllama_gemm_int8_fn gemm_int8;

@@ -148,6 +148,9 @@ void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *sc
 // row (low nibbles: elements 4i…4i+3, high: 16+4i…), stored as they are (value + 8). Q8_0
 // (type 8): 32 bytes per row stored as q + 128 (unsigned). A group takes exactly the bytes
 // of its 8 plain rows, at the same offset.
+// Q4_K, Q5_K, Q6_K (types 12–14): per super-block of 256 and group, the 8 rows' f16 scales,
+// their 6-bit (or int8) sub-block scales gathered per sub-block, then per 32 columns the
+// same 4-byte words of nibbles as Q4_0 plus the fifth / top two bits (repack_kquants.h).
 
 /// True (1) for the types with a row-interleaved layout (Q4_0, Q8_0; Q4_1, Q5_0, Q5_1, IQ4_NL,
 /// IQ4_XS with the layouts of r8_legacy.h).

@@ -52,9 +52,11 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
         dot256 = [.q2_K: k2, .q3_K: k3, .q4_K: k4, .q5_K: k5, .q6_K: k6, .iq4_xs: xs]
         matvecHalf = [.f16: f16, .bf16: bf16]
         var r8: [GGMLType: MatvecR8] = [.q4_0: q4r8, .q8_0: q8r8, .q2_K: q2Kr8, .q3_K: q3Kr8]
-        // Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS (CKernels/r8_legacy.h).
+        // Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS (CKernels/r8_legacy.h), Q4_K, Q5_K, Q6_K (kernels_r8_kquants.h)
+        // where the set has them.
         for (type, kernel) in [(GGMLType.q4_1, t.matvec_q4_1_r8), (.q5_0, t.matvec_q5_0_r8), (.q5_1, t.matvec_q5_1_r8),
-                               (.iq4_nl, t.matvec_iq4_nl_r8), (.iq4_xs, t.matvec_iq4_xs_r8)] {
+                               (.iq4_nl, t.matvec_iq4_nl_r8), (.iq4_xs, t.matvec_iq4_xs_r8),
+                               (.q4_K, t.matvec_q4_K_r8), (.q5_K, t.matvec_q5_K_r8), (.q6_K, t.matvec_q6_K_r8)] {
             if let kernel { r8[type] = kernel }
         }
         matvecR8 = r8
