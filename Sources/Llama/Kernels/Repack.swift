@@ -30,25 +30,6 @@ public func isReadOnlyFileMapping(_ owner: AnyObject) -> Bool {
 /// (8 tokens per call); beyond, through `gemm` (which reads the layout when it packs).
 public let interleavedMaxTokens = 8
 
-/// The memory of a repacked matrix: anonymous pages (huge pages where the kernel gives them:
-/// fewer TLB misses when every token streams the whole matrix), unmapped with the last view.
-final class RepackedWeights: @unchecked Sendable {
-    let base: UnsafeMutableRawPointer
-    let bytes: Int
-
-    init?(bytes: Int) {
-        let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let p, p != MAP_FAILED else { return nil }
-        #if os(Linux)
-        _ = madvise(p, bytes, MADV_HUGEPAGE)
-        #endif
-        base = p
-        self.bytes = bytes
-    }
-
-    deinit { munmap(base, bytes) }
-}
-
 /// True when `repackForMatvec` would repack `view` for `kernels`: the layout is on, the set
 /// has SIMD kernels for it (not the generic set), and the rows split into groups of 8.
 public func repacks(_ view: MatrixView, kernels: KernelSet = .selected) -> Bool {
@@ -86,7 +67,7 @@ extension MatrixView {
     public func rowInterleaved(parallel: ParallelFor = .serial) -> MatrixView? {
         let block = type.blockLayout.elements
         guard layout == .plain, swiftllama_r8_supports(Int32(type.rawValue)) != 0, rows >= 8, rows % 8 == 0, columns % block == 0,
-              let storage = RepackedWeights(bytes: rows * rowBytes) else { return nil }
+              let storage = AnonymousMemory(bytes: rows * rowBytes) else { return nil }
         // Blocks of the type's own size: 32 elements (Q4_0, Q8_0, …), 256 (K-quants, IQ4_XS).
         let typeID = Int32(type.rawValue), blocks = Int32(columns / block), groupBytes = 8 * rowBytes
         parallel.runChunked(rows / 8, chunk: 64) { _, range in

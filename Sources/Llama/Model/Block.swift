@@ -455,7 +455,8 @@ struct TransformerBlock {
                     let first = window.map { max(0, row.position + 1 - $0) } ?? 0
                     let length = row.position + 1 - first
                     swiftllama_attention_scores(q + i * qDim + h0 * headDim, headDim, Int32(group),
-                                                cache.key(layer: l, position: first, offset: kvOffset), cache.type.kernelCode, c.kvDim,
+                                                cache.key(layer: l, position: first, offset: kvOffset), cache.type.kernelCode,
+                                                cache.positionStride,
                                                 Int32(length), Int32(headDim), scale, att, maxLength, widened)
                     for j in 0..<group {
                         let scores = att + j * maxLength
@@ -465,7 +466,7 @@ struct TransformerBlock {
                         observer?.observeAttention(.probabilities, layer: l, row: i, head: h0 + j, values: scores, first: first, count: length)
                     }
                     swiftllama_attention_values(att, maxLength, Int32(group), cache.value(layer: l, position: first, offset: kvOffset),
-                                                cache.type.kernelCode, c.kvDim, Int32(length), Int32(headDim),
+                                                cache.type.kernelCode, cache.positionStride, Int32(length), Int32(headDim),
                                                 out + i * qDim + h0 * headDim, headDim, widened)
                 }
             }
