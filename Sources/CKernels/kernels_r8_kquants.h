@@ -12,6 +12,15 @@
 // activations (a table per call), and the two sub-blocks of a chunk are scaled in int32.
 // Each token's float sums run in the same order whatever the number of tokens.
 
+// a | (b & mask): one vpternlogd in the sets with AVX-512 VL (the VNNI ones).
+static inline __m256i kq_or_masked(__m256i a, __m256i b, __m256i mask) {
+#if K_VNNI
+    return _mm256_ternarylogic_epi32(a, b, mask, 0xF8);
+#else
+    return _mm256_or_si256(a, _mm256_and_si256(b, mask));
+#endif
+}
+
 // Bytes 8·j…8·j+7 of v (j < 4), zero-extended to 8 int32 lanes.
 static inline __m256i kq_lanes_u8(__m256i v, const int j) {
     const __m128i half = j < 2 ? _mm256_castsi256_si128(v) : _mm256_extracti128_si256(v, 1);
@@ -34,10 +43,10 @@ static inline __attribute__((always_inline)) void q45_K_r8_group(const uint8_t *
         const __m256i H = _mm256_loadu_si256((const __m256i *)(p + 96));
         const __m256i top = _mm256_set1_epi8(0x30);
         // Scales and mins of sub-blocks 0–3 (lo) and 4–7 (hi): byte 8·j + r.
-        const __m256i sc_lo = _mm256_or_si256(_mm256_and_si256(L, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), top));
-        const __m256i sc_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L, 4), m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), top));
-        const __m256i mn_lo = _mm256_or_si256(_mm256_and_si256(M, m4), _mm256_and_si256(H, top));
-        const __m256i mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(M, 4), m4), _mm256_and_si256(_mm256_srli_epi16(H, 2), top));
+        const __m256i sc_lo = kq_or_masked(_mm256_and_si256(L, m4), _mm256_slli_epi16(H, 4), top);
+        const __m256i sc_hi = kq_or_masked(_mm256_and_si256(_mm256_srli_epi16(L, 4), m4), _mm256_slli_epi16(H, 2), top);
+        const __m256i mn_lo = kq_or_masked(_mm256_and_si256(M, m4), H, top);
+        const __m256i mn_hi = kq_or_masked(_mm256_and_si256(_mm256_srli_epi16(M, 4), m4), _mm256_srli_epi16(H, 2), top);
         __m256 scale[8], mins[8];
         scale[0] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(kq_lanes_u8(sc_lo, 0)));
         scale[1] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(kq_lanes_u8(sc_lo, 1)));
@@ -74,14 +83,14 @@ static inline __attribute__((always_inline)) void q45_K_r8_group(const uint8_t *
             if (five) {
                 // Bit i of each byte is register i's fifth bit: moved to bit 4.
                 const __m256i hb = _mm256_loadu_si256((const __m256i *)(q + 128)), b4 = _mm256_set1_epi8(0x10);
-                v[0] = _mm256_or_si256(v[0], _mm256_and_si256(_mm256_slli_epi16(hb, 4), b4));
-                v[1] = _mm256_or_si256(v[1], _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
-                v[2] = _mm256_or_si256(v[2], _mm256_and_si256(_mm256_slli_epi16(hb, 2), b4));
-                v[3] = _mm256_or_si256(v[3], _mm256_and_si256(_mm256_slli_epi16(hb, 1), b4));
-                v[4] = _mm256_or_si256(v[4], _mm256_and_si256(hb, b4));
-                v[5] = _mm256_or_si256(v[5], _mm256_and_si256(_mm256_srli_epi16(hb, 1), b4));
-                v[6] = _mm256_or_si256(v[6], _mm256_and_si256(_mm256_srli_epi16(hb, 2), b4));
-                v[7] = _mm256_or_si256(v[7], _mm256_and_si256(_mm256_srli_epi16(hb, 3), b4));
+                v[0] = kq_or_masked(v[0], _mm256_slli_epi16(hb, 4), b4);
+                v[1] = kq_or_masked(v[1], _mm256_slli_epi16(hb, 3), b4);
+                v[2] = kq_or_masked(v[2], _mm256_slli_epi16(hb, 2), b4);
+                v[3] = kq_or_masked(v[3], _mm256_slli_epi16(hb, 1), b4);
+                v[4] = kq_or_masked(v[4], hb, b4);
+                v[5] = kq_or_masked(v[5], _mm256_srli_epi16(hb, 1), b4);
+                v[6] = kq_or_masked(v[6], _mm256_srli_epi16(hb, 2), b4);
+                v[7] = kq_or_masked(v[7], _mm256_srli_epi16(hb, 3), b4);
             }
             for (int t = 0; t < T; t++) {
                 const long b = (long)blocks * t + 8 * s + j;
@@ -183,14 +192,14 @@ static inline __attribute__((always_inline)) void q6_K_r8_group(const uint8_t *p
                 v[4 + i] = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
             }
             // Bits 2i, 2i + 1 of h0 (h1) are register i's (4 + i's) top bits: moved to bits 4–5.
-            v[0] = _mm256_or_si256(v[0], _mm256_and_si256(_mm256_slli_epi16(h0, 4), top));
-            v[1] = _mm256_or_si256(v[1], _mm256_and_si256(_mm256_slli_epi16(h0, 2), top));
-            v[2] = _mm256_or_si256(v[2], _mm256_and_si256(h0, top));
-            v[3] = _mm256_or_si256(v[3], _mm256_and_si256(_mm256_srli_epi16(h0, 2), top));
-            v[4] = _mm256_or_si256(v[4], _mm256_and_si256(_mm256_slli_epi16(h1, 4), top));
-            v[5] = _mm256_or_si256(v[5], _mm256_and_si256(_mm256_slli_epi16(h1, 2), top));
-            v[6] = _mm256_or_si256(v[6], _mm256_and_si256(h1, top));
-            v[7] = _mm256_or_si256(v[7], _mm256_and_si256(_mm256_srli_epi16(h1, 2), top));
+            v[0] = kq_or_masked(v[0], _mm256_slli_epi16(h0, 4), top);
+            v[1] = kq_or_masked(v[1], _mm256_slli_epi16(h0, 2), top);
+            v[2] = kq_or_masked(v[2], h0, top);
+            v[3] = kq_or_masked(v[3], _mm256_srli_epi16(h0, 2), top);
+            v[4] = kq_or_masked(v[4], _mm256_slli_epi16(h1, 4), top);
+            v[5] = kq_or_masked(v[5], _mm256_slli_epi16(h1, 2), top);
+            v[6] = kq_or_masked(v[6], h1, top);
+            v[7] = kq_or_masked(v[7], _mm256_srli_epi16(h1, 2), top);
             for (int t = 0; t < T; t++) {
                 const long b = (long)blocks * t + 8 * s + c;
                 const int8_t *x = xq + stride * t + 256L * s + 32 * c;
