@@ -152,8 +152,8 @@ void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *sc
 // their 6-bit (or int8) sub-block scales gathered per sub-block, then per 32 columns the
 // same 4-byte words of nibbles as Q4_0 plus the fifth / top two bits (repack_kquants.h).
 
-/// True (1) for the types with a row-interleaved layout (Q4_0, Q8_0; Q4_1, Q5_0, Q5_1, IQ4_NL,
-/// IQ4_XS with the layouts of r8_legacy.h).
+/// True (1) for the types with a row-interleaved layout: Q4_0, Q8_0 (here); Q4_1, Q5_0, Q5_1,
+/// IQ4_NL, IQ4_XS (r8_legacy.h); Q4_K, Q5_K, Q6_K (repack_kquants.h); Q2_K, Q3_K (repack_k23.h).
 int swiftllama_r8_supports(int type);
 /// Repacks `groups` groups of 8 plain rows of `blocks` blocks (at `src`, rows contiguous)
 /// into the row-interleaved layout at `dst` (the same number of bytes). Here and below,

@@ -5,7 +5,7 @@ public enum WeightLayout: Sendable, Equatable, CustomStringConvertible {
     /// Row r at `base + r·rowBytes`, as the checkpoint stores it.
     case plain
     /// Groups of 8 rows interleaved block by block (CKernels.h, "R8"): the layout
-    /// `repackForMatvec` makes at load for the types with such kernels (Q4_0, Q8_0).
+    /// `repackForMatvec` makes at load for the types with such kernels (every quantized type).
     case rowInterleaved8
 
     public var description: String { self == .plain ? "plain" : "row-interleaved (8 rows)" }
