@@ -9,6 +9,7 @@ import Llama
 /// and the quantized fixture models loading in the layout within their bar.
 @Suite struct KQuantRepackTests {
     let k = KernelTests()
+    let r8 = RepackKernelTests()
     static let types: [GGMLType] = [.q2_K, .q3_K]
 
     /// Random blocks of `type` (every bit pattern of the quants and scales is a valid block)
@@ -34,16 +35,6 @@ import Llama
         return (bytes, values)
     }
 
-    func product(_ m: MatrixView, _ x: [Float], tokens: Int, parallel: ParallelFor, kernels: KernelSet) -> [Float] {
-        var out = [Float](repeating: .nan, count: tokens * m.rows)
-        x.withUnsafeBufferPointer { xp in
-            out.withUnsafeMutableBufferPointer { o in
-                matmul(m, xp.baseAddress!, tokens: tokens, o.baseAddress!, parallel: parallel, kernels: kernels)
-            }
-        }
-        return out
-    }
-
     /// 1, 3 and 5 row groups; rows of 1, 2 and 3 super-blocks; 1…8 tokens.
     @Test(arguments: [GGMLType.q2_K, .q3_K], [(8, 256), (24, 512), (40, 768)])
     func repackedMatchesPlainSums(_ type: GGMLType, _ shape: (rows: Int, cols: Int)) throws {
@@ -57,7 +48,7 @@ import Llama
                 let x = k.values(tokens * cols, seed: UInt64(50 + tokens))
                 let xq = k.referenceQuantized(x)
                 for kernels in KernelSet.runnable {
-                    let out = product(m, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: kernels)
+                    let out = r8.product(m, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: kernels)
                     for t in 0..<tokens {
                         for r in 0..<rows {
                             var s = 0.0, magnitude = 0.0
@@ -85,19 +76,7 @@ import Llama
         let (bytes, _) = encoded(type, rows: rows, cols: cols, seed: 21)
         try bytes.withUnsafeBytes { raw in
             let m = try #require(MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!).rowInterleaved())
-            for kernels in KernelSet.runnable {
-                for tokens in 2...interleavedMaxTokens {
-                    let x = k.values(tokens * cols, seed: UInt64(30 + tokens))
-                    let parallel = ParallelFor(workers: 3)
-                    let batched = product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
-                    var alone: [Float] = []
-                    for t in 0..<tokens {
-                        alone += product(m, Array(x[(t * cols)..<((t + 1) * cols)]), tokens: 1, parallel: parallel, kernels: kernels)
-                    }
-                    #expect(batched == alone, "\(type.name) \(tokens) tokens, \(rows)×\(cols), \(kernels.name)")
-                    #expect(!batched.contains { $0.isNaN })
-                }
-            }
+            r8.expectBatchedEqualsAlone(m, columns: cols, label: "\(type.name) \(rows)×\(cols)")
         }
     }
 
@@ -118,7 +97,7 @@ import Llama
             for tokens in 1...interleavedMaxTokens {
                 let x = k.values(tokens * cols, seed: UInt64(70 + tokens))
                 let parallel = ParallelFor(workers: 3)
-                let alone = keep.map { product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
+                let alone = keep.map { r8.product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
                 let buffers = keep.map { UnsafeMutablePointer<Float>.allocate(capacity: tokens * $0.rows) }
                 defer { for b in buffers { b.deallocate() } }
                 x.withUnsafeBufferPointer { xp in
@@ -160,8 +139,8 @@ import Llama
             let m = try #require(plain.rowInterleaved())
             for tokens in [9, 21] {
                 let x = k.values(tokens * cols, seed: UInt64(80 + tokens))
-                let a = product(plain, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: .selected)
-                let b = product(m, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: .selected)
+                let a = r8.product(plain, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: .selected)
+                let b = r8.product(m, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: .selected)
                 #expect(a == b, "\(type.name) \(tokens) tokens")
                 #expect(!a.contains { $0.isNaN })
             }

@@ -99,19 +99,7 @@ import Llama
         let (bytes, _) = randomRows(type, rows: rows, cols: cols, seed: 21)
         try bytes.withUnsafeBytes { raw in
             let m = try #require(MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!).rowInterleaved())
-            for kernels in KernelSet.runnable {
-                for tokens in 2...interleavedMaxTokens {
-                    let x = k.values(tokens * cols, seed: UInt64(30 + tokens))
-                    let parallel = ParallelFor(workers: 3)
-                    let batched = r8.product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
-                    var alone: [Float] = []
-                    for t in 0..<tokens {
-                        alone += r8.product(m, Array(x[(t * cols)..<((t + 1) * cols)]), tokens: 1, parallel: parallel, kernels: kernels)
-                    }
-                    #expect(batched == alone, "\(type.name) \(tokens) tokens, \(kernels.name)")
-                    #expect(!batched.contains { $0.isNaN })
-                }
-            }
+            r8.expectBatchedEqualsAlone(m, columns: cols, label: "\(type.name)")
         }
     }
 

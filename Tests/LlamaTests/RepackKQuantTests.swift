@@ -11,6 +11,7 @@ import CKernels
 /// back out of the layout; the prompt GEMMs on the layout.
 @Suite struct RepackKQuantTests {
     let k = KernelTests()
+    let r8 = RepackKernelTests()
 
     /// `rows × cols` random blocks of `type` and their dequantized values.
     func randomBlocks(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) -> (bytes: [UInt8], values: [Float]) {
@@ -31,16 +32,6 @@ import CKernels
             }
         }
         return (bytes, values)
-    }
-
-    func product(_ m: MatrixView, _ x: [Float], tokens: Int, parallel: ParallelFor, kernels: KernelSet) -> [Float] {
-        var out = [Float](repeating: .nan, count: tokens * m.rows)
-        x.withUnsafeBufferPointer { xp in
-            out.withUnsafeMutableBufferPointer { o in
-                matmul(m, xp.baseAddress!, tokens: tokens, o.baseAddress!, parallel: parallel, kernels: kernels)
-            }
-        }
-        return out
     }
 
     /// 1…8 tokens through the interleaved kernels against plain Double sums; shapes of 1, 3 and
@@ -75,7 +66,7 @@ import CKernels
                 }
                 for kernels in KernelSet.runnable {
                     for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
-                        let out = product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
+                        let out = r8.product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
                         let worst = zip(zip(out, expected), bound).map { abs($0.0 - $0.1) / $1 }.max() ?? .nan
                         #expect(worst <= 1, "\(type.name) \(rows)×\(cols), \(tokens) tokens, \(kernels.name): \(worst) of the bound")
                     }
@@ -94,19 +85,7 @@ import CKernels
         let (bytes, _) = randomBlocks(type, rows: rows, cols: cols, seed: 21)
         try bytes.withUnsafeBytes { raw in
             let m = try #require(MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!).rowInterleaved())
-            for kernels in KernelSet.runnable {
-                for tokens in 2...interleavedMaxTokens {
-                    let x = k.values(tokens * cols, seed: UInt64(30 + tokens))
-                    let parallel = ParallelFor(workers: 3)
-                    let batched = product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
-                    var alone: [Float] = []
-                    for t in 0..<tokens {
-                        alone += product(m, Array(x[(t * cols)..<((t + 1) * cols)]), tokens: 1, parallel: parallel, kernels: kernels)
-                    }
-                    #expect(batched == alone, "\(type.name) \(tokens) tokens, \(rows)×\(cols), \(kernels.name)")
-                    #expect(!batched.contains { $0.isNaN })
-                }
-            }
+            r8.expectBatchedEqualsAlone(m, columns: cols, label: "\(type.name) \(rows)×\(cols)")
         }
     }
 
@@ -126,7 +105,7 @@ import CKernels
             for tokens in 1...interleavedMaxTokens {
                 let x = k.values(tokens * cols, seed: UInt64(70 + tokens))
                 let parallel = ParallelFor(workers: 3)
-                let alone = keep.map { product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
+                let alone = keep.map { r8.product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
                 let buffers = keep.map { UnsafeMutablePointer<Float>.allocate(capacity: tokens * $0.rows) }
                 defer { for b in buffers { b.deallocate() } }
                 x.withUnsafeBufferPointer { xp in
@@ -174,8 +153,8 @@ import CKernels
             let plain = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
             let m = try #require(plain.rowInterleaved())
             for kernels in KernelSet.runnable {
-                let a = product(plain, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: kernels)
-                let b = product(m, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: kernels)
+                let a = r8.product(plain, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: kernels)
+                let b = r8.product(m, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: kernels)
                 #expect(a == b, "\(type.name), \(kernels.name)")
                 #expect(!a.contains { $0.isNaN })
             }

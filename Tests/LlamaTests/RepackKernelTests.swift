@@ -22,6 +22,24 @@ import Llama
         return expected
     }
 
+    /// Under every runnable set, 2…8 tokens through a row-interleaved `m` at once give bit for
+    /// bit what each token gives alone (the R8 kernels' contract, for every type's tests).
+    func expectBatchedEqualsAlone(_ m: MatrixView, columns cols: Int, label: String) {
+        for kernels in KernelSet.runnable {
+            for tokens in 2...interleavedMaxTokens {
+                let x = k.values(tokens * cols, seed: UInt64(30 + tokens))
+                let parallel = ParallelFor(workers: 3)
+                let batched = product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
+                var alone: [Float] = []
+                for t in 0..<tokens {
+                    alone += product(m, Array(x[(t * cols)..<((t + 1) * cols)]), tokens: 1, parallel: parallel, kernels: kernels)
+                }
+                #expect(batched == alone, "\(label): \(tokens) tokens, \(kernels.name)")
+                #expect(!batched.contains { $0.isNaN })
+            }
+        }
+    }
+
     func product(_ m: MatrixView, _ x: [Float], tokens: Int, parallel: ParallelFor, kernels: KernelSet) -> [Float] {
         var out = [Float](repeating: .nan, count: tokens * m.rows)
         x.withUnsafeBufferPointer { xp in
@@ -66,19 +84,7 @@ import Llama
         let (bytes, _) = k.encoded(type, rows: rows, cols: cols, seed: 21)
         try bytes.withUnsafeBytes { raw in
             let m = try #require(MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!).rowInterleaved())
-            for kernels in KernelSet.runnable {
-                for tokens in 2...interleavedMaxTokens {
-                    let x = k.values(tokens * cols, seed: UInt64(30 + tokens))
-                    let parallel = ParallelFor(workers: 3)
-                    let batched = product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
-                    var alone: [Float] = []
-                    for t in 0..<tokens {
-                        alone += product(m, Array(x[(t * cols)..<((t + 1) * cols)]), tokens: 1, parallel: parallel, kernels: kernels)
-                    }
-                    #expect(batched == alone, "\(type.name) \(tokens) tokens, \(rows)×\(cols), \(kernels.name)")
-                    #expect(!batched.contains { $0.isNaN })
-                }
-            }
+            expectBatchedEqualsAlone(m, columns: cols, label: "\(type.name) \(rows)×\(cols)")
         }
     }
 
