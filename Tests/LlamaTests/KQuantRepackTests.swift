@@ -93,23 +93,7 @@ import Llama
             let repacked = bytes.withUnsafeBytes { MatrixView(type: type, rows: rows, columns: cols, base: $0.baseAddress!).rowInterleaved() }
             keep.append(try #require(repacked))
         }
-        for kernels in KernelSet.runnable {
-            for tokens in 1...interleavedMaxTokens {
-                let x = k.values(tokens * cols, seed: UInt64(70 + tokens))
-                let parallel = ParallelFor(workers: 3)
-                let alone = keep.map { r8.product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
-                let buffers = keep.map { UnsafeMutablePointer<Float>.allocate(capacity: tokens * $0.rows) }
-                defer { for b in buffers { b.deallocate() } }
-                x.withUnsafeBufferPointer { xp in
-                    matmul(Array(zip(keep, buffers)).map { (w: $0.0, out: $0.1) }, xp.baseAddress!, tokens: tokens,
-                           parallel: parallel, kernels: kernels)
-                }
-                for i in keep.indices {
-                    #expect(Array(UnsafeBufferPointer(start: buffers[i], count: tokens * keep[i].rows)) == alone[i],
-                            "matrix \(i), \(tokens) tokens, \(kernels.name)")
-                }
-            }
-        }
+        r8.expectSharedInputEqualsAlone(keep, columns: cols)
     }
 
     /// Rows read back out of the layout (embedding lookups, the fp32 GEMM's packing) are the

@@ -114,21 +114,7 @@ import Llama
             let repacked = bytes.withUnsafeBytes { MatrixView(type: type, rows: rows, columns: cols, base: $0.baseAddress!).rowInterleaved() }
             keep.append(try #require(repacked))
         }
-        for kernels in KernelSet.runnable {
-            for tokens in 1...interleavedMaxTokens {
-                let x = k.values(tokens * cols, seed: UInt64(70 + tokens))
-                let parallel = ParallelFor(workers: 3)
-                let alone = keep.map { r8.product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
-                let buffers = keep.map { UnsafeMutablePointer<Float>.allocate(capacity: tokens * $0.rows) }
-                defer { for b in buffers { b.deallocate() } }
-                x.withUnsafeBufferPointer { xp in
-                    matmul(Array(zip(keep, buffers)).map { (w: $0.0, out: $0.1) }, xp.baseAddress!, tokens: tokens,
-                           parallel: parallel, kernels: kernels)
-                }
-                let outs = keep.indices.map { Array(UnsafeBufferPointer(start: buffers[$0], count: tokens * keep[$0].rows)) }
-                #expect(outs == alone, "\(tokens) tokens, \(kernels.name)")
-            }
-        }
+        r8.expectSharedInputEqualsAlone(keep, columns: cols)
     }
 
     /// Row lookups read the plain blocks back out of the layout: the same floats.

@@ -40,6 +40,29 @@ import Llama
         }
     }
 
+    /// Under every runnable set, 1…8 tokens through row-interleaved matrices of the same width
+    /// in one shared-input call (a layer's wq, wk, wv; gate and up): each output bit for bit
+    /// what its matrix gives alone.
+    func expectSharedInputEqualsAlone(_ keep: [MatrixView], columns cols: Int) {
+        for kernels in KernelSet.runnable {
+            for tokens in 1...interleavedMaxTokens {
+                let x = k.values(tokens * cols, seed: UInt64(70 + tokens))
+                let parallel = ParallelFor(workers: 3)
+                let alone = keep.map { product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
+                let buffers = keep.map { UnsafeMutablePointer<Float>.allocate(capacity: tokens * $0.rows) }
+                defer { for b in buffers { b.deallocate() } }
+                x.withUnsafeBufferPointer { xp in
+                    matmul(Array(zip(keep, buffers)).map { (w: $0.0, out: $0.1) }, xp.baseAddress!, tokens: tokens,
+                           parallel: parallel, kernels: kernels)
+                }
+                for i in keep.indices {
+                    #expect(Array(UnsafeBufferPointer(start: buffers[i], count: tokens * keep[i].rows)) == alone[i],
+                            "\(keep[i].type.name) matrix \(i), \(tokens) tokens, \(kernels.name)")
+                }
+            }
+        }
+    }
+
     func product(_ m: MatrixView, _ x: [Float], tokens: Int, parallel: ParallelFor, kernels: KernelSet) -> [Float] {
         var out = [Float](repeating: .nan, count: tokens * m.rows)
         x.withUnsafeBufferPointer { xp in
@@ -100,22 +123,7 @@ import Llama
             let repacked = bytes.withUnsafeBytes { MatrixView(type: type, rows: rows, columns: cols, base: $0.baseAddress!).rowInterleaved() }
             keep.append(try #require(repacked))
         }
-        for kernels in KernelSet.runnable {
-            for tokens in 1...interleavedMaxTokens {
-                let x = k.values(tokens * cols, seed: UInt64(70 + tokens))
-                let parallel = ParallelFor(workers: 3)
-                let alone = keep.map { product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
-                var outs = keep.map { [Float](repeating: .nan, count: tokens * $0.rows) }
-                let buffers = outs.indices.map { i in UnsafeMutablePointer<Float>.allocate(capacity: outs[i].count) }
-                defer { for b in buffers { b.deallocate() } }
-                x.withUnsafeBufferPointer { xp in
-                    matmul(Array(zip(keep, buffers)).map { (w: $0.0, out: $0.1) }, xp.baseAddress!, tokens: tokens,
-                           parallel: parallel, kernels: kernels)
-                }
-                for i in outs.indices { outs[i] = Array(UnsafeBufferPointer(start: buffers[i], count: outs[i].count)) }
-                #expect(outs == alone, "\(tokens) tokens, \(kernels.name)")
-            }
-        }
+        expectSharedInputEqualsAlone(keep, columns: cols)
     }
 
     /// Embedding lookups and tied outputs read rows out of the layout: the same floats as the
