@@ -4,6 +4,7 @@
 #include "repack_k23.h"
 #include "r8_legacy.h"
 #include "repack_kquants.h"
+#include "RepackHalf.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,10 +456,11 @@ static int r8_quant_bytes(int type) { return type == 2 ? 16 : type == 8 ? 32 : 0
 
 int swiftllama_r8_supports(int type) {
     return r8_quant_bytes(type) != 0 || swiftllama_kq_r8_bytes(type) != 0 || swiftllama_k23_block_bytes(type) != 0 ||
-           swiftllama_r8_legacy_supports(type);
+           swiftllama_r8_legacy_supports(type) || swiftllama_half_r8_supports(type);
 }
 
 void swiftllama_repack_r8(int type, const void *src, void *dst, int groups, int blocks) {
+    if (swiftllama_half_r8_supports(type)) return swiftllama_half_r8_repack(src, dst, groups, blocks);
     if (swiftllama_kq_r8_bytes(type)) return swiftllama_kq_repack_r8(type, src, dst, groups, blocks);
     if (swiftllama_k23_block_bytes(type)) return swiftllama_k23_repack(type, src, dst, groups, blocks);
     if (swiftllama_r8_legacy_supports(type)) return swiftllama_r8_legacy_repack(type, src, dst, groups, blocks);
@@ -479,6 +481,7 @@ void swiftllama_repack_r8(int type, const void *src, void *dst, int groups, int 
 }
 
 void swiftllama_r8_block(int type, const void *packed, int blocks, long row, int b, uint8_t *dst) {
+    if (swiftllama_half_r8_supports(type)) return swiftllama_half_r8_row(packed, blocks, row, b, 1, dst);
     if (swiftllama_kq_r8_bytes(type)) return swiftllama_kq_r8_block(type, packed, blocks, row, b, dst);
     if (swiftllama_k23_block_bytes(type)) return swiftllama_k23_block(type, packed, blocks, row, b, dst);
     if (swiftllama_r8_legacy_supports(type)) return swiftllama_r8_legacy_block(type, packed, blocks, row, b, dst);
@@ -493,6 +496,7 @@ void swiftllama_r8_block(int type, const void *packed, int blocks, long row, int
 }
 
 void swiftllama_r8_row(int type, const void *packed, int blocks, long row, int b0, int count, uint8_t *dst) {
+    if (swiftllama_half_r8_supports(type)) return swiftllama_half_r8_row(packed, blocks, row, b0, count, dst);
     if (swiftllama_r8_legacy_supports(type)) return swiftllama_r8_legacy_row(type, packed, blocks, row, b0, count, dst);
     const int bb = swiftllama_kq_r8_bytes(type)      ? swiftllama_kq_r8_bytes(type)
                    : swiftllama_k23_block_bytes(type) ? swiftllama_k23_block_bytes(type)

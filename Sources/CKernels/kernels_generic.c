@@ -4,6 +4,7 @@
 #include "repack_k23.h"
 #include "r8_legacy.h"
 #include "repack_kquants.h"
+#include "RepackHalf.h"
 
 static float swiftllama_dot_q8_0(const void *w, const int8_t *xq, const float *xd, int blocks);
 static float swiftllama_dot_q4_0(const void *w, const int8_t *xq, const float *xd, int blocks);
@@ -338,4 +339,5 @@ const swiftllama_kernel_set swiftllama_set_generic = {
     .matvec_iq4_xs_r8 = swiftllama_matvec_iq4_xs_r8_generic,
     .matvec_q4_K_r8 = matvec_q4_K_r8, .matvec_q5_K_r8 = matvec_q5_K_r8, .matvec_q6_K_r8 = matvec_q6_K_r8,
     .gemm_int8 = 0,
+    .matvec_f16_r8 = swiftllama_matvec_f16_r8_generic, .matvec_bf16_r8 = swiftllama_matvec_bf16_r8_generic,
 };

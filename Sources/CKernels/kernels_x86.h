@@ -1029,6 +1029,7 @@ static void matvec_q8_0_r8(const void *w, int groups, int blocks, const int8_t *
 // Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS.
 #include "kernels_r8_legacy.h"
 #include "kernels_r8_kquants.h"
+#include "kernels_r8_half.h"
 
 #if K_AVX512
 // ---- Int8 matrix-matrix product for prompt processing (AVX-512 VNNI; see CKernels.c for
@@ -1179,4 +1180,5 @@ const swiftllama_kernel_set K_SET = {
     .gemm_int8 = 0,
     .gemm_int8_k16 = 0,
 #endif
+    .matvec_f16_r8 = matvec_f16_r8, .matvec_bf16_r8 = matvec_bf16_r8,
 };

@@ -20,6 +20,12 @@ typedef void (*swiftllama_matvec_half_fn)(const void *w, long rowBytes, int rows
 /// order whatever `tokens` is: a token's results are bit for bit the same alone or batched.
 typedef void (*swiftllama_matvec_r8_fn)(const void *w, int groups, int blocks, const int8_t *xq, const float *xd,
                                         const int32_t *xs, int tokens, float *out, long ldo);
+/// Row-interleaved F16 / BF16 matrix-vector product (RepackHalf.h: per group of 8 rows and
+/// column pair, the 8 rows' words): out[t·ldo + 8·g + r] = row 8·g + r · x[t·ldx …] for
+/// g < groups, r < 8, t < tokens (any count), over `cols` (even) fp32 activations per token.
+/// A token's results are bit for bit the same alone or batched.
+typedef void (*swiftllama_matvec_half_r8_fn)(const void *w, int groups, int cols, const float *x, long ldx, int tokens,
+                                             float *out, long ldo);
 typedef void (*swiftllama_gemm_int8_fn)(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
                                         const int8_t *xq, const float *xd, const float *xds, int tokens,
                                         float *out, long ldo, int nrows);
@@ -57,6 +63,8 @@ typedef struct swiftllama_kernel_set {
     swiftllama_gemm_int8_fn gemm_int8;
     /// The same for the K-quants with sub-blocks of 16, or NULL (set exactly when `gemm_int8` is).
     swiftllama_gemm_int8_k16_fn gemm_int8_k16;
+    /// F16 and BF16 in their row-interleaved layout (RepackHalf.h), or NULL.
+    swiftllama_matvec_half_r8_fn matvec_f16_r8, matvec_bf16_r8;
 } swiftllama_kernel_set;
 
 #endif

@@ -192,5 +192,7 @@ void *swiftllama_scratch(int slot, size_t bytes);
 #include "Attention.h"
 // So does the BF16 prompt GEMM.
 #include "GEMMBF16.h"
+// And the row-interleaved F16 / BF16 layout.
+#include "RepackHalf.h"
 
 #endif

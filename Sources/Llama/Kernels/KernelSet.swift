@@ -13,6 +13,8 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
                                                 UnsafePointer<Int32>?, Int32, UnsafeMutablePointer<Float>?, Int) -> Void
     public typealias HalfMatvec = @convention(c) (UnsafeRawPointer?, Int, Int32, Int32, UnsafePointer<Float>?, Int, Int32,
                                                   UnsafeMutablePointer<Float>?, Int) -> Void
+    public typealias HalfMatvecR8 = @convention(c) (UnsafeRawPointer?, Int32, Int32, UnsafePointer<Float>?, Int, Int32,
+                                                    UnsafeMutablePointer<Float>?, Int) -> Void
 
     /// "generic", "avx2", "avx512-256" or "avx512".
     public let name: String
@@ -29,6 +31,9 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
     let matvecHalf: [GGMLType: HalfMatvec]
     /// Row-interleaved matrix-vector kernels (1…8 tokens against groups of 8 rows) per type.
     let matvecR8: [GGMLType: MatvecR8]
+    /// Row-interleaved F16 / BF16 matrix-vector kernels (fp32 activations, any number of
+    /// tokens) per type, where the set has them (CKernels/kernels_r8_half.h).
+    let matvecHalfR8: [GGMLType: HalfMatvecR8]
     let quantizeQ8: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?, Int32) -> Void
     let quantizeQ8K: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?,
                                      UnsafeMutablePointer<Int16>?, Int32) -> Void
@@ -60,6 +65,10 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
             if let kernel { r8[type] = kernel }
         }
         matvecR8 = r8
+        var halfR8: [GGMLType: HalfMatvecR8] = [:]
+        if let f16 = t.matvec_f16_r8 { halfR8[.f16] = f16 }
+        if let bf16 = t.matvec_bf16_r8 { halfR8[.bf16] = bf16 }
+        matvecHalfR8 = halfR8
         self.quantizeQ8 = quantizeQ8
         self.quantizeQ8K = quantizeQ8K
     }
@@ -81,6 +90,9 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
 
     /// Why `selected` was chosen ("AMD family 0x19 with AVX-512 VNNI: …", "LLAMA_KERNELS=avx2").
     public static var selectionReason: String { String(cString: swiftllama_kernels_reason()) }
+
+    /// True when the set has a row-interleaved matrix-vector kernel for `type`.
+    func hasInterleavedKernel(_ type: GGMLType) -> Bool { matvecR8[type] != nil || matvecHalfR8[type] != nil }
 
     public var description: String { "\(name) (\(summary))" }
 }

@@ -5,7 +5,8 @@ public enum WeightLayout: Sendable, Equatable, CustomStringConvertible {
     /// Row r at `base + r·rowBytes`, as the checkpoint stores it.
     case plain
     /// Groups of 8 rows interleaved block by block (CKernels.h, "R8"): the layout
-    /// `repackForMatvec` makes at load for the types with such kernels (every quantized type).
+    /// `repackForMatvec` makes at load for the types with such kernels (every quantized type,
+    /// F16 and BF16).
     case rowInterleaved8
 
     public var description: String { self == .plain ? "plain" : "row-interleaved (8 rows)" }
@@ -54,9 +55,10 @@ public struct MatrixView: @unchecked Sendable {
         case .plain:
             dequantizeRow(type, base + r * rowBytes + type.rowBytes(columns: k0), dst, count: count)
         case .rowInterleaved8:
-            // The plain blocks back, at most 8 at a time (272 bytes of Q8_0, 1 680 of Q6_K).
+            // The plain blocks back, at most 8 at a time (272 bytes of Q8_0, 1 680 of Q6_K;
+            // F16 / BF16: 256 columns, 512 bytes).
             let block = type.blockLayout.elements
-            let per = 8 * block
+            let per = type.interleavedColumns == 2 ? 256 : 8 * block
             var k = 0
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: type.rowBytes(columns: per)) { buffer in
                 guard let plain = buffer.baseAddress else { return }
@@ -137,7 +139,7 @@ public func matmul(_ products: UnsafeBufferPointer<(w: MatrixView, out: UnsafeMu
                    tokens: Int, parallel: ParallelFor, kernels: KernelSet = .selected) {
     let cols = products.first?.w.columns ?? 0
     if products.count > 1, tokens <= interleavedMaxTokens,
-       products.allSatisfy({ $0.w.layout == .rowInterleaved8 && $0.w.columns == cols && kernels.matvecR8[$0.w.type] != nil }) {
+       products.allSatisfy({ $0.w.layout == .rowInterleaved8 && $0.w.columns == cols && kernels.hasInterleavedKernel($0.w.type) }) {
         matvecInterleaved(products, x, tokens: tokens, parallel: parallel, kernels: kernels)
         return
     }

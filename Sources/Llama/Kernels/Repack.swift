@@ -33,9 +33,9 @@ public let interleavedMaxTokens = 8
 /// True when `repackForMatvec` would repack `view` for `kernels`: the layout is on, the set
 /// has SIMD kernels for it (not the generic set), and the rows split into groups of 8.
 public func repacks(_ view: MatrixView, kernels: KernelSet = .selected) -> Bool {
-    repackEnabled && kernels.name != "generic" && view.layout == .plain && kernels.matvecR8[view.type] != nil
+    repackEnabled && kernels.name != "generic" && view.layout == .plain && kernels.hasInterleavedKernel(view.type)
         && swiftllama_r8_supports(Int32(view.type.rawValue)) != 0
-        && view.rows >= 8 && view.rows % 8 == 0 && view.columns % view.type.blockLayout.elements == 0
+        && view.rows >= 8 && view.rows % 8 == 0 && view.columns % view.type.interleavedColumns == 0
 }
 
 /// `view` in the row-interleaved layout of its type, in memory of its own, for every kernel
@@ -66,7 +66,8 @@ extension MatrixView {
     /// when the type has no such layout or the rows do not split into groups of 8.
     public func rowInterleaved(parallel: ParallelFor = .serial) -> MatrixView? {
         let block = type.blockLayout.elements
-        guard layout == .plain, swiftllama_r8_supports(Int32(type.rawValue)) != 0, rows >= 8, rows % 8 == 0, columns % block == 0,
+        guard layout == .plain, swiftllama_r8_supports(Int32(type.rawValue)) != 0, rows >= 8, rows % 8 == 0,
+              columns % type.interleavedColumns == 0,
               let storage = AnonymousMemory(bytes: rows * rowBytes) else { return nil }
         // Blocks of the type's own size: 32 elements (Q4_0, Q8_0, …), 256 (K-quants, IQ4_XS).
         let typeID = Int32(type.rawValue), blocks = Int32(columns / block), groupBytes = 8 * rowBytes
@@ -77,6 +78,12 @@ extension MatrixView {
         return MatrixView(type: type, rows: rows, columns: columns, base: UnsafeRawPointer(storage.base),
                           layout: .rowInterleaved8, storage: storage)
     }
+}
+
+extension GGMLType {
+    /// The row-interleaved layout's unit of columns: the block (32 or 256 elements) of the
+    /// quantized types; a pair of columns for F16 and BF16 (CKernels/include/RepackHalf.h).
+    var interleavedColumns: Int { self == .f16 || self == .bf16 ? 2 : blockLayout.elements }
 }
 
 /// `out[t, r] = W[r] · x[t]` for up to `interleavedMaxTokens` tokens over a row-interleaved
@@ -102,39 +109,59 @@ func matvecInterleaved(_ products: UnsafeBufferPointer<(w: MatrixView, out: Unsa
     let groupsPerChunk = matvecChunkRows / 8
     // Chunks never cross matrices: matrix i owns chunks firstChunk[i] ..< firstChunk[i + 1].
     // The tables live on the stack and the activations in the thread's scratch: nothing is
-    // allocated per call.
+    // allocated per call. F16 / BF16 matrices read the fp32 activations as they are; the
+    // quantized ones their int8 copy, made only when some matrix of the call needs it.
     withUnsafeTemporaryAllocation(of: Int.self, capacity: products.count + 1) { firstChunk in
-        withUnsafeTemporaryAllocation(of: KernelSet.MatvecR8.self, capacity: products.count) { chosen in
-            firstChunk[0] = 0
-            for (i, (w, _)) in products.enumerated() {
-                guard w.columns == cols, let kernel = kernels.matvecR8[w.type] else {
-                    preconditionFailure("no row-interleaved kernel for \(w.type.name) in set \(kernels.name), or widths differ")
+        withUnsafeTemporaryAllocation(of: KernelSet.MatvecR8?.self, capacity: products.count) { chosen in
+            withUnsafeTemporaryAllocation(of: KernelSet.HalfMatvecR8?.self, capacity: products.count) { chosenHalf in
+                firstChunk[0] = 0
+                var quantized = false
+                for (i, (w, _)) in products.enumerated() {
+                    let kernel = kernels.matvecR8[w.type], half = kernels.matvecHalfR8[w.type]
+                    guard w.columns == cols, kernel != nil || half != nil else {
+                        preconditionFailure("no row-interleaved kernel for \(w.type.name) in set \(kernels.name), or widths differ")
+                    }
+                    chosen.initializeElement(at: i, to: kernel)
+                    chosenHalf.initializeElement(at: i, to: half)
+                    quantized = quantized || kernel != nil
+                    firstChunk[i + 1] = firstChunk[i] + (w.rows / 8 + groupsPerChunk - 1) / groupsPerChunk
                 }
-                chosen.initializeElement(at: i, to: kernel)
-                firstChunk[i + 1] = firstChunk[i] + (w.rows / 8 + groupsPerChunk - 1) / groupsPerChunk
-            }
-            withActivationScratch(tokens: tokens, columns: cols, scaleCount: blocks, sumCount: blocks, sum: Int32.self) {
-                values, scales, sums in
-                for t in 0..<tokens {
-                    kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
-                    swiftllama_block_sums(values + t * cols, Int32(blocks), sums + t * blocks)
-                }
-                parallel.runChunked(firstChunk[products.count], chunk: 1) { _, range in
-                    var i = 0
-                    for c in range {
-                        while c >= firstChunk[i + 1] { i += 1 }
-                        let (w, out) = products[i], kernel = chosen[i], rows = w.rows
-                        let g0 = (c - firstChunk[i]) * groupsPerChunk
-                        let count = min(groupsPerChunk, rows / 8 - g0)
-                        let groupBase = w.base + g0 * 8 * w.rowBytes
-                        var t0 = 0
-                        while t0 < tokens {
-                            let n = min(8, tokens - t0)
-                            kernel(groupBase, Int32(count), Int32(blocks), values + t0 * cols, scales + t0 * blocks,
-                                   sums + t0 * blocks, Int32(n), out + t0 * rows + 8 * g0, rows)
-                            t0 += n
+                func run(_ values: UnsafeMutablePointer<Int8>?, _ scales: UnsafeMutablePointer<Float>?,
+                         _ sums: UnsafeMutablePointer<Int32>?) {
+                    parallel.runChunked(firstChunk[products.count], chunk: 1) { _, range in
+                        var i = 0
+                        for c in range {
+                            while c >= firstChunk[i + 1] { i += 1 }
+                            let (w, out) = products[i], rows = w.rows
+                            let g0 = (c - firstChunk[i]) * groupsPerChunk
+                            let count = min(groupsPerChunk, rows / 8 - g0)
+                            let groupBase = w.base + g0 * 8 * w.rowBytes
+                            if let half = chosenHalf[i] {
+                                half(groupBase, Int32(count), Int32(cols), x, cols, Int32(tokens), out + 8 * g0, rows)
+                                continue
+                            }
+                            guard let kernel = chosen[i], let values, let scales, let sums else { continue }
+                            var t0 = 0
+                            while t0 < tokens {
+                                let n = min(8, tokens - t0)
+                                kernel(groupBase, Int32(count), Int32(blocks), values + t0 * cols, scales + t0 * blocks,
+                                       sums + t0 * blocks, Int32(n), out + t0 * rows + 8 * g0, rows)
+                                t0 += n
+                            }
                         }
                     }
+                }
+                if quantized {
+                    withActivationScratch(tokens: tokens, columns: cols, scaleCount: blocks, sumCount: blocks, sum: Int32.self) {
+                        values, scales, sums in
+                        for t in 0..<tokens {
+                            kernels.quantizeQ8(x + t * cols, values + t * cols, scales + t * blocks, Int32(blocks))
+                            swiftllama_block_sums(values + t * cols, Int32(blocks), sums + t * blocks)
+                        }
+                        run(values, scales, sums)
+                    }
+                } else {
+                    run(nil, nil, nil)
                 }
             }
         }
