@@ -180,7 +180,7 @@ int swiftllama_cpu_has_bf16(void) {
 int swiftllama_bf16_gemm_width(void) {
 #if defined(__x86_64__)
     const char *env = getenv("LLAMA_BF16_PRODUCTS");
-    if (!env || strcmp(env, "1") != 0) return 0;
+    if (env && strcmp(env, "0") == 0) return 0;
     const swiftllama_kernel_set *s = select_set();
     const cpu_features f = detect_cpu();
     if (!f.bf16 || (s != &swiftllama_set_avx512 && s != &swiftllama_set_avx512_256)) return 0;

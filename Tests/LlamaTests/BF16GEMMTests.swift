@@ -89,7 +89,7 @@ import Llama
         let widths = BF16GEMMWidth.runnable.filter { $0 != .plain }
         let outs = widths.map { run(type, bytes, rows: rows, cols: cols, x, tokens: tokens, parallel: .serial, width: $0) }
         for o in outs.dropFirst() { #expect(o == outs[0]) }
-        guard let width = bf16GEMMWidth else { return }
+        guard let width = bf16GEMMWidth, takesBF16Products(nil) else { return }
         var viaGemm = [Float](repeating: .nan, count: tokens * rows)
         bytes.withUnsafeBytes { raw in
             let m = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
@@ -98,13 +98,21 @@ import Llama
         #expect(viaGemm == run(type, bytes, rows: rows, cols: cols, x, tokens: tokens, parallel: .serial, width: width))
     }
 
-    /// The path is opt-in (LLAMA_BF16_PRODUCTS=1) and follows the CPU and the kernel set:
-    /// AVX512_BF16 with an AVX-512 set selected (forced sets included), none under
-    /// LLAMA_KERNELS=avx2|generic.
+    /// The path follows the CPU and the kernel set: AVX512_BF16 with an AVX-512 set selected
+    /// (forced sets included), none under LLAMA_KERNELS=avx2|generic or LLAMA_BF16_PRODUCTS=0;
+    /// the products that take it are `bf16ProductRoles` (every one, roles or not, under
+    /// LLAMA_BF16_PRODUCTS=1).
     @Test func selection() {
         let avx512Set = KernelSet.selected.name.hasPrefix("avx512")
-        let asked = ProcessInfo.processInfo.environment["LLAMA_BF16_PRODUCTS"] == "1"
-        #expect((bf16GEMMWidth != nil) == (asked && cpuHasAVX512BF16 && avx512Set))
+        let env = ProcessInfo.processInfo.environment["LLAMA_BF16_PRODUCTS"]
+        let available = env != "0" && cpuHasAVX512BF16 && avx512Set
+        #expect((bf16GEMMWidth != nil) == available)
+        #expect(takesBF16Products(nil) == (available && env == "1"))
+        for role in ProductRole.allCases {
+            let listed = env == nil ? defaultBF16ProductRoles.contains(role)
+                : env == "1" || env!.split(separator: ",").contains(Substring(role.rawValue))
+            #expect(takesBF16Products(role) == (available && listed), "\(role)")
+        }
         #expect(BF16GEMMWidth.runnable.contains(.plain))
         #expect(BF16GEMMWidth.runnable.count == (cpuHasAVX512BF16 ? 3 : 1))
     }

@@ -80,9 +80,10 @@ import CKernels
         // K-quants with sub-blocks of 16) first: the reference rounds them the same way, so
         // only summation order differs.
         let int8 = hasInt8GEMM && int8GEMMTypes.contains(type)
-        // Where the BF16 path runs (F16 weights, AVX512_BF16), both operands are rounded to
-        // bfloat16 first: the reference rounds them the same way.
-        let bf16 = bf16GEMMWidth != nil && bf16GEMMTypes.contains(type)
+        // Where the BF16 path runs (F16 weights, AVX512_BF16; a `gemm` without a role only
+        // under LLAMA_BF16_PRODUCTS=1), both operands are rounded to bfloat16 first: the
+        // reference rounds them the same way.
+        let bf16 = takesBF16Products(nil) && bf16GEMMTypes.contains(type)
         let toBF16: ([Float]) -> [Float] = { $0.map { bfloat16ToFloat(floatToBFloat16($0)) } }
         let block = int8GEMMK16Types.contains(type) ? 256 : 32
         let expected = bf16 ? naive(toBF16(w), toBF16(x), rows: rows, cols: cols, tokens: tokens)

@@ -24,10 +24,11 @@ enum { SWIFTLLAMA_BF16_PLAIN = 0, SWIFTLLAMA_BF16_256 = 256, SWIFTLLAMA_BF16_512
 /// 1 when this CPU has AVX-512 F+BW+VL and AVX512_BF16 (CPUID leaf 7 subleaf 1, EAX bit 5).
 int swiftllama_cpu_has_bf16(void);
 
-/// The width prompts use: 0 unless the environment has LLAMA_BF16_PRODUCTS=1 (opt-in: the
-/// bfloat16 activations cost accuracy), when the CPU lacks AVX512_BF16, or when the
-/// selected kernel set is not an AVX-512 one (LLAMA_KERNELS=avx2 or generic keep the fp32
-/// GEMM); else the width measured fastest for this CPU (256 on AMD, 512 elsewhere).
+/// The width prompts use where they take BF16 products (which products do is Swift's choice,
+/// Kernels/GEMMBF16.swift): 0 when the environment has LLAMA_BF16_PRODUCTS=0 (fp32 products
+/// forced), when the CPU lacks AVX512_BF16, or when the selected kernel set is not an AVX-512
+/// one (LLAMA_KERNELS=avx2 or generic keep the fp32 GEMM); else the width measured fastest
+/// for this CPU (256 on AMD, 512 elsewhere).
 int swiftllama_bf16_gemm_width(void);
 
 /// Packs rows `0..<nrows` (≤ 32; rows past `nrows` are zero) of F16 (`type` 1) or BF16

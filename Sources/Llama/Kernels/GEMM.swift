@@ -24,13 +24,16 @@ let gemmBlockRows = 128
 
 /// `out[t, r] = Σ_c W[r, c] · x[t, c]` for `t < tokens`: `x` is `tokens × columns`, `out` is
 /// `tokens × rows`, both row-major fp32. Rows of W are split across cores in whole panels.
+/// F16/BF16 weights take BF16 products when `role`'s products do (`takesBF16Products`).
 public func gemm(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
-          parallel: ParallelFor) {
+          parallel: ParallelFor, role: ProductRole? = nil) {
     if hasInt8GEMM, int8GEMMTypes.contains(w.type) {
         gemmInt8(w, x, tokens: tokens, out, parallel: parallel)
         return
     }
-    if let width = bf16GEMMWidth, gemmBF16(w, x, tokens: tokens, out, parallel: parallel, width: width) { return }
+    if takesBF16Products(role), let width = bf16GEMMWidth, gemmBF16(w, x, tokens: tokens, out, parallel: parallel, width: width) {
+        return
+    }
     let rows = w.rows, cols = w.columns
     let panels = (rows + gemmPanelRows - 1) / gemmPanelRows
     // Chunks of whole row blocks, so each chunk converts its weights once.

@@ -1,4 +1,7 @@
 import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // BF16-product path for prompts over F16 and BF16 weights (CKernels/GEMMBF16.c): on CPUs
 // with AVX-512 BF16, each tile of 32 weight rows is packed once as bfloat16 pairs (BF16
@@ -6,11 +9,49 @@ import CKernels
 // ik_llama.cpp's repacking does), the activations are rounded to bfloat16 once per batch,
 // and vdpbf16ps sums two products per fp32 lane per instruction: twice the products of
 // fp32 FMAs per instruction, with fp32 accumulation. Rounding activations to 8 significant
-// bits moves the logits: measured 2e-3 to 6e-3 from HF's fp32 logits on dev-odd and
-// dev-llama3, up to 3.5e-2 on the random mistral/mixtral fixtures, against 1e-4 with fp32
-// products. So the path is opt-in: LLAMA_BF16_PRODUCTS=1 in the environment (read once),
-// on a CPU with AVX512_BF16 and an AVX-512 kernel set selected. Otherwise (the default, no
-// AVX512_BF16, or LLAMA_KERNELS=avx2|generic) prompts keep the fp32 `gemm`.
+// bits moves the logits, and not every product alike: which products take this path is
+// `bf16ProductRoles` (the model's call sites name their role, `ProductRole`); the others,
+// every product of a CPU without AVX512_BF16 or under LLAMA_KERNELS=avx2|generic, and every
+// product under LLAMA_BF16_PRODUCTS=0 keep the fp32 `gemm`.
+
+/// The weight matrices of a forward pass, as the choice of product precision in prompts
+/// sees them (`bf16ProductRoles`). Raw values are the names LLAMA_BF16_PRODUCTS lists.
+public enum ProductRole: String, Sendable, CaseIterable {
+    /// wq, wk, wv (one shared-input call).
+    case qkv
+    /// The attention output projection wo.
+    case attentionOutput = "wo"
+    /// The feed-forward gate and up matrices (w1, w3).
+    case gateUp = "gate_up"
+    /// The feed-forward down matrix w2.
+    case down
+    /// The vocabulary projection (in prompts usually only the last rows').
+    case output
+}
+
+/// The products that take BF16 products in prompts (where `bf16GEMMWidth` is not nil), read
+/// once from LLAMA_BF16_PRODUCTS: unset → `defaultBF16ProductRoles`; "1" → every product
+/// (any `gemm` of F16/BF16 weights, with or without a role); "0" → none; a comma-separated
+/// list of `ProductRole` names ("qkv,gate_up") → those (to measure each one's effect).
+public let bf16ProductRoles: Set<ProductRole> = {
+    guard let v = getenv("LLAMA_BF16_PRODUCTS").map({ String(cString: $0) }) else { return defaultBF16ProductRoles }
+    if v == "1" { return Set(ProductRole.allCases) }
+    return Set(v.split(separator: ",").compactMap { ProductRole(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
+}()
+
+/// The products that take BF16 products by default: none yet (see the README's table of
+/// measured distances to HF per choice).
+public let defaultBF16ProductRoles: Set<ProductRole> = []
+
+/// True when LLAMA_BF16_PRODUCTS=1: every F16/BF16 `gemm` takes BF16 products, role or not.
+let bf16ProductsEverywhere: Bool = getenv("LLAMA_BF16_PRODUCTS").map { String(cString: $0) == "1" } ?? false
+
+/// Whether a prompt product of `role` (nil: a caller outside the model's layers) over F16/BF16
+/// weights takes BF16 products here.
+@inline(__always)
+public func takesBF16Products(_ role: ProductRole?) -> Bool {
+    bf16GEMMWidth != nil && (bf16ProductsEverywhere || role.map { bf16ProductRoles.contains($0) } ?? false)
+}
 
 /// Vector width of the BF16 prompt kernel.
 public enum BF16GEMMWidth: Int32, Sendable, CaseIterable, CustomStringConvertible {
@@ -32,8 +73,9 @@ public enum BF16GEMMWidth: Int32, Sendable, CaseIterable, CustomStringConvertibl
 /// Whether the CPU has AVX-512 BF16 (vdpbf16ps), from CPUID.
 public let cpuHasAVX512BF16 = swiftllama_cpu_has_bf16() != 0
 
-/// The width prompts over F16/BF16 weights use, or nil when they take the fp32 `gemm` (no
-/// LLAMA_BF16_PRODUCTS=1, no AVX512_BF16, or a non-AVX-512 kernel set selected).
+/// The width prompts over F16/BF16 weights use for the products of `bf16ProductRoles`, or nil
+/// when every product takes the fp32 `gemm` (LLAMA_BF16_PRODUCTS=0, no AVX512_BF16, or a
+/// non-AVX-512 kernel set selected).
 public let bf16GEMMWidth: BF16GEMMWidth? = {
     let w = swiftllama_bf16_gemm_width()
     return w == 0 ? nil : BF16GEMMWidth(rawValue: w)

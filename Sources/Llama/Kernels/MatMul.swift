@@ -106,21 +106,22 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 /// A few tokens (generation, small batches) read each weight row once, straight from its
 /// stored format (`matvec`, with `kernels`: the process's selected C kernel set unless a
 /// test or benchmark forces another); more (prompt processing) go through the blocked
-/// `gemm`, which converts each block of W to fp32 once for the whole batch.
+/// `gemm`, which converts each block of W to fp32 once for the whole batch (`role`: which
+/// of the model's products this is, for `gemm`'s choice of BF16 products).
 public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
-                   parallel: ParallelFor, kernels: KernelSet = .selected) {
+                   parallel: ParallelFor, kernels: KernelSet = .selected, role: ProductRole? = nil) {
     if w.layout == .rowInterleaved8 {
         if tokens <= interleavedMaxTokens {
             matvecInterleaved(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
         } else {
-            gemm(w, x, tokens: tokens, out, parallel: parallel)
+            gemm(w, x, tokens: tokens, out, parallel: parallel, role: role)
         }
         return
     }
     if tokens <= matvecMaxTokens, hasDirectDot(w.type) {
         matvec(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
     } else {
-        gemm(w, x, tokens: tokens, out, parallel: parallel)
+        gemm(w, x, tokens: tokens, out, parallel: parallel, role: role)
     }
 }
 
@@ -129,21 +130,21 @@ public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ ou
 /// (generation, parallel streams), the input is quantized once and one parallel loop runs
 /// all of them; otherwise one `matmul` each. The outputs are the same either way.
 public func matmul(_ products: [(w: MatrixView, out: UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>, tokens: Int,
-                   parallel: ParallelFor, kernels: KernelSet = .selected) {
-    products.withUnsafeBufferPointer { matmul($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
+                   parallel: ParallelFor, kernels: KernelSet = .selected, role: ProductRole? = nil) {
+    products.withUnsafeBufferPointer { matmul($0, x, tokens: tokens, parallel: parallel, kernels: kernels, role: role) }
 }
 
 /// `matmul(_:_:tokens:parallel:kernels:)` over a list the caller keeps where it likes (the
 /// model's layers pass two or three products from the stack: no array per layer).
 public func matmul(_ products: UnsafeBufferPointer<(w: MatrixView, out: UnsafeMutablePointer<Float>)>, _ x: UnsafePointer<Float>,
-                   tokens: Int, parallel: ParallelFor, kernels: KernelSet = .selected) {
+                   tokens: Int, parallel: ParallelFor, kernels: KernelSet = .selected, role: ProductRole? = nil) {
     let cols = products.first?.w.columns ?? 0
     if products.count > 1, tokens <= interleavedMaxTokens,
        products.allSatisfy({ $0.w.layout == .rowInterleaved8 && $0.w.columns == cols && kernels.hasInterleavedKernel($0.w.type) }) {
         matvecInterleaved(products, x, tokens: tokens, parallel: parallel, kernels: kernels)
         return
     }
-    for (w, out) in products { matmul(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels) }
+    for (w, out) in products { matmul(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels, role: role) }
 }
 
 /// Up to this many tokens, a product reads each weight row once and dots it straight from

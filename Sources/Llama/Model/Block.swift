@@ -107,10 +107,10 @@ enum MatrixProducts {
     case strided(StridedGEMM)
 
     @inline(__always)
-    func callAsFunction(_ w: MatrixView, _ x: UnsafePointer<Float>, rows n: Int, _ out: FloatPointer) {
+    func callAsFunction(_ w: MatrixView, _ x: UnsafePointer<Float>, rows n: Int, _ out: FloatPointer, role: ProductRole? = nil) {
         switch self {
         case let .stored(parallel):
-            matmul(w, x, tokens: n, out, parallel: parallel)
+            matmul(w, x, tokens: n, out, parallel: parallel, role: role)
         case let .strided(gemm):
             // Only the training model makes these, over its own fp32 parameters.
             precondition(w.type == .f32 && w.layout == .plain, "strided products take plain fp32 weights")
@@ -124,13 +124,13 @@ enum MatrixProducts {
     /// Two or three products, passed to `matmul` from the stack: no array per layer.
     @inline(__always)
     func shared(_ p0: (w: MatrixView, out: FloatPointer), _ p1: (w: MatrixView, out: FloatPointer),
-                _ x: UnsafePointer<Float>, rows n: Int) {
-        shared(p0, p1, nil, x, rows: n)
+                _ x: UnsafePointer<Float>, rows n: Int, role: ProductRole? = nil) {
+        shared(p0, p1, nil, x, rows: n, role: role)
     }
 
     @inline(__always)
     func shared(_ p0: (w: MatrixView, out: FloatPointer), _ p1: (w: MatrixView, out: FloatPointer),
-                _ p2: (w: MatrixView, out: FloatPointer)?, _ x: UnsafePointer<Float>, rows n: Int) {
+                _ p2: (w: MatrixView, out: FloatPointer)?, _ x: UnsafePointer<Float>, rows n: Int, role: ProductRole? = nil) {
         switch self {
         case let .stored(parallel):
             withUnsafeTemporaryAllocation(of: (w: MatrixView, out: FloatPointer).self, capacity: 3) { list in
@@ -142,7 +142,7 @@ enum MatrixProducts {
                     count = 3
                 }
                 let used = UnsafeMutableBufferPointer(rebasing: list[..<count])
-                matmul(UnsafeBufferPointer(used), x, tokens: n, parallel: parallel)
+                matmul(UnsafeBufferPointer(used), x, tokens: n, parallel: parallel, role: role)
                 _ = used.deinitialize()
             }
         case .strided:
@@ -237,7 +237,7 @@ struct TransformerBlock {
         // Attention: h1 = norm(x); q, k, v = h1·Wᵀ (+ b); RoPE; attention; xMid = x + wo·att.
         normRows(x, w.attentionNorm, a.h1, rows: 0..<n, rstd: a.rstd1)
         observer?.observe(.attentionNorm, layer: l, values: a.h1, rows: n, width: dim)
-        products.shared((w.wq, a.q), (w.wk, a.k), (w.wv, a.v), a.h1, rows: n)
+        products.shared((w.wq, a.q), (w.wk, a.k), (w.wv, a.v), a.h1, rows: n, role: .qkv)
         addBias(w.bq, to: a.q, rows: n)
         addBias(w.bk, to: a.k, rows: n)
         addBias(w.bv, to: a.v, rows: n)
@@ -261,7 +261,7 @@ struct TransformerBlock {
                               observer: observer)
         }
         observer?.observe(.attentionOutput, layer: l, values: a.att, rows: n, width: qDim)
-        products(w.wo, a.att, rows: n, a.projection)
+        products(w.wo, a.att, rows: n, a.projection, role: .attentionOutput)
         // Row-parallel wo: each rank's heads give a partial sum (before the bias, added once).
         if communicator.size > 1 { communicator.allreduceSum(a.projection, count: n * dim) }
         addBias(w.bo, to: a.projection, rows: n)
@@ -348,7 +348,7 @@ struct TransformerBlock {
         let hidden = config.hiddenDim, activation = config.architecture.activation
         let a1 = a.a1, a3 = a.a3, g = a.g
         if let w1 = w.w1 {
-            products.shared((w1, a1), (w.w3, a3), h, rows: n)
+            products.shared((w1, a1), (w.w3, a3), h, rows: n, role: .gateUp)
             if let observer {
                 observer.observe(.gate, layer: l, values: a1, rows: n, width: hidden)
                 observer.observe(.up, layer: l, values: a3, rows: n, width: hidden)
@@ -364,7 +364,7 @@ struct TransformerBlock {
                 }
             }
         } else {
-            products(w.w3, h, rows: n, g)
+            products(w.w3, h, rows: n, g, role: .gateUp)
             addBias(w.upBias, to: g, rows: n)
             observer?.observe(.up, layer: l, values: g, rows: n, width: hidden)
             parallel.runChunked(n * hidden, chunk: 16_384) { _, range in
@@ -376,7 +376,7 @@ struct TransformerBlock {
             }
         }
         observer?.observe(.activation, layer: l, values: g, rows: n, width: hidden)
-        products(w.w2, g, rows: n, out)
+        products(w.w2, g, rows: n, out, role: .down)
         // Row-parallel w2: each rank's feed-forward rows give a partial sum.
         if communicator.size > 1 { communicator.allreduceSum(out, count: n * config.dim) }
         addBias(w.downBias, to: out, rows: n)

@@ -273,7 +273,7 @@ public final class LlamaModel: @unchecked Sendable {
         if shards.splitsOutput(output) {
             shards.logits(output, xb, rows: logitRows.count, into: state.logits, parallel: parallel)
         } else {
-            matmul(output, xb, tokens: logitRows.count, state.logits, parallel: parallel)
+            matmul(output, xb, tokens: logitRows.count, state.logits, parallel: parallel, role: .output)
         }
         if let cap = a.logitSoftCap { softCap(state.logits, count: logitRows.count * c.vocabSize, cap: cap) }
         observer?.observe(.logits, layer: c.layerCount, values: state.logits, rows: logitRows.count, width: c.vocabSize)

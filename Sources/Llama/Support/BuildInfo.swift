@@ -39,9 +39,12 @@ public enum BuildInfo {
         let runnable = KernelSet.all.map { $0.runsHere ? $0.name : "\($0.name) (not on this CPU)" }
         lines.append("kernels: \(KernelSet.selected) — \(KernelSet.selectionReason); sets: \(runnable.joined(separator: ", "))")
         lines.append("int8 VNNI kernels: \(int8VNNIKernels ? "on" : "off (prompts of quantized models use the fp32 path)")")
-        let bf16 = bf16GEMMWidth.map { "on (\($0) vdpbf16ps; LLAMA_BF16_PRODUCTS=1)" }
-            ?? (cpuHasAVX512BF16 ? "available, off (LLAMA_BF16_PRODUCTS=1 turns it on; prompts of F16/BF16 models use the fp32 path)"
-                                 : "not on this CPU (prompts of F16/BF16 models use the fp32 path)")
+        let roles = ProductRole.allCases.filter { bf16ProductRoles.contains($0) }.map(\.rawValue)
+        let bf16 = bf16GEMMWidth.map { width in
+            roles.isEmpty ? "available (\(width) vdpbf16ps), used by no product (LLAMA_BF16_PRODUCTS=1 or a list of qkv,wo,gate_up,down,output turns it on)"
+                : "\(width) vdpbf16ps for \(roles.joined(separator: ", ")) (LLAMA_BF16_PRODUCTS=0 forces fp32)"
+        } ?? (cpuHasAVX512BF16 ? "off (LLAMA_BF16_PRODUCTS=0 or a non-AVX-512 kernel set; prompts of F16/BF16 models use the fp32 path)"
+                               : "not on this CPU (prompts of F16/BF16 models use the fp32 path)")
         lines.append("BF16 prompt products: \(bf16)")
         if let cpu = cpuModel { lines.append("running on: \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores") }
         return lines.joined(separator: "\n")
