@@ -23,7 +23,8 @@ static double cpu_now(void) {
 
 typedef struct {
     const char *name;
-    int kind;  // 0: blocks of 32, 1: super-blocks of 256, 2: half matvec, 3: row-interleaved (R8) groups of 8 rows
+    int kind;  // 0: blocks of 32, 1: super-blocks of 256, 2: half matvec, 3: row-interleaved (R8) groups of 8 rows,
+               // 4: row-interleaved F16 / BF16
     long rowBytes;
     int index;
 } Type;
@@ -39,6 +40,7 @@ static const Type types[] = {
     {"q4_1 R8", 3, COLS / 32 * 20, 4}, {"q5_0 R8", 3, COLS / 32 * 22, 5}, {"q5_1 R8", 3, COLS / 32 * 24, 6},
     {"iq4_nl R8", 3, COLS / 32 * 18, 7}, {"iq4_xs R8", 3, COLS / 256 * 136, 8},
     {"q4_K R8", 3, COLS / 256 * 144, 9}, {"q5_K R8", 3, COLS / 256 * 176, 10}, {"q6_K R8", 3, COLS / 256 * 210, 11},
+    {"f16 R8", 4, COLS * 2, 0}, {"bf16 R8", 4, COLS * 2, 1},
 };
 
 typedef struct {
@@ -61,7 +63,9 @@ static void *run(void *arg) {
     const Type *t = j->type;
     const uint8_t *w = j->w + (long)j->row0 * t->rowBytes;
     float *out = j->out + j->row0;
-    if (t->kind == 3) {
+    if (t->kind == 4) {
+        (t->index ? s->matvec_bf16_r8 : s->matvec_f16_r8)(w, j->rows / 8, COLS, j->x, COLS, 1, out, j->rows);
+    } else if (t->kind == 3) {
         swiftllama_matvec_r8_fn f[] = {s->matvec_q4_0_r8, s->matvec_q8_0_r8, s->matvec_q2_K_r8, s->matvec_q3_K_r8,
                                        s->matvec_q4_1_r8, s->matvec_q5_0_r8, s->matvec_q5_1_r8, s->matvec_iq4_nl_r8,
                                        s->matvec_iq4_xs_r8, s->matvec_q4_K_r8, s->matvec_q5_K_r8, s->matvec_q6_K_r8};
