@@ -98,7 +98,7 @@ import Llama
                 out.withUnsafeMutableBufferPointer { gemm(m, xp.baseAddress!, tokens: tokens, $0.baseAddress!, parallel: ParallelFor(workers: 3)) }
             }
             // `gemm` takes BF16 products when LLAMA_BF16_PRODUCTS=1 is set for the run.
-            let tolerance: Float = bf16GEMMWidth == nil ? 1e-5 * max(1, Float(cols) / 64) : 0.05
+            let tolerance: Float = takesBF16Products(nil) ? 0.05 : 1e-5 * max(1, Float(cols) / 64)
             #expect(maxAbsDifference(out, expected) < tolerance, "\(type.name) \(rows)×\(cols), \(tokens) tokens, fp32 GEMM")
             for width in BF16GEMMWidth.runnable {
                 var plainOut = [Float](repeating: .nan, count: tokens * rows), r8Out = plainOut
