@@ -85,8 +85,13 @@ class Stream:
             header, self.raw = self.raw[:end].decode("latin-1"), self.raw[end + 4:]
             self.head = int(header.split(" ", 2)[1])
             self.chunked = "transfer-encoding: chunked" in header.lower()
+            length = re.search(r"(?im)^content-length:\s*(\d+)", header)
+            self.length = int(length.group(1)) if length else None
         if self.head != 200:
-            return  # the rest of the error body comes; reported when the server closes
+            # An error: reported once its body is in (or when the server closes).
+            if self.length is not None and len(self.raw) >= self.length:
+                raise RuntimeError(f"HTTP {self.head}: {self.raw[:200]!r}")
+            return
         if self.chunked:
             while self.raw:
                 if self.chunk_left == 0:
