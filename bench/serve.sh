@@ -8,7 +8,9 @@
 # sending REQUESTS greedy requests of exactly TOKENS tokens, ignore_eos), then the same load
 # with a WORDS-word prompt arriving mid-run (default 512) while CLIENTS-1 streams run, so that
 # it finds a free slot at once. Reports time to first token
-# p50/p99, aggregate generated tokens/s, errors, and the running streams' largest gap
+# p50/p99, aggregate generated tokens/s (first request sent to last token received), the
+# clients' own CPU seconds (one light, single-threaded client process: it shares the cores
+# with the server), errors, and the running streams' largest gap
 # between tokens while the long prompt is read. Loopback only; every request has a timeout.
 # --build builds llama-server from the llama-cpp-python 0.3.36 sdist into DIR (default
 # ~/.cache/swiftllama-llamacpp, never inside this repository), as bench/llamacpp.sh does;
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
         --long-prompt) long="$2"; shift ;;
         --llama) ours="$2"; shift ;;
         --server-args) server_args="$2"; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) model="$1" ;;
     esac
@@ -99,11 +101,11 @@ import json, os
 one, many, lp = (json.loads(os.environ[k]) for k in ("ONE", "MANY", "LONG"))
 name = os.environ["NAME"]
 def ms(x): return f"{x * 1000:.0f}" if x is not None else "-"
-print(f"| {name} | 1 | {ms(one['ttft_p50_s'])} | {ms(one['ttft_p99_s'])} | {one['tokens_per_s']:.1f} | {one['errors']} | |")
+print(f"| {name} | 1 | {ms(one['ttft_p50_s'])} | {ms(one['ttft_p99_s'])} | {one['tokens_per_s']:.1f} | {one['client_cpu_s']:.2f} | {one['errors']} | |")
 l = lp.get("long_prompt", {})
 server_gap = l.get("server_gap_max_s")
 print(f"| {name} | {many['clients']} | {ms(many['ttft_p50_s'])} | {ms(many['ttft_p99_s'])} | {many['tokens_per_s']:.1f} "
-      f"({many['tokens_per_s'] / one['tokens_per_s']:.2f}x one) | {many['errors'] + lp['errors']} | "
+      f"({many['tokens_per_s'] / one['tokens_per_s']:.2f}x one) | {many['client_cpu_s']:.2f} | {many['errors'] + lp['errors']} | "
       f"gap {ms(l.get('gap_median_before_s'))} ms median before, {ms(l.get('gap_max_during_s'))} ms max while a {l.get('words')}-word "
       f"({l.get('prompt_tokens')}-token) prompt is read"
       + (f" (server-timed longest gap {ms(server_gap)} ms)" if server_gap is not None else "")
@@ -115,7 +117,7 @@ PY
 
 echo "model $(basename "$model"), $clients clients x $requests requests x $tokens tokens, $threads threads, context $ctx per slot"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p')"
-printf '| server | clients | TTFT p50 ms | TTFT p99 ms | generated tok/s | errors | long prompt |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |\n'
+printf '| server | clients | TTFT p50 ms | TTFT p99 ms | generated tok/s | client CPU s | errors | long prompt |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n'
 
 port="$(free_port)"
 "$ours" serve --model "$model" --port "$port" --parallel "$clients" --context "$ctx" -t "$threads" --log-steps \

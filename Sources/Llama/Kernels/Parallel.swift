@@ -116,13 +116,26 @@ final class ChunkCounter: Sendable {
 ///
 /// Handing out a job bumps `generation`; workers spin on it for a short while after each
 /// job (the next matmul of a token usually follows within microseconds) and then park on
-/// a condition variable, so an idle process does not burn its cores.
+/// a condition variable, so an idle process does not burn its cores. The caller, once its
+/// own share is done, spins the same short while for the workers to finish and then blocks
+/// until the last one wakes it.
+///
+/// Why block rather than spin on: when more threads want the cores than there are cores
+/// (`llama serve`'s HTTP threads and its clients beside the two compute threads on a 2-core
+/// machine), the scheduler takes a core from one compute thread, and the other, spinning,
+/// keeps its own core busy doing nothing until the first gets a core back. A thread that
+/// blocks leaves its core idle, and the scheduler moves the waiting thread (or the
+/// intruder) onto it at once. A loop's share usually ends within microseconds of the
+/// other's, so the spin covers the normal case and the wake-up costs nothing then.
 final class WorkerPool: @unchecked Sendable {
     let size: Int
     private let generation = Atomic<Int>(0)
     private let remaining = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
+    /// True while the caller is blocked in `run` waiting for the workers.
+    private let callerWaiting = Atomic<Bool>(false)
+    private let callerCondition = NSCondition()
     /// Per worker, the next chunk and the end of its share in the current `runChunks` job;
     /// set before the job is published (only the holder of `busy` writes them otherwise).
     private let cursors: [ChunkCursor]
@@ -130,8 +143,27 @@ final class WorkerPool: @unchecked Sendable {
     /// The job of the current generation; written only while `busy` is held and before the
     /// generation is published, read by workers only after they saw it.
     private var job: ((Int) -> Void)?
-    /// Spins (atomic loads) before a worker parks: roughly 50–100 µs.
-    private static let spinLimit = 100_000
+    /// How long a waiting thread spins before it blocks, in nanoseconds: 50 µs, or
+    /// `LLAMA_SPIN_US` microseconds (0: block at once; a large value: spin as OpenMP's
+    /// active wait policy does). Longer than the gaps between a token's loops, shorter than
+    /// the time slices the scheduler hands to other threads.
+    static let spinNanoseconds: UInt64 = {
+        if let v = getenv("LLAMA_SPIN_US"), let us = UInt64(String(cString: v)) { return us &* 1000 }
+        return 50_000
+    }()
+
+    /// Spins until `done()` or until `spinNanoseconds` have passed; true if `done()` held.
+    /// The clock is read every 64 checks (a vDSO call costs more than a load).
+    @inline(__always)
+    private static func spin(until done: () -> Bool) -> Bool {
+        let limit = spinNanoseconds
+        if limit == 0 { return done() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        while true {
+            for _ in 0..<64 where done() { return true }
+            if DispatchTime.now().uptimeNanoseconds &- start >= limit { return done() }
+        }
+    }
 
     private static let pools = Mutex<[Int: WorkerPool]>([:])
 
@@ -202,12 +234,17 @@ final class WorkerPool: @unchecked Sendable {
                 condition.unlock()
             }
             escapable(0)
-            // A worker still inside the job may have lost its core to another process:
-            // after a short spin, yield ours so it can finish.
-            var spins = 0
-            while remaining.load(ordering: .acquiring) > 0 {
-                spins += 1
-                if spins > 2000 { sched_yield() }
+            // A worker still inside the job may have lost its core to another thread: after
+            // a short spin, block, so that the scheduler can give it ours. The same handshake
+            // as the workers' sleep: we announce ourselves, then read `remaining`; the last
+            // worker decrements it, then reads the flag (all sequentially consistent), so one
+            // of us sees the other.
+            if !WorkerPool.spin(until: { remaining.load(ordering: .acquiring) == 0 }) {
+                callerCondition.lock()
+                callerWaiting.store(true, ordering: .sequentiallyConsistent)
+                while remaining.load(ordering: .sequentiallyConsistent) > 0 { callerCondition.wait() }
+                callerWaiting.store(false, ordering: .relaxed)
+                callerCondition.unlock()
             }
             job = nil
         }
@@ -221,13 +258,10 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         while true {
             var g = generation.load(ordering: .acquiring)
-            var spins = 0
-            while g == seen {
-                spins += 1
-                if spins < WorkerPool.spinLimit {
-                    g = generation.load(ordering: .acquiring)
-                    continue
-                }
+            if g == seen, WorkerPool.spin(until: { generation.load(ordering: .acquiring) != seen }) {
+                g = generation.load(ordering: .acquiring)
+            }
+            if g == seen {
                 condition.lock()
                 sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
                 g = generation.load(ordering: .sequentiallyConsistent)
@@ -240,7 +274,13 @@ final class WorkerPool: @unchecked Sendable {
             }
             seen = g
             job?(w)
-            remaining.wrappingSubtract(1, ordering: .releasing)
+            if remaining.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue == 0,
+               callerWaiting.load(ordering: .sequentiallyConsistent) {
+                // Taking the lock waits until the caller is inside `wait`: the signal reaches it.
+                callerCondition.lock()
+                callerCondition.signal()
+                callerCondition.unlock()
+            }
         }
     }
 }
