@@ -192,5 +192,7 @@ void *swiftllama_scratch(int slot, size_t bytes);
 #include "Attention.h"
 // So does the BF16 prompt GEMM.
 #include "GEMMBF16.h"
+// And the packers of the training model's bf16 products.
+#include "TrainingBF16.h"
 
 #endif

@@ -284,6 +284,8 @@ public final class TrainingModel {
     /// Gradients, same layout; accumulated by `backward` until `zeroGradients`.
     public let grads: FloatPointer
     public let pool: ParallelFor
+    /// The precision of the matrix products (the parameters are fp32 either way).
+    public var precision: TrainingPrecision { gemm.precision }
     let gemm: StridedGEMM
     /// The decoder block, the inference model's, with products over fp32 parameters.
     let block: TransformerBlock
@@ -299,8 +301,14 @@ public final class TrainingModel {
     /// Per-worker scratch of `TrainingKernels.attentionBackward`, allocated once.
     let attentionScratch: FloatPointer
 
-    public init(config: ModelConfig, pool: ParallelFor) throws {
+    /// `precision` is that of the matrix products (`.bf16` throws where the CPU lacks
+    /// AVX-512 BF16); everything else is fp32 either way.
+    public init(config: ModelConfig, pool: ParallelFor, precision: TrainingPrecision = .fp32) throws {
         try config.validateForTraining()
+        if precision == .bf16 && !TrainingPrecision.bf16IsAvailable {
+            throw TrainingError.invalidConfig(field: "precision",
+                                              reason: "bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps), which this one lacks; use fp32")
+        }
         self.config = config
         let layout = ParameterLayout(config)
         self.layout = layout
@@ -310,7 +318,7 @@ public final class TrainingModel {
         grads = .allocate(capacity: layout.count)
         grads.initialize(repeating: 0, count: layout.count)
         self.pool = pool
-        gemm = StridedGEMM(pool: pool)
+        gemm = StridedGEMM(pool: pool, precision: precision)
         block = TransformerBlock(config: config, parallel: pool, products: .strided(gemm), communicator: SingleProcess())
         // The architecture's tensors (the table that gives the inference model its weights)
         // as views of the parameter buffer.
@@ -459,8 +467,7 @@ public final class TrainingModel {
         ws.tokens.withUnsafeBufferPointer { tokens in
             TrainingKernels.parallelColumns(D, pool) { c0, c1 in
                 for r in 0..<n {
-                    let dst = dEmb + Int(tokens[r]) * D, src = dx + r * D
-                    for i in c0..<c1 { dst[i] += src[i] }
+                    TrainingKernels.addRow(dEmb + Int(tokens[r]) * D + c0, dx + r * D + c0, count: c1 - c0)
                 }
             }
         }
@@ -470,7 +477,7 @@ public final class TrainingModel {
     /// columns) so the sum order never changes.
     private func sumRows(_ x: UnsafePointer<Float>, into dst: FloatPointer, rows: Int, width: Int) {
         TrainingKernels.parallelColumns(width, pool) { c0, c1 in
-            for r in 0..<rows { addInPlace(dst + c0, x + r * width + c0, count: c1 - c0) }
+            for r in 0..<rows { TrainingKernels.addRow(dst + c0, x + r * width + c0, count: c1 - c0) }
         }
     }
 }
