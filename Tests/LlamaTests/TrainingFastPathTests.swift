@@ -117,6 +117,13 @@ import Llama
             for j in 0..<n {
                 for p in 0..<k { check("dw+=", dw[j * k + p], (0..<m).map { (dy[$0 * n + j], x[$0 * k + p]) }, base: start[j * k + p]) }
             }
+            // A second product of the same input reusing its rounded copy gives what a fresh
+            // product gives (the backward products above ran in between: the copy is redone).
+            var again = [Float](repeating: .nan, count: m * n), fresh = again
+            gemm.linear(x, w, &y, rows: m, inDim: k, outDim: n)
+            gemm.linear(x, start, &again, rows: m, inDim: k, outDim: n, sameInput: true)
+            StridedGEMM(pool: ParallelFor(workers: threads), precision: .bf16).linear(x, start, &fresh, rows: m, inDim: k, outDim: n)
+            #expect(again.map(\.bitPattern) == fresh.map(\.bitPattern), "sameInput \(m)×\(k)×\(n)")
             // bfloat16 keeps 8 significant bits: products of unit normals over k terms move by
             // about 2⁻⁸·√k, far above fp32's noise and far below the values.
             #expect(worst > 0 && worst < 0.02 * largest, "bf16 vs fp32 \(m)×\(k)×\(n): \(worst) of \(largest)")

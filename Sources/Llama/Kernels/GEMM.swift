@@ -336,6 +336,12 @@ public final class StridedGEMM: @unchecked Sendable {
     private var words: UnsafeMutablePointer<UInt32>
     private var wordsCapacity: Int
     private let bf16Scratch: UnsafeMutablePointer<Float>
+    /// Which A the rounded rows at the start of `words` hold.
+    private struct BF16Operand: Equatable {
+        let base: UnsafePointer<Float>
+        let row, column, m, k: Int
+    }
+    private var roundedA: BF16Operand?
     /// Rows of C per `.bf16` task (a multiple of the kernel's 6 tokens).
     static let bf16StripRows = 96
 
@@ -358,10 +364,12 @@ public final class StridedGEMM: @unchecked Sendable {
 
     /// `C = (accumulate ? C : 0) + A·B`, over the pool. A(i, p) is `a[i*aRow + p*aCol]`,
     /// B(p, j) is `b[p*bRow + j*bCol]`, C(i, j) is `c[i*ldc + j]`.
+    /// `reuseA`: A is the A of the previous call, unchanged since (a layer's q/k/v or gate/up
+    /// products of one input): with `.bf16` its rounded copy is reused.
     public func multiply(m: Int, n: Int, k: Int,
                          a: UnsafePointer<Float>, aRow: Int, aCol: Int,
                          b: UnsafePointer<Float>, bRow: Int, bCol: Int,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, reuseA: Bool = false) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
@@ -369,7 +377,7 @@ public final class StridedGEMM: @unchecked Sendable {
         }
         if precision == .bf16, aRow == 1 || aCol == 1, bRow == 1 || bCol == 1 {
             multiplyBF16(m: m, n: n, k: k, a: a, aRow: aRow, aCol: aCol, b: b, bRow: bRow, bCol: bCol,
-                         c: c, ldc: ldc, accumulate: accumulate)
+                         c: c, ldc: ldc, accumulate: accumulate, reuseA: reuseA)
             return
         }
         let nr = StridedGEMM.nr
@@ -399,19 +407,24 @@ public final class StridedGEMM: @unchecked Sendable {
     /// whatever the thread count).
     private func multiplyBF16(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRow: Int, aCol: Int,
                               b: UnsafePointer<Float>, bRow: Int, bCol: Int,
-                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, reuseA: Bool) {
         let nr = gemmPanelRows
         let pairs = (k + 1) / 2
         let tiles = (n + nr - 1) / nr
         let need = (tiles * nr + m) * pairs
+        let signature = BF16Operand(base: a, row: aRow, column: aCol, m: m, k: k)
+        var convertA = !(reuseA && roundedA == signature)
         if need > wordsCapacity {
             words.deallocate()
             wordsCapacity = need
             words = .allocate(capacity: need)
+            convertA = true
         }
-        let pb = words, xa = words + tiles * nr * pairs
+        roundedA = signature
+        // A's rows first, so that the next product's B tiles leave them in place.
+        let xa = words, pb = words + m * pairs
         let aChunk = 64
-        let aChunks = (m + aChunk - 1) / aChunk
+        let aChunks = convertA ? (m + aChunk - 1) / aChunk : 0
         pool.parallelFor(tiles + aChunks) { t in
             if t < tiles {
                 swiftllama_train_pack_bf16_b(b, bRow, bCol, Int32(k), Int32(t * nr), Int32(min(nr, n - t * nr)), pb + t * nr * pairs)
@@ -594,10 +607,11 @@ public final class StridedGEMM: @unchecked Sendable {
     }
 
     /// `y[rows×out] = x[rows×in] · wᵀ` with `w` of shape out×in (a linear layer).
+    /// `sameInput`: x is the previous `linear`'s, unchanged (see `multiply`'s `reuseA`).
     public func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                       rows: Int, inDim: Int, outDim: Int) {
+                       rows: Int, inDim: Int, outDim: Int, sameInput: Bool = false) {
         multiply(m: rows, n: outDim, k: inDim, a: x, aRow: inDim, aCol: 1,
-                 b: w, bRow: 1, bCol: inDim, c: y, ldc: outDim, accumulate: false)
+                 b: w, bRow: 1, bCol: inDim, c: y, ldc: outDim, accumulate: false, reuseA: sameInput)
     }
 
     /// `dx (+)= dy · w`: the input gradient of a linear layer.

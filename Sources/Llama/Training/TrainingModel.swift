@@ -289,6 +289,10 @@ public final class TrainingModel {
     let gemm: StridedGEMM
     /// The decoder block, the inference model's, with products over fp32 parameters.
     let block: TransformerBlock
+    /// The block with fp32 products, for evaluation (`forward` without `gradScale`): with
+    /// `--precision bf16` the losses reported are those of the fp32 master weights. `block`
+    /// itself when the products are fp32.
+    let evaluationBlock: TransformerBlock
     /// Each layer's weights, views of `params` (what the optimizer writes, the block reads).
     let layers: [LayerWeights]
     let finalNorm: NormWeights
@@ -320,6 +324,8 @@ public final class TrainingModel {
         self.pool = pool
         gemm = StridedGEMM(pool: pool, precision: precision)
         block = TransformerBlock(config: config, parallel: pool, products: .strided(gemm), communicator: SingleProcess())
+        evaluationBlock = precision == .fp32 ? block
+            : TransformerBlock(config: config, parallel: pool, products: .strided(StridedGEMM(pool: pool)), communicator: SingleProcess())
         // The architecture's tensors (the table that gives the inference model its weights)
         // as views of the parameter buffer.
         let a = config.architecture
@@ -382,12 +388,14 @@ public final class TrainingModel {
 
     /// Runs the model on the workspace's first `sequences` sequences and returns the summed
     /// cross-entropy over their tokens (nats). With `gradScale`, also leaves in the workspace
-    /// what `backward` needs, with the loss gradient scaled by `gradScale / tokens`.
+    /// what `backward` needs, with the loss gradient scaled by `gradScale / tokens`. Without
+    /// it (evaluation), the products are fp32 whatever `precision`.
     @discardableResult
     public func forward(_ ws: TrainingWorkspace, sequences: Int? = nil, gradScale: Float? = nil) -> Double {
         let c = config
         let B = sequences ?? ws.batch, T = c.maxContext, n = B * T
         let D = c.dim, V = c.vocabSize
+        let model = gradScale == nil ? evaluationBlock : block
         // Token embedding.
         let x0 = ws.x[0], emb = params + layout.embedding
         ws.tokens.withUnsafeBufferPointer { tokens in
@@ -396,11 +404,11 @@ public final class TrainingModel {
             }
         }
         for (l, weights) in layers.enumerated() {
-            block.forward(layer: l, weights, x: ws.x[l], output: ws.x[l + 1], rows: n, buffers: ws.layer(l),
+            model.forward(layer: l, weights, x: ws.x[l], output: ws.x[l + 1], rows: n, buffers: ws.layer(l),
                           attention: .sequences(batch: B, context: T, probs: ws.probs[l]), rope: rope, observer: nil)
         }
-        block.normRows(ws.x[c.layerCount], finalNorm, ws.hFinal, rows: 0..<n, rstd: ws.rstdFinal)
-        block.products(outputWeights, ws.hFinal, rows: n, ws.logits)
+        model.normRows(ws.x[c.layerCount], finalNorm, ws.hFinal, rows: 0..<n, rstd: ws.rstdFinal)
+        model.products(outputWeights, ws.hFinal, rows: n, ws.logits)
         return ws.targets.withUnsafeBufferPointer { tp in
             TrainingKernels.crossEntropy(ws.logits, targets: tp.baseAddress!, rows: n, vocab: V,
                                          dLogits: gradScale == nil ? nil : ws.logits, gradScale: gradScale ?? 1,
