@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch reference for the training benchmarks: a copy of ../shared/tools/torch_train_ref.py
 (a Llama-architecture model, the recipe SwiftLlama is asked to match) extended to train on the
-token shards of `llama prepare`, so that both engines train on the same tokens.
+token shards of `llama prepare`, so that both engines train on the same tokens, and with
+--autocast to train with PyTorch's CPU autocast to bfloat16 (the evaluation stays fp32).
 
 Usage: torch_train_shards.py DATA [--iters 2000] [--threads 2] [--dim 128] [--layers 4] ...
 DATA is a text file (byte-level, vocabulary 256, as the original) or a `llama prepare` output
@@ -112,6 +113,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=100); ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--train-eval-windows", type=int, default=0)
+    ap.add_argument("--autocast", action="store_true",
+                    help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16): bf16 linear products, "
+                         "fp32 master weights and optimizer (what `llama train --precision bf16` is compared with)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads); torch.manual_seed(a.seed); np.random.seed(a.seed)
     vocab, train, val = load(a.data)
@@ -151,7 +155,8 @@ def main():
     for it in range(a.iters):
         for g in opt.param_groups: g["lr"] = lr_at(it)
         x, y = batch(train)
-        loss = m(x, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast):
+            loss = m(x, y)
         opt.zero_grad(set_to_none=True); loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
     wall = time.time() - t0

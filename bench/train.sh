@@ -6,7 +6,8 @@
 # both and the ratio of each run.
 #
 # Usage: bench/train.sh [STEPS] [THREADS] [REPEATS]   (defaults 2000, 2, 1; env TORCH_PYTHON:
-#                                                     a python with torch+numpy, default python3)
+#                                                     a python with torch+numpy, default python3;
+#                                                     PRECISION, TORCH_AUTOCAST: see below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-2000}
@@ -15,6 +16,12 @@ REPEATS=${3:-1}
 SHARED=${SWIFTLLAMA_SHARED:-../shared}
 CORPUS=$SHARED/data/tinyshakespeare.txt
 PY=${TORCH_PYTHON:-python3}
+# PRECISION=bf16: `llama train --precision bf16` (bf16 products, AVX-512 BF16 CPUs);
+# TORCH_AUTOCAST=1: PyTorch under torch.autocast("cpu", dtype=torch.bfloat16)
+# (bench/torch_train_shards.py --autocast) instead of plain fp32.
+PRECISION=${PRECISION:-fp32}
+AUTOCAST=()
+if [ "${TORCH_AUTOCAST:-0}" = 1 ]; then AUTOCAST=(--autocast); fi
 WORK=$(mktemp -d /tmp/swiftllama-bench-train.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -31,9 +38,15 @@ for r in $(seq "$REPEATS"); do
   OURS=$($LLAMA train --data "$WORK/data" --out "$WORK/run$r" --steps "$STEPS" --threads "$THREADS" \
     --dim 128 --layers 4 --heads 4 --kv-heads 4 --hidden 352 --context 64 --batch 12 \
     --lr 1e-3 --min-lr 1e-4 --warmup 100 --weight-decay 0.1 --beta1 0.9 --beta2 0.99 --clip 1.0 \
-    --seed 1337 --eval-steps 0 --json 2>/dev/null)
+    --seed 1337 --eval-steps 0 --precision "$PRECISION" --json 2>/dev/null)
   echo "run $r/$REPEATS: PyTorch ($THREADS threads, $STEPS steps)... (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  THEIRS=$("$PY" "$SHARED/tools/torch_train_ref.py" "$CORPUS" --iters "$STEPS" --threads "$THREADS" 2>/dev/null | tail -1)
+  if [ ${#AUTOCAST[@]} -gt 0 ]; then
+    # The reference recipe through the shard-reading copy (same model, data split and
+    # evaluation on a text file), which has --autocast.
+    THEIRS=$("$PY" bench/torch_train_shards.py "$CORPUS" --iters "$STEPS" --threads "$THREADS" "${AUTOCAST[@]}" 2>/dev/null | tail -1)
+  else
+    THEIRS=$("$PY" "$SHARED/tools/torch_train_ref.py" "$CORPUS" --iters "$STEPS" --threads "$THREADS" 2>/dev/null | tail -1)
+  fi
   RESULTS+=("$OURS" "$THEIRS")
 done
 

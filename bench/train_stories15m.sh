@@ -17,6 +17,12 @@ REPEATS=${3:-1}
 SHARED=${SWIFTLLAMA_SHARED:-../shared}
 CORPUS=$SHARED/data/tinyshakespeare.txt
 PY=${TORCH_PYTHON:-python3}
+# PRECISION=bf16: `llama train --precision bf16` (bf16 products, AVX-512 BF16 CPUs);
+# TORCH_AUTOCAST=1: PyTorch under torch.autocast("cpu", dtype=torch.bfloat16)
+# (bench/torch_train_shards.py --autocast) instead of plain fp32.
+PRECISION=${PRECISION:-fp32}
+AUTOCAST=()
+if [ "${TORCH_AUTOCAST:-0}" = 1 ]; then AUTOCAST=(--autocast); fi
 WORK=$(mktemp -d /tmp/swiftllama-bench-stories.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -32,10 +38,10 @@ for r in $(seq "$REPEATS"); do
   echo "run $r/$REPEATS: SwiftLlama ($THREADS threads, $STEPS steps)... (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   OURS=$($LLAMA train --data "$WORK/data" --out "$WORK/run$r" --steps "$STEPS" --threads "$THREADS" "${SHAPE[@]}" \
     --lr 1e-3 --min-lr 1e-4 --warmup "$WARMUP" --weight-decay 0.1 --beta1 0.9 --beta2 0.99 --clip 1.0 \
-    --seed 1337 --eval-steps 20 --json 2>/dev/null)
+    --seed 1337 --eval-steps 20 --precision "$PRECISION" --json 2>/dev/null)
   echo "run $r/$REPEATS: PyTorch ($THREADS threads, $STEPS steps)... (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   THEIRS=$("$PY" bench/torch_train_shards.py "$WORK/data" --iters "$STEPS" --threads "$THREADS" "${SHAPE[@]}" \
-    --warmup "$WARMUP" --train-eval-windows $(( 20 * 8 )) 2>/dev/null | tail -1)
+    --warmup "$WARMUP" --train-eval-windows $(( 20 * 8 )) ${AUTOCAST[@]+"${AUTOCAST[@]}"} 2>/dev/null | tail -1)
   RESULTS+=("$OURS" "$THEIRS")
 done
 

@@ -64,6 +64,10 @@ struct Train: ParsableCommand, DistributedCommand {
     @Option(name: .customLong("save-every"), parsing: .unconditional, help: "Checkpoint every N steps (0: only at the end).") var saveEvery: Int?
     @Option(name: .long, parsing: .unconditional, help: "Random seed (initialisation and batch sampling; default 1337).") var seed: UInt64?
     @Option(name: .long, parsing: .unconditional, help: "Threads (default 2). Results are identical for any count.") var threads: Int = 2
+    @Option(name: .long, parsing: .unconditional, help: """
+        Matrix products: fp32 (default), or bf16 (operands rounded to bfloat16, sums in fp32, as PyTorch's CPU \
+        autocast; CPUs with AVX-512 BF16 only). Parameters, gradients and optimizer state stay fp32 either way.
+        """) var precision: String = "fp32"
     @Flag(name: .long, help: "Print one final JSON summary line on stdout.") var json = false
     @Flag(name: .long, help: "Start a new run in --out even if it holds one (replaces its checkpoint and log, removes loss.png).")
     var force = false
@@ -72,6 +76,12 @@ struct Train: ParsableCommand, DistributedCommand {
         if resume == nil && (data == nil || out == nil) { throw ValidationError("--data and --out are required (or --resume RUN)") }
         if resume != nil && force { throw ValidationError("--force starts a new run; it cannot be combined with --resume") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard let p = TrainingPrecision(rawValue: precision) else {
+            throw ValidationError("--precision \(precision): expected one of \(TrainingPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if p == .bf16 && !TrainingPrecision.bf16IsAvailable {
+            throw ValidationError("--precision bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps), which this one lacks; use fp32")
+        }
     }
 
     /// The settings given as flags (nil: not given).
@@ -87,6 +97,7 @@ struct Train: ParsableCommand, DistributedCommand {
 
     func run() throws {
         let threads = clampedThreads(self.threads, flag: "--threads")
+        let precision = TrainingPrecision(rawValue: self.precision) ?? .fp32
         let settings = try (config.map(TrainingSettings.init(configFile:)) ?? TrainingSettings()).overriding(with: flags)
         let trainer: Trainer
         if let resume {
@@ -95,7 +106,7 @@ struct Train: ParsableCommand, DistributedCommand {
             }
             let header = try TrainingCheckpoint.readHeader(path: resume + "/checkpoint.bin")
             let dataset = try TrainingData(directory: data ?? header.dataDirectory)
-            trainer = try Trainer(resuming: resume, data: dataset, threads: threads, changes: settings,
+            trainer = try Trainer(resuming: resume, data: dataset, threads: threads, precision: precision, changes: settings,
                                   communicator: Job.communicator)
             var applied = trainer.appliedChanges
             if dataset.directory != header.dataDirectory { applied.append("--data \(dataset.directory) (was \(header.dataDirectory))") }
@@ -106,7 +117,7 @@ struct Train: ParsableCommand, DistributedCommand {
             let dataset = try TrainingData(directory: data)
             let (model, hp) = settings.newRun(vocabSize: dataset.vocabSize)
             trainer = try Trainer(config: model, hyper: hp, data: dataset, runDirectory: out, threads: threads,
-                                  communicator: Job.communicator)
+                                  precision: precision, communicator: Job.communicator)
         }
         if let stale = try trainer.prepareRunDirectory(replacing: force) {
             writeStderr("took over \(trainer.runDirectory)/\(TrainingRunLock.fileName) from process \(stale), which is no longer running\n")
@@ -152,7 +163,7 @@ struct Train: ParsableCommand, DistributedCommand {
             "train_loss": round4(summary.trainLoss), "val_loss": round4(summary.valLoss),
             "wall_s": (summary.trainSeconds * 100).rounded() / 100,
             "tokens_per_s": (summary.tokensPerSecond * 10).rounded() / 10,
-            "steps": summary.step, "params": summary.parameterCount, "threads": threads,
+            "steps": summary.step, "params": summary.parameterCount, "threads": threads, "precision": precision.rawValue,
             "ranks": summary.ranks, "allreduce_s": (summary.communicationSeconds * 1000).rounded() / 1000,
         ]
         if summary.ranks > 1 {

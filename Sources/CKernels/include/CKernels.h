@@ -194,5 +194,7 @@ void *swiftllama_scratch(int slot, size_t bytes);
 #include "GEMMBF16.h"
 // And the row-interleaved F16 / BF16 layout.
 #include "RepackHalf.h"
+// And the packers of the training model's bf16 products.
+#include "TrainingBF16.h"
 
 #endif

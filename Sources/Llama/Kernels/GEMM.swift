@@ -308,6 +308,22 @@ func gemmInt8K16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
 
 /// Single-precision products for training shapes (hundreds of rows and columns), with the
 /// packed-B buffer kept between calls.
+/// The precision of the training model's matrix products (`llama train --precision`).
+public enum TrainingPrecision: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// fp32 products and sums (the default).
+    case fp32
+    /// Operands rounded to bfloat16, products summed in fp32 (vdpbf16ps), as PyTorch's CPU
+    /// autocast to bfloat16 does for linear layers: AVX-512 BF16 CPUs only
+    /// (`TrainingPrecision.bf16IsAvailable`). Parameters, gradients, optimizer state,
+    /// norms, softmax, loss and attention stay fp32.
+    case bf16
+
+    public var description: String { rawValue }
+
+    /// Whether this CPU runs `.bf16` (AVX-512 BF16, from CPUID).
+    public static var bf16IsAvailable: Bool { cpuHasAVX512BF16 }
+}
+
 public final class StridedGEMM: @unchecked Sendable {
     /// Columns of B per packed panel (`gemmTile`'s width).
     public static let nr = gemmPanelRows
@@ -315,24 +331,56 @@ public final class StridedGEMM: @unchecked Sendable {
     let pool: ParallelFor
     private var packedB: UnsafeMutablePointer<Float>
     private var packedBCapacity: Int
+    /// The precision of `multiply`'s products (`.bf16` only where `TrainingPrecision.bf16`
+    /// is available; `multiplySerial` is always fp32).
+    public let precision: TrainingPrecision
+    /// `.bf16`: A and B rounded to bfloat16 pairs (B's tiles, then A's rows), and each
+    /// worker's block of C when the product accumulates.
+    private var words: UnsafeMutablePointer<UInt32>
+    private var wordsCapacity: Int
+    private let bf16Scratch: UnsafeMutablePointer<Float>
+    /// Which A the rounded rows at the start of `words` hold.
+    private struct BF16Operand: Equatable {
+        let base: UnsafePointer<Float>
+        let row, column, m, k: Int
+    }
+    private var roundedA: BF16Operand?
+    /// Rows of C per `.bf16` task (a multiple of the kernel's 6 tokens).
+    static let bf16StripRows = 96
 
-    public init(pool: ParallelFor) {
+    public init(pool: ParallelFor, precision: TrainingPrecision = .fp32) {
         self.pool = pool
         packedBCapacity = 1 << 16
         packedB = .allocate(capacity: packedBCapacity)
+        self.precision = precision
+        wordsCapacity = precision == .bf16 ? 1 << 16 : 0
+        words = .allocate(capacity: wordsCapacity)
+        let scratch = precision == .bf16 ? pool.workers * StridedGEMM.bf16StripRows * gemmPanelRows : 0
+        bf16Scratch = .allocate(capacity: scratch)
     }
 
-    deinit { packedB.deallocate() }
+    deinit {
+        packedB.deallocate()
+        words.deallocate()
+        bf16Scratch.deallocate()
+    }
 
     /// `C = (accumulate ? C : 0) + A·B`, over the pool. A(i, p) is `a[i*aRow + p*aCol]`,
     /// B(p, j) is `b[p*bRow + j*bCol]`, C(i, j) is `c[i*ldc + j]`.
+    /// `reuseA`: A is the A of the previous call, unchanged since (a layer's q/k/v or gate/up
+    /// products of one input): with `.bf16` its rounded copy is reused.
     public func multiply(m: Int, n: Int, k: Int,
                          a: UnsafePointer<Float>, aRow: Int, aCol: Int,
                          b: UnsafePointer<Float>, bRow: Int, bCol: Int,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, reuseA: Bool = false) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        if precision == .bf16, aRow == 1 || aCol == 1, bRow == 1 || bCol == 1 {
+            multiplyBF16(m: m, n: n, k: k, a: a, aRow: aRow, aCol: aCol, b: b, bRow: bRow, bCol: bCol,
+                         c: c, ldc: ldc, accumulate: accumulate, reuseA: reuseA)
             return
         }
         let nr = StridedGEMM.nr
@@ -352,6 +400,60 @@ public final class StridedGEMM: @unchecked Sendable {
         pool.parallelFor(tasks) { task in
             StridedGEMM.strips(strips * task / tasks, strips * (task + 1) / tasks, m: m, n: n, k: k,
                                a: a, aRow: aRow, aCol: aCol, packedB: pb, c: c, ldc: ldc, accumulate: accumulate)
+        }
+    }
+
+    /// `multiply` with bfloat16 products summed in fp32 (`TrainingPrecision.bf16`): A and B
+    /// rounded to bfloat16 pairs once per product (CKernels/TrainingBF16.c), then the BF16
+    /// prompt kernel's micro-kernels (`swiftllama_gemm_bf16`, 256-bit) over tasks of 96 rows ×
+    /// 32 columns of C, each written by one task (sums in a fixed order: the same bits
+    /// whatever the thread count).
+    private func multiplyBF16(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRow: Int, aCol: Int,
+                              b: UnsafePointer<Float>, bRow: Int, bCol: Int,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, reuseA: Bool) {
+        let nr = gemmPanelRows
+        let pairs = (k + 1) / 2
+        let tiles = (n + nr - 1) / nr
+        let need = (tiles * nr + m) * pairs
+        let signature = BF16Operand(base: a, row: aRow, column: aCol, m: m, k: k)
+        var convertA = !(reuseA && roundedA == signature)
+        if need > wordsCapacity {
+            words.deallocate()
+            wordsCapacity = need
+            words = .allocate(capacity: need)
+            convertA = true
+        }
+        roundedA = signature
+        // A's rows first, so that the next product's B tiles leave them in place.
+        let xa = words, pb = words + m * pairs
+        let aChunk = 64
+        let aChunks = convertA ? (m + aChunk - 1) / aChunk : 0
+        pool.parallelFor(tiles + aChunks) { t in
+            if t < tiles {
+                swiftllama_train_pack_bf16_b(b, bRow, bCol, Int32(k), Int32(t * nr), Int32(min(nr, n - t * nr)), pb + t * nr * pairs)
+            } else {
+                let i0 = (t - tiles) * aChunk
+                swiftllama_train_bf16_a(a, aRow, aCol, Int32(i0), Int32(min(aChunk, m - i0)), Int32(k), xa + i0 * pairs, pairs)
+            }
+        }
+        let stripRows = StridedGEMM.bf16StripRows
+        let strips = (m + stripRows - 1) / stripRows
+        let scratch = bf16Scratch
+        let width = BF16GEMMWidth.bits256.rawValue
+        pool.runChunked(strips * tiles, chunk: 1) { worker, range in
+            for task in range {
+                let s = task / tiles, t = task % tiles
+                let i0 = s * stripRows, rows = min(stripRows, m - i0)
+                let j0 = t * nr, cols = min(nr, n - j0)
+                let tile = pb + t * nr * pairs, x = xa + i0 * pairs
+                if accumulate {
+                    let tmp = scratch + worker * stripRows * nr
+                    swiftllama_gemm_bf16(width, tile, Int32(pairs), x, pairs, Int32(rows), tmp, nr, Int32(cols))
+                    for r in 0..<rows { addInPlace(c + (i0 + r) * ldc + j0, tmp + r * nr, count: cols) }
+                } else {
+                    swiftllama_gemm_bf16(width, tile, Int32(pairs), x, pairs, Int32(rows), c + i0 * ldc + j0, ldc, Int32(cols))
+                }
+            }
         }
     }
 
@@ -508,10 +610,11 @@ public final class StridedGEMM: @unchecked Sendable {
     }
 
     /// `y[rows×out] = x[rows×in] · wᵀ` with `w` of shape out×in (a linear layer).
+    /// `sameInput`: x is the previous `linear`'s, unchanged (see `multiply`'s `reuseA`).
     public func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                       rows: Int, inDim: Int, outDim: Int) {
+                       rows: Int, inDim: Int, outDim: Int, sameInput: Bool = false) {
         multiply(m: rows, n: outDim, k: inDim, a: x, aRow: inDim, aCol: 1,
-                 b: w, bRow: 1, bCol: inDim, c: y, ldc: outDim, accumulate: false)
+                 b: w, bRow: 1, bCol: inDim, c: y, ldc: outDim, accumulate: false, reuseA: sameInput)
     }
 
     /// `dx (+)= dy · w`: the input gradient of a linear layer.

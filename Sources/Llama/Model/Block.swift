@@ -106,15 +106,19 @@ enum MatrixProducts {
     /// block of `gemm`, one core) and whose batches have many.
     case strided(StridedGEMM)
 
+    /// `sameInput` (strided products only): x is the previous product's input, unchanged, so
+    /// its bfloat16 copy (`--precision bf16`) is reused.
     @inline(__always)
-    func callAsFunction(_ w: MatrixView, _ x: UnsafePointer<Float>, rows n: Int, _ out: FloatPointer, role: ProductRole? = nil) {
+    func callAsFunction(_ w: MatrixView, _ x: UnsafePointer<Float>, rows n: Int, _ out: FloatPointer, role: ProductRole? = nil,
+                        sameInput: Bool = false) {
         switch self {
         case let .stored(parallel):
             matmul(w, x, tokens: n, out, parallel: parallel, role: role)
         case let .strided(gemm):
             // Only the training model makes these, over its own fp32 parameters.
             precondition(w.type == .f32 && w.layout == .plain, "strided products take plain fp32 weights")
-            gemm.linear(x, w.base.assumingMemoryBound(to: Float.self), out, rows: n, inDim: w.columns, outDim: w.rows)
+            gemm.linear(x, w.base.assumingMemoryBound(to: Float.self), out, rows: n, inDim: w.columns, outDim: w.rows,
+                        sameInput: sameInput)
         }
     }
 
@@ -147,8 +151,8 @@ enum MatrixProducts {
             }
         case .strided:
             self(p0.w, x, rows: n, p0.out)
-            self(p1.w, x, rows: n, p1.out)
-            if let p2 { self(p2.w, x, rows: n, p2.out) }
+            self(p1.w, x, rows: n, p1.out, sameInput: true)
+            if let p2 { self(p2.w, x, rows: n, p2.out, sameInput: true) }
         }
     }
 }

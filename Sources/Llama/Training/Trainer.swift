@@ -118,7 +118,8 @@ public final class Trainer {
 
     /// A new run from random initialisation.
     public init(config: ModelConfig, hyper: TrainingHyperparameters, data: TrainingData,
-                runDirectory: String, threads: Int, communicator: any Communicator = SingleProcess()) throws {
+                runDirectory: String, threads: Int, precision: TrainingPrecision = .fp32,
+                communicator: any Communicator = SingleProcess()) throws {
         try config.validateForTraining()
         try hyper.validate()
         try Trainer.checkSplit(hyper, ranks: communicator.size)
@@ -134,7 +135,7 @@ public final class Trainer {
         self.data = data
         self.runDirectory = runDirectory
         self.communicator = communicator
-        model = try TrainingModel(config: config, pool: ParallelFor(workers: threads))
+        model = try TrainingModel(config: config, pool: ParallelFor(workers: threads), precision: precision)
         optimizer = AdamW(layout: model.layout, beta1: Float(hyper.beta1), beta2: Float(hyper.beta2),
                           weightDecay: Float(hyper.weightDecay))
         schedule = LearningRateSchedule(peak: hyper.lr, minimum: hyper.minLR, warmup: hyper.warmup, steps: hyper.steps)
@@ -147,7 +148,7 @@ public final class Trainer {
     /// run may change midway (see `TrainingSettings.resuming`); `appliedChanges` then says
     /// what changed. A setting that contradicts the run throws `TrainingError.contradictsRun`.
     public convenience init(resuming runDirectory: String, data: TrainingData, threads: Int,
-                            changes: TrainingSettings = TrainingSettings(),
+                            precision: TrainingPrecision = .fp32, changes: TrainingSettings = TrainingSettings(),
                             communicator: any Communicator = SingleProcess()) throws {
         let path = runDirectory + "/checkpoint.bin"
         let ck = try TrainingCheckpoint(path: path)
@@ -156,7 +157,7 @@ public final class Trainer {
         }
         let (hyper, applied) = try changes.resuming(ck.header, checkpoint: path)
         try self.init(config: ck.header.model, hyper: hyper, data: data, runDirectory: runDirectory, threads: threads,
-                      communicator: communicator)
+                      precision: precision, communicator: communicator)
         appliedChanges = applied
         resumed = true
         ck.params.withUnsafeBufferPointer { model.params.update(from: $0.baseAddress!, count: $0.count) }

@@ -16,28 +16,86 @@ public enum TrainingKernels {
     public static func rmsNormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                        _ rstd: UnsafePointer<Float>, _ dx: FloatPointer, _ dw: FloatPointer,
                                        rows: Int, dim: Int, accumulate: Bool, pool: ParallelFor) {
+        typealias V = SIMD16<Float>
+        let vectorEnd = dim / 16 * 16
         parallelRows(rows, pool) { r0, r1 in
+            let rw = UnsafeRawPointer(w)
             for r in r0..<r1 {
                 let dyr = dy + r * dim, xr = x + r * dim, dxr = dx + r * dim
                 let s = rstd[r]
-                // dot = mean(dy ⊙ w ⊙ x̂)
-                var dot: Float = 0
-                for i in 0..<dim { dot += dyr[i] * w[i] * xr[i] * s }
+                let ry = UnsafeRawPointer(dyr), rx = UnsafeRawPointer(xr), rdx = UnsafeMutableRawPointer(dxr)
+                // dot = mean(dy ⊙ w ⊙ x̂), 16 lanes then the lanes in order (a reassociation
+                // of the serial sum).
+                let vs = V(repeating: s)
+                var acc = V()
+                var i = 0
+                while i < vectorEnd {
+                    let o = i * 4
+                    acc += ry.loadUnaligned(fromByteOffset: o, as: V.self) * rw.loadUnaligned(fromByteOffset: o, as: V.self)
+                        * rx.loadUnaligned(fromByteOffset: o, as: V.self) * vs
+                    i += 16
+                }
+                var dot = acc.sum()
+                while i < dim { dot += dyr[i] * w[i] * xr[i] * s; i += 1 }
                 dot /= Float(dim)
-                for i in 0..<dim {
+                // dx = s·(dy ⊙ w − x̂·s·dot): each element the scalar formula.
+                i = 0
+                while i < vectorEnd {
+                    let o = i * 4
+                    let xs = rx.loadUnaligned(fromByteOffset: o, as: V.self)
+                    let g = vs * (ry.loadUnaligned(fromByteOffset: o, as: V.self) * rw.loadUnaligned(fromByteOffset: o, as: V.self)
+                        - xs * vs * V(repeating: dot))
+                    rdx.storeBytes(of: accumulate ? rdx.loadUnaligned(fromByteOffset: o, as: V.self) + g : g,
+                                   toByteOffset: o, as: V.self)
+                    i += 16
+                }
+                while i < dim {
                     let g = s * (dyr[i] * w[i] - xr[i] * s * dot)
                     dxr[i] = accumulate ? dxr[i] + g : g
+                    i += 1
                 }
             }
         }
         // Each task owns a range of columns and adds the rows in order: the serial sums.
         parallelColumns(dim, pool) { c0, c1 in
             for r in 0..<rows {
-                let dyr = dy + r * dim, xr = x + r * dim
                 let s = rstd[r]
-                for i in c0..<c1 { dw[i] += dyr[i] * xr[i] * s }
+                accumulateProduct(dw + c0, dy + r * dim + c0, x + r * dim + c0, scale: s, count: c1 - c0)
             }
         }
+    }
+
+    /// `dst[i] += src[i]`, 16 lanes at a time.
+    @inline(__always)
+    static func addRow(_ dst: FloatPointer, _ src: UnsafePointer<Float>, count n: Int) {
+        typealias V = SIMD16<Float>
+        let rd = UnsafeMutableRawPointer(dst), rs = UnsafeRawPointer(src)
+        var i = 0
+        while i + 16 <= n {
+            let o = i * 4
+            rd.storeBytes(of: rd.loadUnaligned(fromByteOffset: o, as: V.self) + rs.loadUnaligned(fromByteOffset: o, as: V.self),
+                          toByteOffset: o, as: V.self)
+            i += 16
+        }
+        while i < n { dst[i] += src[i]; i += 1 }
+    }
+
+    /// `dst[i] += a[i] · b[i] · s`, 16 lanes at a time (each element the scalar formula).
+    @inline(__always)
+    static func accumulateProduct(_ dst: FloatPointer, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                  scale s: Float, count n: Int) {
+        typealias V = SIMD16<Float>
+        let rd = UnsafeMutableRawPointer(dst), ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        let vs = V(repeating: s)
+        var i = 0
+        while i + 16 <= n {
+            let o = i * 4
+            rd.storeBytes(of: rd.loadUnaligned(fromByteOffset: o, as: V.self)
+                + ra.loadUnaligned(fromByteOffset: o, as: V.self) * rb.loadUnaligned(fromByteOffset: o, as: V.self) * vs,
+                toByteOffset: o, as: V.self)
+            i += 16
+        }
+        while i < n { dst[i] += a[i] * b[i] * s; i += 1 }
     }
 
     /// Floats of scratch one worker of `attentionBackward` needs: a packed operand and the
@@ -72,26 +130,97 @@ public enum TrainingKernels {
                 for (i, h) in ((kh * group)..<((kh + 1) * group)).enumerated() {
                     let P = probs + (b * heads + h) * T * T
                     let dOh = dOut + b * T * qw + h * hd, qh = q + b * T * qw + h * hd
-                    // dP = dO·Vᵀ ; dV (+)= Pᵀ·dO
-                    StridedGEMM.multiplySerial(m: T, n: T, k: hd, a: dOh, aRow: qw, aCol: 1, b: vb, bRow: 1, bCol: kw,
-                                                c: dS, ldc: T, accumulate: false, packBuffer: pack)
-                    StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: P, aRow: 1, aCol: T, b: dOh, bRow: qw, bCol: 1,
-                                                c: dvb, ldc: kw, accumulate: i > 0, packBuffer: pack)
-                    // dS = P ⊙ (dP − Σ_s P·dP) · scale (softmax backward, then the score scale)
+                    // Causal: P and dS are zero above the diagonal (s > t), so each strip of
+                    // rows skips the products with those zeros (the sums keep their order).
+                    // dP = dO·Vᵀ, rows t only up to column t ; dV (+)= Pᵀ·dO, row s over t ≥ s
+                    causalSerial(m: T, n: T, k: hd, a: dOh, aRow: qw, aCol: 1, b: vb, bRow: 1, bCol: kw,
+                                 c: dS, ldc: T, accumulate: false, packBuffer: pack) { i0, rows in (0..<hd, i0 + rows) }
+                    causalSerial(m: T, n: hd, k: T, a: P, aRow: 1, aCol: T, b: dOh, bRow: qw, bCol: 1,
+                                 c: dvb, ldc: kw, accumulate: i > 0, packBuffer: pack) { i0, _ in (i0..<T, hd) }
+                    // dS = P ⊙ (dP − Σ_s P·dP) · scale (softmax backward, then the score scale),
+                    // zero from t + 1 to the end of t's strip of rows (what the products below read).
                     for t in 0..<T {
                         let pt = P + t * T, st = dS + t * T
-                        var rowDot: Float = 0
-                        for s in 0...t { rowDot += pt[s] * st[s] }
-                        for s in 0...t { st[s] = pt[s] * (st[s] - rowDot) * scale }
-                        if t + 1 < T { (st + t + 1).update(repeating: 0, count: T - t - 1) }
+                        let rowDot = dot(pt, st, t + 1)
+                        softmaxBackwardRow(pt, st, rowDot: rowDot, scale: scale, count: t + 1)
+                        let stripEnd = min(T, (t / gemmTokens + 1) * gemmTokens)
+                        if t + 1 < stripEnd { (st + t + 1).update(repeating: 0, count: stripEnd - t - 1) }
                     }
-                    // dQ = dS·K ; dK (+)= dSᵀ·Q
-                    StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: dS, aRow: T, aCol: 1, b: kb, bRow: kw, bCol: 1,
-                                                c: dq + b * T * qw + h * hd, ldc: qw, accumulate: false, packBuffer: pack)
-                    StridedGEMM.multiplySerial(m: T, n: hd, k: T, a: dS, aRow: 1, aCol: T, b: qh, bRow: qw, bCol: 1,
-                                                c: dkb, ldc: kw, accumulate: i > 0, packBuffer: pack)
+                    // dQ = dS·K, row t over s ≤ t ; dK (+)= dSᵀ·Q, row s over t ≥ s
+                    causalSerial(m: T, n: hd, k: T, a: dS, aRow: T, aCol: 1, b: kb, bRow: kw, bCol: 1,
+                                 c: dq + b * T * qw + h * hd, ldc: qw, accumulate: false, packBuffer: pack) { i0, rows in
+                        (0..<min(T, i0 + rows), hd)
+                    }
+                    causalSerial(m: T, n: hd, k: T, a: dS, aRow: 1, aCol: T, b: qh, bRow: qw, bCol: 1,
+                                 c: dkb, ldc: kw, accumulate: i > 0, packBuffer: pack) { i0, _ in (i0..<T, hd) }
                 }
             }
+        }
+    }
+
+    /// `st[s] = pt[s] · (st[s] − rowDot) · scale` for `s < count`, 16 lanes at a time (each
+    /// element the scalar formula).
+    @inline(__always)
+    static func softmaxBackwardRow(_ pt: UnsafePointer<Float>, _ st: FloatPointer, rowDot: Float, scale: Float, count n: Int) {
+        typealias V = SIMD16<Float>
+        let rp = UnsafeRawPointer(pt), rs = UnsafeMutableRawPointer(st)
+        let vd = V(repeating: rowDot), vs = V(repeating: scale)
+        var s = 0
+        while s + 16 <= n {
+            let o = s * 4
+            rs.storeBytes(of: rp.loadUnaligned(fromByteOffset: o, as: V.self) * (rs.loadUnaligned(fromByteOffset: o, as: V.self) - vd) * vs,
+                          toByteOffset: o, as: V.self)
+            s += 16
+        }
+        while s < n { st[s] = pt[s] * (st[s] - rowDot) * scale; s += 1 }
+    }
+
+    /// `StridedGEMM.multiplySerial` for the causal products of attention's backward: the
+    /// strip of C rows `i0 ..< i0 + rows` sums only over `band(i0, rows).k` (the other terms
+    /// are products with zeros) and writes only its columns below `band(i0, rows).columns`
+    /// (whole panels of 32: the columns past those panels are left as they were). The terms kept are summed in the same
+    /// order and the same `gemmKc` blocks as `multiplySerial`, so C is the same (up to the
+    /// sign of a zero). A is either row-contiguous (`aCol == 1`) or transposed (`aRow == 1`).
+    static func causalSerial(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRow: Int, aCol: Int,
+                             b: UnsafePointer<Float>, bRow: Int, bCol: Int, c: FloatPointer, ldc: Int,
+                             accumulate: Bool, packBuffer: FloatPointer,
+                             band: (_ i0: Int, _ rows: Int) -> (k: Range<Int>, columns: Int)) {
+        let nr = StridedGEMM.nr
+        let panels = (n + nr - 1) / nr
+        for panel in 0..<panels {
+            StridedGEMM.packPanel(panel, n: n, k: k, b: b, bRow: bRow, bCol: bCol, into: packBuffer)
+        }
+        var i0 = 0
+        while i0 < m {
+            let rows = min(gemmTokens, m - i0)
+            let (kr, columns) = band(i0, rows)
+            let width = min(n, columns)
+            let used = (width + nr - 1) / nr
+            var wrote = accumulate
+            var p0 = 0
+            while p0 < k {
+                let blockEnd = min(k, p0 + gemmKc)
+                let lo = max(p0, kr.lowerBound), hi = min(blockEnd, kr.upperBound)
+                if lo < hi {
+                    for panel in 0..<used {
+                        let j0 = panel * nr
+                        let pb = packBuffer + panel * nr * k + lo * nr
+                        if aRow == 1 {
+                            StridedGEMM.gemmTileTransposedA(pb, a + i0 + lo * aCol, lda: aCol, c + i0 * ldc + j0, ldo: ldc,
+                                                            kc: hi - lo, tokens: rows, rows: min(nr, n - j0), accumulate: wrote)
+                        } else {
+                            gemmTile(pb, a + i0 * aRow + lo, ldx: aRow, c + i0 * ldc + j0, ldo: ldc,
+                                     kc: hi - lo, tokens: rows, rows: min(nr, n - j0), accumulate: wrote)
+                        }
+                    }
+                    wrote = true
+                }
+                p0 = blockEnd
+            }
+            if !wrote {
+                for r in 0..<rows { (c + (i0 + r) * ldc).update(repeating: 0, count: width) }
+            }
+            i0 += rows
         }
     }
 
@@ -101,31 +230,56 @@ public enum TrainingKernels {
     public static func crossEntropy(_ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
                                     dLogits: FloatPointer?, gradScale: Float, rowLoss: FloatPointer,
                                     pool: ParallelFor) -> Double {
+        typealias V = SIMD8<Float>
         parallelRows(rows, pool) { r0, r1 in
             for r in r0..<r1 {
                 let l = logits + r * vocab
-                var mx = -Float.infinity
-                for i in 0..<vocab { mx = max(mx, l[i]) }
+                let rl = UnsafeRawPointer(l)
+                // The maximum (any order gives the same), then eˣ⁻ᵐᵃˣ eight lanes at a time with
+                // `exp8` (within 2 ulp of `expf`), summed per lane then across the lanes.
+                var vmax = V(repeating: -.infinity)
+                var i = 0
+                while i + 8 <= vocab {
+                    let x = rl.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+                    vmax.replace(with: x, where: x .> vmax)
+                    i += 8
+                }
+                var mx = vmax.max()
+                while i < vocab { mx = max(mx, l[i]); i += 1 }
                 let target = Int(targets[r])
                 let lt = l[target]
-                var sum: Float = 0
+                let vmx = V(repeating: mx)
+                var acc = V()
+                var tail: Float = 0
+                i = 0
                 if let d = dLogits {
                     // One exp per logit, kept in dLogits (which may be `logits` itself: the
                     // target's logit was read above).
-                    let dr = d + r * vocab
-                    for i in 0..<vocab {
-                        let e = expf(l[i] - mx)
-                        sum += e
-                        dr[i] = e
+                    let dr = d + r * vocab, rd = UnsafeMutableRawPointer(dr)
+                    while i + 8 <= vocab {
+                        let e = exp8(rl.loadUnaligned(fromByteOffset: i * 4, as: V.self) - vmx)
+                        acc += e
+                        rd.storeBytes(of: e, toByteOffset: i * 4, as: V.self)
+                        i += 8
                     }
+                    while i < vocab { let e = expf(l[i] - mx); tail += e; dr[i] = e; i += 1 }
+                    let sum = acc.sum() + tail
                     let g = gradScale / Float(rows)
                     let inv = 1 / sum
-                    for i in 0..<vocab { dr[i] = dr[i] * inv * g }
+                    let vinv = V(repeating: inv), vg = V(repeating: g)
+                    i = 0
+                    while i + 8 <= vocab {
+                        rd.storeBytes(of: rd.loadUnaligned(fromByteOffset: i * 4, as: V.self) * vinv * vg, toByteOffset: i * 4, as: V.self)
+                        i += 8
+                    }
+                    while i < vocab { dr[i] = dr[i] * inv * g; i += 1 }
                     dr[target] -= g
+                    rowLoss[r] = mx + logf(sum) - lt
                 } else {
-                    for i in 0..<vocab { sum += expf(l[i] - mx) }
+                    while i + 8 <= vocab { acc += exp8(rl.loadUnaligned(fromByteOffset: i * 4, as: V.self) - vmx); i += 8 }
+                    while i < vocab { tail += expf(l[i] - mx); i += 1 }
+                    rowLoss[r] = mx + logf(acc.sum() + tail) - lt
                 }
-                rowLoss[r] = mx + logf(sum) - lt
             }
         }
         var total = 0.0

@@ -284,9 +284,15 @@ public final class TrainingModel {
     /// Gradients, same layout; accumulated by `backward` until `zeroGradients`.
     public let grads: FloatPointer
     public let pool: ParallelFor
+    /// The precision of the matrix products (the parameters are fp32 either way).
+    public var precision: TrainingPrecision { gemm.precision }
     let gemm: StridedGEMM
     /// The decoder block, the inference model's, with products over fp32 parameters.
     let block: TransformerBlock
+    /// The block with fp32 products, for evaluation (`forward` without `gradScale`): with
+    /// `--precision bf16` the losses reported are those of the fp32 master weights. `block`
+    /// itself when the products are fp32.
+    let evaluationBlock: TransformerBlock
     /// Each layer's weights, views of `params` (what the optimizer writes, the block reads).
     let layers: [LayerWeights]
     let finalNorm: NormWeights
@@ -299,8 +305,14 @@ public final class TrainingModel {
     /// Per-worker scratch of `TrainingKernels.attentionBackward`, allocated once.
     let attentionScratch: FloatPointer
 
-    public init(config: ModelConfig, pool: ParallelFor) throws {
+    /// `precision` is that of the matrix products (`.bf16` throws where the CPU lacks
+    /// AVX-512 BF16); everything else is fp32 either way.
+    public init(config: ModelConfig, pool: ParallelFor, precision: TrainingPrecision = .fp32) throws {
         try config.validateForTraining()
+        if precision == .bf16 && !TrainingPrecision.bf16IsAvailable {
+            throw TrainingError.invalidConfig(field: "precision",
+                                              reason: "bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps), which this one lacks; use fp32")
+        }
         self.config = config
         let layout = ParameterLayout(config)
         self.layout = layout
@@ -310,8 +322,10 @@ public final class TrainingModel {
         grads = .allocate(capacity: layout.count)
         grads.initialize(repeating: 0, count: layout.count)
         self.pool = pool
-        gemm = StridedGEMM(pool: pool)
+        gemm = StridedGEMM(pool: pool, precision: precision)
         block = TransformerBlock(config: config, parallel: pool, products: .strided(gemm), communicator: SingleProcess())
+        evaluationBlock = precision == .fp32 ? block
+            : TransformerBlock(config: config, parallel: pool, products: .strided(StridedGEMM(pool: pool)), communicator: SingleProcess())
         // The architecture's tensors (the table that gives the inference model its weights)
         // as views of the parameter buffer.
         let a = config.architecture
@@ -374,12 +388,14 @@ public final class TrainingModel {
 
     /// Runs the model on the workspace's first `sequences` sequences and returns the summed
     /// cross-entropy over their tokens (nats). With `gradScale`, also leaves in the workspace
-    /// what `backward` needs, with the loss gradient scaled by `gradScale / tokens`.
+    /// what `backward` needs, with the loss gradient scaled by `gradScale / tokens`. Without
+    /// it (evaluation), the products are fp32 whatever `precision`.
     @discardableResult
     public func forward(_ ws: TrainingWorkspace, sequences: Int? = nil, gradScale: Float? = nil) -> Double {
         let c = config
         let B = sequences ?? ws.batch, T = c.maxContext, n = B * T
         let D = c.dim, V = c.vocabSize
+        let model = gradScale == nil ? evaluationBlock : block
         // Token embedding.
         let x0 = ws.x[0], emb = params + layout.embedding
         ws.tokens.withUnsafeBufferPointer { tokens in
@@ -388,11 +404,11 @@ public final class TrainingModel {
             }
         }
         for (l, weights) in layers.enumerated() {
-            block.forward(layer: l, weights, x: ws.x[l], output: ws.x[l + 1], rows: n, buffers: ws.layer(l),
+            model.forward(layer: l, weights, x: ws.x[l], output: ws.x[l + 1], rows: n, buffers: ws.layer(l),
                           attention: .sequences(batch: B, context: T, probs: ws.probs[l]), rope: rope, observer: nil)
         }
-        block.normRows(ws.x[c.layerCount], finalNorm, ws.hFinal, rows: 0..<n, rstd: ws.rstdFinal)
-        block.products(outputWeights, ws.hFinal, rows: n, ws.logits)
+        model.normRows(ws.x[c.layerCount], finalNorm, ws.hFinal, rows: 0..<n, rstd: ws.rstdFinal)
+        model.products(outputWeights, ws.hFinal, rows: n, ws.logits)
         return ws.targets.withUnsafeBufferPointer { tp in
             TrainingKernels.crossEntropy(ws.logits, targets: tp.baseAddress!, rows: n, vocab: V,
                                          dLogits: gradScale == nil ? nil : ws.logits, gradScale: gradScale ?? 1,
@@ -459,8 +475,7 @@ public final class TrainingModel {
         ws.tokens.withUnsafeBufferPointer { tokens in
             TrainingKernels.parallelColumns(D, pool) { c0, c1 in
                 for r in 0..<n {
-                    let dst = dEmb + Int(tokens[r]) * D, src = dx + r * D
-                    for i in c0..<c1 { dst[i] += src[i] }
+                    TrainingKernels.addRow(dEmb + Int(tokens[r]) * D + c0, dx + r * D + c0, count: c1 - c0)
                 }
             }
         }
@@ -470,7 +485,7 @@ public final class TrainingModel {
     /// columns) so the sum order never changes.
     private func sumRows(_ x: UnsafePointer<Float>, into dst: FloatPointer, rows: Int, width: Int) {
         TrainingKernels.parallelColumns(width, pool) { c0, c1 in
-            for r in 0..<rows { addInPlace(dst + c0, x + r * width + c0, count: c1 - c0) }
+            for r in 0..<rows { TrainingKernels.addRow(dst + c0, x + r * width + c0, count: c1 - c0) }
         }
     }
 }
