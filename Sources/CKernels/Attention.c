@@ -53,8 +53,15 @@ static inline void scores8(const float *q, long qStride, int heads, const float 
     }
 }
 
+// Eight elements from element `at` (a multiple of 8) of a cache of `type`, as floats.
 static inline __m256 load8(const void *base, int type, long at) {
     if (type == SWIFTLLAMA_CACHE_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + at)));
+    if (type == SWIFTLLAMA_CACHE_Q8_0) {
+        const uint8_t *b = (const uint8_t *)base + (at >> 5) * 34;
+        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)(b[0] | (b[1] << 8))));
+        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + (at & 31))));
+        return _mm256_mul_ps(d, _mm256_cvtepi32_ps(q));
+    }
     return _mm256_loadu_ps((const float *)base + at);
 }
 
@@ -106,6 +113,13 @@ static void values_heads(int G, const float *att, long attStride, const void *va
 #endif
 
 static inline float element(const void *base, int type, long at) {
+    if (type == SWIFTLLAMA_CACHE_Q8_0) {
+        const uint8_t *b = (const uint8_t *)base + (at >> 5) * 34;
+        uint16_t h = (uint16_t)(b[0] | (b[1] << 8));
+        float d;
+        swiftllama_halves_to_floats(&h, &d, 1);
+        return d * (float)(int8_t)b[2 + (at & 31)];
+    }
     if (type == SWIFTLLAMA_CACHE_F16) {
         uint16_t h = ((const uint16_t *)base)[at];
         float f;
@@ -122,11 +136,10 @@ void swiftllama_attention_scores(const float *q, long qStride, int heads, const 
         for (int t0 = 0; t0 < count; t0 += 8) {
             const int nk = count - t0 < 8 ? count - t0 : 8;
             const float *kr[8];
-            if (keyType == SWIFTLLAMA_CACHE_F16) {
-                const uint16_t *kh = (const uint16_t *)keys + (long)t0 * kStride;
+            if (keyType != SWIFTLLAMA_CACHE_F32) {
                 for (int k = 0; k < nk; k++)
                     for (int c = 0; c < headDim; c += 8)
-                        _mm256_storeu_ps(scratch + k * headDim + c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kh + k * kStride + c))));
+                        _mm256_storeu_ps(scratch + k * headDim + c, load8(keys, keyType, (long)(t0 + k) * kStride + c));
                 for (int k = 0; k < 8; k++) kr[k] = scratch + (k < nk ? k : nk - 1) * headDim;
             } else {
                 for (int k = 0; k < 8; k++) kr[k] = (const float *)keys + (long)(t0 + (k < nk ? k : nk - 1)) * kStride;
@@ -168,6 +181,20 @@ void swiftllama_attention_values(const float *att, long attStride, int heads, co
             for (int t = 0; t < count; t++) s = fmaf(att[j * attStride + t], element(values, valueType, (long)t * vStride + d), s);
             out[j * oStride + d] = s;
         }
+    }
+}
+
+void swiftllama_floats_to_q8_0(const float *x, void *blocks, long blocks32) {
+    uint8_t *out = (uint8_t *)blocks;
+    for (long b = 0; b < blocks32; b++, x += 32, out += 34) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+        const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        uint16_t h;
+        swiftllama_floats_to_halves(&d, &h, 1);
+        out[0] = (uint8_t)(h & 0xff);
+        out[1] = (uint8_t)(h >> 8);
+        for (int i = 0; i < 32; i++) out[2 + i] = (uint8_t)(int8_t)roundf(x[i] * id);
     }
 }
 

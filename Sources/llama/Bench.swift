@@ -133,7 +133,7 @@ struct BenchModel: ParsableCommand {
         // One cache per sequence (one without --parallel) for every test: the depth's
         // positions are computed once (untimed), and each run cuts the caches back to them.
         let sequences = n > 0 ? parallel : 1
-        let caches = (0..<sequences).map { _ in KVCache(config: c, capacity: depth + max(p, n), type: cacheType) }
+        let caches = try (0..<sequences).map { _ in try KVCache(config: c, capacity: depth + max(p, n), type: cacheType) }
         let cache = caches[0]
         if depth > 0 {
             let chunk = min(depth, 512)
