@@ -1,11 +1,11 @@
 // Attention with an online softmax (FlashAttention.h). Per call: query vectors in chunks of
 // up to 32 (a row's heads next to each other), keys in blocks of 32 aligned to absolute
-// positions. For a chunk and a block: the block's keys widened to fp32 and transposed
-// (Kt[d][key]) and its values widened (V[key][d]) into scratch, the 32 × 32 scores from a
-// 4-query × 16-key register tile (one FMA chain over d per score), then per query the block
-// max, the rescale factor exp(old max − new max) and the weights exp(s − max), and the
-// output tile rescaled and accumulated 4 queries × 16 lanes at a time. Nothing depends on
-// the other queries of the chunk: a query's sums are the same alone or in any tile.
+// positions. For a chunk and a block: the scores by Attention.h's kernel (the two-pass path's
+// very sums, keys read once per row from L1), then per query the block max, the rescale
+// factor exp(old max − new max) and the weights exp(s − max), and the output tile rescaled and
+// accumulated 4 queries × 16 lanes at a time (fp32 values read from the cache, others widened
+// once per block). Nothing depends on the other queries of the chunk: a query's sums are the
+// same alone or in any tile.
 #include "FlashAttention.h"
 #include "Attention.h"
 #include <math.h>
@@ -21,8 +21,15 @@
 enum { KB = SWIFTLLAMA_FLASH_KEYS, QB = SWIFTLLAMA_FLASH_QUERIES };
 
 long swiftllama_flash_scratch_floats(int headDim) {
-    // Kt, V, O (headDim × 32 each), P (32 × 32), max, sum, alpha (32 each), one spare row.
+    // widened keys, V, O (headDim × 32 each), P (32 × 32), max, sum, alpha (32 each), spare.
     return 3L * KB * headDim + (long)QB * KB + 3L * QB + 64;
+}
+
+// Where element `at` (a multiple of 32 for Q8_0) of a cache of `type` starts.
+static inline const void *cache_at(const void *base, int type, long at) {
+    if (type == SWIFTLLAMA_CACHE_Q8_0) return (const unsigned char *)base + (at >> 5) * 34;
+    if (type == SWIFTLLAMA_CACHE_F16) return (const uint16_t *)base + at;
+    return (const float *)base + at;
 }
 
 // Element `at` of a cache of `type` (Attention.h's layouts).
@@ -93,30 +100,11 @@ static inline __m256 load8(const void *base, int type, long at) {
     return _mm256_loadu_ps((const float *)base + at);
 }
 
-// Scores of Q (≤ 4) queries against 16 transposed keys (Kt + k0, rows of KB floats):
-// S[i][k0 + k] = Σ_d q_i[d] · Kt[d][k0 + k], one FMA chain over d each.
-static inline __attribute__((always_inline)) void score_tile(const int Q, const float *const *qs, const float *Kt, int k0,
-                                                            int headDim, float *S) {
-    __m256 a[4][2];
-    for (int i = 0; i < Q; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
-    for (int d = 0; d < headDim; d++) {
-        const __m256 k0v = _mm256_loadu_ps(Kt + d * KB + k0), k1v = _mm256_loadu_ps(Kt + d * KB + k0 + 8);
-        for (int i = 0; i < Q; i++) {
-            const __m256 b = _mm256_broadcast_ss(qs[i] + d);
-            a[i][0] = _mm256_fmadd_ps(b, k0v, a[i][0]);
-            a[i][1] = _mm256_fmadd_ps(b, k1v, a[i][1]);
-        }
-    }
-    for (int i = 0; i < Q; i++) {
-        _mm256_storeu_ps(S + i * KB + k0, a[i][0]);
-        _mm256_storeu_ps(S + i * KB + k0 + 8, a[i][1]);
-    }
-}
-
-// O[i][c..] = O[i][c..]·alpha[i] + Σ_{t<n} P[i][t] · V[t][c..] for Q (≤ 4) queries and W (≤ 2)
-// vectors of 8 lanes from lane c.
+// O[i][c..] = O[i][c..]·alpha[i] + Σ_{t<n} P[i][t] · V[t·vStride + c..] for Q (≤ 4) queries and
+// W (≤ 2) vectors of 8 lanes from lane c.
 static inline __attribute__((always_inline)) void value_tile(const int Q, const int W, const float *P, const float *alpha,
-                                                            const float *V, int n, int headDim, int c, float *O) {
+                                                            const float *V, long vStride, int n, int headDim, int c,
+                                                            float *O) {
     __m256 a[4][2];
     for (int i = 0; i < Q; i++) {
         const __m256 s = _mm256_broadcast_ss(alpha + i);
@@ -124,7 +112,7 @@ static inline __attribute__((always_inline)) void value_tile(const int Q, const 
     }
     for (int t = 0; t < n; t++) {
         __m256 v[2];
-        for (int w = 0; w < W; w++) v[w] = _mm256_loadu_ps(V + t * headDim + c + 8 * w);
+        for (int w = 0; w < W; w++) v[w] = _mm256_loadu_ps(V + t * vStride + c + 8 * w);
         for (int i = 0; i < Q; i++) {
             const __m256 p = _mm256_broadcast_ss(P + i * KB + t);
             for (int w = 0; w < W; w++) a[i][w] = _mm256_fmadd_ps(p, v[w], a[i][w]);
@@ -134,26 +122,14 @@ static inline __attribute__((always_inline)) void value_tile(const int Q, const 
         for (int w = 0; w < W; w++) _mm256_storeu_ps(O + i * headDim + c + 8 * w, a[i][w]);
 }
 
-static void scores_chunk(int M, const float *const *qs, const float *Kt, int headDim, float *S) {
-    int i = 0;
-    for (; i + 4 <= M; i += 4) {
-        score_tile(4, qs + i, Kt, 0, headDim, S + i * KB);
-        score_tile(4, qs + i, Kt, 16, headDim, S + i * KB);
-    }
-    for (; i < M; i++) {
-        score_tile(1, qs + i, Kt, 0, headDim, S + i * KB);
-        score_tile(1, qs + i, Kt, 16, headDim, S + i * KB);
-    }
-}
-
-static void values_chunk(int M, const float *P, const float *alpha, const float *V, int n, int headDim, float *O) {
+static void values_chunk(int M, const float *P, const float *alpha, const float *V, long vStride, int n, int headDim, float *O) {
     for (int i = 0; i < M; i += 4) {
         const int Q = M - i < 4 ? M - i : 4;
         int c = 0;
 #define VALUE_CASE(q)                                                                                                      \
     case q:                                                                                                                \
-        for (; c + 16 <= headDim; c += 16) value_tile(q, 2, P + i * KB, alpha + i, V, n, headDim, c, O + i * headDim);  \
-        for (; c < headDim; c += 8) value_tile(q, 1, P + i * KB, alpha + i, V, n, headDim, c, O + i * headDim);         \
+        for (; c + 16 <= headDim; c += 16) value_tile(q, 2, P + i * KB, alpha + i, V, vStride, n, headDim, c, O + i * headDim);  \
+        for (; c < headDim; c += 8) value_tile(q, 1, P + i * KB, alpha + i, V, vStride, n, headDim, c, O + i * headDim);         \
         break;
         switch (Q) {
             VALUE_CASE(1)
@@ -172,14 +148,11 @@ static void values_chunk(int M, const float *P, const float *alpha, const float 
 static void flash_chunk(const float *q, long qRowStride, int heads, int v0, int M, const void *keys, const void *values, int type,
                         long kvStride, int headDim, long p0, long window, long from, long to, float scale, float softCap,
                         float *m, float *l, float *O, float *scratch) {
-    float *Kt = scratch, *V = Kt + (long)KB * headDim, *S = V + (long)KB * headDim, *alpha = S + QB * KB;
-    const float *qs[QB];
+    float *Kw = scratch, *V = Kw + (long)KB * headDim, *S = V + (long)KB * headDim, *alpha = S + QB * KB;
     long lo[QB], hi[QB];
     long first = to, last = from;
     for (int i = 0; i < M; i++) {
-        const int v = v0 + i, r = v / heads, j = v % heads;
-        qs[i] = q + r * qRowStride + (long)j * headDim;
-        const long pos = p0 + r;
+        const long pos = p0 + (v0 + i) / heads;
         long a = window > 0 ? pos + 1 - window : 0;
         if (a < 0) a = 0;
         if (a < from) a = from;
@@ -202,35 +175,27 @@ static void flash_chunk(const float *q, long qRowStride, int heads, int v0, int 
 #endif
     for (long kb = first / KB * KB; kb < last; kb += KB) {
         const int n = (int)(last - kb < KB ? last - kb : KB);
-        // Widen (and transpose) the block's keys and values.
+        // Scores by Attention.h's kernel, per row's run of heads: the same sums, scaled, as
+        // the two-pass path gives.
+        // Half or Q8_0 keys read by several rows are widened once (the same floats).
+        const void *kBlock = cache_at(keys, type, kb * kvStride);
+        int kType = type;
+        long kStride = kvStride;
 #if FLASH_X86
-        if (vector) {
-            for (int t = 0; t < n; t++) {
-                const long at = (kb + t) * kvStride;
-                for (int c = 0; c < headDim; c += 8) {
-                    float tmp[8];
-                    _mm256_storeu_ps(tmp, load8(keys, type, at + c));
-                    for (int e = 0; e < 8; e++) Kt[(c + e) * KB + t] = tmp[e];
-                    _mm256_storeu_ps(V + t * headDim + c, load8(values, type, at + c));
-                }
-            }
-            for (int t = n; t < KB; t++)
-                for (int d = 0; d < headDim; d++) Kt[d * KB + t] = 0;
-            scores_chunk(M, qs, Kt, headDim, S);
-        } else
-#endif
-        {
+        if (vector && type != SWIFTLLAMA_CACHE_F32 && M > heads) {
             for (int t = 0; t < n; t++)
-                for (int d = 0; d < headDim; d++) {
-                    Kt[d * KB + t] = cache_element(keys, type, (kb + t) * kvStride + d);
-                    V[t * headDim + d] = cache_element(values, type, (kb + t) * kvStride + d);
-                }
-            for (int i = 0; i < M; i++)
-                for (int t = 0; t < n; t++) {
-                    float s = 0;
-                    for (int d = 0; d < headDim; d++) s = fmaf(qs[i][d], Kt[d * KB + t], s);
-                    S[i * KB + t] = s;
-                }
+                for (int c = 0; c < headDim; c += 8) _mm256_storeu_ps(Kw + t * headDim + c, load8(keys, type, (kb + t) * kvStride + c));
+            kBlock = Kw;
+            kType = SWIFTLLAMA_CACHE_F32;
+            kStride = headDim;
+        }
+#endif
+        for (int i = 0; i < M;) {
+            const int v = v0 + i, r = v / heads, j = v % heads;
+            const int count = heads - j < M - i ? heads - j : M - i;
+            swiftllama_attention_scores(q + r * qRowStride + (long)j * headDim, headDim, count, kBlock, kType, kStride, n, headDim,
+                                        scale, S + i * KB, KB, V);
+            i += count;
         }
         // Online softmax: per query, the block's weights and the rescale of what came before.
         for (int i = 0; i < M; i++) {
@@ -242,15 +207,22 @@ static void flash_chunk(const float *q, long qRowStride, int heads, int v0, int 
                 continue;
             }
             const int ta = (int)(a - kb), tb = (int)(b - kb);
-            for (int t = 0; t < ta; t++) row[t] = -INFINITY;
-            for (int t = ta; t < tb; t++) {
-                float s = row[t] * scale;
-                if (softCap > 0) s = softCap * tanhf(s / softCap);
-                row[t] = s;
-            }
-            for (int t = tb; t < KB; t++) row[t] = -INFINITY;
             float bm = -INFINITY;
+#if FLASH_X86
+            if (ta == 0 && tb == KB && softCap <= 0) {
+                // A block the query sees whole (most of them): the max in vectors.
+                __m256 mx = _mm256_set1_ps(-INFINITY);
+                for (int t = 0; t < KB; t += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(row + t));
+                bm = hmax(mx);
+            } else
+#endif
+            {
+            for (int t = 0; t < ta; t++) row[t] = -INFINITY;
+            if (softCap > 0)
+                for (int t = ta; t < tb; t++) row[t] = softCap * tanhf(row[t] / softCap);
+            for (int t = tb; t < KB; t++) row[t] = -INFINITY;
             for (int t = ta; t < tb; t++) bm = row[t] > bm ? row[t] : bm;
+            }
             const float mNew = bm > m[i] ? bm : m[i];
             alpha[i] = m[i] == -INFINITY ? 0 : expf(m[i] - mNew);
             float sum;
@@ -278,10 +250,19 @@ static void flash_chunk(const float *q, long qRowStride, int heads, int v0, int 
         }
 #if FLASH_X86
         if (vector) {
-            values_chunk(M, S, alpha, V, n, headDim, O);
+            // fp32 values straight from the cache; others widened once for the chunk.
+            if (type == SWIFTLLAMA_CACHE_F32) {
+                values_chunk(M, S, alpha, (const float *)values + kb * kvStride, kvStride, n, headDim, O);
+            } else {
+                for (int t = 0; t < n; t++)
+                    for (int c = 0; c < headDim; c += 8) _mm256_storeu_ps(V + t * headDim + c, load8(values, type, (kb + t) * kvStride + c));
+                values_chunk(M, S, alpha, V, headDim, n, headDim, O);
+            }
             continue;
         }
 #endif
+        for (int t = 0; t < n; t++)
+            for (int d = 0; d < headDim; d++) V[t * headDim + d] = cache_element(values, type, (kb + t) * kvStride + d);
         for (int i = 0; i < M; i++)
             for (int d = 0; d < headDim; d++) {
                 float o = O[(long)i * headDim + d] * alpha[i];
