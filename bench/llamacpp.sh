@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side speed of SwiftLlama and llama.cpp on the same GGUF files, same threads.
 #
-#   bench/llamacpp.sh [--build] [--dir DIR] [--ik IKDIR] [-t THREADS] [-p 512] [-n 128] [-r 3] [-d DEPTH] [--cache-type f32|f16] MODEL.gguf...
+#   bench/llamacpp.sh [--build] [--dir DIR] [--ik IKDIR] [-t THREADS] [-p 512] [-n 128] [-r 3] [-d DEPTH] [--cache-type f32|f16|q8_0] MODEL.gguf...
 #
 # --build fetches llama.cpp's source as the PyPI sdist of llama-cpp-python 0.3.36 (which
 # vendors it under vendor/llama.cpp) into DIR (default ~/.cache/swiftllama-llamacpp, never

@@ -84,7 +84,7 @@ struct BenchModel: ParsableCommand {
     @Option(name: .short, parsing: .unconditional, help: "Generated tokens for the tg test (0 skips it; skipped with a notice when longer than the model's context).")
     var n = 128
 
-    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (as llama-bench's default -ctk/-ctv f16).")
+    @Option(help: "How the KV cache stores keys and values: f32 (exact), f16 (as llama-bench's default -ctk/-ctv f16) or q8_0 (as -ctk q8_0 -ctv q8_0).")
     var cacheType: KVCacheType = .f32
 
     @Option(name: .short, parsing: .unconditional, help: "Depth: positions already in the KV cache when each test starts (llama-bench's -d); tests are named ppN@dD, tgN@dD.")
@@ -133,7 +133,7 @@ struct BenchModel: ParsableCommand {
         // One cache per sequence (one without --parallel) for every test: the depth's
         // positions are computed once (untimed), and each run cuts the caches back to them.
         let sequences = n > 0 ? parallel : 1
-        let caches = (0..<sequences).map { _ in KVCache(config: c, capacity: depth + max(p, n), type: cacheType) }
+        let caches = try (0..<sequences).map { _ in try KVCache(config: c, capacity: depth + max(p, n), type: cacheType) }
         let cache = caches[0]
         if depth > 0 {
             let chunk = min(depth, 512)

@@ -54,7 +54,7 @@ struct Chat: AsyncParsableCommand {
     @Option(help: "Context size (the whole conversation), at most the model's maximum.")
     var context: Int?
 
-    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    @Option(help: "How the KV cache stores keys and values: f32 (exact), f16 (half the memory, as llama.cpp's default) or q8_0 (llama.cpp's Q8_0 blocks: about a quarter; head size a multiple of 32).")
     var cacheType: KVCacheType = .f32
 
     @Flag(help: "After each reply, print on stderr the prompt tokens evaluated (and reused from the cache) and the speeds.")

@@ -50,7 +50,7 @@ struct Generate: AsyncParsableCommand, DistributedCommand {
     @Option(help: "Tokenizer file (tokenizer.model, tokenizer.json, GGUF), overriding the one inside or beside the checkpoint.")
     var tokenizer: String?
 
-    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    @Option(help: "How the KV cache stores keys and values: f32 (exact), f16 (half the memory, as llama.cpp's default) or q8_0 (llama.cpp's Q8_0 blocks: about a quarter; head size a multiple of 32).")
     var cacheType: KVCacheType = .f32
 
     @Option(name: [.customShort("t"), .long], parsing: .unconditional, help: "Threads (default: every core; more than the cores available are clamped).")

@@ -53,7 +53,7 @@ struct Serve: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Prompt positions evaluated per step beside the running streams.")
     var prefillChunk = 256
 
-    @Option(help: "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    @Option(help: "How the KV cache stores keys and values: f32 (exact), f16 (half the memory, as llama.cpp's default) or q8_0 (llama.cpp's Q8_0 blocks: about a quarter; head size a multiple of 32).")
     var cacheType: KVCacheType = .f32
 
     @Flag(help: "Log every step that reads prompt positions (rows and milliseconds): the delay a prompt adds to the running streams.")

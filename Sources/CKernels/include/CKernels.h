@@ -190,6 +190,7 @@ void *swiftllama_scratch(int slot, size_t bytes);
 
 // The attention kernels live in their own file.
 #include "Attention.h"
+#include "FlashAttention.h"
 // So does the BF16 prompt GEMM.
 #include "GEMMBF16.h"
 // And the row-interleaved F16 / BF16 layout.

@@ -185,6 +185,7 @@ public final class Engine: @unchecked Sendable {
         self.maxQueue = max(0, maxQueue)
         defaultStopIDs = stopIDs ?? tokenizer?.endOfGenerationIDs ?? []
         let c = model.config
+        try cacheType.check(headDim: c.headDim)
         var total = KVCache.bytes(config: c, positions: self.context, type: cacheType)
         if let perSlot = total {
             let (all, overflow) = perSlot.multipliedReportingOverflow(by: slotCount)
@@ -195,7 +196,7 @@ public final class Engine: @unchecked Sendable {
             throw ModelError.cacheTooLarge(positions: self.context &* slotCount, bytes: total ?? Int.max, available: memory)
         }
         let positions = self.context
-        let made = (0..<slotCount).map { _ in Slot(cache: KVCache(config: c, capacity: positions, type: cacheType)) }
+        let made = try (0..<slotCount).map { _ in Slot(cache: try KVCache(config: c, capacity: positions, type: cacheType)) }
         self.slots = made
         caches = made.map(\.cache)
         state = RunState(config: c, maxRows: slotCount + self.prefillChunk, maxLogitRows: slotCount)

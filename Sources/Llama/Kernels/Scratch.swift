@@ -12,6 +12,9 @@ enum ScratchSlot: Int32 {
     case attention = 1
     /// The blocked GEMM's packed tiles, one per worker thread.
     case gemm = 2
+    /// Decode attention split over cache positions: every part's max, sum and output, on the
+    /// calling thread while the workers fill it (`.attention` is theirs).
+    case attentionParts = 3
 }
 
 /// Calls `body` with this thread's scratch buffer for `slot`, at least `capacity` elements

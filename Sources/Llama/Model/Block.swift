@@ -223,6 +223,17 @@ extension BlockActivations {
 /// Both models hold one: the inference model with `.stored` products and its communicator
 /// (an all-reduce after wo and w2 in a model-parallel job), the training model with
 /// `.strided` products over its fp32 parameters.
+extension LlamaModel {
+    /// Rows that attend over at least this many cache positions take the flash kernel
+    /// (FlashAttention.h: online softmax over blocks of 32 keys, a tile of queries sharing
+    /// each block, decode split over positions when heads alone leave cores idle); shorter
+    /// ones, and every row when an observer wants the scores, take the two-pass kernels
+    /// (Attention.h: a score row, softmax, weighted values), whose row of scores stays in L1
+    /// and which training's forward shares to the bit. The rule depends on the row alone, so
+    /// a position's result does not depend on how its prompt was split into batches.
+    public static let flashAttentionMinimumLength = 512
+}
+
 struct TransformerBlock {
     let config: ModelConfig
     let parallel: ParallelFor
@@ -459,42 +470,129 @@ struct TransformerBlock {
         let kvMul = c.headCount / c.kvHeadCount
         let (scale, softCapValue, window) = attentionShape(layer: l)
         let maxLength = rows.reduce(0) { max($0, $1.position) } + 1
-        // One item is a row and a group of query heads that read the same key/value head:
+        let flashMinimum = observer == nil ? LlamaModel.flashAttentionMinimumLength : Int.max
+        func length(_ row: BatchRow) -> Int { window.map { min($0, row.position + 1) } ?? row.position + 1 }
+        let flashRows = rows.reduce(0) { $0 + (length($1) >= flashMinimum ? 1 : 0) }
+        let twoPassRows = rows.count - flashRows
+        // Two-pass items: a row and a group of query heads that read the same key/value head:
         // each cached key and value is loaded once for the group. When that leaves too few
         // items for the threads (one decode row, few kv heads), a group is one head; a
         // query's scores and output are the same either way (Attention.h). Items come in
         // chunks from a shared counter: under the causal mask later rows attend to more
         // positions, so equal static halves would leave one core waiting.
-        let group = rows.count * c.kvHeadCount >= 2 * parallel.workers ? kvMul : 1
+        let group = twoPassRows * c.kvHeadCount >= 2 * parallel.workers ? kvMul : 1
         let groupsPerRow = c.headCount / group
-        let scratchCount = group * maxLength + 8 * headDim
-        parallel.runChunked(rows.count * groupsPerRow, chunk: group == 1 ? 4 : 1) { _, range in
-            withScratch(.attention, of: Float.self, capacity: scratchCount) { att in
-                let widened = att + group * maxLength
-                for item in range {
-                    let i = item / groupsPerRow, h0 = (item % groupsPerRow) * group
-                    let row = rows[i]
-                    let cache = caches[row.sequence]
-                    let kvOffset = (h0 / kvMul) * headDim
-                    let first = window.map { max(0, row.position + 1 - $0) } ?? 0
-                    let length = row.position + 1 - first
-                    swiftllama_attention_scores(q + i * qDim + h0 * headDim, headDim, Int32(group),
-                                                cache.key(layer: l, position: first, offset: kvOffset), cache.type.kernelCode,
-                                                cache.positionStride,
-                                                Int32(length), Int32(headDim), scale, att, maxLength, widened)
-                    for j in 0..<group {
-                        let scores = att + j * maxLength
-                        if let softCapValue { softCap(scores, count: length, cap: softCapValue) }
-                        observer?.observeAttention(.scores, layer: l, row: i, head: h0 + j, values: scores, first: first, count: length)
-                        softmax(scores, count: length)
-                        observer?.observeAttention(.probabilities, layer: l, row: i, head: h0 + j, values: scores, first: first, count: length)
+        let twoPassItems = twoPassRows > 0 ? rows.count * groupsPerRow : 0
+        // Flash items: a tile of `tileRows` rows (its runs of consecutive positions of one
+        // sequence each one kernel call) × a key/value head (all its query heads) × a part of
+        // the positions. Parts only when tiles × kv heads leave a core idle (decode); their
+        // states are merged in part order afterwards.
+        let tileRows = max(1, Int(SWIFTLLAMA_FLASH_QUERIES) / kvMul)
+        let tiles = flashRows > 0 ? (rows.count + tileRows - 1) / tileRows : 0
+        let keyBlock = Int(SWIFTLLAMA_FLASH_KEYS)
+        var parts = 1
+        if tiles > 0 && tiles * c.kvHeadCount < 2 * parallel.workers {
+            let wanted = (2 * parallel.workers + tiles * c.kvHeadCount - 1) / (tiles * c.kvHeadCount)
+            parts = max(1, min(wanted, maxLength / (4 * keyBlock)))
+        }
+        let partLength = ((maxLength + parts - 1) / parts + keyBlock - 1) / keyBlock * keyBlock
+        let flashItems = tiles * c.kvHeadCount * parts
+        let tileQueries = tileRows * kvMul
+        let partFloats = tileQueries * (headDim + 2)  // one part of one (tile, kv head): output, max, sum
+        let scratchCount = max(twoPassItems > 0 ? group * maxLength + 8 * headDim : 0,
+                               flashItems > 0 ? swiftllama_flash_scratch_floats(Int32(headDim)) : 0)
+        let softCap = softCapValue ?? 0, windowLength = window ?? 0
+        withScratch(.attentionParts, of: Float.self, capacity: parts > 1 ? flashItems * partFloats : 0) { partStates in
+            parallel.runChunked(twoPassItems + flashItems, chunk: 1) { _, range in
+                withScratch(.attention, of: Float.self, capacity: scratchCount) { att in
+                    for item in range {
+                        if item < twoPassItems {
+                            let i = item / groupsPerRow
+                            if length(rows[i]) >= flashMinimum { continue }
+                            twoPassAttention(layer: l, row: i, heads: (item % groupsPerRow) * group, group: group, q: q, out: out,
+                                             rows: rows, caches: caches, maxLength: maxLength, scratch: att, observer: observer)
+                            continue
+                        }
+                        let f = item - twoPassItems
+                        let part = f % parts, kvHead = (f / parts) % c.kvHeadCount, tile = f / (parts * c.kvHeadCount)
+                        let from = part * partLength, to = parts > 1 ? min(maxLength, from + partLength) : maxLength
+                        let state = partStates + f * partFloats
+                        var i = tile * tileRows
+                        let tileEnd = min(rows.count, i + tileRows)
+                        while i < tileEnd {
+                            guard length(rows[i]) >= flashMinimum else { i += 1; continue }
+                            var end = i + 1
+                            while end < tileEnd && rows[end].sequence == rows[i].sequence
+                                && rows[end].position == rows[end - 1].position + 1 && length(rows[end]) >= flashMinimum { end += 1 }
+                            let cache = caches[rows[i].sequence], first = (i - tile * tileRows) * kvMul
+                            let qRun = q + i * qDim + kvHead * kvMul * headDim
+                            let outRun = out + i * qDim + kvHead * kvMul * headDim
+                            swiftllama_flash_attention(qRun, qDim, Int32(end - i), Int32(kvMul),
+                                                       cache.key(layer: l, position: 0, offset: kvHead * headDim),
+                                                       cache.value(layer: l, position: 0, offset: kvHead * headDim),
+                                                       cache.type.kernelCode, cache.positionStride, Int32(headDim),
+                                                       rows[i].position, windowLength, from, to, scale, softCap,
+                                                       parts > 1 ? state + first * headDim : outRun, qDim,
+                                                       parts > 1 ? state + tileQueries * headDim + first : nil,
+                                                       parts > 1 ? state + tileQueries * (headDim + 1) + first : nil, att)
+                            i = end
+                        }
                     }
-                    swiftllama_attention_values(att, maxLength, Int32(group), cache.value(layer: l, position: first, offset: kvOffset),
-                                                cache.type.kernelCode, cache.positionStride, Int32(length), Int32(headDim),
-                                                out + i * qDim + h0 * headDim, headDim, widened)
+                }
+            }
+            guard parts > 1 else { return }
+            // Merge each run's parts in order (the same runs as above).
+            for tile in 0..<tiles {
+                for kvHead in 0..<c.kvHeadCount {
+                    let states = partStates + (tile * c.kvHeadCount + kvHead) * parts * partFloats
+                    var i = tile * tileRows
+                    let tileEnd = min(rows.count, i + tileRows)
+                    while i < tileEnd {
+                        guard length(rows[i]) >= flashMinimum else { i += 1; continue }
+                        var end = i + 1
+                        while end < tileEnd && rows[end].sequence == rows[i].sequence
+                            && rows[end].position == rows[end - 1].position + 1 && length(rows[end]) >= flashMinimum { end += 1 }
+                        let first = (i - tile * tileRows) * kvMul
+                        swiftllama_flash_merge(Int32(parts), Int32((end - i) * kvMul), Int32(kvMul), Int32(headDim),
+                                               states + first * headDim, states + tileQueries * headDim + first,
+                                               states + tileQueries * (headDim + 1) + first, partFloats,
+                                               out + i * qDim + kvHead * kvMul * headDim, qDim)
+                        i = end
+                    }
                 }
             }
         }
+    }
+
+    /// The two-pass attention of row `i`'s query heads h0..<h0 + group (Attention.h).
+    @inline(__always)
+    private func twoPassAttention(layer l: Int, row i: Int, heads h0: Int, group: Int, q: UnsafePointer<Float>, out: FloatPointer,
+                                  rows: [BatchRow], caches: [KVCache], maxLength: Int, scratch att: UnsafeMutablePointer<Float>,
+                                  observer: (any ForwardObserver)?) {
+        let c = config
+        let headDim = c.headDim, qDim = c.queryDim
+        let kvMul = c.headCount / c.kvHeadCount
+        let (scale, softCapValue, window) = attentionShape(layer: l)
+        let widened = att + group * maxLength
+        let row = rows[i]
+        let cache = caches[row.sequence]
+        let kvOffset = (h0 / kvMul) * headDim
+        let first = window.map { max(0, row.position + 1 - $0) } ?? 0
+        let length = row.position + 1 - first
+        swiftllama_attention_scores(q + i * qDim + h0 * headDim, headDim, Int32(group),
+                                    cache.key(layer: l, position: first, offset: kvOffset), cache.type.kernelCode,
+                                    cache.positionStride,
+                                    Int32(length), Int32(headDim), scale, att, maxLength, widened)
+        for j in 0..<group {
+            let scores = att + j * maxLength
+            if let softCapValue { softCap(scores, count: length, cap: softCapValue) }
+            observer?.observeAttention(.scores, layer: l, row: i, head: h0 + j, values: scores, first: first, count: length)
+            softmax(scores, count: length)
+            observer?.observeAttention(.probabilities, layer: l, row: i, head: h0 + j, values: scores, first: first, count: length)
+        }
+        swiftllama_attention_values(att, maxLength, Int32(group), cache.value(layer: l, position: first, offset: kvOffset),
+                                    cache.type.kernelCode, cache.positionStride, Int32(length), Int32(headDim),
+                                    out + i * qDim + h0 * headDim, headDim, widened)
     }
 
     /// Causal grouped-query attention within each of `batch` sequences of `context` rows,

@@ -1,16 +1,49 @@
 import CKernels
 
-/// How a KV cache stores keys and values: fp32 (exact; the default), or IEEE half as
-/// llama.cpp does by default (half the memory and the bandwidth of attention over a long
-/// context; keys and values rounded to 11 significant bits).
+/// How a KV cache stores keys and values: fp32 (exact; the default), IEEE half as llama.cpp
+/// does by default (half the memory and the bandwidth of attention over a long context;
+/// keys and values rounded to 11 significant bits), or llama.cpp's Q8_0 blocks as its
+/// `-ctk q8_0 -ctv q8_0` does (34 bytes per 32 elements of a head: an fp16 scale
+/// d = max|x|/127 and 32 int8s round(x/d); about a quarter of fp32's memory, each element
+/// within d/2 of its value). Q8_0 needs a head size that is a multiple of 32.
 public enum KVCacheType: String, Sendable, CaseIterable {
-    case f32, f16
+    case f32, f16, q8_0
 
-    /// Bytes per element.
-    public var elementBytes: Int { self == .f32 ? 4 : 2 }
+    /// Bytes `elements` elements take (a multiple of 32 for Q8_0).
+    public func bytes(elements: Int) -> Int {
+        switch self {
+        case .f32: return 4 * elements
+        case .f16: return 2 * elements
+        case .q8_0: return elements / 32 * 34
+        }
+    }
+
+    /// Throws when a model with heads of `headDim` elements cannot keep its cache in this type.
+    public func check(headDim: Int) throws(KVCacheError) {
+        if self == .q8_0 && headDim % 32 != 0 { throw .headDimNotBlockMultiple(type: rawValue, headDim: headDim) }
+    }
 
     /// The element code of the C attention kernels.
-    var kernelCode: Int32 { Int32(self == .f32 ? SWIFTLLAMA_CACHE_F32 : SWIFTLLAMA_CACHE_F16) }
+    var kernelCode: Int32 {
+        switch self {
+        case .f32: return Int32(SWIFTLLAMA_CACHE_F32)
+        case .f16: return Int32(SWIFTLLAMA_CACHE_F16)
+        case .q8_0: return Int32(SWIFTLLAMA_CACHE_Q8_0)
+        }
+    }
+}
+
+/// Why a KV cache cannot be made.
+public enum KVCacheError: Error, CustomStringConvertible {
+    case headDimNotBlockMultiple(type: String, headDim: Int)
+
+    public var description: String {
+        switch self {
+        case let .headDimNotBlockMultiple(type, headDim):
+            return "--cache-type \(type) stores blocks of 32 elements of a head, but this model's head_dim is \(headDim) " +
+                "(not a multiple of 32); use --cache-type f16 or f32"
+        }
+    }
 }
 
 /// Keys and values of one sequence, for every layer, at every position processed so far.
@@ -36,13 +69,25 @@ public final class KVCache: @unchecked Sendable {
     /// system refused the mapping and the buffers were allocated on the heap instead.
     private let pages: (keys: AnonymousMemory, values: AnonymousMemory)?
 
-    public init(config: ModelConfig, capacity: Int, type: KVCacheType = .f32) {
+    /// An fp32 cache (every model can have one).
+    public convenience init(config: ModelConfig, capacity: Int) {
+        self.init(checked: config, capacity: capacity, type: .f32)
+    }
+
+    /// A cache of `type`; throws when the model's head size does not suit it (Q8_0).
+    public convenience init(config: ModelConfig, capacity: Int, type: KVCacheType) throws(KVCacheError) {
+        try type.check(headDim: config.headDim)
+        self.init(checked: config, capacity: capacity, type: type)
+    }
+
+    /// `type` has passed `check(headDim:)`.
+    private init(checked config: ModelConfig, capacity: Int, type: KVCacheType) {
         self.capacity = max(1, capacity)
         self.layerCount = config.layerCount
         self.kvDim = config.kvDim
         self.headDim = config.headDim
         self.type = type
-        let bytes = layerCount * self.capacity * kvDim * type.elementBytes
+        let bytes = type.bytes(elements: layerCount * self.capacity * kvDim)
         if let k = AnonymousMemory(bytes: bytes), let v = AnonymousMemory(bytes: bytes) {
             pages = (k, v)
             keys = k.base
@@ -65,9 +110,9 @@ public final class KVCache: @unchecked Sendable {
 
     /// Bytes a cache of `positions` positions takes (keys and values), or nil on overflow.
     public static func bytes(config: ModelConfig, positions: Int, type: KVCacheType) -> Int? {
-        let (perPosition, o1) = (config.layerCount * config.kvDim * 2).multipliedReportingOverflow(by: type.elementBytes)
-        let (total, o2) = perPosition.multipliedReportingOverflow(by: positions)
-        return o1 || o2 ? nil : total
+        let perPosition = type.bytes(elements: config.layerCount * config.kvDim * 2)
+        let (total, overflow) = perPosition.multipliedReportingOverflow(by: positions)
+        return overflow ? nil : total
     }
 
     /// Forgets every position (the buffers are reused).
@@ -89,7 +134,7 @@ public final class KVCache: @unchecked Sendable {
     /// Writes the key and value vectors (`kvDim` floats each) of `position` in `layer`.
     @inline(__always) func store(layer: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         for h in stride(from: 0, to: kvDim, by: headDim) {
-            let at = index(layer: layer, position: position, offset: h) * type.elementBytes
+            let at = type.bytes(elements: index(layer: layer, position: position, offset: h))
             switch type {
             case .f32:
                 (keys + at).assumingMemoryBound(to: Float.self).update(from: key + h, count: headDim)
@@ -97,6 +142,9 @@ public final class KVCache: @unchecked Sendable {
             case .f16:
                 swiftllama_floats_to_halves(key + h, (keys + at).assumingMemoryBound(to: UInt16.self), headDim)
                 swiftllama_floats_to_halves(value + h, (values + at).assumingMemoryBound(to: UInt16.self), headDim)
+            case .q8_0:
+                swiftllama_floats_to_q8_0(key + h, keys + at, headDim / 32)
+                swiftllama_floats_to_q8_0(value + h, values + at, headDim / 32)
             }
         }
     }
@@ -104,10 +152,10 @@ public final class KVCache: @unchecked Sendable {
     /// The key (value) of `position` in `layer`, element `offset` on (within one head), in
     /// `type`; the next position's is `positionStride` elements on.
     @inline(__always) func key(layer: Int, position: Int, offset: Int = 0) -> UnsafeRawPointer {
-        UnsafeRawPointer(keys + index(layer: layer, position: position, offset: offset) * type.elementBytes)
+        UnsafeRawPointer(keys + type.bytes(elements: index(layer: layer, position: position, offset: offset)))
     }
 
     @inline(__always) func value(layer: Int, position: Int, offset: Int = 0) -> UnsafeRawPointer {
-        UnsafeRawPointer(values + index(layer: layer, position: position, offset: offset) * type.elementBytes)
+        UnsafeRawPointer(values + type.bytes(elements: index(layer: layer, position: position, offset: offset)))
     }
 }
