@@ -1,6 +1,7 @@
 // Attention over a KV cache (Attention.h). On x86 the C target's baseline (x86-64-v3) has
 // AVX2, FMA and F16C; elsewhere the plain loops below compute the same sums lane by lane.
 #include "Attention.h"
+#include "attention_common.h"
 #include <string.h>
 #include <math.h>
 
@@ -147,23 +148,6 @@ static void values_heads(int G, const float *att, long attStride, const void *va
 
 #endif
 
-static inline float element(const void *base, int type, long at) {
-    if (type == SWIFTLLAMA_CACHE_Q8_0) {
-        const uint8_t *b = (const uint8_t *)base + (at >> 5) * 34;
-        uint16_t h = (uint16_t)(b[0] | (b[1] << 8));
-        float d;
-        swiftllama_halves_to_floats(&h, &d, 1);
-        return d * (float)(int8_t)b[2 + (at & 31)];
-    }
-    if (type == SWIFTLLAMA_CACHE_F16) {
-        uint16_t h = ((const uint16_t *)base)[at];
-        float f;
-        swiftllama_halves_to_floats(&h, &f, 1);
-        return f;
-    }
-    return ((const float *)base)[at];
-}
-
 void swiftllama_attention_scores(const float *q, long qStride, int heads, const void *keys, int keyType, long kStride,
                                  int count, int headDim, float scale, float *att, long attStride, float *scratch) {
 #if ATTN_X86
@@ -191,7 +175,7 @@ void swiftllama_attention_scores(const float *q, long qStride, int heads, const 
         for (int t = 0; t < count; t++) {
             float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int d = 0; d < headDim; d++)
-                lane[d % 8] = fmaf(q[j * qStride + d], element(keys, keyType, (long)t * kStride + d), lane[d % 8]);
+                lane[d % 8] = fmaf(q[j * qStride + d], swiftllama_cache_element(keys, keyType, (long)t * kStride + d), lane[d % 8]);
             const float s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
             att[j * attStride + t] = s * scale;
         }
@@ -213,7 +197,7 @@ void swiftllama_attention_values(const float *att, long attStride, int heads, co
     for (int j = 0; j < heads; j++) {
         for (int d = 0; d < headDim; d++) {
             float s = 0;
-            for (int t = 0; t < count; t++) s = fmaf(att[j * attStride + t], element(values, valueType, (long)t * vStride + d), s);
+            for (int t = 0; t < count; t++) s = fmaf(att[j * attStride + t], swiftllama_cache_element(values, valueType, (long)t * vStride + d), s);
             out[j * oStride + d] = s;
         }
     }

@@ -8,6 +8,7 @@
 // same alone or in any tile.
 #include "FlashAttention.h"
 #include "Attention.h"
+#include "attention_common.h"
 #include <math.h>
 #include <string.h>
 
@@ -30,24 +31,6 @@ static inline const void *cache_at(const void *base, int type, long at) {
     if (type == SWIFTLLAMA_CACHE_Q8_0) return (const unsigned char *)base + (at >> 5) * 34;
     if (type == SWIFTLLAMA_CACHE_F16) return (const uint16_t *)base + at;
     return (const float *)base + at;
-}
-
-// Element `at` of a cache of `type` (Attention.h's layouts).
-static inline float cache_element(const void *base, int type, long at) {
-    if (type == SWIFTLLAMA_CACHE_Q8_0) {
-        const unsigned char *b = (const unsigned char *)base + (at >> 5) * 34;
-        uint16_t h = (uint16_t)(b[0] | (b[1] << 8));
-        float d;
-        swiftllama_halves_to_floats(&h, &d, 1);
-        return d * (float)(signed char)b[2 + (at & 31)];
-    }
-    if (type == SWIFTLLAMA_CACHE_F16) {
-        uint16_t h = ((const uint16_t *)base)[at];
-        float f;
-        swiftllama_halves_to_floats(&h, &f, 1);
-        return f;
-    }
-    return ((const float *)base)[at];
 }
 
 #if FLASH_X86
@@ -262,7 +245,7 @@ static void flash_chunk(const float *q, long qRowStride, int heads, int v0, int 
         }
 #endif
         for (int t = 0; t < n; t++)
-            for (int d = 0; d < headDim; d++) V[t * headDim + d] = cache_element(values, type, (kb + t) * kvStride + d);
+            for (int d = 0; d < headDim; d++) V[t * headDim + d] = swiftllama_cache_element(values, type, (kb + t) * kvStride + d);
         for (int i = 0; i < M; i++)
             for (int d = 0; d < headDim; d++) {
                 float o = O[(long)i * headDim + d] * alpha[i];

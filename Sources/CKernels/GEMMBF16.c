@@ -12,17 +12,7 @@
 #include "GEMMBF16.h"
 #include "kernel_common.h"
 #include <string.h>
-
-// Rounds a float to the nearest bfloat16, ties to even, denormals to ±0: what
-// vcvtneps2bf16 computes, so the plain path rounds as the vector one does.
-static inline uint16_t float_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);  // NaN stays NaN
-    if ((u & 0x7F800000u) == 0) u &= 0x80000000u;                                // denormal → ±0
-    u += 0x7FFFu + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
+#include "bf16_common.h"
 
 static inline float bf16_to_float(uint16_t h) {
     const uint32_t u = (uint32_t)h << 16;
@@ -44,7 +34,7 @@ static void pack_plain(int type, const void *rows, long rowBytes, int nrows, int
                     if (type == 30) {
                         memcpy(&h[k], row + 2 * (2 * p + k), 2);
                     } else {
-                        h[k] = float_to_bf16(half_bits_to_float(row + 2 * (2 * p + k)));
+                        h[k] = swiftllama_float_to_bf16(half_bits_to_float(row + 2 * (2 * p + k)));
                     }
                 }
             }
@@ -57,8 +47,8 @@ static void activations_plain(const float *x, long ldx, int tokens, int cols, ui
     const int pairs = (cols + 1) / 2;
     for (int t = 0; t < tokens; t++) {
         for (int p = 0; p < pairs; p++) {
-            const uint16_t lo = float_to_bf16(x[t * ldx + 2 * p]);
-            const uint16_t hi = 2 * p + 1 < cols ? float_to_bf16(x[t * ldx + 2 * p + 1]) : 0;
+            const uint16_t lo = swiftllama_float_to_bf16(x[t * ldx + 2 * p]);
+            const uint16_t hi = 2 * p + 1 < cols ? swiftllama_float_to_bf16(x[t * ldx + 2 * p + 1]) : 0;
             xb[t * ldb + p] = (uint32_t)lo | ((uint32_t)hi << 16);
         }
     }
@@ -90,6 +80,9 @@ static void gemm_plain(const uint32_t *packed, int pairs, const uint32_t *xb, lo
 #pragma GCC target("avx2,fma,f16c,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
 #endif
 
+#define SWIFTLLAMA_BF16_VECTOR_HELPERS
+#include "bf16_common.h"
+
 /// Column pairs per block (see the top of the file). Measured on Zen 4 (one thread, 2048 ×
 /// 2048 and 2048 × 8192 against 512 tokens, 256-bit): 64 pairs 187/166 GFLOP/s, 128 191/186,
 /// 256 199/186, 512 203/200, 1024 208/201, no blocking 208/203: the weights streaming from
@@ -108,28 +101,6 @@ static void gemm_plain(const uint32_t *packed, int pairs, const uint32_t *xb, lo
 #define BF16_NT256 6
 #endif
 
-// 16 floats → 16 bfloat16s (round to nearest even), as 8 pairs.
-static inline __m256i bf16x16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
-
-// 8 × 8 32-bit words: r[i] holds row i's words 0…7; afterwards r[q] holds word q of rows 0…7.
-static inline __attribute__((always_inline)) void transpose8x8(__m256i r[8]) {
-    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
-}
 
 static void pack_avx512(int type, const void *rows, long rowBytes, int nrows, int cols, uint32_t *packed) {
     // Blocks of 8 rows × 16 columns (8 pairs): each row's 16 values as bfloat16 in one
@@ -149,10 +120,10 @@ static void pack_avx512(int type, const void *rows, long rowBytes, int nrows, in
                 } else if (type == 30) {
                     r[i] = _mm256_maskz_loadu_epi16(m, src);
                 } else {
-                    r[i] = bf16x16(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src)));
+                    r[i] = swiftllama_bf16x16(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src)));
                 }
             }
-            transpose8x8(r);
+            swiftllama_transpose8x8(r);
             uint32_t *dst = packed + (long)SWIFTLLAMA_BF16_TILE_ROWS * (c / 2) + j0;
             for (int q = 0; q < np; q++) _mm256_storeu_si256((__m256i *)(dst + (long)SWIFTLLAMA_BF16_TILE_ROWS * q), r[q]);
         }
@@ -164,10 +135,10 @@ static void activations_avx512(const float *x, long ldx, int tokens, int cols, u
         const float *src = x + t * ldx;
         uint16_t *dst = (uint16_t *)(xb + t * ldb);
         int c = 0;
-        for (; c + 16 <= cols; c += 16) _mm256_storeu_si256((__m256i *)(dst + c), bf16x16(_mm512_loadu_ps(src + c)));
+        for (; c + 16 <= cols; c += 16) _mm256_storeu_si256((__m256i *)(dst + c), swiftllama_bf16x16(_mm512_loadu_ps(src + c)));
         if (c < cols) {
             const __mmask16 m = (__mmask16)((1u << (cols - c)) - 1);
-            const __m256i v = bf16x16(_mm512_maskz_loadu_ps(m, src + c));
+            const __m256i v = swiftllama_bf16x16(_mm512_maskz_loadu_ps(m, src + c));
             _mm256_mask_storeu_epi16(dst + c, m, v);
         }
         if (cols & 1) dst[cols] = 0;

@@ -6,17 +6,7 @@
 #include "TrainingBF16.h"
 #include "GEMMBF16.h"
 #include <string.h>
-
-// Rounds a float to the nearest bfloat16, ties to even, denormals to ±0: what
-// vcvtneps2bf16 computes (the same function as GEMMBF16.c's, which is file-local there).
-static inline uint32_t train_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (u >> 16) | 0x40;  // NaN stays NaN
-    if ((u & 0x7F800000u) == 0) u &= 0x80000000u;                   // denormal → ±0
-    u += 0x7FFFu + ((u >> 16) & 1);
-    return u >> 16;
-}
+#include "bf16_common.h"
 
 static void pack_b_plain(const float *b, long bRow, long bCol, int k, int j0, int ncols, uint32_t *packed) {
     const int pairs = (k + 1) / 2;
@@ -25,8 +15,8 @@ static void pack_b_plain(const float *b, long bRow, long bCol, int k, int j0, in
             uint32_t w = 0;
             if (j < ncols) {
                 const float *col = b + (long)(j0 + j) * bCol;
-                w = train_bf16(col[(long)(2 * q) * bRow]);
-                if (2 * q + 1 < k) w |= train_bf16(col[(long)(2 * q + 1) * bRow]) << 16;
+                w = (uint32_t)swiftllama_float_to_bf16(col[(long)(2 * q) * bRow]);
+                if (2 * q + 1 < k) w |= (uint32_t)swiftllama_float_to_bf16(col[(long)(2 * q + 1) * bRow]) << 16;
             }
             packed[32L * q + j] = w;
         }
@@ -38,8 +28,8 @@ static void a_plain(const float *a, long aRow, long aCol, int i0, int m, int k, 
     for (int i = 0; i < m; i++) {
         const float *row = a + (long)(i0 + i) * aRow;
         for (int q = 0; q < pairs; q++) {
-            uint32_t w = train_bf16(row[(long)(2 * q) * aCol]);
-            if (2 * q + 1 < k) w |= train_bf16(row[(long)(2 * q + 1) * aCol]) << 16;
+            uint32_t w = (uint32_t)swiftllama_float_to_bf16(row[(long)(2 * q) * aCol]);
+            if (2 * q + 1 < k) w |= (uint32_t)swiftllama_float_to_bf16(row[(long)(2 * q + 1) * aCol]) << 16;
             xb[(long)i * ldb + q] = w;
         }
     }
@@ -55,35 +45,16 @@ static void a_plain(const float *a, long aRow, long aCol, int i0, int m, int k, 
 #pragma GCC target("avx2,fma,f16c,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
 #endif
 
+#define SWIFTLLAMA_BF16_VECTOR_HELPERS
+#include "bf16_common.h"
+
 static inline __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)(n > 0 ? (1u << n) - 1 : 0); }
 static inline __mmask8 mask8(int n) { return n >= 8 ? (__mmask8)0xFF : (__mmask8)(n > 0 ? (1u << n) - 1 : 0); }
 
-// 16 floats → 16 bfloat16s in a 256-bit vector.
-static inline __m256i cvt16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
 
 // Words lo[i] | hi[i] << 16 from two vectors of bfloat16s.
 static inline __m512i pair16(__m256i lo, __m256i hi) {
     return _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
-}
-
-// 8 × 8 32-bit words: r[i] holds row i's words 0…7; afterwards r[q] holds word q of rows 0…7.
-static inline __attribute__((always_inline)) void train_transpose8x8(__m256i r[8]) {
-    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
 static void pack_b_avx512(const float *b, long bRow, long bCol, int k, int j0, int ncols, uint32_t *packed) {
@@ -95,8 +66,8 @@ static void pack_b_avx512(const float *b, long bRow, long bCol, int k, int j0, i
             const float *r0 = b + (long)(2 * q) * bRow + j0;
             for (int jj = 0; jj < 32; jj += 16) {
                 const __mmask16 m = mask16(ncols - jj);
-                const __m256i lo = cvt16(_mm512_maskz_loadu_ps(m, r0 + jj));
-                const __m256i hi = 2 * q + 1 < k ? cvt16(_mm512_maskz_loadu_ps(m, r0 + bRow + jj)) : _mm256_setzero_si256();
+                const __m256i lo = swiftllama_bf16x16(_mm512_maskz_loadu_ps(m, r0 + jj));
+                const __m256i hi = 2 * q + 1 < k ? swiftllama_bf16x16(_mm512_maskz_loadu_ps(m, r0 + bRow + jj)) : _mm256_setzero_si256();
                 _mm512_storeu_si512((void *)(packed + 32L * q + jj), pair16(lo, hi));
             }
         }
@@ -111,9 +82,9 @@ static void pack_b_avx512(const float *b, long bRow, long bCol, int k, int j0, i
             __m256i r[8];
             for (int i = 0; i < 8; i++) {
                 const int j = jb + i;
-                r[i] = j < ncols ? cvt16(_mm512_maskz_loadu_ps(m, b + (long)(j0 + j) * bCol + c)) : _mm256_setzero_si256();
+                r[i] = j < ncols ? swiftllama_bf16x16(_mm512_maskz_loadu_ps(m, b + (long)(j0 + j) * bCol + c)) : _mm256_setzero_si256();
             }
-            train_transpose8x8(r);
+            swiftllama_transpose8x8(r);
             uint32_t *dst = packed + 32L * (c / 2) + jb;
             for (int q = 0; q < np; q++) _mm256_storeu_si256((__m256i *)(dst + 32L * q), r[q]);
         }
@@ -128,8 +99,8 @@ static void a_avx512(const float *a, long aRow, long aCol, int i0, int m, int k,
             const float *src = a + (long)(i0 + i) * aRow;
             uint16_t *dst = (uint16_t *)(xb + (long)i * ldb);
             int c = 0;
-            for (; c + 16 <= k; c += 16) _mm256_storeu_si256((__m256i *)(dst + c), cvt16(_mm512_loadu_ps(src + c)));
-            if (c < k) _mm256_mask_storeu_epi16(dst + c, mask16(k - c), cvt16(_mm512_maskz_loadu_ps(mask16(k - c), src + c)));
+            for (; c + 16 <= k; c += 16) _mm256_storeu_si256((__m256i *)(dst + c), swiftllama_bf16x16(_mm512_loadu_ps(src + c)));
+            if (c < k) _mm256_mask_storeu_epi16(dst + c, mask16(k - c), swiftllama_bf16x16(_mm512_maskz_loadu_ps(mask16(k - c), src + c)));
             if (k & 1) dst[k] = 0;
         }
         return;
@@ -147,14 +118,14 @@ static void a_avx512(const float *a, long aRow, long aCol, int i0, int m, int k,
             for (int q = 0; q < 8; q++) {
                 const int p = 2 * (q0 + q);
                 if (q >= np) { lo8[q] = hi8[q] = _mm256_setzero_si256(); continue; }
-                const __m256i lo = cvt16(_mm512_maskz_loadu_ps(mr, base + (long)p * aCol));
-                const __m256i hi = p + 1 < k ? cvt16(_mm512_maskz_loadu_ps(mr, base + (long)(p + 1) * aCol)) : _mm256_setzero_si256();
+                const __m256i lo = swiftllama_bf16x16(_mm512_maskz_loadu_ps(mr, base + (long)p * aCol));
+                const __m256i hi = p + 1 < k ? swiftllama_bf16x16(_mm512_maskz_loadu_ps(mr, base + (long)(p + 1) * aCol)) : _mm256_setzero_si256();
                 const __m512i w = pair16(lo, hi);
                 lo8[q] = _mm512_castsi512_si256(w);
                 hi8[q] = _mm512_extracti64x4_epi64(w, 1);
             }
-            train_transpose8x8(lo8);
-            train_transpose8x8(hi8);
+            swiftllama_transpose8x8(lo8);
+            swiftllama_transpose8x8(hi8);
             const __mmask8 mq = mask8(np);
             for (int ii = 0; ii < mi; ii++) {
                 _mm256_mask_storeu_epi32((void *)(xb + (long)(i + ii) * ldb + q0), mq, ii < 8 ? lo8[ii] : hi8[ii - 8]);

@@ -56,6 +56,17 @@ static inline float half_bits_to_float(const uint8_t *p) {
     return f;
 }
 
+// One F16 (bf16 = 0) or BF16 (bf16 = 1) element as a float (the generic set and the packers).
+static inline float half_value(const uint8_t *p, int bf16) {
+    if (!bf16) return half_bits_to_float(p);
+    uint16_t h;
+    memcpy(&h, p, 2);
+    const uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
 // Elements per packed block of each type: 32, or 16 for Q2_K, Q3_K and Q6_K, whose scales
 // are per 16.
 static inline int int8_block_size(int type) { return (type == 14 || type == 10 || type == 11) ? 16 : 32; }

@@ -232,16 +232,6 @@ static void swiftllama_quantize_q8_K(const float *x, int8_t *q, float *d, int16_
 }
 
 // F16 / BF16 rows against fp32 activations, one row at a time.
-static float half_value(const uint8_t *p, int bf16) {
-    if (!bf16) return half_bits_to_float(p);
-    uint16_t h;
-    memcpy(&h, p, 2);
-    const uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 static void matvec_half(int bf16, const void *w, long rowBytes, int rows, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
     for (int r = 0; r < rows; r++) {
         const uint8_t *row = (const uint8_t *)w + (long)r * rowBytes;

@@ -45,16 +45,6 @@ void swiftllama_half_r8_rows(const void *packed, int cols, long row0, int nrows,
 }
 
 // The generic set's kernels: plain loops, each token's 8 row sums in pair order.
-static float half_value(const uint8_t *p, int bf16) {
-    if (!bf16) return half_bits_to_float(p);
-    uint16_t h;
-    memcpy(&h, p, 2);
-    const uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 static void matvec_half_r8_generic(int bf16, const void *w, int groups, int cols, const float *x, long ldx, int tokens,
                                    float *out, long ldo) {
     const long pairs = cols / 2;

@@ -502,6 +502,14 @@ struct TransformerBlock {
         let scratchCount = max(twoPassItems > 0 ? group * maxLength + 8 * headDim : 0,
                                flashItems > 0 ? swiftllama_flash_scratch_floats(Int32(headDim)) : 0)
         let softCap = softCapValue ?? 0, windowLength = window ?? 0
+        // The end of the run of flash rows from row i (below tileEnd): consecutive positions of
+        // one sequence, each over flashMinimum positions. One kernel call, and one merge, each.
+        func flashRunEnd(_ i: Int, _ tileEnd: Int) -> Int {
+            var end = i + 1
+            while end < tileEnd && rows[end].sequence == rows[i].sequence
+                && rows[end].position == rows[end - 1].position + 1 && length(rows[end]) >= flashMinimum { end += 1 }
+            return end
+        }
         withScratch(.attentionParts, of: Float.self, capacity: parts > 1 ? flashItems * partFloats : 0) { partStates in
             parallel.runChunked(twoPassItems + flashItems, chunk: 1) { _, range in
                 withScratch(.attention, of: Float.self, capacity: scratchCount) { att in
@@ -521,9 +529,7 @@ struct TransformerBlock {
                         let tileEnd = min(rows.count, i + tileRows)
                         while i < tileEnd {
                             guard length(rows[i]) >= flashMinimum else { i += 1; continue }
-                            var end = i + 1
-                            while end < tileEnd && rows[end].sequence == rows[i].sequence
-                                && rows[end].position == rows[end - 1].position + 1 && length(rows[end]) >= flashMinimum { end += 1 }
+                            let end = flashRunEnd(i, tileEnd)
                             let cache = caches[rows[i].sequence], first = (i - tile * tileRows) * kvMul
                             let qRun = q + i * qDim + kvHead * kvMul * headDim
                             let outRun = out + i * qDim + kvHead * kvMul * headDim
@@ -549,9 +555,7 @@ struct TransformerBlock {
                     let tileEnd = min(rows.count, i + tileRows)
                     while i < tileEnd {
                         guard length(rows[i]) >= flashMinimum else { i += 1; continue }
-                        var end = i + 1
-                        while end < tileEnd && rows[end].sequence == rows[i].sequence
-                            && rows[end].position == rows[end - 1].position + 1 && length(rows[end]) >= flashMinimum { end += 1 }
+                        let end = flashRunEnd(i, tileEnd)
                         let first = (i - tile * tileRows) * kvMul
                         swiftllama_flash_merge(Int32(parts), Int32((end - i) * kvMul), Int32(kvMul), Int32(headDim),
                                                states + first * headDim, states + tileQueries * headDim + first,
