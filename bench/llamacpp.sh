@@ -21,7 +21,7 @@
 # two is compared (the cell says which); ik_llama.cpp has no -d: its tgN@dD is `-gp D,N`
 # (N tokens generated after a D-token prompt, timed alone) and it has no ppN@dD.
 # --cache-type is our KV cache's type (default: f16 with -d, as llama.cpp's default cache;
-# f32 without).
+# f32 without); with q8_0 the peers run a Q8_0 cache too (-ctk q8_0 -ctv q8_0 -fa 1).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -92,17 +92,21 @@ if [ -n "$ik" ]; then
 else
     printf '| model | test | llama.cpp t/s | SwiftLlama t/s | ratio | SwiftLlama weights GB/s |\n| --- | --- | ---: | ---: | ---: | ---: |\n'
 fi
+# A Q8_0 cache is compared with the peers' Q8_0 cache (-ctk/-ctv q8_0), which needs their flash
+# attention (-fa 1); other types with their default f16 cache.
+peer_cache=() fa="0,1"
+if [ "$cache" = q8_0 ]; then peer_cache=(-ctk q8_0 -ctv q8_0); fa=1; fi
 for m in "${models[@]}"; do
     if [ "$depth" -gt 0 ]; then
-        theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -d "$depth" -fa 0,1 -t "$threads" -r "$reps" -o json)"
+        theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -d "$depth" -fa "$fa" "${peer_cache[@]}" -t "$threads" -r "$reps" -o json)"
     else
-        theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -o json)"
+        theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" "${peer_cache[@]}" ${peer_cache[0]:+-fa 1} -t "$threads" -r "$reps" -o json)"
     fi
     ik_json="[]"
     if [ -n "$ik" ] && [ "$depth" -gt 0 ]; then
-        ik_json="$("$ik/bin/llama-bench" -m "$m" -p 0 -n 0 -gp "$depth,$n" -t "$threads" -r "$reps" -rtr 1 -o json)"
+        ik_json="$("$ik/bin/llama-bench" -m "$m" -p 0 -n 0 -gp "$depth,$n" "${peer_cache[@]}" ${peer_cache[0]:+-fa 1} -t "$threads" -r "$reps" -rtr 1 -o json)"
     elif [ -n "$ik" ]; then
-        ik_json="$("$ik/bin/llama-bench" -m "$m" -p "$p" -n "$n" -t "$threads" -r "$reps" -rtr 1 -o json)"
+        ik_json="$("$ik/bin/llama-bench" -m "$m" -p "$p" -n "$n" "${peer_cache[@]}" ${peer_cache[0]:+-fa 1} -t "$threads" -r "$reps" -rtr 1 -o json)"
     fi
     ours_json="$("$ours" bench --model "$m" -p "$p" -n "$n" -d "$depth" --cache-type "$cache" -t "$threads" -r "$reps" --json)"
     THEIRS="$theirs_json" IK="$ik_json" WITH_IK="$ik" OURS="$ours_json" MODEL="$(basename "$m")" python3 - <<'PY'
