@@ -42,6 +42,12 @@ import CKernels
                 setHalf(b + 82, Float(rng.nextUnit()) * 0.002)
             case .q3_K:
                 setHalf(b + 108, Float(rng.nextUnit()) * 0.002 + 0.0005)
+            case .iq4_xs: setHalf(b, Float(rng.nextUnit()) * 0.0005 + 0.0001)
+            case .iq4_nl: setHalf(b, Float(rng.nextUnit()) * 0.01 + 0.001)
+            case .q5_0: setHalf(b, Float(rng.nextUnit()) * 0.05 + 0.005)
+            case .q4_1, .q5_1:
+                setHalf(b, Float(rng.nextUnit()) * 0.05 + 0.005)
+                setHalf(b + 2, Float(rng.nextUnit()) * 0.4 - 0.2)
             default:
                 break
             }

@@ -12,36 +12,10 @@ import Llama
     let r8 = RepackKernelTests()
     static let types: [GGMLType] = [.iq4_nl, .iq4_xs, .q4_1, .q5_0, .q5_1]
 
-    /// Random blocks of `type` (every byte pattern is a valid block) with small f16 scales
-    /// (and minima), and their values by `dequantizeRow`.
+    /// Random blocks of `type` with small f16 scales (and minima), and their values
+    /// (`BlockedKernelTests.randomRows`, the suites' one random-block encoder).
     func randomRows(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) -> (bytes: [UInt8], values: [Float]) {
-        var rng = Xoshiro256(seed: seed)
-        let rowBytes = type.rowBytes(columns: cols)
-        var bytes = (0..<(rows * rowBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        func setHalf(_ offset: Int, _ v: Float) {
-            let bits = floatToHalf(v)
-            bytes[offset] = UInt8(bits & 0xFF)
-            bytes[offset + 1] = UInt8(bits >> 8)
-        }
-        let (elements, blockBytes) = type.blockLayout
-        for block in 0..<(rows * cols / elements) {
-            let b = block * blockBytes
-            switch type {
-            case .iq4_xs: setHalf(b, Float(rng.nextUnit()) * 0.0005 + 0.0001)
-            case .iq4_nl: setHalf(b, Float(rng.nextUnit()) * 0.01 + 0.001)
-            case .q5_0: setHalf(b, Float(rng.nextUnit()) * 0.05 + 0.005)
-            default:
-                setHalf(b, Float(rng.nextUnit()) * 0.05 + 0.005)
-                setHalf(b + 2, Float(rng.nextUnit()) * 0.4 - 0.2)
-            }
-        }
-        var vals = [Float](repeating: 0, count: rows * cols)
-        bytes.withUnsafeBytes { raw in
-            vals.withUnsafeMutableBufferPointer { o in
-                for r in 0..<rows { dequantizeRow(type, raw.baseAddress! + r * rowBytes, o.baseAddress! + r * cols, count: cols) }
-            }
-        }
-        return (bytes, vals)
+        BlockedKernelTests().randomRows(type, rows: rows, cols: cols, seed: seed)
     }
 
     /// Columns of 1, 3 and 9 blocks of 32, or 1, 2 and 3 super-blocks of 256 (IQ4_XS).
