@@ -1,7 +1,9 @@
 // The int8 prompt GEMM alone, per weight type: packing (`swiftllama_pack_int8`) and the
 // multiply (`swiftllama_gemm_int8`) of a 2048 × 2048 matrix by 512 tokens, one thread, CPU
 // time, best of the passes; prints ns per weight for each and the whole product in GMAC/s
-// (multiply-adds of weights × tokens per second). Built and run by bench/gemm_int8.sh.
+// (multiply-adds of weights × tokens per second), and the same for the K16 layout (Q2_K, Q3_K,
+// Q6_K) and the K32 kernel (Q4_K, Q5_K, IQ4_XS), checked against the per-block path.
+// Built and run by bench/gemm_int8.sh.
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,10 @@ int main(int argc, char **argv) {
         xd[i] = 0.01f;
     }
     for (int i = 0; i < TOKENS * COLS / 256; i++) xd256[i] = 0.01f;
+    int16_t *xsums32 = malloc(sizeof(int16_t) * TOKENS * COLS / 32);
+    for (int i = 0; i < TOKENS * COLS / 32; i++) xsums32[i] = (int16_t)(xsums[2 * i] + xsums[2 * i + 1]);
+    int32_t *mpairs = malloc(sizeof(int32_t) * COLS / 4);
+    float *dmin = malloc(sizeof(float) * COLS / 16);
     printf("kernel set: %s\n| type | pack ns/weight | multiply ns/weight | GMAC/s |\n| --- | ---: | ---: | ---: |\n", swiftllama_kernels()->name);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const Type *t = &types[ti];
@@ -102,6 +108,34 @@ int main(int argc, char **argv) {
             printf("| %s R8 | %.2f | | | (last tile %s)\n", t->name, bestPack / n * 1e9,
                    memcmp(ref, out, sizeof(float) * TOKENS * ROWS) == 0 ? "identical" : "DIFFERS");
             free(r8);
+        }
+        if (t->id == 12 || t->id == 13 || t->id == 23) {
+            // The K32 kernel of the same tiles (activations per 256; one scale everywhere here).
+            memcpy(ref, out, sizeof(float) * TOKENS * ROWS);
+            bestPack = bestMul = 1e9;
+            for (int p = 0; p < passes; p++) {
+                double pack = 0, mul = 0;
+                for (int r0 = 0; r0 < ROWS; r0 += 16) {
+                    double t0 = cpu_now();
+                    swiftllama_pack_int8(t->id, w + (long)r0 * t->rowBytes, t->rowBytes, 16, blocks, packed, scales, biases);
+                    swiftllama_pack_int8_k32_mins(t->id, w + (long)r0 * t->rowBytes, t->rowBytes, 16, COLS / 256, mpairs, dmin);
+                    double t1 = cpu_now();
+                    swiftllama_gemm_int8_k32(t->id, packed, scales, mpairs, dmin, COLS / 256, xq, xd256, xsums32, TOKENS, out + r0, ROWS, 16);
+                    double t2 = cpu_now();
+                    pack += t1 - t0;
+                    mul += t2 - t1;
+                }
+                if (pack < bestPack) bestPack = pack;
+                if (mul < bestMul) bestMul = mul;
+            }
+            double maxDiff = 0, maxRef = 0;
+            for (int i = 0; i < TOKENS * ROWS; i++) {
+                const double e = out[i] > ref[i] ? out[i] - ref[i] : ref[i] - out[i], a = ref[i] > 0 ? ref[i] : -ref[i];
+                if (e > maxDiff) maxDiff = e;
+                if (a > maxRef) maxRef = a;
+            }
+            printf("| %s K32 | %.2f | %.2f | %.1f |  (max |diff| %.3g of max |out| %.3g)\n", t->name, bestPack / n * 1e9,
+                   bestMul / n * 1e9, n * TOKENS / (bestPack + bestMul) / 1e9, maxDiff, maxRef);
         }
         if (size != 16) continue;
         // The K16 layout and kernel of the same type, checked against the per-16 path.

@@ -89,18 +89,6 @@ static inline void scores8(const float *q, long qStride, int heads, const float 
     }
 }
 
-// Eight elements from element `at` (a multiple of 8) of a cache of `type`, as floats.
-static inline __m256 load8(const void *base, int type, long at) {
-    if (type == SWIFTLLAMA_CACHE_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + at)));
-    if (type == SWIFTLLAMA_CACHE_Q8_0) {
-        const uint8_t *b = (const uint8_t *)base + (at >> 5) * 34;
-        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)(b[0] | (b[1] << 8))));
-        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + (at & 31))));
-        return _mm256_mul_ps(d, _mm256_cvtepi32_ps(q));
-    }
-    return _mm256_loadu_ps((const float *)base + at);
-}
-
 // G heads × W vectors of 8 output lanes, starting at vector c0, over every position: each
 // value vector is loaded (and widened) once for the G heads.
 static inline __attribute__((always_inline)) void values_block(const int G, const int W, const float *att, long attStride,
@@ -111,7 +99,7 @@ static inline __attribute__((always_inline)) void values_block(const int G, cons
         for (int w = 0; w < W; w++) acc[j][w] = _mm256_setzero_ps();
     for (int t = 0; t < count; t++) {
         __m256 v[8];
-        for (int w = 0; w < W; w++) v[w] = load8(values, type, t * vStride + 8 * (c0 + w));
+        for (int w = 0; w < W; w++) v[w] = swiftllama_cache_load8(values, type, t * vStride + 8 * (c0 + w));
         for (int j = 0; j < G; j++) {
             const __m256 p = _mm256_broadcast_ss(att + j * attStride + t);
             for (int w = 0; w < W; w++) acc[j][w] = _mm256_fmadd_ps(p, v[w], acc[j][w]);
@@ -156,9 +144,7 @@ void swiftllama_attention_scores(const float *q, long qStride, int heads, const 
             const int nk = count - t0 < 8 ? count - t0 : 8;
             const float *kr[8];
             if (keyType != SWIFTLLAMA_CACHE_F32) {
-                for (int k = 0; k < nk; k++)
-                    for (int c = 0; c < headDim; c += 8)
-                        _mm256_storeu_ps(scratch + k * headDim + c, load8(keys, keyType, (long)(t0 + k) * kStride + c));
+                for (int k = 0; k < nk; k++) swiftllama_cache_widen(keys, keyType, (long)(t0 + k) * kStride, headDim, scratch + k * headDim);
                 for (int k = 0; k < 8; k++) kr[k] = scratch + (k < nk ? k : nk - 1) * headDim;
             } else {
                 for (int k = 0; k < 8; k++) kr[k] = (const float *)keys + (long)(t0 + (k < nk ? k : nk - 1)) * kStride;

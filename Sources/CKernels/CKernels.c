@@ -629,6 +629,69 @@ void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *sc
     (f ? f : gemm_int8_k16_plain)(type, packed, scales, pairs, d, dbias, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
 }
 
+void swiftllama_pack_int8_k32_mins(int type, const void *rows, long rowBytes, int nrows, int superblocks,
+                                   int32_t *pairs, float *dmin) {
+    if (type != 12 && type != 13) return;
+    if (nrows < 16) {
+        memset(pairs, 0, (size_t)superblocks * 64 * sizeof(int32_t));
+        memset(dmin, 0, (size_t)superblocks * 16 * sizeof(float));
+    }
+    const int blockBytes = type == 12 ? 144 : 176;
+    for (int r = 0; r < nrows; r++) {
+        const uint8_t *row = (const uint8_t *)rows + (long)r * rowBytes;
+        for (int s = 0; s < superblocks; s++) {
+            const uint8_t *p = row + (long)blockBytes * s;
+            int m[8];
+            for (int j = 0; j < 8; j++) {
+                int sc;
+                q4_K_scale_min(j, p + 4, &sc, &m[j]);
+            }
+            for (int q = 0; q < 4; q++) pairs[64L * s + 16 * q + r] = (int32_t)((uint32_t)m[2 * q] | ((uint32_t)m[2 * q + 1] << 16));
+            dmin[16L * s + r] = half_bits_to_float(p + 2);
+        }
+    }
+}
+
+// Plain loops over the K32 tile (the same integer sums as the AVX-512 kernel).
+static void gemm_int8_k32_plain(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,
+                                const float *dmin, int superblocks, const int8_t *xq, const float *xd,
+                                const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
+    const int mins = type != 23;
+    for (int t = 0; t < tokens; t++) {
+        for (int r = 0; r < nrows; r++) {
+            float sum = 0;
+            for (int s = 0; s < superblocks; s++) {
+                const int8_t *x = xq + (long)t * 256 * superblocks + 256 * s;
+                const int16_t *xs = xsums + (long)t * 8 * superblocks + 8 * s;
+                float fs = 0;
+                for (int j = 0; j < 8; j++) {
+                    const long b = 8L * s + j;
+                    int32_t acc = mins ? 0 : -128 * xs[j];
+                    for (int i = 0; i < 32; i++) acc += packed[512 * b + 64 * (i / 4) + 4 * r + i % 4] * x[32 * j + i];
+                    fs += (float)acc * scales[16 * b + r];
+                }
+                if (mins) {
+                    int32_t msum = 0;
+                    for (int q = 0; q < 4; q++) {
+                        const int32_t lane = pairs[64L * s + 16 * q + r];
+                        msum += (int16_t)(lane & 0xFFFF) * xs[2 * q] + (int16_t)((uint32_t)lane >> 16) * xs[2 * q + 1];
+                    }
+                    fs -= dmin[16L * s + r] * (float)msum;
+                }
+                sum += fs * xd[(long)t * superblocks + s];
+            }
+            out[(long)t * ldo + r] = sum;
+        }
+    }
+}
+
+void swiftllama_gemm_int8_k32(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,
+                              const float *dmin, int superblocks, const int8_t *xq, const float *xd,
+                              const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
+    const swiftllama_gemm_int8_k32_fn f = select_set()->gemm_int8_k32;
+    (f ? f : gemm_int8_k32_plain)(type, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+}
+
 // The instruction-set extensions the baseline of this target was compiled for (the
 // compiler's predefined macros: Package.swift's -march), for `llama --version`; the kernel
 // sets add theirs with target attributes.

@@ -71,18 +71,6 @@ static inline float hmax(__m256 v) {
     return _mm_cvtss_f32(_mm_max_ss(b, _mm_movehdup_ps(b)));
 }
 
-// Eight cache elements from element `at` (a multiple of 8) as floats.
-static inline __m256 load8(const void *base, int type, long at) {
-    if (type == SWIFTLLAMA_CACHE_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + at)));
-    if (type == SWIFTLLAMA_CACHE_Q8_0) {
-        const unsigned char *b = (const unsigned char *)base + (at >> 5) * 34;
-        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)(b[0] | (b[1] << 8))));
-        const __m256i qv = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + (at & 31))));
-        return _mm256_mul_ps(d, _mm256_cvtepi32_ps(qv));
-    }
-    return _mm256_loadu_ps((const float *)base + at);
-}
-
 // O[i][c..] = O[i][c..]·alpha[i] + Σ_{t<n} P[i][t] · V[t·vStride + c..] for Q (≤ 4) queries and
 // W (≤ 2) vectors of 8 lanes from lane c.
 static inline __attribute__((always_inline)) void value_tile(const int Q, const int W, const float *P, const float *alpha,
@@ -166,8 +154,7 @@ static void flash_chunk(const float *q, long qRowStride, int heads, int v0, int 
         long kStride = kvStride;
 #if FLASH_X86
         if (vector && type != SWIFTLLAMA_CACHE_F32 && M > heads) {
-            for (int t = 0; t < n; t++)
-                for (int c = 0; c < headDim; c += 8) _mm256_storeu_ps(Kw + t * headDim + c, load8(keys, type, (kb + t) * kvStride + c));
+            for (int t = 0; t < n; t++) swiftllama_cache_widen(keys, type, (kb + t) * kvStride, headDim, Kw + t * headDim);
             kBlock = Kw;
             kType = SWIFTLLAMA_CACHE_F32;
             kStride = headDim;
@@ -237,8 +224,7 @@ static void flash_chunk(const float *q, long qRowStride, int heads, int v0, int 
             if (type == SWIFTLLAMA_CACHE_F32) {
                 values_chunk(M, S, alpha, (const float *)values + kb * kvStride, kvStride, n, headDim, O);
             } else {
-                for (int t = 0; t < n; t++)
-                    for (int c = 0; c < headDim; c += 8) _mm256_storeu_ps(V + t * headDim + c, load8(values, type, (kb + t) * kvStride + c));
+                for (int t = 0; t < n; t++) swiftllama_cache_widen(values, type, (kb + t) * kvStride, headDim, V + t * headDim);
                 values_chunk(M, S, alpha, V, headDim, n, headDim, O);
             }
             continue;

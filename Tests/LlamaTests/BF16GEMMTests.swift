@@ -134,7 +134,8 @@ import Llama
     /// and read once per process): the F16/BF16 fixtures' logits against HF's fp32 ones.
     /// bfloat16 activations (8 significant bits) move them by 2e-3 to 6.3e-3 here (measured
     /// on an AMD EPYC Zen 4), so the bar is 1e-2, not the 1e-4 of fp32 products; where the
-    /// path runs the error must also exceed 1e-4, or the products were not bfloat16 ones.
+    /// path runs (the long input: `gemm`) the error must also exceed 1e-4, or the products
+    /// were not bfloat16 ones.
     @Test(arguments: [("fixtures/dev-odd", "model-f16.gguf"), ("fixtures/dev-odd", "model-bf16.gguf"), ("fixtures/dev-llama3", "hf")])
     func modelLogitsWithBF16Products(_ fixture: String, _ file: String) throws {
         let tolerance: Float = 1e-2
@@ -154,7 +155,9 @@ import Llama
             let err = maxAbsDifference(got, logits)
             print("\(fixture)/\(file) with BF16 products, \(ids.count) ids: max abs error \(err)")
             #expect(err <= tolerance)
-            if runs { #expect(err > 1e-4) }
+            // Up to `interleavedRunsMaxTokens` ids a row-interleaved model reads the prompt with
+            // the few-token kernels (fp32 products), not `gemm`.
+            if runs && ids.count > interleavedRunsMaxTokens { #expect(err > 1e-4) }
             let outIDs = r.out.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             expectGreedy(outIDs, next, referenceLogits: logits, exact: false, tolerance: tolerance)
         }

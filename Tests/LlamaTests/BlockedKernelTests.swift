@@ -32,7 +32,7 @@ import CKernels
                 withUnsafeBytes(of: v.bitPattern.littleEndian) { for i in 0..<4 { bytes[b + i] = $0[i] } }
             case .q8_0, .q4_0:
                 setHalf(b, Float(rng.nextUnit()) * 0.02 + 0.001)
-            case .q4_K:
+            case .q4_K, .q5_K:
                 setHalf(b, Float(rng.nextUnit()) * 0.002 + 0.0005)
                 setHalf(b + 2, Float(rng.nextUnit()) * 0.002)
             case .q6_K:
@@ -75,15 +75,16 @@ import CKernels
         return out
     }
 
-    /// 150 rows = 4 full panels + a partial one, across two row blocks; 768 columns = three
-    /// kc blocks; 13 tokens = two tiles of 6 and a tail of 1.
-    @Test(arguments: [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_K, .q6_K, .q2_K, .q3_K])
+    /// 150 rows = 4 full panels + a partial one, across two row blocks (int8: 9 tiles of 16 and
+    /// one of 6); 768 columns = three kc blocks (three super-blocks); 13 tokens = two tiles of
+    /// 6 and a tail of 1 (int8: one group of 8 and a short one of 5).
+    @Test(arguments: [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_K, .q5_K, .iq4_xs, .q6_K, .q2_K, .q3_K])
     func gemmMatchesNaive(_ type: GGMLType) {
         let rows = 150, cols = 768, tokens = 13
         let (bytes, w) = randomRows(type, rows: rows, cols: cols, seed: 3)
         let x = values(tokens * cols, seed: 4)
         // Where the int8 path runs, the activations are quantized per 32 (per 256 for the
-        // K-quants with sub-blocks of 16) first: the reference rounds them the same way, so
+        // K-quants and IQ4_XS: the K16 and K32 layouts) first: the reference rounds them the same way, so
         // only summation order differs.
         let int8 = hasInt8GEMM && int8GEMMTypes.contains(type)
         // Where the BF16 path runs (F16 weights, AVX512_BF16; a `gemm` without a role only
@@ -91,7 +92,7 @@ import CKernels
         // reference rounds them the same way.
         let bf16 = takesBF16Products(nil) && bf16GEMMTypes.contains(type)
         let toBF16: ([Float]) -> [Float] = { $0.map { bfloat16ToFloat(floatToBFloat16($0)) } }
-        let block = int8GEMMK16Types.contains(type) ? 256 : 32
+        let block = int8GEMMK16Types.contains(type) || int8GEMMK32Types.contains(type) ? 256 : 32
         let expected = bf16 ? naive(toBF16(w), toBF16(x), rows: rows, cols: cols, tokens: tokens)
             : naive(w, int8 ? referenceQuantized(x, block: block) : x, rows: rows, cols: cols, tokens: tokens)
         let scale = expected.map { abs($0) }.max() ?? 1

@@ -148,6 +148,66 @@ import Testing
         }
     }
 
+    /// A half or Q8_0 cache gives the very bits of an fp32 cache that holds the floats its
+    /// elements stand for (half → float; d · q for Q8_0): the kernels read each element as
+    /// exactly that float, one row alone (decode: scores and values read in place) or a tile
+    /// (keys widened once for the rows).
+    @Test(arguments: [Shape(rows: 1, heads: 4, headDim: 64, p0: 700), Shape(rows: 6, heads: 4, headDim: 64, p0: 90),
+                      Shape(rows: 2, heads: 3, headDim: 96, p0: 40)])
+    func narrowCacheReadsTheFloatsItHolds(_ s: Shape) throws {
+        let positions = s.p0 + s.rows
+        let stride = s.headDim * 2
+        let q = AttentionKernelTests.values(s.rows * s.heads * s.headDim, seed: 41).map { $0 * 2 }
+        let keyFloats = AttentionKernelTests.values(positions * stride, seed: 42).map { $0 * 2 }
+        let valueFloats = AttentionKernelTests.values(positions * stride, seed: 43)
+        let scale: Float = 1 / Float(s.headDim).squareRoot()
+        for type in [Int(SWIFTLLAMA_CACHE_F16), Int(SWIFTLLAMA_CACHE_Q8_0)] {
+            let (k, kf) = Self.cache(keyFloats, type: type), (v, vf) = Self.cache(valueFloats, type: type)
+            let (k32, _) = Self.cache(kf, type: 0), (v32, _) = Self.cache(vf, type: 0)
+            let narrow = Self.run(s, q: q, rows: s.rows, p0: s.p0, keys: k, values: v, type: type, stride: stride, scale: scale,
+                                  from: 0, to: positions).out
+            let wide = Self.run(s, q: q, rows: s.rows, p0: s.p0, keys: k32, values: v32, type: 0, stride: stride, scale: scale,
+                                from: 0, to: positions).out
+            let differing = zip(narrow, wide).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "type \(type), \(s): \(differing) of \(wide.count) outputs differ from the fp32 cache's")
+            #expect(!narrow.contains { !$0.isFinite }, "type \(type), \(s)")
+        }
+    }
+
+    /// The same for the two-pass kernels (Attention.h): scores and weighted values over a half
+    /// or Q8_0 cache are the bits of the fp32 cache of their floats, for groups of 1 to 8 heads
+    /// (each takes its own vector blocking) and head sizes of 1 to 4 Q8_0 blocks.
+    @Test(arguments: [(1, 32), (2, 64), (3, 96), (4, 64), (5, 128), (8, 64)])
+    func twoPassNarrowCacheReadsTheFloatsItHolds(_ heads: Int, _ headDim: Int) throws {
+        let count = 45, stride = headDim * 3
+        let q = AttentionKernelTests.values(heads * headDim, seed: 51)
+        let keyFloats = AttentionKernelTests.values(count * stride, seed: 52).map { $0 * 2 }
+        let valueFloats = AttentionKernelTests.values(count * stride, seed: 53)
+        let att = AttentionKernelTests.values(heads * count, seed: 54).map { abs($0) }
+        func run(_ keys: [UInt8], _ values: [UInt8], _ type: Int) -> (scores: [Float], out: [Float]) {
+            var scores = [Float](repeating: .nan, count: heads * count), out = [Float](repeating: .nan, count: heads * headDim)
+            var scratch = [Float](repeating: .nan, count: 8 * headDim)
+            keys.withUnsafeBytes { k in
+                swiftllama_attention_scores(q, headDim, Int32(heads), k.baseAddress, Int32(type), stride, Int32(count), Int32(headDim),
+                                            0.125, &scores, count, &scratch)
+            }
+            values.withUnsafeBytes { v in
+                swiftllama_attention_values(att, count, Int32(heads), v.baseAddress, Int32(type), stride, Int32(count), Int32(headDim),
+                                            &out, headDim, &scratch)
+            }
+            return (scores, out)
+        }
+        for type in [Int(SWIFTLLAMA_CACHE_F16), Int(SWIFTLLAMA_CACHE_Q8_0)] {
+            let (k, kf) = Self.cache(keyFloats, type: type), (v, vf) = Self.cache(valueFloats, type: type)
+            let narrow = run(k, v, type), wide = run(Self.cache(kf, type: 0).bytes, Self.cache(vf, type: 0).bytes, 0)
+            let scoreDiffs = zip(narrow.scores, wide.scores).filter { $0.bitPattern != $1.bitPattern }.count
+            let outDiffs = zip(narrow.out, wide.out).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(scoreDiffs == 0 && outDiffs == 0,
+                    "type \(type), \(heads) heads × \(headDim): \(scoreDiffs) scores and \(outDiffs) outputs differ from the fp32 cache's")
+            #expect(!narrow.out.contains { !$0.isFinite } && !narrow.scores.contains { !$0.isFinite })
+        }
+    }
+
     /// Asks for every attention score, which keeps the model on the two-pass kernels.
     final class ScoresWanted: ForwardObserver {
         func observe(_ step: ForwardStep, layer: Int, values: UnsafePointer<Float>, rows: Int, width: Int) {}

@@ -112,8 +112,8 @@ import Llama
         }
     }
 
-    /// Prompts (more tokens than the interleaved kernel takes) go through the GEMMs, which
-    /// read the layout's rows back: the same floats as on the plain matrix, bit for bit.
+    /// The prompt GEMM (`gemm`: past `interleavedRunsMaxTokens` tokens) reads the layout
+    /// by copying its rows back: the same floats as on the plain matrix, bit for bit.
     @Test(arguments: [GGMLType.q2_K, .q3_K])
     func promptGEMMReadsTheLayoutAsPlainRows(_ type: GGMLType) throws {
         let rows = 40, cols = 512
@@ -123,8 +123,8 @@ import Llama
             let m = try #require(plain.rowInterleaved())
             for tokens in [9, 21] {
                 let x = k.values(tokens * cols, seed: UInt64(80 + tokens))
-                let a = r8.product(plain, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: .selected)
-                let b = r8.product(m, x, tokens: tokens, parallel: ParallelFor(workers: 3), kernels: .selected)
+                let a = r8.gemmProduct(plain, x, tokens: tokens, parallel: ParallelFor(workers: 3))
+                let b = r8.gemmProduct(m, x, tokens: tokens, parallel: ParallelFor(workers: 3))
                 #expect(a == b, "\(type.name) \(tokens) tokens")
                 #expect(!a.contains { $0.isNaN })
             }

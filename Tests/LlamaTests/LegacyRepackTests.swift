@@ -47,7 +47,7 @@ import Llama
         }
     }
 
-    /// Beyond 8 tokens the GEMMs read the layout (plain rows copied back out of it): the same
+    /// The prompt GEMM (`gemm`: past `interleavedRunsMaxTokens` tokens) reads the layout (plain rows copied back out of it): the same
     /// results as on the plain matrix, bit for bit.
     @Test(arguments: types)
     func promptProductsEqualThePlainMatrixs(_ type: GGMLType) throws {
@@ -59,8 +59,8 @@ import Llama
             for tokens in [9, 13, 40] {
                 let x = k.values(tokens * cols, seed: UInt64(90 + tokens))
                 let parallel = ParallelFor(workers: 3)
-                let a = r8.product(m, x, tokens: tokens, parallel: parallel, kernels: .selected)
-                let b = r8.product(plain, x, tokens: tokens, parallel: parallel, kernels: .selected)
+                let a = r8.gemmProduct(m, x, tokens: tokens, parallel: parallel)
+                let b = r8.gemmProduct(plain, x, tokens: tokens, parallel: parallel)
                 #expect(a == b, "\(type.name) \(tokens) tokens")
                 #expect(!a.contains { $0.isNaN })
             }

@@ -22,11 +22,16 @@ import Llama
         return expected
     }
 
+    /// Token counts past one call of 8 that `matmul` still runs as runs of 8 (a short prompt).
+    let runTokenCounts = [interleavedMaxTokens + 1, 20]
+
     /// Under every runnable set, 2…8 tokens through a row-interleaved `m` at once give bit for
-    /// bit what each token gives alone (the R8 kernels' contract, for every type's tests).
+    /// bit what each token gives alone (the R8 kernels' contract, for every type's tests), and
+    /// so do 9 and 20 (`matmul`'s runs of 8, below `interleavedRunsMaxTokens`).
     func expectBatchedEqualsAlone(_ m: MatrixView, columns cols: Int, label: String) {
+        #expect(interleavedRunsMaxTokens >= runTokenCounts.max()!, "LLAMA_R8_RUNS_MAX_TOKENS set below 20 for the tests")
         for kernels in KernelSet.runnable {
-            for tokens in 2...interleavedMaxTokens {
+            for tokens in Array(2...interleavedMaxTokens) + runTokenCounts {
                 let x = k.values(tokens * cols, seed: UInt64(30 + tokens))
                 let parallel = ParallelFor(workers: 3)
                 let batched = product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
@@ -40,12 +45,12 @@ import Llama
         }
     }
 
-    /// Under every runnable set, 1…8 tokens through row-interleaved matrices of the same width
-    /// in one shared-input call (a layer's wq, wk, wv; gate and up): each output bit for bit
-    /// what its matrix gives alone.
+    /// Under every runnable set, 1…8 tokens (and 9, 20: runs of 8) through row-interleaved
+    /// matrices of the same width in one shared-input call (a layer's wq, wk, wv; gate and up):
+    /// each output bit for bit what its matrix gives alone.
     func expectSharedInputEqualsAlone(_ keep: [MatrixView], columns cols: Int) {
         for kernels in KernelSet.runnable {
-            for tokens in 1...interleavedMaxTokens {
+            for tokens in Array(1...interleavedMaxTokens) + runTokenCounts {
                 let x = k.values(tokens * cols, seed: UInt64(70 + tokens))
                 let parallel = ParallelFor(workers: 3)
                 let alone = keep.map { product($0, x, tokens: tokens, parallel: parallel, kernels: kernels) }
@@ -61,6 +66,15 @@ import Llama
                 }
             }
         }
+    }
+
+    /// `gemm` alone (the prompt GEMM, whatever `matmul` would pick for this many tokens).
+    func gemmProduct(_ m: MatrixView, _ x: [Float], tokens: Int, parallel: ParallelFor) -> [Float] {
+        var out = [Float](repeating: .nan, count: tokens * m.rows)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { o in gemm(m, xp.baseAddress!, tokens: tokens, o.baseAddress!, parallel: parallel) }
+        }
+        return out
     }
 
     func product(_ m: MatrixView, _ x: [Float], tokens: Int, parallel: ParallelFor, kernels: KernelSet) -> [Float] {

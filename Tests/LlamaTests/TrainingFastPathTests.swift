@@ -130,6 +130,67 @@ import Llama
         }
     }
 
+    /// `multiplyGroup` (a layer's q/k/v or gate/up products of one input, and their weight
+    /// gradients over it) gives each product's C to the bit as `linear` and
+    /// `linearBackwardWeight` alone, and `multiplySum` (their input gradients, summed) what
+    /// `linearBackwardInput` on each in turn gives, in both precisions, on ragged shapes (several 96-row
+    /// strips and 32-column tiles, an odd k).
+    @Test(arguments: [TrainingPrecision.fp32, .bf16], [1, 2])
+    func groupedProductsAreTheSingleProducts(precision: TrainingPrecision, threads: Int) {
+        let pool = ParallelFor(workers: threads)
+        let group = StridedGEMM(pool: pool, precision: precision)
+        let single = StridedGEMM(pool: pool, precision: precision)
+        var rng = Xoshiro256(seed: 11)
+        func buffer(_ n: Int, random: Bool = true) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            for i in 0..<n { p[i] = random ? Float(rng.nextNormal()) : .nan }
+            return p
+        }
+        let (m, k) = (203, 37)
+        let outs = [70, 33, 33]
+        let x = buffer(m * k)
+        let ws = outs.map { buffer($0 * k) }, dys = outs.map { buffer(m * $0) }
+        let starts = outs.map { buffer($0 * k) }
+        let ys = outs.map { buffer(m * $0, random: false) }, ysAlone = outs.map { buffer(m * $0, random: false) }
+        let dws = outs.map { buffer($0 * k) }, dwsAlone = outs.map { buffer($0 * k) }
+        defer { for p in [x] + ws + dys + starts + ys + ysAlone + dws + dwsAlone { p.deallocate() } }
+        for used in [2, 3] {
+            for i in 0..<used {
+                dws[i].update(from: starts[i], count: outs[i] * k)
+                dwsAlone[i].update(from: starts[i], count: outs[i] * k)
+            }
+            let forward = (0..<used).map { StridedGEMM.linearProduct(x, ws[$0], ys[$0], rows: m, inDim: k, outDim: outs[$0]) }
+            group.multiplyGroup(forward[0], forward[1], used == 3 ? forward[2] : nil, sharedA: true)
+            let backward = (0..<used).map { StridedGEMM.weightGradient(dys[$0], x, dws[$0], rows: m, inDim: k, outDim: outs[$0]) }
+            group.multiplyGroup(backward[0], backward[1], used == 3 ? backward[2] : nil, sharedA: false)
+            // The input gradients of those products, summed into one dx (`multiplySum`):
+            // dx = dy0·w0 + dy1·w1 (+ dy2·w2), as linearBackwardInput on each in turn.
+            let dx = buffer(m * k, random: false), dxAlone = buffer(m * k, random: false)
+            defer { dx.deallocate(); dxAlone.deallocate() }
+            let sums = (0..<used).map { StridedGEMM.inputGradient(dys[$0], ws[$0], dx, rows: m, inDim: k, outDim: outs[$0], accumulate: $0 > 0) }
+            group.multiplySum(sums[0], sums[1], used == 3 ? sums[2] : nil)
+            for i in 0..<used {
+                single.linearBackwardInput(dys[i], ws[i], dxAlone, rows: m, inDim: k, outDim: outs[i], accumulate: i > 0)
+            }
+            let dxs = Array(UnsafeBufferPointer(start: dx, count: m * k))
+            #expect(!dxs.contains { $0.isNaN }, "\(precision) dx of \(used) not written")
+            #expect(dxs.map(\.bitPattern) == Array(UnsafeBufferPointer(start: dxAlone, count: m * k)).map(\.bitPattern),
+                    "\(precision) summed dx of \(used), \(threads) threads")
+            for i in 0..<used {
+                single.linear(x, ws[i], ysAlone[i], rows: m, inDim: k, outDim: outs[i])
+                single.linearBackwardWeight(dys[i], x, dwsAlone[i], rows: m, inDim: k, outDim: outs[i])
+                let y = Array(UnsafeBufferPointer(start: ys[i], count: m * outs[i]))
+                let yAlone = Array(UnsafeBufferPointer(start: ysAlone[i], count: m * outs[i]))
+                let dw = Array(UnsafeBufferPointer(start: dws[i], count: outs[i] * k))
+                let dwAlone = Array(UnsafeBufferPointer(start: dwsAlone[i], count: outs[i] * k))
+                #expect(!y.contains { $0.isNaN } && dw != Array(UnsafeBufferPointer(start: starts[i], count: outs[i] * k)),
+                        "\(precision) product \(i) of \(used) not written")
+                #expect(y.map(\.bitPattern) == yAlone.map(\.bitPattern), "\(precision) y\(i) of \(used), \(threads) threads")
+                #expect(dw.map(\.bitPattern) == dwAlone.map(\.bitPattern), "\(precision) dw\(i) of \(used), \(threads) threads")
+            }
+        }
+    }
+
     @Test func trainRefusesAnUnknownPrecision() throws {
         let r = try GenerateCommandTests().run(["train", "--data", "/nonexistent", "--out", "/nonexistent/run", "--precision", "fp16"])
         #expect(r.status != 0 && r.err.contains("--precision fp16") && r.err.contains("fp32, bf16"), "\(r.err)")

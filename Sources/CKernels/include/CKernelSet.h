@@ -35,6 +35,11 @@ typedef void (*swiftllama_gemm_int8_k16_fn)(int type, const uint8_t *packed, con
                                             const float *d, const float *dbias, int superblocks,
                                             const int8_t *xq, const float *xd, const int16_t *xsums, int tokens,
                                             float *out, long ldo, int nrows);
+/// The int8 matrix-matrix kernel for Q4_K, Q5_K and IQ4_XS with activations per 256: see
+/// `swiftllama_gemm_int8_k32` in CKernels.h.
+typedef void (*swiftllama_gemm_int8_k32_fn)(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,
+                                            const float *dmin, int superblocks, const int8_t *xq, const float *xd,
+                                            const int16_t *xsums, int tokens, float *out, long ldo, int nrows);
 
 typedef struct swiftllama_kernel_set {
     /// "generic", "avx2", "avx512-256" or "avx512".
@@ -63,6 +68,8 @@ typedef struct swiftllama_kernel_set {
     swiftllama_gemm_int8_fn gemm_int8;
     /// The same for the K-quants with sub-blocks of 16, or NULL (set exactly when `gemm_int8` is).
     swiftllama_gemm_int8_k16_fn gemm_int8_k16;
+    /// The same for Q4_K, Q5_K and IQ4_XS with activations per 256, or NULL (set exactly when `gemm_int8` is).
+    swiftllama_gemm_int8_k32_fn gemm_int8_k32;
     /// F16 and BF16 in their row-interleaved layout (RepackHalf.h), or NULL.
     swiftllama_matvec_half_r8_fn matvec_f16_r8, matvec_bf16_r8;
 } swiftllama_kernel_set;

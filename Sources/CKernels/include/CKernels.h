@@ -139,6 +139,30 @@ void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *sc
                               const int8_t *xq, const float *xd, const int16_t *xsums, int tokens,
                               float *out, long ldo, int nrows);
 
+// ---- The int8 GEMM for Q4_K, Q5_K and IQ4_XS with activations per 256 ("K32") ----
+// The tile of `swiftllama_pack_int8` (blocks of 32: the unsigned values and the float scale
+// d·sc_j per row; its float biases are not read), with the activations quantized per 256
+// (`swiftllama_quantize_q8_K`), so the float step is one fma per sub-block of 32 into a sum
+// per super-block, multiplied by xd once per 256. Biases in integers: IQ4_XS's weight is
+// scale·(u − 128), so the sub-block's int32 sum starts at −128·Σq; Q4_K/Q5_K's is
+// d·sc_j·u − dmin·m_j, so M = Σ_j m_j·Σq_j (vpdpwssd on pairs of sub-blocks) and one
+// xd·dmin·M per super-block. Exact in the weights.
+
+/// The mins of Q4_K (12) / Q5_K (13) rows for `swiftllama_gemm_int8_k32`: per super-block s
+/// and row r < nrows (≤ 16), `pairs[64·s + 16·q + r]` = m_{2q} in the low int16 and m_{2q+1}
+/// in the high, and `dmin[16·s + r]`. Rows past `nrows` are zero. Other types: nothing.
+void swiftllama_pack_int8_k32_mins(int type, const void *rows, long rowBytes, int nrows, int superblocks,
+                                   int32_t *pairs, float *dmin);
+
+/// out[t·ldo + j] = Σ_c W[j, c]·x[t, c] for t < tokens, j < nrows (≤ 16), W of type Q4_K (12),
+/// Q5_K (13) or IQ4_XS (23) packed by `swiftllama_pack_int8` (`packed`, `scales`) and, for
+/// Q4_K/Q5_K, `swiftllama_pack_int8_k32_mins` (`pairs`, `dmin`; unused for IQ4_XS), and
+/// activations quantized per 256: `xq` tokens × 256·superblocks, `xd` tokens × superblocks,
+/// `xsums` the sums of each 32 quantized values, tokens × 8·superblocks.
+void swiftllama_gemm_int8_k32(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,
+                              const float *dmin, int superblocks, const int8_t *xq, const float *xd,
+                              const int16_t *xsums, int tokens, float *out, long ldo, int nrows);
+
 // ---- Row-interleaved ("R8") layouts, made once at model load (Kernels/Repack.swift) ----
 // Rows are taken 8 at a time. For each block index b of a group of 8 rows: the 8 rows' f16
 // scales (16 bytes), then the quantized bytes as 4-byte words interleaved by row: word i of

@@ -189,10 +189,18 @@ let int8TileRows = 16
 /// products stay in int32 over a super-block (`gemmInt8K16`).
 public let int8GEMMK16Types: Set<GGMLType> = [.q2_K, .q3_K, .q6_K]
 
+/// Types whose sub-blocks of 32 have integer scales (and mins) under one scale per 256: their
+/// prompts take activations per 256 and one float step per sub-block (`gemmInt8K32`).
+public let int8GEMMK32Types: Set<GGMLType> = [.q4_K, .q5_K, .iq4_xs]
+
 func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
               parallel: ParallelFor) {
     if int8GEMMK16Types.contains(w.type) {
         gemmInt8K16(w, x, tokens: tokens, out, parallel: parallel)
+        return
+    }
+    if int8GEMMK32Types.contains(w.type), w.columns % 256 == 0 {
+        gemmInt8K32(w, x, tokens: tokens, out, parallel: parallel)
         return
     }
     let rows = w.rows, cols = w.columns, blocks32 = cols / 32
@@ -297,6 +305,52 @@ func gemmInt8K16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
     }
 }
 
+/// Q4_K, Q5_K and IQ4_XS: activations quantized per 256 (Q8_K, as generation and llama.cpp
+/// take them for these types) and the per-32 tile of `swiftllama_pack_int8`, so each
+/// sub-block of 32 costs one float fma instead of a scale, an fma and a bias step
+/// (`swiftllama_gemm_int8_k32`: the biases in integers, xd once per 256).
+func gemmInt8K32(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
+                 parallel: ParallelFor) {
+    let rows = w.rows, cols = w.columns, superblocks = cols / 256, blocks = cols / 32
+    let typeID = Int32(w.type.rawValue)
+    let xq = UnsafeMutablePointer<Int8>.allocate(capacity: tokens * cols)
+    let xd = UnsafeMutablePointer<Float>.allocate(capacity: tokens * superblocks)
+    let xsums16 = UnsafeMutablePointer<Int16>.allocate(capacity: tokens * superblocks * 16)
+    let xsums = UnsafeMutablePointer<Int16>.allocate(capacity: tokens * blocks)
+    defer { xq.deallocate(); xd.deallocate(); xsums16.deallocate(); xsums.deallocate() }
+    parallel.runChunked(tokens, chunk: 16) { _, range in
+        for t in range {
+            let s16 = xsums16 + t * superblocks * 16
+            quantizeActivations(x + t * cols, into: SuperBlockActivations(
+                values: xq + t * cols, scales: xd + t * superblocks, sums: s16, superblocks: superblocks))
+            // Sums of 32 (at most 32·127: Int16).
+            for b in 0..<blocks { xsums[t * blocks + b] = s16[2 * b] &+ s16[2 * b + 1] }
+        }
+    }
+    let tiles = (rows + int8TileRows - 1) / int8TileRows
+    parallel.runChunked(tiles, chunk: 2) { _, range in
+        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: blocks * 16 * 32)
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
+        let biases = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
+        let pairs = UnsafeMutablePointer<Int32>.allocate(capacity: superblocks * 64)
+        let dmin = UnsafeMutablePointer<Float>.allocate(capacity: superblocks * 16)
+        var plain: UnsafeMutableRawPointer?
+        defer {
+            packed.deallocate(); scales.deallocate(); biases.deallocate(); pairs.deallocate(); dmin.deallocate()
+            plain?.deallocate()
+        }
+        for tile in range {
+            let r0 = tile * int8TileRows
+            let n = min(int8TileRows, rows - r0)
+            let source = plainRows(w, from: r0, count: n, buffer: &plain)
+            swiftllama_pack_int8(typeID, source, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
+            swiftllama_pack_int8_k32_mins(typeID, source, w.rowBytes, Int32(n), Int32(superblocks), pairs, dmin)
+            swiftllama_gemm_int8_k32(typeID, packed, scales, pairs, dmin, Int32(superblocks), xq, xd, xsums,
+                                     Int32(tokens), out + r0, rows, Int32(n))
+        }
+    }
+}
+
 // fp32 products with strided operands (the training model): `C = (accumulate ? C : 0) + A·B`
 // with A(i, p) = `a[i·aRow + p·aCol]` and B(p, j) = `b[p·bRow + j·bCol]`, so the three
 // products of a linear layer (forward Y = X·Wᵀ, backward dX = dY·W and dW += dYᵀ·X) and
@@ -334,12 +388,15 @@ public final class StridedGEMM: @unchecked Sendable {
     /// The precision of `multiply`'s products (`.bf16` only where `TrainingPrecision.bf16`
     /// is available; `multiplySerial` is always fp32).
     public let precision: TrainingPrecision
-    /// `.bf16`: A and B rounded to bfloat16 pairs (B's tiles, then A's rows), and each
-    /// worker's block of C when the product accumulates.
-    private var words: UnsafeMutablePointer<UInt32>
-    private var wordsCapacity: Int
+    /// `.bf16`: A's rows and B's tiles rounded to bfloat16 pairs, each in its own buffer (A's
+    /// kept for the next product with `reuseA`), and each worker's block of C when the
+    /// product accumulates.
+    private var wordsA: UnsafeMutablePointer<UInt32>
+    private var wordsACapacity: Int
+    private var wordsB: UnsafeMutablePointer<UInt32>
+    private var wordsBCapacity: Int
     private let bf16Scratch: UnsafeMutablePointer<Float>
-    /// Which A the rounded rows at the start of `words` hold.
+    /// Which A the rounded rows at the start of `wordsA` hold.
     private struct BF16Operand: Equatable {
         let base: UnsafePointer<Float>
         let row, column, m, k: Int
@@ -353,15 +410,18 @@ public final class StridedGEMM: @unchecked Sendable {
         packedBCapacity = 1 << 16
         packedB = .allocate(capacity: packedBCapacity)
         self.precision = precision
-        wordsCapacity = precision == .bf16 ? 1 << 16 : 0
-        words = .allocate(capacity: wordsCapacity)
+        wordsACapacity = precision == .bf16 ? 1 << 16 : 0
+        wordsA = .allocate(capacity: wordsACapacity)
+        wordsBCapacity = wordsACapacity
+        wordsB = .allocate(capacity: wordsBCapacity)
         let scratch = precision == .bf16 ? pool.workers * StridedGEMM.bf16StripRows * gemmPanelRows : 0
         bf16Scratch = .allocate(capacity: scratch)
     }
 
     deinit {
         packedB.deallocate()
-        words.deallocate()
+        wordsA.deallocate()
+        wordsB.deallocate()
         bf16Scratch.deallocate()
     }
 
@@ -379,8 +439,9 @@ public final class StridedGEMM: @unchecked Sendable {
             return
         }
         if precision == .bf16, aRow == 1 || aCol == 1, bRow == 1 || bCol == 1 {
-            multiplyBF16(m: m, n: n, k: k, a: a, aRow: aRow, aCol: aCol, b: b, bRow: bRow, bCol: bCol,
-                         c: c, ldc: ldc, accumulate: accumulate, reuseA: reuseA)
+            let p = Product(m: m, n: n, k: k, a: a, aRow: aRow, aCol: aCol, b: b, bRow: bRow, bCol: bCol,
+                            c: c, ldc: ldc, accumulate: accumulate)
+            multiplyBF16(p, nil, nil, count: 1, shareA: false, shareB: false, reuseA: reuseA)
             return
         }
         let nr = StridedGEMM.nr
@@ -403,55 +464,171 @@ public final class StridedGEMM: @unchecked Sendable {
         }
     }
 
-    /// `multiply` with bfloat16 products summed in fp32 (`TrainingPrecision.bf16`): A and B
-    /// rounded to bfloat16 pairs once per product (CKernels/TrainingBF16.c), then the BF16
-    /// prompt kernel's micro-kernels (`swiftllama_gemm_bf16`, 256-bit) over tasks of 96 rows ×
-    /// 32 columns of C, each written by one task (sums in a fixed order: the same bits
-    /// whatever the thread count).
-    private func multiplyBF16(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRow: Int, aCol: Int,
-                              b: UnsafePointer<Float>, bRow: Int, bCol: Int,
-                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, reuseA: Bool) {
+    /// One product `C = (accumulate ? C : 0) + A·B` of `multiplyGroup`, in `multiply`'s terms.
+    public struct Product {
+        public let m, n, k: Int
+        public let a: UnsafePointer<Float>
+        public let aRow, aCol: Int
+        public let b: UnsafePointer<Float>
+        public let bRow, bCol: Int
+        public let c: UnsafeMutablePointer<Float>
+        public let ldc: Int
+        public let accumulate: Bool
+
+        public init(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRow: Int, aCol: Int,
+                    b: UnsafePointer<Float>, bRow: Int, bCol: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+            (self.m, self.n, self.k, self.a, self.aRow, self.aCol) = (m, n, k, a, aRow, aCol)
+            (self.b, self.bRow, self.bCol, self.c, self.ldc, self.accumulate) = (b, bRow, bCol, c, ldc, accumulate)
+        }
+
+        var takesBF16: Bool { m > 0 && n > 0 && k > 0 && (aRow == 1 || aCol == 1) && (bRow == 1 || bCol == 1) }
+    }
+
+    /// `multiply` on each product in turn (the fp32 form of `multiplyGroup` and `multiplySum`).
+    func multiplyEach(_ p0: Product, _ p1: Product, _ p2: Product?) {
+        func run(_ p: Product) {
+            multiply(m: p.m, n: p.n, k: p.k, a: p.a, aRow: p.aRow, aCol: p.aCol, b: p.b, bRow: p.bRow, bCol: p.bCol,
+                     c: p.c, ldc: p.ldc, accumulate: p.accumulate)
+        }
+        run(p0)
+        run(p1)
+        if let p2 { run(p2) }
+    }
+
+    /// Two or three products of which all share one operand: the same A (`sharedA`: a
+    /// layer's q/k/v or gate/up products of one input) or the same B (their weight
+    /// gradients, over that input). Each C is what `multiply` gives for its product alone.
+    /// With `.bf16`, the shared operand is rounded once, and the roundings, then the
+    /// products, of all of them each run as one parallel loop (two wake-ups of the pool
+    /// instead of two per product); fp32 runs `multiply` on each in turn.
+    public func multiplyGroup(_ p0: Product, _ p1: Product, _ p2: Product?, sharedA: Bool) {
+        guard precision == .bf16, p0.takesBF16, p1.takesBF16, p2?.takesBF16 ?? true else {
+            multiplyEach(p0, p1, p2)
+            return
+        }
+        @inline(__always) func shares(_ p: Product) -> Bool {
+            sharedA ? p.a == p0.a && p.aRow == p0.aRow && p.aCol == p0.aCol && p.m == p0.m && p.k == p0.k
+                : p.b == p0.b && p.bRow == p0.bRow && p.bCol == p0.bCol && p.n == p0.n && p.k == p0.k
+        }
+        precondition(shares(p1) && (p2.map(shares) ?? true), "multiplyGroup: the products do not share their \(sharedA ? "A" : "B")")
+        multiplyBF16(p0, p1, p2, count: p2 == nil ? 2 : 3, shareA: sharedA, shareB: !sharedA, reuseA: false)
+    }
+
+    /// Two or three products into the same C, in order (`p1` and `p2` accumulate onto what
+    /// the ones before wrote: the input gradient of a layer's q/k/v or gate/up weights):
+    /// C is what `multiply` on each in turn gives. With `.bf16`, the roundings of all the
+    /// operands, then the products, each run as one parallel loop, each task taking its
+    /// block of C through every product in turn; fp32 runs `multiply` on each in turn.
+    public func multiplySum(_ p0: Product, _ p1: Product, _ p2: Product?) {
+        guard precision == .bf16, p0.takesBF16, p1.takesBF16, p2?.takesBF16 ?? true else {
+            multiplyEach(p0, p1, p2)
+            return
+        }
+        @inline(__always) func adds(_ p: Product) -> Bool { p.c == p0.c && p.ldc == p0.ldc && p.m == p0.m && p.n == p0.n && p.accumulate }
+        precondition(adds(p1) && (p2.map(adds) ?? true), "multiplySum: the later products must accumulate onto the first's C")
+        multiplyBF16(p0, p1, p2, count: p2 == nil ? 2 : 3, shareA: false, shareB: false, reuseA: false, sum: true)
+    }
+
+    /// Where one product of `multiplyBF16` finds its rounded operands, and its share of the
+    /// two parallel loops.
+    private struct BF16Job {
+        var p: Product
+        var pairs = 0, tiles = 0, strips = 0
+        var wordsA = 0, wordsB = 0
+        var aChunks = 0, bTiles = 0
+        var convertEnd = 0, computeEnd = 0
+        init(_ p: Product) { self.p = p }
+    }
+
+    /// `multiply` with bfloat16 products summed in fp32 (`TrainingPrecision.bf16`) for one
+    /// to three products (`count`; `shareA`/`shareB`: products 1 and 2 have product 0's A or
+    /// B): A and B rounded to bfloat16 pairs once (CKernels/TrainingBF16.c; product 0's
+    /// A kept from the previous call with `reuseA`), then the BF16 prompt kernel's
+    /// micro-kernels (`swiftllama_gemm_bf16`, 256-bit) over tasks of 96 rows × 32 columns of
+    /// a C, each written by one task (sums in a fixed order: the same bits whatever the
+    /// thread count or grouping).
+    private func multiplyBF16(_ p0: Product, _ p1: Product?, _ p2: Product?, count: Int, shareA: Bool, shareB: Bool,
+                              reuseA: Bool, sum: Bool = false) {
         let nr = gemmPanelRows
-        let pairs = (k + 1) / 2
-        let tiles = (n + nr - 1) / nr
-        let need = (tiles * nr + m) * pairs
-        let signature = BF16Operand(base: a, row: aRow, column: aCol, m: m, k: k)
-        var convertA = !(reuseA && roundedA == signature)
-        if need > wordsCapacity {
-            words.deallocate()
-            wordsCapacity = need
-            words = .allocate(capacity: need)
+        let aChunk = 64
+        let stripRows = StridedGEMM.bf16StripRows
+        var jobs = (BF16Job(p0), BF16Job(p1 ?? p0), BF16Job(p2 ?? p0))
+        let signatureA = BF16Operand(base: p0.a, row: p0.aRow, column: p0.aCol, m: p0.m, k: p0.k)
+        var convertA = !(reuseA && roundedA == signatureA)
+        // Word offsets of each product's operands (a shared one: product 0's).
+        var needA = 0, needB = 0
+        func place(_ j: inout BF16Job, _ i: Int) {
+            j.pairs = (j.p.k + 1) / 2
+            j.tiles = (j.p.n + nr - 1) / nr
+            j.strips = (j.p.m + stripRows - 1) / stripRows
+            if i == 0 || !shareA { j.wordsA = needA; needA += j.p.m * j.pairs } else { j.wordsA = 0 }
+            if i == 0 || !shareB { j.wordsB = needB; needB += j.tiles * nr * j.pairs } else { j.wordsB = 0 }
+        }
+        place(&jobs.0, 0); place(&jobs.1, 1); place(&jobs.2, 2)
+        if needA > wordsACapacity {
+            wordsA.deallocate()
+            wordsACapacity = needA
+            wordsA = .allocate(capacity: needA)
             convertA = true
         }
-        roundedA = signature
-        // A's rows first, so that the next product's B tiles leave them in place.
-        let xa = words, pb = words + m * pairs
-        let aChunk = 64
-        let aChunks = convertA ? (m + aChunk - 1) / aChunk : 0
-        pool.parallelFor(tiles + aChunks) { t in
-            if t < tiles {
-                swiftllama_train_pack_bf16_b(b, bRow, bCol, Int32(k), Int32(t * nr), Int32(min(nr, n - t * nr)), pb + t * nr * pairs)
-            } else {
-                let i0 = (t - tiles) * aChunk
-                swiftllama_train_bf16_a(a, aRow, aCol, Int32(i0), Int32(min(aChunk, m - i0)), Int32(k), xa + i0 * pairs, pairs)
+        if needB > wordsBCapacity {
+            wordsB.deallocate()
+            wordsBCapacity = needB
+            wordsB = .allocate(capacity: needB)
+        }
+        roundedA = signatureA
+        var converts = 0, computes = 0
+        func share(_ j: inout BF16Job, _ i: Int) {
+            if i < count {
+                j.aChunks = (i == 0 ? convertA : !shareA) ? (j.p.m + aChunk - 1) / aChunk : 0
+                j.bTiles = i == 0 || !shareB ? j.tiles : 0
+                converts += j.aChunks + j.bTiles
+                // `sum`: the tasks are product 0's blocks of C, each through every product.
+                if i == 0 || !sum { computes += j.strips * j.tiles }
+            }
+            j.convertEnd = converts
+            j.computeEnd = computes
+        }
+        share(&jobs.0, 0); share(&jobs.1, 1); share(&jobs.2, 2)
+        let list = jobs
+        let xa = wordsA, pb = wordsB
+        @inline(__always) func job(_ i: Int) -> BF16Job { i == 0 ? list.0 : i == 1 ? list.1 : list.2 }
+        if converts > 0 {
+            pool.parallelFor(converts) { t in
+                var i = 0
+                while t >= job(i).convertEnd { i += 1 }
+                let j = job(i), p = j.p
+                let u = t - (i == 0 ? 0 : job(i - 1).convertEnd)
+                if u < j.bTiles {
+                    swiftllama_train_pack_bf16_b(p.b, p.bRow, p.bCol, Int32(p.k), Int32(u * nr), Int32(min(nr, p.n - u * nr)),
+                                                 pb + j.wordsB + u * nr * j.pairs)
+                } else {
+                    let i0 = (u - j.bTiles) * aChunk
+                    swiftllama_train_bf16_a(p.a, p.aRow, p.aCol, Int32(i0), Int32(min(aChunk, p.m - i0)), Int32(p.k),
+                                            xa + j.wordsA + i0 * j.pairs, j.pairs)
+                }
             }
         }
-        let stripRows = StridedGEMM.bf16StripRows
-        let strips = (m + stripRows - 1) / stripRows
         let scratch = bf16Scratch
         let width = BF16GEMMWidth.bits256.rawValue
-        pool.runChunked(strips * tiles, chunk: 1) { worker, range in
+        pool.runChunked(computes, chunk: 1) { worker, range in
             for task in range {
-                let s = task / tiles, t = task % tiles
-                let i0 = s * stripRows, rows = min(stripRows, m - i0)
-                let j0 = t * nr, cols = min(nr, n - j0)
-                let tile = pb + t * nr * pairs, x = xa + i0 * pairs
-                if accumulate {
-                    let tmp = scratch + worker * stripRows * nr
-                    swiftllama_gemm_bf16(width, tile, Int32(pairs), x, pairs, Int32(rows), tmp, nr, Int32(cols))
-                    for r in 0..<rows { addInPlace(c + (i0 + r) * ldc + j0, tmp + r * nr, count: cols) }
-                } else {
-                    swiftllama_gemm_bf16(width, tile, Int32(pairs), x, pairs, Int32(rows), c + i0 * ldc + j0, ldc, Int32(cols))
+                var i = 0
+                while task >= job(i).computeEnd { i += 1 }
+                let u = task - (i == 0 ? 0 : job(i - 1).computeEnd)
+                let s = u / job(i).tiles, t = u % job(i).tiles
+                for product in i..<(sum ? count : i + 1) {
+                    let j = job(product), p = j.p
+                    let i0 = s * stripRows, rows = min(stripRows, p.m - i0)
+                    let j0 = t * nr, cols = min(nr, p.n - j0)
+                    let tile = pb + j.wordsB + t * nr * j.pairs, x = xa + j.wordsA + i0 * j.pairs
+                    if p.accumulate {
+                        let tmp = scratch + worker * stripRows * nr
+                        swiftllama_gemm_bf16(width, tile, Int32(j.pairs), x, j.pairs, Int32(rows), tmp, nr, Int32(cols))
+                        for r in 0..<rows { addInPlace(p.c + (i0 + r) * p.ldc + j0, tmp + r * nr, count: cols) }
+                    } else {
+                        swiftllama_gemm_bf16(width, tile, Int32(j.pairs), x, j.pairs, Int32(rows), p.c + i0 * p.ldc + j0, p.ldc, Int32(cols))
+                    }
                 }
             }
         }
@@ -627,7 +804,31 @@ public final class StridedGEMM: @unchecked Sendable {
     /// `dw += dyᵀ · x`: the weight gradient of a linear layer, accumulated.
     public func linearBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                                      rows: Int, inDim: Int, outDim: Int) {
-        multiply(m: outDim, n: inDim, k: rows, a: dy, aRow: 1, aCol: outDim,
-                 b: x, bRow: inDim, bCol: 1, c: dw, ldc: inDim, accumulate: true)
+        let p = StridedGEMM.weightGradient(dy, x, dw, rows: rows, inDim: inDim, outDim: outDim)
+        multiply(m: p.m, n: p.n, k: p.k, a: p.a, aRow: p.aRow, aCol: p.aCol, b: p.b, bRow: p.bRow, bCol: p.bCol,
+                 c: p.c, ldc: p.ldc, accumulate: p.accumulate)
+    }
+
+    /// `linearBackwardInput`'s product, for `multiplySum` (the input gradients of several
+    /// weights over the same x, summed).
+    public static func inputGradient(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                     rows: Int, inDim: Int, outDim: Int, accumulate: Bool) -> Product {
+        Product(m: rows, n: inDim, k: outDim, a: dy, aRow: outDim, aCol: 1, b: w, bRow: inDim, bCol: 1,
+                c: dx, ldc: inDim, accumulate: accumulate)
+    }
+
+    /// `linear`'s product, for `multiplyGroup` (several weights over the same x: `sharedA`).
+    public static func linearProduct(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                     rows: Int, inDim: Int, outDim: Int) -> Product {
+        Product(m: rows, n: outDim, k: inDim, a: x, aRow: inDim, aCol: 1, b: w, bRow: 1, bCol: inDim,
+                c: y, ldc: outDim, accumulate: false)
+    }
+
+    /// `linearBackwardWeight`'s product, for `multiplyGroup` (the weight gradients of several
+    /// weights over the same x: `sharedA: false`, B shared).
+    public static func weightGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                                      rows: Int, inDim: Int, outDim: Int) -> Product {
+        Product(m: outDim, n: inDim, k: rows, a: dy, aRow: 1, aCol: outDim, b: x, bRow: inDim, bCol: 1,
+                c: dw, ldc: inDim, accumulate: true)
     }
 }

@@ -107,12 +107,21 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 /// stored format (`matvec`, with `kernels`: the process's selected C kernel set unless a
 /// test or benchmark forces another); more (prompt processing) go through the blocked
 /// `gemm`, which converts each block of W to fp32 once for the whole batch (`role`: which
-/// of the model's products this is, for `gemm`'s choice of BF16 products).
+/// of the model's products this is, for `gemm`'s choice of BF16 products). Row-interleaved
+/// matrices take up to `interleavedRunsMaxTokens` tokens as runs of 8 through their
+/// matrix-vector kernel.
 public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
                    parallel: ParallelFor, kernels: KernelSet = .selected, role: ProductRole? = nil) {
     if w.layout == .rowInterleaved8 {
         if tokens <= interleavedMaxTokens {
             matvecInterleaved(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
+        } else if tokens <= interleavedRunsMaxTokens {
+            var t0 = 0
+            while t0 < tokens {
+                let n = min(interleavedMaxTokens, tokens - t0)
+                matvecInterleaved(w, x + t0 * w.columns, tokens: n, out + t0 * w.rows, parallel: parallel, kernels: kernels)
+                t0 += n
+            }
         } else {
             gemm(w, x, tokens: tokens, out, parallel: parallel, role: role)
         }
@@ -139,9 +148,25 @@ public func matmul(_ products: [(w: MatrixView, out: UnsafeMutablePointer<Float>
 public func matmul(_ products: UnsafeBufferPointer<(w: MatrixView, out: UnsafeMutablePointer<Float>)>, _ x: UnsafePointer<Float>,
                    tokens: Int, parallel: ParallelFor, kernels: KernelSet = .selected, role: ProductRole? = nil) {
     let cols = products.first?.w.columns ?? 0
-    if products.count > 1, tokens <= interleavedMaxTokens,
+    if products.count > 1, tokens <= max(interleavedMaxTokens, interleavedRunsMaxTokens),
        products.allSatisfy({ $0.w.layout == .rowInterleaved8 && $0.w.columns == cols && kernels.hasInterleavedKernel($0.w.type) }) {
-        matvecInterleaved(products, x, tokens: tokens, parallel: parallel, kernels: kernels)
+        if tokens <= interleavedMaxTokens {
+            matvecInterleaved(products, x, tokens: tokens, parallel: parallel, kernels: kernels)
+            return
+        }
+        // Runs of 8 tokens, as `matmul` of one matrix does, each output shifted to the run.
+        withUnsafeTemporaryAllocation(of: (w: MatrixView, out: UnsafeMutablePointer<Float>).self, capacity: products.count) { run in
+            guard let base = run.baseAddress else { return }
+            var t0 = 0
+            while t0 < tokens {
+                let n = min(interleavedMaxTokens, tokens - t0)
+                for (i, p) in products.enumerated() { (base + i).initialize(to: (w: p.w, out: p.out + t0 * p.w.rows)) }
+                matvecInterleaved(UnsafeBufferPointer(start: base, count: products.count), x + t0 * cols, tokens: n,
+                                  parallel: parallel, kernels: kernels)
+                (base).deinitialize(count: products.count)
+                t0 += n
+            }
+        }
         return
     }
     for (w, out) in products { matmul(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels, role: role) }

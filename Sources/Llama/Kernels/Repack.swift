@@ -30,6 +30,18 @@ public func isReadOnlyFileMapping(_ owner: AnyObject) -> Bool {
 /// (8 tokens per call); beyond, through `gemm` (which reads the layout when it packs).
 public let interleavedMaxTokens = 8
 
+/// Up to this many tokens (a short prompt, a chat turn, a few parallel prompts), a
+/// row-interleaved product runs its matrix-vector kernel over consecutive runs of
+/// `interleavedMaxTokens` tokens instead of `gemm`: `gemm` first converts every block of the
+/// matrix into its packed panels, a cost that a 512-token prompt shares out but that made a
+/// 12-token prompt cost as much as ~100 (1B Q4_0 model, AMD EPYC Zen 4). Each token's
+/// result is what it would get in a run of 8. `LLAMA_R8_RUNS_MAX_TOKENS=N` changes the limit
+/// (0: always `gemm` beyond 8 tokens), to measure the crossover on another CPU.
+public let interleavedRunsMaxTokens: Int = {
+    guard let v = getenv("LLAMA_R8_RUNS_MAX_TOKENS"), let n = Int(String(cString: v)), n >= 0 else { return 64 }
+    return n
+}()
+
 /// True when `repackForMatvec` would repack `view` for `kernels`: the layout is on, the set
 /// has SIMD kernels for it (not the generic set), and the rows split into groups of 8.
 public func repacks(_ view: MatrixView, kernels: KernelSet = .selected) -> Bool {

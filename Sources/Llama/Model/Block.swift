@@ -106,19 +106,15 @@ enum MatrixProducts {
     /// block of `gemm`, one core) and whose batches have many.
     case strided(StridedGEMM)
 
-    /// `sameInput` (strided products only): x is the previous product's input, unchanged, so
-    /// its bfloat16 copy (`--precision bf16`) is reused.
     @inline(__always)
-    func callAsFunction(_ w: MatrixView, _ x: UnsafePointer<Float>, rows n: Int, _ out: FloatPointer, role: ProductRole? = nil,
-                        sameInput: Bool = false) {
+    func callAsFunction(_ w: MatrixView, _ x: UnsafePointer<Float>, rows n: Int, _ out: FloatPointer, role: ProductRole? = nil) {
         switch self {
         case let .stored(parallel):
             matmul(w, x, tokens: n, out, parallel: parallel, role: role)
         case let .strided(gemm):
             // Only the training model makes these, over its own fp32 parameters.
             precondition(w.type == .f32 && w.layout == .plain, "strided products take plain fp32 weights")
-            gemm.linear(x, w.base.assumingMemoryBound(to: Float.self), out, rows: n, inDim: w.columns, outDim: w.rows,
-                        sameInput: sameInput)
+            gemm.linear(x, w.base.assumingMemoryBound(to: Float.self), out, rows: n, inDim: w.columns, outDim: w.rows)
         }
     }
 
@@ -149,10 +145,15 @@ enum MatrixProducts {
                 matmul(UnsafeBufferPointer(used), x, tokens: n, parallel: parallel, role: role)
                 _ = used.deinitialize()
             }
-        case .strided:
-            self(p0.w, x, rows: n, p0.out)
-            self(p1.w, x, rows: n, p1.out, sameInput: true)
-            if let p2 { self(p2.w, x, rows: n, p2.out, sameInput: true) }
+        case let .strided(gemm):
+            // Only the training model makes these, over its own fp32 parameters: one
+            // `multiplyGroup` (with bf16 products, x rounded once and two pool wake-ups).
+            func product(_ p: (w: MatrixView, out: FloatPointer)) -> StridedGEMM.Product {
+                precondition(p.w.type == .f32 && p.w.layout == .plain, "strided products take plain fp32 weights")
+                return StridedGEMM.linearProduct(x, p.w.base.assumingMemoryBound(to: Float.self), p.out,
+                                                 rows: n, inDim: p.w.columns, outDim: p.w.rows)
+            }
+            gemm.multiplyGroup(product(p0), product(p1), p2.map(product), sharedA: true)
         }
     }
 }
@@ -256,10 +257,7 @@ struct TransformerBlock {
         addBias(w.bq, to: a.q, rows: n)
         addBias(w.bk, to: a.k, rows: n)
         addBias(w.bv, to: a.v, rows: n)
-        if let rope {
-            self.rope(a.q, rows: n, heads: c.headCount, angles: rope)
-            self.rope(a.k, rows: n, heads: c.kvHeadCount, angles: rope)
-        }
+        if let rope { self.rope(a.q, heads: c.headCount, a.k, heads: c.kvHeadCount, rows: n, angles: rope) }
         if let observer {
             observer.observe(.query, layer: l, values: a.q, rows: n, width: qDim)
             observer.observe(.key, layer: l, values: a.k, rows: n, width: kvDim)
@@ -322,18 +320,23 @@ struct TransformerBlock {
         }
     }
 
-    /// RoPE of `heads` heads in each of `n` rows at `p`, row i with `angles`' row i, in the
-    /// architecture's pairing. The training backward rotates gradients back with −sin.
-    func rope(_ p: FloatPointer, rows n: Int, heads: Int, angles: RopeRows) {
-        let headDim = config.headDim, half = headDim / 2, width = heads * headDim
+    /// RoPE of `heads` heads in each of `n` rows at `p` (q) and of `heads2` heads in each row
+    /// at `p2` (k), row i with `angles`' row i, in the architecture's pairing, in one parallel
+    /// loop. The training backward rotates gradients back with −sin.
+    func rope(_ p: FloatPointer, heads: Int, _ p2: FloatPointer, heads heads2: Int, rows n: Int, angles: RopeRows) {
+        let headDim = config.headDim, half = headDim / 2
         let layout = config.architecture.ropeLayout
+        @inline(__always) func rotate(_ x: FloatPointer, heads: Int, _ o: Int) {
+            switch layout {
+            case .interleaved: applyRope(x, heads: heads, headDim: headDim, cos: angles.cos + o, sin: angles.sin + o)
+            case .rotateHalf: applyRopeRotateHalf(x, heads: heads, headDim: headDim, cos: angles.cos + o, sin: angles.sin + o)
+            }
+        }
         parallel.runChunked(n, chunk: 16) { _, range in
             for i in range {
-                let x = p + i * width, o = (i % angles.period) * half
-                switch layout {
-                case .interleaved: applyRope(x, heads: heads, headDim: headDim, cos: angles.cos + o, sin: angles.sin + o)
-                case .rotateHalf: applyRopeRotateHalf(x, heads: heads, headDim: headDim, cos: angles.cos + o, sin: angles.sin + o)
-                }
+                let o = (i % angles.period) * half
+                rotate(p + i * heads * headDim, heads: heads, o)
+                rotate(p2 + i * heads2 * headDim, heads: heads2, o)
             }
         }
     }

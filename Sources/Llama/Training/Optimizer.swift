@@ -65,8 +65,11 @@ public final class AdamW {
         v.deallocate()
     }
 
-    /// One update of `params` from `grads` at learning rate `lr`.
-    public func update(params: FloatPointer, grads: UnsafePointer<Float>, lr: Double, pool: ParallelFor) {
+    /// One update of `params` from `grads` at learning rate `lr`; with `gradScale`, from
+    /// `grads` times it (each gradient `g · gradScale`, as `clipGradientNorm` would have
+    /// scaled it in place: the same bits, one pass over the gradients fewer).
+    public func update(params: FloatPointer, grads: UnsafePointer<Float>, lr: Double, gradScale: Float? = nil,
+                       pool: ParallelFor) {
         step += 1
         let bc1 = 1 - pow(Double(beta1), Double(step))
         let bc2 = 1 - pow(Double(beta2), Double(step))
@@ -76,6 +79,7 @@ public final class AdamW {
         let b1 = beta1, b2 = beta2, eps = eps, wd = weightDecay
         let m = m, v = v
         let groups = groups
+        let scaled = gradScale != nil, scale = gradScale ?? 1
         pool.parallelFor(groups.count) { gi in
             let g = groups[gi]
             let decay: Float = g.decays ? 1 - lrF * wd : 1
@@ -87,11 +91,13 @@ public final class AdamW {
             let vDecay = V(repeating: decay), vb1 = V(repeating: b1), vb2 = V(repeating: b2)
             let vc1 = V(repeating: 1 - b1), vc2 = V(repeating: 1 - b2)
             let vStep = V(repeating: stepSize), vRoot = V(repeating: bc2Root), vEps = V(repeating: eps)
+            let vScale = V(repeating: scale)
             var i = g.offset
             let end = g.offset + g.count
             while i + 16 <= end {
                 let o = i * 4
-                let grad = gr.loadUnaligned(fromByteOffset: o, as: V.self)
+                var grad = gr.loadUnaligned(fromByteOffset: o, as: V.self)
+                if scaled { grad *= vScale }
                 let p = pr.loadUnaligned(fromByteOffset: o, as: V.self) * vDecay
                 let mi = vb1 * mr.loadUnaligned(fromByteOffset: o, as: V.self) + vc1 * grad
                 let vi = vb2 * vr.loadUnaligned(fromByteOffset: o, as: V.self) + vc2 * grad * grad
@@ -101,7 +107,7 @@ public final class AdamW {
                 i += 16
             }
             while i < end {
-                let grad = grads[i]
+                let grad = scaled ? grads[i] * scale : grads[i]
                 let p = params[i] * decay
                 m[i] = b1 * m[i] + (1 - b1) * grad
                 v[i] = b2 * v[i] + (1 - b2) * grad * grad
@@ -117,13 +123,32 @@ public final class AdamW {
 /// Returns the norm before clipping.
 @discardableResult
 public func clipGradientNorm(_ grads: FloatPointer, count: Int, maxNorm: Double, pool: ParallelFor = .serial) -> Double {
+    let norm = gradientNorm(grads, count: count, pool: pool)
+    if let c = clipFactor(norm: norm, maxNorm: maxNorm) {
+        TrainingKernels.parallelRows(count, pool) { j0, j1 in
+            for j in j0..<j1 { grads[j] *= c }
+        }
+    }
+    return norm
+}
+
+/// The factor `clipGradientNorm` scales gradients of global norm `norm` by: nil when it
+/// leaves them as they are (`maxNorm` 0, or the norm within it).
+public func clipFactor(norm: Double, maxNorm: Double) -> Float? {
+    guard maxNorm > 0 else { return nil }
+    let coef = maxNorm / (norm + 1e-6)
+    return coef < 1 ? Float(coef) : nil
+}
+
+/// The global L2 norm of `grads` (as `clipGradientNorm` computes it).
+public func gradientNorm(_ grads: UnsafePointer<Float>, count: Int, pool: ParallelFor = .serial) -> Double {
     // Summed in fixed-size chunks (each in 16 lanes, in Float), then the chunks in order (in
     // Double), so the result never depends on threads.
     let chunk = 4096
     let chunks = (count + chunk - 1) / chunk
-    var partial = [Double](repeating: 0, count: chunks)
-    partial.withUnsafeMutableBufferPointer { part in
-        guard let part = part.baseAddress else { return }
+    // Per-chunk sums on the stack (a few KB for models trained here), not a new array per step.
+    return withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, chunks)) { partial in
+        guard let part = partial.baseAddress else { return 0 }
         pool.runChunked(chunks, chunk: 8) { _, range in
             for c in range {
                 // 16 lanes over the chunk, then the lanes in order: a fixed reassociation of
@@ -143,18 +168,8 @@ public func clipGradientNorm(_ grads: FloatPointer, count: Int, maxNorm: Double,
                 part[c] = Double(s)
             }
         }
+        var sum = 0.0
+        for c in 0..<chunks { sum += part[c] }
+        return sum.squareRoot()
     }
-    var sum = 0.0
-    for s in partial { sum += s }
-    let norm = sum.squareRoot()
-    if maxNorm > 0 {
-        let coef = maxNorm / (norm + 1e-6)
-        if coef < 1 {
-            let c = Float(coef)
-            TrainingKernels.parallelRows(count, pool) { j0, j1 in
-                for j in j0..<j1 { grads[j] *= c }
-            }
-        }
-    }
-    return norm
 }

@@ -235,8 +235,10 @@ public final class Trainer {
         }
         var loss = 0.0
         for l in losses { loss += l }
-        clipGradientNorm(model.grads, count: model.layout.count, maxNorm: hyper.clip, pool: model.pool)
-        optimizer.update(params: model.params, grads: model.grads, lr: lr, pool: model.pool)
+        // Clipping as `clipGradientNorm`, its factor applied inside the update.
+        let norm = gradientNorm(model.grads, count: model.layout.count, pool: model.pool)
+        optimizer.update(params: model.params, grads: model.grads, lr: lr,
+                         gradScale: clipFactor(norm: norm, maxNorm: hyper.clip), pool: model.pool)
         step += 1
         return loss
     }

@@ -439,10 +439,11 @@ public final class TrainingModel {
                 let o = r0 * H
                 swigluBackward(dg + o, a1 + o, a3 + o, da1 + o, da3 + o, count: (r1 - r0) * H)
             }
-            gemm.linearBackwardWeight(ws.da1, ws.h2[l], dW + L.w1, rows: n, inDim: D, outDim: H)
-            gemm.linearBackwardWeight(ws.da3, ws.h2[l], dW + L.w3, rows: n, inDim: D, outDim: H)
-            gemm.linearBackwardInput(ws.da1, w + L.w1, ws.dh, rows: n, inDim: D, outDim: H, accumulate: false)
-            gemm.linearBackwardInput(ws.da3, w + L.w3, ws.dh, rows: n, inDim: D, outDim: H, accumulate: true)
+            gemm.multiplyGroup(StridedGEMM.weightGradient(ws.da1, ws.h2[l], dW + L.w1, rows: n, inDim: D, outDim: H),
+                               StridedGEMM.weightGradient(ws.da3, ws.h2[l], dW + L.w3, rows: n, inDim: D, outDim: H),
+                               nil, sharedA: false)
+            gemm.multiplySum(StridedGEMM.inputGradient(ws.da1, w + L.w1, ws.dh, rows: n, inDim: D, outDim: H, accumulate: false),
+                             StridedGEMM.inputGradient(ws.da3, w + L.w3, ws.dh, rows: n, inDim: D, outDim: H, accumulate: true), nil)
             TrainingKernels.rmsNormBackward(ws.dh, ws.xMid[l], w + L.ffnNorm, ws.rstd2[l], ws.dx, dW + L.ffnNorm,
                                             rows: n, dim: D, accumulate: true, pool: pool)
             // Attention: xMid = x + wo·att.
@@ -453,19 +454,19 @@ public final class TrainingModel {
                                               batch: B, context: T, heads: c.headCount, kvHeads: c.kvHeadCount,
                                               headDim: c.headDim, pool: pool, scratch: attentionScratch)
             // The gradient reaches q and k after RoPE; rotating back gives it before.
-            block.rope(ws.dq, rows: n, heads: c.headCount, angles: inverseRope)
-            block.rope(ws.dk, rows: n, heads: c.kvHeadCount, angles: inverseRope)
+            block.rope(ws.dq, heads: c.headCount, ws.dk, heads: c.kvHeadCount, rows: n, angles: inverseRope)
             if let bq = L.bq, let bk = L.bk, let bv = L.bv {
                 sumRows(ws.dq, into: dW + bq, rows: n, width: D)
                 sumRows(ws.dk, into: dW + bk, rows: n, width: KV)
                 sumRows(ws.dv, into: dW + bv, rows: n, width: KV)
             }
-            gemm.linearBackwardWeight(ws.dq, ws.h1[l], dW + L.wq, rows: n, inDim: D, outDim: D)
-            gemm.linearBackwardWeight(ws.dk, ws.h1[l], dW + L.wk, rows: n, inDim: D, outDim: KV)
-            gemm.linearBackwardWeight(ws.dv, ws.h1[l], dW + L.wv, rows: n, inDim: D, outDim: KV)
-            gemm.linearBackwardInput(ws.dq, w + L.wq, ws.dh, rows: n, inDim: D, outDim: D, accumulate: false)
-            gemm.linearBackwardInput(ws.dk, w + L.wk, ws.dh, rows: n, inDim: D, outDim: KV, accumulate: true)
-            gemm.linearBackwardInput(ws.dv, w + L.wv, ws.dh, rows: n, inDim: D, outDim: KV, accumulate: true)
+            gemm.multiplyGroup(StridedGEMM.weightGradient(ws.dq, ws.h1[l], dW + L.wq, rows: n, inDim: D, outDim: D),
+                               StridedGEMM.weightGradient(ws.dk, ws.h1[l], dW + L.wk, rows: n, inDim: D, outDim: KV),
+                               StridedGEMM.weightGradient(ws.dv, ws.h1[l], dW + L.wv, rows: n, inDim: D, outDim: KV),
+                               sharedA: false)
+            gemm.multiplySum(StridedGEMM.inputGradient(ws.dq, w + L.wq, ws.dh, rows: n, inDim: D, outDim: D, accumulate: false),
+                             StridedGEMM.inputGradient(ws.dk, w + L.wk, ws.dh, rows: n, inDim: D, outDim: KV, accumulate: true),
+                             StridedGEMM.inputGradient(ws.dv, w + L.wv, ws.dh, rows: n, inDim: D, outDim: KV, accumulate: true))
             TrainingKernels.rmsNormBackward(ws.dh, ws.x[l], w + L.attentionNorm, ws.rstd1[l], ws.dx, dW + L.attentionNorm,
                                             rows: n, dim: D, accumulate: true, pool: pool)
         }
