@@ -141,6 +141,87 @@ import Llama
         var all: [EngineStepReport] { lock.lock(); defer { lock.unlock() }; return items }
     }
 
+    /// On a row-interleaved model (the dev-odd Q4_0 GGUF), four short prompts arriving
+    /// together are read over steps of at most `interleavedMaxTokens` rows (the few-token
+    /// kernels), not in one step of all their positions (`gemm`, which packs every weight
+    /// again on each call); each prompt's last-position logits and greedy ids are then
+    /// those it gets alone, bit for bit. A prompt of `Engine.batchedPrefillRows` positions
+    /// or more is still read in `prefillChunk`-sized steps.
+    @Test func shortPromptsArrivingTogetherStayOnTheFewTokenPath() async throws {
+        let checkpoint = try CheckpointLoader.load(path: try Fixtures.shared("fixtures/dev-odd/model-q4_0.gguf"), tokenizerPath: nil)
+        let tok = try #require(checkpoint.tokenizer)
+        let model = try LlamaModel(checkpoint: checkpoint)
+        let texts = ["Once upon a time", "The king said to", "In the morning the old", "It was a dark and stormy"]
+        let prompts = texts.map { tok.encode($0, addBOS: tok.addsBOSByDefault, allowSpecial: true) }
+        try #require(prompts.allSatisfy { $0.count >= 4 && $0.count <= 8 } && prompts.reduce(0) { $0 + $1.count } > 16)
+        func request(_ p: [TokenID]) -> EngineRequest {
+            EngineRequest(prompt: p, maxTokens: 12, sampling: .greedy, stopIDs: [], keepPromptLogits: true)
+        }
+        func run(_ s: AsyncThrowingStream<EngineEvent, Error>) async throws -> ([TokenID], EngineCompletion?) {
+            var ids: [TokenID] = []
+            for try await e in s {
+                switch e {
+                case let .piece(p): if let id = p.id { ids.append(id) }
+                case let .finished(c): return (ids, c)
+                }
+            }
+            return (ids, nil)
+        }
+        var alone: [([TokenID], [Float]?)] = []
+        for p in prompts {
+            let one = try Engine(model: model, tokenizer: tok, slots: 1)
+            let (ids, done) = try await run(one.generate(request(p)))
+            alone.append((ids, done?.promptLogits))
+        }
+        let reports = Reports()
+        let engine = try Engine(model: model, tokenizer: tok, slots: 4, onStep: { reports.add($0) })
+        // The generic kernel set has no row-interleaved layout: no limit there.
+        #expect(engine.fewRowLimit == (KernelSet.selected.name == "generic" ? 0 : interleavedMaxTokens))
+        let limit = try #require(engine.fewRowLimit > 0 ? engine.fewRowLimit : nil, "the model was not row-interleaved")
+        let streams = try engine.submit(batch: prompts.map(request))
+        for (i, s) in streams.enumerated() {
+            let (ids, done) = try await run(s)
+            #expect(ids == alone[i].0, "prompt \(i)")
+            let logits = try #require(done?.promptLogits), reference = try #require(alone[i].1)
+            let differing = zip(logits, reference).filter { $0 != $1 }.count
+            #expect(logits.count == reference.count && differing == 0, "prompt \(i): \(differing) prompt logits differ from alone")
+        }
+        let steps = reports.all
+        #expect(steps.allSatisfy { $0.decodeRows + $0.prefillRows <= limit })
+        #expect(steps.reduce(0) { $0 + $1.prefillRows } == prompts.reduce(0) { $0 + $1.count })
+        // A long prompt: its first step reads a whole chunk.
+        let long = Array(repeating: prompts[0][prompts[0].count - 1], count: Engine.batchedPrefillRows + 20)
+        let before = reports.all.count
+        _ = try await run(engine.generate(EngineRequest(prompt: long, maxTokens: 1, sampling: .greedy, stopIDs: [])))
+        // A step reports after its tokens are out: wait for the report.
+        var longSteps: [EngineStepReport] = []
+        for _ in 0..<500 where longSteps.isEmpty {
+            longSteps = reports.all.dropFirst(before).filter { $0.prefillRows > 0 }
+            if longSteps.isEmpty { try await Task.sleep(nanoseconds: 10_000_000) }
+        }
+        #expect(longSteps.first?.prefillRows == min(engine.prefillChunk, long.count))
+    }
+
+    /// Every slot's KV cache is on real pages once the engine exists (not at the slot's
+    /// first step): the process's resident memory grows by the caches' bytes at init.
+    @Test func slotCachesAreFaultedInAtInit() throws {
+        let checkpoint = try CheckpointLoader.load(path: try Fixtures.shared("fixtures/dev-odd/model-q4_0.gguf"), tokenizerPath: nil)
+        let model = try LlamaModel(checkpoint: checkpoint)
+        let c = model.config, slots = 256, context = min(2048, c.maxContext)
+        let cacheBytes = slots * 2 * c.layerCount * context * c.kvDim * MemoryLayout<Float>.size
+        try #require(cacheBytes >= 64 << 20, "too small to tell from other tests' allocations")
+        func resident() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+            return try #require(Int(line.split(separator: " ").dropFirst().first ?? "")) * 1024
+        }
+        let before = try resident()
+        let engine = try Engine(model: model, tokenizer: nil, slots: slots, context: context)
+        let grown = try resident() - before
+        #expect(grown >= cacheBytes * 9 / 10, "resident memory grew \(grown) bytes for \(cacheBytes) bytes of caches")
+        withExtendedLifetime(engine) {}
+    }
+
     /// Ending the iteration early cancels the request and frees its slot.
     @Test func cancellationFreesTheSlot() async throws {
         let (model, tok) = try EngineTests.load()
