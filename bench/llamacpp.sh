@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side speed of SwiftLlama and llama.cpp on the same GGUF files, same threads.
 #
-#   bench/llamacpp.sh [--build] [--dir DIR] [--ik IKDIR] [-t THREADS] [-p 512] [-n 128] [-r 3] [-d DEPTH] [--cache-type f32|f16|q8_0] MODEL.gguf...
+#   bench/llamacpp.sh [--build] [--dir DIR] [--ik IKDIR] [-t THREADS] [-p 512] [-n 128] [-r 3] [-d DEPTH] [--cache-type f32|f16|q8_0] [--alternate ROUNDS] [--llama BIN] MODEL.gguf...
 #
 # --build fetches llama.cpp's source as the PyPI sdist of llama-cpp-python 0.3.36 (which
 # vendors it under vendor/llama.cpp) into DIR (default ~/.cache/swiftllama-llamacpp, never
@@ -20,6 +20,11 @@
 # tests named ppN@dD, tgN@dD). llama.cpp then runs with -fa 0 and -fa 1 and the faster of the
 # two is compared (the cell says which); ik_llama.cpp has no -d: its tgN@dD is `-gp D,N`
 # (N tokens generated after a D-token prompt, timed alone) and it has no ppN@dD.
+# --alternate ROUNDS runs the engines in turn ROUNDS times per model (llama.cpp, ik, ours, llama.cpp,
+# ik, ours, …; -r repetitions each time) and reports each engine's mean over the rounds, ± the
+# spread between rounds: the host's memory bandwidth can move by half within minutes, and one
+# sequential run per engine lets whichever met a fast minute win a generation ratio.
+# --llama BIN measures that `llama` binary instead of building this repository's release one.
 # --cache-type is our KV cache's type (default: f16 with -d, as llama.cpp's default cache;
 # f32 without); with q8_0 the peers run a Q8_0 cache too (-ctk q8_0 -ctv q8_0 -fa 1).
 set -euo pipefail
@@ -27,7 +32,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${LLAMACPP_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftllama-llamacpp}"
 threads="$(nproc)"
-p=512 n=128 reps=3 depth=0 cache= build=0 ik=
+p=512 n=128 reps=3 depth=0 cache= build=0 ik= rounds=1 ours=
 models=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -40,7 +45,9 @@ while [ $# -gt 0 ]; do
         -r) reps="$2"; shift ;;
         -d) depth="$2"; shift ;;
         --cache-type) cache="$2"; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        --alternate) rounds="$2"; shift ;;
+        --llama) ours="$2"; shift ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) models+=("$1") ;;
     esac
@@ -80,8 +87,10 @@ fi
 [ ${#models[@]} -gt 0 ] || { echo "no model files given" >&2; exit 2; }
 
 [ -n "$cache" ] || { [ "$depth" -gt 0 ] && cache=f16 || cache=f32; }
-(cd "$repo" && swift build -c release >&2)
-ours="$repo/.build/release/llama"
+if [ -z "$ours" ]; then
+    (cd "$repo" && swift build -c release >&2)
+    ours="$repo/.build/release/llama"
+fi
 
 if [ -n "$ik" ] && [ ! -x "$ik/bin/llama-bench" ]; then
     echo "no llama-bench in $ik/bin (--ik must be ik_llama.cpp's build directory)" >&2
@@ -96,25 +105,49 @@ fi
 # attention (-fa 1); other types with their default f16 cache.
 peer_cache=() fa="0,1"
 if [ "$cache" = q8_0 ]; then peer_cache=(-ctk q8_0 -ctv q8_0); fa=1; fi
+# Two llama-bench / `llama bench --json` arrays as one.
+append() { A="$1" B="$2" python3 -c 'import json, os; print(json.dumps(json.loads(os.environ["A"]) + json.loads(os.environ["B"])))'; }
+case "$rounds" in ''|*[!0-9]*|0) echo "--alternate takes a positive number of rounds" >&2; exit 2 ;; esac
 for m in "${models[@]}"; do
-    if [ "$depth" -gt 0 ]; then
-        theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -d "$depth" -fa "$fa" "${peer_cache[@]}" -t "$threads" -r "$reps" -o json)"
-    else
-        theirs_json="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" "${peer_cache[@]}" ${peer_cache[0]:+-fa 1} -t "$threads" -r "$reps" -o json)"
-    fi
-    ik_json="[]"
-    if [ -n "$ik" ] && [ "$depth" -gt 0 ]; then
-        ik_json="$("$ik/bin/llama-bench" -m "$m" -p 0 -n 0 -gp "$depth,$n" "${peer_cache[@]}" ${peer_cache[0]:+-fa 1} -t "$threads" -r "$reps" -rtr 1 -o json)"
-    elif [ -n "$ik" ]; then
-        ik_json="$("$ik/bin/llama-bench" -m "$m" -p "$p" -n "$n" "${peer_cache[@]}" ${peer_cache[0]:+-fa 1} -t "$threads" -r "$reps" -rtr 1 -o json)"
-    fi
-    ours_json="$("$ours" bench --model "$m" -p "$p" -n "$n" -d "$depth" --cache-type "$cache" -t "$threads" -r "$reps" --json)"
+    theirs_json="[]" ik_json="[]" ours_json="[]"
+    for ((round = 1; round <= rounds; round++)); do
+        if [ "$depth" -gt 0 ]; then
+            one="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" -d "$depth" -fa "$fa" "${peer_cache[@]}" -t "$threads" -r "$reps" -o json)"
+        else
+            one="$("$bin/llama-bench" -m "$m" -p "$p" -n "$n" "${peer_cache[@]}" ${peer_cache[0]:+-fa 1} -t "$threads" -r "$reps" -o json)"
+        fi
+        theirs_json="$(append "$theirs_json" "$one")"
+        if [ -n "$ik" ] && [ "$depth" -gt 0 ]; then
+            one="$("$ik/bin/llama-bench" -m "$m" -p 0 -n 0 -gp "$depth,$n" "${peer_cache[@]}" ${peer_cache[0]:+-fa 1} -t "$threads" -r "$reps" -rtr 1 -o json)"
+        elif [ -n "$ik" ]; then
+            one="$("$ik/bin/llama-bench" -m "$m" -p "$p" -n "$n" "${peer_cache[@]}" ${peer_cache[0]:+-fa 1} -t "$threads" -r "$reps" -rtr 1 -o json)"
+        else
+            one="[]"
+        fi
+        ik_json="$(append "$ik_json" "$one")"
+        one="$("$ours" bench --model "$m" -p "$p" -n "$n" -d "$depth" --cache-type "$cache" -t "$threads" -r "$reps" --json)"
+        ours_json="$(append "$ours_json" "$one")"
+    done
     THEIRS="$theirs_json" IK="$ik_json" WITH_IK="$ik" OURS="$ours_json" MODEL="$(basename "$m")" python3 - <<'PY'
-import json, os
+import json, os, statistics
+def merge(rows, key, spread):
+    # One value per test and round → the mean over rounds, ± the spread between rounds (or,
+    # with one round, the engine's own stddev over its repetitions).
+    values = [r[key] for r in rows]
+    mean = sum(values) / len(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else rows[0][spread])
 def peer(text):
     # test name -> (t/s, stddev, note); at a depth the faster of -fa 0/1, noted.
-    out = {}
+    groups = {}
     for r in json.loads(text):
+        groups.setdefault((r["n_prompt"], r["n_gen"], r.get("n_depth", 0), r.get("flash_attn")), []).append(r)
+    merged = []
+    for rows in groups.values():
+        r = dict(rows[0])
+        r["avg_ts"], r["stddev_ts"] = merge(rows, "avg_ts", "stddev_ts")
+        merged.append(r)
+    out = {}
+    for r in merged:
         depth = r.get("n_depth", 0)
         if r["n_gen"] == 0:
             test = f"pp{r['n_prompt']}"
@@ -130,7 +163,14 @@ def peer(text):
     return out
 theirs, ik = peer(os.environ["THEIRS"]), peer(os.environ["IK"])
 with_ik = bool(os.environ["WITH_IK"])
+ours_groups = {}
 for r in json.loads(os.environ["OURS"]):
+    ours_groups.setdefault(r["test"], []).append(r)
+for rows in ours_groups.values():
+    r = dict(rows[0])
+    r["tokens_per_s"], r["stddev"] = merge(rows, "tokens_per_s", "stddev")
+    if r.get("weight_gb_per_s") is not None:
+        r["weight_gb_per_s"] = sum(x["weight_gb_per_s"] for x in rows) / len(rows)
     t = theirs.get(r["test"])
     if t is None:
         continue
