@@ -127,14 +127,17 @@ static void gemm_bf16_table(int passes) {
 
 // The R8 kernels against 1, 2, 4 and 8 tokens, one thread, weights far larger than the caches
 // (a decode step of several sequences reads each matrix once for all its rows): GB/s of
-// weights and the CPU time per 8-row block and token (ns), per kernel set. A kernel whose
-// per-token work is small runs at nearly the same GB/s for 4 tokens as for 1.
+// weights and the CPU time per 8-row block and token (ns; F16 / BF16: per 8 rows × 32 columns,
+// the work of a block of 32), per kernel set. A kernel whose per-token work is small runs at
+// nearly the same GB/s for 4 tokens as for 1. The AVX-512 sets' F16 / BF16 rows are the
+// width swiftllama_half_r8_zmm() picks (LLAMA_HALF_R8_BITS=256|512 to compare).
 static void r8_tokens_table(const uint8_t *buf, size_t bytes, float *out, int passes) {
     enum { TMAX = 8 };
     static int8_t xq[TMAX * COLS];
-    static float xd[TMAX * COLS / 32], x[COLS];
+    static float xd[TMAX * COLS / 32], xf[TMAX * COLS];
     static int32_t xs[TMAX * COLS / 32];
     for (int t = 0; t < TMAX; t++) {
+        float *x = xf + (long)COLS * t;
         for (int i = 0; i < COLS; i++) x[i] = (float)((i * 7919 + 131 * t) % 255 - 127) / 127.0f;
         swiftllama_quantize_q8(x, xq + (long)COLS * t, xd + COLS / 32 * t, COLS / 32);
         swiftllama_block_sums(xq + (long)COLS * t, COLS / 32, xs + COLS / 32 * t);
@@ -143,19 +146,23 @@ static void r8_tokens_table(const uint8_t *buf, size_t bytes, float *out, int pa
     for (int si = 0; si < swiftllama_kernel_set_count(); si++) {
         const swiftllama_kernel_set *s = swiftllama_kernel_set_at(si);
         if (!swiftllama_kernel_set_runs_here(s) || strcmp(s->name, "generic") == 0) continue;
-        for (int ti = 0; ti < 2; ti++) {
-            const long rowBytes = ti ? COLS / 32 * 34 : COLS / 32 * 18;
+        for (int ti = 0; ti < 4; ti++) {
+            const long rowBytes = ti >= 2 ? COLS * 2 : ti ? COLS / 32 * 34 : COLS / 32 * 18;
             const int groups = (int)(bytes / (size_t)rowBytes) / 8;
             const int tokens[] = {1, 2, 4, 8};
             for (int k = 0; k < 4; k++) {
                 double best = 1e30;
                 for (int p = 0; p < passes; p++) {
                     const double t0 = cpu_now();
-                    (ti ? s->matvec_q8_0_r8 : s->matvec_q4_0_r8)(buf, groups, COLS / 32, xq, xd, xs, tokens[k], out, 8L * groups);
+                    if (ti >= 2)
+                        (ti == 3 ? s->matvec_bf16_r8 : s->matvec_f16_r8)(buf, groups, COLS, xf, COLS, tokens[k], out, 8L * groups);
+                    else
+                        (ti ? s->matvec_q8_0_r8 : s->matvec_q4_0_r8)(buf, groups, COLS / 32, xq, xd, xs, tokens[k], out, 8L * groups);
                     const double dt = cpu_now() - t0;
                     if (dt < best) best = dt;
                 }
-                printf("| %s | %s R8 | %d | %.1f | %.2f |\n", s->name, ti ? "q8_0" : "q4_0", tokens[k],
+                const char *names[] = {"q4_0", "q8_0", "f16", "bf16"};
+                printf("| %s | %s R8 | %d | %.1f | %.2f |\n", s->name, names[ti], tokens[k],
                        (double)groups * 8 * rowBytes / best / 1e9, best * 1e9 / ((double)groups * COLS / 32 * tokens[k]));
             }
         }

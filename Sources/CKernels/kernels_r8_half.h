@@ -17,6 +17,8 @@
 // R8_FETCH (kernels_x86.h): the non-temporal prefetch for 2 or more tokens, as the quantized
 // R8 kernels.
 
+#include "RepackHalf.h"
+
 #if K_AVX512
 #define R8H_TT 4
 #else
@@ -124,6 +126,119 @@ static inline __attribute__((always_inline)) void r8h_matvec(const int bf16, con
     }
 }
 
+#if K_AVX512
+// ---- 512-bit variant (the AVX-512 sets, where swiftllama_half_r8_zmm() says the CPU runs
+// 512-bit vectors whole: Zen 5) ----
+// One 256-bit load is one column pair of the group's 8 rows; widened to 16 fp32 lanes in
+// memory order it is rows 0…7 × columns 2p, 2p+1 (row r: lanes 2r, 2r+1), F16 by vcvtph2ps,
+// BF16 by vpmovzxwd + a shift left by 16. The FMA's other operand is x[2p], x[2p+1]
+// repeated (one 64-bit broadcast from memory), as in the F16 kernel above: 16 weights per
+// FMA, twice the 256-bit kernel's, which at 4–8 tokens is fp32 compute-bound on a full-width
+// core. Per token 4 accumulators (pairs p…p+3, 128 bytes per step), tokens 4 at a time (16
+// accumulators, 4 weight vectors); a token's sums run in the same order whatever `tokens` is.
+#define R8Z_TT 4
+
+static inline __m512 r8z_pair_weights(const int bf16, const uint8_t *p) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    if (bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+    return _mm512_cvtph_ps(v);
+}
+
+static inline __m512 r8z_pair_x(const float *x) {
+    double v;
+    memcpy(&v, x, 8);
+    return _mm512_castpd_ps(_mm512_set1_pd(v));
+}
+
+// G groups (1 or 2) at once: each activation broadcast feeds G FMAs (the broadcast loads,
+// one per FMA with one group, were what held the one-group kernel back).
+static inline __attribute__((always_inline)) void r8z_groups(const int bf16, const uint8_t *w, long groupBytes, const int G,
+                                                             int cols, const float *x, long ldx, float *out, long ldo,
+                                                             const int T) {
+    const int pairs = cols / 2;
+    // acc[t][g][0]: even pairs, [1]: odd pairs.
+    __m512 acc[R8Z_TT][2][2];
+    for (int t = 0; t < T; t++)
+        for (int g = 0; g < G; g++) acc[t][g][0] = acc[t][g][1] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 2 <= pairs; k += 2) {
+        __m512 w0[2], w1[2];
+        for (int g = 0; g < G; g++) {
+            const uint8_t *p = w + groupBytes * g + 32L * k;
+            R8_FETCH(p, 0, T);
+            w0[g] = r8z_pair_weights(bf16, p);
+            w1[g] = r8z_pair_weights(bf16, p + 32);
+        }
+        for (int t = 0; t < T; t++) {
+            const float *xt = x + ldx * t + 2 * k;
+            const __m512 x0 = r8z_pair_x(xt), x1 = r8z_pair_x(xt + 2);
+            for (int g = 0; g < G; g++) {
+                acc[t][g][0] = _mm512_fmadd_ps(w0[g], x0, acc[t][g][0]);
+                acc[t][g][1] = _mm512_fmadd_ps(w1[g], x1, acc[t][g][1]);
+            }
+        }
+    }
+    if (k < pairs) {
+        // One pair left (cols ≡ 2 mod 4): into the even accumulator.
+        __m512 w0[2];
+        for (int g = 0; g < G; g++) w0[g] = r8z_pair_weights(bf16, w + groupBytes * g + 32L * k);
+        for (int t = 0; t < T; t++) {
+            const __m512 x0 = r8z_pair_x(x + ldx * t + 2 * k);
+            for (int g = 0; g < G; g++) acc[t][g][0] = _mm512_fmadd_ps(w0[g], x0, acc[t][g][0]);
+        }
+    }
+    // The 256-bit kernel's sums, in its order (so the two give the same bits): F16 adds the
+    // even and odd pairs' lanes, then each row's two columns; BF16 each row's two columns of
+    // the even pairs and of the odd pairs, then the two.
+    for (int t = 0; t < T; t++)
+        for (int g = 0; g < G; g++) {
+            const __m512 e = acc[t][g][0], o = acc[t][g][1];
+            __m256 r;
+            if (bf16) {
+                r = _mm256_add_ps(r8h_f16_rows(_mm512_castps512_ps256(e), _mm512_extractf32x8_ps(e, 1)),
+                                  r8h_f16_rows(_mm512_castps512_ps256(o), _mm512_extractf32x8_ps(o, 1)));
+            } else {
+                const __m512 s = _mm512_add_ps(e, o);
+                r = r8h_f16_rows(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
+            }
+            _mm256_storeu_ps(out + ldo * t + 8 * g, r);
+        }
+}
+
+static inline __attribute__((always_inline)) void r8z_matvec(const int bf16, const void *w, int groups, int cols,
+                                                             const float *x, long ldx, int tokens, float *out, long ldo) {
+    const long groupBytes = 16L * cols;
+    for (int g = 0; g < groups; g += 2) {
+        const uint8_t *p = (const uint8_t *)w + groupBytes * g;
+        const int two = g + 1 < groups;
+        for (int t0 = 0; t0 < tokens; t0 += R8Z_TT) {
+            const int n = tokens - t0 < R8Z_TT ? tokens - t0 : R8Z_TT;
+            const float *xt = x + ldx * t0;
+            float *o = out + ldo * t0 + 8L * g;
+#define R8Z_CASE(T) (two ? r8z_groups(bf16, p, groupBytes, 2, cols, xt, ldx, o, ldo, T) : r8z_groups(bf16, p, groupBytes, 1, cols, xt, ldx, o, ldo, T))
+            switch (n) {
+            case 1: R8Z_CASE(1); break;
+            case 2: R8Z_CASE(2); break;
+            case 3: R8Z_CASE(3); break;
+            default: R8Z_CASE(4); break;
+            }
+#undef R8Z_CASE
+        }
+    }
+}
+
+// One token (generation) stays on the 256-bit kernel: it streams memory there, where the
+// 512-bit kernel measured 10–20% slower; both give the same bits.
+static void matvec_f16_r8(const void *w, int groups, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
+    if (tokens > 1 && swiftllama_half_r8_zmm()) r8z_matvec(0, w, groups, cols, x, ldx, tokens, out, ldo);
+    else r8h_matvec(0, w, groups, cols, x, ldx, tokens, out, ldo);
+}
+
+static void matvec_bf16_r8(const void *w, int groups, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
+    if (tokens > 1 && swiftllama_half_r8_zmm()) r8z_matvec(1, w, groups, cols, x, ldx, tokens, out, ldo);
+    else r8h_matvec(1, w, groups, cols, x, ldx, tokens, out, ldo);
+}
+#else
 static void matvec_f16_r8(const void *w, int groups, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
     r8h_matvec(0, w, groups, cols, x, ldx, tokens, out, ldo);
 }
@@ -131,3 +246,4 @@ static void matvec_f16_r8(const void *w, int groups, int cols, const float *x, l
 static void matvec_bf16_r8(const void *w, int groups, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
     r8h_matvec(1, w, groups, cols, x, ldx, tokens, out, ldo);
 }
+#endif

@@ -5,7 +5,8 @@ import Llama
 /// The row-interleaved layout of F16 and BF16 weights (CKernels/include/RepackHalf.h,
 /// kernels_r8_half.h): the generation kernels of every set this CPU runs against plain Double
 /// sums of the weights × the fp32 activations, on shapes that cross the column-pair step (cols
-/// ≡ 2 mod 4), row-group, chunk (64 rows) and token-group (2 or 4 tokens per pass) boundaries;
+/// ≡ 2 mod 4), row-group, chunk (64 rows) and token-group (2 or 4 tokens per pass) boundaries,
+/// an odd number of groups (the 512-bit kernel takes two groups at a time);
 /// a token's results bit for bit the same alone, batched and in a shared-input call; rows read
 /// back out of the layout; the prompt GEMMs (fp32 and BF16 products) reading it as they read
 /// plain rows.
@@ -52,6 +53,25 @@ import Llama
             let (bytes, _) = k.encoded(type, rows: rows, cols: cols, seed: 21)
             let m = try interleaved(type, bytes, rows: rows, cols: cols)
             r8.expectBatchedEqualsAlone(m, columns: cols, label: "\(type.name) \(rows)×\(cols)")
+        }
+    }
+
+    /// The SIMD sets sum each row in the same order, whatever the vector width (the AVX-512
+    /// sets' 512-bit kernels for 2+ tokens where swiftllama_half_r8_zmm() picks them, the
+    /// 256-bit ones otherwise): the same bits from every set, for every token count.
+    @Test(arguments: types)
+    func everySIMDSetGivesTheSameBits(_ type: GGMLType) throws {
+        for (rows, cols) in [(200, 2048), (24, 98), (40, 100)] {
+            let (bytes, _) = k.encoded(type, rows: rows, cols: cols, seed: 33)
+            let m = try interleaved(type, bytes, rows: rows, cols: cols)
+            let sets = KernelSet.runnable.filter { $0.name != "generic" }
+            for tokens in [1, 2, 3, 5, 8] {
+                let x = k.values(tokens * cols, seed: UInt64(70 + tokens))
+                let outs = sets.map { r8.product(m, x, tokens: tokens, parallel: .serial, kernels: $0) }
+                for (set, out) in zip(sets, outs).dropFirst() {
+                    #expect(out == outs[0], "\(type.name) \(rows)×\(cols), \(tokens) tokens: \(set.name) against \(sets[0].name)")
+                }
+            }
         }
     }
 
