@@ -155,6 +155,10 @@ static inline __attribute__((always_inline)) void q45_K_r8_group(const uint8_t *
         }
 #else
         for (int j = 0; j < 8; j++, q += sub) {
+            // 2 or more tokens: the Q4_0 R8 kernel's prefetch (R8_FETCH, kernels_x86.h).
+            R8_FETCH(q, 0, T);
+            R8_FETCH(q, 1, T);
+            if (five) R8_FETCH(q, 2, T);
             __m256i v[8];
             for (int i = 0; i < 4; i++) {
                 const __m256i w = _mm256_loadu_si256((const __m256i *)(q + 32 * i));
@@ -298,6 +302,9 @@ static inline __attribute__((always_inline)) void q6_K_r8_group(const uint8_t *p
 #else
         for (int c = 0; c < 8; c++) {
             const uint8_t *q = p + 144 + 192 * c;
+            R8_FETCH(q, 0, T);
+            R8_FETCH(q, 1, T);
+            R8_FETCH(q, 2, T);
             // The int8 scales of sub-blocks 2c (elements 0–15 of the chunk) and 2c + 1.
             const __m256i sa = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 16 + 16 * c)));
             const __m256i sb = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 24 + 16 * c)));
