@@ -27,6 +27,57 @@ static inline __m256i kq_lanes_u8(__m256i v, const int j) {
     return _mm256_cvtepu8_epi32((j & 1) ? _mm_srli_si128(half, 8) : half);
 }
 
+#if K_WIDE
+// The 512-bit form of a sub-block's products (the `avx512` set, for cores that execute 512-bit
+// vectors whole): one 64-byte load holds two of its 32-byte registers, i (the 8 rows in
+// lanes 0–7) and i + 1 (lanes 8–15), so one vpdpbusd does two of the 256-bit form's
+// products. Lanes 0–7 take activation word 2k and lanes 8–15 word 2k + 1 of the block's 8
+// (`kq_pair`: one vpermd from the 32 bytes, instead of two broadcasts). The two halves are
+// added in int32 before anything is converted: the sums are the 256-bit form's integers, and
+// the float steps after them the same, so every result is bit for bit the avx512-256 set's.
+static inline __m512i kq_pair(__m256i x, const int k) {
+    return _mm512_permutexvar_epi32(_mm512_set_epi32(2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1,
+                                                     2 * k + 1, 2 * k + 1, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k,
+                                                     2 * k, 2 * k),
+                                    _mm512_castsi256_si512(x));
+}
+
+// Lanes 0–7 plus lanes 8–15.
+static inline __m256i kq_fold(__m512i v) {
+    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+// a | (b & mask) on 512 bits: one vpternlogd.
+static inline __m512i kq_or_masked512(__m512i a, __m512i b, __m512i mask) {
+    return _mm512_ternarylogic_epi32(a, b, mask, 0xF8);
+}
+
+// Two 64-bit-lane shift counts, c0 for lanes 0–3 (the low 256 bits) and c1 for lanes 4–7.
+static inline __m512i kq_counts(long long c0, long long c1) { return _mm512_set_epi64(c1, c1, c1, c1, c0, c0, c0, c0); }
+
+// The 512-bit kernels ask for their weights this many bytes ahead, every token count: the
+// hardware prefetcher alone kept one core at 35–36 GB/s of Q4_K / Q6_K weights (cache-cold,
+// 2048 and 8192 columns), 40–41 with 6 KiB ahead (bench/kernels.c's way, one thread, AMD
+// Zen 5; 2 KiB ahead was no better, 16 KiB worse). The 256-bit forms, which the Zen 4
+// measurements behind R8_FETCH chose for, keep the hardware prefetcher alone.
+// KQ_PREFETCH=0 turns it off.
+#ifndef KQ_PREFETCH
+#define KQ_PREFETCH 6144
+#endif
+#if KQ_PREFETCH > 0
+#define KQ_FETCH(q, k) _mm_prefetch((const char *)(q) + KQ_PREFETCH + 64 * (k), _MM_HINT_T0)
+#else
+#define KQ_FETCH(q, k) ((void)0)
+#endif
+
+// The 8 int8 scales at p as int32 lanes 0–7, and again in lanes 8–15.
+static inline __m512i kq_scales16(const uint8_t *p) {
+    long long v;
+    memcpy(&v, p, 8);
+    return _mm512_cvtepi8_epi32(_mm_set1_epi64x(v));
+}
+#endif
+
 static inline __attribute__((always_inline)) void q45_K_r8_group(const uint8_t *p, int superblocks, const int8_t *xq,
                                                                  const float *xd, const int32_t *xs, const float *cx,
                                                                  float *out, long ldo, const int T, const int five) {
@@ -73,7 +124,41 @@ static inline __attribute__((always_inline)) void q45_K_r8_group(const uint8_t *
             acc[t] = _mm256_fnmadd_ps(dmin, m, acc[t]);
         }
         const uint8_t *q = p + 128;
+#if K_WIDE
+        const __m512i m4w = _mm512_set1_epi8(0x0F), b4w = _mm512_set1_epi8(0x10);
         for (int j = 0; j < 8; j++, q += sub) {
+            KQ_FETCH(q, 0);
+            KQ_FETCH(q, 1);
+            if (five) KQ_FETCH(q, 2);
+            // Registers (0, 1) and (2, 3) of the sub-block, low nibbles; then (4, 5), (6, 7).
+            const __m512i wa = _mm512_loadu_si512((const void *)q), wb = _mm512_loadu_si512((const void *)(q + 64));
+            __m512i v01 = _mm512_and_si512(wa, m4w), v23 = _mm512_and_si512(wb, m4w);
+            __m512i v45 = _mm512_and_si512(_mm512_srli_epi16(wa, 4), m4w), v67 = _mm512_and_si512(_mm512_srli_epi16(wb, 4), m4w);
+            if (five) {
+                // The fifth bits to bit 4: register i's is bit i of the 32 bytes (both halves the same bytes).
+                const __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 128)));
+                v01 = kq_or_masked512(v01, _mm512_sllv_epi64(hb, kq_counts(4, 3)), b4w);
+                v23 = kq_or_masked512(v23, _mm512_sllv_epi64(hb, kq_counts(2, 1)), b4w);
+                v45 = kq_or_masked512(v45, _mm512_srlv_epi64(hb, kq_counts(0, 1)), b4w);
+                v67 = kq_or_masked512(v67, _mm512_srlv_epi64(hb, kq_counts(2, 3)), b4w);
+            }
+            for (int t = 0; t < T; t++) {
+                const long b = (long)blocks * t + 8 * s + j;
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + stride * t + 256L * s + 32 * j));
+                __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v01, kq_pair(x, 0));
+                __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v23, kq_pair(x, 1));
+                s0 = _mm512_dpbusd_epi32(s0, v45, kq_pair(x, 2));
+                s1 = _mm512_dpbusd_epi32(s1, v67, kq_pair(x, 3));
+                const __m256 f = _mm256_mul_ps(scale[j], _mm256_set1_ps(xd[b]));
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kq_fold(_mm512_add_epi32(s0, s1))), f, acc[t]);
+            }
+        }
+#else
+        for (int j = 0; j < 8; j++, q += sub) {
+            // 2 or more tokens: the Q4_0 R8 kernel's prefetch (R8_FETCH, kernels_x86.h).
+            R8_FETCH(q, 0, T);
+            R8_FETCH(q, 1, T);
+            if (five) R8_FETCH(q, 2, T);
             __m256i v[8];
             for (int i = 0; i < 4; i++) {
                 const __m256i w = _mm256_loadu_si256((const __m256i *)(q + 32 * i));
@@ -108,6 +193,7 @@ static inline __attribute__((always_inline)) void q45_K_r8_group(const uint8_t *
                 acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), f, acc[t]);
             }
         }
+#endif
     }
     for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
 }
@@ -178,8 +264,47 @@ static inline __attribute__((always_inline)) void q6_K_r8_group(const uint8_t *p
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int s = 0; s < superblocks; s++, p += 1680) {
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+#if K_WIDE
+        const __m512i m4w = _mm512_set1_epi8(0x0F), topw = _mm512_set1_epi8(0x30);
         for (int c = 0; c < 8; c++) {
             const uint8_t *q = p + 144 + 192 * c;
+            KQ_FETCH(q, 0);
+            KQ_FETCH(q, 1);
+            KQ_FETCH(q, 2);
+            // The int8 scales of sub-blocks 2c and 2c + 1, each in both halves.
+            const __m512i sa = kq_scales16(p + 16 + 16 * c);
+            const __m512i sb = kq_scales16(p + 24 + 16 * c);
+            const __m512i h0 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 128)));
+            const __m512i h1 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 160)));
+            const __m512i wa = _mm512_loadu_si512((const void *)q), wb = _mm512_loadu_si512((const void *)(q + 64));
+            // Registers (0, 1), (2, 3) (sub-block 2c), (4, 5), (6, 7) (2c + 1), top bits to bits 4–5.
+            const __m512i v01 = kq_or_masked512(_mm512_and_si512(wa, m4w), _mm512_sllv_epi64(h0, kq_counts(4, 2)), topw);
+            const __m512i v23 = kq_or_masked512(_mm512_and_si512(wb, m4w), _mm512_srlv_epi64(h0, kq_counts(0, 2)), topw);
+            const __m512i v45 = kq_or_masked512(_mm512_and_si512(_mm512_srli_epi16(wa, 4), m4w),
+                                                _mm512_sllv_epi64(h1, kq_counts(4, 2)), topw);
+            const __m512i v67 = kq_or_masked512(_mm512_and_si512(_mm512_srli_epi16(wb, 4), m4w),
+                                                _mm512_srlv_epi64(h1, kq_counts(0, 2)), topw);
+            for (int t = 0; t < T; t++) {
+                const long b = (long)blocks * t + 8 * s + c;
+                const int8_t *x = xq + stride * t + 256L * s + 32 * c;
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)x);
+                // The offsets −32·Σx start lanes 0–7 only: the folded sums are the 256-bit form's.
+                __m512i s0 = _mm512_maskz_set1_epi32(0x00FF, off ? off[2 * b] : q6_K_offset16(x));
+                __m512i s1 = _mm512_maskz_set1_epi32(0x00FF, off ? off[2 * b + 1] : q6_K_offset16(x + 16));
+                s0 = _mm512_dpbusd_epi32(s0, v01, kq_pair(xv, 0));
+                s1 = _mm512_dpbusd_epi32(s1, v45, kq_pair(xv, 2));
+                s0 = _mm512_dpbusd_epi32(s0, v23, kq_pair(xv, 1));
+                s1 = _mm512_dpbusd_epi32(s1, v67, kq_pair(xv, 3));
+                const __m512i sum = _mm512_add_epi32(_mm512_mullo_epi32(s0, sa), _mm512_mullo_epi32(s1, sb));
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kq_fold(sum)), _mm256_mul_ps(d, _mm256_set1_ps(xd[b])), acc[t]);
+            }
+        }
+#else
+        for (int c = 0; c < 8; c++) {
+            const uint8_t *q = p + 144 + 192 * c;
+            R8_FETCH(q, 0, T);
+            R8_FETCH(q, 1, T);
+            R8_FETCH(q, 2, T);
             // The int8 scales of sub-blocks 2c (elements 0–15 of the chunk) and 2c + 1.
             const __m256i sa = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 16 + 16 * c)));
             const __m256i sb = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 24 + 16 * c)));
@@ -217,6 +342,7 @@ static inline __attribute__((always_inline)) void q6_K_r8_group(const uint8_t *p
                 acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d, _mm256_set1_ps(xd[b])), acc[t]);
             }
         }
+#endif
     }
     for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
 }

@@ -89,6 +89,25 @@ import CKernels
         }
     }
 
+    /// The `avx512` set's 512-bit kernels (two 256-bit registers per vpdpbusd, the halves
+    /// added in int32 before any float step) give the `avx512-256` set's 256-bit kernels'
+    /// floats bit for bit, 1…8 tokens, where this CPU runs both.
+    @Test(arguments: [(GGMLType.q4_K, 72, 2304), (.q5_K, 72, 2304), (.q6_K, 72, 2304), (.q6_K, 8, 8192)])
+    func wideKernelsEqualTheirHalfWidthForms(_ type: GGMLType, _ rows: Int, _ cols: Int) throws {
+        let sets = KernelSet.runnable
+        guard let wide = sets.first(where: { $0.name == "avx512" }), let half = sets.first(where: { $0.name == "avx512-256" }) else { return }
+        let (bytes, _) = randomBlocks(type, rows: rows, cols: cols, seed: 33)
+        try bytes.withUnsafeBytes { raw in
+            let m = try #require(MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!).rowInterleaved())
+            for tokens in 1...8 {
+                let x = k.values(tokens * cols, seed: UInt64(90 + tokens))
+                let a = r8.product(m, x, tokens: tokens, parallel: .serial, kernels: wide)
+                let b = r8.product(m, x, tokens: tokens, parallel: .serial, kernels: half)
+                #expect(a == b, "\(type.name) \(rows)×\(cols), \(tokens) tokens")
+            }
+        }
+    }
+
     /// A layer's products that share their input, K-quants mixed with Q4_0 and Q8_0 in one
     /// call: each output bit for bit what its matrix gives alone.
     @Test func sharedInputProductsEqualEachAlone() throws {
