@@ -25,11 +25,14 @@ void swiftllama_prefetch(const void *p, long bytes) {
 // Kernel selection. The generation kernels exist in several sets (kernels_*.c), each
 // compiled for one instruction-set level with target attributes, so one binary built for
 // any x86-64 baseline runs the best set the CPU has. The choice is made once, from CPUID:
-//   - AVX-512 F+BW+VL+VNNI, Intel (and any other vendor): "avx512", two rows per call,
-//     two blocks per 512-bit instruction (measured fastest on an Intel Xeon);
-//   - the same on AMD (Zen 4, family 0x19, executes 512-bit vectors as two 256-bit halves):
-//     "avx512-256", 256-bit VNNI products one row per call (measured 1.2–1.9× faster per
-//     thread there than the two-row 512-bit kernels), still with the 512-bit int8 GEMM;
+//   - AVX-512 F+BW+VL+VNNI, Intel (and any other vendor), and AMD from Zen 5 (family 0x1A
+//     on, which executes 512-bit vectors whole): "avx512", two rows per call, two blocks per
+//     512-bit instruction (measured fastest on an Intel Xeon; on Zen 5 its few-token R8
+//     kernels 1.3–1.6× faster per thread at 4–8 tokens, the rest even, bench/kernels.sh);
+//   - the same on AMD before Zen 5 (Zen 4, family 0x19, executes 512-bit vectors as two
+//     256-bit halves): "avx512-256", 256-bit VNNI products one row per call (measured
+//     1.2–1.9× faster per thread there than the two-row 512-bit kernels), still with the
+//     512-bit int8 GEMM;
 //   - AVX2+FMA+F16C: "avx2"; otherwise "generic" (plain loops).
 // LLAMA_KERNELS=generic|avx2|avx512-256|avx512 overrides it (a set the CPU lacks is refused
 // with a message on stderr, and the automatic choice stays).
@@ -95,14 +98,23 @@ static int cpu_runs(const swiftllama_kernel_set *s, cpu_features f) {
     return s == &swiftllama_set_generic;
 }
 
+/// AMD cores that execute 512-bit vectors whole: Zen 5 (family 0x1A) and later; Zen 4 splits
+/// them into two 256-bit halves. (Zen 5's mobile parts are said to split them too; not
+/// measured here, they get the full-width choices by family.)
+static int amd_full_width(cpu_features f) { return f.family >= 0x1A; }
+
 static const swiftllama_kernel_set *selected_set;
 static char selection_reason[256];
 
 static const swiftllama_kernel_set *automatic_set(cpu_features f, char *why, size_t n) {
 #if defined(__x86_64__)
-    if (f.avx512 && f.amd) {
+    if (f.avx512 && f.amd && !amd_full_width(f)) {
         snprintf(why, n, "AMD family 0x%X with AVX-512 VNNI: 512-bit vectors run as two 256-bit halves, one-row 256-bit kernels measured faster", f.family);
         return &swiftllama_set_avx512_256;
+    }
+    if (f.avx512 && f.amd) {
+        snprintf(why, n, "AMD family 0x%X (Zen 5 or later) with AVX-512 VNNI: 512-bit vectors run whole, two-row 512-bit kernels", f.family);
+        return &swiftllama_set_avx512;
     }
     if (f.avx512) {
         snprintf(why, n, "%s family 0x%X with AVX-512 BW+VL+VNNI: two-row 512-bit kernels", f.intel ? "Intel" : "x86", f.family);
@@ -184,7 +196,9 @@ int swiftllama_bf16_gemm_width(void) {
     const swiftllama_kernel_set *s = select_set();
     const cpu_features f = detect_cpu();
     if (!f.bf16 || (s != &swiftllama_set_avx512 && s != &swiftllama_set_avx512_256)) return 0;
-    return f.amd ? SWIFTLLAMA_BF16_256 : SWIFTLLAMA_BF16_512;
+    // Zen 4: 256-bit measured as fast as 512-bit (its halves); Zen 5: 512-bit 1.8–1.9× the
+    // 256-bit GFLOP/s (bench/kernels.sh), as on Intel.
+    return f.amd && !amd_full_width(f) ? SWIFTLLAMA_BF16_256 : SWIFTLLAMA_BF16_512;
 #else
     return 0;
 #endif

@@ -10,6 +10,11 @@
 #define K_NAME "avx512"
 #define K_DESCRIPTION "AVX-512 BW+VNNI, 512-bit two-row dots; 512-bit int8 GEMM"
 #define K_TARGET "avx2,fma,f16c,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"
+// The two-row dots read rows r and r + 1 side by side, so 2048 bytes ahead of row r is
+// mostly row r + 1, already being read: on Zen 5 they ran at 12–14 GB/s (one thread, 2048
+// columns) against 20–30 for the one-row 256-bit dots, and at 20–30 with 8192 (bench/kernels.sh).
+// Not measured on Intel, where this set was tuned at 2048.
+#define PREFETCH_AHEAD 8192
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target(K_TARGET))), apply_to = function)
 #include "kernels_x86.h"

@@ -927,8 +927,243 @@ static inline __attribute__((always_inline)) void q4_0_r8_group(const uint8_t *p
     for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
 }
 
+#if K_WIDE
+// ---- The full-width set: two blocks per 512-bit vector ----
+// On CPUs that execute 512-bit vectors whole, one vpdpbusd takes two blocks of a group: lane
+// 2k holds row k's dword of block b, lane 2k + 1 row k's dword of block b + 1 (one vpermt2d
+// per 32-byte chunk pair interleaves them, shared by every token of the call). The activations
+// are interleaved the same way once per call (r8w_prepare: for each block pair, 8 qwords
+// [dword j of block b, dword j of block b + 1]), so each product's activations are one 64-bit
+// broadcast load. The weights stay one contiguous stream (two row groups per vector, the other
+// choice, made the hardware prefetcher follow two streams that restart every group: 1.7×
+// slower for one token at 2048 columns, Zen 5). A row's even and odd blocks accumulate in
+// neighbouring lanes and are added at the end, then an odd last block (256-bit, as
+// q4_0_r8_group): the float steps depend on the row's length only, so a token's results are
+// the same alone and batched — but not bit for bit those of the 256-bit sets.
+// The interleaved activations live on the stack, R8W_XCAP bytes: rows of more than 32768
+// columns take the 256-bit kernels, and longer rows' tokens run in batches that fit (8192
+// columns: 4 tokens per pass over the weights).
+enum { R8W_XCAP = 32768 };
+#ifndef R8W_PREFETCH
+#define R8W_PREFETCH 8192
+#endif
+#ifndef R8W_FETCH_MIN_T
+#define R8W_FETCH_MIN_T 2
+#endif
+// R8_FETCH further ahead, and only inside the call's weights (`end`): the engine's calls are
+// chunks of 8 groups, and the next chunk is likely another thread's. At 2048 bytes these
+// kernels waited on memory from 2 tokens on (8 tokens: Q4_0 1.08, Q8_0 2.06 ns per
+// block·token); 8192: 0.80, 1.24 (Zen 5, one thread, 2048 columns; 4096 and 16384 between).
+#define R8W_FETCH(p, k, T, end) do { \
+        const char *a_ = (const char *)(p) + R8W_PREFETCH + 64 * (k); \
+        if ((T) >= R8W_FETCH_MIN_T && a_ < (const char *)(end)) _mm_prefetch(a_, _MM_HINT_NTA); } while (0)
+
+static inline __attribute__((always_inline)) __m512i interleave_dwords(const uint8_t *a, const uint8_t *b) {
+    const __m512i idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    return _mm512_permutex2var_epi32(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)), idx,
+                                     _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b)));
+}
+
+// The 8 f16 scales of two blocks in interleave_dwords' lane order, as floats.
+static inline __attribute__((always_inline)) __m512 interleaved_scales(const uint8_t *a, const uint8_t *b) {
+    const __m128i x = _mm_loadu_si128((const __m128i *)a), y = _mm_loadu_si128((const __m128i *)b);
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(x, y)), _mm_unpackhi_epi16(x, y), 1));
+}
+
+// Two consecutive 32-bit values (ints or floats) in every even / odd lane pair.
+static inline __attribute__((always_inline)) __m512i bcast8(const void *p) {
+    int64_t v;
+    memcpy(&v, p, 8);
+    return _mm512_set1_epi64(v);
+}
+
+// The row sums: even lanes + odd lanes, rows 0–7.
+static inline __attribute__((always_inline)) __m256 pair_sums(__m512 acc) {
+    const __m512 v = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), acc);
+    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+}
+
+// T tokens' activations (rows of `blocks` blocks at xq) into xp: 64 bytes per block pair, a
+// token's pairs after the previous token's (an odd last block is read from xq itself).
+static void r8w_prepare(const int8_t *xq, int blocks, int T, int8_t *xp) {
+    const __m512i idx = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    const int pairs = blocks / 2;
+    for (int t = 0; t < T; t++)
+        for (int q = 0; q < pairs; q++)
+            _mm512_storeu_si512((void *)(xp + 64L * (pairs * t + q)),
+                                _mm512_permutexvar_epi32(idx, _mm512_loadu_si512((const void *)(xq + 32L * blocks * t + 64 * q))));
+}
+
+static inline __attribute__((always_inline)) void q4_0_r8w_group(const uint8_t *p, const uint8_t *end, int blocks, const int8_t *xq,
+                                                                 const int8_t *xp, const float *xd, const int32_t *off,
+                                                                 float *out, long ldo, const int T) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const int pairs = blocks / 2;
+    __m512 acc[8];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int q = 0; q < pairs; q++, p += 288) {
+        for (int k = 0; k < 5; k++) R8W_FETCH(p, k, T, end);
+        const __m512 d = interleaved_scales(p, p + 144);
+        __m512i v[8];
+        for (int i = 0; i < 4; i++) {
+            const __m512i w = interleave_dwords(p + 16 + 32 * i, p + 160 + 32 * i);
+            v[i] = _mm512_and_si512(w, m4);
+            v[4 + i] = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+        }
+        for (int t = 0; t < T; t++) {
+            const int8_t *x = xp + 64L * (pairs * t + q);
+            __m512i s0 = bcast8(off + (long)blocks * t + 2 * q);
+            __m512i s1 = _mm512_setzero_si512();
+            s0 = _mm512_dpbusd_epi32(s0, v[0], bcast8(x));
+            s1 = _mm512_dpbusd_epi32(s1, v[1], bcast8(x + 8));
+            s0 = _mm512_dpbusd_epi32(s0, v[2], bcast8(x + 16));
+            s1 = _mm512_dpbusd_epi32(s1, v[3], bcast8(x + 24));
+            s0 = _mm512_dpbusd_epi32(s0, v[4], bcast8(x + 32));
+            s1 = _mm512_dpbusd_epi32(s1, v[5], bcast8(x + 40));
+            s0 = _mm512_dpbusd_epi32(s0, v[6], bcast8(x + 48));
+            s1 = _mm512_dpbusd_epi32(s1, v[7], bcast8(x + 56));
+            const __m512 scale = _mm512_mul_ps(d, _mm512_castsi512_ps(bcast8(xd + (long)blocks * t + 2 * q)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
+        }
+    }
+    if (blocks & 1) {
+        const int b = blocks - 1;
+        const __m256i m4y = _mm256_set1_epi8(0x0F);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        __m256i v[8];
+        for (int i = 0; i < 4; i++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * i));
+            v[i] = _mm256_and_si256(w, m4y);
+            v[4 + i] = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4y);
+        }
+        for (int t = 0; t < T; t++) {
+            const int8_t *x = xq + 32L * blocks * t + 32 * b;
+            __m256i s0 = _mm256_set1_epi32(off[(long)blocks * t + b]), s1 = _mm256_setzero_si256();
+            for (int i = 0; i < 8; i += 2) {
+                s0 = _mm256_dpbusd_epi32(s0, v[i], bcast4(x + 4 * i));
+                s1 = _mm256_dpbusd_epi32(s1, v[i + 1], bcast4(x + 4 * i + 4));
+            }
+            const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
+            _mm256_storeu_ps(out + ldo * t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, pair_sums(acc[t])));
+        }
+    } else {
+        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, pair_sums(acc[t]));
+    }
+}
+
+static __attribute__((noinline)) void matvec_q4_0_r8w(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                            int tokens, float *out, long ldo) {
+    _Alignas(64) int8_t xp[R8W_XCAP];
+    int32_t off[R8W_XCAP / 32];
+    const int T = tokens < 8 ? tokens : 8;
+    const int fit = (int)(R8W_XCAP / (32L * blocks));
+    const int batch = T < fit ? T : fit;
+    for (int t0 = 0; t0 < T; t0 += batch) {
+        const int n = T - t0 < batch ? T - t0 : batch;
+        const long b0 = (long)blocks * t0;
+        r8w_prepare(xq + 32 * b0, blocks, n, xp);
+        for (long i = 0; i < (long)n * blocks; i++) off[i] = -8 * xs[b0 + i];
+        const uint8_t *end = (const uint8_t *)w + 144L * blocks * groups;
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *p = (const uint8_t *)w + 144L * blocks * g;
+            float *o = out + 8L * g + ldo * t0;
+            switch (n) {
+            case 1: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 1); break;
+            case 2: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 2); break;
+            case 3: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 3); break;
+            case 4: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 4); break;
+            case 5: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 5); break;
+            case 6: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 6); break;
+            case 7: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 7); break;
+            default: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 8); break;
+            }
+        }
+    }
+}
+
+// Q8_0 the same way: 8 interleaved registers of q + 128 per block pair, the accumulators
+// starting from −128·Σx of each block.
+static inline __attribute__((always_inline)) void q8_0_r8w_group(const uint8_t *p, const uint8_t *end, int blocks, const int8_t *xq,
+                                                                 const int8_t *xp, const float *xd, const int32_t *off,
+                                                                 float *out, long ldo, const int T) {
+    const int pairs = blocks / 2;
+    __m512 acc[8];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int q = 0; q < pairs; q++, p += 544) {
+        for (int k = 0; k < 9; k++) R8W_FETCH(p, k, T, end);
+        const __m512 d = interleaved_scales(p, p + 272);
+        __m512i v[8];
+        for (int i = 0; i < 8; i++) v[i] = interleave_dwords(p + 16 + 32 * i, p + 288 + 32 * i);
+        for (int t = 0; t < T; t++) {
+            const int8_t *x = xp + 64L * (pairs * t + q);
+            __m512i s0 = bcast8(off + (long)blocks * t + 2 * q), s1 = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, v[i], bcast8(x + 8 * i));
+                s1 = _mm512_dpbusd_epi32(s1, v[i + 1], bcast8(x + 8 * i + 8));
+            }
+            const __m512 scale = _mm512_mul_ps(d, _mm512_castsi512_ps(bcast8(xd + (long)blocks * t + 2 * q)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
+        }
+    }
+    if (blocks & 1) {
+        const int b = blocks - 1;
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        __m256i v[8];
+        for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * i));
+        for (int t = 0; t < T; t++) {
+            const int8_t *x = xq + 32L * blocks * t + 32 * b;
+            __m256i s0 = _mm256_set1_epi32(off[(long)blocks * t + b]), s1 = _mm256_setzero_si256();
+            for (int i = 0; i < 8; i += 2) {
+                s0 = _mm256_dpbusd_epi32(s0, v[i], bcast4(x + 4 * i));
+                s1 = _mm256_dpbusd_epi32(s1, v[i + 1], bcast4(x + 4 * i + 4));
+            }
+            const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
+            _mm256_storeu_ps(out + ldo * t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, pair_sums(acc[t])));
+        }
+    } else {
+        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, pair_sums(acc[t]));
+    }
+}
+
+static __attribute__((noinline)) void matvec_q8_0_r8w(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                            int tokens, float *out, long ldo) {
+    _Alignas(64) int8_t xp[R8W_XCAP];
+    int32_t off[R8W_XCAP / 32];
+    const int T = tokens < 8 ? tokens : 8;
+    const int fit = (int)(R8W_XCAP / (32L * blocks));
+    const int batch = T < fit ? T : fit;
+    for (int t0 = 0; t0 < T; t0 += batch) {
+        const int n = T - t0 < batch ? T - t0 : batch;
+        const long b0 = (long)blocks * t0;
+        r8w_prepare(xq + 32 * b0, blocks, n, xp);
+        for (long i = 0; i < (long)n * blocks; i++) off[i] = -128 * xs[b0 + i];
+        const uint8_t *end = (const uint8_t *)w + 272L * blocks * groups;
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *p = (const uint8_t *)w + 272L * blocks * g;
+            float *o = out + 8L * g + ldo * t0;
+            switch (n) {
+            case 1: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 1); break;
+            case 2: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 2); break;
+            case 3: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 3); break;
+            case 4: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 4); break;
+            case 5: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 5); break;
+            case 6: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 6); break;
+            case 7: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 7); break;
+            default: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 8); break;
+            }
+        }
+    }
+}
+#endif
+
 static void matvec_q4_0_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
                            int tokens, float *out, long ldo) {
+#if K_WIDE
+    if (32L * blocks <= R8W_XCAP) {
+        matvec_q4_0_r8w(w, groups, blocks, xq, xd, xs, tokens, out, ldo);
+        return;
+    }
+#endif
     // The offset terms of every token and block on the stack (32 KiB at most: rows of up to
     // 32768 columns at 8 tokens); longer rows compute them in the block loop.
     enum { OFF_CAP = 8 * 1024 };
@@ -1009,6 +1244,12 @@ static inline __attribute__((always_inline)) void q8_0_r8_group(const uint8_t *p
 
 static void matvec_q8_0_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
                            int tokens, float *out, long ldo) {
+#if K_WIDE
+    if (32L * blocks <= R8W_XCAP) {
+        matvec_q8_0_r8w(w, groups, blocks, xq, xd, xs, tokens, out, ldo);
+        return;
+    }
+#endif
     for (int g = 0; g < groups; g++) {
         const uint8_t *p = (const uint8_t *)w + 272L * blocks * g;
         float *o = out + 8L * g;

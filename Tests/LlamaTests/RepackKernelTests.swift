@@ -87,7 +87,10 @@ import Llama
         return out
     }
 
-    @Test(arguments: [(GGMLType.q4_0, 8, 32), (.q4_0, 136, 352), (.q4_0, 72, 2048), (.q8_0, 8, 64), (.q8_0, 136, 352), (.q8_0, 16, 2048)])
+    /// 8192 columns: the avx512 set's two-block kernels run 8 tokens as two passes of 4 (their
+    /// interleaved activations fit 32768 bytes a call).
+    @Test(arguments: [(GGMLType.q4_0, 8, 32), (.q4_0, 136, 352), (.q4_0, 72, 2048), (.q4_0, 16, 8192), (.q8_0, 8, 64),
+                      (.q8_0, 136, 352), (.q8_0, 16, 2048), (.q8_0, 24, 8192)])
     func repackedMatchesPlainSums(_ type: GGMLType, _ rows: Int, _ cols: Int) throws {
         let (bytes, w) = k.encoded(type, rows: rows, cols: cols, seed: 41)
         try bytes.withUnsafeBytes { raw in
@@ -114,9 +117,14 @@ import Llama
     /// The decode step of parallel sequences: each token's logits are those it gets alone, bit
     /// for bit, under every set (the kernel sums each token's blocks in the same order for 1…8
     /// tokens), so greedy generation is the same for one client and for four. Q4_0 rows of
-    /// 33792 columns (1056 blocks) take the kernel's other offset path at 8 tokens (the
-    /// per-call table holds 8192 block-tokens): the same integers, so the same floats.
-    @Test(arguments: [(GGMLType.q4_0, 200, 2048), (.q4_0, 24, 96), (.q4_0, 8, 33792), (.q8_0, 200, 1024), (.q8_0, 24, 96)])
+    /// 33792 columns (1056 blocks) take the 256-bit kernel's other offset path at 8 tokens (the
+    /// per-call table holds 8192 block-tokens): the same integers, so the same floats; in the
+    /// avx512 set they (and Q8_0's) take the 256-bit kernels, past its two-block kernels'
+    /// 32768 columns. Rows of 8192 columns run there as passes of at most 4 tokens, and odd
+    /// block counts (3, 11, 257) end in a one-block step.
+    @Test(arguments: [(GGMLType.q4_0, 200, 2048), (.q4_0, 24, 96), (.q4_0, 8, 33792), (.q4_0, 16, 8192), (.q4_0, 24, 8224),
+                      (.q8_0, 200, 1024), (.q8_0, 24, 96), (.q8_0, 16, 8192), (.q8_0, 8, 8224), (.q8_0, 8, 33792),
+                      (.q8_0, 24, 352)])
     func batchedTokensEqualEachTokenAlone(_ type: GGMLType, _ rows: Int, _ cols: Int) throws {
         let (bytes, _) = k.encoded(type, rows: rows, cols: cols, seed: 21)
         try bytes.withUnsafeBytes { raw in
