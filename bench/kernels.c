@@ -129,8 +129,8 @@ static void gemm_bf16_table(int passes) {
 // (a decode step of several sequences reads each matrix once for all its rows): GB/s of
 // weights and the CPU time per 8-row block and token (ns; F16 / BF16: per 8 rows × 32 columns,
 // the work of a block of 32), per kernel set. A kernel whose per-token work is small runs at
-// nearly the same GB/s for 4 tokens as for 1. The AVX-512 sets' F16 / BF16 rows are the
-// width swiftllama_half_r8_zmm() picks (LLAMA_HALF_R8_BITS=256|512 to compare).
+// nearly the same GB/s for 4 tokens as for 1. The `avx512` set's F16 / BF16 rows at 2+
+// tokens are its 512-bit kernel, the `avx512-256` set's the 256-bit one.
 static void r8_tokens_table(const uint8_t *buf, size_t bytes, float *out, int passes) {
     enum { TMAX = 8 };
     static int8_t xq[TMAX * COLS];

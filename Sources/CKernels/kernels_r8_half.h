@@ -126,9 +126,9 @@ static inline __attribute__((always_inline)) void r8h_matvec(const int bf16, con
     }
 }
 
-#if K_AVX512
-// ---- 512-bit variant (the AVX-512 sets, where swiftllama_half_r8_zmm() says the CPU runs
-// 512-bit vectors whole: Zen 5) ----
+#if K_WIDE
+// ---- 512-bit variant (the `avx512` set: CPUs that run 512-bit vectors whole, Intel and AMD
+// from Zen 5; CKernels.c's choice) ----
 // One 256-bit load is one column pair of the group's 8 rows; widened to 16 fp32 lanes in
 // memory order it is rows 0…7 × columns 2p, 2p+1 (row r: lanes 2r, 2r+1), F16 by vcvtph2ps,
 // BF16 by vpmovzxwd + a shift left by 16. The FMA's other operand is x[2p], x[2p+1]
@@ -230,12 +230,12 @@ static inline __attribute__((always_inline)) void r8z_matvec(const int bf16, con
 // One token (generation) stays on the 256-bit kernel: it streams memory there, where the
 // 512-bit kernel measured 10–20% slower; both give the same bits.
 static void matvec_f16_r8(const void *w, int groups, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
-    if (tokens > 1 && swiftllama_half_r8_zmm()) r8z_matvec(0, w, groups, cols, x, ldx, tokens, out, ldo);
+    if (tokens > 1) r8z_matvec(0, w, groups, cols, x, ldx, tokens, out, ldo);
     else r8h_matvec(0, w, groups, cols, x, ldx, tokens, out, ldo);
 }
 
 static void matvec_bf16_r8(const void *w, int groups, int cols, const float *x, long ldx, int tokens, float *out, long ldo) {
-    if (tokens > 1 && swiftllama_half_r8_zmm()) r8z_matvec(1, w, groups, cols, x, ldx, tokens, out, ldo);
+    if (tokens > 1) r8z_matvec(1, w, groups, cols, x, ldx, tokens, out, ldo);
     else r8h_matvec(1, w, groups, cols, x, ldx, tokens, out, ldo);
 }
 #else

@@ -2,41 +2,9 @@
 // plain halves back for the readers of rows (embedding lookups, the prompt GEMMs' packers).
 #include "RepackHalf.h"
 #include "kernel_common.h"
-#include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 
 int swiftllama_half_r8_supports(int type) { return type == 1 || type == 30; }
-
-// The AVX-512 sets' F16 / BF16 kernels on 512-bit vectors (kernels_r8_half.h) where the CPU
-// runs them whole: AMD family 0x1A and later (Zen 5: at 4–8 tokens the 256-bit kernel is
-// fp32 compute-bound; measured on an EPYC Zen 5). Zen 4 (0x19) splits 512-bit vectors in
-// two halves, and on Intel the 256-bit kernels are what was measured, so they keep them.
-// LLAMA_HALF_R8_BITS=256|512 overrides (512 only matters in the AVX-512 sets).
-int swiftllama_half_r8_zmm(void) {
-    static int known = -1;
-    int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (v >= 0) return v;
-    v = 0;
-#if defined(__x86_64__)
-    unsigned a, b, c, d;
-    if (__get_cpuid(0, &a, &b, &c, &d)) {
-        const int amd = (b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163)     // "AuthenticAMD"
-                        || (b == 0x6f677948 && d == 0x6e65476e && c == 0x656e6975); // "HygonGenuine"
-        if (amd && __get_cpuid(1, &a, &b, &c, &d)) {
-            const unsigned base = (a >> 8) & 0xF, family = base == 0xF ? base + ((a >> 20) & 0xFF) : base;
-            v = family >= 0x1A;
-        }
-    }
-#endif
-    const char *env = getenv("LLAMA_HALF_R8_BITS");
-    if (env && strcmp(env, "256") == 0) v = 0;
-    if (env && strcmp(env, "512") == 0) v = 1;
-    __atomic_store_n(&known, v, __ATOMIC_RELAXED);
-    return v;
-}
 
 void swiftllama_half_r8_repack(const void *src, void *dst, int groups, int cols) {
     const long pairs = cols / 2, rowWords = pairs;

@@ -56,9 +56,8 @@ import Llama
         }
     }
 
-    /// The SIMD sets sum each row in the same order, whatever the vector width (the AVX-512
-    /// sets' 512-bit kernels for 2+ tokens where swiftllama_half_r8_zmm() picks them, the
-    /// 256-bit ones otherwise): the same bits from every set, for every token count.
+    /// The SIMD sets sum each row in the same order, whatever the vector width (the `avx512`
+    /// set's 512-bit kernel for 2+ tokens, the others' 256-bit ones): the same bits from every set, for every token count.
     @Test(arguments: types)
     func everySIMDSetGivesTheSameBits(_ type: GGMLType) throws {
         for (rows, cols) in [(200, 2048), (24, 98), (40, 100)] {

@@ -20,9 +20,6 @@ void swiftllama_half_r8_row(const void *packed, int cols, long row, int c0, int 
 /// Plain rows `row0 ..< row0 + nrows` (`row0` a multiple of 8) of a repacked matrix of `cols`
 /// columns, row j at `dst + j·dstRowBytes`.
 void swiftllama_half_r8_rows(const void *packed, int cols, long row0, int nrows, uint8_t *dst, long dstRowBytes);
-/// 1 where the AVX-512 sets run their F16 / BF16 kernels on 512-bit vectors (AMD family 0x1A+,
-/// or LLAMA_HALF_R8_BITS=512), 0 where on 256-bit ones (LLAMA_HALF_R8_BITS=256).
-int swiftllama_half_r8_zmm(void);
 /// The generic kernel set's row-interleaved F16 / BF16 products (plain loops; the contract
 /// of `swiftllama_matvec_half_r8_fn`).
 void swiftllama_matvec_f16_r8_generic(const void *w, int groups, int cols, const float *x, long ldx, int tokens,
