@@ -564,32 +564,47 @@ int swiftllama_has_int8_gemm(void) { return select_set()->gemm_int8 != NULL; }
 
 // Plain loops over the packed layout, for sets without the AVX-512 kernel (callers normally
 // take the fp32 path there; this keeps the function correct everywhere).
-static void gemm_int8_plain(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
-                            const int8_t *xq, const float *xd, const float *xds, int tokens,
-                            float *out, long ldo, int nrows) {
+static void gemm_int8_plain(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
+                            int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
+                            int tokens, float *out, long ldo, int nrows) {
     const int groups = blockSize / 4;
-    const long ldx = (long)blockSize * blocks;
     for (int t = 0; t < tokens; t++) {
         for (int j = 0; j < nrows; j++) {
+            // Row j is lane j % 16 of tile j / 16.
+            const long tile = j / 16, lane = j % 16;
+            const uint8_t *p = packed + tile * 16L * blockSize * blocks;
+            const float *sc = scales + tile * 16L * blocks, *bi = biases ? biases + tile * 16L * blocks : NULL;
             float s = 0;
             for (int b = 0; b < blocks; b++) {
-                int acc = 0;
+                const long o = (long)b * tokens + t;
+                int acc = center ? -center * xsums[o] : 0;
                 for (int m = 0; m < groups; m++)
                     for (int k = 0; k < 4; k++)
-                        acc += packed[64L * groups * b + 64 * m + 4 * j + k] * xq[t * ldx + (long)blockSize * b + 4 * m + k];
-                const long o = (long)t * blocks + b;
-                s += scales[16 * b + j] * (float)acc * xd[o] - biases[16 * b + j] * xds[o];
+                        acc += p[64L * groups * b + 64 * m + 4 * lane + k] * xq[o * blockSize + 4 * m + k];
+                s += sc[16 * b + lane] * (float)acc * xd[o];
+                if (!center) s -= bi[16 * b + lane] * xds[o];
             }
             out[(long)t * ldo + j] = s;
         }
     }
 }
 
-void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
-                          const int8_t *xq, const float *xd, const float *xds, int tokens,
-                          float *out, long ldo, int nrows) {
+int swiftllama_int8_center(int type) {
+    switch (type) {
+        case 8: case 20: case 23: return 128;  // Q8_0, IQ4_NL, IQ4_XS
+        case 6: return 16;                     // Q5_0
+        case 2: return 8;                      // Q4_0
+        case 14: return 32;                    // Q6_K
+        case 11: return 4;                     // Q3_K
+        default: return 0;
+    }
+}
+
+void swiftllama_gemm_int8(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
+                          int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
+                          int tokens, float *out, long ldo, int nrows) {
     const swiftllama_gemm_int8_fn f = select_set()->gemm_int8;
-    (f ? f : gemm_int8_plain)(blockSize, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
+    (f ? f : gemm_int8_plain)(blockSize, center, packed, scales, biases, blocks, xq, xd, xds, xsums, tokens, out, ldo, nrows);
 }
 
 // Plain loops over the K16 layout (the same integer sums as the AVX-512 kernel).
