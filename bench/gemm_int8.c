@@ -63,8 +63,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < TOKENS * COLS / 256; i++) xd256[i] = 0.01f;
     int16_t *xsums32 = malloc(sizeof(int16_t) * TOKENS * COLS / 32);
     for (int i = 0; i < TOKENS * COLS / 32; i++) xsums32[i] = (int16_t)(xsums[2 * i] + xsums[2 * i + 1]);
-    int32_t *mpairs = malloc(sizeof(int32_t) * COLS / 4);
-    float *dmin = malloc(sizeof(float) * COLS / 16);
+    int32_t *mpairs = malloc(sizeof(int32_t) * COLS / 2);
+    float *dmin = malloc(sizeof(float) * COLS / 8);
     printf("kernel set: %s\n| type | pack ns/weight | multiply ns/weight | GMAC/s |\n| --- | ---: | ---: | ---: |\n", swiftllama_kernels()->name);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const Type *t = &types[ti];
@@ -132,12 +132,16 @@ int main(int argc, char **argv) {
             bestPack = bestMul = 1e9;
             for (int p = 0; p < passes; p++) {
                 double pack = 0, mul = 0;
-                for (int r0 = 0; r0 < ROWS; r0 += 16) {
+                for (int r0 = 0; r0 < ROWS; r0 += 32) {
                     double t0 = cpu_now();
-                    swiftllama_pack_int8(t->id, w + (long)r0 * t->rowBytes, t->rowBytes, 16, blocks, packed, scales, biases);
-                    swiftllama_pack_int8_k32_mins(t->id, w + (long)r0 * t->rowBytes, t->rowBytes, 16, COLS / 256, mpairs, dmin);
+                    for (int h = 0; h < 2; h++) {
+                        const uint8_t *rows = w + (long)(r0 + 16 * h) * t->rowBytes;
+                        swiftllama_pack_int8(t->id, rows, t->rowBytes, 16, blocks, packed + h * tile, scales + h * 16 * blocks, biases);
+                        swiftllama_pack_int8_k32_mins(t->id, rows, t->rowBytes, 16, COLS / 256, mpairs + h * 64 * (COLS / 256),
+                                                      dmin + h * 16 * (COLS / 256));
+                    }
                     double t1 = cpu_now();
-                    swiftllama_gemm_int8_k32(t->id, packed, scales, mpairs, dmin, COLS / 256, xq, xd256, xsums32, TOKENS, out + r0, ROWS, 16);
+                    swiftllama_gemm_int8_k32(t->id, packed, scales, mpairs, dmin, COLS / 256, xq, xd256, xsums32, TOKENS, out + r0, ROWS, 32);
                     double t2 = cpu_now();
                     pack += t1 - t0;
                     mul += t2 - t1;

@@ -668,12 +668,18 @@ void swiftllama_pack_int8_k32_mins(int type, const void *rows, long rowBytes, in
 }
 
 // Plain loops over the K32 tile (the same integer sums as the AVX-512 kernel).
-static void gemm_int8_k32_plain(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,
-                                const float *dmin, int superblocks, const int8_t *xq, const float *xd,
+static void gemm_int8_k32_plain(int type, const uint8_t *packed0, const float *scales0, const int32_t *pairs0,
+                                const float *dmin0, int superblocks, const int8_t *xq, const float *xd,
                                 const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
     const int mins = type != 23;
     for (int t = 0; t < tokens; t++) {
-        for (int r = 0; r < nrows; r++) {
+        for (int row = 0; row < nrows; row++) {
+            // Row `row` is lane r of tile row / 16 (CKernels.h).
+            const long tile = row / 16;
+            const int r = row % 16;
+            const uint8_t *packed = packed0 + tile * 4096L * superblocks;
+            const float *scales = scales0 + tile * 128L * superblocks, *dmin = dmin0 + tile * 16L * superblocks;
+            const int32_t *pairs = pairs0 + tile * 64L * superblocks;
             float sum = 0;
             for (int s = 0; s < superblocks; s++) {
                 const int8_t *x = xq + (long)t * 256 * superblocks + 256 * s;
@@ -695,7 +701,7 @@ static void gemm_int8_k32_plain(int type, const uint8_t *packed, const float *sc
                 }
                 sum += fs * xd[(long)t * superblocks + s];
             }
-            out[(long)t * ldo + r] = sum;
+            out[(long)t * ldo + row] = sum;
         }
     }
 }

@@ -1250,13 +1250,95 @@ static inline __attribute__((always_inline)) void gemm_int8_k32_impl(
     }
 }
 
+// The K32 kernel over two tiles of 16 rows (the second tile's packing right after the
+// first's: packed + 512·8·superblocks, scales + 128·superblocks, pairs + 64·superblocks, dmin
+// + 16·superblocks) and 4 consecutive tokens: 2 weight loads and 4 broadcasts per 8
+// vpdpbusd (one tile by 8 tokens: 1 and 8 per 8), with its three sets of 8 accumulators
+// (int32 per sub-block, float per super-block, float total) in registers. Same operations
+// per output in the same order as `gemm_int8_k32_impl`.
+static inline __attribute__((always_inline)) void gemm_int8_k32_pair(
+    const int mins, const uint8_t *packed, const float *scales, const int32_t *pairs, const float *dmin, int superblocks,
+    const int8_t *xq, const float *xd, const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
+    enum { T = 4 };
+    const long ldx = 256L * superblocks, lds = 8L * superblocks, blocks = 8L * superblocks;
+    const long tileBytes = 512L * blocks, tileBlocks = 16L * blocks, tilePairs = 64L * superblocks, tileD = 16L * superblocks;
+    const __mmask16 mask1 = (__mmask16)((1u << (nrows - 16)) - 1);
+    for (int g = 0; g < tokens; g += T) {
+        // The last group ends at the last token (tokens ≥ T): overlapping outputs are
+        // recomputed with the same operations, so they get the same values.
+        const int t0 = g + T > tokens ? tokens - T : g;
+        const int8_t *x0 = xq + t0 * ldx;
+        const int16_t *s0 = xsums + t0 * lds;
+        __m512 af[2][T];
+        for (int r = 0; r < 2; r++)
+            for (int i = 0; i < T; i++) af[r][i] = _mm512_setzero_ps();
+        for (int s = 0; s < superblocks; s++) {
+            __m512 fs[2][T];
+            for (int r = 0; r < 2; r++)
+                for (int i = 0; i < T; i++) fs[r][i] = _mm512_setzero_ps();
+            for (int j = 0; j < 8; j++) {
+                const long b = 8L * s + j;
+                __m512i ai[2][T];
+                for (int i = 0; i < T; i++) {
+                    const __m512i z = mins ? _mm512_setzero_si512() : _mm512_set1_epi32(-128 * (int32_t)s0[i * lds + b]);
+                    ai[0][i] = z;
+                    ai[1][i] = z;
+                }
+                const uint8_t *pb = packed + 512L * b;
+                for (int m = 0; m < 8; m++) {
+                    const __m512i w0 = _mm512_loadu_si512((const void *)(pb + 64 * m));
+                    const __m512i w1 = _mm512_loadu_si512((const void *)(pb + tileBytes + 64 * m));
+                    for (int i = 0; i < T; i++) {
+                        int32_t x4;
+                        memcpy(&x4, x0 + i * ldx + 32 * b + 4 * m, 4);
+                        const __m512i xv = _mm512_set1_epi32(x4);
+                        ai[0][i] = _mm512_dpbusd_epi32(ai[0][i], w0, xv);
+                        ai[1][i] = _mm512_dpbusd_epi32(ai[1][i], w1, xv);
+                    }
+                }
+                for (int r = 0; r < 2; r++) {
+                    const __m512 sc = _mm512_loadu_ps(scales + r * tileBlocks + 16 * b);
+                    for (int i = 0; i < T; i++) fs[r][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r][i]), sc, fs[r][i]);
+                }
+            }
+            if (mins) {
+                for (int r = 0; r < 2; r++) {
+                    __m512i ms[T];
+                    for (int i = 0; i < T; i++) ms[i] = _mm512_setzero_si512();
+                    for (int q = 0; q < 4; q++) {
+                        const __m512i bp = _mm512_loadu_si512((const void *)(pairs + r * tilePairs + 64L * s + 16 * q));
+                        for (int i = 0; i < T; i++) {
+                            int32_t x2;
+                            memcpy(&x2, s0 + i * lds + 8L * s + 2 * q, 4);
+                            ms[i] = _mm512_dpwssd_epi32(ms[i], _mm512_set1_epi32(x2), bp);
+                        }
+                    }
+                    const __m512 dm = _mm512_loadu_ps(dmin + r * tileD + 16L * s);
+                    for (int i = 0; i < T; i++) fs[r][i] = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(ms[i]), fs[r][i]);
+                }
+            }
+            for (int i = 0; i < T; i++) {
+                const __m512 d = _mm512_set1_ps(xd[(long)(t0 + i) * superblocks + s]);
+                for (int r = 0; r < 2; r++) af[r][i] = _mm512_fmadd_ps(fs[r][i], d, af[r][i]);
+            }
+        }
+        for (int i = 0; i < T; i++) {
+            _mm512_storeu_ps(out + (long)(t0 + i) * ldo, af[0][i]);
+            _mm512_mask_storeu_ps(out + (long)(t0 + i) * ldo + 16, mask1, af[1][i]);
+        }
+    }
+}
+
 static void gemm_int8_k32_avx512(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,
                                  const float *dmin, int superblocks, const int8_t *xq, const float *xd,
                                  const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
+    const int pair = nrows > 16 && tokens >= 4;
     if (type == 23) {
-        gemm_int8_k32_impl(0, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+        if (pair) gemm_int8_k32_pair(0, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+        else gemm_int8_k32_impl(0, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
     } else {
-        gemm_int8_k32_impl(1, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+        if (pair) gemm_int8_k32_pair(1, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+        else gemm_int8_k32_impl(1, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
     }
 }
 #endif

@@ -163,9 +163,11 @@ void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *sc
 void swiftllama_pack_int8_k32_mins(int type, const void *rows, long rowBytes, int nrows, int superblocks,
                                    int32_t *pairs, float *dmin);
 
-/// out[t·ldo + j] = Σ_c W[j, c]·x[t, c] for t < tokens, j < nrows (≤ 16), W of type Q4_K (12),
+/// out[t·ldo + j] = Σ_c W[j, c]·x[t, c] for t < tokens, j < nrows (≤ 32), W of type Q4_K (12),
 /// Q5_K (13) or IQ4_XS (23) packed by `swiftllama_pack_int8` (`packed`, `scales`) and, for
-/// Q4_K/Q5_K, `swiftllama_pack_int8_k32_mins` (`pairs`, `dmin`; unused for IQ4_XS), and
+/// Q4_K/Q5_K, `swiftllama_pack_int8_k32_mins` (`pairs`, `dmin`; unused for IQ4_XS): rows 0…15,
+/// and rows 16…31 (nrows > 16) in a second tile right after the first (`packed + 4096·S`,
+/// `scales + 128·S`, `pairs + 64·S`, `dmin + 16·S` for S = superblocks); and
 /// activations quantized per 256: `xq` tokens × 256·superblocks, `xd` tokens × superblocks,
 /// `xsums` the sums of each 32 quantized values, tokens × 8·superblocks.
 void swiftllama_gemm_int8_k32(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,

@@ -348,24 +348,32 @@ func gemmInt8K32(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
             for b in 0..<blocks { xsums[t * blocks + b] = s16[2 * b] &+ s16[2 * b + 1] }
         }
     }
-    let tiles = (rows + int8TileRows - 1) / int8TileRows
-    parallel.runChunked(tiles, chunk: 2) { _, range in
-        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: blocks * 16 * 32)
-        let scales = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
-        let biases = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
-        let pairs = UnsafeMutablePointer<Int32>.allocate(capacity: superblocks * 64)
-        let dmin = UnsafeMutablePointer<Float>.allocate(capacity: superblocks * 16)
+    // Two tiles of 16 rows per step (the kernel's 32-row form), packed one after the other.
+    let stepRows = 2 * int8TileRows, steps = (rows + stepRows - 1) / stepRows
+    let tileBytes = blocks * int8TileRows * 32, tileBlocks = blocks * int8TileRows
+    parallel.runChunked(steps, chunk: 1) { _, range in
+        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * tileBytes)
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: 2 * tileBlocks)
+        let biases = UnsafeMutablePointer<Float>.allocate(capacity: tileBlocks)
+        let pairs = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * superblocks * 64)
+        let dmin = UnsafeMutablePointer<Float>.allocate(capacity: 2 * superblocks * 16)
         var plain: UnsafeMutableRawPointer?
         defer {
             packed.deallocate(); scales.deallocate(); biases.deallocate(); pairs.deallocate(); dmin.deallocate()
             plain?.deallocate()
         }
-        for tile in range {
-            let r0 = tile * int8TileRows
-            let n = min(int8TileRows, rows - r0)
-            let source = plainRows(w, from: r0, count: n, buffer: &plain)
-            swiftllama_pack_int8(typeID, source, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
-            swiftllama_pack_int8_k32_mins(typeID, source, w.rowBytes, Int32(n), Int32(superblocks), pairs, dmin)
+        for step in range {
+            let r0 = step * stepRows
+            let n = min(stepRows, rows - r0)
+            for h in 0..<(n + int8TileRows - 1) / int8TileRows {
+                let t0 = r0 + h * int8TileRows, tn = min(int8TileRows, n - h * int8TileRows)
+                let source = plainRows(w, from: t0, count: tn, buffer: &plain)
+                // The biases are the K32 kernel's integer mins (pairs, dmin): not read.
+                swiftllama_pack_int8(typeID, source, w.rowBytes, Int32(tn), Int32(blocks), packed + h * tileBytes,
+                                     scales + h * tileBlocks, biases)
+                swiftllama_pack_int8_k32_mins(typeID, source, w.rowBytes, Int32(tn), Int32(superblocks),
+                                              pairs + h * superblocks * 64, dmin + h * superblocks * 16)
+            }
             swiftllama_gemm_int8_k32(typeID, packed, scales, pairs, dmin, Int32(superblocks), xq, xd, xsums,
                                      Int32(tokens), out + r0, rows, Int32(n))
         }
