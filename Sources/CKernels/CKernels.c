@@ -529,6 +529,23 @@ void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows,
         for (int b = 0; b < blocks; b++) {
             const uint8_t *src = (const uint8_t *)packed + (g * blocks + b) * 8 * bb;
             uint8_t *dst = tile + (long)16 * size * b + 32 * h;
+#if defined(__AVX2__) && defined(__F16C__)
+            // The 8 rows' f16 scales in one conversion and the nibbles 32 bytes at a time (the
+            // scalar conversion per row was a third of this packer's time).
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src));
+            _mm256_storeu_ps(scales + 16 * b + 8 * h, d);
+            _mm256_storeu_ps(biases + 16 * b + 8 * h, _mm256_mul_ps(d, _mm256_set1_ps(isQ8 ? 128.0f : 8.0f)));
+            if (isQ8) {
+                for (int m = 0; m < 8; m++) _mm256_storeu_si256((__m256i *)(dst + 64 * m), _mm256_loadu_si256((const __m256i *)(src + 16 + 32 * m)));
+            } else {
+                const __m256i low4 = _mm256_set1_epi8(0x0F);
+                for (int m = 0; m < 4; m++) {
+                    const __m256i w = _mm256_loadu_si256((const __m256i *)(src + 16 + 32 * m));
+                    _mm256_storeu_si256((__m256i *)(dst + 64 * m), _mm256_and_si256(w, low4));
+                    _mm256_storeu_si256((__m256i *)(dst + 64 * (m + 4)), _mm256_and_si256(_mm256_srli_epi16(w, 4), low4));
+                }
+            }
+#else
             for (int r = 0; r < 8; r++) {
                 const float d = half_bits_to_float(src + 2 * r);
                 scales[16 * b + 8 * h + r] = d;
@@ -546,6 +563,7 @@ void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows,
                     }
                 }
             }
+#endif
         }
     }
     // Rows of a last partial group (R8 matrices have whole groups; kept for any caller).
