@@ -607,6 +607,19 @@ static void gemm_int8_plain(int blockSize, int center, const uint8_t *packed, co
     }
 }
 
+void swiftllama_int8_scatter_token(const int8_t *row, const float *scales, int blocks, int tokens, int t,
+                                   int8_t *xq, float *xd, float *xds, int32_t *xsums) {
+    for (int b = 0; b < blocks; b++) {
+        const long o = (long)b * tokens + t;
+        int32_t sum = 0;
+        for (int i = 0; i < 32; i++) sum += row[32 * b + i];
+        memcpy(xq + 32 * o, row + 32 * b, 32);
+        xd[o] = scales[b];
+        xsums[o] = sum;
+        xds[o] = scales[b] * (float)sum;
+    }
+}
+
 int swiftllama_int8_center(int type) {
     switch (type) {
         case 8: case 20: case 23: return 128;  // Q8_0, IQ4_NL, IQ4_XS

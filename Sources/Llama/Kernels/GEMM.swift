@@ -224,13 +224,13 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
         for t in range {
             quantizeActivations(x + t * cols, into: QuantizedActivations(values: row, scales: row32, blocks: blocks32))
             if size == 32 {
-                swiftllama_block_sums(row, Int32(blocks), sums)
-            } else {
-                for b in 0..<blocks {
-                    var sum: Int32 = 0
-                    for i in 0..<size { sum &+= Int32(row[size * b + i]) }
-                    sums[b] = sum
-                }
+                swiftllama_int8_scatter_token(row, row32, Int32(blocks), Int32(tokens), Int32(t), xq, xd, xds, xsums)
+                continue
+            }
+            for b in 0..<blocks {
+                var sum: Int32 = 0
+                for i in 0..<size { sum &+= Int32(row[size * b + i]) }
+                sums[b] = sum
             }
             for b in 0..<blocks {
                 let o = b * tokens + t
