@@ -607,16 +607,22 @@ static void gemm_int8_plain(int blockSize, int center, const uint8_t *packed, co
     }
 }
 
-void swiftllama_int8_scatter_token(const int8_t *row, const float *scales, int blocks, int tokens, int t,
-                                   int8_t *xq, float *xd, float *xds, int32_t *xsums) {
+void swiftllama_int8_scatter_tokens(const int8_t *rows, const float *scales, int blocks, int tokens, int t0, int count,
+                                    int8_t *xq, float *xd, float *xds, int32_t *xsums) {
+    // Block by block, so each block's `count` tokens are written side by side (the block-major
+    // destination is strided by tokens·32 bytes between blocks).
     for (int b = 0; b < blocks; b++) {
-        const long o = (long)b * tokens + t;
-        int32_t sum = 0;
-        for (int i = 0; i < 32; i++) sum += row[32 * b + i];
-        memcpy(xq + 32 * o, row + 32 * b, 32);
-        xd[o] = scales[b];
-        xsums[o] = sum;
-        xds[o] = scales[b] * (float)sum;
+        for (int i = 0; i < count; i++) {
+            const long o = (long)b * tokens + t0 + i;
+            const int8_t *q = rows + (long)i * 32 * blocks + 32 * b;
+            const float d = scales[(long)i * blocks + b];
+            int32_t sum = 0;
+            for (int k = 0; k < 32; k++) sum += q[k];
+            memcpy(xq + 32 * o, q, 32);
+            xd[o] = d;
+            xsums[o] = sum;
+            xds[o] = d * (float)sum;
+        }
     }
 }
 

@@ -102,11 +102,11 @@ int swiftllama_int8_block_size(int type);
 void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, int blocks,
                           uint8_t *packed, float *scales, float *biases);
 
-/// Token t's activations quantized per 32 (`row`: 32·blocks int8, `scales`: one per block)
-/// into `swiftllama_gemm_int8`'s block-major arrays for `tokens` tokens (blockSize 32): its
-/// blocks, scales, sums of quantized values and those sums times the scales.
-void swiftllama_int8_scatter_token(const int8_t *row, const float *scales, int blocks, int tokens, int t,
-                                   int8_t *xq, float *xd, float *xds, int32_t *xsums);
+/// Tokens t0…t0+count−1 quantized per 32 (`rows`: count rows of 32·blocks int8, `scales`:
+/// count rows of one per block) into `swiftllama_gemm_int8`'s block-major arrays for `tokens`
+/// tokens (blockSize 32): their blocks, scales, sums of quantized values and sums times scales.
+void swiftllama_int8_scatter_tokens(const int8_t *rows, const float *scales, int blocks, int tokens, int t0, int count,
+                                    int8_t *xq, float *xd, float *xds, int32_t *xsums);
 
 /// The c with bias = c·scale exactly for every block of `type` (Q8_0, IQ4_NL, IQ4_XS 128;
 /// Q5_0 16; Q4_0 8; Q6_K 32; Q3_K 4), or 0 (a bias of its own: Q4_1, Q5_1, Q2_K, Q4_K, Q5_K).

@@ -215,30 +215,37 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
     let xds = UnsafeMutablePointer<Float>.allocate(capacity: tokens * blocks)
     let xsums = UnsafeMutablePointer<Int32>.allocate(capacity: tokens * blocks)
     defer { xq.deallocate(); xd.deallocate(); xds.deallocate(); xsums.deallocate() }
-    // Activations per 32 (a token at a time), then each kernel block's values, scale and sum.
-    parallel.runChunked(tokens, chunk: 16) { _, range in
-        let row = UnsafeMutablePointer<Int8>.allocate(capacity: cols)
-        let row32 = UnsafeMutablePointer<Float>.allocate(capacity: blocks32)
-        let sums = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
-        defer { row.deallocate(); row32.deallocate(); sums.deallocate() }
-        for t in range {
-            quantizeActivations(x + t * cols, into: QuantizedActivations(values: row, scales: row32, blocks: blocks32))
+    // Activations per 32, 16 tokens at a time, then each kernel block's values, scale and sum.
+    let chunk = 16
+    parallel.runChunked(tokens, chunk: chunk) { _, range in
+        let rowsQ = UnsafeMutablePointer<Int8>.allocate(capacity: chunk * cols)
+        let rows32 = UnsafeMutablePointer<Float>.allocate(capacity: chunk * blocks32)
+        defer { rowsQ.deallocate(); rows32.deallocate() }
+        // One worker may get the whole range: at most `chunk` tokens per pass.
+        for c0 in stride(from: range.lowerBound, to: range.upperBound, by: chunk) {
+            let part = c0..<min(c0 + chunk, range.upperBound)
+            for t in part {
+                let i = t - c0
+                quantizeActivations(x + t * cols, into: QuantizedActivations(values: rowsQ + i * cols, scales: rows32 + i * blocks32,
+                                                                             blocks: blocks32))
+            }
             if size == 32 {
-                swiftllama_int8_scatter_token(row, row32, Int32(blocks), Int32(tokens), Int32(t), xq, xd, xds, xsums)
+                swiftllama_int8_scatter_tokens(rowsQ, rows32, Int32(blocks), Int32(tokens), Int32(c0), Int32(part.count),
+                                               xq, xd, xds, xsums)
                 continue
             }
-            for b in 0..<blocks {
-                var sum: Int32 = 0
-                for i in 0..<size { sum &+= Int32(row[size * b + i]) }
-                sums[b] = sum
-            }
-            for b in 0..<blocks {
-                let o = b * tokens + t
-                (xq + o * size).update(from: row + size * b, count: size)
-                let scale = row32[b * size / 32]
-                xd[o] = scale
-                xsums[o] = sums[b]
-                xds[o] = scale * Float(sums[b])
+            for t in part {
+                let i = t - c0
+                for b in 0..<blocks {
+                    let v = rowsQ + i * cols + size * b
+                    var sum: Int32 = 0
+                    for k in 0..<size { sum &+= Int32(v[k]) }
+                    let o = b * tokens + t, scale = rows32[i * blocks32 + b * size / 32]
+                    (xq + o * size).update(from: v, count: size)
+                    xd[o] = scale
+                    xsums[o] = sum
+                    xds[o] = scale * Float(sum)
+                }
             }
         }
     }
