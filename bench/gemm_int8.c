@@ -34,8 +34,13 @@ int main(int argc, char **argv) {
     int8_t *xq = malloc((size_t)TOKENS * COLS);
     float *xd = malloc(sizeof(float) * TOKENS * COLS / 16), *xds = malloc(sizeof(float) * TOKENS * COLS / 16);
     float *out = malloc(sizeof(float) * TOKENS * ROWS);
-    uint8_t *packed = malloc((size_t)16 * COLS);
-    float *scales = malloc(sizeof(float) * COLS), *biases = malloc(sizeof(float) * COLS);
+    // Two tiles of 16 rows (the 32-row step of GEMM.swift's `gemmInt8`).
+    uint8_t *packed = malloc((size_t)32 * COLS);
+    float *scales = malloc(sizeof(float) * 2 * COLS), *biases = malloc(sizeof(float) * 2 * COLS);
+    // The same activations block-major for `swiftllama_gemm_int8`.
+    int8_t *xqb = malloc((size_t)TOKENS * COLS);
+    float *xdb = malloc(sizeof(float) * TOKENS * COLS / 16), *xdsb = malloc(sizeof(float) * TOKENS * COLS / 16);
+    int32_t *xsumsb = malloc(sizeof(int32_t) * TOKENS * COLS / 16);
     unsigned s = 1;
     for (size_t i = 0; i < (size_t)ROWS * (COLS / 32 * 34); i++) { s = s * 1103515245u + 12345u; w[i] = (uint8_t)(s >> 16); }
     // Small normal f16 scales where the formats keep them: every byte's high bits cleared of NaN/inf
@@ -58,26 +63,35 @@ int main(int argc, char **argv) {
     for (int i = 0; i < TOKENS * COLS / 256; i++) xd256[i] = 0.01f;
     int16_t *xsums32 = malloc(sizeof(int16_t) * TOKENS * COLS / 32);
     for (int i = 0; i < TOKENS * COLS / 32; i++) xsums32[i] = (int16_t)(xsums[2 * i] + xsums[2 * i + 1]);
-    int32_t *mpairs = malloc(sizeof(int32_t) * COLS / 4);
-    float *dmin = malloc(sizeof(float) * COLS / 16);
+    int32_t *mpairs = malloc(sizeof(int32_t) * COLS / 2);
+    float *dmin = malloc(sizeof(float) * COLS / 8);
     printf("kernel set: %s\n| type | pack ns/weight | multiply ns/weight | GMAC/s |\n| --- | ---: | ---: | ---: |\n", swiftllama_kernels()->name);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const Type *t = &types[ti];
         if (only && strcmp(only, t->name) != 0) continue;
         const int size = swiftllama_int8_block_size(t->id), blocks = COLS / size;
+        const int center = swiftllama_int8_center(t->id);
+        const long tile = (long)16 * size * blocks;
         for (int i = 0; i < TOKENS * blocks; i++) {
             int sum = 0;
             for (int k = 0; k < size; k++) sum += xq[size * i + k];
             xds[i] = 0.01f * (float)sum;
+            const int t = i / blocks, b = i % blocks;
+            memcpy(xqb + ((long)b * TOKENS + t) * size, xq + (long)size * i, size);
+            xdb[b * TOKENS + t] = xd[i];
+            xdsb[b * TOKENS + t] = xds[i];
+            xsumsb[b * TOKENS + t] = sum;
         }
         double bestPack = 1e9, bestMul = 1e9;
         for (int p = 0; p < passes; p++) {
             double pack = 0, mul = 0;
-            for (int r0 = 0; r0 < ROWS; r0 += 16) {
+            for (int r0 = 0; r0 < ROWS; r0 += 32) {
                 double t0 = cpu_now();
-                swiftllama_pack_int8(t->id, w + (long)r0 * t->rowBytes, t->rowBytes, 16, blocks, packed, scales, biases);
+                for (int h = 0; h < 2; h++)
+                    swiftllama_pack_int8(t->id, w + (long)(r0 + 16 * h) * t->rowBytes, t->rowBytes, 16, blocks,
+                                         packed + h * tile, scales + h * 16 * blocks, biases + h * 16 * blocks);
                 double t1 = cpu_now();
-                swiftllama_gemm_int8(size, packed, scales, biases, blocks, xq, xd, xds, TOKENS, out + r0, ROWS, 16);
+                swiftllama_gemm_int8(size, center, packed, scales, biases, blocks, xqb, xdb, xdsb, xsumsb, TOKENS, out + r0, ROWS, 32);
                 double t2 = cpu_now();
                 pack += t1 - t0;
                 mul += t2 - t1;
@@ -104,7 +118,10 @@ int main(int argc, char **argv) {
             }
             // Same tiles as the plain rows: the product must not change.
             memcpy(ref, out, sizeof(float) * TOKENS * ROWS);
-            swiftllama_gemm_int8(size, packed, scales, biases, blocks, xq, xd, xds, TOKENS, out + ROWS - 16, ROWS, 16);
+            for (int h = 0; h < 2; h++)
+                swiftllama_pack_int8_r8(t->id, r8, ROWS - 32 + 16 * h, 16, blocks, packed + h * tile, scales + h * 16 * blocks,
+                                        biases + h * 16 * blocks);
+            swiftllama_gemm_int8(size, center, packed, scales, biases, blocks, xqb, xdb, xdsb, xsumsb, TOKENS, out + ROWS - 32, ROWS, 32);
             printf("| %s R8 | %.2f | | | (last tile %s)\n", t->name, bestPack / n * 1e9,
                    memcmp(ref, out, sizeof(float) * TOKENS * ROWS) == 0 ? "identical" : "DIFFERS");
             free(r8);
@@ -115,12 +132,16 @@ int main(int argc, char **argv) {
             bestPack = bestMul = 1e9;
             for (int p = 0; p < passes; p++) {
                 double pack = 0, mul = 0;
-                for (int r0 = 0; r0 < ROWS; r0 += 16) {
+                for (int r0 = 0; r0 < ROWS; r0 += 32) {
                     double t0 = cpu_now();
-                    swiftllama_pack_int8(t->id, w + (long)r0 * t->rowBytes, t->rowBytes, 16, blocks, packed, scales, biases);
-                    swiftllama_pack_int8_k32_mins(t->id, w + (long)r0 * t->rowBytes, t->rowBytes, 16, COLS / 256, mpairs, dmin);
+                    for (int h = 0; h < 2; h++) {
+                        const uint8_t *rows = w + (long)(r0 + 16 * h) * t->rowBytes;
+                        swiftllama_pack_int8(t->id, rows, t->rowBytes, 16, blocks, packed + h * tile, scales + h * 16 * blocks, biases);
+                        swiftllama_pack_int8_k32_mins(t->id, rows, t->rowBytes, 16, COLS / 256, mpairs + h * 64 * (COLS / 256),
+                                                      dmin + h * 16 * (COLS / 256));
+                    }
                     double t1 = cpu_now();
-                    swiftllama_gemm_int8_k32(t->id, packed, scales, mpairs, dmin, COLS / 256, xq, xd256, xsums32, TOKENS, out + r0, ROWS, 16);
+                    swiftllama_gemm_int8_k32(t->id, packed, scales, mpairs, dmin, COLS / 256, xq, xd256, xsums32, TOKENS, out + r0, ROWS, 32);
                     double t2 = cpu_now();
                     pack += t1 - t0;
                     mul += t2 - t1;

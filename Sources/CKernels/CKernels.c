@@ -543,6 +543,23 @@ void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows,
         for (int b = 0; b < blocks; b++) {
             const uint8_t *src = (const uint8_t *)packed + (g * blocks + b) * 8 * bb;
             uint8_t *dst = tile + (long)16 * size * b + 32 * h;
+#if defined(__AVX2__) && defined(__F16C__)
+            // The 8 rows' f16 scales in one conversion and the nibbles 32 bytes at a time (the
+            // scalar conversion per row was a third of this packer's time).
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src));
+            _mm256_storeu_ps(scales + 16 * b + 8 * h, d);
+            _mm256_storeu_ps(biases + 16 * b + 8 * h, _mm256_mul_ps(d, _mm256_set1_ps(isQ8 ? 128.0f : 8.0f)));
+            if (isQ8) {
+                for (int m = 0; m < 8; m++) _mm256_storeu_si256((__m256i *)(dst + 64 * m), _mm256_loadu_si256((const __m256i *)(src + 16 + 32 * m)));
+            } else {
+                const __m256i low4 = _mm256_set1_epi8(0x0F);
+                for (int m = 0; m < 4; m++) {
+                    const __m256i w = _mm256_loadu_si256((const __m256i *)(src + 16 + 32 * m));
+                    _mm256_storeu_si256((__m256i *)(dst + 64 * m), _mm256_and_si256(w, low4));
+                    _mm256_storeu_si256((__m256i *)(dst + 64 * (m + 4)), _mm256_and_si256(_mm256_srli_epi16(w, 4), low4));
+                }
+            }
+#else
             for (int r = 0; r < 8; r++) {
                 const float d = half_bits_to_float(src + 2 * r);
                 scales[16 * b + 8 * h + r] = d;
@@ -560,6 +577,7 @@ void swiftllama_pack_int8_r8(int type, const void *packed, long row0, int nrows,
                     }
                 }
             }
+#endif
         }
     }
     // Rows of a last partial group (R8 matrices have whole groups; kept for any caller).
@@ -578,32 +596,66 @@ int swiftllama_has_int8_gemm(void) { return select_set()->gemm_int8 != NULL; }
 
 // Plain loops over the packed layout, for sets without the AVX-512 kernel (callers normally
 // take the fp32 path there; this keeps the function correct everywhere).
-static void gemm_int8_plain(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
-                            const int8_t *xq, const float *xd, const float *xds, int tokens,
-                            float *out, long ldo, int nrows) {
+static void gemm_int8_plain(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
+                            int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
+                            int tokens, float *out, long ldo, int nrows) {
     const int groups = blockSize / 4;
-    const long ldx = (long)blockSize * blocks;
     for (int t = 0; t < tokens; t++) {
         for (int j = 0; j < nrows; j++) {
+            // Row j is lane j % 16 of tile j / 16.
+            const long tile = j / 16, lane = j % 16;
+            const uint8_t *p = packed + tile * 16L * blockSize * blocks;
+            const float *sc = scales + tile * 16L * blocks, *bi = biases ? biases + tile * 16L * blocks : NULL;
             float s = 0;
             for (int b = 0; b < blocks; b++) {
-                int acc = 0;
+                const long o = (long)b * tokens + t;
+                int acc = center ? -center * xsums[o] : 0;
                 for (int m = 0; m < groups; m++)
                     for (int k = 0; k < 4; k++)
-                        acc += packed[64L * groups * b + 64 * m + 4 * j + k] * xq[t * ldx + (long)blockSize * b + 4 * m + k];
-                const long o = (long)t * blocks + b;
-                s += scales[16 * b + j] * (float)acc * xd[o] - biases[16 * b + j] * xds[o];
+                        acc += p[64L * groups * b + 64 * m + 4 * lane + k] * xq[o * blockSize + 4 * m + k];
+                s += sc[16 * b + lane] * (float)acc * xd[o];
+                if (!center) s -= bi[16 * b + lane] * xds[o];
             }
             out[(long)t * ldo + j] = s;
         }
     }
 }
 
-void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
-                          const int8_t *xq, const float *xd, const float *xds, int tokens,
-                          float *out, long ldo, int nrows) {
+void swiftllama_int8_scatter_tokens(const int8_t *rows, const float *scales, int blocks, int tokens, int t0, int count,
+                                    int8_t *xq, float *xd, float *xds, int32_t *xsums) {
+    // Block by block, so each block's `count` tokens are written side by side (the block-major
+    // destination is strided by tokens·32 bytes between blocks).
+    for (int b = 0; b < blocks; b++) {
+        for (int i = 0; i < count; i++) {
+            const long o = (long)b * tokens + t0 + i;
+            const int8_t *q = rows + (long)i * 32 * blocks + 32 * b;
+            const float d = scales[(long)i * blocks + b];
+            int32_t sum = 0;
+            for (int k = 0; k < 32; k++) sum += q[k];
+            memcpy(xq + 32 * o, q, 32);
+            xd[o] = d;
+            xsums[o] = sum;
+            xds[o] = d * (float)sum;
+        }
+    }
+}
+
+int swiftllama_int8_center(int type) {
+    switch (type) {
+        case 8: case 20: case 23: return 128;  // Q8_0, IQ4_NL, IQ4_XS
+        case 6: return 16;                     // Q5_0
+        case 2: return 8;                      // Q4_0
+        case 14: return 32;                    // Q6_K
+        case 11: return 4;                     // Q3_K
+        default: return 0;
+    }
+}
+
+void swiftllama_gemm_int8(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
+                          int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
+                          int tokens, float *out, long ldo, int nrows) {
     const swiftllama_gemm_int8_fn f = select_set()->gemm_int8;
-    (f ? f : gemm_int8_plain)(blockSize, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
+    (f ? f : gemm_int8_plain)(blockSize, center, packed, scales, biases, blocks, xq, xd, xds, xsums, tokens, out, ldo, nrows);
 }
 
 // Plain loops over the K16 layout (the same integer sums as the AVX-512 kernel).
@@ -667,12 +719,18 @@ void swiftllama_pack_int8_k32_mins(int type, const void *rows, long rowBytes, in
 }
 
 // Plain loops over the K32 tile (the same integer sums as the AVX-512 kernel).
-static void gemm_int8_k32_plain(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,
-                                const float *dmin, int superblocks, const int8_t *xq, const float *xd,
+static void gemm_int8_k32_plain(int type, const uint8_t *packed0, const float *scales0, const int32_t *pairs0,
+                                const float *dmin0, int superblocks, const int8_t *xq, const float *xd,
                                 const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
     const int mins = type != 23;
     for (int t = 0; t < tokens; t++) {
-        for (int r = 0; r < nrows; r++) {
+        for (int row = 0; row < nrows; row++) {
+            // Row `row` is lane r of tile row / 16 (CKernels.h).
+            const long tile = row / 16;
+            const int r = row % 16;
+            const uint8_t *packed = packed0 + tile * 4096L * superblocks;
+            const float *scales = scales0 + tile * 128L * superblocks, *dmin = dmin0 + tile * 16L * superblocks;
+            const int32_t *pairs = pairs0 + tile * 64L * superblocks;
             float sum = 0;
             for (int s = 0; s < superblocks; s++) {
                 const int8_t *x = xq + (long)t * 256 * superblocks + 256 * s;
@@ -694,7 +752,7 @@ static void gemm_int8_k32_plain(int type, const uint8_t *packed, const float *sc
                 }
                 sum += fs * xd[(long)t * superblocks + s];
             }
-            out[(long)t * ldo + r] = sum;
+            out[(long)t * ldo + row] = sum;
         }
     }
 }

@@ -1276,54 +1276,80 @@ static void matvec_q8_0_r8(const void *w, int groups, int blocks, const int8_t *
 // ---- Int8 matrix-matrix product for prompt processing (AVX-512 VNNI; see CKernels.c for
 // the packed layout) ----
 
-// The kernel for blocks of 4·groups elements; inlined with a constant so the group loop
-// unrolls and the accumulators stay in registers.
+// The kernel for blocks of 4·groups elements over R tiles of 16 rows (R = 1, 2: the second
+// tile's packing right after the first's) and T tokens at a time; inlined with constants so
+// the loops unroll and the R·T int32 and R·T float accumulators stay in registers. Two tiles
+// by 6 tokens load 2 weight vectors and 6 broadcasts per 12 vpdpbusd where one tile by 8
+// loads 1 and 8 per 8: 1.3× the product on Zen 5 (bench/gemm_int8.sh), whose two 512-bit
+// VNNI pipes the loads and the per-block float steps were starving. The activations are
+// block-major (CKernels.h), so a group's T tokens are one pointer and constant offsets. With
+// `fold` the bias is center·scale and goes into the int32 sums, which start at −center·Σq:
+// one float step (convert, scale, fma with xd) per block and token instead of two.
 static inline __attribute__((always_inline)) void gemm_int8_impl(
-    const int groups, const uint8_t *packed, const float *scales, const float *biases, int blocks,
-    const int8_t *xq, const float *xd, const float *xds, int tokens, float *out, long ldo, int nrows) {
+    const int groups, const int R, const int T, const int fold, const int center, const uint8_t *packed,
+    const float *scales, const float *biases, int blocks, const int8_t *xq, const float *xd, const float *xds,
+    const int32_t *xsums, int tokens, float *out, long ldo, int nrows) {
     const int size = 4 * groups;
-    const long ldx = (long)size * blocks;
-    const __mmask16 rowMask = (__mmask16)((1u << nrows) - 1);
-    for (int t0 = 0; t0 < tokens; t0 += 8) {
-        // A short last group repeats its last token (valid memory) and stores only the real ones.
-        int tk[8];
-        for (int i = 0; i < 8; i++) tk[i] = t0 + i < tokens ? t0 + i : tokens - 1;
-        __m512 af[8];
-        for (int i = 0; i < 8; i++) af[i] = _mm512_setzero_ps();
+    const long tileBytes = 16L * size * blocks, tileBlocks = 16L * blocks;
+    __mmask16 rowMask[2];
+    for (int r = 0; r < R; r++) {
+        const int n = nrows - 16 * r > 16 ? 16 : nrows - 16 * r;
+        rowMask[r] = (__mmask16)((1u << n) - 1);
+    }
+    for (int g = 0; g < tokens; g += T) {
+        // The last group ends at the last token (tokens ≥ T), recomputing a few of the
+        // previous group's outputs with the same operations and order: the same values.
+        const int t0 = g + T > tokens ? tokens - T : g;
+        __m512 af[2][8];  // R × T used (fixed sizes: arrays sized by parameters would be VLAs, in memory)
+        for (int r = 0; r < R; r++)
+            for (int i = 0; i < T; i++) af[r][i] = _mm512_setzero_ps();
         for (int b = 0; b < blocks; b++) {
-            __m512i ai[8];
-            for (int i = 0; i < 8; i++) ai[i] = _mm512_setzero_si512();
+            const long o = (long)b * tokens + t0;
+            const int8_t *xb = xq + o * size;
+            __m512i ai[2][8];
+            for (int i = 0; i < T; i++) {
+                const __m512i s0 = fold ? _mm512_set1_epi32(-center * xsums[o + i]) : _mm512_setzero_si512();
+                for (int r = 0; r < R; r++) ai[r][i] = s0;
+            }
             const uint8_t *pb = packed + 64L * groups * b;
             for (int m = 0; m < groups; m++) {
-                const __m512i w = _mm512_loadu_si512((const void *)(pb + 64 * m));
-                for (int i = 0; i < 8; i++) {
+                __m512i w[2];
+                for (int r = 0; r < R; r++) w[r] = _mm512_loadu_si512((const void *)(pb + r * tileBytes + 64 * m));
+                for (int i = 0; i < T; i++) {
                     int32_t x4;
-                    memcpy(&x4, xq + tk[i] * ldx + (long)size * b + 4 * m, 4);
-                    ai[i] = _mm512_dpbusd_epi32(ai[i], w, _mm512_set1_epi32(x4));
+                    memcpy(&x4, xb + size * i + 4 * m, 4);
+                    const __m512i xv = _mm512_set1_epi32(x4);
+                    for (int r = 0; r < R; r++) ai[r][i] = _mm512_dpbusd_epi32(ai[r][i], w[r], xv);
                 }
             }
-            const __m512 sc = _mm512_loadu_ps(scales + 16 * b);
-            const __m512 bi = _mm512_loadu_ps(biases + 16 * b);
-            for (int i = 0; i < 8; i++) {
-                const long o = (long)tk[i] * blocks + b;
-                af[i] = _mm512_fmadd_ps(_mm512_mul_ps(sc, _mm512_cvtepi32_ps(ai[i])), _mm512_set1_ps(xd[o]), af[i]);
-                af[i] = _mm512_fnmadd_ps(bi, _mm512_set1_ps(xds[o]), af[i]);
+            for (int r = 0; r < R; r++) {
+                const __m512 sc = _mm512_loadu_ps(scales + r * tileBlocks + 16 * b);
+                for (int i = 0; i < T; i++)
+                    af[r][i] = _mm512_fmadd_ps(_mm512_mul_ps(sc, _mm512_cvtepi32_ps(ai[r][i])), _mm512_set1_ps(xd[o + i]), af[r][i]);
+                if (!fold) {
+                    const __m512 bi = _mm512_loadu_ps(biases + r * tileBlocks + 16 * b);
+                    for (int i = 0; i < T; i++) af[r][i] = _mm512_fnmadd_ps(bi, _mm512_set1_ps(xds[o + i]), af[r][i]);
+                }
             }
         }
-        for (int i = 0; i < 8 && t0 + i < tokens; i++) {
-            _mm512_mask_storeu_ps(out + (long)(t0 + i) * ldo, rowMask, af[i]);
-        }
+        for (int i = 0; i < T; i++)
+            for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(out + (long)(t0 + i) * ldo + 16 * r, rowMask[r], af[r][i]);
     }
 }
 
-static void gemm_int8_avx512(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
-                             const int8_t *xq, const float *xd, const float *xds, int tokens,
-                             float *out, long ldo, int nrows) {
-    if (blockSize == 16) {
-        gemm_int8_impl(4, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
-    } else {
-        gemm_int8_impl(8, packed, scales, biases, blocks, xq, xd, xds, tokens, out, ldo, nrows);
-    }
+static void gemm_int8_avx512(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
+                             int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
+                             int tokens, float *out, long ldo, int nrows) {
+#define GEMM_INT8(G, F) do { \
+        if (nrows > 16 && tokens >= 6) gemm_int8_impl(G, 2, 6, F, center, packed, scales, biases, blocks, xq, xd, xds, xsums, tokens, out, ldo, nrows); \
+        else if (nrows > 16) gemm_int8_impl(G, 2, 1, F, center, packed, scales, biases, blocks, xq, xd, xds, xsums, tokens, out, ldo, nrows); \
+        else if (tokens >= 8) gemm_int8_impl(G, 1, 8, F, center, packed, scales, biases, blocks, xq, xd, xds, xsums, tokens, out, ldo, nrows); \
+        else gemm_int8_impl(G, 1, 1, F, center, packed, scales, biases, blocks, xq, xd, xds, xsums, tokens, out, ldo, nrows); \
+    } while (0)
+    if (blockSize == 16) GEMM_INT8(4, 0);
+    else if (center) GEMM_INT8(8, 1);
+    else GEMM_INT8(8, 0);
+#undef GEMM_INT8
 }
 
 // The K16 and K32 kernels' integer bias of a super-block for 8 tokens: per row lane,
@@ -1465,13 +1491,95 @@ static inline __attribute__((always_inline)) void gemm_int8_k32_impl(
     }
 }
 
+// The K32 kernel over two tiles of 16 rows (the second tile's packing right after the
+// first's: packed + 512·8·superblocks, scales + 128·superblocks, pairs + 64·superblocks, dmin
+// + 16·superblocks) and 4 consecutive tokens: 2 weight loads and 4 broadcasts per 8
+// vpdpbusd (one tile by 8 tokens: 1 and 8 per 8), with its three sets of 8 accumulators
+// (int32 per sub-block, float per super-block, float total) in registers. Same operations
+// per output in the same order as `gemm_int8_k32_impl`.
+static inline __attribute__((always_inline)) void gemm_int8_k32_pair(
+    const int mins, const uint8_t *packed, const float *scales, const int32_t *pairs, const float *dmin, int superblocks,
+    const int8_t *xq, const float *xd, const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
+    enum { T = 4 };
+    const long ldx = 256L * superblocks, lds = 8L * superblocks, blocks = 8L * superblocks;
+    const long tileBytes = 512L * blocks, tileBlocks = 16L * blocks, tilePairs = 64L * superblocks, tileD = 16L * superblocks;
+    const __mmask16 mask1 = (__mmask16)((1u << (nrows - 16)) - 1);
+    for (int g = 0; g < tokens; g += T) {
+        // The last group ends at the last token (tokens ≥ T): overlapping outputs are
+        // recomputed with the same operations, so they get the same values.
+        const int t0 = g + T > tokens ? tokens - T : g;
+        const int8_t *x0 = xq + t0 * ldx;
+        const int16_t *s0 = xsums + t0 * lds;
+        __m512 af[2][T];
+        for (int r = 0; r < 2; r++)
+            for (int i = 0; i < T; i++) af[r][i] = _mm512_setzero_ps();
+        for (int s = 0; s < superblocks; s++) {
+            __m512 fs[2][T];
+            for (int r = 0; r < 2; r++)
+                for (int i = 0; i < T; i++) fs[r][i] = _mm512_setzero_ps();
+            for (int j = 0; j < 8; j++) {
+                const long b = 8L * s + j;
+                __m512i ai[2][T];
+                for (int i = 0; i < T; i++) {
+                    const __m512i z = mins ? _mm512_setzero_si512() : _mm512_set1_epi32(-128 * (int32_t)s0[i * lds + b]);
+                    ai[0][i] = z;
+                    ai[1][i] = z;
+                }
+                const uint8_t *pb = packed + 512L * b;
+                for (int m = 0; m < 8; m++) {
+                    const __m512i w0 = _mm512_loadu_si512((const void *)(pb + 64 * m));
+                    const __m512i w1 = _mm512_loadu_si512((const void *)(pb + tileBytes + 64 * m));
+                    for (int i = 0; i < T; i++) {
+                        int32_t x4;
+                        memcpy(&x4, x0 + i * ldx + 32 * b + 4 * m, 4);
+                        const __m512i xv = _mm512_set1_epi32(x4);
+                        ai[0][i] = _mm512_dpbusd_epi32(ai[0][i], w0, xv);
+                        ai[1][i] = _mm512_dpbusd_epi32(ai[1][i], w1, xv);
+                    }
+                }
+                for (int r = 0; r < 2; r++) {
+                    const __m512 sc = _mm512_loadu_ps(scales + r * tileBlocks + 16 * b);
+                    for (int i = 0; i < T; i++) fs[r][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r][i]), sc, fs[r][i]);
+                }
+            }
+            if (mins) {
+                for (int r = 0; r < 2; r++) {
+                    __m512i ms[T];
+                    for (int i = 0; i < T; i++) ms[i] = _mm512_setzero_si512();
+                    for (int q = 0; q < 4; q++) {
+                        const __m512i bp = _mm512_loadu_si512((const void *)(pairs + r * tilePairs + 64L * s + 16 * q));
+                        for (int i = 0; i < T; i++) {
+                            int32_t x2;
+                            memcpy(&x2, s0 + i * lds + 8L * s + 2 * q, 4);
+                            ms[i] = _mm512_dpwssd_epi32(ms[i], _mm512_set1_epi32(x2), bp);
+                        }
+                    }
+                    const __m512 dm = _mm512_loadu_ps(dmin + r * tileD + 16L * s);
+                    for (int i = 0; i < T; i++) fs[r][i] = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(ms[i]), fs[r][i]);
+                }
+            }
+            for (int i = 0; i < T; i++) {
+                const __m512 d = _mm512_set1_ps(xd[(long)(t0 + i) * superblocks + s]);
+                for (int r = 0; r < 2; r++) af[r][i] = _mm512_fmadd_ps(fs[r][i], d, af[r][i]);
+            }
+        }
+        for (int i = 0; i < T; i++) {
+            _mm512_storeu_ps(out + (long)(t0 + i) * ldo, af[0][i]);
+            _mm512_mask_storeu_ps(out + (long)(t0 + i) * ldo + 16, mask1, af[1][i]);
+        }
+    }
+}
+
 static void gemm_int8_k32_avx512(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,
                                  const float *dmin, int superblocks, const int8_t *xq, const float *xd,
                                  const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
+    const int pair = nrows > 16 && tokens >= 4;
     if (type == 23) {
-        gemm_int8_k32_impl(0, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+        if (pair) gemm_int8_k32_pair(0, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+        else gemm_int8_k32_impl(0, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
     } else {
-        gemm_int8_k32_impl(1, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+        if (pair) gemm_int8_k32_pair(1, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
+        else gemm_int8_k32_impl(1, packed, scales, pairs, dmin, superblocks, xq, xd, xsums, tokens, out, ldo, nrows);
     }
 }
 #endif

@@ -76,8 +76,9 @@ import CKernels
     }
 
     /// 150 rows = 4 full panels + a partial one, across two row blocks (int8: 9 tiles of 16 and
-    /// one of 6); 768 columns = three kc blocks (three super-blocks); 13 tokens = two tiles of
-    /// 6 and a tail of 1 (int8: one group of 8 and a short one of 5).
+    /// one of 6; Q8_0/Q4_0 in steps of two tiles, the last 16 + 6); 768 columns = three kc
+    /// blocks (three super-blocks); 13 tokens = two tiles of 6 and a tail of 1 (int8: one group
+    /// of 8 and a short one of 5; Q8_0/Q4_0 groups of 6, the last one overlapping).
     @Test(arguments: [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_K, .q5_K, .iq4_xs, .q6_K, .q2_K, .q3_K])
     func gemmMatchesNaive(_ type: GGMLType) {
         let rows = 150, cols = 768, tokens = 13

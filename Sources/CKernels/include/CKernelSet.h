@@ -26,9 +26,10 @@ typedef void (*swiftllama_matvec_r8_fn)(const void *w, int groups, int blocks, c
 /// A token's results are bit for bit the same alone or batched.
 typedef void (*swiftllama_matvec_half_r8_fn)(const void *w, int groups, int cols, const float *x, long ldx, int tokens,
                                              float *out, long ldo);
-typedef void (*swiftllama_gemm_int8_fn)(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
-                                        const int8_t *xq, const float *xd, const float *xds, int tokens,
-                                        float *out, long ldo, int nrows);
+typedef void (*swiftllama_gemm_int8_fn)(int blockSize, int center, const uint8_t *packed, const float *scales,
+                                        const float *biases, int blocks, const int8_t *xq, const float *xd,
+                                        const float *xds, const int32_t *xsums, int tokens, float *out, long ldo,
+                                        int nrows);
 /// The int8 matrix-matrix kernel for Q2_K, Q3_K and Q6_K (sub-blocks of 16 with integer
 /// scales): see `swiftllama_gemm_int8_k16` in CKernels.h.
 typedef void (*swiftllama_gemm_int8_k16_fn)(int type, const uint8_t *packed, const int32_t *scales, const int32_t *pairs,

@@ -102,13 +102,28 @@ int swiftllama_int8_block_size(int type);
 void swiftllama_pack_int8(int type, const void *rows, long rowBytes, int nrows, int blocks,
                           uint8_t *packed, float *scales, float *biases);
 
-/// out[t·ldo + j] = Σ_b Σ_i W[j, size·b+i]·x[t, size·b+i] for t < tokens, j < nrows (≤ 16),
-/// from a tile packed by `swiftllama_pack_int8` (blocks of `blockSize` = 32 or 16) and
-/// activations quantized to int8: `xq` (tokens × size·blocks), and per token and block
-/// `xd` (the scale) and `xds` (the scale times the block's sum of quantized values).
-void swiftllama_gemm_int8(int blockSize, const uint8_t *packed, const float *scales, const float *biases, int blocks,
-                          const int8_t *xq, const float *xd, const float *xds, int tokens,
-                          float *out, long ldo, int nrows);
+/// Tokens t0…t0+count−1 quantized per 32 (`rows`: count rows of 32·blocks int8, `scales`:
+/// count rows of one per block) into `swiftllama_gemm_int8`'s block-major arrays for `tokens`
+/// tokens (blockSize 32): their blocks, scales, sums of quantized values and sums times scales.
+void swiftllama_int8_scatter_tokens(const int8_t *rows, const float *scales, int blocks, int tokens, int t0, int count,
+                                    int8_t *xq, float *xd, float *xds, int32_t *xsums);
+
+/// The c with bias = c·scale exactly for every block of `type` (Q8_0, IQ4_NL, IQ4_XS 128;
+/// Q5_0 16; Q4_0 8; Q6_K 32; Q3_K 4), or 0 (a bias of its own: Q4_1, Q5_1, Q2_K, Q4_K, Q5_K).
+int swiftllama_int8_center(int type);
+
+/// out[t·ldo + j] = Σ_b Σ_i W[j, size·b+i]·x[t, size·b+i] for t < tokens, j < nrows (≤ 32),
+/// from tiles packed by `swiftllama_pack_int8` (blocks of `blockSize` = 32 or 16): rows 0…15
+/// at `packed`, `scales`, `biases`, and rows 16…31 (when nrows > 16) in a second tile right
+/// after the first (`packed + 16·blockSize·blocks`, `scales + 16·blocks`, `biases + 16·blocks`).
+/// Activations quantized to int8, block-major: token t's block b at `xq + (b·tokens + t)·size`
+/// (size = blockSize bytes), and at `b·tokens + t` its scale `xd`, its sum of quantized values
+/// `xsums` and that sum times the scale `xds`. With `center` = `swiftllama_int8_center(type)` > 0 the biases are center·scale and
+/// go into the integer sums (−center·xsums): `biases` and `xds` are not read (may be NULL);
+/// with 0, `xsums` is not read.
+void swiftllama_gemm_int8(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
+                          int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
+                          int tokens, float *out, long ldo, int nrows);
 
 // ---- The int8 GEMM for the K-quants with sub-blocks of 16 (Q2_K, Q3_K, Q6_K) ----
 // Their 16 sub-block scales are small integers under one fp16 scale per super-block of 256,
@@ -154,9 +169,11 @@ void swiftllama_gemm_int8_k16(int type, const uint8_t *packed, const int32_t *sc
 void swiftllama_pack_int8_k32_mins(int type, const void *rows, long rowBytes, int nrows, int superblocks,
                                    int32_t *pairs, float *dmin);
 
-/// out[t·ldo + j] = Σ_c W[j, c]·x[t, c] for t < tokens, j < nrows (≤ 16), W of type Q4_K (12),
+/// out[t·ldo + j] = Σ_c W[j, c]·x[t, c] for t < tokens, j < nrows (≤ 32), W of type Q4_K (12),
 /// Q5_K (13) or IQ4_XS (23) packed by `swiftllama_pack_int8` (`packed`, `scales`) and, for
-/// Q4_K/Q5_K, `swiftllama_pack_int8_k32_mins` (`pairs`, `dmin`; unused for IQ4_XS), and
+/// Q4_K/Q5_K, `swiftllama_pack_int8_k32_mins` (`pairs`, `dmin`; unused for IQ4_XS): rows 0…15,
+/// and rows 16…31 (nrows > 16) in a second tile right after the first (`packed + 4096·S`,
+/// `scales + 128·S`, `pairs + 64·S`, `dmin + 16·S` for S = superblocks); and
 /// activations quantized per 256: `xq` tokens × 256·superblocks, `xd` tokens × superblocks,
 /// `xsums` the sums of each 32 quantized values, tokens × 8·superblocks.
 void swiftllama_gemm_int8_k32(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,

@@ -207,44 +207,72 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
     let typeID = Int32(w.type.rawValue)
     let size = Int(swiftllama_int8_block_size(typeID))
     let blocks = cols / size
+    // Types whose bias is a multiple of the scale take it in the kernel's integer sums.
+    let center = swiftllama_int8_center(typeID)
+    // Block-major (the kernel's layout): token t's block b at b·tokens + t.
     let xq = UnsafeMutablePointer<Int8>.allocate(capacity: tokens * cols)
-    let xd32 = UnsafeMutablePointer<Float>.allocate(capacity: tokens * blocks32)
     let xd = UnsafeMutablePointer<Float>.allocate(capacity: tokens * blocks)
     let xds = UnsafeMutablePointer<Float>.allocate(capacity: tokens * blocks)
-    defer { xq.deallocate(); xd32.deallocate(); xd.deallocate(); xds.deallocate() }
-    // Activations per 32, then each kernel block's scale and scaled sum.
-    parallel.runChunked(tokens, chunk: 16) { _, range in
-        for t in range {
-            let q = QuantizedActivations(values: xq + t * cols, scales: xd32 + t * blocks32, blocks: blocks32)
-            quantizeActivations(x + t * cols, into: q)
-            for b in 0..<blocks {
-                let v = xq + t * cols + size * b
-                var sum: Int32 = 0
-                for i in 0..<size { sum &+= Int32(v[i]) }
-                let scale = q.scales[b * size / 32]
-                xd[t * blocks + b] = scale
-                xds[t * blocks + b] = scale * Float(sum)
+    let xsums = UnsafeMutablePointer<Int32>.allocate(capacity: tokens * blocks)
+    defer { xq.deallocate(); xd.deallocate(); xds.deallocate(); xsums.deallocate() }
+    // Activations per 32, 16 tokens at a time, then each kernel block's values, scale and sum.
+    let chunk = 16
+    parallel.runChunked(tokens, chunk: chunk) { _, range in
+        let rowsQ = UnsafeMutablePointer<Int8>.allocate(capacity: chunk * cols)
+        let rows32 = UnsafeMutablePointer<Float>.allocate(capacity: chunk * blocks32)
+        defer { rowsQ.deallocate(); rows32.deallocate() }
+        // One worker may get the whole range: at most `chunk` tokens per pass.
+        for c0 in stride(from: range.lowerBound, to: range.upperBound, by: chunk) {
+            let part = c0..<min(c0 + chunk, range.upperBound)
+            for t in part {
+                let i = t - c0
+                quantizeActivations(x + t * cols, into: QuantizedActivations(values: rowsQ + i * cols, scales: rows32 + i * blocks32,
+                                                                             blocks: blocks32))
+            }
+            if size == 32 {
+                swiftllama_int8_scatter_tokens(rowsQ, rows32, Int32(blocks), Int32(tokens), Int32(c0), Int32(part.count),
+                                               xq, xd, xds, xsums)
+                continue
+            }
+            for t in part {
+                let i = t - c0
+                for b in 0..<blocks {
+                    let v = rowsQ + i * cols + size * b
+                    var sum: Int32 = 0
+                    for k in 0..<size { sum &+= Int32(v[k]) }
+                    let o = b * tokens + t, scale = rows32[i * blocks32 + b * size / 32]
+                    (xq + o * size).update(from: v, count: size)
+                    xd[o] = scale
+                    xsums[o] = sum
+                    xds[o] = scale * Float(sum)
+                }
             }
         }
     }
-    let tiles = (rows + int8TileRows - 1) / int8TileRows
-    parallel.runChunked(tiles, chunk: 2) { _, range in
-        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: blocks * 16 * size)
-        let scales = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
-        let biases = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
+    // Two tiles of 16 rows per step (the kernel's 32-row form), packed one after the other.
+    let stepRows = 2 * int8TileRows, tileBytes = blocks * int8TileRows * size, tileBlocks = blocks * int8TileRows
+    let steps = (rows + stepRows - 1) / stepRows
+    parallel.runChunked(steps, chunk: 1) { _, range in
+        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * tileBytes)
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: 2 * tileBlocks)
+        let biases = UnsafeMutablePointer<Float>.allocate(capacity: 2 * tileBlocks)
         var plain: UnsafeMutableRawPointer?
         defer { packed.deallocate(); scales.deallocate(); biases.deallocate(); plain?.deallocate() }
-        for tile in range {
-            let r0 = tile * int8TileRows
-            let n = min(int8TileRows, rows - r0)
-            if w.layout == .rowInterleaved8, w.type == .q4_0 || w.type == .q8_0 {
-                swiftllama_pack_int8_r8(typeID, w.base, r0, Int32(n), Int32(blocks), packed, scales, biases)
-            } else {
-                let source = plainRows(w, from: r0, count: n, buffer: &plain)
-                swiftllama_pack_int8(typeID, source, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
+        for step in range {
+            let r0 = step * stepRows
+            let n = min(stepRows, rows - r0)
+            for h in 0..<(n + int8TileRows - 1) / int8TileRows {
+                let t0 = r0 + h * int8TileRows, tn = min(int8TileRows, n - h * int8TileRows)
+                let p = packed + h * tileBytes, s = scales + h * tileBlocks, bi = biases + h * tileBlocks
+                if w.layout == .rowInterleaved8, w.type == .q4_0 || w.type == .q8_0 {
+                    swiftllama_pack_int8_r8(typeID, w.base, t0, Int32(tn), Int32(blocks), p, s, bi)
+                } else {
+                    let source = plainRows(w, from: t0, count: tn, buffer: &plain)
+                    swiftllama_pack_int8(typeID, source, w.rowBytes, Int32(tn), Int32(blocks), p, s, bi)
+                }
             }
-            swiftllama_gemm_int8(Int32(size), packed, scales, biases, Int32(blocks), xq, xd, xds, Int32(tokens),
-                                 out + r0, rows, Int32(n))
+            swiftllama_gemm_int8(Int32(size), center, packed, scales, biases, Int32(blocks), xq, xd, xds, xsums,
+                                 Int32(tokens), out + r0, rows, Int32(n))
         }
     }
 }
@@ -327,24 +355,32 @@ func gemmInt8K32(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
             for b in 0..<blocks { xsums[t * blocks + b] = s16[2 * b] &+ s16[2 * b + 1] }
         }
     }
-    let tiles = (rows + int8TileRows - 1) / int8TileRows
-    parallel.runChunked(tiles, chunk: 2) { _, range in
-        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: blocks * 16 * 32)
-        let scales = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
-        let biases = UnsafeMutablePointer<Float>.allocate(capacity: blocks * 16)
-        let pairs = UnsafeMutablePointer<Int32>.allocate(capacity: superblocks * 64)
-        let dmin = UnsafeMutablePointer<Float>.allocate(capacity: superblocks * 16)
+    // Two tiles of 16 rows per step (the kernel's 32-row form), packed one after the other.
+    let stepRows = 2 * int8TileRows, steps = (rows + stepRows - 1) / stepRows
+    let tileBytes = blocks * int8TileRows * 32, tileBlocks = blocks * int8TileRows
+    parallel.runChunked(steps, chunk: 1) { _, range in
+        let packed = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * tileBytes)
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: 2 * tileBlocks)
+        let biases = UnsafeMutablePointer<Float>.allocate(capacity: tileBlocks)
+        let pairs = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * superblocks * 64)
+        let dmin = UnsafeMutablePointer<Float>.allocate(capacity: 2 * superblocks * 16)
         var plain: UnsafeMutableRawPointer?
         defer {
             packed.deallocate(); scales.deallocate(); biases.deallocate(); pairs.deallocate(); dmin.deallocate()
             plain?.deallocate()
         }
-        for tile in range {
-            let r0 = tile * int8TileRows
-            let n = min(int8TileRows, rows - r0)
-            let source = plainRows(w, from: r0, count: n, buffer: &plain)
-            swiftllama_pack_int8(typeID, source, w.rowBytes, Int32(n), Int32(blocks), packed, scales, biases)
-            swiftllama_pack_int8_k32_mins(typeID, source, w.rowBytes, Int32(n), Int32(superblocks), pairs, dmin)
+        for step in range {
+            let r0 = step * stepRows
+            let n = min(stepRows, rows - r0)
+            for h in 0..<(n + int8TileRows - 1) / int8TileRows {
+                let t0 = r0 + h * int8TileRows, tn = min(int8TileRows, n - h * int8TileRows)
+                let source = plainRows(w, from: t0, count: tn, buffer: &plain)
+                // The biases are the K32 kernel's integer mins (pairs, dmin): not read.
+                swiftllama_pack_int8(typeID, source, w.rowBytes, Int32(tn), Int32(blocks), packed + h * tileBytes,
+                                     scales + h * tileBlocks, biases)
+                swiftllama_pack_int8_k32_mins(typeID, source, w.rowBytes, Int32(tn), Int32(superblocks),
+                                              pairs + h * superblocks * 64, dmin + h * superblocks * 16)
+            }
             swiftllama_gemm_int8_k32(typeID, packed, scales, pairs, dmin, Int32(superblocks), xq, xd, xsums,
                                      Int32(tokens), out + r0, rows, Int32(n))
         }
