@@ -1051,36 +1051,6 @@ static inline __attribute__((always_inline)) void q4_0_r8w_group(const uint8_t *
     }
 }
 
-static __attribute__((noinline)) void matvec_q4_0_r8w(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
-                            int tokens, float *out, long ldo) {
-    _Alignas(64) int8_t xp[R8W_XCAP];
-    int32_t off[R8W_XCAP / 32];
-    const int T = tokens < 8 ? tokens : 8;
-    const int fit = (int)(R8W_XCAP / (32L * blocks));
-    const int batch = T < fit ? T : fit;
-    for (int t0 = 0; t0 < T; t0 += batch) {
-        const int n = T - t0 < batch ? T - t0 : batch;
-        const long b0 = (long)blocks * t0;
-        r8w_prepare(xq + 32 * b0, blocks, n, xp);
-        for (long i = 0; i < (long)n * blocks; i++) off[i] = -8 * xs[b0 + i];
-        const uint8_t *end = (const uint8_t *)w + 144L * blocks * groups;
-        for (int g = 0; g < groups; g++) {
-            const uint8_t *p = (const uint8_t *)w + 144L * blocks * g;
-            float *o = out + 8L * g + ldo * t0;
-            switch (n) {
-            case 1: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 1); break;
-            case 2: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 2); break;
-            case 3: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 3); break;
-            case 4: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 4); break;
-            case 5: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 5); break;
-            case 6: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 6); break;
-            case 7: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 7); break;
-            default: q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 8); break;
-            }
-        }
-    }
-}
-
 // Q8_0 the same way: 8 interleaved registers of q + 128 per block pair, the accumulators
 // starting from −128·Σx of each block.
 static inline __attribute__((always_inline)) void q8_0_r8w_group(const uint8_t *p, const uint8_t *end, int blocks, const int8_t *xq,
@@ -1125,10 +1095,13 @@ static inline __attribute__((always_inline)) void q8_0_r8w_group(const uint8_t *
     }
 }
 
-static __attribute__((noinline)) void matvec_q8_0_r8w(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
-                            int tokens, float *out, long ldo) {
+// The call of either type: the activations interleaved per batch of tokens that fits R8W_XCAP,
+// each block's offset (−8·Σx for Q4_0's nibbles, −128·Σx for Q8_0's q + 128), then every group.
+static inline __attribute__((always_inline)) void r8w_matvec(const int q8, const void *w, int groups, int blocks, const int8_t *xq,
+                                                             const float *xd, const int32_t *xs, int tokens, float *out, long ldo) {
     _Alignas(64) int8_t xp[R8W_XCAP];
     int32_t off[R8W_XCAP / 32];
+    const long groupBytes = (q8 ? 272L : 144L) * blocks;
     const int T = tokens < 8 ? tokens : 8;
     const int fit = (int)(R8W_XCAP / (32L * blocks));
     const int batch = T < fit ? T : fit;
@@ -1136,23 +1109,37 @@ static __attribute__((noinline)) void matvec_q8_0_r8w(const void *w, int groups,
         const int n = T - t0 < batch ? T - t0 : batch;
         const long b0 = (long)blocks * t0;
         r8w_prepare(xq + 32 * b0, blocks, n, xp);
-        for (long i = 0; i < (long)n * blocks; i++) off[i] = -128 * xs[b0 + i];
-        const uint8_t *end = (const uint8_t *)w + 272L * blocks * groups;
+        for (long i = 0; i < (long)n * blocks; i++) off[i] = (q8 ? -128 : -8) * xs[b0 + i];
+        const uint8_t *end = (const uint8_t *)w + groupBytes * groups;
         for (int g = 0; g < groups; g++) {
-            const uint8_t *p = (const uint8_t *)w + 272L * blocks * g;
+            const uint8_t *p = (const uint8_t *)w + groupBytes * g;
             float *o = out + 8L * g + ldo * t0;
+#define R8W_GROUP(k)                                                                                   \
+    (q8 ? q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, k)                    \
+        : q4_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, k))
             switch (n) {
-            case 1: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 1); break;
-            case 2: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 2); break;
-            case 3: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 3); break;
-            case 4: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 4); break;
-            case 5: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 5); break;
-            case 6: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 6); break;
-            case 7: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 7); break;
-            default: q8_0_r8w_group(p, end, blocks, xq + 32 * b0, xp, xd + b0, off, o, ldo, 8); break;
+            case 1: R8W_GROUP(1); break;
+            case 2: R8W_GROUP(2); break;
+            case 3: R8W_GROUP(3); break;
+            case 4: R8W_GROUP(4); break;
+            case 5: R8W_GROUP(5); break;
+            case 6: R8W_GROUP(6); break;
+            case 7: R8W_GROUP(7); break;
+            default: R8W_GROUP(8); break;
             }
+#undef R8W_GROUP
         }
     }
+}
+
+static __attribute__((noinline)) void matvec_q4_0_r8w(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                            int tokens, float *out, long ldo) {
+    r8w_matvec(0, w, groups, blocks, xq, xd, xs, tokens, out, ldo);
+}
+
+static __attribute__((noinline)) void matvec_q8_0_r8w(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
+                            int tokens, float *out, long ldo) {
+    r8w_matvec(1, w, groups, blocks, xq, xd, xs, tokens, out, ldo);
 }
 #endif
 
