@@ -937,9 +937,11 @@ static inline __attribute__((always_inline)) void q4_0_r8_group(const uint8_t *p
 // broadcast load. The weights stay one contiguous stream (two row groups per vector, the other
 // choice, made the hardware prefetcher follow two streams that restart every group: 1.7×
 // slower for one token at 2048 columns, Zen 5). A row's even and odd blocks accumulate in
-// neighbouring lanes and are added at the end, then an odd last block (256-bit, as
-// q4_0_r8_group): the float steps depend on the row's length only, so a token's results are
-// the same alone and batched — but not bit for bit those of the 256-bit sets.
+// neighbouring lanes of the int32 sums; each pair's sums are converted, moved to [block b's
+// rows | block b + 1's rows] (one vpermps) and added to the row's fp32 sum block after block,
+// d·xd of each block as the 256-bit kernels compute them: every token's results are bit for
+// bit those of the 256-bit sets (and so the same alone and batched). One token takes the
+// 256-bit kernel (it streams memory; the 512-bit one measured ~4 % slower there, Zen 5).
 // The interleaved activations live on the stack, R8W_XCAP bytes: rows of more than 32768
 // columns take the 256-bit kernels, and longer rows' tokens run in batches that fit (8192
 // columns: 4 tokens per pass over the weights).
@@ -964,12 +966,6 @@ static inline __attribute__((always_inline)) __m512i interleave_dwords(const uin
                                      _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b)));
 }
 
-// The 8 f16 scales of two blocks in interleave_dwords' lane order, as floats.
-static inline __attribute__((always_inline)) __m512 interleaved_scales(const uint8_t *a, const uint8_t *b) {
-    const __m128i x = _mm_loadu_si128((const __m128i *)a), y = _mm_loadu_si128((const __m128i *)b);
-    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(x, y)), _mm_unpackhi_epi16(x, y), 1));
-}
-
 // Two consecutive 32-bit values (ints or floats) in every even / odd lane pair.
 static inline __attribute__((always_inline)) __m512i bcast8(const void *p) {
     int64_t v;
@@ -977,10 +973,17 @@ static inline __attribute__((always_inline)) __m512i bcast8(const void *p) {
     return _mm512_set1_epi64(v);
 }
 
-// The row sums: even lanes + odd lanes, rows 0–7.
-static inline __attribute__((always_inline)) __m256 pair_sums(__m512 acc) {
-    const __m512 v = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), acc);
-    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+// Block b's rows in the low half, block b + 1's in the high half (the lanes of interleave_dwords).
+static inline __attribute__((always_inline)) __m512 deinterleave_pair(__m512 v) {
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), v);
+}
+
+// acc + Σ over the pair's two blocks, in block order, of (float)s · (d·xd) (d0, d1: the two
+// blocks' row scales): the 256-bit kernels' float steps for blocks b and b + 1.
+static inline __attribute__((always_inline)) __m256 add_pair(__m256 acc, __m512i s, __m256 d0, __m256 d1, const float *xdPair) {
+    const __m512 v = deinterleave_pair(_mm512_cvtepi32_ps(s));
+    acc = _mm256_fmadd_ps(_mm512_castps512_ps256(v), _mm256_mul_ps(d0, _mm256_set1_ps(xdPair[0])), acc);
+    return _mm256_fmadd_ps(_mm512_extractf32x8_ps(v, 1), _mm256_mul_ps(d1, _mm256_set1_ps(xdPair[1])), acc);
 }
 
 // T tokens' activations (rows of `blocks` blocks at xq) into xp: 64 bytes per block pair, a
@@ -999,11 +1002,12 @@ static inline __attribute__((always_inline)) void q4_0_r8w_group(const uint8_t *
                                                                  float *out, long ldo, const int T) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const int pairs = blocks / 2;
-    __m512 acc[8];
-    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    __m256 acc[8];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int q = 0; q < pairs; q++, p += 288) {
         for (int k = 0; k < 5; k++) R8W_FETCH(p, k, T, end);
-        const __m512 d = interleaved_scales(p, p + 144);
+        const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 144)));
         __m512i v[8];
         for (int i = 0; i < 4; i++) {
             const __m512i w = interleave_dwords(p + 16 + 32 * i, p + 160 + 32 * i);
@@ -1022,8 +1026,7 @@ static inline __attribute__((always_inline)) void q4_0_r8w_group(const uint8_t *
             s1 = _mm512_dpbusd_epi32(s1, v[5], bcast8(x + 40));
             s0 = _mm512_dpbusd_epi32(s0, v[6], bcast8(x + 48));
             s1 = _mm512_dpbusd_epi32(s1, v[7], bcast8(x + 56));
-            const __m512 scale = _mm512_mul_ps(d, _mm512_castsi512_ps(bcast8(xd + (long)blocks * t + 2 * q)));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
+            acc[t] = add_pair(acc[t], _mm512_add_epi32(s0, s1), d0, d1, xd + (long)blocks * t + 2 * q);
         }
     }
     if (blocks & 1) {
@@ -1044,10 +1047,10 @@ static inline __attribute__((always_inline)) void q4_0_r8w_group(const uint8_t *
                 s1 = _mm256_dpbusd_epi32(s1, v[i + 1], bcast4(x + 4 * i + 4));
             }
             const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
-            _mm256_storeu_ps(out + ldo * t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, pair_sums(acc[t])));
+            _mm256_storeu_ps(out + ldo * t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, acc[t]));
         }
     } else {
-        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, pair_sums(acc[t]));
+        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
     }
 }
 
@@ -1057,11 +1060,12 @@ static inline __attribute__((always_inline)) void q8_0_r8w_group(const uint8_t *
                                                                  const int8_t *xp, const float *xd, const int32_t *off,
                                                                  float *out, long ldo, const int T) {
     const int pairs = blocks / 2;
-    __m512 acc[8];
-    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    __m256 acc[8];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int q = 0; q < pairs; q++, p += 544) {
         for (int k = 0; k < 9; k++) R8W_FETCH(p, k, T, end);
-        const __m512 d = interleaved_scales(p, p + 272);
+        const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 272)));
         __m512i v[8];
         for (int i = 0; i < 8; i++) v[i] = interleave_dwords(p + 16 + 32 * i, p + 288 + 32 * i);
         for (int t = 0; t < T; t++) {
@@ -1071,8 +1075,7 @@ static inline __attribute__((always_inline)) void q8_0_r8w_group(const uint8_t *
                 s0 = _mm512_dpbusd_epi32(s0, v[i], bcast8(x + 8 * i));
                 s1 = _mm512_dpbusd_epi32(s1, v[i + 1], bcast8(x + 8 * i + 8));
             }
-            const __m512 scale = _mm512_mul_ps(d, _mm512_castsi512_ps(bcast8(xd + (long)blocks * t + 2 * q)));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
+            acc[t] = add_pair(acc[t], _mm512_add_epi32(s0, s1), d0, d1, xd + (long)blocks * t + 2 * q);
         }
     }
     if (blocks & 1) {
@@ -1088,10 +1091,10 @@ static inline __attribute__((always_inline)) void q8_0_r8w_group(const uint8_t *
                 s1 = _mm256_dpbusd_epi32(s1, v[i + 1], bcast4(x + 4 * i + 4));
             }
             const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
-            _mm256_storeu_ps(out + ldo * t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, pair_sums(acc[t])));
+            _mm256_storeu_ps(out + ldo * t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, acc[t]));
         }
     } else {
-        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, pair_sums(acc[t]));
+        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
     }
 }
 
@@ -1146,7 +1149,7 @@ static __attribute__((noinline)) void matvec_q8_0_r8w(const void *w, int groups,
 static void matvec_q4_0_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
                            int tokens, float *out, long ldo) {
 #if K_WIDE
-    if (32L * blocks <= R8W_XCAP) {
+    if (tokens > 1 && 32L * blocks <= R8W_XCAP) {
         matvec_q4_0_r8w(w, groups, blocks, xq, xd, xs, tokens, out, ldo);
         return;
     }
@@ -1232,7 +1235,7 @@ static inline __attribute__((always_inline)) void q8_0_r8_group(const uint8_t *p
 static void matvec_q8_0_r8(const void *w, int groups, int blocks, const int8_t *xq, const float *xd, const int32_t *xs,
                            int tokens, float *out, long ldo) {
 #if K_WIDE
-    if (32L * blocks <= R8W_XCAP) {
+    if (tokens > 1 && 32L * blocks <= R8W_XCAP) {
         matvec_q8_0_r8w(w, groups, blocks, xq, xd, xs, tokens, out, ldo);
         return;
     }

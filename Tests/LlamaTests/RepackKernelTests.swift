@@ -133,6 +133,27 @@ import Llama
         }
     }
 
+    /// Every SIMD set adds a row's blocks in the same order with the same d·xd, whatever its
+    /// vector width (the avx512 set's two-block 512-bit kernels for 2+ tokens, the 256-bit
+    /// ones for one token and in the other sets): the same bits from every set, every token
+    /// count, odd block counts and the passes of long rows included.
+    @Test(arguments: [(GGMLType.q4_0, 24, 2048), (.q4_0, 16, 8224), (.q4_0, 8, 96), (.q8_0, 24, 1056), (.q8_0, 16, 8192),
+                      (.q8_0, 8, 352)])
+    func everySIMDSetGivesTheSameBits(_ type: GGMLType, _ rows: Int, _ cols: Int) throws {
+        let (bytes, _) = k.encoded(type, rows: rows, cols: cols, seed: 41)
+        try bytes.withUnsafeBytes { raw in
+            let m = try #require(MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!).rowInterleaved())
+            let sets = KernelSet.runnable.filter { $0.name != "generic" }
+            for tokens in [1, 2, 3, 5, 8] {
+                let x = k.values(tokens * cols, seed: UInt64(90 + tokens))
+                let outs = sets.map { product(m, x, tokens: tokens, parallel: .serial, kernels: $0) }
+                for (set, out) in zip(sets, outs).dropFirst() {
+                    #expect(out == outs[0], "\(type.name) \(rows)×\(cols), \(tokens) tokens: \(set.name) against \(sets[0].name)")
+                }
+            }
+        }
+    }
+
     /// Matrices that share their input (a layer's wq, wk, wv; gate and up) in one call: each
     /// output bit for bit what its matrix gives alone, for Q4_0 and Q8_0 mixed, 1…8 tokens.
     @Test func sharedInputProductsEqualEachAlone() throws {
