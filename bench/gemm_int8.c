@@ -20,6 +20,18 @@ static double cpu_now(void) {
 
 typedef struct { const char *name; int id; long rowBytes; } Type;
 
+// The largest |out − ref| over n values, and the largest |ref| in *maxRef.
+static double max_diff(const float *out, const float *ref, int n, double *maxRef) {
+    double maxDiff = 0;
+    *maxRef = 0;
+    for (int i = 0; i < n; i++) {
+        const double e = out[i] > ref[i] ? out[i] - ref[i] : ref[i] - out[i], a = ref[i] > 0 ? ref[i] : -ref[i];
+        if (e > maxDiff) maxDiff = e;
+        if (a > *maxRef) *maxRef = a;
+    }
+    return maxDiff;
+}
+
 static const Type types[] = {
     {"q8_0", 8, COLS / 32 * 34}, {"q4_0", 2, COLS / 32 * 18}, {"q4_1", 3, COLS / 32 * 20},
     {"q5_0", 6, COLS / 32 * 22}, {"q5_1", 7, COLS / 32 * 24}, {"iq4_nl", 20, COLS / 32 * 18},
@@ -149,12 +161,8 @@ int main(int argc, char **argv) {
                 if (pack < bestPack) bestPack = pack;
                 if (mul < bestMul) bestMul = mul;
             }
-            double maxDiff = 0, maxRef = 0;
-            for (int i = 0; i < TOKENS * ROWS; i++) {
-                const double e = out[i] > ref[i] ? out[i] - ref[i] : ref[i] - out[i], a = ref[i] > 0 ? ref[i] : -ref[i];
-                if (e > maxDiff) maxDiff = e;
-                if (a > maxRef) maxRef = a;
-            }
+            double maxRef;
+            const double maxDiff = max_diff(out, ref, TOKENS * ROWS, &maxRef);
             printf("| %s K32 | %.2f | %.2f | %.1f |  (max |diff| %.3g of max |out| %.3g)\n", t->name, bestPack / n * 1e9,
                    bestMul / n * 1e9, n * TOKENS / (bestPack + bestMul) / 1e9, maxDiff, maxRef);
         }
@@ -176,12 +184,8 @@ int main(int argc, char **argv) {
             if (pack < bestPack) bestPack = pack;
             if (mul < bestMul) bestMul = mul;
         }
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < TOKENS * ROWS; i++) {
-            const double e = out[i] > ref[i] ? out[i] - ref[i] : ref[i] - out[i], a = ref[i] > 0 ? ref[i] : -ref[i];
-            if (e > maxDiff) maxDiff = e;
-            if (a > maxRef) maxRef = a;
-        }
+        double maxRef;
+        const double maxDiff = max_diff(out, ref, TOKENS * ROWS, &maxRef);
         printf("| %s K16 | %.2f | %.2f | %.1f |  (max |diff| %.3g of max |out| %.3g)\n", t->name, bestPack / n * 1e9, bestMul / n * 1e9,
                n * TOKENS / (bestPack + bestMul) / 1e9, maxDiff, maxRef);
     }

@@ -986,6 +986,23 @@ static inline __attribute__((always_inline)) __m256 add_pair(__m256 acc, __m512i
     return _mm256_fmadd_ps(_mm512_extractf32x8_ps(v, 1), _mm256_mul_ps(d1, _mm256_set1_ps(xdPair[1])), acc);
 }
 
+// An odd last block b = blocks − 1 (d: its row scales, v: its 8 registers of unsigned values),
+// 256-bit as q4_0_r8_group / q8_0_r8_group, added to each token's row sums.
+static inline __attribute__((always_inline)) void r8w_last_block(__m256 d, const __m256i v[8], const int8_t *xq, const float *xd,
+                                                                 const int32_t *off, int blocks, __m256 *acc, const int T) {
+    const int b = blocks - 1;
+    for (int t = 0; t < T; t++) {
+        const int8_t *x = xq + 32L * blocks * t + 32 * b;
+        __m256i s0 = _mm256_set1_epi32(off[(long)blocks * t + b]), s1 = _mm256_setzero_si256();
+        for (int i = 0; i < 8; i += 2) {
+            s0 = _mm256_dpbusd_epi32(s0, v[i], bcast4(x + 4 * i));
+            s1 = _mm256_dpbusd_epi32(s1, v[i + 1], bcast4(x + 4 * i + 4));
+        }
+        const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, acc[t]);
+    }
+}
+
 // T tokens' activations (rows of `blocks` blocks at xq) into xp: 64 bytes per block pair, a
 // token's pairs after the previous token's (an odd last block is read from xq itself).
 static void r8w_prepare(const int8_t *xq, int blocks, int T, int8_t *xp) {
@@ -1030,7 +1047,6 @@ static inline __attribute__((always_inline)) void q4_0_r8w_group(const uint8_t *
         }
     }
     if (blocks & 1) {
-        const int b = blocks - 1;
         const __m256i m4y = _mm256_set1_epi8(0x0F);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         __m256i v[8];
@@ -1039,19 +1055,9 @@ static inline __attribute__((always_inline)) void q4_0_r8w_group(const uint8_t *
             v[i] = _mm256_and_si256(w, m4y);
             v[4 + i] = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4y);
         }
-        for (int t = 0; t < T; t++) {
-            const int8_t *x = xq + 32L * blocks * t + 32 * b;
-            __m256i s0 = _mm256_set1_epi32(off[(long)blocks * t + b]), s1 = _mm256_setzero_si256();
-            for (int i = 0; i < 8; i += 2) {
-                s0 = _mm256_dpbusd_epi32(s0, v[i], bcast4(x + 4 * i));
-                s1 = _mm256_dpbusd_epi32(s1, v[i + 1], bcast4(x + 4 * i + 4));
-            }
-            const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
-            _mm256_storeu_ps(out + ldo * t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, acc[t]));
-        }
-    } else {
-        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
+        r8w_last_block(d, v, xq, xd, off, blocks, acc, T);
     }
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
 }
 
 // Q8_0 the same way: 8 interleaved registers of q + 128 per block pair, the accumulators
@@ -1079,23 +1085,12 @@ static inline __attribute__((always_inline)) void q8_0_r8w_group(const uint8_t *
         }
     }
     if (blocks & 1) {
-        const int b = blocks - 1;
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         __m256i v[8];
         for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * i));
-        for (int t = 0; t < T; t++) {
-            const int8_t *x = xq + 32L * blocks * t + 32 * b;
-            __m256i s0 = _mm256_set1_epi32(off[(long)blocks * t + b]), s1 = _mm256_setzero_si256();
-            for (int i = 0; i < 8; i += 2) {
-                s0 = _mm256_dpbusd_epi32(s0, v[i], bcast4(x + 4 * i));
-                s1 = _mm256_dpbusd_epi32(s1, v[i + 1], bcast4(x + 4 * i + 4));
-            }
-            const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[(long)blocks * t + b]));
-            _mm256_storeu_ps(out + ldo * t, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), scale, acc[t]));
-        }
-    } else {
-        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
+        r8w_last_block(d, v, xq, xd, off, blocks, acc, T);
     }
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(out + ldo * t, acc[t]);
 }
 
 // The call of either type: the activations interleaved per batch of tokens that fits R8W_XCAP,
