@@ -43,6 +43,24 @@ static void pack_plain(int type, const void *rows, long rowBytes, int nrows, int
     }
 }
 
+static void pack_r8_plain(int type, const void *w, int cols, long group0, int groups, uint32_t *packed) {
+    const long pairs = cols / 2;
+    for (int g = 0; g < SWIFTLLAMA_BF16_TILE_ROWS / 8; g++) {
+        const uint8_t *src = (const uint8_t *)w + 32 * (group0 + g) * pairs;
+        for (long p = 0; p < pairs; p++)
+            for (int r = 0; r < 8; r++) {
+                uint32_t word = 0;
+                if (g < groups) {
+                    memcpy(&word, src + 32 * p + 4 * r, 4);
+                    if (type != 30)
+                        word = (uint32_t)swiftllama_float_to_bf16(half_bits_to_float(src + 32 * p + 4 * r)) |
+                               ((uint32_t)swiftllama_float_to_bf16(half_bits_to_float(src + 32 * p + 4 * r + 2)) << 16);
+                }
+                packed[(long)SWIFTLLAMA_BF16_TILE_ROWS * p + 8 * g + r] = word;
+            }
+    }
+}
+
 static void activations_plain(const float *x, long ldx, int tokens, int cols, uint32_t *xb, long ldb) {
     const int pairs = (cols + 1) / 2;
     for (int t = 0; t < tokens; t++) {
@@ -126,6 +144,22 @@ static void pack_avx512(int type, const void *rows, long rowBytes, int nrows, in
             swiftllama_transpose8x8(r);
             uint32_t *dst = packed + (long)SWIFTLLAMA_BF16_TILE_ROWS * (c / 2) + j0;
             for (int q = 0; q < np; q++) _mm256_storeu_si256((__m256i *)(dst + (long)SWIFTLLAMA_BF16_TILE_ROWS * q), r[q]);
+        }
+    }
+}
+
+static void pack_r8_avx512(int type, const void *w, int cols, long group0, int groups, uint32_t *packed) {
+    const long pairs = cols / 2;
+    for (int g = 0; g < SWIFTLLAMA_BF16_TILE_ROWS / 8; g++) {
+        const uint8_t *src = (const uint8_t *)w + 32 * (group0 + g) * pairs;
+        uint32_t *dst = packed + 8 * g;
+        for (long p = 0; p < pairs; p++) {
+            __m256i v = _mm256_setzero_si256();
+            if (g < groups) {
+                v = _mm256_loadu_si256((const __m256i *)(src + 32 * p));
+                if (type != 30) v = swiftllama_bf16x16(_mm512_cvtph_ps(v));
+            }
+            _mm256_storeu_si256((__m256i *)(dst + (long)SWIFTLLAMA_BF16_TILE_ROWS * p), v);
         }
     }
 }
@@ -253,6 +287,16 @@ void swiftllama_pack_bf16(int type, const void *rows, long rowBytes, int nrows, 
     }
 #endif
     pack_plain(type, rows, rowBytes, nrows, cols, packed);
+}
+
+void swiftllama_pack_bf16_r8(int type, const void *w, int cols, long group0, int groups, uint32_t *packed) {
+#if defined(__x86_64__)
+    if (swiftllama_cpu_has_bf16()) {
+        pack_r8_avx512(type, w, cols, group0, groups, packed);
+        return;
+    }
+#endif
+    pack_r8_plain(type, w, cols, group0, groups, packed);
 }
 
 void swiftllama_bf16_activations(const float *x, long ldx, int tokens, int cols, uint32_t *xb, long ldb) {

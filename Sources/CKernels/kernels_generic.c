@@ -330,4 +330,5 @@ const swiftllama_kernel_set swiftllama_set_generic = {
     .matvec_q4_K_r8 = matvec_q4_K_r8, .matvec_q5_K_r8 = matvec_q5_K_r8, .matvec_q6_K_r8 = matvec_q6_K_r8,
     .gemm_int8 = 0,
     .matvec_f16_r8 = swiftllama_matvec_f16_r8_generic, .matvec_bf16_r8 = swiftllama_matvec_bf16_r8_generic,
+    .half_r8_panels = swiftllama_half_r8_panels_generic,
 };

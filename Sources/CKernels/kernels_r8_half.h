@@ -247,3 +247,39 @@ static void matvec_bf16_r8(const void *w, int groups, int cols, const float *x, 
     r8h_matvec(1, w, groups, cols, x, ldx, tokens, out, ldo);
 }
 #endif
+
+// The prompt GEMM's fp32 panels from the row-interleaved layout (contract in CKernelSet.h):
+// per group and pair, one 256-bit load of 8 rows × 2 columns, written as the two columns'
+// 8 rows. BF16: a shift and an AND; F16: vcvtph2ps of each 128-bit half (rows 0–3, 4–7,
+// lanes row-major pairs), then the even and odd lanes gathered (shufps + vpermpd).
+static void half_r8_panels(int bf16, const void *w, int cols, long group0, int groups, int k0, int kc, float *dst) {
+    const long pairs = cols / 2;
+    const int panels = (groups + 3) / 4;
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    for (int g = 0; g < 4 * panels; g++) {
+        float *o = dst + (long)(g / 4) * 32 * kc + 8 * (g % 4);
+        if (g >= groups) {
+            for (int k = 0; k < kc; k++) _mm256_storeu_ps(o + 32L * k, _mm256_setzero_ps());
+            continue;
+        }
+        const uint8_t *src = (const uint8_t *)w + 32 * (group0 + g) * pairs + 16L * k0;
+        for (int p = 0; p < kc / 2; p++, src += 32, o += 64) {
+            __m256 even, odd;
+            if (bf16) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)src);
+                even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+                odd = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+            } else {
+                const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src));
+                const __m256 b = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 16)));
+                // [r0 r1 r4 r5 | r2 r3 r6 r7] of each column, then the 64-bit quarters in order.
+                const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+                const __m256 d = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+                even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+                odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(d), 0xD8));
+            }
+            _mm256_storeu_ps(o, even);
+            _mm256_storeu_ps(o + 32, odd);
+        }
+    }
+}

@@ -1599,4 +1599,5 @@ const swiftllama_kernel_set K_SET = {
     .gemm_int8_k32 = 0,
 #endif
     .matvec_f16_r8 = matvec_f16_r8, .matvec_bf16_r8 = matvec_bf16_r8,
+    .half_r8_panels = half_r8_panels,
 };

@@ -33,17 +33,6 @@ void swiftllama_half_r8_row(const void *packed, int cols, long row, int c0, int 
     }
 }
 
-void swiftllama_half_r8_rows(const void *packed, int cols, long row0, int nrows, uint8_t *dst, long dstRowBytes) {
-    const long pairs = cols / 2;
-    for (int j = 0; j < nrows; j += 8) {
-        const long g = (row0 + j) / 8;
-        const int n = nrows - j < 8 ? nrows - j : 8;
-        const uint8_t *src = (const uint8_t *)packed + 32 * g * pairs;
-        for (long p = 0; p < pairs; p++)
-            for (int r = 0; r < n; r++) memcpy(dst + (j + r) * dstRowBytes + 4 * p, src + 32 * p + 4 * r, 4);
-    }
-}
-
 // The generic set's kernels: plain loops, each token's 8 row sums in pair order.
 static void matvec_half_r8_generic(int bf16, const void *w, int groups, int cols, const float *x, long ldx, int tokens,
                                    float *out, long ldo) {
@@ -71,4 +60,17 @@ void swiftllama_matvec_f16_r8_generic(const void *w, int groups, int cols, const
 void swiftllama_matvec_bf16_r8_generic(const void *w, int groups, int cols, const float *x, long ldx, int tokens,
                                        float *out, long ldo) {
     matvec_half_r8_generic(1, w, groups, cols, x, ldx, tokens, out, ldo);
+}
+
+void swiftllama_half_r8_panels_generic(int bf16, const void *w, int cols, long group0, int groups, int k0, int kc,
+                                       float *dst) {
+    const long pairs = cols / 2;
+    const int panels = (groups + 3) / 4;
+    for (int g = 0; g < 4 * panels; g++) {
+        float *o = dst + (long)(g / 4) * 32 * kc + 8 * (g % 4);
+        const uint8_t *src = (const uint8_t *)w + 32 * (group0 + g) * pairs + 16L * k0;
+        for (int k = 0; k < kc; k++)
+            for (int r = 0; r < 8; r++)
+                o[32L * k + r] = g < groups ? half_value(src + 32L * (k / 2) + 4 * r + 2 * (k & 1), bf16) : 0.0f;
+    }
 }

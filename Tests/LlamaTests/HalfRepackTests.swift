@@ -138,6 +138,49 @@ import Llama
         }
     }
 
+    /// The fp32 GEMM's packer over the layout (`KernelSet.packPanels`): every set writes the
+    /// weights' exact floats in panel order, zeros past the rows, for row ranges of 1…5
+    /// groups (a part panel), column ranges at an offset and of odd pair counts.
+    @Test(arguments: types)
+    func panelsHoldTheWeights(_ type: GGMLType) throws {
+        let rows = 48, cols = 70
+        let (bytes, w) = k.encoded(type, rows: rows, cols: cols, seed: 77)
+        let m = try interleaved(type, bytes, rows: rows, cols: cols)
+        for (rowStart, rowCount, k0, kc) in [(0, 8, 0, 70), (8, 40, 4, 22), (16, 32, 68, 2), (0, 48, 0, 70)] {
+            let panels = (rowCount + 31) / 32
+            for kernels in KernelSet.runnable {
+                var out = [Float](repeating: .nan, count: panels * 32 * kc)
+                let packed = out.withUnsafeMutableBufferPointer {
+                    kernels.packPanels(m, rowStart: rowStart, rowCount: rowCount, k0: k0, kc: kc, into: $0.baseAddress!)
+                }
+                #expect(packed, "\(kernels.name)")
+                var wrong = 0
+                for q in 0..<panels {
+                    for kk in 0..<kc {
+                        for j in 0..<32 {
+                            let r = q * 32 + j
+                            let expected = r < rowCount ? w[(rowStart + r) * cols + k0 + kk] : 0
+                            if out[q * 32 * kc + kk * 32 + j].bitPattern != expected.bitPattern { wrong += 1 }
+                        }
+                    }
+                }
+                #expect(wrong == 0, "\(type.name) rows \(rowStart)+\(rowCount) cols \(k0)+\(kc), \(kernels.name)")
+            }
+        }
+        // Not whole groups or pairs, or a plain matrix: nothing written.
+        var out = [Float](repeating: .nan, count: 64 * cols)
+        out.withUnsafeMutableBufferPointer { o in
+            #expect(!KernelSet.selected.packPanels(m, rowStart: 4, rowCount: 8, k0: 0, kc: 2, into: o.baseAddress!))
+            #expect(!KernelSet.selected.packPanels(m, rowStart: 0, rowCount: 8, k0: 1, kc: 2, into: o.baseAddress!))
+            #expect(!KernelSet.selected.packPanels(m, rowStart: 0, rowCount: 56, k0: 0, kc: 2, into: o.baseAddress!))
+            bytes.withUnsafeBytes { raw in
+                let plain = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
+                #expect(!KernelSet.selected.packPanels(plain, rowStart: 0, rowCount: 8, k0: 0, kc: 2, into: o.baseAddress!))
+            }
+        }
+        #expect(out.allSatisfy { $0.isNaN })
+    }
+
     /// Odd widths and rows not in groups of 8 stay plain; the loader repacks F16 / BF16 for
     /// every SIMD set unless LLAMA_REPACK=0.
     @Test(arguments: types)

@@ -26,6 +26,13 @@ typedef void (*swiftllama_matvec_r8_fn)(const void *w, int groups, int blocks, c
 /// A token's results are bit for bit the same alone or batched.
 typedef void (*swiftllama_matvec_half_r8_fn)(const void *w, int groups, int cols, const float *x, long ldx, int tokens,
                                              float *out, long ldo);
+/// Columns k0 ..< k0 + kc (k0, kc even) of row groups group0 ..< group0 + groups of a
+/// row-interleaved F16 (bf16 = 0) or BF16 (bf16 = 1) matrix of `cols` columns as fp32 panels
+/// of 32 rows for the fp32 prompt GEMM: group i is rows 8·(i % 4) … of panel i / 4, panel q
+/// at dst + q·32·kc, row j's column k0 + k at panel[32·k + j]; the rows of the last panel
+/// past the groups are zeros. The conversions are exact (every set writes the same floats).
+typedef void (*swiftllama_half_r8_panels_fn)(int bf16, const void *w, int cols, long group0, int groups, int k0, int kc,
+                                             float *dst);
 typedef void (*swiftllama_gemm_int8_fn)(int blockSize, int center, const uint8_t *packed, const float *scales,
                                         const float *biases, int blocks, const int8_t *xq, const float *xd,
                                         const float *xds, const int32_t *xsums, int tokens, float *out, long ldo,
@@ -73,6 +80,8 @@ typedef struct swiftllama_kernel_set {
     swiftllama_gemm_int8_k32_fn gemm_int8_k32;
     /// F16 and BF16 in their row-interleaved layout (RepackHalf.h), or NULL.
     swiftllama_matvec_half_r8_fn matvec_f16_r8, matvec_bf16_r8;
+    /// Their columns as fp32 GEMM panels (the prompts' packer).
+    swiftllama_half_r8_panels_fn half_r8_panels;
 } swiftllama_kernel_set;
 
 #endif

@@ -36,6 +36,11 @@ int swiftllama_bf16_gemm_width(void);
 /// (32·⌈cols/2⌉ words). F16 values are rounded to the nearest bfloat16 (7-bit mantissa).
 void swiftllama_pack_bf16(int type, const void *rows, long rowBytes, int nrows, int cols, uint32_t *packed);
 
+/// The same tile from row groups `group0 ..< group0 + groups` (≤ 4) of a row-interleaved
+/// matrix of `cols` (even) columns (RepackHalf.h): each group's 8 words per pair are already
+/// the tile's words of its 8 rows, so BF16 is a copy and F16 one conversion per 16 values.
+void swiftllama_pack_bf16_r8(int type, const void *w, int cols, long group0, int groups, uint32_t *packed);
+
 /// Rounds `tokens` rows of `cols` floats (`ldx` apart) to bfloat16 pairs: token t's pair p
 /// at `xb[t·ldb + p]` (⌈cols/2⌉ words; a missing last column is 0).
 void swiftllama_bf16_activations(const float *x, long ldx, int tokens, int cols, uint32_t *xb, long ldb);

@@ -17,14 +17,15 @@ void swiftllama_half_r8_repack(const void *src, void *dst, int groups, int cols)
 /// `count` halves of row `row` from column `c0` of a repacked matrix of `cols` columns, as
 /// plain halves at `dst`.
 void swiftllama_half_r8_row(const void *packed, int cols, long row, int c0, int count, uint8_t *dst);
-/// Plain rows `row0 ..< row0 + nrows` (`row0` a multiple of 8) of a repacked matrix of `cols`
-/// columns, row j at `dst + j·dstRowBytes`.
-void swiftllama_half_r8_rows(const void *packed, int cols, long row0, int nrows, uint8_t *dst, long dstRowBytes);
 /// The generic kernel set's row-interleaved F16 / BF16 products (plain loops; the contract
 /// of `swiftllama_matvec_half_r8_fn`).
 void swiftllama_matvec_f16_r8_generic(const void *w, int groups, int cols, const float *x, long ldx, int tokens,
                                       float *out, long ldo);
 void swiftllama_matvec_bf16_r8_generic(const void *w, int groups, int cols, const float *x, long ldx, int tokens,
                                        float *out, long ldo);
+
+/// The generic set's `half_r8_panels` (plain loops; the contract of `swiftllama_half_r8_panels_fn`).
+void swiftllama_half_r8_panels_generic(int bf16, const void *w, int cols, long group0, int groups, int k0, int kc,
+                                       float *dst);
 
 #endif

@@ -79,6 +79,8 @@ public func gemm(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
 @inline(__always)
 func packBlock(_ w: MatrixView, rowStart: Int, rowCount: Int, k0: Int, kc: Int,
                into packed: UnsafeMutablePointer<Float>, rowBuffer: UnsafeMutablePointer<Float>) {
+    // Row-interleaved F16 / BF16: straight from the 8-row groups, vectorized (the same floats).
+    if KernelSet.selected.packPanels(w, rowStart: rowStart, rowCount: rowCount, k0: k0, kc: kc, into: packed) { return }
     let panelCount = (rowCount + gemmPanelRows - 1) / gemmPanelRows
     let padded = panelCount * gemmPanelRows
     for i in 0..<padded {

@@ -86,9 +86,9 @@ public let bf16GEMMTypes: Set<GGMLType> = [.f16, .bf16]
 
 /// `out[t, r] = Σ_c W[r, c] · x[t, c]` for `t < tokens` with bfloat16 products and fp32
 /// sums (see above), rows split across cores in tiles of 32. Returns false, writing nothing,
-/// when `w` is not F16 or BF16. Row-interleaved weights (generation's layout) are copied back
-/// to plain rows per tile (4-byte words, a small fraction of the tile's products) and packed
-/// as plain ones: the same tiles, the same sums.
+/// when `w` is not F16 or BF16. Row-interleaved weights (generation's layout) are packed
+/// straight from their groups of 8 rows (`swiftllama_pack_bf16_r8`): the same tiles as from
+/// plain rows, the same sums.
 @discardableResult
 public func gemmBF16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
                      parallel: ParallelFor, width: BF16GEMMWidth) -> Bool {
@@ -107,9 +107,6 @@ public func gemmBF16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ 
     let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: parallel.workers * tileWords)
     defer { packed.deallocate() }
     let interleaved = w.layout == .rowInterleaved8
-    let plainTile = tileRows * w.rowBytes
-    let plain = UnsafeMutableRawPointer.allocate(byteCount: interleaved ? parallel.workers * plainTile : 0, alignment: 64)
-    defer { plain.deallocate() }
     let typeID = Int32(w.type.rawValue)
     let tiles = (rows + tileRows - 1) / tileRows
     parallel.runChunked(tiles, chunk: 1) { worker, range in
@@ -117,13 +114,12 @@ public func gemmBF16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ 
         for t in range {
             let r0 = t * tileRows
             let n = min(tileRows, rows - r0)
-            var source = w.base + r0 * w.rowBytes
             if interleaved {
-                let buffer = plain + worker * plainTile
-                swiftllama_half_r8_rows(w.base, Int32(cols), r0, Int32(n), buffer.assumingMemoryBound(to: UInt8.self), w.rowBytes)
-                source = UnsafeRawPointer(buffer)
+                // Rows come in whole groups of 8 here (the layout's condition).
+                swiftllama_pack_bf16_r8(typeID, w.base, Int32(cols), r0 / 8, Int32((n + 7) / 8), tile)
+            } else {
+                swiftllama_pack_bf16(typeID, w.base + r0 * w.rowBytes, w.rowBytes, Int32(n), Int32(cols), tile)
             }
-            swiftllama_pack_bf16(typeID, source, w.rowBytes, Int32(n), Int32(cols), tile)
             swiftllama_gemm_bf16(width.rawValue, tile, Int32(pairs), xb, pairs, Int32(tokens), out + r0, rows, Int32(n))
         }
     }

@@ -15,6 +15,8 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
                                                   UnsafeMutablePointer<Float>?, Int) -> Void
     public typealias HalfMatvecR8 = @convention(c) (UnsafeRawPointer?, Int32, Int32, UnsafePointer<Float>?, Int, Int32,
                                                     UnsafeMutablePointer<Float>?, Int) -> Void
+    public typealias HalfR8Panels = @convention(c) (Int32, UnsafeRawPointer?, Int32, Int, Int32, Int32, Int32,
+                                                    UnsafeMutablePointer<Float>?) -> Void
 
     /// "generic", "avx2", "avx512-256" or "avx512".
     public let name: String
@@ -34,6 +36,9 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
     /// Row-interleaved F16 / BF16 matrix-vector kernels (fp32 activations, any number of
     /// tokens) per type, where the set has them (CKernels/kernels_r8_half.h).
     let matvecHalfR8: [GGMLType: HalfMatvecR8]
+    /// Columns of row-interleaved F16 / BF16 groups as the fp32 GEMM's panels of 32 rows
+    /// (`swiftllama_half_r8_panels_fn`: exact conversions, the same floats in every set).
+    let halfR8Panels: HalfR8Panels
     let quantizeQ8: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?, Int32) -> Void
     let quantizeQ8K: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?,
                                      UnsafeMutablePointer<Int16>?, Int32) -> Void
@@ -47,7 +52,7 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
               let k2 = t.dot_q2_K, let k3 = t.dot_q3_K, let k4 = t.dot_q4_K, let k5 = t.dot_q5_K, let k6 = t.dot_q6_K, let xs = t.dot_iq4_xs,
               let quantizeQ8 = t.quantize_q8, let quantizeQ8K = t.quantize_q8_K, let f16 = t.matvec_f16, let bf16 = t.matvec_bf16,
               let q4r8 = t.matvec_q4_0_r8, let q8r8 = t.matvec_q8_0_r8,
-              let q2Kr8 = t.matvec_q2_K_r8, let q3Kr8 = t.matvec_q3_K_r8
+              let q2Kr8 = t.matvec_q2_K_r8, let q3Kr8 = t.matvec_q3_K_r8, let halfR8Panels = t.half_r8_panels
         else { return nil }
         self.name = String(cString: name)
         self.summary = String(cString: summary)
@@ -69,6 +74,7 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
         if let f16 = t.matvec_f16_r8 { halfR8[.f16] = f16 }
         if let bf16 = t.matvec_bf16_r8 { halfR8[.bf16] = bf16 }
         matvecHalfR8 = halfR8
+        self.halfR8Panels = halfR8Panels
         self.quantizeQ8 = quantizeQ8
         self.quantizeQ8K = quantizeQ8K
     }
@@ -93,6 +99,21 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
 
     /// True when the set has a row-interleaved matrix-vector kernel for `type`.
     func hasInterleavedKernel(_ type: GGMLType) -> Bool { matvecR8[type] != nil || matvecHalfR8[type] != nil }
+
+    /// Rows `rowStart ..< rowStart + rowCount`, columns `k0 ..< k0 + kc` of a row-interleaved
+    /// F16 / BF16 matrix as the fp32 GEMM's panels of 32 rows at `dst` (panel q at
+    /// `dst + q·32·kc`, row j's column k0 + k at `panel[32·k + j]`, rows past `rowCount` zero),
+    /// converted straight from the 8-row groups. False, writing nothing, for any other matrix or
+    /// a range not in whole groups and column pairs.
+    public func packPanels(_ w: MatrixView, rowStart: Int, rowCount: Int, k0: Int, kc: Int,
+                           into dst: UnsafeMutablePointer<Float>) -> Bool {
+        guard w.layout == .rowInterleaved8, w.type == .f16 || w.type == .bf16,
+              rowStart % 8 == 0, rowCount % 8 == 0, rowCount > 0, rowStart + rowCount <= w.rows,
+              k0 % 2 == 0, kc % 2 == 0, kc > 0, k0 + kc <= w.columns else { return false }
+        halfR8Panels(w.type == .bf16 ? 1 : 0, w.base, Int32(w.columns), rowStart / 8, Int32(rowCount / 8),
+                     Int32(k0), Int32(kc), dst)
+        return true
+    }
 
     public var description: String { "\(name) (\(summary))" }
 }
