@@ -1569,6 +1569,97 @@ static void gemm_int8_k32_avx512(int type, const uint8_t *packed, const float *s
 }
 #endif
 
+#if !K_AVX512
+// ---- Int8 matrix-matrix product for prompt processing, AVX2 (vpmaddubsw + vpmaddwd) ----
+// The packed tiles and block-major activations of the AVX-512 kernel (CKernels.h). Each tile
+// of 16 rows is taken as two halves of 8 rows (the first / second 32 bytes of every 64-byte
+// group of 4 columns: one 256-bit vector), T tokens at a time, T int32 and T float
+// accumulators in the 16 registers. vpmaddubsw adds two u8·s8 products in int16 with
+// saturation: the unsigned values of Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K (≤ 31) keep each pair
+// within 2·31·127; the centre-128 types (Q8_0, IQ4_NL, IQ4_XS: u up to 255) take s = u − 128
+// with the sign moved onto the activation (|s|·sign(q, s): each pair within 2·128·127), whose
+// int32 sums are exactly the fold's −128·Σq + Σu·q. Where u ≤ 15 (Q4_0) the 8 groups of a
+// block are added in int16 before one vpmaddwd (8·2·15·127 < 2¹⁵), where u ≤ 31 (Q5_0, the
+// unsigned types without a centre: Q4_1, Q5_1, Q4_K, Q5_K) 4 at a time: exact, and half the
+// multiplies. The same int32 sums and float steps as the AVX-512 kernel, so the same bits.
+static inline __attribute__((always_inline)) void gemm_int8_avx2_half(
+    const int groups, const int T, const int run, const int fold, const int sign, const int center, const uint8_t *packed,
+    const float *scales, const float *biases, int blocks, const int8_t *xq, const float *xd, const float *xds,
+    const int32_t *xsums, int tokens, float *out, long ldo, int n) {
+    const int size = 4 * groups;
+    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i rowMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes);
+    for (int g = 0; g < tokens; g += T) {
+        // As the AVX-512 kernel: the last group ends at the last token (tokens ≥ T).
+        const int t0 = g + T > tokens ? tokens - T : g;
+        __m256 af[6];
+        for (int i = 0; i < T; i++) af[i] = _mm256_setzero_ps();
+        for (int b = 0; b < blocks; b++) {
+            const long o = (long)b * tokens + t0;
+            const int8_t *xb = xq + o * size;
+            __m256i ai[6];
+            for (int i = 0; i < T; i++) ai[i] = fold && !sign ? _mm256_set1_epi32(-center * xsums[o + i]) : _mm256_setzero_si256();
+            const uint8_t *pb = packed + 64L * groups * b;
+            for (int m0 = 0; m0 < groups; m0 += run) {
+                // `run` groups' pair sums added in int16, then widened once (vpmaddwd).
+                __m256i s16[6];
+                for (int m = m0; m < m0 + run; m++) {
+                    __m256i w = _mm256_loadu_si256((const __m256i *)(pb + 64 * m)), aw = w;
+                    if (sign) {
+                        w = _mm256_xor_si256(w, flip);
+                        aw = _mm256_abs_epi8(w);
+                    }
+                    for (int i = 0; i < T; i++) {
+                        int32_t x4;
+                        memcpy(&x4, xb + size * i + 4 * m, 4);
+                        __m256i xv = _mm256_set1_epi32(x4);
+                        if (sign) xv = _mm256_sign_epi8(xv, w);
+                        const __m256i p = _mm256_maddubs_epi16(aw, xv);
+                        s16[i] = m == m0 ? p : _mm256_add_epi16(s16[i], p);
+                    }
+                }
+                for (int i = 0; i < T; i++) ai[i] = _mm256_add_epi32(ai[i], _mm256_madd_epi16(s16[i], ones));
+            }
+            const __m256 sc = _mm256_loadu_ps(scales + 16 * b);
+            for (int i = 0; i < T; i++)
+                af[i] = _mm256_fmadd_ps(_mm256_mul_ps(sc, _mm256_cvtepi32_ps(ai[i])), _mm256_set1_ps(xd[o + i]), af[i]);
+            if (!fold) {
+                const __m256 bi = _mm256_loadu_ps(biases + 16 * b);
+                for (int i = 0; i < T; i++) af[i] = _mm256_fnmadd_ps(bi, _mm256_set1_ps(xds[o + i]), af[i]);
+            }
+        }
+        for (int i = 0; i < T; i++) _mm256_maskstore_ps(out + (long)(t0 + i) * ldo, rowMask, af[i]);
+    }
+}
+
+static void gemm_int8_avx2(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
+                           int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
+                           int tokens, float *out, long ldo, int nrows) {
+    const long tileBytes = 16L * blockSize * blocks, tileBlocks = 16L * blocks;
+    const int sign = center == 128;
+    for (int j0 = 0; j0 < nrows; j0 += 8) {
+        const long tile = j0 / 16, h = (j0 / 8) % 2;
+        const int n = nrows - j0 < 8 ? nrows - j0 : 8;
+        const uint8_t *p = packed + tile * tileBytes + 32 * h;
+        const float *sc = scales + tile * tileBlocks + 8 * h, *bi = biases ? biases + tile * tileBlocks + 8 * h : NULL;
+        float *o = out + j0;
+#define GEMM_INT8_AVX2(G, U, F, S, T) \
+        gemm_int8_avx2_half(G, T, U, F, S, center, p, sc, bi, blocks, xq, xd, xds, xsums, tokens, o, ldo, n)
+#define GEMM_INT8_AVX2_T(G, U, F, S) do { \
+            if (tokens >= 4) GEMM_INT8_AVX2(G, U, F, S, 4); else GEMM_INT8_AVX2(G, U, F, S, 1); } while (0)
+        if (blockSize == 16) GEMM_INT8_AVX2_T(4, 1, 0, 0);
+        else if (sign) GEMM_INT8_AVX2_T(8, 1, 1, 1);
+        else if (center == 8) GEMM_INT8_AVX2_T(8, 8, 1, 0);
+        else if (center) GEMM_INT8_AVX2_T(8, 4, 1, 0);
+        else GEMM_INT8_AVX2_T(8, 4, 0, 0);
+#undef GEMM_INT8_AVX2_T
+#undef GEMM_INT8_AVX2
+    }
+}
+#endif
+
+
 const swiftllama_kernel_set K_SET = {
     .name = K_NAME,
     .description = K_DESCRIPTION,
@@ -1594,7 +1685,7 @@ const swiftllama_kernel_set K_SET = {
     .gemm_int8_k16 = gemm_int8_k16_avx512,
     .gemm_int8_k32 = gemm_int8_k32_avx512,
 #else
-    .gemm_int8 = 0,
+    .gemm_int8 = gemm_int8_avx2,
     .gemm_int8_k16 = 0,
     .gemm_int8_k32 = 0,
 #endif

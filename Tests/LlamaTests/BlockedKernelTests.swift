@@ -84,26 +84,81 @@ import CKernels
         let rows = 150, cols = 768, tokens = 13
         let (bytes, w) = randomRows(type, rows: rows, cols: cols, seed: 3)
         let x = values(tokens * cols, seed: 4)
-        // Where the int8 path runs, the activations are quantized per 32 (per 256 for the
-        // K-quants and IQ4_XS: the K16 and K32 layouts) first: the reference rounds them the same way, so
-        // only summation order differs.
-        let int8 = hasInt8GEMM && int8GEMMTypes.contains(type)
-        // Where the BF16 path runs (F16 weights, AVX512_BF16; a `gemm` without a role only
-        // under LLAMA_BF16_PRODUCTS=1), both operands are rounded to bfloat16 first: the
-        // reference rounds them the same way.
-        let bf16 = takesBF16Products(nil) && bf16GEMMTypes.contains(type)
-        let toBF16: ([Float]) -> [Float] = { $0.map { bfloat16ToFloat(floatToBFloat16($0)) } }
-        let block = int8GEMMK16Types.contains(type) || int8GEMMK32Types.contains(type) ? 256 : 32
-        let expected = bf16 ? naive(toBF16(w), toBF16(x), rows: rows, cols: cols, tokens: tokens)
-            : naive(w, int8 ? referenceQuantized(x, block: block) : x, rows: rows, cols: cols, tokens: tokens)
+        // Every set this CPU runs. Where its int8 path runs, the activations are quantized per
+        // 32 (per 256 for the K-quants and IQ4_XS in the K16 and K32 layouts) first: the
+        // reference rounds them the same way, so only summation order differs.
+        for kernels in KernelSet.runnable {
+            let int8 = kernels.takesInt8GEMM(type)
+            // Where the BF16 path runs (F16 weights, AVX512_BF16; a `gemm` without a role only
+            // under LLAMA_BF16_PRODUCTS=1), both operands are rounded to bfloat16 first: the
+            // reference rounds them the same way.
+            let bf16 = takesBF16Products(nil) && bf16GEMMTypes.contains(type)
+            let toBF16: ([Float]) -> [Float] = { $0.map { bfloat16ToFloat(floatToBFloat16($0)) } }
+            let per256 = (int8GEMMK16Types.contains(type) && kernels.hasInt8GEMMK16)
+                || (int8GEMMK32Types.contains(type) && kernels.hasInt8GEMMK32)
+            let expected = bf16 ? naive(toBF16(w), toBF16(x), rows: rows, cols: cols, tokens: tokens)
+                : naive(w, int8 ? referenceQuantized(x, block: per256 ? 256 : 32) : x, rows: rows, cols: cols, tokens: tokens)
+            let scale = expected.map { abs($0) }.max() ?? 1
+            for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
+                var out = [Float](repeating: .nan, count: tokens * rows)
+                bytes.withUnsafeBytes { raw in
+                    let m = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
+                    out.withUnsafeMutableBufferPointer { o in gemm(m, x, tokens: tokens, o.baseAddress!, parallel: parallel, kernels: kernels) }
+                }
+                #expect(maxAbsDifference(out, expected) <= 1e-5 * max(1, scale), "\(type) \(kernels.name)")
+            }
+        }
+    }
+
+    /// The int8 GEMM of every set that has one (the AVX-512 VNNI kernel, the AVX2 one) gives
+    /// the same bits for the types of blocks of 32: the AVX2 kernel's vpmaddubsw sums are the
+    /// VNNI kernel's int32 sums, then the same float steps. Q8_0 rows 0–7 hold the int8
+    /// extremes (127, −128, both alternating) against activations of equal magnitude, so every
+    /// quantized activation is ±127: there a plain vpmaddubsw of u = q + 128 would saturate its
+    /// int16 pair sums (2·255·127). 40 rows (two tiles and a half), 13 tokens (a tail group).
+    @Test(arguments: [GGMLType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl])
+    func int8GEMMGivesTheSameBitsInEverySet(_ type: GGMLType) {
+        let rows = 40, cols = 320, tokens = 13
+        var (bytes, w) = randomRows(type, rows: rows, cols: cols, seed: 8)
+        if type == .q8_0 {
+            let rowBytes = type.rowBytes(columns: cols)
+            for r in 0..<8 {
+                for b in 0..<(cols / 32) {
+                    for i in 0..<32 {
+                        let q: Int8 = r % 3 == 0 ? 127 : r % 3 == 1 ? -128 : (i % 2 == 0 ? 127 : -128)
+                        bytes[r * rowBytes + 34 * b + 2 + i] = UInt8(bitPattern: q)
+                    }
+                }
+            }
+            bytes.withUnsafeBytes { raw in
+                w.withUnsafeMutableBufferPointer { o in
+                    for r in 0..<8 { dequantizeRow(type, raw.baseAddress! + r * rowBytes, o.baseAddress! + r * cols, count: cols) }
+                }
+            }
+        }
+        // Tokens 0 and 1: every element ±1 (all quantize to ±127); the others random.
+        var x = values(tokens * cols, seed: 9)
+        for c in 0..<cols {
+            x[c] = 1
+            x[cols + c] = c % 3 == 0 ? -1 : 1
+        }
+        let expected = naive(w, referenceQuantized(x, block: 32), rows: rows, cols: cols, tokens: tokens)
         let scale = expected.map { abs($0) }.max() ?? 1
-        for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
+        var first: (name: String, out: [Float])?
+        for kernels in KernelSet.runnable where kernels.takesInt8GEMM(type) {
             var out = [Float](repeating: .nan, count: tokens * rows)
             bytes.withUnsafeBytes { raw in
                 let m = MatrixView(type: type, rows: rows, columns: cols, base: raw.baseAddress!)
-                out.withUnsafeMutableBufferPointer { o in gemm(m, x, tokens: tokens, o.baseAddress!, parallel: parallel) }
+                out.withUnsafeMutableBufferPointer { o in
+                    #expect(gemmInt8(m, x, tokens: tokens, o.baseAddress!, parallel: ParallelFor(workers: 3), kernels: kernels))
+                }
             }
-            #expect(maxAbsDifference(out, expected) <= 1e-5 * max(1, scale), "\(type)")
+            #expect(maxAbsDifference(out, expected) <= 1e-5 * max(1, scale), "\(type) \(kernels.name)")
+            if let first {
+                #expect(out.map(\.bitPattern) == first.out.map(\.bitPattern), "\(type): \(kernels.name) vs \(first.name)")
+            } else {
+                first = (kernels.name, out)
+            }
         }
     }
 

@@ -59,7 +59,7 @@ import Llama
                 // int8 activations: each x (|x| ≤ 1) is rounded to a step of at most 1/127,
                 // independently, so the error has a standard deviation of at most
                 // √(Σ w²)·(1/127)/√12; six of them (a wrong sub-block's products are far larger).
-                let int8 = tokens <= matvecMaxTokens || hasInt8GEMM
+                let int8 = tokens <= matvecMaxTokens || kernels.takesInt8GEMM(type)
                 let sigma = squares.squareRoot() / 127 / 12.0.squareRoot()
                 let bound = (int8 ? 6 * sigma : 0) + 1e-4 * max(1, abs(exact))
                 #expect(abs(Double(out[t * rows + r]) - exact) <= bound,

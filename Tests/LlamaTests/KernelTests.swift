@@ -90,18 +90,18 @@ import CKernels
             // Q8_0/Q4_0 against few tokens (and against many where the int8 matrix-matrix
             // path runs) go through 8-bit activations: the reference rounds x the same way,
             // so the comparison stays exact up to fp32 summation.
-            let quantized = (tokens <= matvecMaxTokens || hasInt8GEMM) && (type == .q8_0 || type == .q4_0)
-            let xs = quantized ? referenceQuantized(x) : x
-            var expected = [Float](repeating: 0, count: tokens * rows)
-            for t in 0..<tokens {
-                for r in 0..<rows {
-                    var s: Double = 0
-                    for c in 0..<cols { s += Double(w[r * cols + c]) * Double(xs[t * cols + c]) }
-                    expected[t * rows + r] = Float(s)
-                }
-            }
             // Every kernel set this CPU runs, one and several threads.
             for kernels in KernelSet.runnable {
+                let quantized = (tokens <= matvecMaxTokens || kernels.takesInt8GEMM(type)) && (type == .q8_0 || type == .q4_0)
+                let xs = quantized ? referenceQuantized(x) : x
+                var expected = [Float](repeating: 0, count: tokens * rows)
+                for t in 0..<tokens {
+                    for r in 0..<rows {
+                        var s: Double = 0
+                        for c in 0..<cols { s += Double(w[r * cols + c]) * Double(xs[t * cols + c]) }
+                        expected[t * rows + r] = Float(s)
+                    }
+                }
                 for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
                     var out = [Float](repeating: .nan, count: tokens * rows)
                     bytes.withUnsafeBytes { raw in

@@ -62,7 +62,7 @@ import Llama
                     scale += abs(Double(dequant[r * cols + c]))
                 }
                 // int8 activations: each |x| is off by at most max|x|/254 per block of 32.
-                let int8 = tokens <= matvecMaxTokens || hasInt8GEMM
+                let int8 = tokens <= matvecMaxTokens || kernels.takesInt8GEMM(type)
                 let bound = int8 ? scale / 254 + 1e-4 : 1e-4 * max(1, abs(exact))
                 #expect(abs(Double(out[t * rows + r]) - exact) <= bound,
                         "\(type.name) \(kernels.name) row \(r) token \(t): \(out[t * rows + r]) vs \(exact)")

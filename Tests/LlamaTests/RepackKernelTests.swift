@@ -99,11 +99,11 @@ import Llama
             #expect(m.layout == .rowInterleaved8)
             for tokens in [1, 2, 3, 5, 8, 9, 13] {
                 let x = k.values(tokens * cols, seed: UInt64(50 + tokens))
-                // Up to 8 tokens the interleaved kernel, beyond them the GEMMs (int8 with
-                // VNNI, else fp32 from rows read back out of the layout).
-                let quantized = tokens <= interleavedMaxTokens || hasInt8GEMM
-                let expected = plainSums(w, quantized ? k.referenceQuantized(x) : x, rows: rows, cols: cols, tokens: tokens)
                 for kernels in KernelSet.runnable {
+                    // Up to 64 tokens the interleaved kernel (runs of 8), beyond them the GEMMs (the set's
+                    // int8 GEMM, else fp32 from rows read back out of the layout).
+                    let quantized = tokens <= interleavedRunsMaxTokens || kernels.takesInt8GEMM(type)
+                    let expected = plainSums(w, quantized ? k.referenceQuantized(x) : x, rows: rows, cols: cols, tokens: tokens)
                     for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
                         let out = product(m, x, tokens: tokens, parallel: parallel, kernels: kernels)
                         #expect(maxAbsDifference(out, expected) < 1e-5 * max(1, Float(cols) / 64),

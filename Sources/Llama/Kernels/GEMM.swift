@@ -24,13 +24,11 @@ let gemmBlockRows = 128
 
 /// `out[t, r] = Σ_c W[r, c] · x[t, c]` for `t < tokens`: `x` is `tokens × columns`, `out` is
 /// `tokens × rows`, both row-major fp32. Rows of W are split across cores in whole panels.
-/// F16/BF16 weights take BF16 products when `role`'s products do (`takesBF16Products`).
+/// Quantized weights take `kernels`' int8 GEMM where it has one for the type; F16/BF16
+/// weights take BF16 products when `role`'s products do (`takesBF16Products`).
 public func gemm(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
-          parallel: ParallelFor, role: ProductRole? = nil) {
-    if hasInt8GEMM, int8GEMMTypes.contains(w.type) {
-        gemmInt8(w, x, tokens: tokens, out, parallel: parallel)
-        return
-    }
+          parallel: ParallelFor, kernels: KernelSet = .selected, role: ProductRole? = nil) {
+    if gemmInt8(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels) { return }
     if takesBF16Products(role), let width = bf16GEMMWidth, gemmBF16(w, x, tokens: tokens, out, parallel: parallel, width: width) {
         return
     }
@@ -177,7 +175,8 @@ func gemmTile(_ panel: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int
 // four times the lanes of fp32 FMA. Exact in the weights (they are only repacked); the
 // activations are quantized per 32 as in generation, as llama.cpp does for these types.
 
-/// Whether the selected kernel set (`KernelSet.selected`) has the AVX-512 VNNI int8 GEMM.
+/// Whether the selected kernel set (`KernelSet.selected`) has an int8 GEMM (AVX-512 VNNI or
+/// AVX2); which types take it: `KernelSet.takesInt8GEMM`.
 public let hasInt8GEMM = swiftllama_has_int8_gemm() != 0
 /// Types the int8 packers read: blocks of 32 (Q4_K's, Q5_K's and IQ4_XS's sub-blocks of 32)
 /// of small unsigned values with a scale and a bias (Q4_1/Q5_1's minimum, Q5_0's centre, the
@@ -195,15 +194,20 @@ public let int8GEMMK16Types: Set<GGMLType> = [.q2_K, .q3_K, .q6_K]
 /// prompts take activations per 256 and one float step per sub-block (`gemmInt8K32`).
 public let int8GEMMK32Types: Set<GGMLType> = [.q4_K, .q5_K, .iq4_xs]
 
-func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
-              parallel: ParallelFor) {
-    if int8GEMMK16Types.contains(w.type) {
+/// `gemm` through `kernels`' int8 GEMM: activations quantized per 32 (or per 256 for the
+/// K-quants' super-block kernels), weights packed per tile. Returns false, writing nothing,
+/// when the set does not take `w`'s type (`KernelSet.takesInt8GEMM`).
+@discardableResult
+public func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
+                     parallel: ParallelFor, kernels: KernelSet = .selected) -> Bool {
+    guard kernels.takesInt8GEMM(w.type), let kernel = kernels.gemmInt8 else { return false }
+    if int8GEMMK16Types.contains(w.type), kernels.hasInt8GEMMK16 {
         gemmInt8K16(w, x, tokens: tokens, out, parallel: parallel)
-        return
+        return true
     }
-    if int8GEMMK32Types.contains(w.type), w.columns % 256 == 0 {
+    if int8GEMMK32Types.contains(w.type), w.columns % 256 == 0, kernels.hasInt8GEMMK32 {
         gemmInt8K32(w, x, tokens: tokens, out, parallel: parallel)
-        return
+        return true
     }
     let rows = w.rows, cols = w.columns, blocks32 = cols / 32
     let typeID = Int32(w.type.rawValue)
@@ -273,10 +277,11 @@ func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: Un
                     swiftllama_pack_int8(typeID, source, w.rowBytes, Int32(tn), Int32(blocks), p, s, bi)
                 }
             }
-            swiftllama_gemm_int8(Int32(size), center, packed, scales, biases, Int32(blocks), xq, xd, xds, xsums,
-                                 Int32(tokens), out + r0, rows, Int32(n))
+            kernel(Int32(size), center, packed, scales, biases, Int32(blocks), xq, xd, xds, xsums,
+                   Int32(tokens), out + r0, rows, Int32(n))
         }
     }
+    return true
 }
 
 /// Rows `r0 ..< r0 + count` of `w` in the plain layout: in place for a plain matrix; for a

@@ -39,6 +39,13 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
     /// Columns of row-interleaved F16 / BF16 groups as the fp32 GEMM's panels of 32 rows
     /// (`swiftllama_half_r8_panels_fn`: exact conversions, the same floats in every set).
     let halfR8Panels: HalfR8Panels
+    /// The int8 prompt GEMM of blocks of 32 (CKernels.h `swiftllama_gemm_int8`: AVX-512 VNNI,
+    /// or AVX2 `vpmaddubsw` + `vpmaddwd`, the same sums), or nil (the generic set).
+    let gemmInt8: swiftllama_gemm_int8_fn?
+    /// Whether the set has the int8 GEMMs of the K-quants' super-blocks (AVX-512 sets only):
+    /// sub-blocks of 16 (Q2_K, Q3_K, Q6_K) and of 32 with activations per 256 (Q4_K, Q5_K,
+    /// IQ4_XS); without them those types take `gemmInt8` per block of 16 or 32.
+    public let hasInt8GEMMK16: Bool, hasInt8GEMMK32: Bool
     let quantizeQ8: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?, Int32) -> Void
     let quantizeQ8K: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?,
                                      UnsafeMutablePointer<Int16>?, Int32) -> Void
@@ -75,6 +82,9 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
         if let bf16 = t.matvec_bf16_r8 { halfR8[.bf16] = bf16 }
         matvecHalfR8 = halfR8
         self.halfR8Panels = halfR8Panels
+        gemmInt8 = t.gemm_int8
+        hasInt8GEMMK16 = t.gemm_int8_k16 != nil
+        hasInt8GEMMK32 = t.gemm_int8_k32 != nil
         self.quantizeQ8 = quantizeQ8
         self.quantizeQ8K = quantizeQ8K
     }
@@ -99,6 +109,10 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
 
     /// True when the set has a row-interleaved matrix-vector kernel for `type`.
     func hasInterleavedKernel(_ type: GGMLType) -> Bool { matvecR8[type] != nil || matvecHalfR8[type] != nil }
+
+    /// Whether prompts over `type` take this set's int8 GEMM (`gemmInt8(_:_:tokens:_:parallel:kernels:)`);
+    /// the others take the fp32 (or BF16) GEMM.
+    public func takesInt8GEMM(_ type: GGMLType) -> Bool { gemmInt8 != nil && int8GEMMTypes.contains(type) }
 
     /// Rows `rowStart ..< rowStart + rowCount`, columns `k0 ..< k0 + kc` of a row-interleaved
     /// F16 / BF16 matrix as the fp32 GEMM's panels of 32 rows at `dst` (panel q at

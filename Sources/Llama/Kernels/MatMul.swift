@@ -123,14 +123,14 @@ public func matmul(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ ou
                 t0 += n
             }
         } else {
-            gemm(w, x, tokens: tokens, out, parallel: parallel, role: role)
+            gemm(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels, role: role)
         }
         return
     }
     if tokens <= matvecMaxTokens, hasDirectDot(w.type) {
         matvec(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
     } else {
-        gemm(w, x, tokens: tokens, out, parallel: parallel, role: role)
+        gemm(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels, role: role)
     }
 }
 

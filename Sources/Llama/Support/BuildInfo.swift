@@ -13,9 +13,9 @@ public enum BuildInfo {
         String(cString: swiftllama_compiled_features()).split(separator: " ").map(String.init)
     }
 
-    /// True when the selected kernel set has the int8 VNNI matrix-matrix kernel (prompt
-    /// processing of quantized weights); false means those prompts take the fp32 path.
-    public static var int8VNNIKernels: Bool { hasInt8GEMM }
+    /// True when the selected kernel set has an int8 matrix-matrix kernel (prompt processing
+    /// of quantized weights: AVX-512 VNNI, or AVX2); false means those prompts take the fp32 path.
+    public static var int8Kernels: Bool { hasInt8GEMM }
 
     /// The CPU this process runs on, from /proc/cpuinfo ("model name"), when known.
     public static var cpuModel: String? {
@@ -38,7 +38,11 @@ public enum BuildInfo {
         #endif
         let runnable = KernelSet.all.map { $0.runsHere ? $0.name : "\($0.name) (not on this CPU)" }
         lines.append("kernels: \(KernelSet.selected) — \(KernelSet.selectionReason); sets: \(runnable.joined(separator: ", "))")
-        lines.append("int8 VNNI kernels: \(int8VNNIKernels ? "on" : "off (prompts of quantized models use the fp32 path)")")
+        let sel = KernelSet.selected
+        let int8Types = int8GEMMTypes.filter { sel.takesInt8GEMM($0) }.map(\.name).sorted()
+        lines.append("int8 prompt kernels: " + (int8Kernels
+            ? "\(sel.name) for \(int8Types.joined(separator: ", "))\(int8Types.count < int8GEMMTypes.count ? " (the other quantized types use the fp32 path)" : "")"
+            : "off (prompts of quantized models use the fp32 path)"))
         let roles = ProductRole.allCases.filter { bf16ProductRoles.contains($0) }.map(\.rawValue)
         let bf16 = bf16GEMMWidth.map { width in
             roles.isEmpty ? "available (\(width) vdpbf16ps), used by no product (LLAMA_BF16_PRODUCTS=1 or a list of qkv,wo,gate_up,down,output turns it on)"
