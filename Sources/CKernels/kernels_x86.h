@@ -1580,8 +1580,8 @@ static void gemm_int8_k32_avx512(int type, const uint8_t *packed, const float *s
 // with the sign moved onto the activation (|s|·sign(q, s): each pair within 2·128·127), whose
 // int32 sums are exactly the fold's −128·Σq + Σu·q. Where u ≤ 15 (Q4_0) the 8 groups of a
 // block are added in int16 before one vpmaddwd (8·2·15·127 < 2¹⁵), where u ≤ 31 (Q5_0, the
-// unsigned types without a centre: Q4_1, Q5_1, Q4_K, Q5_K) 4 at a time: exact, and half the
-// multiplies. The same int32 sums and float steps as the AVX-512 kernel, so the same bits.
+// unsigned types without a centre: Q4_1, Q5_1, Q4_K, Q5_K) 4 at a time, Q6_K's blocks of 16
+// (u ≤ 63) 2, Q2_K's and Q3_K's (u ≤ 7) 4: exact, and fewer multiplies. The same int32 sums and float steps as the AVX-512 kernel, so the same bits.
 static inline __attribute__((always_inline)) void gemm_int8_avx2_half(
     const int groups, const int T, const int run, const int fold, const int sign, const int center, const uint8_t *packed,
     const float *scales, const float *biases, int blocks, const int8_t *xq, const float *xd, const float *xds,
@@ -1633,6 +1633,57 @@ static inline __attribute__((always_inline)) void gemm_int8_avx2_half(
     }
 }
 
+// The fp32 GEMM's micro-kernel for 16 vector registers (contract in CKernelSet.h): the
+// 32-row panel as two halves of 16 rows, each against T ≤ 6 tokens in 12 accumulators + 2
+// weight vectors + 1 broadcast (Swift's 6 × 32 tile of 16-float vectors needs 24 256-bit
+// registers here and spilled). Per sum the same fused multiply-adds in k order as Swift's.
+static inline __attribute__((always_inline)) void gemm_f32_half(const int T, const float *panel, const float *x, long ldx,
+                                                                float *out, long ldo, int kc, int rows, int accumulate) {
+    __m256 c0[6], c1[6];
+    for (int i = 0; i < T; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const __m256 w0 = _mm256_loadu_ps(panel + 32L * k), w1 = _mm256_loadu_ps(panel + 32L * k + 8);
+        for (int i = 0; i < T; i++) {
+            const __m256 a = _mm256_broadcast_ss(x + i * ldx + k);
+            c0[i] = _mm256_fmadd_ps(a, w0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(a, w1, c1[i]);
+        }
+    }
+    for (int i = 0; i < T; i++) {
+        float *o = out + i * ldo;
+        if (rows >= 16) {
+            if (accumulate) {
+                c0[i] = _mm256_add_ps(_mm256_loadu_ps(o), c0[i]);
+                c1[i] = _mm256_add_ps(_mm256_loadu_ps(o + 8), c1[i]);
+            }
+            _mm256_storeu_ps(o, c0[i]);
+            _mm256_storeu_ps(o + 8, c1[i]);
+        } else {
+            float v[16];
+            _mm256_storeu_ps(v, c0[i]);
+            _mm256_storeu_ps(v + 8, c1[i]);
+            for (int j = 0; j < rows; j++) o[j] = accumulate ? o[j] + v[j] : v[j];
+        }
+    }
+}
+
+static void gemm_f32_tile(const float *panel, const float *x, long ldx, float *out, long ldo, int kc, int tokens, int rows,
+                          int accumulate) {
+    for (int h = 0; h < 2 && rows - 16 * h > 0; h++) {
+        const float *p = panel + 16 * h;
+        float *o = out + 16 * h;
+        const int n = rows - 16 * h;
+        switch (tokens) {
+        case 1: gemm_f32_half(1, p, x, ldx, o, ldo, kc, n, accumulate); break;
+        case 2: gemm_f32_half(2, p, x, ldx, o, ldo, kc, n, accumulate); break;
+        case 3: gemm_f32_half(3, p, x, ldx, o, ldo, kc, n, accumulate); break;
+        case 4: gemm_f32_half(4, p, x, ldx, o, ldo, kc, n, accumulate); break;
+        case 5: gemm_f32_half(5, p, x, ldx, o, ldo, kc, n, accumulate); break;
+        default: gemm_f32_half(6, p, x, ldx, o, ldo, kc, n, accumulate); break;
+        }
+    }
+}
+
 static void gemm_int8_avx2(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
                            int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
                            int tokens, float *out, long ldo, int nrows) {
@@ -1648,7 +1699,8 @@ static void gemm_int8_avx2(int blockSize, int center, const uint8_t *packed, con
         gemm_int8_avx2_half(G, T, U, F, S, center, p, sc, bi, blocks, xq, xd, xds, xsums, tokens, o, ldo, n)
 #define GEMM_INT8_AVX2_T(G, U, F, S) do { \
             if (tokens >= 4) GEMM_INT8_AVX2(G, U, F, S, 4); else GEMM_INT8_AVX2(G, U, F, S, 1); } while (0)
-        if (blockSize == 16) GEMM_INT8_AVX2_T(4, 1, 0, 0);
+        if (blockSize == 16 && center == 32) GEMM_INT8_AVX2_T(4, 2, 0, 0);  // Q6_K: u ≤ 63, 2 groups
+        else if (blockSize == 16) GEMM_INT8_AVX2_T(4, 4, 0, 0);            // Q2_K, Q3_K: u ≤ 7
         else if (sign) GEMM_INT8_AVX2_T(8, 1, 1, 1);
         else if (center == 8) GEMM_INT8_AVX2_T(8, 8, 1, 0);
         else if (center) GEMM_INT8_AVX2_T(8, 4, 1, 0);
@@ -1684,10 +1736,12 @@ const swiftllama_kernel_set K_SET = {
     .gemm_int8 = gemm_int8_avx512,
     .gemm_int8_k16 = gemm_int8_k16_avx512,
     .gemm_int8_k32 = gemm_int8_k32_avx512,
+    .gemm_f32_tile = 0,
 #else
     .gemm_int8 = gemm_int8_avx2,
     .gemm_int8_k16 = 0,
     .gemm_int8_k32 = 0,
+    .gemm_f32_tile = gemm_f32_tile,
 #endif
     .matvec_f16_r8 = matvec_f16_r8, .matvec_bf16_r8 = matvec_bf16_r8,
     .half_r8_panels = half_r8_panels,

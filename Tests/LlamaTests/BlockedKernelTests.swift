@@ -87,6 +87,7 @@ import CKernels
         // Every set this CPU runs. Where its int8 path runs, the activations are quantized per
         // 32 (per 256 for the K-quants and IQ4_XS in the K16 and K32 layouts) first: the
         // reference rounds them the same way, so only summation order differs.
+        var fp32Outputs: [(String, [Float])] = []
         for kernels in KernelSet.runnable {
             let int8 = kernels.takesInt8GEMM(type)
             // Where the BF16 path runs (F16 weights, AVX512_BF16; a `gemm` without a role only
@@ -106,7 +107,12 @@ import CKernels
                     out.withUnsafeMutableBufferPointer { o in gemm(m, x, tokens: tokens, o.baseAddress!, parallel: parallel, kernels: kernels) }
                 }
                 #expect(maxAbsDifference(out, expected) <= 1e-5 * max(1, scale), "\(type) \(kernels.name)")
+                if !int8, !bf16, parallel.workers > 1 { fp32Outputs.append((kernels.name, out)) }
             }
+        }
+        // The fp32 path (Swift's micro-kernel, or the `avx2` set's C one): the same bits everywhere.
+        for (name, out) in fp32Outputs.dropFirst() {
+            #expect(out.map(\.bitPattern) == fp32Outputs[0].1.map(\.bitPattern), "\(type): \(name) vs \(fp32Outputs[0].0)")
         }
     }
 

@@ -33,6 +33,12 @@ typedef void (*swiftllama_matvec_half_r8_fn)(const void *w, int groups, int cols
 /// past the groups are zeros. The conversions are exact (every set writes the same floats).
 typedef void (*swiftllama_half_r8_panels_fn)(int bf16, const void *w, int cols, long group0, int groups, int k0, int kc,
                                              float *dst);
+/// The fp32 prompt GEMM's micro-kernel (Kernels/GEMM.swift): out[t·ldo + j] (+)= Σ_k
+/// panel[32·k + j]·x[t·ldx + k] for t < tokens (≤ 6), j < rows (≤ 32), k < kc, each sum one
+/// fused multiply-add per k in k order (Swift's `gemmTile` order: the same bits); added to
+/// what `out` holds when `accumulate`.
+typedef void (*swiftllama_gemm_f32_tile_fn)(const float *panel, const float *x, long ldx, float *out, long ldo, int kc,
+                                            int tokens, int rows, int accumulate);
 typedef void (*swiftllama_gemm_int8_fn)(int blockSize, int center, const uint8_t *packed, const float *scales,
                                         const float *biases, int blocks, const int8_t *xq, const float *xd,
                                         const float *xds, const int32_t *xsums, int tokens, float *out, long ldo,
@@ -82,6 +88,9 @@ typedef struct swiftllama_kernel_set {
     swiftllama_matvec_half_r8_fn matvec_f16_r8, matvec_bf16_r8;
     /// Their columns as fp32 GEMM panels (the prompts' packer).
     swiftllama_half_r8_panels_fn half_r8_panels;
+    /// The fp32 GEMM's micro-kernel where Swift's (16-float vectors, 12 accumulators: made
+    /// for 32 vector registers) would spill, or NULL (Swift's `gemmTile`).
+    swiftllama_gemm_f32_tile_fn gemm_f32_tile;
 } swiftllama_kernel_set;
 
 #endif

@@ -58,9 +58,14 @@ public func gemm(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
                         for p in 0..<blockPanels {
                             let pr = r0 + p * gemmPanelRows
                             let validRows = min(gemmPanelRows, r0 + blockRows - pr)
-                            gemmTile(packed + p * gemmPanelRows * kc, x + t0 * cols + k0, ldx: cols,
-                                     out + t0 * rows + pr, ldo: rows, kc: kc, tokens: nt, rows: validRows,
-                                     accumulate: accumulate)
+                            if let tile = kernels.gemmF32Tile {
+                                tile(packed + p * gemmPanelRows * kc, x + t0 * cols + k0, cols, out + t0 * rows + pr, rows,
+                                     Int32(kc), Int32(nt), Int32(validRows), accumulate ? 1 : 0)
+                            } else {
+                                gemmTile(packed + p * gemmPanelRows * kc, x + t0 * cols + k0, ldx: cols,
+                                         out + t0 * rows + pr, ldo: rows, kc: kc, tokens: nt, rows: validRows,
+                                         accumulate: accumulate)
+                            }
                         }
                         t0 += nt
                     }

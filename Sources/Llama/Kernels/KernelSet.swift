@@ -46,6 +46,9 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
     /// sub-blocks of 16 (Q2_K, Q3_K, Q6_K) and of 32 with activations per 256 (Q4_K, Q5_K,
     /// IQ4_XS); without them those types take `gemmInt8` per block of 16 or 32.
     public let hasInt8GEMMK16: Bool, hasInt8GEMMK32: Bool
+    /// The fp32 GEMM's micro-kernel in C for CPUs with 16 vector registers (the `avx2` set),
+    /// or nil: Swift's `gemmTile` (the same sums in the same order).
+    let gemmF32Tile: swiftllama_gemm_f32_tile_fn?
     let quantizeQ8: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?, Int32) -> Void
     let quantizeQ8K: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>?, UnsafeMutablePointer<Float>?,
                                      UnsafeMutablePointer<Int16>?, Int32) -> Void
@@ -85,6 +88,7 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
         gemmInt8 = t.gemm_int8
         hasInt8GEMMK16 = t.gemm_int8_k16 != nil
         hasInt8GEMMK32 = t.gemm_int8_k32 != nil
+        gemmF32Tile = t.gemm_f32_tile
         self.quantizeQ8 = quantizeQ8
         self.quantizeQ8K = quantizeQ8K
     }
