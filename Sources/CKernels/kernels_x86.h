@@ -1578,7 +1578,8 @@ static void gemm_int8_k32_avx512(int type, const uint8_t *packed, const float *s
 // saturation: the unsigned values of Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K (≤ 31) keep each pair
 // within 2·31·127; the centre-128 types (Q8_0, IQ4_NL, IQ4_XS: u up to 255) take s = u − 128
 // with the sign moved onto the activation (|s|·sign(q, s): each pair within 2·128·127), whose
-// int32 sums are exactly the fold's −128·Σq + Σu·q. Where u ≤ 15 (Q4_0) the 8 groups of a
+// int32 sums are exactly the fold's −128·Σq + Σu·q (8 tokens at a time there, the float
+// accumulators living in memory between blocks: 1.17× 4 tokens for Q8_0; the others keep 4). Where u ≤ 15 (Q4_0) the 8 groups of a
 // block are added in int16 before one vpmaddwd (8·2·15·127 < 2¹⁵), where u ≤ 31 (Q5_0, the
 // unsigned types without a centre: Q4_1, Q5_1, Q4_K, Q5_K) 4 at a time, Q6_K's blocks of 16
 // (u ≤ 63) 2, Q2_K's and Q3_K's (u ≤ 7) 4: exact, and fewer multiplies. The same int32 sums and float steps as the AVX-512 kernel, so the same bits.
@@ -1593,17 +1594,17 @@ static inline __attribute__((always_inline)) void gemm_int8_avx2_half(
     for (int g = 0; g < tokens; g += T) {
         // As the AVX-512 kernel: the last group ends at the last token (tokens ≥ T).
         const int t0 = g + T > tokens ? tokens - T : g;
-        __m256 af[6];
+        __m256 af[8];
         for (int i = 0; i < T; i++) af[i] = _mm256_setzero_ps();
         for (int b = 0; b < blocks; b++) {
             const long o = (long)b * tokens + t0;
             const int8_t *xb = xq + o * size;
-            __m256i ai[6];
+            __m256i ai[8];
             for (int i = 0; i < T; i++) ai[i] = fold && !sign ? _mm256_set1_epi32(-center * xsums[o + i]) : _mm256_setzero_si256();
             const uint8_t *pb = packed + 64L * groups * b;
             for (int m0 = 0; m0 < groups; m0 += run) {
                 // `run` groups' pair sums added in int16, then widened once (vpmaddwd).
-                __m256i s16[6];
+                __m256i s16[8];
                 for (int m = m0; m < m0 + run; m++) {
                     __m256i w = _mm256_loadu_si256((const __m256i *)(pb + 64 * m)), aw = w;
                     if (sign) {
@@ -1698,7 +1699,8 @@ static void gemm_int8_avx2(int blockSize, int center, const uint8_t *packed, con
 #define GEMM_INT8_AVX2(G, U, F, S, T) \
         gemm_int8_avx2_half(G, T, U, F, S, center, p, sc, bi, blocks, xq, xd, xds, xsums, tokens, o, ldo, n)
 #define GEMM_INT8_AVX2_T(G, U, F, S) do { \
-            if (tokens >= 4) GEMM_INT8_AVX2(G, U, F, S, 4); else GEMM_INT8_AVX2(G, U, F, S, 1); } while (0)
+            if (S && tokens >= 8) GEMM_INT8_AVX2(G, U, F, S, 8); \
+            else if (tokens >= 4) GEMM_INT8_AVX2(G, U, F, S, 4); else GEMM_INT8_AVX2(G, U, F, S, 1); } while (0)
         if (blockSize == 16 && center == 32) GEMM_INT8_AVX2_T(4, 2, 0, 0);  // Q6_K: u ≤ 63, 2 groups
         else if (blockSize == 16) GEMM_INT8_AVX2_T(4, 4, 0, 0);            // Q2_K, Q3_K: u ≤ 7
         else if (sign) GEMM_INT8_AVX2_T(8, 1, 1, 1);
