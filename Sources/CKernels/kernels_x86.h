@@ -1685,6 +1685,92 @@ static void gemm_f32_tile(const float *panel, const float *x, long ldx, float *o
     }
 }
 
+// Q2_K, Q3_K and Q6_K on AVX2 (the K16 layout and sums of `gemm_int8_k16_impl`): per half
+// of 8 rows and sub-block of 16, the four groups' vpmaddubsw pair sums added in int16 (Q6_K,
+// u ≤ 63: two at a time; Q2_K and Q3_K, u ≤ 7: all four), widened by one vpmaddwd into S_j,
+// then sc_j·S_j by vpmaddwd (S_j fits int16: the scale lane's high half is zero) or vpmulld
+// (Q6_K); the bias pairs by vpmaddwd; one float step per super-block. The same int32 sums
+// and float steps as the AVX-512 kernel: the same bits. 4 tokens at a time.
+static inline __attribute__((always_inline)) void gemm_int8_k16_avx2_half(
+    const int wide, const int offset, const int run, const uint8_t *packed, const int32_t *scales, const int32_t *pairs,
+    const float *d, const float *dbias, int superblocks, const int8_t *xq, const float *xd, const int16_t *xsums,
+    int tokens, float *out, long ldo, int nrows) {
+    const int T = 4;
+    const long ldx = 256L * superblocks, lds = 16L * superblocks;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i rowMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int t0 = 0; t0 < tokens; t0 += T) {
+        int tk[4];
+        for (int i = 0; i < T; i++) tk[i] = t0 + i < tokens ? t0 + i : tokens - 1;
+        __m256 af[4];
+        for (int i = 0; i < T; i++) af[i] = _mm256_setzero_ps();
+        for (int s = 0; s < superblocks; s++) {
+            __m256i is[4];
+            for (int i = 0; i < T; i++) is[i] = _mm256_setzero_si256();
+            const uint8_t *pb = packed + 4096L * s;
+            for (int j = 0; j < 16; j++) {
+                __m256i a[4];
+                for (int i = 0; i < T; i++)
+                    a[i] = offset ? _mm256_set1_epi32(-offset * (int32_t)xsums[tk[i] * lds + 16L * s + j]) : _mm256_setzero_si256();
+                for (int m0 = 0; m0 < 4; m0 += run) {
+                    __m256i s16[4];
+                    for (int m = m0; m < m0 + run; m++) {
+                        const __m256i w = _mm256_loadu_si256((const __m256i *)(pb + 256 * j + 64 * m));
+                        for (int i = 0; i < T; i++) {
+                            int32_t x4;
+                            memcpy(&x4, xq + tk[i] * ldx + 256L * s + 16 * j + 4 * m, 4);
+                            const __m256i p = _mm256_maddubs_epi16(w, _mm256_set1_epi32(x4));
+                            s16[i] = m == m0 ? p : _mm256_add_epi16(s16[i], p);
+                        }
+                    }
+                    for (int i = 0; i < T; i++) a[i] = _mm256_add_epi32(a[i], _mm256_madd_epi16(s16[i], ones));
+                }
+                const __m256i sc = _mm256_loadu_si256((const __m256i *)(scales + 256L * s + 16 * j));
+                for (int i = 0; i < T; i++)
+                    is[i] = _mm256_add_epi32(is[i], wide ? _mm256_mullo_epi32(a[i], sc) : _mm256_madd_epi16(a[i], sc));
+            }
+            const __m256 dv = _mm256_loadu_ps(d + 16L * s);
+            if (offset) {
+                for (int i = 0; i < T; i++)
+                    af[i] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(is[i])),
+                                            _mm256_set1_ps(xd[(long)tk[i] * superblocks + s]), af[i]);
+                continue;
+            }
+            __m256i ms[4];
+            for (int i = 0; i < T; i++) ms[i] = _mm256_setzero_si256();
+            for (int q = 0; q < 8; q++) {
+                const __m256i bp = _mm256_loadu_si256((const __m256i *)(pairs + 128L * s + 16 * q));
+                for (int i = 0; i < T; i++) {
+                    int32_t x2;
+                    memcpy(&x2, xsums + tk[i] * lds + 16L * s + 2 * q, 4);
+                    ms[i] = _mm256_add_epi32(ms[i], _mm256_madd_epi16(_mm256_set1_epi32(x2), bp));
+                }
+            }
+            const __m256 bv = _mm256_loadu_ps(dbias + 16L * s);
+            for (int i = 0; i < T; i++) {
+                const __m256 f = _mm256_fmsub_ps(dv, _mm256_cvtepi32_ps(is[i]), _mm256_mul_ps(bv, _mm256_cvtepi32_ps(ms[i])));
+                af[i] = _mm256_fmadd_ps(f, _mm256_set1_ps(xd[(long)tk[i] * superblocks + s]), af[i]);
+            }
+        }
+        for (int i = 0; i < T && t0 + i < tokens; i++) _mm256_maskstore_ps(out + (long)(t0 + i) * ldo, rowMask, af[i]);
+    }
+}
+
+static void gemm_int8_k16_avx2(int type, const uint8_t *packed, const int32_t *scales, const int32_t *pairs,
+                               const float *d, const float *dbias, int superblocks,
+                               const int8_t *xq, const float *xd, const int16_t *xsums, int tokens,
+                               float *out, long ldo, int nrows) {
+    // The tile's two halves: bytes 32h… of each 64-byte group, lanes 8h… of the per-row arrays.
+    for (int h = 0; h < 2 && nrows - 8 * h > 0; h++) {
+        const int n = nrows - 8 * h < 8 ? nrows - 8 * h : 8;
+        const uint8_t *p = packed + 32 * h;
+        const int32_t *sc = scales + 8 * h, *pr = pairs + 8 * h;
+        const float *dd = d + 8 * h, *db = dbias + 8 * h;
+        if (type == 14) gemm_int8_k16_avx2_half(1, 32, 2, p, sc, pr, dd, db, superblocks, xq, xd, xsums, tokens, out + 8 * h, ldo, n);
+        else gemm_int8_k16_avx2_half(0, 0, 4, p, sc, pr, dd, db, superblocks, xq, xd, xsums, tokens, out + 8 * h, ldo, n);
+    }
+}
+
 static void gemm_int8_avx2(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
                            int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
                            int tokens, float *out, long ldo, int nrows) {
@@ -1741,7 +1827,7 @@ const swiftllama_kernel_set K_SET = {
     .gemm_f32_tile = 0,
 #else
     .gemm_int8 = gemm_int8_avx2,
-    .gemm_int8_k16 = 0,
+    .gemm_int8_k16 = gemm_int8_k16_avx2,
     .gemm_int8_k32 = 0,
     .gemm_f32_tile = gemm_f32_tile,
 #endif

@@ -207,11 +207,11 @@ public func gemmInt8(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ 
                      parallel: ParallelFor, kernels: KernelSet = .selected) -> Bool {
     guard kernels.takesInt8GEMM(w.type), let kernel = kernels.gemmInt8 else { return false }
     if int8GEMMK16Types.contains(w.type), kernels.hasInt8GEMMK16 {
-        gemmInt8K16(w, x, tokens: tokens, out, parallel: parallel)
+        gemmInt8K16(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
         return true
     }
     if int8GEMMK32Types.contains(w.type), w.columns % 256 == 0, kernels.hasInt8GEMMK32 {
-        gemmInt8K32(w, x, tokens: tokens, out, parallel: parallel)
+        gemmInt8K32(w, x, tokens: tokens, out, parallel: parallel, kernels: kernels)
         return true
     }
     let rows = w.rows, cols = w.columns, blocks32 = cols / 32
@@ -311,7 +311,7 @@ func plainRows(_ w: MatrixView, from r0: Int, count: Int, buffer: inout UnsafeMu
 /// converted to float once per super-block and token (`swiftllama_gemm_int8_k16`: a third
 /// fewer vector instructions than one float step per 16).
 func gemmInt8K16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
-                 parallel: ParallelFor) {
+                 parallel: ParallelFor, kernels: KernelSet) {
     let rows = w.rows, cols = w.columns, superblocks = cols / 256
     let typeID = Int32(w.type.rawValue)
     let xq = UnsafeMutablePointer<Int8>.allocate(capacity: tokens * cols)
@@ -339,7 +339,7 @@ func gemmInt8K16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
             let source = plainRows(w, from: r0, count: n, buffer: &plain)
             swiftllama_pack_int8_k16(typeID, source, w.rowBytes, Int32(n), Int32(superblocks),
                                      packed, scales, pairs, d, dbias)
-            swiftllama_gemm_int8_k16(typeID, packed, scales, pairs, d, dbias, Int32(superblocks), xq, xd, xsums,
+            (kernels.gemmInt8K16 ?? swiftllama_gemm_int8_k16)(typeID, packed, scales, pairs, d, dbias, Int32(superblocks), xq, xd, xsums,
                                      Int32(tokens), out + r0, rows, Int32(n))
         }
     }
@@ -350,7 +350,7 @@ func gemmInt8K16(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
 /// sub-block of 32 costs one float fma instead of a scale, an fma and a bias step
 /// (`swiftllama_gemm_int8_k32`: the biases in integers, xd once per 256).
 func gemmInt8K32(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out: UnsafeMutablePointer<Float>,
-                 parallel: ParallelFor) {
+                 parallel: ParallelFor, kernels: KernelSet) {
     let rows = w.rows, cols = w.columns, superblocks = cols / 256, blocks = cols / 32
     let typeID = Int32(w.type.rawValue)
     let xq = UnsafeMutablePointer<Int8>.allocate(capacity: tokens * cols)
@@ -393,7 +393,7 @@ func gemmInt8K32(_ w: MatrixView, _ x: UnsafePointer<Float>, tokens: Int, _ out:
                 swiftllama_pack_int8_k32_mins(typeID, source, w.rowBytes, Int32(tn), Int32(superblocks),
                                               pairs + h * superblocks * 64, dmin + h * superblocks * 16)
             }
-            swiftllama_gemm_int8_k32(typeID, packed, scales, pairs, dmin, Int32(superblocks), xq, xd, xsums,
+            (kernels.gemmInt8K32 ?? swiftllama_gemm_int8_k32)(typeID, packed, scales, pairs, dmin, Int32(superblocks), xq, xd, xsums,
                                      Int32(tokens), out + r0, rows, Int32(n))
         }
     }

@@ -42,10 +42,13 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
     /// The int8 prompt GEMM of blocks of 32 (CKernels.h `swiftllama_gemm_int8`: AVX-512 VNNI,
     /// or AVX2 `vpmaddubsw` + `vpmaddwd`, the same sums), or nil (the generic set).
     let gemmInt8: swiftllama_gemm_int8_fn?
-    /// Whether the set has the int8 GEMMs of the K-quants' super-blocks (AVX-512 sets only):
-    /// sub-blocks of 16 (Q2_K, Q3_K, Q6_K) and of 32 with activations per 256 (Q4_K, Q5_K,
-    /// IQ4_XS); without them those types take `gemmInt8` per block of 16 or 32.
-    public let hasInt8GEMMK16: Bool, hasInt8GEMMK32: Bool
+    /// Whether the set has the int8 GEMMs of the K-quants' super-blocks: sub-blocks of 16
+    /// (Q2_K, Q3_K, Q6_K; AVX-512 and AVX2 sets) and of 32 with activations per 256 (Q4_K,
+    /// Q5_K, IQ4_XS; AVX-512 sets); without them those types take `gemmInt8` per block of 16 or 32.
+    public var hasInt8GEMMK16: Bool { gemmInt8K16 != nil }
+    public var hasInt8GEMMK32: Bool { gemmInt8K32 != nil }
+    let gemmInt8K16: swiftllama_gemm_int8_k16_fn?
+    let gemmInt8K32: swiftllama_gemm_int8_k32_fn?
     /// The fp32 GEMM's micro-kernel in C for CPUs with 16 vector registers (the `avx2` set),
     /// or nil: Swift's `gemmTile` (the same sums in the same order).
     let gemmF32Tile: swiftllama_gemm_f32_tile_fn?
@@ -86,8 +89,8 @@ public struct KernelSet: @unchecked Sendable, CustomStringConvertible {
         matvecHalfR8 = halfR8
         self.halfR8Panels = halfR8Panels
         gemmInt8 = t.gemm_int8
-        hasInt8GEMMK16 = t.gemm_int8_k16 != nil
-        hasInt8GEMMK32 = t.gemm_int8_k32 != nil
+        gemmInt8K16 = t.gemm_int8_k16
+        gemmInt8K32 = t.gemm_int8_k32
         gemmF32Tile = t.gemm_f32_tile
         self.quantizeQ8 = quantizeQ8
         self.quantizeQ8K = quantizeQ8K
