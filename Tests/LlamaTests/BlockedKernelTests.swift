@@ -64,15 +64,7 @@ import CKernels
     }
 
     func naive(_ w: [Float], _ x: [Float], rows: Int, cols: Int, tokens: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: tokens * rows)
-        for t in 0..<tokens {
-            for r in 0..<rows {
-                var s: Double = 0
-                for c in 0..<cols { s += Double(w[r * cols + c]) * Double(x[t * cols + c]) }
-                out[t * rows + r] = Float(s)
-            }
-        }
-        return out
+        KernelTests().plainSums(w, x, rows: rows, cols: cols, tokens: tokens)
     }
 
     /// 150 rows = 4 full panels + a partial one, across two row blocks (int8: 9 tiles of 16 and

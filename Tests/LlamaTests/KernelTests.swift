@@ -80,6 +80,20 @@ import CKernels
         #expect(out == expected)
     }
 
+    /// `w · xs` per token and row in Double: the reference for a `rows × cols` matrix (row-major
+    /// `w`, token-major `xs`; out token-major).
+    func plainSums(_ w: [Float], _ xs: [Float], rows: Int, cols: Int, tokens: Int) -> [Float] {
+        var expected = [Float](repeating: 0, count: tokens * rows)
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                var s: Double = 0
+                for c in 0..<cols { s += Double(w[r * cols + c]) * Double(xs[t * cols + c]) }
+                expected[t * rows + r] = Float(s)
+            }
+        }
+        return expected
+    }
+
     @Test(arguments: [(GGMLType.f32, 37), (.f32, 5), (.f16, 67), (.f16, 300), (.bf16, 13), (.bf16, 45), (.q8_0, 96), (.q8_0, 352),
                       (.q4_0, 64), (.q4_0, 352)])
     func matmulMatchesNaive(_ type: GGMLType, _ cols: Int) {
@@ -93,15 +107,7 @@ import CKernels
             // Every kernel set this CPU runs, one and several threads.
             for kernels in KernelSet.runnable {
                 let quantized = (tokens <= matvecMaxTokens || kernels.takesInt8GEMM(type)) && (type == .q8_0 || type == .q4_0)
-                let xs = quantized ? referenceQuantized(x) : x
-                var expected = [Float](repeating: 0, count: tokens * rows)
-                for t in 0..<tokens {
-                    for r in 0..<rows {
-                        var s: Double = 0
-                        for c in 0..<cols { s += Double(w[r * cols + c]) * Double(xs[t * cols + c]) }
-                        expected[t * rows + r] = Float(s)
-                    }
-                }
+                let expected = plainSums(w, quantized ? referenceQuantized(x) : x, rows: rows, cols: cols, tokens: tokens)
                 for parallel in [ParallelFor.serial, ParallelFor(workers: 3)] {
                     var out = [Float](repeating: .nan, count: tokens * rows)
                     bytes.withUnsafeBytes { raw in

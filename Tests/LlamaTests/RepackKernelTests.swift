@@ -11,15 +11,7 @@ import Llama
 
     /// `w · xs` per token and row in Double: the reference for a `rows × cols` matrix.
     func plainSums(_ w: [Float], _ xs: [Float], rows: Int, cols: Int, tokens: Int) -> [Float] {
-        var expected = [Float](repeating: 0, count: tokens * rows)
-        for t in 0..<tokens {
-            for r in 0..<rows {
-                var s: Double = 0
-                for c in 0..<cols { s += Double(w[r * cols + c]) * Double(xs[t * cols + c]) }
-                expected[t * rows + r] = Float(s)
-            }
-        }
-        return expected
+        k.plainSums(w, xs, rows: rows, cols: cols, tokens: tokens)
     }
 
     /// Token counts past one call of 8 that `matmul` still runs as runs of 8 (a short prompt).
