@@ -1771,6 +1771,92 @@ static void gemm_int8_k16_avx2(int type, const uint8_t *packed, const int32_t *s
     }
 }
 
+// Q4_K, Q5_K and IQ4_XS on AVX2 (the K32 layout and sums of `gemm_int8_k32_impl`): per half
+// of 8 rows and sub-block of 32, the 8 groups' vpmaddubsw pair sums added in int16 (Q4_K,
+// u ≤ 15: all 8; Q5_K, u ≤ 31: 4 at a time) or, for IQ4_XS (u = s + 128), |s|·sign(q, s)
+// pairs widened one by one, whose sums are the fold's −128·Σq + Σu·q; then the VNNI kernel's
+// float steps in its order: the same bits. 4 tokens at a time.
+static inline __attribute__((always_inline)) void gemm_int8_k32_avx2_half(
+    const int mins, const int sign, const int run, const uint8_t *packed, const float *scales, const int32_t *pairs,
+    const float *dmin, int superblocks, const int8_t *xq, const float *xd, const int16_t *xsums, int tokens,
+    float *out, long ldo, int nrows) {
+    const int T = 4;
+    const long ldx = 256L * superblocks, lds = 8L * superblocks;
+    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    const __m256i rowMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int t0 = 0; t0 < tokens; t0 += T) {
+        int tk[4];
+        for (int i = 0; i < T; i++) tk[i] = t0 + i < tokens ? t0 + i : tokens - 1;
+        __m256 af[4];
+        for (int i = 0; i < T; i++) af[i] = _mm256_setzero_ps();
+        for (int s = 0; s < superblocks; s++) {
+            __m256 fs[4];
+            for (int i = 0; i < T; i++) fs[i] = _mm256_setzero_ps();
+            for (int j = 0; j < 8; j++) {
+                const long b = 8L * s + j;
+                __m256i ai[4];
+                for (int i = 0; i < T; i++) ai[i] = _mm256_setzero_si256();
+                const uint8_t *pb = packed + 512L * b;
+                for (int m0 = 0; m0 < 8; m0 += run) {
+                    __m256i s16[4];
+                    for (int m = m0; m < m0 + run; m++) {
+                        __m256i w = _mm256_loadu_si256((const __m256i *)(pb + 64 * m)), aw = w;
+                        if (sign) {
+                            w = _mm256_xor_si256(w, flip);
+                            aw = _mm256_abs_epi8(w);
+                        }
+                        for (int i = 0; i < T; i++) {
+                            int32_t x4;
+                            memcpy(&x4, xq + tk[i] * ldx + 32 * b + 4 * m, 4);
+                            __m256i xv = _mm256_set1_epi32(x4);
+                            if (sign) xv = _mm256_sign_epi8(xv, w);
+                            const __m256i p = _mm256_maddubs_epi16(aw, xv);
+                            s16[i] = m == m0 ? p : _mm256_add_epi16(s16[i], p);
+                        }
+                    }
+                    for (int i = 0; i < T; i++) ai[i] = _mm256_add_epi32(ai[i], _mm256_madd_epi16(s16[i], ones));
+                }
+                const __m256 sc = _mm256_loadu_ps(scales + 16 * b);
+                for (int i = 0; i < T; i++) fs[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[i]), sc, fs[i]);
+            }
+            if (mins) {
+                __m256i ms[4];
+                for (int i = 0; i < T; i++) ms[i] = _mm256_setzero_si256();
+                for (int q = 0; q < 4; q++) {
+                    const __m256i bp = _mm256_loadu_si256((const __m256i *)(pairs + 64L * s + 16 * q));
+                    for (int i = 0; i < T; i++) {
+                        int32_t x2;
+                        memcpy(&x2, xsums + tk[i] * lds + 8L * s + 2 * q, 4);
+                        ms[i] = _mm256_add_epi32(ms[i], _mm256_madd_epi16(_mm256_set1_epi32(x2), bp));
+                    }
+                }
+                const __m256 dm = _mm256_loadu_ps(dmin + 16L * s);
+                for (int i = 0; i < T; i++) fs[i] = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(ms[i]), fs[i]);
+            }
+            for (int i = 0; i < T; i++) af[i] = _mm256_fmadd_ps(fs[i], _mm256_set1_ps(xd[(long)tk[i] * superblocks + s]), af[i]);
+        }
+        for (int i = 0; i < T && t0 + i < tokens; i++) _mm256_maskstore_ps(out + (long)(t0 + i) * ldo, rowMask, af[i]);
+    }
+}
+
+static void gemm_int8_k32_avx2(int type, const uint8_t *packed, const float *scales, const int32_t *pairs,
+                               const float *dmin, int superblocks, const int8_t *xq, const float *xd,
+                               const int16_t *xsums, int tokens, float *out, long ldo, int nrows) {
+    // Up to two tiles of 16 rows (the second right after the first), each as two 8-row halves.
+    const long tileBytes = 4096L * superblocks, tileBlocks = 128L * superblocks, tilePairs = 64L * superblocks,
+               tileD = 16L * superblocks;
+    for (int j0 = 0; j0 < nrows; j0 += 8) {
+        const long tile = j0 / 16, h = (j0 / 8) % 2;
+        const int n = nrows - j0 < 8 ? nrows - j0 : 8;
+        const uint8_t *p = packed + tile * tileBytes + 32 * h;
+        const float *sc = scales + tile * tileBlocks + 8 * h, *dm = dmin + tile * tileD + 8 * h;
+        const int32_t *pr = pairs + tile * tilePairs + 8 * h;
+        if (type == 23) gemm_int8_k32_avx2_half(0, 1, 1, p, sc, pr, dm, superblocks, xq, xd, xsums, tokens, out + j0, ldo, n);
+        else if (type == 12) gemm_int8_k32_avx2_half(1, 0, 8, p, sc, pr, dm, superblocks, xq, xd, xsums, tokens, out + j0, ldo, n);
+        else gemm_int8_k32_avx2_half(1, 0, 4, p, sc, pr, dm, superblocks, xq, xd, xsums, tokens, out + j0, ldo, n);
+    }
+}
+
 static void gemm_int8_avx2(int blockSize, int center, const uint8_t *packed, const float *scales, const float *biases,
                            int blocks, const int8_t *xq, const float *xd, const float *xds, const int32_t *xsums,
                            int tokens, float *out, long ldo, int nrows) {
@@ -1828,7 +1914,7 @@ const swiftllama_kernel_set K_SET = {
 #else
     .gemm_int8 = gemm_int8_avx2,
     .gemm_int8_k16 = gemm_int8_k16_avx2,
-    .gemm_int8_k32 = 0,
+    .gemm_int8_k32 = gemm_int8_k32_avx2,
     .gemm_f32_tile = gemm_f32_tile,
 #endif
     .matvec_f16_r8 = matvec_f16_r8, .matvec_bf16_r8 = matvec_bf16_r8,

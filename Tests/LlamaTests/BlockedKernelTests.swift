@@ -109,12 +109,12 @@ import CKernels
     }
 
     /// The int8 GEMM of every set that has one (the AVX-512 VNNI kernel, the AVX2 one) gives
-    /// the same bits for the types of blocks of 32 and the K16 types: the AVX2 kernels'
+    /// the same bits for the types of blocks of 32 and the K16 and K32 types: the AVX2 kernels'
     /// vpmaddubsw sums are the VNNI kernels' int32 sums, then the same float steps. Q8_0 rows 0–7 hold the int8
     /// extremes (127, −128, both alternating) against activations of equal magnitude, so every
     /// quantized activation is ±127: there a plain vpmaddubsw of u = q + 128 would saturate its
     /// int16 pair sums (2·255·127). 40 rows (two tiles and a half), 13 tokens (a tail group).
-    @Test(arguments: [GGMLType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q6_K, .q3_K, .q2_K])
+    @Test(arguments: [GGMLType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q6_K, .q3_K, .q2_K, .q4_K, .q5_K, .iq4_xs])
     func int8GEMMGivesTheSameBitsInEverySet(_ type: GGMLType) {
         let rows = 40, cols = 512, tokens = 13
         var (bytes, w) = randomRows(type, rows: rows, cols: cols, seed: 8)
@@ -140,9 +140,9 @@ import CKernels
             x[c] = 1
             x[cols + c] = c % 3 == 0 ? -1 : 1
         }
-        // The K16 types (Q6_K, Q3_K, Q2_K: a super-block kernel in every set with an int8 GEMM)
-        // take activations per 256.
-        let block = int8GEMMK16Types.contains(type) ? 256 : 32
+        // The K16 and K32 types (a super-block kernel in every set with an int8 GEMM) take
+        // activations per 256.
+        let block = int8GEMMK16Types.contains(type) || int8GEMMK32Types.contains(type) ? 256 : 32
         let expected = naive(w, referenceQuantized(x, block: block), rows: rows, cols: cols, tokens: tokens)
         let scale = expected.map { abs($0) }.max() ?? 1
         var first: (name: String, out: [Float])?
