@@ -1571,6 +1571,51 @@ static void gemm_int8_k32_avx512(int type, const uint8_t *packed, const float *s
 
 #if !K_AVX512
 // ---- Int8 matrix-matrix product for prompt processing, AVX2 (vpmaddubsw + vpmaddwd) ----
+// The AVX2 int8 kernels' inner product: ai[i] += the 8 rows' u8·s8 products over `groups`
+// groups of 4 columns (64 bytes apart from `pb`; the half's 8 rows are the first 32 bytes)
+// with token i's activations at xp[i] (4 per group). `run` groups' vpmaddubsw pair sums are
+// added in int16, then widened once (vpmaddwd): exact while run·2·max u·127 < 2¹⁵. With
+// `sign`, u is taken as s = u − 128 with its sign moved onto the activation (|s|·sign(q, s)).
+static inline __attribute__((always_inline)) void avx2_u8s8_sums(const int T, const int groups, const int run,
+                                                                 const int sign, const uint8_t *pb,
+                                                                 const int8_t *const xp[8], __m256i ai[8]) {
+    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    for (int m0 = 0; m0 < groups; m0 += run) {
+        __m256i s16[8];
+        for (int m = m0; m < m0 + run; m++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(pb + 64 * m)), aw = w;
+            if (sign) {
+                w = _mm256_xor_si256(w, flip);
+                aw = _mm256_abs_epi8(w);
+            }
+            for (int i = 0; i < T; i++) {
+                int32_t x4;
+                memcpy(&x4, xp[i] + 4 * m, 4);
+                __m256i xv = _mm256_set1_epi32(x4);
+                if (sign) xv = _mm256_sign_epi8(xv, w);
+                const __m256i p = _mm256_maddubs_epi16(aw, xv);
+                s16[i] = m == m0 ? p : _mm256_add_epi16(s16[i], p);
+            }
+        }
+        for (int i = 0; i < T; i++) ai[i] = _mm256_add_epi32(ai[i], _mm256_madd_epi16(s16[i], ones));
+    }
+}
+
+// The K16 and K32 kernels' integer bias of a super-block on AVX2 (as `gemm_int8_pair_sums`):
+// ms[i] = Σ_q pairs[16·q…] · (token i's activation sums 2q, 2q+1 at xs[i]), one vpmaddwd each.
+static inline __attribute__((always_inline)) void avx2_pair_sums(const int T, const int count, const int32_t *pairs,
+                                                                 const int16_t *const xs[4], __m256i ms[4]) {
+    for (int i = 0; i < T; i++) ms[i] = _mm256_setzero_si256();
+    for (int q = 0; q < count; q++) {
+        const __m256i bp = _mm256_loadu_si256((const __m256i *)(pairs + 16 * q));
+        for (int i = 0; i < T; i++) {
+            int32_t x2;
+            memcpy(&x2, xs[i] + 2 * q, 4);
+            ms[i] = _mm256_add_epi32(ms[i], _mm256_madd_epi16(_mm256_set1_epi32(x2), bp));
+        }
+    }
+}
+
 // The packed tiles and block-major activations of the AVX-512 kernel (CKernels.h). Each tile
 // of 16 rows is taken as two halves of 8 rows (the first / second 32 bytes of every 64-byte
 // group of 4 columns: one 256-bit vector), T tokens at a time, T int32 and T float
@@ -1588,7 +1633,6 @@ static inline __attribute__((always_inline)) void gemm_int8_avx2_half(
     const float *scales, const float *biases, int blocks, const int8_t *xq, const float *xd, const float *xds,
     const int32_t *xsums, int tokens, float *out, long ldo, int n) {
     const int size = 4 * groups;
-    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i rowMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes);
     for (int g = 0; g < tokens; g += T) {
@@ -1601,27 +1645,9 @@ static inline __attribute__((always_inline)) void gemm_int8_avx2_half(
             const int8_t *xb = xq + o * size;
             __m256i ai[8];
             for (int i = 0; i < T; i++) ai[i] = fold && !sign ? _mm256_set1_epi32(-center * xsums[o + i]) : _mm256_setzero_si256();
-            const uint8_t *pb = packed + 64L * groups * b;
-            for (int m0 = 0; m0 < groups; m0 += run) {
-                // `run` groups' pair sums added in int16, then widened once (vpmaddwd).
-                __m256i s16[8];
-                for (int m = m0; m < m0 + run; m++) {
-                    __m256i w = _mm256_loadu_si256((const __m256i *)(pb + 64 * m)), aw = w;
-                    if (sign) {
-                        w = _mm256_xor_si256(w, flip);
-                        aw = _mm256_abs_epi8(w);
-                    }
-                    for (int i = 0; i < T; i++) {
-                        int32_t x4;
-                        memcpy(&x4, xb + size * i + 4 * m, 4);
-                        __m256i xv = _mm256_set1_epi32(x4);
-                        if (sign) xv = _mm256_sign_epi8(xv, w);
-                        const __m256i p = _mm256_maddubs_epi16(aw, xv);
-                        s16[i] = m == m0 ? p : _mm256_add_epi16(s16[i], p);
-                    }
-                }
-                for (int i = 0; i < T; i++) ai[i] = _mm256_add_epi32(ai[i], _mm256_madd_epi16(s16[i], ones));
-            }
+            const int8_t *xp[8];
+            for (int i = 0; i < T; i++) xp[i] = xb + size * i;
+            avx2_u8s8_sums(T, groups, run, sign, packed + 64L * groups * b, xp, ai);
             const __m256 sc = _mm256_loadu_ps(scales + 16 * b);
             for (int i = 0; i < T; i++)
                 af[i] = _mm256_fmadd_ps(_mm256_mul_ps(sc, _mm256_cvtepi32_ps(ai[i])), _mm256_set1_ps(xd[o + i]), af[i]);
@@ -1697,7 +1723,6 @@ static inline __attribute__((always_inline)) void gemm_int8_k16_avx2_half(
     int tokens, float *out, long ldo, int nrows) {
     const int T = 4;
     const long ldx = 256L * superblocks, lds = 16L * superblocks;
-    const __m256i ones = _mm256_set1_epi16(1);
     const __m256i rowMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     for (int t0 = 0; t0 < tokens; t0 += T) {
         int tk[4];
@@ -1712,19 +1737,9 @@ static inline __attribute__((always_inline)) void gemm_int8_k16_avx2_half(
                 __m256i a[4];
                 for (int i = 0; i < T; i++)
                     a[i] = offset ? _mm256_set1_epi32(-offset * (int32_t)xsums[tk[i] * lds + 16L * s + j]) : _mm256_setzero_si256();
-                for (int m0 = 0; m0 < 4; m0 += run) {
-                    __m256i s16[4];
-                    for (int m = m0; m < m0 + run; m++) {
-                        const __m256i w = _mm256_loadu_si256((const __m256i *)(pb + 256 * j + 64 * m));
-                        for (int i = 0; i < T; i++) {
-                            int32_t x4;
-                            memcpy(&x4, xq + tk[i] * ldx + 256L * s + 16 * j + 4 * m, 4);
-                            const __m256i p = _mm256_maddubs_epi16(w, _mm256_set1_epi32(x4));
-                            s16[i] = m == m0 ? p : _mm256_add_epi16(s16[i], p);
-                        }
-                    }
-                    for (int i = 0; i < T; i++) a[i] = _mm256_add_epi32(a[i], _mm256_madd_epi16(s16[i], ones));
-                }
+                const int8_t *xp[8];
+                for (int i = 0; i < T; i++) xp[i] = xq + tk[i] * ldx + 256L * s + 16 * j;
+                avx2_u8s8_sums(T, 4, run, 0, pb + 256 * j, xp, a);
                 const __m256i sc = _mm256_loadu_si256((const __m256i *)(scales + 256L * s + 16 * j));
                 for (int i = 0; i < T; i++)
                     is[i] = _mm256_add_epi32(is[i], wide ? _mm256_mullo_epi32(a[i], sc) : _mm256_madd_epi16(a[i], sc));
@@ -1737,15 +1752,9 @@ static inline __attribute__((always_inline)) void gemm_int8_k16_avx2_half(
                 continue;
             }
             __m256i ms[4];
-            for (int i = 0; i < T; i++) ms[i] = _mm256_setzero_si256();
-            for (int q = 0; q < 8; q++) {
-                const __m256i bp = _mm256_loadu_si256((const __m256i *)(pairs + 128L * s + 16 * q));
-                for (int i = 0; i < T; i++) {
-                    int32_t x2;
-                    memcpy(&x2, xsums + tk[i] * lds + 16L * s + 2 * q, 4);
-                    ms[i] = _mm256_add_epi32(ms[i], _mm256_madd_epi16(_mm256_set1_epi32(x2), bp));
-                }
-            }
+            const int16_t *xs[4];
+            for (int i = 0; i < T; i++) xs[i] = xsums + tk[i] * lds + 16L * s;
+            avx2_pair_sums(T, 8, pairs + 128L * s, xs, ms);
             const __m256 bv = _mm256_loadu_ps(dbias + 16L * s);
             for (int i = 0; i < T; i++) {
                 const __m256 f = _mm256_fmsub_ps(dv, _mm256_cvtepi32_ps(is[i]), _mm256_mul_ps(bv, _mm256_cvtepi32_ps(ms[i])));
@@ -1782,7 +1791,6 @@ static inline __attribute__((always_inline)) void gemm_int8_k32_avx2_half(
     float *out, long ldo, int nrows) {
     const int T = 4;
     const long ldx = 256L * superblocks, lds = 8L * superblocks;
-    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
     const __m256i rowMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     for (int t0 = 0; t0 < tokens; t0 += T) {
         int tk[4];
@@ -1796,40 +1804,17 @@ static inline __attribute__((always_inline)) void gemm_int8_k32_avx2_half(
                 const long b = 8L * s + j;
                 __m256i ai[4];
                 for (int i = 0; i < T; i++) ai[i] = _mm256_setzero_si256();
-                const uint8_t *pb = packed + 512L * b;
-                for (int m0 = 0; m0 < 8; m0 += run) {
-                    __m256i s16[4];
-                    for (int m = m0; m < m0 + run; m++) {
-                        __m256i w = _mm256_loadu_si256((const __m256i *)(pb + 64 * m)), aw = w;
-                        if (sign) {
-                            w = _mm256_xor_si256(w, flip);
-                            aw = _mm256_abs_epi8(w);
-                        }
-                        for (int i = 0; i < T; i++) {
-                            int32_t x4;
-                            memcpy(&x4, xq + tk[i] * ldx + 32 * b + 4 * m, 4);
-                            __m256i xv = _mm256_set1_epi32(x4);
-                            if (sign) xv = _mm256_sign_epi8(xv, w);
-                            const __m256i p = _mm256_maddubs_epi16(aw, xv);
-                            s16[i] = m == m0 ? p : _mm256_add_epi16(s16[i], p);
-                        }
-                    }
-                    for (int i = 0; i < T; i++) ai[i] = _mm256_add_epi32(ai[i], _mm256_madd_epi16(s16[i], ones));
-                }
+                const int8_t *xp[8];
+                for (int i = 0; i < T; i++) xp[i] = xq + tk[i] * ldx + 32 * b;
+                avx2_u8s8_sums(T, 8, run, sign, packed + 512L * b, xp, ai);
                 const __m256 sc = _mm256_loadu_ps(scales + 16 * b);
                 for (int i = 0; i < T; i++) fs[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[i]), sc, fs[i]);
             }
             if (mins) {
                 __m256i ms[4];
-                for (int i = 0; i < T; i++) ms[i] = _mm256_setzero_si256();
-                for (int q = 0; q < 4; q++) {
-                    const __m256i bp = _mm256_loadu_si256((const __m256i *)(pairs + 64L * s + 16 * q));
-                    for (int i = 0; i < T; i++) {
-                        int32_t x2;
-                        memcpy(&x2, xsums + tk[i] * lds + 8L * s + 2 * q, 4);
-                        ms[i] = _mm256_add_epi32(ms[i], _mm256_madd_epi16(_mm256_set1_epi32(x2), bp));
-                    }
-                }
+                const int16_t *xs[4];
+                for (int i = 0; i < T; i++) xs[i] = xsums + tk[i] * lds + 8L * s;
+                avx2_pair_sums(T, 4, pairs + 64L * s, xs, ms);
                 const __m256 dm = _mm256_loadu_ps(dmin + 16L * s);
                 for (int i = 0; i < T; i++) fs[i] = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(ms[i]), fs[i]);
             }
